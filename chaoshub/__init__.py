@@ -1,0 +1,37 @@
+"""ChaosHub: where chaos engineering teams keep, run and read their Chaos Toolkit experiments."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from chaoshub.core import cache, claims, db, errors, health, transport, web
+from chaoshub.core.config import instance_secret, load_settings
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the hub, hosting the services that configuration names."""
+    settings = load_settings(overrides)
+    app = Flask(__name__, instance_path=settings["CHAOSHUB_INSTANCE_PATH"])
+    app.config.update(settings)
+    app.config["SECRET_KEY"] = settings.get("SECRET_KEY") or instance_secret(
+        settings, "secret-key"
+    )
+    logging.basicConfig(level=settings["LOG_LEVEL"])
+
+    errors.init_app(app)
+    web.init_app(app)
+    db.init_app(app)
+    cache.init_app(app)
+    claims.init_app(app)
+    transport.init_app(app)
+    app.register_blueprint(health.health)
+
+    from chaoshub import auth, dashboard, experiment
+
+    for service in (auth, dashboard, experiment):
+        if service.NAME in app.config["CHAOSHUB_SERVICES"]:
+            service.init_app(app)
+    return app

@@ -1,0 +1,120 @@
+"""The `chaoshub` command: serve the hub, migrate its databases, bootstrap accounts."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from chaoshub import create_app
+from chaoshub.core import migrate
+from chaoshub.core.config import SERVICES, ConfigError
+from chaoshub.core.errors import HubError
+
+SERVICE_CHOICE = click.Choice(SERVICES)
+
+
+def _app(service: str | None = None):
+    overrides = {"CHAOSHUB_SERVICES": service} if service else None
+    try:
+        return create_app(overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def main() -> None:
+    """ChaosHub: keep, run and read Chaos Toolkit experiments."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--service", type=SERVICE_CHOICE, help="Host only this service (split mode).")
+@click.option("--production", is_flag=True, help="Serve with gunicorn instead of the dev server.")
+@click.option("--workers", default=2, show_default=True, help="gunicorn workers (--production).")
+@click.option("--migrate/--no-migrate", "run_migrations", default=True, show_default=True,
+              help="Migrate the hosted services' databases to head first.")
+def run(host, port, service, production, workers, run_migrations) -> None:
+    """Serve the hub (or one of its services)."""
+    app = _app(service)
+    if run_migrations:
+        migrate.upgrade(app)
+    hosted = ", ".join(app.config["CHAOSHUB_SERVICES"])
+    click.echo(f"ChaosHub ({hosted}) on http://{host}:{port}  instance: {app.instance_path}")
+    if production:
+        _serve_with_gunicorn(app, host, port, workers)
+    else:
+        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+def _serve_with_gunicorn(app, host: str, port: int, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Hub(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return app
+
+    Hub().run()
+
+
+@main.group()
+def db() -> None:
+    """Database migrations, one history per service."""
+
+
+@db.command()
+@click.option("--service", type=SERVICE_CHOICE, help="Only this service's database.")
+@click.option("--revision", default="head", show_default=True)
+def upgrade(service, revision) -> None:
+    """Migrate the databases (all three by default) to a revision."""
+    app = _app()
+    services = (service,) if service else app.config["CHAOSHUB_SERVICES"]
+    migrate.upgrade(app, tuple(services), revision)
+    for name, current in migrate.current(app).items():
+        if name in services:
+            click.echo(f"{name}: {current}")
+
+
+@db.command()
+def current() -> None:
+    """Show the revision each database is at, and its head."""
+    app = _app()
+    for name, revision in migrate.current(app).items():
+        heads = ", ".join(migrate.heads(name))
+        state = "up to date" if revision in migrate.heads(name) else f"head is {heads}"
+        click.echo(f"{name}: {revision or '(empty)'} ({state})")
+
+
+@main.group()
+def user() -> None:
+    """Accounts."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option("--display-name", default="")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the password from standard input (never from the command line).")
+def create_user(username, display_name, password_stdin) -> None:
+    """Create a local account and its personal org, as the sign-up form does."""
+    from chaoshub.auth import service as auth
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    app = _app()
+    with app.app_context():
+        try:
+            account = auth.sign_up(username, password, display_name)
+        except HubError as exc:
+            details = "; ".join(
+                f"{d.get('field')}: {d.get('message')}" for d in (exc.details or [])
+                if isinstance(d, dict)
+            )
+            raise click.ClickException(f"{exc.message}{': ' + details if details else ''}") \
+                from exc
+    click.echo(f"created {account.username} ({account.id}) with its personal org")

@@ -1,0 +1,144 @@
+"""Cache-aside helpers: Redis when configured, in-process otherwise, never in front of correctness."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "chaoshub.cache"
+PREFIX = "chaoshub"
+_MISS = object()
+
+
+class MemoryBackend:
+    """A small thread-safe TTL store for a single process."""
+
+    name = "memory"
+
+    def __init__(self, max_items: int = 10_000):
+        self._items: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+        self._max_items = max_items
+
+    def get(self, key: str) -> str | None:
+        item = self._items.get(key)
+        if item is None or item[0] < time.monotonic():
+            return None
+        return item[1]
+
+    def set(self, key: str, value: str, ttl: int) -> None:
+        with self._lock:
+            if len(self._items) >= self._max_items:
+                now = time.monotonic()
+                self._items = {k: v for k, v in self._items.items() if v[0] >= now}
+                if len(self._items) >= self._max_items:
+                    self._items.clear()
+            self._items[key] = (time.monotonic() + ttl, value)
+
+    def delete(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._items.pop(key, None)
+
+    def ping(self) -> None:
+        return None
+
+
+class RedisBackend:
+    """Redis, with short timeouts and a pause after a failure so a dead Redis costs little."""
+
+    name = "redis"
+    RETRY_AFTER = 5.0
+
+    def __init__(self, url: str):
+        self.client = redis.Redis.from_url(
+            url, socket_connect_timeout=0.25, socket_timeout=0.5, health_check_interval=30
+        )
+        self._down_until = 0.0
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        if time.monotonic() < self._down_until:
+            return None
+        try:
+            return fn()
+        except redis.RedisError as exc:
+            self._down_until = time.monotonic() + self.RETRY_AFTER
+            log.warning("redis unavailable (%s: %s); serving from the databases", what, exc)
+            return None
+
+    def get(self, key: str) -> str | None:
+        value = self._call("get", lambda: self.client.get(key))
+        return value.decode() if isinstance(value, bytes) else value
+
+    def set(self, key: str, value: str, ttl: int) -> None:
+        self._call("set", lambda: self.client.set(key, value, ex=ttl))
+
+    def delete(self, keys: list[str]) -> None:
+        if keys:
+            self._call("delete", lambda: self.client.delete(*keys))
+
+    def ping(self) -> None:
+        self.client.ping()
+        self._down_until = 0.0
+
+
+class Cache:
+    """Namespaced cache-aside: `remember` reads through, `forget` invalidates."""
+
+    def __init__(self, backend: MemoryBackend | RedisBackend, default_ttl: int):
+        self.backend = backend
+        self.default_ttl = default_ttl
+
+    @staticmethod
+    def key(service: str, *parts: Any) -> str:
+        """The full key of an entry owned by `service`."""
+        return ":".join([PREFIX, service, *(str(p) for p in parts)])
+
+    def remember(
+        self, key: str, load: Callable[[], Any], ttl: int | None = None
+    ) -> Any:
+        """The cached JSON value of `key`, loading and storing it on a miss."""
+        raw = self.backend.get(key)
+        if raw is not None:
+            try:
+                return json.loads(raw)
+            except ValueError:
+                pass
+        value = load()
+        self.backend.set(key, json.dumps(value), ttl or self.default_ttl)
+        return value
+
+    def forget(self, *keys: str) -> None:
+        """Drop entries after a write that changes them."""
+        self.backend.delete(list(keys))
+
+    def status(self) -> str:
+        """'ok', 'absent' (no Redis configured) or 'degraded' (Redis not answering)."""
+        if isinstance(self.backend, MemoryBackend):
+            return "absent"
+        try:
+            self.backend.ping()
+            return "ok"
+        except redis.RedisError:
+            return "degraded"
+
+
+def init_app(app: Flask) -> None:
+    """Pick the backend from REDIS_URL."""
+    url = app.config.get("REDIS_URL")
+    backend = RedisBackend(url) if url else MemoryBackend()
+    app.extensions[EXTENSION] = Cache(backend, app.config["CACHE_TTL"])
+
+
+def cache() -> Cache:
+    """The current app's cache."""
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,256 @@
+"""UserClaim: the short-lived signed JWT that every call between services carries."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from flask import Flask, current_app
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from jwt.algorithms import OKPAlgorithm
+
+from chaoshub.core.errors import ServiceUnavailable, Unauthorized
+
+ALGORITHM = "EdDSA"
+HUB_AUDIENCE = "chaoshub"
+ANONYMOUS = "anonymous"
+ALL_SCOPES = ("*",)
+
+
+@dataclass(frozen=True)
+class UserClaim:
+    """What a verified claim says: who acts, with which rights."""
+
+    sub: str
+    name: str
+    scopes: tuple[str, ...]
+    jti: str
+    exp: int
+    aud: str = HUB_AUDIENCE
+
+    @property
+    def anonymous(self) -> bool:
+        """True for the claim of a visitor who is not signed in."""
+        return self.sub == ANONYMOUS
+
+    def allows(self, scope: str) -> bool:
+        """True when the credential behind this claim carries `scope`."""
+        return "*" in self.scopes or scope in self.scopes
+
+
+@dataclass
+class KeyRing:
+    """Signing keys (private, auth only) and the public keys claims are checked against."""
+
+    private_keys: list[Ed25519PrivateKey] = field(default_factory=list)
+    public_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+
+    @classmethod
+    def from_private_keys(cls, keys: list[Ed25519PrivateKey]) -> KeyRing:
+        """A ring that signs with the first key and accepts all of them."""
+        return cls(keys, {key_id(k.public_key()): k.public_key() for k in keys})
+
+    @property
+    def signing_kid(self) -> str:
+        """The `kid` of the key new claims are signed with."""
+        return key_id(self.private_keys[0].public_key())
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys as a JSON Web Key Set."""
+        keys = []
+        for kid, public in self.public_keys.items():
+            jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
+            keys.append({**jwk, "kid": kid, "alg": ALGORITHM, "use": "sig"})
+        return {"keys": keys}
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """A stable id for a public key: the start of its SHA-256."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def load_private_keys(pem: str) -> list[Ed25519PrivateKey]:
+    """Every Ed25519 private key in a PEM bundle, the active one first."""
+    keys = []
+    marker = "-----END PRIVATE KEY-----"
+    for block in pem.split(marker):
+        if "-----BEGIN" not in block:
+            continue
+        key = serialization.load_pem_private_key((block + marker).strip().encode(), None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("signing keys must be Ed25519 private keys")
+        keys.append(key)
+    if not keys:
+        raise ValueError("no private key found in the signing key PEM")
+    return keys
+
+
+def private_key_pem(key: Ed25519PrivateKey) -> str:
+    """A private key as PKCS#8 PEM text."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def development_key_file(instance_path: str) -> Path:
+    """The instance folder's signing key, generated on first use."""
+    path = Path(instance_path) / "signing-key.pem"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(private_key_pem(Ed25519PrivateKey.generate()))
+        path.chmod(0o600)
+    return path
+
+
+def issue(
+    ring: KeyRing,
+    *,
+    issuer: str,
+    sub: str,
+    name: str,
+    scopes: tuple[str, ...] | list[str],
+    ttl: int,
+    audience: str = HUB_AUDIENCE,
+) -> str:
+    """Sign a new UserClaim with the ring's active key."""
+    now = int(time.time())
+    payload = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": sub,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+        "name": name,
+        "scopes": list(scopes),
+    }
+    return jwt.encode(
+        payload, ring.private_keys[0], algorithm=ALGORITHM, headers={"kid": ring.signing_kid}
+    )
+
+
+class Verifier:
+    """Checks claims against known public keys, remembering good ones until they expire."""
+
+    def __init__(self, issuer: str, key_source, audiences: tuple[str, ...] = (HUB_AUDIENCE,)):
+        self.issuer = issuer
+        self.audiences = audiences
+        self._key_source = key_source  # callable: kid -> public key or None
+        self._verified: dict[str, UserClaim] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, token: str, audience: str | None = None) -> UserClaim:
+        """The claim inside `token`, or Unauthorized if anything about it is wrong."""
+        if not isinstance(token, str) or not token:
+            raise Unauthorized("a signed claim is required")
+        # Keyed by the whole token, not its jti: a forged token reusing a jti must not hit.
+        cache_key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.time()
+        cached = self._verified.get(cache_key)
+        if cached and cached.exp > now and (audience is None or cached.aud == audience):
+            return cached
+        claim = self._decode(token, audience)
+        with self._lock:
+            if len(self._verified) > 10_000:
+                self._verified = {k: c for k, c in self._verified.items() if c.exp > now}
+            self._verified[cache_key] = claim
+        return claim
+
+    def _decode(self, token: str, audience: str | None) -> UserClaim:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("the claim is not a JWT") from exc
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized("the claim is not signed with the hub's algorithm")
+        key = self._key_source(header.get("kid"))
+        if key is None:
+            raise Unauthorized("the claim is signed with an unknown key")
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=[audience] if audience else list(self.audiences),
+                issuer=self.issuer,
+                options={"require": ["iss", "aud", "sub", "iat", "exp", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("the claim has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"the claim is not valid: {exc}") from exc
+        return UserClaim(
+            sub=str(payload["sub"]),
+            name=str(payload.get("name", "")),
+            scopes=tuple(payload.get("scopes") or ()),
+            jti=str(payload["jti"]),
+            exp=int(payload["exp"]),
+            aud=str(payload["aud"]),
+        )
+
+
+def local_key_source(ring: KeyRing):
+    """Look keys up in this process's own key ring."""
+    return ring.public_keys.get
+
+
+def jwks_key_source(jwks_url: str, timeout: float):
+    """Look keys up in the JWKS the auth service publishes, re-fetching on an unknown kid."""
+    client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=timeout)
+
+    def lookup(kid: str | None):
+        if not kid:
+            return None
+        try:
+            return client.get_signing_key(kid).key
+        except jwt.PyJWKClientConnectionError as exc:
+            raise ServiceUnavailable("the auth service's keys cannot be fetched") from exc
+        except jwt.PyJWKClientError:
+            return None
+
+    return lookup
+
+
+EXTENSION = "chaoshub.claims"
+
+
+def init_app(app: Flask) -> None:
+    """Load the signing keys (when auth is hosted here) and build the claim verifier."""
+    config = app.config
+    ring = None
+    if "auth" in config["CHAOSHUB_SERVICES"]:
+        pem = config.get("CHAOSHUB_SIGNING_KEY")
+        if not pem:
+            path = config.get("CHAOSHUB_SIGNING_KEY_FILE") or development_key_file(
+                config["CHAOSHUB_INSTANCE_PATH"]
+            )
+            pem = Path(path).read_text()
+        ring = KeyRing.from_private_keys(load_private_keys(pem))
+        source = local_key_source(ring)
+    else:
+        jwks_url = f"{config['AUTH_SERVICE_URL']}/auth/.well-known/jwks.json"
+        source = jwks_key_source(jwks_url, config["SERVICE_TIMEOUT"])
+    app.extensions[EXTENSION] = (ring, Verifier(config["CLAIM_ISSUER"], source))
+
+
+def key_ring() -> KeyRing:
+    """This process's signing keys; only the auth service has them."""
+    ring = current_app.extensions[EXTENSION][0]
+    if ring is None:
+        raise RuntimeError("claims are signed by the auth service, which is not hosted here")
+    return ring
+
+
+def verify(token: str, audience: str | None = None) -> UserClaim:
+    """The verified claim inside `token`; Unauthorized when it is not valid."""
+    return current_app.extensions[EXTENSION][1].verify(token, audience)

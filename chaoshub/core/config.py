@@ -1,0 +1,114 @@
+"""Settings from the environment (and a .env file), resolved once per app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+SERVICES = ("auth", "dashboard", "experiment")
+
+DEFAULTS: dict[str, Any] = {
+    "CHAOSHUB_ENV": "development",
+    "CHAOSHUB_SERVICES": ",".join(SERVICES),
+    "PUBLIC_URL": "",
+    "REDIS_URL": "",
+    "CACHE_TTL": 300,
+    "CLAIM_TTL": 60,
+    "CLAIM_ISSUER": "chaoshub",
+    "SESSION_LIFETIME_DAYS": 14,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "SERVICE_TIMEOUT": 10.0,
+    "LOG_LEVEL": "INFO",
+}
+
+INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH")
+FLOAT_SETTINGS = ("SERVICE_TIMEOUT",)
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; raised before the app serves anything."""
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge defaults, .env, the environment and explicit overrides, in that order."""
+    settings: dict[str, Any] = dict(DEFAULTS)
+    settings.update({k: v for k, v in dotenv_values(".env").items() if v is not None})
+    settings.update({k: v for k, v in os.environ.items() if _is_ours(k)})
+    settings.update(overrides or {})
+
+    for key in INT_SETTINGS:
+        settings[key] = _number(int, key, settings[key])
+    for key in FLOAT_SETTINGS:
+        settings[key] = _number(float, key, settings[key])
+
+    settings["CHAOSHUB_SERVICES"] = _hosted_services(settings["CHAOSHUB_SERVICES"])
+    settings["PUBLIC_URL"] = str(settings["PUBLIC_URL"]).rstrip("/")
+    instance = Path(settings.get("CHAOSHUB_INSTANCE_PATH") or Path.cwd() / "instance")
+    settings["CHAOSHUB_INSTANCE_PATH"] = str(instance.resolve())
+    for service in SERVICES:
+        key = f"{service.upper()}_DATABASE_URL"
+        if not settings.get(key):
+            settings[key] = f"sqlite:///{instance.resolve() / f'{service}.db'}"
+        url_key = f"{service.upper()}_SERVICE_URL"
+        settings[url_key] = str(settings.get(url_key) or "").rstrip("/")
+    _check(settings)
+    return settings
+
+
+def is_production(settings: dict[str, Any]) -> bool:
+    """True when the hub runs with production rules (no generated secrets)."""
+    return str(settings.get("CHAOSHUB_ENV", "")).lower() == "production"
+
+
+def instance_secret(settings: dict[str, Any], name: str) -> str:
+    """A development secret kept in the instance folder, made on first use."""
+    path = Path(settings["CHAOSHUB_INSTANCE_PATH"]) / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _is_ours(key: str) -> bool:
+    return key in DEFAULTS or key.startswith(("CHAOSHUB_", "AUTH_", "DASHBOARD_", "EXPERIMENT_")) \
+        or key in ("SECRET_KEY", "REDIS_URL", "PUBLIC_URL")
+
+
+def _number(kind: type, key: str, value: Any) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key} must be a number, got {value!r}") from exc
+
+
+def _hosted_services(value: Any) -> tuple[str, ...]:
+    names = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    hosted = tuple(n.strip().lower() for n in names if n.strip())
+    unknown = sorted(set(hosted) - set(SERVICES))
+    if unknown or not hosted:
+        raise ConfigError(f"CHAOSHUB_SERVICES names unknown services: {unknown or value!r}")
+    return hosted
+
+
+def _check(settings: dict[str, Any]) -> None:
+    for service in SERVICES:
+        if service not in settings["CHAOSHUB_SERVICES"] and not settings[
+            f"{service.upper()}_SERVICE_URL"
+        ]:
+            raise ConfigError(
+                f"the {service} service is not hosted here: set {service.upper()}_SERVICE_URL"
+            )
+    if is_production(settings):
+        if not settings.get("SECRET_KEY"):
+            raise ConfigError("SECRET_KEY is required in production")
+        if "auth" in settings["CHAOSHUB_SERVICES"] and not (
+            settings.get("CHAOSHUB_SIGNING_KEY") or settings.get("CHAOSHUB_SIGNING_KEY_FILE")
+        ):
+            raise ConfigError(
+                "CHAOSHUB_SIGNING_KEY or CHAOSHUB_SIGNING_KEY_FILE is required in production"
+            )

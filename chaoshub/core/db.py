@@ -1,0 +1,73 @@
+"""One engine and session factory per service, each built from that service's own URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import Flask, current_app
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+EXTENSION = "chaoshub.databases"
+
+
+class ServiceDatabase:
+    """The database a single service owns."""
+
+    def __init__(self, service: str, url: str):
+        self.service = service
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets its folder, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        database = url.split("///", 1)[-1]
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 15})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def init_app(app: Flask) -> None:
+    """Build the databases of the services this process hosts."""
+    app.extensions[EXTENSION] = {
+        service: ServiceDatabase(service, app.config[f"{service.upper()}_DATABASE_URL"])
+        for service in app.config["CHAOSHUB_SERVICES"]
+    }
+
+
+def database(service: str) -> ServiceDatabase:
+    """The database of a service hosted by the current app."""
+    return current_app.extensions[EXTENSION][service]
+
+
+@contextmanager
+def transaction(service: str) -> Iterator[Session]:
+    """A session in one transaction on `service`'s database: committed, or rolled back."""
+    with database(service).sessions.begin() as session:
+        yield session
+
+
+def dispose(app: Flask) -> None:
+    """Close every pooled connection (tests and forks call this)."""
+    for db in app.extensions.get(EXTENSION, {}).values():
+        db.engine.dispose()

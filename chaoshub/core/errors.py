@@ -1,0 +1,134 @@
+"""Typed errors, and the one JSON error shape every API answer uses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class HubError(Exception):
+    """An error a client may see: a code, an HTTP status, a message and details."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str = "", details: Any = None):
+        super().__init__(message or self.code)
+        self.message = message or self.code.replace("_", " ")
+        self.details = details
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body for this error."""
+        return {"error": self.code, "message": self.message, "details": self.details}
+
+
+class BadRequest(HubError):
+    code, status = "bad_request", 400
+
+
+class Unauthorized(HubError):
+    code, status = "unauthorized", 401
+
+
+class Forbidden(HubError):
+    code, status = "forbidden", 403
+
+
+class NotFound(HubError):
+    code, status = "not_found", 404
+
+
+class Conflict(HubError):
+    code, status = "conflict", 409
+
+
+class PayloadTooLarge(HubError):
+    code, status = "payload_too_large", 413
+
+
+class ValidationFailed(HubError):
+    code, status = "validation_failed", 422
+
+
+class RateLimited(HubError):
+    code, status = "rate_limited", 429
+
+
+class ServiceUnavailable(HubError):
+    code, status = "service_unavailable", 503
+
+
+ERRORS_BY_CODE: dict[str, type[HubError]] = {
+    cls.code: cls
+    for cls in (
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+        ValidationFailed, RateLimited, ServiceUnavailable,
+    )
+}
+
+
+def error_from_payload(payload: Any, status: int) -> HubError:
+    """Rebuild the typed error a remote service raised from its JSON body."""
+    if not isinstance(payload, dict):
+        payload = {}
+    cls = ERRORS_BY_CODE.get(payload.get("error", ""))
+    if cls is None:
+        cls = ServiceUnavailable if status >= 500 else BadRequest
+    return cls(str(payload.get("message") or ""), payload.get("details"))
+
+
+def wants_json() -> bool:
+    """True when the client should get JSON rather than an HTML page."""
+    if request.path.startswith(("/api/", "/internal/", "/status/", "/auth/.well-known/")):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best != "text/html" or request.is_json
+
+
+def error_response(error: HubError) -> Response | tuple[Any, int]:
+    """Answer with the error as JSON for API clients, as a page for browsers."""
+    if wants_json():
+        response = jsonify(error.to_payload())
+        response.status_code = error.status
+    else:
+        html = render_template("error.html", error=error)
+        response = Response(html, status=error.status, mimetype="text/html")
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers that turn every failure into the one error shape."""
+
+    @app.errorhandler(HubError)
+    def _hub_error(error: HubError):
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        status = error.code or 500
+        cls = ERRORS_BY_CODE.get(_CODES_BY_STATUS.get(status, ""), HubError)
+        hub_error = cls(error.description or error.name)
+        hub_error.status = status
+        if cls is HubError:
+            hub_error.code = error.name.lower().replace(" ", "_")
+        response = error_response(hub_error)
+        if status == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        hub_error = HubError("something went wrong on our side; it has been logged")
+        hub_error.code, hub_error.status = "internal_error", 500
+        return error_response(hub_error)
+
+
+_CODES_BY_STATUS = {cls.status: code for code, cls in ERRORS_BY_CODE.items()}

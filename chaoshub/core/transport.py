@@ -1,0 +1,152 @@
+"""The seam between services: a public function runs in this process or over HTTP, same contract.
+
+Each service's `service.py` marks its public functions with `interface.public`. When the current app
+hosts that service the call is a plain function call; otherwise it is a POST to
+`{SERVICE_URL}/internal/rpc/{service}/{function}` with the signed claim in `Authorization`, the other
+arguments as JSON, and the same typed errors raised back on this side.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from flask import Blueprint, Flask, current_app, jsonify, request
+from pydantic import TypeAdapter, ValidationError
+
+from chaoshub.core.errors import BadRequest, NotFound, ServiceUnavailable, error_from_payload
+
+EXTENSION = "chaoshub.transport"
+RPC_PREFIX = "/internal/rpc"
+CLAIM_PARAMETER = "claim"
+
+INTERFACES: dict[str, ServiceInterface] = {}
+
+
+class PublicFunction:
+    """One function of a service's public interface, with the adapters that carry it over HTTP."""
+
+    def __init__(self, service: str, fn: Callable[..., Any]):
+        self.service = service
+        self.fn = fn
+        self.name = fn.__name__
+        self.signature = inspect.signature(fn)
+        self.takes_claim = next(iter(self.signature.parameters), None) == CLAIM_PARAMETER
+
+    @functools.cached_property
+    def adapters(self) -> tuple[dict[str, TypeAdapter], TypeAdapter]:
+        hints = typing.get_type_hints(self.fn)
+        params = {
+            name: TypeAdapter(hints.get(name, Any))
+            for name in self.signature.parameters
+            if name != CLAIM_PARAMETER
+        }
+        return params, TypeAdapter(hints.get("return", Any))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.service in current_app.config["CHAOSHUB_SERVICES"]:
+            return self.fn(*args, **kwargs)
+        return self.call_remote(*args, **kwargs)
+
+    def call_remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function on the process that hosts its service."""
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        params, result = self.adapters
+        headers = {"Accept": "application/json"}
+        body = {}
+        for name, value in bound.arguments.items():
+            if name == CLAIM_PARAMETER:
+                headers["Authorization"] = f"Bearer {value}"
+            else:
+                body[name] = params[name].dump_python(value, mode="json")
+        base = current_app.config[f"{self.service.upper()}_SERVICE_URL"]
+        url = f"{base}{RPC_PREFIX}/{self.service}/{self.name}"
+        try:
+            response = http_session().post(
+                url, json=body, headers=headers, timeout=current_app.config["SERVICE_TIMEOUT"]
+            )
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(f"the {self.service} service cannot be reached") from exc
+        payload = _json_or_none(response)
+        if response.status_code != 200 or not isinstance(payload, dict):
+            raise error_from_payload(payload, response.status_code)
+        return result.validate_python(payload.get("result"))
+
+    def call_from_request(self) -> Any:
+        """Serve a remote call: decode the arguments, run the function, encode the result."""
+        params, result = self.adapters
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise BadRequest("the call's body must be a JSON object")
+        kwargs: dict[str, Any] = {}
+        try:
+            for name, value in body.items():
+                if name not in params:
+                    raise BadRequest(f"unexpected argument {name!r}")
+                kwargs[name] = params[name].validate_python(value)
+        except ValidationError as exc:
+            raise BadRequest("the call's arguments are not valid", exc.errors(
+                include_url=False, include_context=False, include_input=False)) from exc
+        if self.takes_claim:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            kwargs[CLAIM_PARAMETER] = token if scheme.lower() == "bearer" else ""
+        try:
+            self.signature.bind(**kwargs)
+        except TypeError as exc:
+            raise BadRequest(str(exc)) from exc
+        return result.dump_python(self.fn(**kwargs), mode="json")
+
+
+class ServiceInterface:
+    """The registry of one service's public functions."""
+
+    def __init__(self, service: str):
+        self.service = service
+        self.functions: dict[str, PublicFunction] = {}
+        INTERFACES[service] = self
+
+    def public(self, fn: Callable[..., Any]) -> Any:
+        """Mark `fn` as part of the service's public interface."""
+        function = PublicFunction(self.service, fn)
+        self.functions[function.name] = function
+        functools.update_wrapper(function, fn)
+        return function
+
+
+def http_session() -> requests.Session:
+    """The pooled HTTP session this app uses to reach other services."""
+    return current_app.extensions[EXTENSION]
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+rpc = Blueprint("rpc", __name__, url_prefix=RPC_PREFIX)
+
+
+@rpc.post("/<service>/<name>")
+def call(service: str, name: str):
+    """Run a public function of a service hosted here for another process."""
+    interface = INTERFACES.get(service)
+    if interface is None or service not in current_app.config["CHAOSHUB_SERVICES"]:
+        raise NotFound(f"no service {service!r} here")
+    function = interface.functions.get(name)
+    if function is None:
+        raise NotFound(f"{service} has no public function {name!r}")
+    return jsonify({"result": function.call_from_request()})
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its HTTP session, and serve remote calls when it hosts only some services."""
+    app.extensions[EXTENSION] = requests.Session()
+    if len(app.config["CHAOSHUB_SERVICES"]) < 3:
+        app.register_blueprint(rpc)
