@@ -85,6 +85,8 @@ def _check_csrf() -> None:
     # Double-submit cookie: needs no server state, so it works unchanged when services split.
     if request.method in SAFE_METHODS or bearer_token() or request.blueprint == "rpc":
         return
+    if request.routing_exception is not None:
+        return  # no such route or method: let that answer (404/405) stand
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):

@@ -1,0 +1,193 @@
+"""Fixtures: a fresh hub per test on SQLite (in-memory cache) or PostgreSQL (with Redis).
+
+PostgreSQL and Redis are skipped when absent on a developer's machine, but with
+CHAOSHUB_REQUIRE_SERVICES=1 (as .ci/run sets) their absence fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy import text
+
+from chaoshub import create_app
+from chaoshub.core import db, migrate
+from chaoshub.core.claims import development_key_file
+from chaoshub.core.config import SERVICES
+from chaoshub.core.web import CSRF_COOKIE
+
+POSTGRES_URL = os.environ.get("CHAOSHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("CHAOSHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_SERVICES = os.environ.get("CHAOSHUB_REQUIRE_SERVICES") == "1"
+SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
+FIXTURES = Path(__file__).parent / "fixtures"
+PASSWORD = "a long enough passphrase"
+
+
+def unavailable(what: str, error: Exception):
+    """Skip on a developer's machine; fail where the services are required (CI)."""
+    message = f"{what} is not reachable: {error}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (CHAOSHUB_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def signing_key_file(tmp_path_factory) -> Path:
+    return development_key_file(str(tmp_path_factory.mktemp("keys")))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory, signing_key_file) -> Path:
+    """Three SQLite databases migrated once, copied for each test."""
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    app = create_app(_settings(folder, signing_key_file, _sqlite_urls(folder)))
+    migrate.upgrade(app)
+    db.dispose(app)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def postgres_urls(signing_key_file, tmp_path_factory) -> dict[str, str]:
+    """Three databases on the local PostgreSQL server, made and migrated for this run."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {service: f"chaoshub_test_{suffix}_{service}" for service in SERVICES}
+    try:
+        admin = psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        unavailable("PostgreSQL", exc)
+    with admin:
+        for name in names.values():
+            admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    urls = {s: f"{base}/{name}" for s, name in names.items()}
+    app = create_app(_settings(tmp_path_factory.mktemp("pg"), signing_key_file, urls))
+    migrate.upgrade(app)
+    db.dispose(app)
+    yield urls
+    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
+        for name in names.values():
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A real Redis (a database of its own, emptied before each test that uses it)."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", exc)
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    """Run the test on SQLite with the in-memory cache, then on PostgreSQL with Redis."""
+    return request.param
+
+
+@pytest.fixture
+def settings(request, backend, tmp_path, signing_key_file) -> dict:
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        for service in SERVICES:
+            shutil.copy(template / f"{service}.db", tmp_path / f"{service}.db")
+        return _settings(tmp_path, signing_key_file, _sqlite_urls(tmp_path))
+    urls = request.getfixturevalue("postgres_urls")
+    redis_url = request.getfixturevalue("redis_url")
+    redis.Redis.from_url(redis_url).flushdb()
+    _truncate(urls)
+    return {**_settings(tmp_path, signing_key_file, urls), "REDIS_URL": redis_url}
+
+
+@pytest.fixture
+def app(settings):
+    hub = create_app(settings)
+    yield hub
+    db.dispose(hub)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def sample_experiment() -> dict:
+    import json
+
+    return json.loads((FIXTURES / "experiment.json").read_text())
+
+
+def _settings(folder: Path, key_file: Path, urls: dict[str, str]) -> dict:
+    return {
+        "CHAOSHUB_INSTANCE_PATH": str(folder),
+        "CHAOSHUB_SIGNING_KEY_FILE": str(key_file),
+        "SECRET_KEY": "test-secret",
+        "REDIS_URL": "",
+        **{f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()},
+    }
+
+
+def _sqlite_urls(folder: Path) -> dict[str, str]:
+    return {service: f"sqlite:///{folder / f'{service}.db'}" for service in SERVICES}
+
+
+def _truncate(urls: dict[str, str]) -> None:
+    from sqlalchemy import create_engine
+
+    for service, url in urls.items():
+        tables = ", ".join(
+            f'"{t.name}"' for t in migrate.metadata(service).sorted_tables
+        )
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+        engine.dispose()
+
+
+# Helpers the tests share -------------------------------------------------------------------
+
+
+def csrf(client) -> str:
+    """The CSRF token of the test client's browser, fetched the way a browser gets it."""
+    cookie = client.get_cookie(CSRF_COOKIE)
+    if cookie is None:
+        client.get("/signin")
+        cookie = client.get_cookie(CSRF_COOKIE)
+    return cookie.value
+
+
+def sign_up(client, username: str, password: str = PASSWORD, **extra):
+    """Post the sign-up form."""
+    return client.post(
+        "/signup",
+        data={"username": username, "password": password, "csrf_token": csrf(client), **extra},
+    )
+
+
+def sign_in(client, username: str, password: str = PASSWORD):
+    """Post the sign-in form."""
+    return client.post(
+        "/signin",
+        data={"username": username, "password": password, "csrf_token": csrf(client)},
+    )
+
+
+def signed_up_client(app, username: str):
+    """A fresh browser with a new account, signed in."""
+    browser = app.test_client()
+    assert sign_up(browser, username).status_code == 303
+    assert sign_in(browser, username).status_code == 303
+    return browser
+
+
+def post_json(client, url: str, body):
+    """A cookie-authenticated JSON POST, with the CSRF header a script would send."""
+    return client.post(url, json=body, headers={"X-CSRF-Token": csrf(client)})

@@ -1,0 +1,128 @@
+"""The cache sits behind the services: helpful when Redis answers, harmless when it does not."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+
+from chaoshub import create_app
+from chaoshub.core.cache import Cache, MemoryBackend, RedisBackend, cache
+from tests.conftest import post_json, signed_up_client, unavailable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test's own, so the test may stop it."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("redis-server", FileNotFoundError("redis-server is not installed"))
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield process, url
+    process.kill()
+    process.wait()
+
+
+def test_memory_cache_reads_through_and_forgets():
+    store = Cache(MemoryBackend(), default_ttl=60)
+    calls = []
+    key = Cache.key("dashboard", "role", "org", "acct")
+    assert key == "chaoshub:dashboard:role:org:acct"
+    load = lambda: calls.append(1) or {"role": "owner"}  # noqa: E731
+    assert store.remember(key, load) == {"role": "owner"}
+    assert store.remember(key, load) == {"role": "owner"}
+    assert len(calls) == 1
+    store.forget(key)
+    store.remember(key, load)
+    assert len(calls) == 2
+
+
+def test_memory_cache_entries_expire():
+    store = Cache(MemoryBackend(), default_ttl=60)
+    calls = []
+    store.remember("k", lambda: calls.append(1), ttl=1)
+    time.sleep(1.05)
+    store.remember("k", lambda: calls.append(1), ttl=1)
+    assert len(calls) == 2
+
+
+def test_redis_cache_keeps_values_with_a_ttl(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    store = Cache(RedisBackend(redis_url), default_ttl=30)
+    key = Cache.key("experiment", "experiment", "e1")
+    assert store.remember(key, lambda: {"title": "t"}) == {"title": "t"}
+    assert store.remember(key, lambda: pytest.fail("should be cached")) == {"title": "t"}
+    assert 0 < client.ttl(key) <= 30
+    store.forget(key)
+    assert client.get(key) is None
+
+
+def test_writes_invalidate_what_they_change(app, backend, sample_experiment):
+    alice = signed_up_client(app, "alice")
+    bob = signed_up_client(app, "bob")
+    # Bob is refused (the refusal is cached), then the experiment appears in a public workspace.
+    assert post_json(bob, "/api/v1/orgs/alice/workspaces/Public/experiments",
+                     sample_experiment).status_code == 403
+    created = post_json(alice, "/api/v1/orgs/alice/workspaces/Public/experiments",
+                        sample_experiment).get_json()
+    assert bob.get(f"/api/v1/experiments/{created['id']}").status_code == 200
+    with app.app_context():
+        key = cache().key("experiment", "experiment", created["id"])
+        assert cache().backend.get(key) is not None
+
+
+def test_a_dead_redis_port_costs_nothing_but_speed(settings, sample_experiment, caplog):
+    app = create_app({**settings, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    with caplog.at_level(logging.WARNING, logger="chaoshub.core.cache"):
+        alice = signed_up_client(app, "alice")
+        created = post_json(alice, "/api/v1/orgs/alice/workspaces/Personal/experiments",
+                            sample_experiment)
+        assert created.status_code == 201
+        assert alice.get(created.headers["Location"]).status_code == 200
+    assert "redis unavailable" in caplog.text
+
+
+def test_stopping_a_real_redis_mid_way(settings, own_redis, sample_experiment, caplog):
+    process, url = own_redis
+    app = create_app({**settings, "REDIS_URL": url})
+    alice = signed_up_client(app, "alice")
+    created = post_json(alice, "/api/v1/orgs/alice/workspaces/Personal/experiments",
+                        sample_experiment)
+    location = created.headers["Location"]
+    assert alice.get(location).status_code == 200
+    assert redis.Redis.from_url(url).dbsize() > 0  # Redis really held the cache
+
+    process.kill()
+    process.wait()
+    with caplog.at_level(logging.WARNING, logger="chaoshub.core.cache"):
+        assert alice.get(location).status_code == 200
+        assert alice.get("/").status_code == 200
+        again = post_json(alice, "/api/v1/orgs/alice/workspaces/Personal/experiments",
+                          sample_experiment)
+        assert again.status_code == 201
+    assert "redis unavailable" in caplog.text
+    assert app.test_client().get("/status/health").get_json()["status"] == "degraded"
