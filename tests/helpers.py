@@ -1,0 +1,61 @@
+"""Starting the hub as real processes, for the tests that need a server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any hub setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CHAOSHUB_", "AUTH_", "DASHBOARD_", "EXPERIMENT_"))
+           and k not in ("REDIS_URL", "SECRET_KEY", "PUBLIC_URL")}
+    env.update(extra)
+    return env
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a process with its output going to `log`."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    """Poll `url` until it answers 200; fail with the process's log if it dies or hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"process exited {process.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a process and reap it."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

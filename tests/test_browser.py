@@ -1,0 +1,114 @@
+"""The web UI in a real Chromium: sign up, sign in, and land on the dashboard."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import PASSWORD, unavailable
+from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def hub_url(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser-hub")
+    port = free_port()
+    log = root / "hub.log"
+    process = start([str(BIN / "chaoshub"), "run", "--port", str(port)], root,
+                    clean_env(CHAOSHUB_INSTANCE_PATH=str(root / "instance")), log)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/status/live", process, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        unavailable("Chromium", FileNotFoundError(CHROMIUM))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # Pages may answer 401 or 422 on purpose; their stylesheets, icons and scripts may not fail.
+    page.on("response", lambda r: r.request.resource_type != "document" and r.status >= 400
+            and errors.append(f"{r.status} {r.url}"))
+    page.on("console", lambda message: message.type == "error"
+            and not message.text.startswith("Failed to load resource")
+            and errors.append(message.text))
+    yield page
+    context.close()
+    assert errors == [], errors  # no script, CSP or missing-asset errors on any page
+
+
+def test_sign_up_then_sign_in_lands_on_the_dashboard(page, hub_url, tmp_path):
+    page.goto(f"{hub_url}/")
+    assert page.url == f"{hub_url}/signin"
+    page.get_by_role("link", name="Create an account").click()
+
+    page.get_by_label("Username").fill("grace")
+    page.get_by_label("Display name").fill("Grace Hopper")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+
+    page.wait_for_url(f"{hub_url}/signin?created=grace")
+    assert "is ready" in page.get_by_role("status").inner_text()
+    assert page.get_by_label("Username").input_value() == "grace"
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.wait_for_url(f"{hub_url}/")
+    assert page.get_by_role("heading", level=1).inner_text() == "Hello, Grace Hopper"
+    assert page.get_by_test_id("viewer").inner_text() == "Grace Hopper"
+    org = page.get_by_test_id("org")
+    assert org.get_by_role("heading").inner_text() == "grace"
+    workspaces = page.get_by_test_id("workspace")
+    assert workspaces.count() == 2
+    assert "Personal" in workspaces.nth(0).inner_text()
+    assert "private" in workspaces.nth(0).inner_text()
+    assert "public" in workspaces.nth(1).inner_text()
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{hub_url}/signin")
+    page.goto(f"{hub_url}/")
+    assert page.url == f"{hub_url}/signin"
+
+
+def test_sign_up_errors_are_shown_next_to_the_field(page, hub_url):
+    page.goto(f"{hub_url}/signup")
+    page.get_by_label("Username").fill("x")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("alert").is_visible()
+    assert "letters, digits" in page.locator(".field-error").first.inner_text()
+
+
+def test_a_wrong_password_says_so_without_saying_which(page, hub_url):
+    page.goto(f"{hub_url}/signin")
+    page.get_by_label("Username").fill("nobody")
+    page.get_by_label("Password").fill("definitely wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("alert").inner_text() == "The username or the password is wrong"
