@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -34,8 +35,12 @@ SESSION_SCOPES = ("*",)  # a browser session carries all of its user's rights
 RESOLVED_SESSION_TTL = 60
 
 _hasher = PasswordHasher()
-# Checked against when the username is unknown, so both answers take as long.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Checked against when the username is unknown, so both answers take as long.
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @interface.public
@@ -167,7 +172,7 @@ def _session_account(token: str) -> dict | None:
 
 
 def _password_matches(account: Account | None, password: str) -> bool:
-    stored = account.password_hash if account and account.password_hash else _DUMMY_HASH
+    stored = account.password_hash if account and account.password_hash else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -1,4 +1,4 @@
-"""Cache-aside helpers: Redis when configured, in-process otherwise, never in front of correctness."""
+"""Cache-aside helpers: Redis when configured, in-process otherwise; never needed to be right."""
 
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from flask import Flask, current_app
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import Flask, current_app
 from jwt.algorithms import OKPAlgorithm
 
 from chaoshub.core.errors import ServiceUnavailable, Unauthorized

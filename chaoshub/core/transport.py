@@ -2,8 +2,8 @@
 
 Each service's `service.py` marks its public functions with `interface.public`. When the current app
 hosts that service the call is a plain function call; otherwise it is a POST to
-`{SERVICE_URL}/internal/rpc/{service}/{function}` with the signed claim in `Authorization`, the other
-arguments as JSON, and the same typed errors raised back on this side.
+`{SERVICE_URL}/internal/rpc/{service}/{function}` with the signed claim in `Authorization`, the
+other arguments as JSON, and the same typed errors raised back on this side.
 """
 
 from __future__ import annotations

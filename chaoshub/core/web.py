@@ -8,8 +8,7 @@ import secrets
 from flask import Flask, current_app, g, request
 from werkzeug.wrappers import Response
 
-from chaoshub.core.claims import verify
-from chaoshub.core.claims import UserClaim
+from chaoshub.core.claims import UserClaim, verify
 from chaoshub.core.errors import Forbidden, HubError, Unauthorized
 
 SESSION_COOKIE = "chaoshub_session"

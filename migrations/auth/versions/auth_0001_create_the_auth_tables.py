@@ -1,7 +1,7 @@
 """create the auth tables
 
 Revision ID: auth_0001
-Revises: 
+Revises:
 """
 
 from alembic import op

@@ -1,7 +1,7 @@
 """create the dashboard tables
 
 Revision ID: dashboard_0001
-Revises: 
+Revises:
 """
 
 from alembic import op

@@ -1,7 +1,7 @@
 """create the experiment tables
 
 Revision ID: experiment_0001
-Revises: 
+Revises:
 """
 
 from alembic import op
