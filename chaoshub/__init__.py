@@ -19,6 +19,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.get("SECRET_KEY") or instance_secret(
         settings, "secret-key"
     )
+    app.config["SESSION_COOKIE_SECURE"] = settings["PUBLIC_URL"].startswith("https://")
     logging.basicConfig(level=settings["LOG_LEVEL"])
 
     errors.init_app(app)

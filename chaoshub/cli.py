@@ -109,12 +109,41 @@ def create_user(username, display_name, password_stdin) -> None:
     app = _app()
     with app.app_context():
         try:
-            account = auth.sign_up(username, password, display_name)
+            account = auth.create_local_account(username, password, display_name)
         except HubError as exc:
-            details = "; ".join(
-                f"{d.get('field')}: {d.get('message')}" for d in (exc.details or [])
-                if isinstance(d, dict)
-            )
-            raise click.ClickException(f"{exc.message}{': ' + details if details else ''}") \
-                from exc
+            raise _click_error(exc) from exc
     click.echo(f"created {account.username} ({account.id}) with its personal org")
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--username", required=True, help="The account the token acts for.")
+@click.option("--name", required=True, help="What the token is for, e.g. 'CI on main'.")
+@click.option("--scopes", required=True,
+              help="Comma-separated scopes, or the presets read-only / full.")
+@click.option("--expires-in-days", type=int, default=None, help="Default 90.")
+def create_token(username, name, scopes, expires_in_days) -> None:
+    """Make an API token and print its secret (shown this once)."""
+    from chaoshub.auth import service as auth
+
+    app = _app()
+    with app.app_context():
+        try:
+            new = auth.create_token_for(username, name,
+                                        [s.strip() for s in scopes.split(",") if s.strip()],
+                                        expires_in_days)
+        except HubError as exc:
+            raise _click_error(exc) from exc
+    click.echo(f"# {new.token.name}: {', '.join(new.token.scopes)}; "
+               f"expires {new.token.expires_at:%Y-%m-%d}", err=True)
+    click.echo(new.secret)
+
+
+def _click_error(exc: HubError) -> click.ClickException:
+    details = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in (exc.details or [])
+                        if isinstance(d, dict))
+    return click.ClickException(f"{exc.message}{': ' + details if details else ''}")

@@ -1,14 +1,38 @@
-"""Auth's HTTP face: the sign-up and sign-in pages, sign-out, and the JWKS."""
+"""Auth's pages: sign-up, sign-in (local and through providers), sign-out, settings and tokens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import (
+    Blueprint,
+    abort,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+)
 
-from chaoshub.auth import service
-from chaoshub.core.errors import Unauthorized, ValidationFailed
-from chaoshub.core.web import SESSION_COOKIE, is_secure, safe_next
+from chaoshub.auth import oauth, service
+from chaoshub.core.claims import verify
+from chaoshub.core.errors import (
+    Conflict,
+    Forbidden,
+    HubError,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+)
+from chaoshub.core.web import (
+    SESSION_COOKIE,
+    current_claim,
+    external_url,
+    is_secure,
+    safe_next,
+)
 
 auth = Blueprint("auth", __name__)
+INTENT = "chaoshub_oauth_intent"
 
 
 @auth.get("/auth/.well-known/jwks.json")
@@ -20,59 +44,51 @@ def jwks():
     return response
 
 
+# Local accounts ----------------------------------------------------------------------------
+
+
 @auth.get("/signup")
 def signup_page():
     """The sign-up form."""
-    return render_template("auth/signup.html", problems={}, form={})
+    return render_template("auth/signup.html", problems={}, form={},
+                           providers=oauth.providers().values())
 
 
 @auth.post("/signup")
 def signup():
     """Create a local account, then send the person to sign in."""
     form = request.form
+    username = form.get("username", "").strip()
     try:
-        service.sign_up(
-            form.get("username", "").strip(),
-            form.get("password", ""),
-            form.get("display_name", ""),
-        )
-    except ValidationFailed as error:
+        service.sign_up(username, form.get("password", ""), form.get("display_name", ""))
+    except (ValidationFailed, Forbidden) as error:
         problems = {p.get("field", ""): p["message"] for p in error.details or []}
-        return render_template(
-            "auth/signup.html", problems=problems, form=form, message=error.message
-        ), 422
-    return redirect(f"/signin?created={form.get('username', '').strip()}", code=303)
+        return render_template("auth/signup.html", problems=problems, form=form,
+                               message=error.message, providers=oauth.providers().values()
+                               ), error.status
+    return redirect(f"/signin?created={username}", code=303)
 
 
 @auth.get("/signin")
 def signin_page():
-    """The sign-in form."""
-    return render_template(
-        "auth/signin.html", created=request.args.get("created"), next=safe_next(
-            request.args.get("next"), "")
-    )
+    """The sign-in form, with a button per configured provider."""
+    return _signin_page(created=request.args.get("created"))
 
 
 @auth.post("/signin")
 def signin():
     """Check the password, set the session cookie, and go where the person was heading."""
+    username = request.form.get("username", "")
     try:
-        grant = service.sign_in(request.form.get("username", ""), request.form.get("password", ""))
-    except Unauthorized as error:
-        return render_template(
-            "auth/signin.html", message=error.message, username=request.form.get("username", ""),
-            next=safe_next(request.form.get("next"), ""),
-        ), 401
-    response = redirect(safe_next(request.form.get("next")), code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        grant.token,
-        expires=grant.expires_at,
-        secure=is_secure(),
-        httponly=True,
-        samesite="Lax",
-    )
-    return response
+        grant = service.sign_in(username, request.form.get("password", ""),
+                                request.remote_addr or "")
+    except (Unauthorized, RateLimited) as error:
+        response = _signin_page(message=error.message, username=username)
+        response.status_code = error.status
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    return _signed_in(grant, request.form.get("next"))
 
 
 @auth.post("/signout")
@@ -81,6 +97,189 @@ def signout():
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         service.sign_out(token)
+    return _signed_out()
+
+
+@auth.post("/signout/everywhere")
+def signout_everywhere():
+    """End every session of this account, this browser's too."""
+    service.sign_out_everywhere(_claim_or_401())
+    return _signed_out()
+
+
+# Providers ---------------------------------------------------------------------------------
+
+
+@auth.get("/auth/login/<provider>")
+def provider_login(provider: str):
+    """Send the person to sign in at a provider."""
+    _known(provider)
+    session[INTENT] = {"link": False, "next": safe_next(request.args.get("next"))}
+    return oauth.start(provider, _callback_url(provider))
+
+
+@auth.post("/auth/link/<provider>")
+def provider_link(provider: str):
+    """Send a signed-in person to a provider to link that identity to their account."""
+    _known(provider)
+    _claim_or_401()
+    session[INTENT] = {"link": True, "next": "/settings"}
+    return oauth.start(provider, _callback_url(provider))
+
+
+@auth.get("/auth/callback/<provider>")
+def provider_callback(provider: str):
+    """Finish a provider sign-in (or link): a clear page for every way it can fail."""
+    label = _known(provider).label
+    intent = session.pop(INTENT, None) or {"link": False, "next": "/"}
+    if request.args.get("error"):
+        reason = request.args.get("error_description") or request.args["error"]
+        if request.args["error"] == "access_denied":
+            reason = f"you did not allow the hub to use your {label} account"
+        return _problem(400, f"Sign-in with {label} was cancelled", reason)
+    if not request.args.get("code"):
+        return _problem(400, f"Sign-in with {label} did not complete",
+                        "the provider sent no authorization code")
+    try:
+        profile = oauth.finish(provider)
+        if intent.get("link"):
+            service.link_identity(_claim_or_401(), profile)
+            return redirect("/settings?linked=" + provider, code=303)
+        grant = service.sign_in_with_identity(profile)
+    except HubError as error:
+        return _problem(error.status, f"Sign-in with {label} did not complete", error.message)
+    return _signed_in(grant, intent.get("next"))
+
+
+# Settings ----------------------------------------------------------------------------------
+
+
+@auth.get("/settings")
+def settings_page():
+    """The account: linked identities, password, sessions."""
+    claim = current_claim()
+    if verify(claim).anonymous:
+        return redirect("/signin?next=/settings")
+    return _settings(claim)
+
+
+@auth.post("/settings/identities/<identity_id>/unlink")
+def unlink(identity_id: str):
+    """Unlink an identity (never the last way to sign in)."""
+    claim = _claim_or_401()
+    try:
+        service.unlink_identity(claim, identity_id)
+    except Conflict as error:
+        return _settings(claim, message=error.message, status=409)
+    return redirect("/settings", code=303)
+
+
+@auth.post("/settings/password")
+def change_password():
+    """Set a local password."""
+    claim = _claim_or_401()
+    try:
+        service.set_password(claim, request.form.get("password", ""))
+    except ValidationFailed as error:
+        return _settings(claim, message=error.details[0]["message"], status=422)
+    return redirect("/settings?password=set", code=303)
+
+
+@auth.get("/settings/tokens")
+def tokens_page():
+    """The API tokens of the account, and a form to make one."""
+    claim = current_claim()
+    if verify(claim).anonymous:
+        return redirect("/signin?next=/settings/tokens")
+    return _tokens(claim)
+
+
+@auth.post("/settings/tokens")
+def create_token():
+    """Make a token from the form; its secret is shown on the answer page only."""
+    claim = _claim_or_401()
+    form = request.form
+    try:
+        days = int(form.get("expires_in_days") or 0) or None
+    except ValueError:
+        days = 0
+    try:
+        new = service.create_token(claim, form.get("name", ""), form.getlist("scopes"), days,
+                                   form.get("workspace", "").strip() or None)
+    except ValidationFailed as error:
+        problems = {p.get("field", ""): p["message"] for p in error.details or []}
+        return _tokens(claim, problems=problems, form=form, status=422)
+    response = _tokens(claim, new=new, status=201)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@auth.post("/settings/tokens/<token_id>/revoke")
+def revoke_token(token_id: str):
+    """Revoke a token from the list."""
+    service.revoke_token(_claim_or_401(), token_id)
+    return redirect("/settings/tokens?revoked=1", code=303)
+
+
+# Helpers -----------------------------------------------------------------------------------
+
+
+def _known(provider: str) -> oauth.Provider:
+    found = oauth.providers().get(provider)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _callback_url(provider: str) -> str:
+    return external_url(f"/auth/callback/{provider}")
+
+
+def _claim_or_401() -> str:
+    claim = current_claim()
+    if verify(claim).anonymous:
+        raise Unauthorized("sign in first")
+    return claim
+
+
+def _signin_page(**context):
+    html = render_template("auth/signin.html", providers=oauth.providers().values(),
+                           next=safe_next(request.values.get("next"), ""), **context)
+    return make_response(html)
+
+
+def _signed_in(grant, target: str | None):
+    response = redirect(safe_next(target), code=303)
+    response.set_cookie(SESSION_COOKIE, grant.token, expires=grant.expires_at,
+                        secure=is_secure(), httponly=True, samesite="Lax")
+    return response
+
+
+def _signed_out():
     response = redirect("/signin", code=303)
     response.delete_cookie(SESSION_COOKIE, secure=is_secure(), httponly=True, samesite="Lax")
     return response
+
+
+def _problem(status: int, title: str, message: str):
+    return render_template("auth/problem.html", title=title, message=message), status
+
+
+def _settings(claim: str, message: str | None = None, status: int = 200):
+    identities = service.list_identities(claim)
+    linked = {i.provider for i in identities}
+    html = render_template(
+        "auth/settings.html", account=service.get_account(claim), identities=identities,
+        linkable=[p for p in oauth.providers().values() if p.name not in linked],
+        labels={p.name: p.label for p in oauth.providers().values()}, message=message,
+        notice=request.args.get("linked") or request.args.get("password"),
+    )
+    return html, status
+
+
+def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200):
+    html = render_template(
+        "auth/tokens.html", tokens=service.list_tokens(claim), new=new, problems=problems or {},
+        form=form or {}, scopes=service.SCOPES, revoked=request.args.get("revoked"),
+    )
+    return make_response(html, status)

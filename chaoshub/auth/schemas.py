@@ -3,26 +3,89 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+Scope = Literal[
+    "experiments:read", "experiments:write", "executions:read", "executions:write", "runs:execute"
+]
 
-class AccountView(BaseModel):
-    """An account as others may see it: never a password hash."""
 
+class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class AccountView(Frozen):
+    """An account as others may see it: never a password hash."""
 
     id: str
     username: str
     display_name: str
+    email: str | None = None
+    avatar_url: str | None = None
     created_at: datetime
+    has_password: bool = False
 
 
-class SessionGrant(BaseModel):
+class SessionGrant(Frozen):
     """A new sign-in session: the cookie's secret value and when it ends."""
-
-    model_config = ConfigDict(frozen=True)
 
     token: str
     expires_at: datetime
     account: AccountView
+
+
+class TokenView(Frozen):
+    """An API token as its owner sees it in lists: never the secret."""
+
+    id: str
+    name: str
+    hint: str
+    scopes: list[str]
+    workspace: str | None
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    last_used_ip: str | None
+    expired: bool
+
+
+class NewToken(Frozen):
+    """A token just made: the secret, shown this once, and its listing."""
+
+    secret: str
+    token: TokenView
+
+
+class Caller(Frozen):
+    """Who makes a request, and with which rights."""
+
+    id: str
+    username: str
+    display_name: str
+    credential: Literal["session", "token"]
+    scopes: list[str]
+    workspace: str | None = None
+
+
+class IdentityView(Frozen):
+    """A provider identity linked to an account."""
+
+    id: str
+    provider: str
+    subject: str
+    email: str | None
+    linked_at: datetime
+
+
+class ProviderProfile(Frozen):
+    """What a provider told us about the person who just signed in there."""
+
+    provider: str
+    subject: str
+    username_hint: str
+    display_name: str = ""
+    email: str | None = None
+    email_verified: bool = False
+    avatar_url: str | None = None

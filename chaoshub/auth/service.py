@@ -1,25 +1,39 @@
-"""The auth service's public interface: accounts, sessions, and the claims everyone else carries."""
+"""The auth service's public interface: accounts, sessions, API tokens, and their claims."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import re
 import secrets
 from datetime import timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 
-from chaoshub.auth.models import Account, SignInSession
-from chaoshub.auth.schemas import AccountView, SessionGrant
-from chaoshub.core import claims
+from chaoshub.auth import passwords
+from chaoshub.auth import secrets as token_secrets
+from chaoshub.auth.models import Account, ApiToken, Identity, SignInSession
+from chaoshub.auth.schemas import (
+    AccountView,
+    Caller,
+    IdentityView,
+    NewToken,
+    ProviderProfile,
+    SessionGrant,
+    TokenView,
+)
+from chaoshub.core import claims, ratelimit
 from chaoshub.core.cache import cache
 from chaoshub.core.db import transaction
-from chaoshub.core.errors import HubError, Unauthorized, ValidationFailed
+from chaoshub.core.errors import (
+    Conflict,
+    Forbidden,
+    HubError,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
 from chaoshub.core.models import utcnow
 from chaoshub.core.transport import ServiceInterface
 from chaoshub.dashboard import service as dashboard
@@ -29,39 +43,300 @@ interface = ServiceInterface(SERVICE)
 log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}$")
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 1024
 SESSION_SCOPES = ("*",)  # a browser session carries all of its user's rights
-RESOLVED_SESSION_TTL = 60
+SCOPES = ("experiments:read", "experiments:write", "executions:read", "executions:write",
+          "runs:execute")
+SCOPE_PRESETS = {"read-only": ("experiments:read", "executions:read"), "full": SCOPES}
+RESOLVED_TTL = 60  # seconds a resolved session or token stays cached (revocation forgets it)
+LAST_USED_EVERY = 60  # seconds between two writes of a token's last use from the same IP
+SIGN_IN_LIMIT, SIGN_IN_WINDOW = 10, 900  # failed sign-ins per username and address
+TOKEN_FAILURE_LIMIT, TOKEN_FAILURE_WINDOW = 30, 60  # bad bearer tokens per address
 
-_hasher = PasswordHasher()
 
-
-@functools.cache
-def _dummy_hash() -> str:
-    # Checked against when the username is unknown, so both answers take as long.
-    return _hasher.hash(secrets.token_urlsafe(16))
+# Accounts ----------------------------------------------------------------------------------
 
 
 @interface.public
 def sign_up(username: str, password: str, display_name: str = "") -> AccountView:
-    """Create an account with a local password, and its personal org in the dashboard."""
-    problems = _sign_up_problems(username, password)
+    """Create an account with a local password (the sign-up form), if sign-up is open."""
+    if not _self_sign_up_open():
+        raise Forbidden("sign-up is closed on this hub: ask an administrator for an invitation")
+    return create_local_account(username, password, display_name)
+
+
+def create_local_account(username: str, password: str, display_name: str = "") -> AccountView:
+    """Create an account with a local password and its personal org (operators bypass closures)."""
+    problems = []
+    if not USERNAME.match(username or ""):
+        problems.append({"field": "username", "message":
+                         "2 to 39 letters, digits, '-' or '_', starting with a letter or digit"})
+    weak = passwords.problem(password, username)
+    if weak:
+        problems.append({"field": "password", "message": weak})
     if problems:
         raise ValidationFailed("the account cannot be created", problems)
+    account = Account(
+        username=username,
+        username_key=username.lower(),
+        display_name=display_name.strip()[:100] or username,
+        password_hash=passwords.hash_password(password),
+    )
+    return _create_account(account)
+
+
+@interface.public
+def sign_in(username: str, password: str, client_ip: str = "") -> SessionGrant:
+    """Check a local password and open a session; the same answer for any kind of failure."""
+    who = f"{client_ip}|{(username or '').strip().lower()}"
+    ratelimit.refuse_when_over(SERVICE, "sign-in", who, SIGN_IN_LIMIT, SIGN_IN_WINDOW)
     with transaction(SERVICE) as session:
-        taken = session.scalar(select(Account.id).where(Account.username_key == username.lower()))
-        if taken:
-            raise ValidationFailed(
-                "the account cannot be created",
-                [{"field": "username", "message": "this username is taken"}],
-            )
-        account = Account(
-            username=username,
-            username_key=username.lower(),
-            display_name=display_name.strip() or username,
-            password_hash=_hasher.hash(password),
+        account = session.scalar(
+            select(Account).where(Account.username_key == (username or "").strip().lower())
         )
+        stored = account.password_hash if account else None
+        if not passwords.matches(stored, password or ""):
+            ratelimit.record_failure(SERVICE, "sign-in", who, SIGN_IN_WINDOW)
+            raise Unauthorized("the username or the password is wrong")
+    ratelimit.clear(SERVICE, "sign-in", who)
+    return _open_session(account)
+
+
+@interface.public
+def sign_in_with_identity(profile: ProviderProfile) -> SessionGrant:
+    """Sign in with a provider identity; its first sign-in creates the account (if allowed)."""
+    with transaction(SERVICE) as session:
+        account = session.scalar(
+            select(Account).join(Identity, Identity.account_id == Account.id).where(
+                Identity.provider == profile.provider, Identity.subject == profile.subject)
+        )
+    if account is None:
+        account = _sign_up_with_identity(profile)
+    return _open_session(account)
+
+
+@interface.public
+def get_account(claim: str) -> AccountView:
+    """The account of the claim's user."""
+    user = _signed_in(claim)
+    with transaction(SERVICE) as session:
+        account = session.get(Account, user.sub)
+        if account is None:
+            raise Unauthorized("the account no longer exists")
+        return _view(account)
+
+
+@interface.public
+def describe_caller(claim: str) -> Caller:
+    """Who the claim speaks for, and the rights of the credential behind it."""
+    user = _signed_in(claim)
+    account = get_account(claim)
+    session_claim = "*" in user.scopes
+    return Caller(
+        id=account.id,
+        username=account.username,
+        display_name=account.display_name,
+        credential="session" if session_claim else "token",
+        scopes=list(SCOPES) if session_claim else list(user.scopes),
+        workspace=user.workspace,
+    )
+
+
+# Identities --------------------------------------------------------------------------------
+
+
+@interface.public
+def list_identities(claim: str) -> list[IdentityView]:
+    """The provider identities linked to the claim's account."""
+    user = _signed_in(claim)
+    with transaction(SERVICE) as session:
+        rows = session.scalars(select(Identity).where(Identity.account_id == user.sub)
+                               .order_by(Identity.linked_at))
+        return [_identity_view(i) for i in rows]
+
+
+@interface.public
+def link_identity(claim: str, profile: ProviderProfile) -> IdentityView:
+    """Add a provider identity to the signed-in account."""
+    user = _session_only(claim)
+    with transaction(SERVICE) as session:
+        existing = session.scalar(select(Identity).where(
+            Identity.provider == profile.provider, Identity.subject == profile.subject))
+        if existing is not None:
+            if existing.account_id == user.sub:
+                return _identity_view(existing)
+            raise Conflict("this identity already belongs to another account")
+        identity = Identity(account_id=user.sub, provider=profile.provider,
+                            subject=profile.subject, email=profile.email)
+        session.add(identity)
+        session.flush()
+        return _identity_view(identity)
+
+
+@interface.public
+def unlink_identity(claim: str, identity_id: str) -> None:
+    """Remove a linked identity, unless it is the account's last way to sign in."""
+    user = _session_only(claim)
+    with transaction(SERVICE) as session:
+        identity = session.get(Identity, identity_id)
+        if identity is None or identity.account_id != user.sub:
+            raise NotFound("no such identity")
+        account = session.get(Account, user.sub)
+        others = session.scalar(select(func.count()).select_from(Identity).where(
+            Identity.account_id == user.sub, Identity.id != identity_id))
+        if not others and not account.password_hash:
+            raise Conflict("this is your last way to sign in: add a password or another "
+                           "identity first")
+        session.delete(identity)
+
+
+@interface.public
+def set_password(claim: str, password: str) -> None:
+    """Give the signed-in account a (new) local password."""
+    user = _session_only(claim)
+    with transaction(SERVICE) as session:
+        account = session.get(Account, user.sub)
+        weak = passwords.problem(password, account.username)
+        if weak:
+            raise ValidationFailed("the password cannot be used",
+                                   [{"field": "password", "message": weak}])
+        account.password_hash = passwords.hash_password(password)
+
+
+# Sessions ----------------------------------------------------------------------------------
+
+
+@interface.public
+def sign_out(session_token: str) -> None:
+    """End the session behind a cookie value; unknown values are ignored."""
+    token_hash = _hash(session_token)
+    with transaction(SERVICE) as session:
+        session.execute(delete(SignInSession).where(SignInSession.token_hash == token_hash))
+    cache().forget(_session_key(token_hash))
+
+
+@interface.public
+def sign_out_everywhere(claim: str) -> int:
+    """End every session of the signed-in account; returns how many ended."""
+    user = _session_only(claim)
+    with transaction(SERVICE) as session:
+        hashes = list(session.scalars(
+            select(SignInSession.token_hash).where(SignInSession.account_id == user.sub)))
+        session.execute(delete(SignInSession).where(SignInSession.account_id == user.sub))
+    cache().forget(*(_session_key(h) for h in hashes))
+    return len(hashes)
+
+
+# API tokens --------------------------------------------------------------------------------
+
+
+@interface.public
+def create_token(
+    claim: str,
+    name: str,
+    scopes: list[str],
+    expires_in_days: int | None = None,
+    workspace: str | None = None,
+) -> NewToken:
+    """Make an API token for the signed-in account; its secret is in the answer, this once."""
+    _session_only(claim)
+    return _create_token(claim, name, scopes, expires_in_days, workspace)
+
+
+@interface.public
+def list_tokens(claim: str) -> list[TokenView]:
+    """The account's tokens that are not revoked, newest first."""
+    user = _signed_in(claim)
+    with transaction(SERVICE) as session:
+        rows = session.scalars(
+            select(ApiToken)
+            .where(ApiToken.account_id == user.sub, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc())
+        )
+        return [_token_view(t) for t in rows]
+
+
+@interface.public
+def revoke_token(claim: str, token_id: str) -> None:
+    """Revoke one of the account's tokens: the next request with it is refused."""
+    user = _session_only(claim)
+    with transaction(SERVICE) as session:
+        token = session.get(ApiToken, token_id)
+        if token is None or token.account_id != user.sub or token.revoked_at is not None:
+            raise NotFound("no such token")
+        token.revoked_at = utcnow()
+        token_hash = token.token_hash
+    cache().forget(_token_key(token_hash))
+
+
+def create_token_for(username: str, name: str, scopes: list[str],
+                     expires_in_days: int | None = None) -> NewToken:
+    """Make a token for an account by username (the operators' CLI; not reachable over HTTP)."""
+    with transaction(SERVICE) as session:
+        account = session.scalar(select(Account).where(Account.username_key == username.lower()))
+    if account is None:
+        raise NotFound(f"no account named {username!r}")
+    return _create_token(_claim_for(account), name, scopes, expires_in_days, None)
+
+
+# Credentials -> claims ---------------------------------------------------------------------
+
+
+@interface.public
+def resolve_credentials(
+    session_token: str | None = None, bearer_token: str | None = None, client_ip: str = ""
+) -> str:
+    """A signed claim for a request's credentials: its user's, or an anonymous one.
+
+    A bearer token that is not valid is an error (the client meant to authenticate); a stale
+    session cookie just makes the visitor anonymous.
+    """
+    if bearer_token:
+        return _claim_for_token(bearer_token, client_ip)
+    if session_token:
+        account = _session_account(session_token)
+        if account is not None:
+            return _issue(account["id"], account["display_name"], SESSION_SCOPES)
+    return _issue(claims.ANONYMOUS, "", ())
+
+
+def jwks() -> dict:
+    """The public keys claims are signed with (served at /auth/.well-known/jwks.json)."""
+    return claims.key_ring().jwks()
+
+
+# Internals ---------------------------------------------------------------------------------
+
+
+def _signed_in(claim: str) -> claims.UserClaim:
+    user = claims.verify(claim)
+    if user.anonymous:
+        raise Unauthorized("sign in or send an API token")
+    return user
+
+
+def _session_only(claim: str) -> claims.UserClaim:
+    # Tokens cannot mint tokens or change how an account signs in: a leaked one stays contained.
+    user = _signed_in(claim)
+    if "*" not in user.scopes:
+        raise Forbidden("this needs a signed-in session, not an API token")
+    return user
+
+
+def _issue(sub: str, name: str, scopes, workspace: str | None = None) -> str:
+    config = current_app.config
+    return claims.issue(claims.key_ring(), issuer=config["CLAIM_ISSUER"], sub=sub, name=name,
+                        scopes=tuple(scopes), ttl=config["CLAIM_TTL"], workspace=workspace)
+
+
+def _claim_for(account: Account) -> str:
+    return _issue(account.id, account.display_name, SESSION_SCOPES)
+
+
+def _create_account(account: Account) -> AccountView:
+    with transaction(SERVICE) as session:
+        if session.scalar(select(Account.id).where(Account.username_key == account.username_key)):
+            raise ValidationFailed("the account cannot be created",
+                                   [{"field": "username", "message": "this username is taken"}])
         session.add(account)
     try:
         dashboard.create_personal_org(_claim_for(account), account.username)
@@ -74,82 +349,58 @@ def sign_up(username: str, password: str, display_name: str = "") -> AccountView
     return _view(account)
 
 
-@interface.public
-def sign_in(username: str, password: str) -> SessionGrant:
-    """Check a local password and open a session; the same answer for any kind of failure."""
+def _sign_up_with_identity(profile: ProviderProfile) -> Account:
+    _check_identity_may_sign_up(profile)
+    base = re.sub(r"[^A-Za-z0-9_-]", "-", profile.username_hint).strip("-_")[:32] or "user"
+    base = base if len(base) >= 2 else f"{base}-user"
+    for attempt in range(8):
+        username = base if attempt == 0 else f"{base}-{secrets.randbelow(10_000)}"
+        account = Account(
+            username=username, username_key=username.lower(),
+            display_name=(profile.display_name or username)[:100],
+            email=profile.email if profile.email_verified else None,
+            avatar_url=profile.avatar_url,
+        )
+        try:
+            _create_account(account)
+        except (ValidationFailed, Conflict):
+            continue  # the name is taken or reserved somewhere: try another
+        with transaction(SERVICE) as session:
+            session.add(Identity(account_id=account.id, provider=profile.provider,
+                                 subject=profile.subject, email=profile.email))
+        return account
+    raise Conflict("no free username could be found for this identity")
+
+
+def _self_sign_up_open() -> bool:
+    config = current_app.config
+    return config["SIGNUP_OPEN"] and not config["SIGNUP_ALLOWED_DOMAINS"]
+
+
+def _check_identity_may_sign_up(profile: ProviderProfile) -> None:
+    config = current_app.config
+    if not config["SIGNUP_OPEN"]:
+        raise Forbidden("sign-up is closed on this hub: ask an administrator for an invitation")
+    domains = config["SIGNUP_ALLOWED_DOMAINS"]
+    if domains:
+        domain = (profile.email or "").rpartition("@")[2].lower()
+        if not profile.email_verified or domain not in domains:
+            raise Forbidden("sign-up on this hub is open to verified addresses of "
+                            + ", ".join(sorted(domains)) + " only")
+
+
+def _open_session(account: Account) -> SessionGrant:
+    token = secrets.token_urlsafe(32)
+    lifetime = timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
+    row = SignInSession(token_hash=_hash(token), account_id=account.id,
+                        expires_at=utcnow() + lifetime)
     with transaction(SERVICE) as session:
-        account = session.scalar(
-            select(Account).where(Account.username_key == username.strip().lower())
-        )
-        if not _password_matches(account, password):
-            raise Unauthorized("the username or the password is wrong")
-        token = secrets.token_urlsafe(32)
-        lifetime = timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
-        row = SignInSession(
-            token_hash=_token_hash(token), account_id=account.id, expires_at=utcnow() + lifetime
-        )
         session.add(row)
     return SessionGrant(token=token, expires_at=row.expires_at, account=_view(account))
 
 
-@interface.public
-def sign_out(session_token: str) -> None:
-    """End the session behind a cookie value; unknown values are ignored."""
-    token_hash = _token_hash(session_token)
-    with transaction(SERVICE) as session:
-        session.execute(delete(SignInSession).where(SignInSession.token_hash == token_hash))
-    cache().forget(cache().key(SERVICE, "session", token_hash))
-
-
-@interface.public
-def resolve_credentials(session_token: str | None = None, bearer_token: str | None = None) -> str:
-    """A signed claim for a request's credentials: its user's, or an anonymous one."""
-    if bearer_token:
-        # API tokens are not issued yet: any bearer token is unknown.
-        raise Unauthorized("the API token is not valid")
-    if session_token:
-        account = _session_account(session_token)
-        if account is not None:
-            return _issue(account["id"], account["display_name"], SESSION_SCOPES)
-    return _issue(claims.ANONYMOUS, "", ())
-
-
-@interface.public
-def get_account(claim: str) -> AccountView:
-    """The account of the claim's user."""
-    user = claims.verify(claim)
-    if user.anonymous:
-        raise Unauthorized("nobody is signed in")
-    with transaction(SERVICE) as session:
-        account = session.get(Account, user.sub)
-        if account is None:
-            raise Unauthorized("the account no longer exists")
-        return _view(account)
-
-
-def jwks() -> dict:
-    """The public keys claims are signed with (served at /auth/.well-known/jwks.json)."""
-    return claims.key_ring().jwks()
-
-
-def _issue(sub: str, name: str, scopes: tuple[str, ...]) -> str:
-    config = current_app.config
-    return claims.issue(
-        claims.key_ring(),
-        issuer=config["CLAIM_ISSUER"],
-        sub=sub,
-        name=name,
-        scopes=scopes,
-        ttl=config["CLAIM_TTL"],
-    )
-
-
-def _claim_for(account: Account) -> str:
-    return _issue(account.id, account.display_name, SESSION_SCOPES)
-
-
 def _session_account(token: str) -> dict | None:
-    token_hash = _token_hash(token)
+    token_hash = _hash(token)
 
     def load() -> dict | None:
         with transaction(SERVICE) as session:
@@ -158,53 +409,146 @@ def _session_account(token: str) -> dict | None:
                 .join(SignInSession, SignInSession.account_id == Account.id)
                 .where(SignInSession.token_hash == token_hash)
             ).first()
-        if row is None or row.expires_at <= utcnow():
+        if row is None:
             return None
         return {"id": row.id, "display_name": row.display_name,
                 "expires_at": row.expires_at.timestamp()}
 
-    account = cache().remember(
-        cache().key(SERVICE, "session", token_hash), load, ttl=RESOLVED_SESSION_TTL
-    )
+    account = cache().remember(_session_key(token_hash), load, ttl=RESOLVED_TTL)
     if account is None or account["expires_at"] <= utcnow().timestamp():
         return None
     return account
 
 
-def _password_matches(account: Account | None, password: str) -> bool:
-    stored = account.password_hash if account and account.password_hash else _dummy_hash()
-    try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
-    return account is not None and account.password_hash is not None
-
-
-def _sign_up_problems(username: str, password: str) -> list[dict]:
+def _create_token(claim: str, name: str, scopes: list[str], expires_in_days: int | None,
+                  workspace: str | None) -> NewToken:
+    user = claims.verify(claim)
+    config = current_app.config
     problems = []
-    if not USERNAME.match(username or ""):
-        problems.append({
-            "field": "username",
-            "message": "2 to 39 letters, digits, '-' or '_', starting with a letter or digit",
-        })
-    if not MIN_PASSWORD_LENGTH <= len(password or "") <= MAX_PASSWORD_LENGTH:
-        problems.append({
-            "field": "password",
-            "message": f"at least {MIN_PASSWORD_LENGTH} characters",
-        })
-    elif username and password.lower() == username.lower():
-        problems.append({"field": "password", "message": "must differ from the username"})
-    return problems
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 100:
+        problems.append({"field": "name", "message": "give the token a name (100 characters "
+                                                     "at most)"})
+    wanted = _expand_scopes(scopes, problems)
+    days = config["TOKEN_DEFAULT_DAYS"] if expires_in_days is None else expires_in_days
+    if not isinstance(days, int) or not 1 <= days <= config["TOKEN_MAX_DAYS"]:
+        problems.append({"field": "expires_in_days",
+                         "message": f"from 1 to {config['TOKEN_MAX_DAYS']} days"})
+    workspace_id = label = None
+    if workspace:
+        org, _, ws = workspace.partition("/")
+        if not org or not ws:
+            problems.append({"field": "workspace", "message": "write it as org/workspace"})
+        else:
+            try:
+                ref = dashboard.authorize(claim, org, ws, "read")
+            except (NotFound, Forbidden):
+                problems.append({"field": "workspace", "message": "no such workspace"})
+            else:
+                workspace_id, label = ref.id, f"{ref.org_name}/{ref.name}"
+    if problems:
+        raise ValidationFailed("the token cannot be created", problems)
+    secret = token_secrets.new_token()
+    token = ApiToken(
+        account_id=user.sub, name=name, token_hash=token_secrets.token_hash(secret),
+        hint=token_secrets.hint(secret), scopes=wanted, workspace_id=workspace_id,
+        workspace_label=label, expires_at=utcnow() + timedelta(days=days),
+    )
+    with transaction(SERVICE) as session:
+        session.add(token)
+    log.info("token %s created for %s", token.id, user.sub)
+    return NewToken(secret=secret, token=_token_view(token))
 
 
-def _token_hash(token: str) -> str:
+def _expand_scopes(scopes: list[str], problems: list[dict]) -> list[str]:
+    wanted: list[str] = []
+    for scope in scopes or []:
+        for name in SCOPE_PRESETS.get(scope, (scope,)):
+            if name not in SCOPES:
+                problems.append({"field": "scopes", "message": f"unknown scope {name!r}"})
+            elif name not in wanted:
+                wanted.append(name)
+    if not wanted and not problems:
+        problems.append({"field": "scopes", "message": "choose at least one scope"})
+    return wanted
+
+
+def _claim_for_token(secret: str, client_ip: str) -> str:
+    ratelimit.refuse_when_over(SERVICE, "token", client_ip, TOKEN_FAILURE_LIMIT,
+                               TOKEN_FAILURE_WINDOW)
+    token = None
+    if token_secrets.well_formed(secret):
+        token_hash = token_secrets.token_hash(secret)
+        token = cache().remember(_token_key(token_hash), lambda: _load_token(token_hash),
+                                 ttl=RESOLVED_TTL)
+    if token is None or token["expires_at"] <= utcnow().timestamp():
+        ratelimit.record_failure(SERVICE, "token", client_ip, TOKEN_FAILURE_WINDOW)
+        raise Unauthorized("the API token is not valid: it may be mistyped, expired or revoked")
+    _record_use(token, client_ip)
+    return _issue(token["account_id"], token["display_name"], token["scopes"],
+                  token["workspace_id"])
+
+
+def _load_token(token_hash: str) -> dict | None:
+    with transaction(SERVICE) as session:
+        row = session.execute(
+            select(ApiToken, Account.display_name)
+            .join(Account, Account.id == ApiToken.account_id)
+            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+        ).first()
+    if row is None:
+        return None
+    token, display_name = row
+    return {
+        "id": token.id, "account_id": token.account_id, "display_name": display_name,
+        "scopes": token.scopes, "workspace_id": token.workspace_id,
+        "expires_at": token.expires_at.timestamp(), "hash": token_hash,
+        "last_used_at": token.last_used_at.timestamp() if token.last_used_at else 0,
+        "last_used_ip": token.last_used_ip,
+    }
+
+
+def _record_use(token: dict, client_ip: str) -> None:
+    # A write per request would make every API call pay for it: once a minute per address.
+    now = utcnow()
+    if token["last_used_ip"] == client_ip and now.timestamp() - token["last_used_at"] < \
+            LAST_USED_EVERY:
+        return
+    with transaction(SERVICE) as session:
+        session.execute(update(ApiToken).where(ApiToken.id == token["id"])
+                        .values(last_used_at=now, last_used_ip=client_ip or None))
+    cache().forget(_token_key(token["hash"]))
+
+
+def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _session_key(token_hash: str) -> str:
+    return cache().key(SERVICE, "session", token_hash)
+
+
+def _token_key(token_hash: str) -> str:
+    return cache().key(SERVICE, "token", token_hash)
 
 
 def _view(account: Account) -> AccountView:
     return AccountView(
-        id=account.id,
-        username=account.username,
-        display_name=account.display_name,
-        created_at=account.created_at,
+        id=account.id, username=account.username, display_name=account.display_name,
+        email=account.email, avatar_url=account.avatar_url, created_at=account.created_at,
+        has_password=account.password_hash is not None,
+    )
+
+
+def _identity_view(identity: Identity) -> IdentityView:
+    return IdentityView(id=identity.id, provider=identity.provider, subject=identity.subject,
+                        email=identity.email, linked_at=identity.linked_at)
+
+
+def _token_view(token: ApiToken) -> TokenView:
+    return TokenView(
+        id=token.id, name=token.name, hint=token.hint, scopes=list(token.scopes),
+        workspace=token.workspace_label, created_at=token.created_at,
+        expires_at=token.expires_at, last_used_at=token.last_used_at,
+        last_used_ip=token.last_used_ip, expired=token.expires_at <= utcnow(),
     )

@@ -49,6 +49,15 @@ class MemoryBackend:
             for key in keys:
                 self._items.pop(key, None)
 
+    def incr(self, key: str, ttl: int) -> int:
+        with self._lock:
+            expires, value = self._items.get(key, (0.0, "0"))
+            if expires < time.monotonic():
+                expires, value = time.monotonic() + ttl, "0"
+            count = int(value) + 1
+            self._items[key] = (expires, str(count))
+            return count
+
     def ping(self) -> None:
         return None
 
@@ -86,6 +95,15 @@ class RedisBackend:
         if keys:
             self._call("delete", lambda: self.client.delete(*keys))
 
+    def incr(self, key: str, ttl: int) -> int | None:
+        def count() -> int:
+            pipe = self.client.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, ttl, nx=True)
+            return pipe.execute()[0]
+
+        return self._call("incr", count)
+
     def ping(self) -> None:
         self.client.ping()
         self._down_until = 0.0
@@ -120,6 +138,10 @@ class Cache:
     def forget(self, *keys: str) -> None:
         """Drop entries after a write that changes them."""
         self.backend.delete(list(keys))
+
+    def hit(self, key: str, window: int) -> int | None:
+        """Count one more event in a fixed window of `window` seconds; None if not counted."""
+        return self.backend.incr(key, window)
 
     def status(self) -> str:
         """'ok', 'absent' (no Redis configured) or 'degraded' (Redis not answering)."""

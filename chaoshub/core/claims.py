@@ -34,6 +34,7 @@ class UserClaim:
     jti: str
     exp: int
     aud: str = HUB_AUDIENCE
+    workspace: str | None = None  # an API token restricted to one workspace carries its id
 
     @property
     def anonymous(self) -> bool:
@@ -121,6 +122,7 @@ def issue(
     scopes: tuple[str, ...] | list[str],
     ttl: int,
     audience: str = HUB_AUDIENCE,
+    workspace: str | None = None,
 ) -> str:
     """Sign a new UserClaim with the ring's active key."""
     now = int(time.time())
@@ -134,6 +136,8 @@ def issue(
         "name": name,
         "scopes": list(scopes),
     }
+    if workspace:
+        payload["ws"] = workspace
     return jwt.encode(
         payload, ring.private_keys[0], algorithm=ALGORITHM, headers={"kid": ring.signing_kid}
     )
@@ -196,6 +200,7 @@ class Verifier:
             jti=str(payload["jti"]),
             exp=int(payload["exp"]),
             aud=str(payload["aud"]),
+            workspace=payload.get("ws"),
         )
 
 

@@ -23,9 +23,14 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SERVICE_TIMEOUT": 10.0,
     "LOG_LEVEL": "INFO",
+    "TOKEN_DEFAULT_DAYS": 90,
+    "TOKEN_MAX_DAYS": 365,
+    "SIGNUP_OPEN": "true",
+    "SIGNUP_ALLOWED_DOMAINS": "",
 }
 
-INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH")
+INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
+                "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT",)
 
 
@@ -46,6 +51,10 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         settings[key] = _number(float, key, settings[key])
 
     settings["CHAOSHUB_SERVICES"] = _hosted_services(settings["CHAOSHUB_SERVICES"])
+    settings["SIGNUP_OPEN"] = str(settings["SIGNUP_OPEN"]).strip().lower() in ("1", "true", "yes")
+    settings["SIGNUP_ALLOWED_DOMAINS"] = frozenset(
+        d.strip().lower() for d in str(settings["SIGNUP_ALLOWED_DOMAINS"]).split(",") if d.strip()
+    )
     settings["PUBLIC_URL"] = str(settings["PUBLIC_URL"]).rstrip("/")
     instance = Path(settings.get("CHAOSHUB_INSTANCE_PATH") or Path.cwd() / "instance")
     settings["CHAOSHUB_INSTANCE_PATH"] = str(instance.resolve())
@@ -75,8 +84,10 @@ def instance_secret(settings: dict[str, Any], name: str) -> str:
 
 
 def _is_ours(key: str) -> bool:
-    return key in DEFAULTS or key.startswith(("CHAOSHUB_", "AUTH_", "DASHBOARD_", "EXPERIMENT_")) \
-        or key in ("SECRET_KEY", "REDIS_URL", "PUBLIC_URL")
+    return key in DEFAULTS or key in ("SECRET_KEY",) or key.startswith(
+        ("CHAOSHUB_", "AUTH_", "DASHBOARD_", "EXPERIMENT_", "OIDC_", "GITHUB_", "GITLAB_",
+         "GOOGLE_", "BITBUCKET_", "SIGNUP_")
+    )
 
 
 def _number(kind: type, key: str, value: Any) -> Any:

@@ -58,6 +58,10 @@ class ValidationFailed(HubError):
 class RateLimited(HubError):
     code, status = "rate_limited", 429
 
+    def __init__(self, message: str = "", details: Any = None, retry_after: int = 60):
+        super().__init__(message, details)
+        self.retry_after = retry_after
+
 
 class ServiceUnavailable(HubError):
     code, status = "service_unavailable", 503
@@ -100,6 +104,8 @@ def error_response(error: HubError) -> Response | tuple[Any, int]:
         response = Response(html, status=error.status, mimetype="text/html")
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -36,7 +36,9 @@ def current_claim() -> str:
         from chaoshub.auth import service as auth
 
         g.chaoshub_claim = auth.resolve_credentials(
-            session_token=request.cookies.get(SESSION_COOKIE), bearer_token=bearer_token()
+            session_token=request.cookies.get(SESSION_COOKIE),
+            bearer_token=bearer_token(),
+            client_ip=request.remote_addr or "",
         )
     return g.chaoshub_claim
 
@@ -65,6 +67,12 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if any(c in target for c in "\r\n\\"):
         return default
     return target
+
+
+def external_url(path: str) -> str:
+    """The absolute URL of `path` as browsers reach it (PUBLIC_URL behind a proxy)."""
+    base = current_app.config["PUBLIC_URL"] or request.host_url.rstrip("/")
+    return base + path
 
 
 def is_secure() -> bool:

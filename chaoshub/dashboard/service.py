@@ -115,6 +115,8 @@ def _decide(user: UserClaim, found: dict | None, action: Action) -> WorkspaceRef
     role = None if user.anonymous else _role(ref.org_id, user.sub)
     if not _may_read(ref.visibility, role, user):
         raise NotFound("no such workspace")
+    if user.workspace and user.workspace != ref.id:
+        raise Forbidden("this API token is restricted to another workspace")
     if action == "write" and role not in WRITERS:
         raise Forbidden("you may read this workspace but not change it")
     return ref
