@@ -281,5 +281,6 @@ def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200):
     html = render_template(
         "auth/tokens.html", tokens=service.list_tokens(claim), new=new, problems=problems or {},
         form=form or {}, scopes=service.SCOPES, revoked=request.args.get("revoked"),
+        chosen=form.getlist("scopes") if form else service.SCOPE_PRESETS["read-only"],
     )
     return make_response(html, status)
