@@ -59,8 +59,13 @@ TOKEN_FAILURE_LIMIT, TOKEN_FAILURE_WINDOW = 30, 60  # bad bearer tokens per addr
 @interface.public
 def sign_up(username: str, password: str, display_name: str = "") -> AccountView:
     """Create an account with a local password (the sign-up form), if sign-up is open."""
-    if not _self_sign_up_open():
+    config = current_app.config
+    if not config["SIGNUP_OPEN"]:
         raise Forbidden("sign-up is closed on this hub: ask an administrator for an invitation")
+    domains = config["SIGNUP_ALLOWED_DOMAINS"]
+    if domains:
+        raise Forbidden("sign-up is closed to passwords here: continue with a sign-in provider "
+                        "using your address at " + ", ".join(sorted(domains)))
     return create_local_account(username, password, display_name)
 
 
@@ -370,11 +375,6 @@ def _sign_up_with_identity(profile: ProviderProfile) -> Account:
                                  subject=profile.subject, email=profile.email))
         return account
     raise Conflict("no free username could be found for this identity")
-
-
-def _self_sign_up_open() -> bool:
-    config = current_app.config
-    return config["SIGNUP_OPEN"] and not config["SIGNUP_ALLOWED_DOMAINS"]
 
 
 def _check_identity_may_sign_up(profile: ProviderProfile) -> None:
