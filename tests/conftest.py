@@ -152,6 +152,44 @@ def _truncate(urls: dict[str, str]) -> None:
         engine.dispose()
 
 
+# A real browser ------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM):
+        unavailable("Chromium", FileNotFoundError(CHROMIUM))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # Pages may answer 401 or 422 on purpose; their stylesheets, icons and scripts may not fail.
+    page.on("response", lambda r: r.request.resource_type != "document" and r.status >= 400
+            and errors.append(f"{r.status} {r.url}"))
+    page.on("console", lambda message: message.type == "error"
+            and not message.text.startswith("Failed to load resource")
+            and errors.append(message.text))
+    yield page
+    context.close()
+    assert errors == [], errors  # no script, CSP or missing-asset errors on any page
+
+
 # Helpers the tests share -------------------------------------------------------------------
 
 

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.conftest import PASSWORD, unavailable
+from tests.conftest import PASSWORD
 from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
-
 
 @pytest.fixture(scope="module")
 def hub_url(tmp_path_factory):
@@ -30,35 +21,6 @@ def hub_url(tmp_path_factory):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        unavailable("Chromium", FileNotFoundError(CHROMIUM))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    # Pages may answer 401 or 422 on purpose; their stylesheets, icons and scripts may not fail.
-    page.on("response", lambda r: r.request.resource_type != "document" and r.status >= 400
-            and errors.append(f"{r.status} {r.url}"))
-    page.on("console", lambda message: message.type == "error"
-            and not message.text.startswith("Failed to load resource")
-            and errors.append(message.text))
-    yield page
-    context.close()
-    assert errors == [], errors  # no script, CSP or missing-asset errors on any page
 
 
 def test_sign_up_then_sign_in_lands_on_the_dashboard(page, hub_url, tmp_path):
