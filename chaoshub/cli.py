@@ -147,3 +147,21 @@ def _click_error(exc: HubError) -> click.ClickException:
     details = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in (exc.details or [])
                         if isinstance(d, dict))
     return click.ClickException(f"{exc.message}{': ' + details if details else ''}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+def route(host, port) -> None:
+    """Serve one public address in front of split services (their *_SERVICE_URL settings)."""
+    from werkzeug.serving import run_simple
+
+    from chaoshub.router import Router, service_urls
+
+    try:
+        urls = service_urls()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    targets = ", ".join(f"{service} at {url}" for service, url in urls.items())
+    click.echo(f"ChaosHub router on http://{host}:{port}: {targets}")
+    run_simple(host, port, Router(urls), threaded=True)

@@ -178,8 +178,11 @@ def test_sign_in_never_redirects_off_site(hub_factory, corp):
 
 def test_providers_appear_only_when_configured(hub_factory, github):
     _, hub = hub_factory(github)
-    page = requests.get(f"{hub}/signin").text
-    assert "Continue with GitHub" in page and "Continue with Corp" not in page
+    answer = requests.get(f"{hub}/signin")
+    assert "Continue with GitHub" in answer.text and "Continue with Corp" not in answer.text
+    # Forms may lead to the provider (browsers check form-action on redirects too), nowhere else.
+    policy = answer.headers["Content-Security-Policy"]
+    assert f"form-action 'self' {github.base_url};" in policy
     _, bare = hub_factory()
     assert "Continue with" not in requests.get(f"{bare}/signin").text
 

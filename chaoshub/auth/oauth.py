@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -42,6 +43,7 @@ def init_app(app: Flask) -> None:
     oauth = OAuth(app)
     providers: dict[str, Provider] = {}
     pkce = {"code_challenge_method": "S256"}
+    origins: set[str] = set()  # where sign-in forms may lead (the providers' authorize pages)
 
     if creds := _settings(config, "GITHUB"):
         base = (config.get("GITHUB_BASE_URL") or "https://github.com").rstrip("/")
@@ -53,6 +55,7 @@ def init_app(app: Flask) -> None:
                        client_kwargs={"scope": "read:user user:email",
                                       "token_endpoint_auth_method": "client_secret_post", **pkce})
         providers["github"] = Provider("github", "GitHub", "github")
+        origins.add(_origin(base))
     if creds := _settings(config, "GITLAB"):
         base = (config.get("GITLAB_BASE_URL") or "https://gitlab.com").rstrip("/")
         oauth.register("gitlab", client_id=creds[0], client_secret=creds[1],
@@ -61,6 +64,7 @@ def init_app(app: Flask) -> None:
                        client_kwargs={"scope": "read_user",
                                       "token_endpoint_auth_method": "client_secret_post", **pkce})
         providers["gitlab"] = Provider("gitlab", "GitLab", "gitlab")
+        origins.add(_origin(base))
     if creds := _settings(config, "BITBUCKET"):
         base = (config.get("BITBUCKET_BASE_URL") or "https://bitbucket.org").rstrip("/")
         api = (config.get("BITBUCKET_API_URL") or "https://api.bitbucket.org").rstrip("/")
@@ -70,6 +74,7 @@ def init_app(app: Flask) -> None:
                        api_base_url=f"{api}/",
                        client_kwargs={"scope": "account email", **pkce})
         providers["bitbucket"] = Provider("bitbucket", "Bitbucket", "bitbucket")
+        origins.add(_origin(base))
     oidc = [("google", "GOOGLE", "Google")] if _settings(config, "GOOGLE") else []
     for name in str(config.get("OIDC_PROVIDERS") or "").split(","):
         name = name.strip().lower()
@@ -86,7 +91,15 @@ def init_app(app: Flask) -> None:
                        server_metadata_url=f"{issuer.rstrip('/')}/.well-known/openid-configuration",
                        client_kwargs={"scope": "openid email profile", **pkce})
         providers[name] = Provider(name, label, "oidc")
+        # The authorization endpoint lives on the issuer's origin for the usual providers.
+        origins.add(_origin(issuer))
     app.extensions[EXTENSION] = (oauth, providers)
+    app.config["FORM_ACTION_ORIGINS"] = sorted(origins)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def providers() -> dict[str, Provider]:

@@ -19,7 +19,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
-    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    "object-src 'none'; base-uri 'self'; form-action 'self'{form_targets}; "
+    "frame-ancestors 'none'"
 )
 
 
@@ -107,7 +108,10 @@ def _finish(response: Response) -> Response:
             CSRF_COOKIE, new_token, secure=is_secure(), httponly=True, samesite="Lax"
         )
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    # Browsers apply form-action to redirects too: sign-in forms end at the providers' pages.
+    targets = "".join(f" {origin}" for origin in current_app.config["FORM_ACTION_ORIGINS"])
+    headers.setdefault("Content-Security-Policy",
+                       CONTENT_SECURITY_POLICY.format(form_targets=targets))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
@@ -116,6 +120,7 @@ def _finish(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Install the CSRF check, the headers, and the template helpers."""
+    app.config.setdefault("FORM_ACTION_ORIGINS", [])
     app.before_request(_check_csrf)
     app.after_request(_finish)
     app.jinja_env.globals["csrf_token"] = csrf_token
