@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from chaoshub.core import cache, claims, db, errors, health, transport, web
 from chaoshub.core.config import instance_secret, load_settings
@@ -21,6 +22,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.config["SESSION_COOKIE_SECURE"] = settings["PUBLIC_URL"].startswith("https://")
     logging.basicConfig(level=settings["LOG_LEVEL"])
+    if settings["PROXY_HOPS"]:
+        # Behind N trusted proxies: take the client's address and scheme from their headers.
+        hops = settings["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     errors.init_app(app)
     web.init_app(app)
