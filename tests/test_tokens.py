@@ -234,3 +234,14 @@ def test_secrets_are_well_formed_and_checked():
     assert not token_secrets.well_formed(flipped)
     assert not token_secrets.well_formed("chub_short")
     assert not token_secrets.well_formed("ghp_" + secret[4:])
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(settings):
+    from chaoshub import create_app
+
+    app = create_app({**settings, "PROXY_HOPS": 1})
+    alice = signed_up_client(app, "alice")
+    secret = make_token(alice)["secret"]
+    app.test_client().get("/api/v1/me", headers={**bearer(secret),
+                                                 "X-Forwarded-For": "203.0.113.7"})
+    assert alice.get("/api/v1/tokens").get_json()["tokens"][0]["last_used_ip"] == "203.0.113.7"
