@@ -27,7 +27,6 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("/signin", "Prefix", "auth"),
     ("/signup", "Prefix", "auth"),
     ("/signout", "Prefix", "auth"),
-    ("/settings", "Prefix", "auth"),
     ("/auth", "Prefix", "auth"),
     ("/api/v1/me", "Prefix", "auth"),
     ("/api/v1/tokens", "Prefix", "auth"),

@@ -135,3 +135,13 @@ def test_a_forged_claim_is_refused_by_a_remote_service(hub):
     )
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
+
+
+def test_only_the_public_interface_is_reachable_remotely(hub):
+    urls, _ = hub
+    # Only auth's own callback may vouch for a provider profile: it is not remotely callable.
+    profile = {"provider": "github", "subject": "1", "username_hint": "mallory"}
+    for name in ("sign_in_with_identity", "link_identity", "create_token_for"):
+        response = requests.post(f"{urls['auth']}/internal/rpc/auth/{name}",
+                                 json={"profile": profile})
+        assert response.status_code == 404, name

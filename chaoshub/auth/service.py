@@ -29,7 +29,6 @@ from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
     Conflict,
     Forbidden,
-    HubError,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -106,9 +105,12 @@ def sign_in(username: str, password: str, client_ip: str = "") -> SessionGrant:
     return _open_session(account)
 
 
-@interface.public
 def sign_in_with_identity(profile: ProviderProfile) -> SessionGrant:
-    """Sign in with a provider identity; its first sign-in creates the account (if allowed)."""
+    """Sign in with a provider identity; its first sign-in creates the account (if allowed).
+
+    Not part of the remote interface: only auth's own callback, which checked the provider's
+    answer, may vouch for a profile.
+    """
     with transaction(SERVICE) as session:
         account = session.scalar(
             select(Account).join(Identity, Identity.account_id == Account.id).where(
@@ -159,9 +161,8 @@ def list_identities(claim: str) -> list[IdentityView]:
         return [_identity_view(i) for i in rows]
 
 
-@interface.public
 def link_identity(claim: str, profile: ProviderProfile) -> IdentityView:
-    """Add a provider identity to the signed-in account."""
+    """Add a provider identity to the signed-in account (auth's callback only, as above)."""
     user = _session_only(claim)
     with transaction(SERVICE) as session:
         existing = session.scalar(select(Identity).where(
@@ -337,15 +338,19 @@ def _claim_for(account: Account) -> str:
     return _issue(account.id, account.display_name, SESSION_SCOPES)
 
 
-def _create_account(account: Account) -> AccountView:
+def _create_account(account: Account, identity: Identity | None = None) -> AccountView:
     with transaction(SERVICE) as session:
         if session.scalar(select(Account.id).where(Account.username_key == account.username_key)):
             raise ValidationFailed("the account cannot be created",
                                    [{"field": "username", "message": "this username is taken"}])
         session.add(account)
+        if identity is not None:
+            session.flush()
+            identity.account_id = account.id
+            session.add(identity)
     try:
         dashboard.create_personal_org(_claim_for(account), account.username)
-    except HubError:
+    except Exception:
         # No transaction spans two services: undo our half so nothing is left half-written.
         with transaction(SERVICE) as session:
             session.execute(delete(Account).where(Account.id == account.id))
@@ -366,13 +371,12 @@ def _sign_up_with_identity(profile: ProviderProfile) -> Account:
             email=profile.email if profile.email_verified else None,
             avatar_url=profile.avatar_url,
         )
+        identity = Identity(provider=profile.provider, subject=profile.subject,
+                            email=profile.email)
         try:
-            _create_account(account)
+            _create_account(account, identity)
         except (ValidationFailed, Conflict):
             continue  # the name is taken or reserved somewhere: try another
-        with transaction(SERVICE) as session:
-            session.add(Identity(account_id=account.id, provider=profile.provider,
-                                 subject=profile.subject, email=profile.email))
         return account
     raise Conflict("no free username could be found for this identity")
 
