@@ -307,3 +307,18 @@ def test_the_authorization_request_uses_state_pkce_and_nonce(hub_factory, corp):
 def _identity_ids(app) -> dict[str, str]:
     with app.app_context(), transaction("auth") as db:
         return {i.provider: i.id for i in db.scalars(select(Identity))}
+
+
+def test_a_provider_gone_during_the_token_exchange_is_a_clear_503(hub_factory, settings):
+    from tests.providers import submit_sign_in
+
+    provider = OIDCProvider(client_id="flaky")
+    app, hub = hub_factory(provider)
+    provider.redirect_uris.append(f"{hub}/auth/callback/corp")
+    session = browser(hub)
+    start = session.get(f"{hub}/auth/login/corp", allow_redirects=False)
+    back = submit_sign_in(session, start.headers["Location"], "u-9009")
+    provider.stop()
+    answer = session.get(urljoin(back.url, back.headers["Location"]), allow_redirects=False)
+    assert answer.status_code == 503 and "cannot be reached" in answer.text
+    assert accounts(app) == 0
