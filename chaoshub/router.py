@@ -1,7 +1,7 @@
 """One public address in front of the three services, for split mode without Kubernetes.
 
-The router forwards each public path to the service that serves it, as the split Ingress does
-(k8s/split/ingress.yaml holds the same table), and answers 404 to every other path: /internal,
+The router forwards each path to the service that serves it, as the split Ingress does
+(k8s/split/ingress.yaml holds the same table), and answers 404 to the private ones: /internal,
 where a service answers the others' calls, above all.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
@@ -19,17 +20,27 @@ from werkzeug.wrappers import Request
 
 from chaoshub.core.config import SERVICES, ConfigError
 
-# (path, pathType as in an Ingress, service). Prefix matches whole segments: /signin matches
-# /signin and /signin/x, never /signing. The longest matching path wins.
-ROUTES: tuple[tuple[str, str, str], ...] = (
-    ("/", "Exact", "dashboard"),
-    ("/static", "Prefix", "dashboard"),
+# (path, pathType as in an Ingress, service): the Ingress's table. Prefix matches whole segments
+# (/signin matches /signin/x, never /signing); ImplementationSpecific is a regular expression
+# matched from the path's start, as ingress-nginx reads it; the longest path wins, as there.
+# Dashboard's pages live at the root (/<org>/<workspace>), so it takes every path nobody else
+# does, except the private ones (service None): /internal, where a service answers the others'
+# calls, and /status, for probes.
+ROUTES: tuple[tuple[str, str, str | None], ...] = (
+    ("/", "Prefix", "dashboard"),
+    ("/internal", "Prefix", None),
+    ("/status", "Prefix", None),
     ("/signin", "Prefix", "auth"),
     ("/signup", "Prefix", "auth"),
     ("/signout", "Prefix", "auth"),
+    ("/settings", "Prefix", "auth"),
     ("/auth", "Prefix", "auth"),
     ("/api/v1/me", "Prefix", "auth"),
     ("/api/v1/tokens", "Prefix", "auth"),
+    ("/api/v1/orgs", "Prefix", "dashboard"),
+    # A workspace's experiments sit inside dashboard's /api/v1/orgs tree: only a pattern tells
+    # them apart.
+    ("/api/v1/orgs/[^/]+/workspaces/[^/]+/experiments", "ImplementationSpecific", "experiment"),
     ("/api/v1", "Prefix", "experiment"),
 )
 
@@ -43,16 +54,23 @@ PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 def service_for(path: str) -> str | None:
-    """The service that serves `path`, or None when no public route leads there."""
+    """The service that serves `path`, or None for a private path."""
     # Dot segments are refused rather than matched: the HTTP client would resolve
     # /signin/../internal/... to /internal/... on its way to the service.
     if any(segment in (".", "..") for segment in path.split("/")):
         return None
-    matches = [
-        (len(route), service) for route, kind, service in ROUTES
-        if path == route or (kind == "Prefix" and path.startswith(route + "/"))
-    ]
-    return max(matches)[1] if matches else None
+    matches = [(route, service) for route, kind, service in ROUTES
+               if matches_route(route, kind, path)]
+    return max(matches, key=lambda match: len(match[0]))[1]  # "/" always matches
+
+
+def matches_route(route: str, kind: str, path: str) -> bool:
+    """Whether an Ingress path of this `kind` matches `path`."""
+    if kind == "Exact":
+        return path == route
+    if kind == "Prefix":
+        return path == route or path.startswith(route.rstrip("/") + "/")
+    return re.match(route, path, re.IGNORECASE) is not None  # nginx's ~* location
 
 
 def service_urls() -> dict[str, str]:
@@ -88,6 +106,7 @@ class Router:
             url += "?" + request.query_string.decode("latin-1")
         headers = {name: value for name, value in request.headers.items()
                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length"}
+        # Set, not appended to: what a client claims in X-Forwarded-For is not to be trusted.
         headers["X-Forwarded-For"] = request.remote_addr or ""
         headers["X-Forwarded-Proto"] = request.scheme
         headers["X-Forwarded-Host"] = request.host

@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# One image for every role; the command picks it:
+#   docker run chaoshub                                 the hub (gunicorn, every service)
+#   docker run -e CHAOSHUB_SERVICES=auth chaoshub       one service (split mode)
+#   docker run chaoshub chaoshub db upgrade             the migrations
+# Settings come from the environment (.env.sample lists them); production needs SECRET_KEY and
+# a signing key.
+
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+WORKDIR /app
+# Dependencies first, from a stand-in package, so that a code change does not reinstall them.
+COPY pyproject.toml setup.py README.md ./
+RUN mkdir chaoshub && touch chaoshub/__init__.py \
+    && pip install ".[postgres]" \
+    && pip uninstall --yes chaoshub
+# Installed in place: the code stays at /app/chaoshub, next to the migrations it looks for in
+# /app/migrations, and where skaffold's file sync writes changed files.
+COPY chaoshub/ chaoshub/
+RUN pip install --no-deps --editable .
+
+FROM ${PYTHON_IMAGE}
+# Who owns the code: root in a release (the server cannot rewrite it); skaffold builds pass the
+# server's uid so that file sync may replace files in a running container.
+ARG CODE_OWNER=root
+RUN groupadd --system --gid 10001 chaoshub \
+    && useradd --system --uid 10001 --gid chaoshub --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin chaoshub \
+    && mkdir /var/lib/chaoshub && chown chaoshub:chaoshub /var/lib/chaoshub
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY --chown=${CODE_OWNER} migrations/ migrations/
+COPY --chown=${CODE_OWNER} chaoshub/ chaoshub/
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    CHAOSHUB_ENV=production \
+    CHAOSHUB_INSTANCE_PATH=/var/lib/chaoshub
+# A numeric user, so that Kubernetes can check runAsNonRoot without a passwd lookup.
+USER 10001:10001
+EXPOSE 8080
+# Threads, because in split mode a request waits on calls to the other services. No control
+# socket: gunicorn would make it under $HOME, which this user does not have.
+CMD ["gunicorn", "--bind=0.0.0.0:8080", "--workers=2", "--threads=4", "--access-logfile=-", \
+     "--no-control-socket", "chaoshub:create_app()"]
