@@ -7,6 +7,7 @@ Prints milliseconds per operation (median and p99). Target: under 1 ms per reque
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -43,11 +44,9 @@ def main() -> None:
 
     folder = tempfile.mkdtemp(prefix="chaoshub-bench-")
     app = create_app({"CHAOSHUB_INSTANCE_PATH": folder, "REDIS_URL": args.redis,
-                      "LOG_LEVEL": "WARNING"})
+                      "CACHE_PREFIX": f"chaoshub-bench-{os.getpid()}", "LOG_LEVEL": "WARNING"})
     migrate.upgrade(app)
     with app.app_context():
-        if args.redis:
-            cache().backend.client.flushdb()
         auth.create_local_account("bench", "a long enough passphrase")
         secret = auth.create_token_for("bench", "bench", ["full"]).secret
         print(f"cache: {cache().backend.name}; databases: SQLite in {folder}")

@@ -101,9 +101,10 @@ def settings(request, backend, tmp_path, signing_key_file) -> dict:
         return _settings(tmp_path, signing_key_file, _sqlite_urls(tmp_path))
     urls = request.getfixturevalue("postgres_urls")
     redis_url = request.getfixturevalue("redis_url")
-    redis.Redis.from_url(redis_url).flushdb()
     _truncate(urls)
-    return {**_settings(tmp_path, signing_key_file, urls), "REDIS_URL": redis_url}
+    # Keys of this test's own: several runs may share the Redis server (keys expire by TTL).
+    return {**_settings(tmp_path, signing_key_file, urls), "REDIS_URL": redis_url,
+            "CACHE_PREFIX": f"chaoshub-test-{uuid.uuid4().hex[:12]}"}
 
 
 @pytest.fixture

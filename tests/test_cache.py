@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+from uuid import uuid4
 
 import pytest
 import redis
@@ -49,7 +50,7 @@ def own_redis(tmp_path):
 def test_memory_cache_reads_through_and_forgets():
     store = Cache(MemoryBackend(), default_ttl=60)
     calls = []
-    key = Cache.key("dashboard", "role", "org", "acct")
+    key = store.key("dashboard", "role", "org", "acct")
     assert key == "chaoshub:dashboard:role:org:acct"
     load = lambda: calls.append(1) or {"role": "owner"}  # noqa: E731
     assert store.remember(key, load) == {"role": "owner"}
@@ -71,9 +72,8 @@ def test_memory_cache_entries_expire():
 
 def test_redis_cache_keeps_values_with_a_ttl(redis_url):
     client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    store = Cache(RedisBackend(redis_url), default_ttl=30)
-    key = Cache.key("experiment", "experiment", "e1")
+    store = Cache(RedisBackend(redis_url), default_ttl=30, prefix=f"chaoshub-test-{uuid4().hex}")
+    key = store.key("experiment", "experiment", "e1")
     assert store.remember(key, lambda: {"title": "t"}) == {"title": "t"}
     assert store.remember(key, lambda: pytest.fail("should be cached")) == {"title": "t"}
     assert 0 < client.ttl(key) <= 30

