@@ -93,6 +93,8 @@ def test_sign_up_through_the_router_creates_the_personal_org(hub):
     assert page.status_code == 200
     assert "Hello, alice" in page.text
     assert re.findall(r'class="ws-name"[^>]*>(\w+)<', page.text) == ["Personal", "Public"]
+    # The org's own page lives at the root too, served by dashboard through the router.
+    assert alice.get(f"{hub_url}/alice", allow_redirects=False).status_code == 200
     # Dashboard's pages live at the root, beside auth's: /alice is her org, /signin auth's page.
     # The router keeps no cookies of its own: another browser is nobody.
     visitor = requests.get(f"{hub_url}/", allow_redirects=False)

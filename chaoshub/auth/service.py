@@ -556,3 +556,16 @@ def _token_view(token: ApiToken) -> TokenView:
         expires_at=token.expires_at, last_used_at=token.last_used_at,
         last_used_ip=token.last_used_ip, expired=token.expires_at <= utcnow(),
     )
+
+
+@interface.public
+def find_account(claim: str, username: str) -> AccountView:
+    """The account with this username (any case), for a signed-in caller; NotFound otherwise."""
+    _signed_in(claim)
+    with transaction(SERVICE) as session:
+        account = session.scalar(
+            select(Account).where(Account.username_key == (username or "").strip().lower()))
+        if account is None:
+            raise NotFound(f"no account named {username!r}")
+        # Others learn the name, never the email address.
+        return _view(account).model_copy(update={"email": None})

@@ -6,7 +6,9 @@ NAME = "dashboard"
 
 
 def init_app(app: Flask) -> None:
-    """Serve the dashboard pages."""
+    """Serve the dashboard pages and the orgs API."""
+    from chaoshub.dashboard.api import api
     from chaoshub.dashboard.routes import pages
 
     app.register_blueprint(pages)
+    app.register_blueprint(api)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, MetaData, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from chaoshub.core.models import NAMING_CONVENTION, UTCDateTime, new_id, utcnow
@@ -22,6 +22,8 @@ class Profile(Base):
     __tablename__ = "profiles"
 
     account_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # A copy of the auth username, so member lists need no call to auth per row.
+    username: Mapped[str] = mapped_column(String(40), server_default="")
     display_name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -36,6 +38,9 @@ class Org(Base):
     # Lower-cased name: org names are unique whatever their case.
     name_key: Mapped[str] = mapped_column(String(40), unique=True)
     personal: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    url: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     workspaces: Mapped[list[Workspace]] = relationship(
@@ -54,6 +59,10 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(40))
     name_key: Mapped[str] = mapped_column(String(40))
     visibility: Mapped[str] = mapped_column(String(16))
+    # What people outside the org see of executions: none, status, or full journals.
+    outsider_executions: Mapped[str] = mapped_column(
+        String(16), default="none", server_default="none"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     org: Mapped[Org] = relationship(back_populates="workspaces")
@@ -70,3 +79,15 @@ class OrgMember(Base):
     account_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(16))
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OrgFormerName(Base):
+    """A name an org was known by before a rename: its old URLs still lead to it."""
+
+    __tablename__ = "org_former_names"
+
+    # Held while the org lives, so an old link never silently reaches someone else's org.
+    name_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    renamed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,57 +1,93 @@
-"""The dashboard service's public interface: orgs, workspaces, and who may do what where."""
+"""The dashboard service's public interface: orgs, workspaces, members, and who may do what."""
 
 from __future__ import annotations
 
-import re
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from sqlalchemy import select
-
+from chaoshub.auth import service as auth
 from chaoshub.core import claims
 from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from chaoshub.core.transport import ServiceInterface
-from chaoshub.dashboard.models import Org, OrgMember, Profile, Workspace
-from chaoshub.dashboard.schemas import Action, OrgView, Role, WorkspaceRef
+from chaoshub.dashboard import permissions, store, validation
+from chaoshub.dashboard.models import Org, OrgFormerName, OrgMember, Profile, Workspace
+from chaoshub.dashboard.schemas import (
+    Action,
+    MemberView,
+    OrgView,
+    Role,
+    WorkspaceRef,
+    WorkspaceView,
+)
+from chaoshub.dashboard.validation import (  # noqa: F401  (part of this module's face)
+    NAME,
+    NAME_RULE,
+    OUTSIDER_EXECUTIONS,
+    RESERVED_NAMES,
+    VISIBILITIES,
+    org_name_problem,
+)
+from chaoshub.experiment import service as experiment
 
-SERVICE = "dashboard"
+SERVICE = store.SERVICE
 interface = ServiceInterface(SERVICE)
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}$")
-# Org names become the first segment of URLs: none may shadow a route of the hub.
-RESERVED_NAMES = frozenset({
-    "about", "account", "admin", "api", "auth", "docs", "help", "internal", "login", "logout",
-    "new", "orgs", "settings", "signin", "signout", "signup", "static", "status", "tokens",
-})
-WRITERS: frozenset[str] = frozenset({"owner", "maintainer", "member"})
 PERSONAL_WORKSPACES = (("Personal", "private"), ("Public", "public"))
+
+
+# Orgs --------------------------------------------------------------------------------------
 
 
 @interface.public
 def create_personal_org(claim: str, name: str) -> OrgView:
     """Make the profile and personal org (workspaces Personal and Public) of a new account."""
     user = _signed_in(claim)
-    problem = org_name_problem(name)
-    if problem:
-        raise ValidationFailed(f"{name!r} cannot name an org", [{"field": "name",
-                                                                 "message": problem}])
-    with transaction(SERVICE) as session:
-        if session.get(Profile, user.sub) is not None:
-            raise Conflict("this account already has its profile and personal org")
-        if session.scalar(select(Org.id).where(Org.name_key == name.lower())):
-            raise Conflict(f"the name {name!r} is taken")
-        session.add(Profile(account_id=user.sub, display_name=user.name))
-        org = Org(name=name, name_key=name.lower(), personal=True)
-        org.workspaces = [
-            Workspace(name=ws, name_key=ws.lower(), visibility=visibility)
-            for ws, visibility in PERSONAL_WORKSPACES
-        ]
-        session.add(org)
-        session.flush()
-        session.add(OrgMember(org_id=org.id, account_id=user.sub, role="owner"))
-        view = _org_view(org, "owner", org.workspaces)
-    cache().forget(*(_name_key(org.name_key, ws.name_key) for ws in org.workspaces))
+    validation.check_org_name(name)
+    try:
+        with transaction(SERVICE) as session:
+            if session.get(Profile, user.sub) is not None:
+                raise Conflict("this account already has its profile and personal org")
+            if store.name_taken(session, name.lower()):
+                raise Conflict(f"the name {name!r} is taken")
+            session.add(Profile(account_id=user.sub, username=name, display_name=user.name))
+            org = Org(name=name, name_key=name.lower(), personal=True)
+            org.workspaces = [
+                Workspace(name=ws, name_key=ws.lower(), visibility=visibility)
+                for ws, visibility in PERSONAL_WORKSPACES
+            ]
+            session.add(org)
+            session.flush()
+            session.add(OrgMember(org_id=org.id, account_id=user.sub, role="owner"))
+            view = store.org_view(org, "owner", org.workspaces)
+            keys = store.org_cache_keys(session, org) + [store.role_key(org.id, user.sub)]
+    except IntegrityError as exc:
+        raise Conflict(f"the name {name!r} is taken") from exc
+    cache().forget(*keys)
+    return view
+
+
+@interface.public
+def create_org(claim: str, name: str) -> OrgView:
+    """Create a collaborative org; its creator becomes its owner."""
+    user = _session(claim)
+    validation.check_org_name(name)
+    try:
+        with transaction(SERVICE) as session:
+            if store.name_taken(session, name.lower()):
+                raise Conflict(f"the name {name!r} is taken")
+            org = Org(name=name, name_key=name.lower(), personal=False)
+            session.add(org)
+            session.flush()
+            session.add(OrgMember(org_id=org.id, account_id=user.sub, role="owner"))
+            view = store.org_view(org, "owner", [],
+                                  permissions.allowed_actions("owner", user, True))
+    except IntegrityError as exc:
+        raise Conflict(f"the name {name!r} is taken") from exc
+    cache().forget(store.role_key(view.id, user.sub))
     return view
 
 
@@ -66,7 +102,263 @@ def list_orgs(claim: str) -> list[OrgView]:
             .where(OrgMember.account_id == user.sub)
             .order_by(Org.personal.desc(), Org.name_key)
         ).all()
-        return [_org_view(org, role, org.workspaces) for org, role in rows]
+        return [store.org_view(org, role, _readable(user, role, org.workspaces),
+                               permissions.allowed_actions(role, user, True))
+                for org, role in rows]
+
+
+@interface.public
+def get_org(claim: str, org: str, action: Action = "read") -> OrgView:
+    """The org (by any of its names) with the workspaces the claim may see, if it may `action`."""
+    user = claims.verify(claim)
+    with transaction(SERVICE) as session:
+        found, role, visible = _org_access(user, store.find_org(session, org), action)
+        former = [f.name for f in store.former_names(session, found.id)]
+        return store.org_view(found, role, visible,
+                              permissions.allowed_actions(role, user, True), former)
+
+
+@interface.public
+def update_org(
+    claim: str,
+    org: str,
+    name: str | None = None,
+    description: str | None = None,
+    url: str | None = None,
+    email: str | None = None,
+) -> OrgView:
+    """Rename or describe an org; None leaves a field as it is, "" clears url and email."""
+    user = _session(claim)
+    problems = validation.description_problems(description, url, email)
+    if name is not None and not NAME.match(name):
+        problems.append({"field": "name", "message": NAME_RULE})
+    elif name is not None and name.lower() in RESERVED_NAMES:
+        problems.append({"field": "name", "message": "this name is reserved by the hub"})
+    if problems:
+        raise ValidationFailed("the org cannot be changed", problems)
+    try:
+        with transaction(SERVICE) as session:
+            found, _, _ = _org_access(user, store.find_org(session, org),
+                                      "change_settings")
+            keys = store.org_cache_keys(session, found)
+            if name is not None and name != found.name:
+                _rename(session, found, name)
+            if description is not None:
+                found.description = description.strip()
+            if url is not None:
+                found.url = url.strip() or None
+            if email is not None:
+                found.email = email.strip() or None
+            session.flush()
+            keys += store.org_cache_keys(session, found)
+    except IntegrityError as exc:
+        raise Conflict(f"the name {name!r} is taken") from exc
+    cache().forget(*keys)
+    return get_org(claim, found.name)
+
+
+@interface.public
+def delete_org(claim: str, org: str) -> int:
+    """Delete an org with its workspaces and their experiments; returns how many experiments."""
+    user = _session(claim)
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "delete_org")
+        if found.personal:
+            raise Forbidden("a personal org belongs to its account and cannot be deleted")
+        org_id, workspace_ids = found.id, [ws.id for ws in found.workspaces]
+    # The experiment service checks with us before it deletes: our rows must still be here
+    # to answer it, so ours go last.
+    removed = experiment.delete_workspace_contents(claim, workspace_ids) if workspace_ids else 0
+    with transaction(SERVICE) as session:
+        found = session.get(Org, org_id)
+        if found is None:
+            return removed
+        keys = store.org_cache_keys(session, found)
+        account_ids = session.scalars(select(OrgMember.account_id)
+                                      .where(OrgMember.org_id == org_id))
+        keys += [store.role_key(org_id, account_id) for account_id in account_ids]
+        session.execute(delete(OrgMember).where(OrgMember.org_id == org_id))
+        session.execute(delete(OrgFormerName).where(OrgFormerName.org_id == org_id))
+        session.delete(found)
+    cache().forget(*keys)
+    return removed
+
+
+# Workspaces --------------------------------------------------------------------------------
+
+
+@interface.public
+def create_workspace(
+    claim: str, org: str, name: str, visibility: str = "private",
+    outsider_executions: str = "none",
+) -> WorkspaceView:
+    """Add a workspace to an org (owners and maintainers)."""
+    user = _session(claim)
+    problems = validation.workspace_problems(name, visibility, outsider_executions)
+    if problems:
+        raise ValidationFailed("the workspace cannot be created", problems)
+    try:
+        with transaction(SERVICE) as session:
+            found, role, _ = _org_access(user, store.find_org(session, org),
+                                         "change_settings")
+            if store.find_workspace(found, name):
+                raise Conflict(f"{found.name} already has a workspace named {name!r}")
+            workspace = Workspace(name=name, name_key=name.lower(), visibility=visibility,
+                                  outsider_executions=outsider_executions)
+            found.workspaces.append(workspace)
+            session.flush()
+            keys = store.org_cache_keys(session, found)
+            view = _workspace_view(user, role, workspace, found)
+    except IntegrityError as exc:
+        raise Conflict(f"a workspace named {name!r} already exists") from exc
+    cache().forget(*keys)
+    return view
+
+
+@interface.public
+def get_workspace(claim: str, org: str, workspace: str, action: Action = "read") -> WorkspaceView:
+    """The workspace if the claim may `action` there, with the reader's role in its org."""
+    user = claims.verify(claim)
+    with transaction(SERVICE) as session:
+        found, ws, role = _workspace_access(session, user, org, workspace, action)
+        return _workspace_view(user, role, ws, found)
+
+
+@interface.public
+def update_workspace(
+    claim: str,
+    org: str,
+    workspace: str,
+    name: str | None = None,
+    visibility: str | None = None,
+    outsider_executions: str | None = None,
+) -> WorkspaceView:
+    """Rename a workspace or change who sees it and its executions; None leaves a field."""
+    user = _session(claim)
+    problems = validation.workspace_problems(name, visibility, outsider_executions)
+    if problems:
+        raise ValidationFailed("the workspace cannot be changed", problems)
+    try:
+        with transaction(SERVICE) as session:
+            found, ws, role = _workspace_access(session, user, org, workspace,
+                                                "change_settings")
+            keys = store.org_cache_keys(session, found)
+            if name is not None and name.lower() != ws.name_key:
+                if store.find_workspace(found, name):
+                    raise Conflict(f"{found.name} already has a workspace named {name!r}")
+            if name is not None:
+                ws.name, ws.name_key = name, name.lower()
+            if visibility is not None:
+                ws.visibility = visibility
+            if outsider_executions is not None:
+                ws.outsider_executions = outsider_executions
+            session.flush()
+            keys += store.org_cache_keys(session, found)
+            view = _workspace_view(user, role, ws, found)
+    except IntegrityError as exc:
+        raise Conflict(f"a workspace named {name!r} already exists") from exc
+    cache().forget(*keys)
+    return view
+
+
+@interface.public
+def delete_workspace(claim: str, org: str, workspace: str) -> int:
+    """Delete a workspace and its experiments; returns how many experiments went with it."""
+    user = _session(claim)
+    with transaction(SERVICE) as session:
+        _, ws, _ = _workspace_access(session, user, org, workspace, "change_settings")
+        workspace_id = ws.id
+    # As for orgs: the experiment service asks us first, so our row goes last.
+    removed = experiment.delete_workspace_contents(claim, [workspace_id])
+    with transaction(SERVICE) as session:
+        ws = session.get(Workspace, workspace_id)
+        if ws is None:
+            return removed
+        found = ws.org
+        keys = store.org_cache_keys(session, found)
+        found.workspaces.remove(ws)
+    cache().forget(*keys)
+    return removed
+
+
+# Members -----------------------------------------------------------------------------------
+
+
+@interface.public
+def list_members(claim: str, org: str) -> list[MemberView]:
+    """The members of an org and their roles, to its members."""
+    user = claims.verify(claim)
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "list_members")
+        return store.members(session, found.id)
+
+
+@interface.public
+def add_member(claim: str, org: str, username: str, role: str = "member") -> MemberView:
+    """Give an account (by username) a role in an org (owners only)."""
+    user = _session(claim)
+    validation.check_role(role)
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
+        _refuse_personal(found)
+    account = auth.find_account(claim, username)
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
+        if session.get(OrgMember, (found.id, account.id)) is not None:
+            raise Conflict(f"{account.username} is already a member of {found.name}")
+        profile = session.get(Profile, account.id)
+        if profile is None:
+            profile = Profile(account_id=account.id)
+            session.add(profile)
+        # Refresh the copy of what auth knows of the account.
+        profile.username, profile.display_name = account.username, account.display_name
+        member = OrgMember(org_id=found.id, account_id=account.id, role=role)
+        session.add(member)
+        session.flush()
+        view = store.member_view(member, profile)
+        key = store.role_key(found.id, account.id)
+    # A miss is cached too: forget it, or the new member would wait for it to expire.
+    cache().forget(key)
+    return view
+
+
+@interface.public
+def change_member_role(claim: str, org: str, username: str, role: str) -> MemberView:
+    """Change a member's role; an org always keeps at least one owner."""
+    user = _session(claim)
+    validation.check_role(role)
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
+        member, profile = _member(session, found, username)
+        if member.role == "owner" and role != "owner" and store.owner_count(session, found.id) == 1:
+            raise Conflict("an org needs an owner: make someone else owner first")
+        member.role = role
+        session.flush()
+        view = store.member_view(member, profile)
+        key = store.role_key(found.id, member.account_id)
+    cache().forget(key)
+    return view
+
+
+@interface.public
+def remove_member(claim: str, org: str, username: str) -> None:
+    """Remove a member (owners), or leave an org; their access ends at once."""
+    user = _session(claim)
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "list_members")
+        member, _ = _member(session, found, username)
+        if member.account_id != user.sub:
+            permissions.check(user, store.role(found.id, user.sub), True, "manage_members",
+                              "org")
+        if member.role == "owner" and store.owner_count(session, found.id) == 1:
+            raise Conflict("the last owner cannot leave: make someone else owner first")
+        session.delete(member)
+        key = store.role_key(found.id, member.account_id)
+    # The cached role is what every request checks: dropping it ends the access now.
+    cache().forget(key)
+
+
+# Permission checks other services ask for --------------------------------------------------
 
 
 @interface.public
@@ -74,11 +366,12 @@ def authorize(claim: str, org: str, workspace: str, action: Action) -> Workspace
     """The workspace named `org`/`workspace` if the claim may `action` there.
 
     NotFound when the caller may not even see it (so private workspaces stay secret),
-    Forbidden when they may see it but not do this.
+    Forbidden when they may see it but not do this. A former org name still resolves.
     """
     user = claims.verify(claim)
     found = cache().remember(
-        _name_key(org.lower(), workspace.lower()), lambda: _load_by_name(org, workspace)
+        store.name_key(org.lower(), workspace.lower()),
+        lambda: store.load_by_name(org, workspace),
     )
     return _decide(user, found, action)
 
@@ -87,18 +380,11 @@ def authorize(claim: str, org: str, workspace: str, action: Action) -> Workspace
 def authorize_workspace(claim: str, workspace_id: str, action: Action) -> WorkspaceRef:
     """The workspace with this id if the claim may `action` there (see `authorize`)."""
     user = claims.verify(claim)
-    found = cache().remember(cache().key(SERVICE, "ws", workspace_id),
-                             lambda: _load_by_id(workspace_id))
+    found = cache().remember(store.id_key(workspace_id), lambda: store.load_by_id(workspace_id))
     return _decide(user, found, action)
 
 
-def org_name_problem(name: str) -> str | None:
-    """Why `name` cannot name an org, or None when it can."""
-    if not NAME.match(name or ""):
-        return "2 to 39 letters, digits, '-' or '_', starting with a letter or digit"
-    if name.lower() in RESERVED_NAMES:
-        return "this name is reserved by the hub"
-    return None
+# Internals ---------------------------------------------------------------------------------
 
 
 def _signed_in(claim: str) -> UserClaim:
@@ -108,73 +394,80 @@ def _signed_in(claim: str) -> UserClaim:
     return user
 
 
+def _session(claim: str) -> UserClaim:
+    user = _signed_in(claim)
+    if not permissions.is_session(user):
+        raise Forbidden("this needs a signed-in session, not an API token")
+    return user
+
+
+def _readable(user: UserClaim, role: Role | None, workspaces: list[Workspace]) -> list[Workspace]:
+    return [ws for ws in workspaces
+            if permissions.may_read(ws.visibility, role, user)
+            and (not user.workspace or user.workspace == ws.id)]
+
+
+def _org_access(
+    user: UserClaim, org: Org | None, action: Action
+) -> tuple[Org, Role | None, list[Workspace]]:
+    # An org is visible to its members, and to whoever may see one of its workspaces.
+    if org is None:
+        raise NotFound("no such org")
+    role = None if user.anonymous else store.role(org.id, user.sub)
+    visible = _readable(user, role, org.workspaces)
+    permissions.check(user, role, role is not None or bool(visible), action, "org")
+    return org, role, visible
+
+
+def _workspace_access(
+    session: Session, user: UserClaim, org: str, workspace: str, action: Action
+) -> tuple[Org, Workspace, Role | None]:
+    found = store.find_org(session, org)
+    ws = store.find_workspace(found, workspace) if found else None
+    if ws is None:
+        raise NotFound("no such workspace")
+    role = None if user.anonymous else store.role(found.id, user.sub)
+    permissions.check(user, role, bool(_readable(user, role, [ws])), action, "workspace")
+    return found, ws, role
+
+
 def _decide(user: UserClaim, found: dict | None, action: Action) -> WorkspaceRef:
     if found is None:
         raise NotFound("no such workspace")
     ref = WorkspaceRef(**found)
-    role = None if user.anonymous else _role(ref.org_id, user.sub)
-    if not _may_read(ref.visibility, role, user):
-        raise NotFound("no such workspace")
+    role = None if user.anonymous else store.role(ref.org_id, user.sub)
+    permissions.check(user, role, permissions.may_read(ref.visibility, role, user), "read",
+                      "workspace")
     if user.workspace and user.workspace != ref.id:
         raise Forbidden("this API token is restricted to another workspace")
-    if action == "write" and role not in WRITERS:
-        raise Forbidden("you may read this workspace but not change it")
+    permissions.check(user, role, True, action, "workspace")
     return ref
 
 
-def _may_read(visibility: str, role: Role | None, user: UserClaim) -> bool:
-    if role is not None or visibility == "public":
-        return True
-    return visibility == "internal" and not user.anonymous
+def _workspace_view(user: UserClaim, role: Role | None, ws: Workspace, org: Org) -> WorkspaceView:
+    return WorkspaceView(**store.ref(ws, org).model_dump(), role=role,
+                         allowed=permissions.allowed_actions(role, user, True))
 
 
-def _role(org_id: str, account_id: str) -> Role | None:
-    def load() -> str | None:
-        with transaction(SERVICE) as session:
-            return session.scalar(
-                select(OrgMember.role).where(
-                    OrgMember.org_id == org_id, OrgMember.account_id == account_id
-                )
-            )
-
-    return cache().remember(cache().key(SERVICE, "role", org_id, account_id), load)
+def _member(session: Session, org: Org, username: str) -> tuple[OrgMember, Profile]:
+    found = store.find_member(session, org.id, username)
+    if found is None:
+        raise NotFound(f"{org.name} has no member named {username!r}")
+    return found
 
 
-def _load_by_name(org: str, workspace: str) -> dict | None:
-    with transaction(SERVICE) as session:
-        row = session.execute(
-            select(Workspace, Org)
-            .join(Org, Workspace.org_id == Org.id)
-            .where(Org.name_key == org.lower(), Workspace.name_key == workspace.lower())
-        ).first()
-        return _ref(*row).model_dump() if row else None
+def _rename(session: Session, org: Org, name: str) -> None:
+    if org.personal:
+        raise Forbidden("a personal org carries its account's username and cannot be renamed")
+    new_key = name.lower()
+    if new_key != org.name_key:
+        if store.name_taken(session, new_key, by_other_than=org.id):
+            raise Conflict(f"the name {name!r} is taken")
+        session.execute(delete(OrgFormerName).where(OrgFormerName.name_key == new_key))
+        session.add(OrgFormerName(name_key=org.name_key, name=org.name, org_id=org.id))
+    org.name, org.name_key = name, new_key
 
 
-def _load_by_id(workspace_id: str) -> dict | None:
-    with transaction(SERVICE) as session:
-        ws = session.get(Workspace, workspace_id)
-        return _ref(ws, ws.org).model_dump() if ws else None
-
-
-def _name_key(org_key: str, workspace_key: str) -> str:
-    return cache().key(SERVICE, "ws-name", org_key, workspace_key)
-
-
-def _ref(workspace: Workspace, org: Org) -> WorkspaceRef:
-    return WorkspaceRef(
-        id=workspace.id,
-        name=workspace.name,
-        visibility=workspace.visibility,
-        org_id=org.id,
-        org_name=org.name,
-    )
-
-
-def _org_view(org: Org, role: Role | None, workspaces: list[Workspace]) -> OrgView:
-    return OrgView(
-        id=org.id,
-        name=org.name,
-        personal=org.personal,
-        role=role,
-        workspaces=[_ref(ws, org) for ws in workspaces],
-    )
+def _refuse_personal(org: Org) -> None:
+    if org.personal:
+        raise Forbidden("a personal org has one member: create an org to work with others")

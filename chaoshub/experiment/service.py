@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import delete, select
+
 from chaoshub.core import claims
 from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
@@ -91,3 +93,20 @@ def _view(experiment: Experiment) -> ExperimentView:
         updated_at=experiment.updated_at,
         document=experiment.document,
     )
+
+
+@interface.public
+def delete_workspace_contents(claim: str, workspace_ids: list[str]) -> int:
+    """Delete the experiments of workspaces being deleted; returns how many went."""
+    if _with_scope(claim, WRITE_SCOPE).anonymous:
+        raise Unauthorized("sign in to delete workspaces")
+    # Dashboard calls this before it deletes its own rows, so it can still vouch for each one.
+    for workspace_id in workspace_ids:
+        dashboard.authorize_workspace(claim, workspace_id, "change_settings")
+    with transaction(SERVICE) as session:
+        ids = list(session.scalars(
+            select(Experiment.id).where(Experiment.workspace_id.in_(workspace_ids))))
+        if ids:
+            session.execute(delete(Experiment).where(Experiment.id.in_(ids)))
+    cache().forget(*(cache().key(SERVICE, "experiment", i) for i in ids))
+    return len(ids)

@@ -1,0 +1,75 @@
+"""The rules names and settings of orgs and workspaces follow."""
+
+from __future__ import annotations
+
+import re
+
+from chaoshub.core.errors import ValidationFailed
+from chaoshub.dashboard.permissions import ROLES
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}$")
+NAME_RULE = "2 to 39 letters, digits, '-' or '_', starting with a letter or digit"
+# Org names become the first segment of URLs: none may shadow a route of the hub.
+RESERVED_NAMES = frozenset({
+    "about", "account", "admin", "api", "auth", "docs", "help", "internal", "login", "logout",
+    "new", "orgs", "settings", "signin", "signout", "signup", "static", "status", "tokens",
+})
+VISIBILITIES = ("private", "internal", "public")
+OUTSIDER_EXECUTIONS = ("none", "status", "full")
+URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DESCRIPTION_MAX = 1000
+
+
+def org_name_problem(name: str) -> str | None:
+    """Why `name` cannot name an org, or None when it can."""
+    if not NAME.match(name or ""):
+        return NAME_RULE
+    if name.lower() in RESERVED_NAMES:
+        return "this name is reserved by the hub"
+    return None
+
+
+def check_org_name(name: str) -> None:
+    """Raise ValidationFailed unless `name` can name an org."""
+    problem = org_name_problem(name)
+    if problem:
+        raise ValidationFailed(f"{name!r} cannot name an org",
+                               [{"field": "name", "message": problem}])
+
+
+def check_role(role: str) -> None:
+    """Raise ValidationFailed unless `role` is one of the roles."""
+    if role not in ROLES:
+        raise ValidationFailed("no such role", [{"field": "role", "message":
+                                                 "one of " + ", ".join(ROLES)}])
+
+
+def workspace_problems(
+    name: str | None, visibility: str | None, outsider_executions: str | None
+) -> list[dict]:
+    """What is wrong with a workspace's fields (None: left as they are)."""
+    problems = []
+    if name is not None and not NAME.match(name):
+        problems.append({"field": "name", "message": NAME_RULE})
+    if visibility is not None and visibility not in VISIBILITIES:
+        problems.append({"field": "visibility", "message": "one of " + ", ".join(VISIBILITIES)})
+    if outsider_executions is not None and outsider_executions not in OUTSIDER_EXECUTIONS:
+        problems.append({"field": "outsider_executions",
+                         "message": "one of " + ", ".join(OUTSIDER_EXECUTIONS)})
+    return problems
+
+
+def description_problems(
+    description: str | None, url: str | None, email: str | None
+) -> list[dict]:
+    """What is wrong with an org's description, address and email."""
+    problems = []
+    if description is not None and len(description.strip()) > DESCRIPTION_MAX:
+        problems.append({"field": "description",
+                         "message": f"{DESCRIPTION_MAX} characters at most"})
+    if url and (len(url.strip()) > 200 or not URL.match(url.strip())):
+        problems.append({"field": "url", "message": "an http:// or https:// address"})
+    if email and (len(email.strip()) > 200 or not EMAIL.match(email.strip())):
+        problems.append({"field": "email", "message": "an email address"})
+    return problems
