@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -59,3 +61,17 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def running_hub(root: Path, *args: str, **env: str) -> Iterator[str]:
+    """`chaoshub run` on a free port with a fresh instance folder in `root`; yields its URL."""
+    port = free_port()
+    log = root / "hub.log"
+    process = start([str(BIN / "chaoshub"), "run", "--port", str(port), *args], root,
+                    clean_env(CHAOSHUB_INSTANCE_PATH=str(root / "instance"), **env), log)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/status/live", process, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)

@@ -5,22 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
+from tests.helpers import running_hub
 
 pytestmark = pytest.mark.e2e
 
+
 @pytest.fixture(scope="module")
 def hub_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser-hub")
-    port = free_port()
-    log = root / "hub.log"
-    process = start([str(BIN / "chaoshub"), "run", "--port", str(port)], root,
-                    clean_env(CHAOSHUB_INSTANCE_PATH=str(root / "instance")), log)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/status/live", process, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with running_hub(tmp_path_factory.mktemp("browser-hub")) as url:
+        yield url
 
 
 def test_sign_up_then_sign_in_lands_on_the_dashboard(page, hub_url, tmp_path):

@@ -6,23 +6,15 @@ import pytest
 import requests
 
 from tests.conftest import PASSWORD
-from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
+from tests.helpers import running_hub
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def hub_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser-orgs-hub")
-    port = free_port()
-    log = root / "hub.log"
-    process = start([str(BIN / "chaoshub"), "run", "--port", str(port)], root,
-                    clean_env(CHAOSHUB_INSTANCE_PATH=str(root / "instance")), log)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/status/live", process, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with running_hub(tmp_path_factory.mktemp("browser-orgs-hub")) as url:
+        yield url
 
 
 def sign_up_over_http(hub_url: str, username: str) -> None:
