@@ -94,3 +94,9 @@ def test_settings_sets_a_password_and_needs_a_session(app):
                                                      "password": "another long passphrase"})
     assert changed.status_code == 303
     assert sign_in(app.test_client(), "alice", "another long passphrase").status_code == 303
+
+
+def test_one_address_trying_many_usernames_is_limited(client):
+    for i in range(50):
+        assert sign_in(client, f"nobody{i}", "wrong password here").status_code == 401
+    assert sign_in(client, "someone-else", "wrong password here").status_code == 429

@@ -49,6 +49,7 @@ SCOPE_PRESETS = {"read-only": ("experiments:read", "executions:read"), "full": S
 RESOLVED_TTL = 60  # seconds a resolved session or token stays cached (revocation forgets it)
 LAST_USED_EVERY = 60  # seconds between two writes of a token's last use from the same IP
 SIGN_IN_LIMIT, SIGN_IN_WINDOW = 10, 900  # failed sign-ins per username and address
+SIGN_IN_ADDRESS_LIMIT = 50  # failed sign-ins per address, whatever the usernames
 TOKEN_FAILURE_LIMIT, TOKEN_FAILURE_WINDOW = 30, 60  # bad bearer tokens per address
 
 
@@ -92,7 +93,10 @@ def create_local_account(username: str, password: str, display_name: str = "") -
 def sign_in(username: str, password: str, client_ip: str = "") -> SessionGrant:
     """Check a local password and open a session; the same answer for any kind of failure."""
     who = f"{client_ip}|{(username or '').strip().lower()}"
+    # Per address and name (guessing one password), and per address (trying many names).
     ratelimit.refuse_when_over(SERVICE, "sign-in", who, SIGN_IN_LIMIT, SIGN_IN_WINDOW)
+    ratelimit.refuse_when_over(SERVICE, "sign-in-address", client_ip, SIGN_IN_ADDRESS_LIMIT,
+                               SIGN_IN_WINDOW)
     with transaction(SERVICE) as session:
         account = session.scalar(
             select(Account).where(Account.username_key == (username or "").strip().lower())
@@ -100,6 +104,7 @@ def sign_in(username: str, password: str, client_ip: str = "") -> SessionGrant:
         stored = account.password_hash if account else None
         if not passwords.matches(stored, password or ""):
             ratelimit.record_failure(SERVICE, "sign-in", who, SIGN_IN_WINDOW)
+            ratelimit.record_failure(SERVICE, "sign-in-address", client_ip, SIGN_IN_WINDOW)
             raise Unauthorized("the username or the password is wrong")
     ratelimit.clear(SERVICE, "sign-in", who)
     return _open_session(account)
