@@ -50,13 +50,13 @@ def test_malformed_json(alice):
 def test_json_that_is_not_an_object(alice):
     response = post_json(alice, "/api/v1/orgs/alice/workspaces/Personal/experiments", [1, 2])
     assert response.status_code == 400
-    assert "JSON object" in response.get_json()["message"]
+    assert "must be an object" in response.get_json()["message"]
 
 
 def test_wrong_content_type(alice):
     response = alice.post(
-        "/api/v1/orgs/alice/workspaces/Personal/experiments",
-        data="title: x",
+        "/api/v1/tokens",
+        data="name: x",
         content_type="text/plain",
         headers={"X-CSRF-Token": alice.get_cookie("chaoshub_csrf").value},
     )

@@ -21,7 +21,10 @@ DEFAULTS: dict[str, Any] = {
     "CLAIM_TTL": 60,
     "CLAIM_ISSUER": "chaoshub",
     "SESSION_LIFETIME_DAYS": 14,
-    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # The ceiling of any request body; each kind of body has its own limit below it.
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    "EXPERIMENT_MAX_BYTES": 1024 * 1024,
+    "EXECUTION_MAX_BYTES": 5 * 1024 * 1024,
     "SERVICE_TIMEOUT": 10.0,
     "LOG_LEVEL": "INFO",
     "TOKEN_DEFAULT_DAYS": 90,
@@ -32,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
+                "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "PROXY_HOPS")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT",)
 

@@ -6,7 +6,11 @@ NAME = "experiment"
 
 
 def init_app(app: Flask) -> None:
-    """Serve the experiment API."""
+    """Serve the experiment API, the legacy CLI API and the experiment pages."""
+    from chaoshub.experiment.legacy import legacy
+    from chaoshub.experiment.pages import pages
     from chaoshub.experiment.routes import api
 
     app.register_blueprint(api)
+    app.register_blueprint(legacy)
+    app.register_blueprint(pages)

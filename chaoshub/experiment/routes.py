@@ -2,36 +2,168 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from chaoshub.core.errors import BadRequest
 from chaoshub.core.web import current_claim, signed_in_claim
-from chaoshub.experiment import service
-from chaoshub.experiment.schemas import ExperimentView
+from chaoshub.experiment import bodies, service
+from chaoshub.experiment.schemas import ExecutionView, ExperimentView, SavedExperiment
 
 api = Blueprint("experiment_api", __name__, url_prefix="/api/v1")
 
 
+# Experiments -------------------------------------------------------------------------------
+
+
 @api.post("/orgs/<org>/workspaces/<workspace>/experiments")
 def create_experiment(org: str, workspace: str):
-    """Add an experiment (a JSON document) to a workspace."""
-    document = request.get_json()
-    if not isinstance(document, dict):
-        raise BadRequest("the body must be a JSON object: the experiment")
-    experiment = service.create_experiment(signed_in_claim(), org, workspace, document)
-    response = jsonify(_serialize(experiment))
+    """Add an experiment (a JSON or YAML document) to a workspace."""
+    claim = signed_in_claim()
+    document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment")
+    experiment = service.create_experiment(claim, org, workspace, document,
+                                           request.args.get("message", ""))
+    response = jsonify(serialize(experiment))
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/experiments/{experiment.id}"
     return response
 
 
+@api.get("/orgs/<org>/workspaces/<workspace>/experiments")
+def list_experiments(org: str, workspace: str):
+    """A page of a workspace's experiments: ?tag=, ?search= (title prefix), ?cursor=, ?limit=."""
+    page = service.list_experiments(
+        current_claim(), org, workspace, tag=request.args.get("tag") or None,
+        search=request.args.get("search") or None, cursor=request.args.get("cursor") or None,
+        limit=_int_arg("limit", 20),
+    )
+    return jsonify({
+        "experiments": [serialize(e, with_document=False) for e in page.experiments],
+        "next_cursor": page.next_cursor,
+    })
+
+
 @api.get("/experiments/<experiment_id>")
 def get_experiment(experiment_id: str):
-    """One experiment, to those who may read its workspace."""
-    return jsonify(_serialize(service.get_experiment(current_claim(), experiment_id)))
+    """One experiment; ?format=yaml|json (or an Accept of YAML) downloads its document."""
+    experiment = service.get_experiment(current_claim(), experiment_id)
+    if request.args.get("format") in ("json", "yaml", "yml") or bodies.wants_yaml():
+        response = bodies.document_response(experiment.document, bodies.wants_yaml())
+        extension = "yaml" if bodies.wants_yaml() else "json"
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="experiment-{experiment.id}.{extension}"')
+    else:
+        response = jsonify(serialize(experiment))
+    response.headers["Vary"] = "Accept"
+    return response
 
 
-def _serialize(experiment: ExperimentView) -> dict:
+@api.put("/experiments/<experiment_id>")
+def update_experiment(experiment_id: str):
+    """Replace the document: a new version when it changed, the same version when identical."""
+    claim = signed_in_claim()
+    document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment")
+    saved = service.update_experiment(claim, experiment_id, document,
+                                      request.args.get("message", ""))
+    return jsonify(saved_body(saved))
+
+
+@api.delete("/experiments/<experiment_id>")
+def delete_experiment(experiment_id: str):
+    """Delete an experiment with its versions and executions."""
+    service.delete_experiment(signed_in_claim(), experiment_id)
+    return Response(status=204)
+
+
+# Versions ----------------------------------------------------------------------------------
+
+
+@api.get("/experiments/<experiment_id>/versions")
+def list_versions(experiment_id: str):
+    """Every version of an experiment, newest first."""
+    listed = service.list_versions(current_claim(), experiment_id)
+    return jsonify({"versions": [v.model_dump(mode="json", exclude={"document"})
+                                 for v in listed]})
+
+
+@api.get("/experiments/<experiment_id>/versions/<int:number>")
+def get_version(experiment_id: str, number: int):
+    """One version of an experiment, with its document."""
+    return jsonify(service.get_version(current_claim(), experiment_id, number)
+                   .model_dump(mode="json"))
+
+
+@api.get("/experiments/<experiment_id>/diff")
+def diff_versions(experiment_id: str):
+    """What changed between two versions: ?from=n&to=m."""
+    return jsonify(service.diff_versions(current_claim(), experiment_id,
+                                         _int_arg("from", None), _int_arg("to", None)))
+
+
+# Executions --------------------------------------------------------------------------------
+
+
+@api.get("/experiments/<experiment_id>/executions")
+def list_executions(experiment_id: str):
+    """The latest executions of an experiment, newest first."""
+    listed = service.list_executions(current_claim(), experiment_id)
+    return jsonify({"executions": [execution_body(e, with_activities=False) for e in listed]})
+
+
+@api.post("/experiments/<experiment_id>/executions")
+def publish_execution(experiment_id: str):
+    """Publish a journal: 201 for a new execution, 200 with the first one for a repeat."""
+    claim = signed_in_claim()
+    journal = bodies.read("EXECUTION_MAX_BYTES", "journal")
+    published = service.publish_execution(claim, experiment_id, journal,
+                                          request.headers.get("Idempotency-Key"))
+    response = jsonify(execution_body(published.execution))
+    response.status_code = 201 if published.created else 200
+    response.headers["Location"] = f"/api/v1/executions/{published.execution.id}"
+    return response
+
+
+@api.get("/executions/<execution_id>")
+def get_execution(execution_id: str):
+    """One execution's index and activities."""
+    return jsonify(execution_body(service.get_execution(current_claim(), execution_id)))
+
+
+@api.get("/executions/<execution_id>/journal")
+def get_journal(execution_id: str):
+    """The journal of an execution, as published."""
+    return jsonify(service.get_journal(current_claim(), execution_id))
+
+
+# Shapes ------------------------------------------------------------------------------------
+
+
+def serialize(experiment: ExperimentView, with_document: bool = True) -> dict:
+    """An experiment as the API shows it: its fields, and its document under `experiment`."""
     data = experiment.model_dump(mode="json", exclude={"document"})
-    data["experiment"] = experiment.document
+    if with_document:
+        data["experiment"] = experiment.document
     return data
+
+
+def saved_body(saved: SavedExperiment) -> dict:
+    """An experiment after a write, saying whether the write made a new version."""
+    return {**serialize(saved.experiment), "changed": saved.changed,
+            "content_hash": saved.content_hash}
+
+
+def execution_body(execution: ExecutionView, with_activities: bool = True) -> dict:
+    """An execution as the API shows it."""
+    exclude = None if with_activities else {"activities"}
+    return execution.model_dump(mode="json", exclude=exclude)
+
+
+def _int_arg(name: str, default: int | None) -> int:
+    value = request.args.get(name)
+    if value is None:
+        if default is None:
+            raise BadRequest(f"the {name} parameter is required")
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise BadRequest(f"the {name} parameter must be a whole number") from exc

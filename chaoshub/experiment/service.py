@@ -1,20 +1,40 @@
-"""The experiment service's public interface: experiments, checked and kept per workspace."""
+"""The experiment service's public interface: experiments, their versions, and executions.
+
+Every function verifies the claim first, then asks dashboard whether the caller may act on the
+workspace the experiment lives in, on every read and every write.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from chaoshub.core import claims
 from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
-from chaoshub.core.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from chaoshub.core.errors import (
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
+from chaoshub.core.models import utcnow
 from chaoshub.core.transport import ServiceInterface
 from chaoshub.dashboard import service as dashboard
-from chaoshub.experiment.models import Experiment
-from chaoshub.experiment.schemas import ExperimentView
+from chaoshub.experiment import diff, journals, store, versions
+from chaoshub.experiment.models import Execution, ExecutionJournal, Experiment, ExperimentVersion
+from chaoshub.experiment.schemas import (
+    ExecutionView,
+    ExperimentAt,
+    ExperimentPage,
+    ExperimentView,
+    PublishedExecution,
+    SavedExperiment,
+    VersionView,
+)
 from chaoshub.experiment.validation import problems
 
 SERVICE = "experiment"
@@ -22,77 +42,233 @@ interface = ServiceInterface(SERVICE)
 
 READ_SCOPE = "experiments:read"
 WRITE_SCOPE = "experiments:write"
+EXECUTIONS_READ_SCOPE = "executions:read"
+EXECUTIONS_WRITE_SCOPE = "executions:write"
+LATEST_EXECUTIONS = 50
+PAGE_MAX = 100
+
+
+# Experiments -------------------------------------------------------------------------------
 
 
 @interface.public
 def create_experiment(
-    claim: str, org: str, workspace: str, document: dict[str, Any]
+    claim: str, org: str, workspace: str, document: dict[str, Any], message: str = ""
 ) -> ExperimentView:
-    """Check `document` and keep it in the workspace, if the claim may write there."""
-    user = _with_scope(claim, WRITE_SCOPE)
-    if user.anonymous:
-        raise Unauthorized("sign in or send an API token to add experiments")
+    """Check `document` and keep it in the workspace as version 1, if the claim may write."""
+    user = _writer(claim, WRITE_SCOPE)
     where = dashboard.authorize(claim, org, workspace, "write")
-    found = problems(document)
-    if found:
-        raise ValidationFailed("the experiment is not valid", found)
+    document = _checked(document)
+    return _create(user, where.id, where.org_id, document, message).experiment
+
+
+@interface.public
+def publish_experiment(
+    claim: str, org: str, workspace: str, document: dict[str, Any]
+) -> SavedExperiment:
+    """What the legacy CLI's publish does: a new experiment, or a new version of the one the
+    document's `chaoshub` extension names in this workspace. NotFound where the claim may not
+    write."""
+    user = _writer(claim, WRITE_SCOPE)
+    try:
+        where = dashboard.authorize(claim, org, workspace, "write")
+    except Forbidden as exc:
+        raise NotFound("no such workspace") from exc
+    named = versions.hub_extension(document)
+    document = _checked(versions.normalized(document, as_run=True) if isinstance(
+        document, dict) else document)
+    experiment_id = named.get("experiment") if named else None
+    if isinstance(experiment_id, str):
+        stored = cache().remember(_experiment_key(experiment_id),
+                                  lambda: store.load_experiment(experiment_id))
+        if stored is not None and stored["workspace_id"] == where.id:
+            saved = _update(user, experiment_id, document, "published from the chaos CLI")
+            return saved.model_copy(update={"org": where.org_name, "workspace": where.name})
+    saved = _create(user, where.id, where.org_id, document, "published from the chaos CLI")
+    return saved.model_copy(update={"org": where.org_name, "workspace": where.name})
+
+
+@interface.public
+def update_experiment(
+    claim: str, experiment_id: str, document: dict[str, Any], message: str = ""
+) -> SavedExperiment:
+    """Replace the document: a new version when it changed, the same one when identical."""
+    user = _writer(claim, WRITE_SCOPE)
+    _experiment(claim, experiment_id, "write")
+    return _update(user, experiment_id, _checked(document), message)
+
+
+@interface.public
+def delete_experiment(claim: str, experiment_id: str) -> int:
+    """Delete an experiment with its versions and executions; returns how many executions
+    went."""
+    _writer(claim, WRITE_SCOPE)
+    _experiment(claim, experiment_id, "write")
     with transaction(SERVICE) as session:
-        experiment = Experiment(
-            workspace_id=where.id,
-            org_id=where.org_id,
-            title=document["title"],
-            description=document["description"],
-            tags=list(document.get("tags") or []),
-            document=document,
-            created_by=user.sub,
-        )
-        session.add(experiment)
-        session.flush()
-        return _view(experiment)
+        count = len(session.scalars(select(Execution.id).where(
+            Execution.experiment_id == experiment_id)).all())
+        store.delete_experiments(session, [experiment_id])
+    _forget(experiment_id)
+    return count
 
 
 @interface.public
 def get_experiment(claim: str, experiment_id: str) -> ExperimentView:
     """The experiment, if the claim may read its workspace; NotFound otherwise."""
     _with_scope(claim, READ_SCOPE)
-    stored = cache().remember(cache().key(SERVICE, "experiment", experiment_id),
-                              lambda: _load(experiment_id))
-    if stored is None:
-        raise NotFound("no such experiment")
-    view = ExperimentView(**stored)
-    try:
-        dashboard.authorize_workspace(claim, view.workspace_id, "read")
-    except (NotFound, Forbidden) as exc:
-        raise NotFound("no such experiment") from exc
-    return view
+    return _experiment(claim, experiment_id, "read")[0]
 
 
-def _with_scope(claim: str, scope: str) -> UserClaim:
-    user = claims.verify(claim)
-    if not user.anonymous and not user.allows(scope):
-        raise Forbidden(f"the credential lacks the {scope} scope")
-    return user
+@interface.public
+def get_workspace_experiment(
+    claim: str, org: str, workspace: str, experiment_id: str
+) -> ExperimentAt:
+    """The experiment if it lives in the workspace named `org`/`workspace` and the claim may
+    read it there; NotFound otherwise."""
+    _with_scope(claim, READ_SCOPE)
+    return _located(claim, org, workspace, experiment_id)
 
 
-def _load(experiment_id: str) -> dict | None:
+@interface.public
+def list_experiments(
+    claim: str, org: str, workspace: str, tag: str | None = None, search: str | None = None,
+    cursor: str | None = None, limit: int = 20,
+) -> ExperimentPage:
+    """A page of the workspace's experiments, most recently updated first."""
+    _with_scope(claim, READ_SCOPE)
+    where = _readable_workspace(claim, org, workspace)
+    limit = max(1, min(int(limit), PAGE_MAX))
+    after = store.decode_cursor(cursor) if cursor else None
     with transaction(SERVICE) as session:
-        experiment = session.get(Experiment, experiment_id)
-        return _view(experiment).model_dump(mode="json") if experiment else None
+        rows = list(session.scalars(
+            store.listing(where.id, tag, search, after).limit(limit + 1)))
+        page = [store.experiment_view(r) for r in rows[:limit]]
+    next_cursor = (store.encode_cursor(page[-1].updated_at, page[-1].id)
+                   if len(rows) > limit else None)
+    return ExperimentPage(experiments=page, next_cursor=next_cursor)
 
 
-def _view(experiment: Experiment) -> ExperimentView:
-    return ExperimentView(
-        id=experiment.id,
-        title=experiment.title,
-        description=experiment.description,
-        tags=experiment.tags,
-        workspace_id=experiment.workspace_id,
-        org_id=experiment.org_id,
-        created_by=experiment.created_by,
-        created_at=experiment.created_at,
-        updated_at=experiment.updated_at,
-        document=experiment.document,
-    )
+# Versions ----------------------------------------------------------------------------------
+
+
+@interface.public
+def list_versions(claim: str, experiment_id: str) -> list[VersionView]:
+    """Every version of the experiment, newest first, without their documents."""
+    _with_scope(claim, READ_SCOPE)
+    _experiment(claim, experiment_id, "read")
+    with transaction(SERVICE) as session:
+        rows = session.scalars(select(ExperimentVersion).where(
+            ExperimentVersion.experiment_id == experiment_id).order_by(
+            ExperimentVersion.number.desc()))
+        return [store.version_view(r, with_document=False) for r in rows]
+
+
+@interface.public
+def get_version(claim: str, experiment_id: str, number: int) -> VersionView:
+    """One version of the experiment, with its document."""
+    _with_scope(claim, READ_SCOPE)
+    _experiment(claim, experiment_id, "read")
+    return store.version_view(_version(experiment_id, number), with_document=True)
+
+
+@interface.public
+def diff_versions(
+    claim: str, experiment_id: str, from_version: int, to_version: int
+) -> dict[str, Any]:
+    """The structural diff between two versions of the experiment."""
+    _with_scope(claim, READ_SCOPE)
+    _experiment(claim, experiment_id, "read")
+    old = _version(experiment_id, from_version)
+    new = _version(experiment_id, to_version)
+    return {"from": from_version, "to": to_version, **diff.diff(old.document, new.document)}
+
+
+# Executions --------------------------------------------------------------------------------
+
+
+@interface.public
+def publish_execution(
+    claim: str, experiment_id: str, journal: dict[str, Any],
+    idempotency_key: str | None = None, org: str | None = None,
+    workspace: str | None = None,
+) -> PublishedExecution:
+    """Keep a journal as an execution of the experiment, once: a repeat (same content or same
+    idempotency key) returns the first. With `org`/`workspace`, the experiment must live there."""
+    user = _writer(claim, EXECUTIONS_WRITE_SCOPE)
+    if org is not None or workspace is not None:
+        _located(claim, org or "", workspace or "", experiment_id)
+    _experiment(claim, experiment_id, "run")
+    found = journals.problems(journal)
+    if found:
+        raise ValidationFailed("the journal is not valid", found)
+    digest = versions.content_hash(journal)
+    key = store.idempotency_key(idempotency_key)
+    try:
+        with transaction(SERVICE) as session:
+            earlier = store.find_execution(session, experiment_id, digest, key)
+            if earlier is None:
+                experiment = session.get(Experiment, experiment_id)
+                if experiment is None:
+                    raise NotFound("no such experiment")
+                row, activities = store.add_execution(session, experiment, journal, digest,
+                                                      key, user.sub, user.name)
+                session.flush()
+                published = PublishedExecution(
+                    execution=store.execution_view(row, activities), created=True)
+            else:
+                published = PublishedExecution(execution=store.execution_view(earlier),
+                                               created=False)
+    except IntegrityError:
+        # The same journal raced in from a retry: the other request stored it first.
+        with transaction(SERVICE) as session:
+            earlier = store.find_execution(session, experiment_id, digest, key)
+            if earlier is None:
+                raise
+            published = PublishedExecution(execution=store.execution_view(earlier),
+                                           created=False)
+    if published.created:
+        cache().forget(_executions_key(experiment_id))
+    return published
+
+
+@interface.public
+def list_executions(claim: str, experiment_id: str) -> list[ExecutionView]:
+    """The latest executions of the experiment, newest first (status only for outsiders who
+    may see no more)."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    _, where = _experiment(claim, experiment_id, "read")
+    detailed = _execution_access(claim, where)
+    listed = cache().remember(_executions_key(experiment_id),
+                              lambda: store.latest_executions(experiment_id, LATEST_EXECUTIONS))
+    views = [ExecutionView(**e) for e in listed]
+    return views if detailed else [_status_only(v) for v in views]
+
+
+@interface.public
+def get_execution(claim: str, execution_id: str) -> ExecutionView:
+    """One execution's index with its activities, if the claim may read its experiment."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    loaded = store.load_execution(execution_id)
+    if loaded is None:
+        raise NotFound("no such execution")
+    row, activities = loaded
+    _, where = _experiment(claim, row.experiment_id, "read", missing="no such execution")
+    if _execution_access(claim, where):
+        return store.execution_view(row, activities)
+    return store.execution_view(row, detailed=False)
+
+
+@interface.public
+def get_journal(claim: str, execution_id: str) -> dict[str, Any]:
+    """The journal of an execution as it was published."""
+    view = get_execution(claim, execution_id)
+    if not view.detailed:
+        raise NotFound("no such journal")
+    with transaction(SERVICE) as session:
+        stored = session.get(ExecutionJournal, execution_id)
+        if stored is None:
+            raise NotFound("no such journal")
+        return stored.journal
 
 
 @interface.public
@@ -106,7 +282,151 @@ def delete_workspace_contents(claim: str, workspace_ids: list[str]) -> int:
     with transaction(SERVICE) as session:
         ids = list(session.scalars(
             select(Experiment.id).where(Experiment.workspace_id.in_(workspace_ids))))
-        if ids:
-            session.execute(delete(Experiment).where(Experiment.id.in_(ids)))
-    cache().forget(*(cache().key(SERVICE, "experiment", i) for i in ids))
+        store.delete_experiments(session, ids)
+    for experiment_id in ids:
+        _forget(experiment_id)
     return len(ids)
+
+
+# Internals ---------------------------------------------------------------------------------
+
+
+def _with_scope(claim: str, scope: str) -> UserClaim:
+    user = claims.verify(claim)
+    if not user.anonymous and not user.allows(scope):
+        raise Forbidden(f"the credential lacks the {scope} scope")
+    return user
+
+
+def _writer(claim: str, scope: str) -> UserClaim:
+    user = _with_scope(claim, scope)
+    if user.anonymous:
+        raise Unauthorized("sign in or send an API token to change experiments")
+    return user
+
+
+def _checked(document: Any) -> dict[str, Any]:
+    found = problems(document)
+    if found:
+        raise ValidationFailed("the experiment is not valid", found)
+    return versions.normalized(document)
+
+
+def _experiment_key(experiment_id: str) -> str:
+    return cache().key(SERVICE, "experiment", experiment_id)
+
+
+def _executions_key(experiment_id: str) -> str:
+    return cache().key(SERVICE, "executions", experiment_id)
+
+
+def _forget(experiment_id: str) -> None:
+    cache().forget(_experiment_key(experiment_id), _executions_key(experiment_id))
+
+
+def _experiment(claim: str, experiment_id: str, action: str,
+                missing: str = "no such experiment"):
+    """The experiment and its workspace, if the claim may `action` there.
+
+    NotFound when it does not exist or the caller may not see it; Forbidden when they may see
+    it but not `action`.
+    """
+    stored = cache().remember(_experiment_key(experiment_id),
+                              lambda: store.load_experiment(experiment_id))
+    if stored is None:
+        raise NotFound(missing)
+    view = ExperimentView(**stored)
+    try:
+        where = dashboard.authorize_workspace(claim, view.workspace_id, "read")
+    except (NotFound, Forbidden) as exc:
+        raise NotFound(missing) from exc
+    if action != "read":
+        dashboard.authorize_workspace(claim, view.workspace_id, action)
+    return view, where
+
+
+def _readable_workspace(claim: str, org: str, workspace: str):
+    try:
+        return dashboard.authorize(claim, org, workspace, "read")
+    except Forbidden as exc:
+        raise NotFound("no such workspace") from exc
+
+
+def _execution_access(claim: str, where) -> bool:
+    """True when the caller sees executions in full; NotFound when they may see none."""
+    if where.outsider_executions == "full":
+        return True
+    try:
+        # Any role in the org may list its members: that is what tells members from outsiders.
+        dashboard.authorize_workspace(claim, where.id, "list_members")
+        return True
+    except (Forbidden, Unauthorized, NotFound):
+        pass
+    if where.outsider_executions == "status":
+        return False
+    raise NotFound("no such execution")
+
+
+def _located(claim: str, org: str, workspace: str, experiment_id: str) -> ExperimentAt:
+    where = _readable_workspace(claim, org, workspace)
+    view, _ = _experiment(claim, experiment_id, "read")
+    if view.workspace_id != where.id:
+        raise NotFound("no such experiment in this workspace")
+    return ExperimentAt(experiment=view, org=where.org_name, workspace=where.name,
+                        visibility=where.visibility)
+
+
+def _status_only(view: ExecutionView) -> ExecutionView:
+    return view.model_copy(update={"node": "", "published_by": "", "published_by_name": "",
+                                   "activities": [], "detailed": False})
+
+
+def _version(experiment_id: str, number: int) -> ExperimentVersion:
+    with transaction(SERVICE) as session:
+        row = session.scalar(select(ExperimentVersion).where(
+            ExperimentVersion.experiment_id == experiment_id,
+            ExperimentVersion.number == number))
+        if row is None:
+            raise NotFound(f"no version {number} of this experiment")
+        session.expunge(row)
+        return row
+
+
+def _create(user: UserClaim, workspace_id: str, org_id: str, document: dict[str, Any],
+            message: str) -> SavedExperiment:
+    now = utcnow()
+    with transaction(SERVICE) as session:
+        row = Experiment(workspace_id=workspace_id, org_id=org_id, created_by=user.sub,
+                         created_at=now, updated_at=now, version=1)
+        store.describe(row, document)
+        session.add(row)
+        session.flush()
+        store.set_tags(session, row)
+        version = store.add_version(session, row, document, user.sub, user.name,
+                                    message or "created", 1)
+        view = store.experiment_view(row)
+    return SavedExperiment(experiment=view, created=True, changed=True,
+                           content_hash=version.content_hash)
+
+
+def _update(user: UserClaim, experiment_id: str, document: dict[str, Any],
+            message: str) -> SavedExperiment:
+    digest = versions.content_hash(document)
+    with transaction(SERVICE) as session:
+        # Locked so that two writers never both make version n+1.
+        row = session.scalar(select(Experiment).where(Experiment.id == experiment_id)
+                             .with_for_update())
+        if row is None:
+            raise NotFound("no such experiment")
+        if store.latest_hash(session, row.id, row.version) == digest:
+            return SavedExperiment(experiment=store.experiment_view(row), created=False,
+                                   changed=False, content_hash=digest)
+        row.version += 1
+        row.updated_at = utcnow()
+        store.describe(row, document)
+        store.set_tags(session, row)
+        store.add_version(session, row, document, user.sub, user.name, message, row.version)
+        view = store.experiment_view(row)
+    _forget(experiment_id)
+    return SavedExperiment(experiment=view, created=False, changed=True, content_hash=digest)
+

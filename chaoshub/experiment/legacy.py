@@ -1,0 +1,100 @@
+"""The wire API of the `chaostoolkit-chaoshub` CLI plugin (../shared/contracts/legacy-cli-api.md).
+
+Its clients cannot change: statuses, bodies and headers are the contract's, byte for byte. The
+client crashes without `Location` on a 200/201 and reads `content-type` on every error.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, jsonify, request
+
+from chaoshub.core.errors import Unauthorized
+from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url, signed_in_claim
+from chaoshub.experiment import bodies, pages, service, versions
+
+legacy = Blueprint("experiment_legacy", __name__)
+
+
+def experiment_path(org: str, workspace: str, experiment_id: str) -> str:
+    """The path of an experiment's page (and of its raw document, for the CLI)."""
+    return f"/{quote(org, safe='')}/{quote(workspace, safe='')}/experiment/{experiment_id}"
+
+
+@legacy.url_value_preprocessor
+def _credentials_first(endpoint, values) -> None:
+    # URL preprocessors run before the app's CSRF check: a plugin request with no credentials
+    # at all must read 401 (as the contract says), not the 403 of a missing CSRF token.
+    if (request.method == "POST" and "Authorization" not in request.headers
+            and SESSION_COOKIE not in request.cookies):
+        raise Unauthorized("send an API token: Authorization: Bearer <token>")
+
+
+@legacy.after_request
+def _challenge(response):
+    # The plugin re-authenticates on either answer: both name the scheme it must use.
+    if response.status_code in (401, 403):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@legacy.post("/api/<org>/<workspace>/experiment")
+def publish_experiment(org: str, workspace: str):
+    """Publish an experiment: 201 when new, 200 when its `chaoshub` extension names one here."""
+    claim = signed_in_claim()
+    document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment")
+    saved = service.publish_experiment(claim, org, workspace, document)
+    experiment = saved.experiment
+    response = _json({"id": experiment.id, "ref": saved.content_hash},
+                     201 if saved.created else 200)
+    response.headers["Location"] = external_url(
+        experiment_path(saved.org, saved.workspace, experiment.id))
+    return response
+
+
+@legacy.post("/api/<org>/<workspace>/experiment/<experiment_id>/execution")
+def publish_execution(org: str, workspace: str, experiment_id: str):
+    """Publish a journal of an experiment of this workspace: 201, whether new or a repeat."""
+    claim = signed_in_claim()
+    journal = bodies.read("EXECUTION_MAX_BYTES", "journal")
+    published = service.publish_execution(
+        claim, experiment_id, journal, request.headers.get("Idempotency-Key"),
+        org=org, workspace=workspace)
+    execution_id = published.execution.id
+    response = _json({"id": execution_id}, 201)
+    response.headers["Location"] = external_url(
+        f"{experiment_path(org, workspace, experiment_id)}/execution/{execution_id}")
+    return response
+
+
+@legacy.get("/<org>/<workspace>/experiment/<experiment_id>")
+def experiment(org: str, workspace: str, experiment_id: str):
+    """The experiment page for browsers; its document, with the hub's extension, for `chaos
+    run` (any client whose Accept does not name text/html)."""
+    if _is_browser():
+        response = pages.experiment_page(org, workspace, experiment_id)
+    else:
+        located = service.get_workspace_experiment(current_claim(), org, workspace,
+                                                   experiment_id)
+        path = experiment_path(located.org, located.workspace, experiment_id)
+        document = versions.with_hub_extension(located.experiment.document, {
+            "name": versions.HUB_EXTENSION, "experiment": experiment_id,
+            "self": external_url(path), "organization": located.org,
+            "workspace": located.workspace,
+        })
+        response = bodies.document_response(document, bodies.wants_yaml())
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _is_browser() -> bool:
+    # Named explicitly: `*/*` (old chaoslib) matches text/html but is not a browser.
+    return any(value.lower() in ("text/html", "application/xhtml+xml") and quality > 0
+               for value, quality in request.accept_mimetypes)
+
+
+def _json(body: dict, status: int):
+    response = jsonify(body)
+    response.status_code = status
+    return response

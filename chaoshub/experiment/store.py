@@ -1,0 +1,235 @@
+"""The experiment database: rows in, plain dicts out (what the cache keeps), keyset pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from chaoshub.core.db import transaction
+from chaoshub.core.errors import BadRequest
+from chaoshub.core.models import utcnow
+from chaoshub.experiment import journals, versions
+from chaoshub.experiment.models import (
+    Execution,
+    ExecutionActivity,
+    ExecutionJournal,
+    Experiment,
+    ExperimentTag,
+    ExperimentVersion,
+)
+from chaoshub.experiment.schemas import ActivityView, ExecutionView, ExperimentView, VersionView
+
+SERVICE = "experiment"
+TAG_MAX = 200
+
+
+def experiment_view(row: Experiment) -> ExperimentView:
+    """The plain view of an experiment row."""
+    return ExperimentView(
+        id=row.id, title=row.title, description=row.description, tags=row.tags,
+        workspace_id=row.workspace_id, org_id=row.org_id, created_by=row.created_by,
+        created_at=row.created_at, updated_at=row.updated_at, document=row.document,
+        version=row.version,
+    )
+
+
+def load_experiment(experiment_id: str) -> dict | None:
+    """An experiment as cached JSON, or None."""
+    with transaction(SERVICE) as session:
+        row = session.get(Experiment, experiment_id)
+        return experiment_view(row).model_dump(mode="json") if row else None
+
+
+def describe(row: Experiment, document: dict[str, Any]) -> None:
+    """Copy the indexed fields of `document` onto its experiment row."""
+    row.title = journals.text(document["title"], 100_000)
+    row.description = journals.text(document["description"], 100_000)
+    row.tags = list(document.get("tags") or [])
+    row.document = document
+
+
+def set_tags(session: Session, row: Experiment) -> None:
+    """Replace the tag rows of an experiment with the tags of its document."""
+    session.execute(delete(ExperimentTag).where(ExperimentTag.experiment_id == row.id))
+    for tag in dict.fromkeys(journals.text(t, TAG_MAX) for t in row.tags):
+        if tag:
+            session.add(ExperimentTag(experiment_id=row.id, tag=tag))
+
+
+def add_version(session: Session, row: Experiment, document: dict[str, Any], author: str,
+                author_name: str, message: str, number: int) -> ExperimentVersion:
+    """Record `document` as version `number` of the experiment."""
+    version = ExperimentVersion(
+        experiment_id=row.id, number=number, content_hash=versions.content_hash(document),
+        document=document, author=author, author_name=journals.text(author_name, 500),
+        message=journals.text(message, 2000), created_at=utcnow(),
+    )
+    session.add(version)
+    return version
+
+
+def latest_hash(session: Session, experiment_id: str, number: int) -> str | None:
+    """The content hash of one version."""
+    return session.scalar(select(ExperimentVersion.content_hash).where(
+        ExperimentVersion.experiment_id == experiment_id, ExperimentVersion.number == number))
+
+
+def version_view(row: ExperimentVersion, with_document: bool) -> VersionView:
+    """The plain view of a version row."""
+    return VersionView(
+        experiment_id=row.experiment_id, number=row.number, content_hash=row.content_hash,
+        author=row.author, author_name=row.author_name, message=row.message,
+        created_at=row.created_at, document=row.document if with_document else None,
+    )
+
+
+def delete_experiments(session: Session, ids: list[str]) -> None:
+    """Delete experiments with their versions, tags and executions."""
+    if not ids:
+        return
+    executions = select(Execution.id).where(Execution.experiment_id.in_(ids))
+    session.execute(delete(ExecutionActivity).where(
+        ExecutionActivity.execution_id.in_(executions)))
+    session.execute(delete(ExecutionJournal).where(
+        ExecutionJournal.execution_id.in_(executions)))
+    session.execute(delete(Execution).where(Execution.experiment_id.in_(ids)))
+    session.execute(delete(ExperimentVersion).where(ExperimentVersion.experiment_id.in_(ids)))
+    session.execute(delete(ExperimentTag).where(ExperimentTag.experiment_id.in_(ids)))
+    session.execute(delete(Experiment).where(Experiment.id.in_(ids)))
+
+
+# Listing ------------------------------------------------------------------------------------
+
+
+def encode_cursor(updated_at: datetime, experiment_id: str) -> str:
+    """An opaque cursor after the given row."""
+    raw = json.dumps([updated_at.isoformat(), experiment_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The row a cursor points after; BadRequest when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        updated, experiment_id = json.loads(raw)
+        at = journals.timestamp(updated)
+        if at is None or not isinstance(experiment_id, str):
+            raise ValueError(cursor)
+        return at, experiment_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequest("the cursor is not valid; start from the first page") from exc
+
+
+def listing(workspace_id: str, tag: str | None, search: str | None,
+            after: tuple[datetime, str] | None) -> Select:
+    """The query of a workspace's experiments, most recently updated first."""
+    query = select(Experiment).where(Experiment.workspace_id == workspace_id)
+    if tag:
+        query = query.where(Experiment.id.in_(
+            select(ExperimentTag.experiment_id).where(ExperimentTag.tag == tag)))
+    if search:
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(func.lower(Experiment.title).like(escaped + "%", escape="\\"))
+    if after:
+        at, last_id = after
+        query = query.where(or_(Experiment.updated_at < at,
+                                and_(Experiment.updated_at == at, Experiment.id < last_id)))
+    return query.order_by(Experiment.updated_at.desc(), Experiment.id.desc())
+
+
+# Executions --------------------------------------------------------------------------------
+
+
+def idempotency_key(key: str | None) -> str | None:
+    """A key fit for its column: long keys are kept as their hash."""
+    if not key:
+        return None
+    return key if len(key) <= 100 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def find_execution(session: Session, experiment_id: str, content_hash: str,
+                   key: str | None) -> Execution | None:
+    """An execution of this experiment published before with the same content or key."""
+    same = Execution.content_hash == content_hash
+    if key:
+        same = or_(same, Execution.idempotency_key == key)
+    return session.scalars(select(Execution).where(
+        Execution.experiment_id == experiment_id, same).order_by(Execution.created_at)).first()
+
+
+def version_of_run(session: Session, experiment: Experiment, journal: dict[str, Any]) -> int:
+    """The version a journal ran: the one with its experiment's content hash, else the latest."""
+    ran = journal.get("experiment")
+    if isinstance(ran, dict):
+        digest = versions.content_hash(versions.normalized(ran, as_run=True))
+        number = session.scalar(select(func.max(ExperimentVersion.number)).where(
+            ExperimentVersion.experiment_id == experiment.id,
+            ExperimentVersion.content_hash == digest))
+        if number is not None:
+            return number
+    return experiment.version
+
+
+def add_execution(session: Session, experiment: Experiment, journal: dict[str, Any],
+                  content_hash: str, key: str | None, publisher: str,
+                  publisher_name: str) -> tuple[Execution, list[ExecutionActivity]]:
+    """Store a journal and its index."""
+    row = Execution(
+        experiment_id=experiment.id, workspace_id=experiment.workspace_id,
+        version=version_of_run(session, experiment, journal), content_hash=content_hash,
+        idempotency_key=key, published_by=publisher,
+        published_by_name=journals.text(publisher_name, 500), created_at=utcnow(),
+        **journals.index(journal),
+    )
+    session.add(row)
+    session.flush()
+    session.add(ExecutionJournal(execution_id=row.id, journal=journal))
+    activities = [ExecutionActivity(execution_id=row.id, position=position, **activity)
+                  for position, activity in enumerate(journals.activities(journal))]
+    session.add_all(activities)
+    return row, activities
+
+
+def execution_view(row: Execution, activities: list[ExecutionActivity] | None = None,
+                   detailed: bool = True) -> ExecutionView:
+    """The plain view of an execution row."""
+    return ExecutionView(
+        id=row.id, experiment_id=row.experiment_id, workspace_id=row.workspace_id,
+        version=row.version, status=row.status, deviated=row.deviated, outcome=row.outcome,
+        started_at=row.started_at, ended_at=row.ended_at, duration=row.duration,
+        node=row.node if detailed else "", published_by=row.published_by if detailed else "",
+        published_by_name=row.published_by_name if detailed else "",
+        content_hash=row.content_hash, created_at=row.created_at, detailed=detailed,
+        activities=[ActivityView(phase=a.phase, name=a.name, type=a.type, status=a.status,
+                                 duration=a.duration, tolerance_met=a.tolerance_met)
+                    for a in activities or []] if detailed else [],
+    )
+
+
+def latest_executions(experiment_id: str, limit: int) -> list[dict]:
+    """The latest executions of an experiment, newest first, as cached JSON."""
+    with transaction(SERVICE) as session:
+        rows = session.scalars(select(Execution).where(Execution.experiment_id == experiment_id)
+                               .order_by(Execution.created_at.desc(), Execution.id.desc())
+                               .limit(limit))
+        return [execution_view(r).model_dump(mode="json") for r in rows]
+
+
+def load_execution(execution_id: str) -> tuple[Execution, list[ExecutionActivity]] | None:
+    """An execution row and its activities, or None."""
+    with transaction(SERVICE) as session:
+        row = session.get(Execution, execution_id)
+        if row is None:
+            return None
+        activities = list(session.scalars(select(ExecutionActivity).where(
+            ExecutionActivity.execution_id == execution_id).order_by(
+            ExecutionActivity.position)))
+        session.expunge_all()
+        return row, activities
