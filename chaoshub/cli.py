@@ -165,3 +165,28 @@ def route(host, port) -> None:
     targets = ", ".join(f"{service} at {url}" for service, url in urls.items())
     click.echo(f"ChaosHub router on http://{host}:{port}: {targets}")
     run_simple(host, port, Router(urls), threaded=True)
+
+
+@main.group()
+def audit() -> None:
+    """Orgs' audit logs."""
+
+
+@audit.command("verify")
+@click.option("--org", "org_name", default=None, help="Only this org's chain (any of its names).")
+def verify_audit(org_name) -> None:
+    """Walk every org's audit chain; exit 1 naming the first broken entry of each broken one."""
+    from chaoshub.dashboard import service as dashboard
+
+    app = _app()
+    with app.app_context():
+        try:
+            breaks = dashboard.verify_audit_chains(org_name)
+        except HubError as exc:
+            raise _click_error(exc) from exc
+    for broken in breaks:
+        org = broken.org_name or f"deleted org {broken.org_id}"
+        click.echo(f"{org}: audit entry {broken.entry_id} is broken: {broken.reason}", err=True)
+    if breaks:
+        sys.exit(1)
+    click.echo(f"audit chains intact ({'org ' + org_name if org_name else 'every org'})")

@@ -38,10 +38,17 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("/api/v1/me", "Prefix", "auth"),
     ("/api/v1/tokens", "Prefix", "auth"),
     ("/api/v1/orgs", "Prefix", "dashboard"),
+    ("/api/v1/activity", "Prefix", "dashboard"),
+    ("/api/v1/invitations", "Prefix", "dashboard"),
+    ("/api/v1/search", "Prefix", "dashboard"),
     # A workspace's experiments sit inside dashboard's /api/v1/orgs tree: only a pattern tells
     # them apart.
     ("/api/v1/orgs/[^/]+/workspaces/[^/]+/experiments", "ImplementationSpecific", "experiment"),
     ("/api/v1", "Prefix", "experiment"),
+    # The legacy CLI plugin's API and the experiment pages it links to: org and workspace come
+    # first, so only patterns tell them apart from dashboard's pages (/api/v1/... stays above).
+    ("/api/(?!v1/)[^/]+/[^/]+/experiment", "ImplementationSpecific", "experiment"),
+    ("/[^/]+/[^/]+/experiment/", "ImplementationSpecific", "experiment"),
 )
 
 # Headers about one connection, not the request: never forwarded (RFC 9110, section 7.6.1).

@@ -1,17 +1,20 @@
-"""Dashboard's JSON API: orgs, their workspaces and members, under /api/v1/orgs."""
+"""Dashboard's JSON API: orgs, workspaces, members, invitations, activity, audit and search."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from chaoshub.core.errors import BadRequest, NotFound
-from chaoshub.core.web import current_claim
+from chaoshub.core.web import current_claim, external_url
 from chaoshub.dashboard import service
-from chaoshub.dashboard.schemas import MemberView, OrgView, WorkspaceRef
+from chaoshub.dashboard.schemas import ActivityPage, MemberView, OrgView, WorkspaceRef
 
 api = Blueprint("dashboard_api", __name__, url_prefix="/api/v1/orgs")
+# What is not under one org: my invitations, my feed, search.
+hub_api = Blueprint("dashboard_hub_api", __name__, url_prefix="/api/v1")
 
 ORG_FIELDS = ("name", "description", "url", "email")
 WORKSPACE_FIELDS = ("name", "visibility", "outsider_executions")
@@ -138,6 +141,126 @@ def remove_member(org: str, username: str):
     return "", 204
 
 
+# Invitations -------------------------------------------------------------------------------
+
+
+@api.get("/<org>/invitations")
+def list_invitations(org: str):
+    """The org's pending invitations (owners)."""
+    found = service.list_invitations(current_claim(), org)
+    return jsonify({"invitations": [i.model_dump(mode="json") for i in found]})
+
+
+@api.post("/<org>/invitations")
+def create_invitation(org: str):
+    """Invite by username, or (no username) make a link; a link's token is shown only here."""
+    claim = current_claim()
+    body = _body(("username", "role", "expires_in_days"))
+    days = body.get("expires_in_days")
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool)):
+        raise BadRequest("expires_in_days must be a whole number of days")
+    for name in ("username", "role"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise BadRequest(f"{name} must be a string")
+    new = service.create_invitation(claim, org, body.get("role") or "member",
+                                    body.get("username") or None, days)
+    answer = new.invitation.model_dump(mode="json")
+    if new.token:
+        answer["token"] = new.token
+        answer["url"] = external_url(f"/invitations/{new.token}")
+    return _created(answer, f"/api/v1/orgs/{new.invitation.org_name}/invitations")
+
+
+@api.delete("/<org>/invitations/<invitation_id>")
+def revoke_invitation(org: str, invitation_id: str):
+    """Withdraw a pending invitation."""
+    service.revoke_invitation(current_claim(), org, invitation_id)
+    return "", 204
+
+
+@hub_api.get("/invitations")
+def my_invitations():
+    """The pending invitations addressed to the caller."""
+    found = service.my_invitations(current_claim())
+    return jsonify({"invitations": [i.model_dump(mode="json") for i in found]})
+
+
+@hub_api.post("/invitations/<token>/accept")
+def accept_invitation(token: str):
+    """Join an org by an invitation link's token (or, for its invitee, by its id)."""
+    return jsonify(service.accept_invitation(current_claim(), token).model_dump(mode="json"))
+
+
+@hub_api.post("/invitations/<invitation_id>/decline")
+def decline_invitation(invitation_id: str):
+    """Turn down an invitation addressed to the caller."""
+    service.decline_invitation(current_claim(), invitation_id)
+    return "", 204
+
+
+# Activity, audit, search -------------------------------------------------------------------
+
+
+@hub_api.get("/activity")
+def my_activity():
+    """The caller's feed: their orgs' entries and their own, newest first."""
+    cursor, limit = _paging()
+    return _feed(service.activity_feed(current_claim(), cursor, limit))
+
+
+@api.get("/<org>/activity")
+def org_activity(org: str):
+    """An org's feed, as far as the caller may see it."""
+    cursor, limit = _paging()
+    return _feed(service.org_activity(current_claim(), org, cursor, limit))
+
+
+@api.get("/<org>/workspaces/<workspace>/activity")
+def workspace_activity(org: str, workspace: str):
+    """A workspace's feed."""
+    cursor, limit = _paging()
+    return _feed(service.workspace_activity(current_claim(), org, workspace, cursor, limit))
+
+
+@api.get("/<org>/audit")
+def audit_log(org: str):
+    """The org's audit log (owners): JSON, or JSON lines with ?format=jsonl."""
+    args = request.args
+    entries = service.audit_log(current_claim(), org, args.get("event") or None,
+                                parse_day(args.get("since")), parse_day(args.get("until"), 1))
+    if args.get("format") == "jsonl":
+        return jsonl_response(entries, f"{org}-audit.jsonl")
+    return jsonify({"entries": [e.model_dump(mode="json") for e in entries]})
+
+
+@hub_api.get("/search")
+def search():
+    """Users, orgs and workspaces whose names start with ?q=, as far as the caller may see."""
+    limit = _int_arg("limit", 10)
+    found = service.search(current_claim(), request.args.get("q", ""), limit)
+    return jsonify(found.model_dump(mode="json"))
+
+
+def jsonl_response(entries, filename: str) -> Response:
+    """Audit entries as JSON lines, one entry per line, as a download."""
+    lines = "".join(e.model_dump_json() + "\n" for e in entries)
+    return Response(lines, mimetype="application/jsonl", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def parse_day(value: str | None, add_days: int = 0) -> datetime | None:
+    """A YYYY-MM-DD date (or an ISO instant) as a UTC instant; add_days=1 ends the day."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise BadRequest(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+    if len(value) == 10:
+        moment = moment.replace(tzinfo=UTC) + timedelta(days=add_days)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 # Helpers -----------------------------------------------------------------------------------
 
 
@@ -173,3 +296,31 @@ def _workspace(ws: WorkspaceRef) -> dict:
 
 def _member(member: MemberView) -> dict:
     return member.model_dump(mode="json")
+
+
+def _body(allowed: tuple[str, ...]) -> dict[str, Any]:
+    body: Any = request.get_json()
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown fields: {', '.join(unknown)}; known: {', '.join(allowed)}")
+    return body
+
+
+def _int_arg(name: str, default: int | None) -> int | None:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be a whole number") from exc
+
+
+def _paging() -> tuple[str | None, int | None]:
+    return request.args.get("cursor") or None, _int_arg("limit", None)
+
+
+def _feed(page: ActivityPage):
+    return jsonify(page.model_dump(mode="json"))

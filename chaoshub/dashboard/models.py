@@ -1,10 +1,19 @@
-"""The dashboard service's tables: profiles, orgs, workspaces and who belongs where."""
+"""The dashboard service's tables: profiles, orgs, workspaces, members, and their history."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from chaoshub.core.models import NAMING_CONVENTION, UTCDateTime, new_id, utcnow
@@ -91,3 +100,60 @@ class OrgFormerName(Base):
     name: Mapped[str] = mapped_column(String(40))
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
     renamed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Invitation(Base):
+    """An invitation into an org: to one account by username, or a single-use link."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    # Set for an invitation to one account; a link invitation has a token hash instead.
+    invitee_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    invitee_username: Mapped[str | None] = mapped_column(String(40))
+    # Only the SHA-256 of a link's secret: a copy of the database cannot be turned into access.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActivityEntry(Base):
+    """One line of an activity feed: who did what, where, and who may read it."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_org_id_created_at", "org_id", "created_at", "id"),)
+
+    # An increasing integer: entries made within the same instant keep their order.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    actor_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(String(300))
+    # "members": the org's members only; "readers": whoever may read the entry's workspace now.
+    scope: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuditEntry(Base):
+    """One security-relevant event of an org, chained by hash to the one before it."""
+
+    __tablename__ = "audit_log"
+    # One successor per entry: two writers racing cannot fork an org's chain.
+    __table_args__ = (UniqueConstraint("org_id", "prev_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # No foreign key: the log outlives the org it tells about.
+    org_id: Mapped[str] = mapped_column(String(36), index=True)
+    actor_id: Mapped[str] = mapped_column(String(36))
+    event: Mapped[str] = mapped_column(String(60))
+    details: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -59,3 +59,11 @@ def check(user: UserClaim, role: Role | None, readable: bool, action: Action, wh
         raise Forbidden(f"your role in this org does not allow this ({action.replace('_', ' ')})")
     if action in SESSION_ONLY and not is_session(user):
         raise Forbidden("this needs a signed-in session, not an API token")
+
+
+def check_audit(user: UserClaim, role: Role | None) -> None:
+    """Raise unless `user` may read the audit log of an org where they hold `role`."""
+    if user.anonymous:
+        raise Unauthorized("sign in first")
+    if role != "owner":
+        raise Forbidden("only the org's owners read its audit log")

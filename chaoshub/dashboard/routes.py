@@ -74,7 +74,8 @@ def org_page(org: str):
     """An org: its description and the workspaces the reader may see."""
     claim = current_claim()
     view = service.get_org(claim, org)
-    return _canonical(org, view.name) or _org_page(view)
+    return _canonical(org, view.name) or _org_page(view, feed=service.org_activity(claim,
+                                                                                  view.name))
 
 
 @pages.post("/<org>/-/workspaces")
@@ -88,7 +89,8 @@ def create_workspace(org: str):
                                       form.get("visibility", "private"),
                                       form.get("outsider_executions", "none"))
     except FORM_ERRORS as error:
-        return _org_page(view, error=error, form=form)
+        return _org_page(view, error=error, form=form,
+                         feed=service.org_activity(claim, view.name))
     return redirect(f"/{ws.org_name}/{ws.name}", code=303)
 
 
@@ -188,7 +190,8 @@ def workspace_page(org: str, workspace: str):
     claim = current_claim()
     ws = service.get_workspace(claim, org, workspace)
     return _canonical(org, ws.org_name) or render_template(
-        "dashboard/workspace.html", ws=ws, experiments=[])
+        "dashboard/workspace.html", ws=ws, experiments=[],
+        feed=service.workspace_activity(claim, ws.org_name, ws.name))
 
 
 @pages.get("/<org>/<workspace>/-/settings")
@@ -251,17 +254,22 @@ def _render(template: str, error: HubError | None, form=None, **context):
 
 def _home(claim: str, error: HubError | None = None, form=None):
     return _render("dashboard/home.html", error, form, account=auth.get_account(claim),
-                   orgs=service.list_orgs(claim))
+                   orgs=service.list_orgs(claim), invitations=service.my_invitations(claim),
+                   feed=service.activity_feed(claim))
 
 
-def _org_page(org, error: HubError | None = None, form=None):
-    return _render("dashboard/org.html", error, form, org=org)
+def _org_page(org, error: HubError | None = None, form=None, feed=None):
+    return _render("dashboard/org.html", error, form, org=org, feed=feed)
 
 
-def _members_page(claim: str, org, error: HubError | None = None, form=None):
+def _members_page(claim: str, org, error: HubError | None = None, form=None,
+                  new_link: str | None = None):
     me = auth.get_account(claim).username if not verify(claim).anonymous else None
+    pending = (service.list_invitations(claim, org.name)
+               if "manage_members" in org.allowed and not org.personal else [])
     return _render("dashboard/members.html", error, form, org=org,
-                   members=service.list_members(claim, org.name), me=me)
+                   members=service.list_members(claim, org.name), me=me,
+                   invitations=pending, new_link=new_link)
 
 
 def _org_settings(org, error: HubError | None = None, form=None):

@@ -1,6 +1,9 @@
-"""The dashboard service's public interface: orgs, workspaces, members, and who may do what."""
+"""The dashboard service's public interface: orgs, workspaces, members, invitations, activity,
+audit, search, and who may do what."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -13,13 +16,27 @@ from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from chaoshub.core.transport import ServiceInterface
-from chaoshub.dashboard import permissions, store, validation
-from chaoshub.dashboard.models import Org, OrgFormerName, OrgMember, Profile, Workspace
+from chaoshub.dashboard import activity, audit, invitations, permissions, store, validation
+from chaoshub.dashboard import search as finder
+from chaoshub.dashboard.models import (
+    Invitation,
+    Org,
+    OrgFormerName,
+    OrgMember,
+    Profile,
+    Workspace,
+)
 from chaoshub.dashboard.schemas import (
     Action,
+    ActivityPage,
+    AuditView,
+    ChainBreak,
+    InvitationView,
     MemberView,
+    NewInvitation,
     OrgView,
     Role,
+    SearchResults,
     WorkspaceRef,
     WorkspaceView,
 )
@@ -83,6 +100,10 @@ def create_org(claim: str, name: str) -> OrgView:
             session.add(org)
             session.flush()
             session.add(OrgMember(org_id=org.id, account_id=user.sub, role="owner"))
+            actor = store.username(session, user)
+            activity.record(session, org.id, user.sub, "org.created",
+                            f"{actor} created the org {name}")
+            audit.append(session, org.id, user.sub, "org.created", {"name": name})
             view = store.org_view(org, "owner", [],
                                   permissions.allowed_actions("owner", user, True))
     except IntegrityError as exc:
@@ -141,14 +162,19 @@ def update_org(
             found, _, _ = _org_access(user, store.find_org(session, org),
                                       "change_settings")
             keys = store.org_cache_keys(session, found)
+            before = found.name
             if name is not None and name != found.name:
                 _rename(session, found, name)
-            if description is not None:
-                found.description = description.strip()
-            if url is not None:
-                found.url = url.strip() or None
-            if email is not None:
-                found.email = email.strip() or None
+                _org_renamed(session, user, found, before)
+            changed = {}
+            if description is not None and found.description != description.strip():
+                found.description = changed["description"] = description.strip()
+            if url is not None and found.url != (url.strip() or None):
+                found.url = changed["url"] = url.strip() or None
+            if email is not None and found.email != (email.strip() or None):
+                found.email = changed["email"] = email.strip() or None
+            if changed:
+                audit.append(session, found.id, user.sub, "org.settings_changed", changed)
             session.flush()
             keys += store.org_cache_keys(session, found)
     except IntegrityError as exc:
@@ -179,6 +205,9 @@ def delete_org(claim: str, org: str) -> int:
         keys += [store.role_key(org_id, account_id) for account_id in account_ids]
         session.execute(delete(OrgMember).where(OrgMember.org_id == org_id))
         session.execute(delete(OrgFormerName).where(OrgFormerName.org_id == org_id))
+        # The audit log has no foreign key to the org: this entry outlives it.
+        audit.append(session, org_id, user.sub, "org.deleted",
+                     {"name": found.name, "experiments_removed": removed})
         session.delete(found)
     cache().forget(*keys)
     return removed
@@ -207,6 +236,12 @@ def create_workspace(
                                   outsider_executions=outsider_executions)
             found.workspaces.append(workspace)
             session.flush()
+            activity.record(session, found.id, user.sub, "workspace.created",
+                            f"{store.username(session, user)} created the workspace {name}",
+                            workspace.id)
+            audit.append(session, found.id, user.sub, "workspace.created",
+                         {"workspace": name, "visibility": visibility,
+                          "outsider_executions": outsider_executions})
             keys = store.org_cache_keys(session, found)
             view = _workspace_view(user, role, workspace, found)
     except IntegrityError as exc:
@@ -246,6 +281,7 @@ def update_workspace(
             if name is not None and name.lower() != ws.name_key:
                 if store.find_workspace(found, name):
                     raise Conflict(f"{found.name} already has a workspace named {name!r}")
+            _workspace_changes(session, user, found, ws, name, visibility, outsider_executions)
             if name is not None:
                 ws.name, ws.name_key = name, name.lower()
             if visibility is not None:
@@ -276,6 +312,8 @@ def delete_workspace(claim: str, org: str, workspace: str) -> int:
             return removed
         found = ws.org
         keys = store.org_cache_keys(session, found)
+        audit.append(session, found.id, user.sub, "workspace.deleted",
+                     {"workspace": ws.name, "experiments_removed": removed})
         found.workspaces.remove(ws)
     cache().forget(*keys)
     return removed
@@ -315,6 +353,10 @@ def add_member(claim: str, org: str, username: str, role: str = "member") -> Mem
         member = OrgMember(org_id=found.id, account_id=account.id, role=role)
         session.add(member)
         session.flush()
+        activity.record(session, found.id, user.sub, "member.joined",
+                        f"{store.username(session, user)} added {account.username} as {role}")
+        audit.append(session, found.id, user.sub, "member.added",
+                     {"username": account.username, "account_id": account.id, "role": role})
         view = store.member_view(member, profile)
         key = store.role_key(found.id, account.id)
     # A miss is cached too: forget it, or the new member would wait for it to expire.
@@ -332,6 +374,10 @@ def change_member_role(claim: str, org: str, username: str, role: str) -> Member
         member, profile = _member(session, found, username)
         if member.role == "owner" and role != "owner" and store.owner_count(session, found.id) == 1:
             raise Conflict("an org needs an owner: make someone else owner first")
+        if member.role != role:
+            audit.append(session, found.id, user.sub, "member.role_changed",
+                         {"username": profile.username, "account_id": member.account_id,
+                          "from": member.role, "to": role})
         member.role = role
         session.flush()
         view = store.member_view(member, profile)
@@ -346,16 +392,268 @@ def remove_member(claim: str, org: str, username: str) -> None:
     user = _session(claim)
     with transaction(SERVICE) as session:
         found, _, _ = _org_access(user, store.find_org(session, org), "list_members")
-        member, _ = _member(session, found, username)
+        member, profile = _member(session, found, username)
         if member.account_id != user.sub:
             permissions.check(user, store.role(found.id, user.sub), True, "manage_members",
                               "org")
         if member.role == "owner" and store.owner_count(session, found.id) == 1:
             raise Conflict("the last owner cannot leave: make someone else owner first")
         session.delete(member)
+        left = member.account_id == user.sub
+        actor = store.username(session, user)
+        activity.record(session, found.id, user.sub, "member.left",
+                        f"{actor} left {found.name}" if left
+                        else f"{actor} removed {profile.username}")
+        audit.append(session, found.id, user.sub, "member.removed",
+                     {"username": profile.username, "account_id": member.account_id,
+                      "role": member.role, "left": left})
         key = store.role_key(found.id, member.account_id)
     # The cached role is what every request checks: dropping it ends the access now.
     cache().forget(key)
+
+
+# Invitations -------------------------------------------------------------------------------
+
+
+@interface.public
+def create_invitation(
+    claim: str, org: str, role: str = "member", username: str | None = None,
+    expires_in_days: int | None = None,
+) -> NewInvitation:
+    """Invite one account by username, or make a single-use link (its secret shown once)."""
+    user = _session(claim)
+    validation.check_role(role)
+    if expires_in_days is not None and not 1 <= expires_in_days <= invitations.MAX_DAYS:
+        raise ValidationFailed("the invitation cannot be made", [{
+            "field": "expires_in_days",
+            "message": f"from 1 to {invitations.MAX_DAYS} days"}])
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
+        _refuse_personal(found)
+    account = auth.find_account(claim, username) if username else None
+    token = None if account else invitations.new_token()
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
+        if account is not None:
+            if session.get(OrgMember, (found.id, account.id)) is not None:
+                raise Conflict(f"{account.username} is already a member of {found.name}")
+            if any(i.invitee_id == account.id
+                   for i in invitations.pending_for_org(session, found.id)):
+                raise Conflict(f"{account.username} has an invitation already")
+        created_at, expires_at = invitations.lifetime(expires_in_days)
+        invitation = Invitation(
+            org_id=found.id, role=role, invited_by=user.sub, created_at=created_at,
+            invitee_id=account.id if account else None,
+            invitee_username=account.username if account else None,
+            token_hash=invitations.token_hash(token) if token else None,
+            expires_at=expires_at)
+        session.add(invitation)
+        session.flush()
+        view = invitations.view(session, invitation, found)
+        audit.append(session, found.id, user.sub, "invitation.created", {
+            "invitation_id": invitation.id, "kind": view.kind, "invitee": view.invitee,
+            "role": role, "expires_at": view.expires_at.isoformat()})
+    return NewInvitation(invitation=view, token=token)
+
+
+@interface.public
+def list_invitations(claim: str, org: str) -> list[InvitationView]:
+    """The org's pending invitations (owners)."""
+    user = claims.verify(claim)
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
+        return [invitations.view(session, i, found)
+                for i in invitations.pending_for_org(session, found.id)]
+
+
+@interface.public
+def revoke_invitation(claim: str, org: str, invitation_id: str) -> None:
+    """Withdraw a pending invitation (owners); its link stops working at once."""
+    user = _session(claim)
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
+        invitation = session.get(Invitation, invitation_id or "")
+        if invitation is None or invitation.org_id != found.id or not invitations.answer(
+                session, invitation, "revoked"):
+            raise NotFound("no such pending invitation")
+        audit.append(session, found.id, user.sub, "invitation.revoked", {
+            "invitation_id": invitation.id, "invitee": invitation.invitee_username,
+            "role": invitation.role})
+
+
+@interface.public
+def my_invitations(claim: str) -> list[InvitationView]:
+    """The pending invitations addressed to the claim's account."""
+    user = _signed_in(claim)
+    with transaction(SERVICE) as session:
+        return [invitations.view(session, i)
+                for i in invitations.pending_for_account(session, user.sub)]
+
+
+@interface.public
+def get_invitation(claim: str, token: str) -> InvitationView:
+    """An open invitation by its link's secret (or, for its invitee, by its id)."""
+    user = _signed_in(claim)
+    with transaction(SERVICE) as session:
+        return invitations.view(session, _open_invitation(session, user, token))
+
+
+@interface.public
+def accept_invitation(claim: str, token: str) -> InvitationView:
+    """Join the org an invitation is for: by the link's secret, or by id for its invitee."""
+    user = _signed_in(claim)
+    with transaction(SERVICE) as session:
+        profile = session.get(Profile, user.sub)
+    account = auth.get_account(claim) if profile is None else None
+    with transaction(SERVICE) as session:
+        invitation = _open_invitation(session, user, token)
+        org = session.get(Org, invitation.org_id)
+        if session.get(OrgMember, (org.id, user.sub)) is not None:
+            raise Conflict(f"you are a member of {org.name} already")
+        if not invitations.answer(session, invitation, "accepted"):
+            raise NotFound("this invitation has been used, revoked or has expired")
+        if account is not None:
+            session.add(Profile(account_id=user.sub, username=account.username,
+                                display_name=account.display_name))
+        session.add(OrgMember(org_id=org.id, account_id=user.sub, role=invitation.role))
+        session.flush()
+        view = invitations.view(session, invitation, org)
+        name = store.username(session, user)
+        activity.record(session, org.id, user.sub, "invitation.accepted",
+                        f"{name} accepted an invitation from {view.invited_by} "
+                        f"and joined as {invitation.role}")
+        audit.append(session, org.id, user.sub, "invitation.accepted", {
+            "invitation_id": invitation.id, "kind": view.kind, "username": name,
+            "role": invitation.role})
+        audit.append(session, org.id, user.sub, "member.added", {
+            "username": name, "account_id": user.sub, "role": invitation.role,
+            "invitation_id": invitation.id})
+        key = store.role_key(org.id, user.sub)
+    # The miss cached before joining would otherwise hide the new membership until it expires.
+    cache().forget(key)
+    return view
+
+
+@interface.public
+def decline_invitation(claim: str, invitation_id: str) -> None:
+    """Turn down an invitation addressed to the claim's account."""
+    user = _signed_in(claim)
+    with transaction(SERVICE) as session:
+        invitation = session.get(Invitation, invitation_id or "")
+        if (invitation is None or invitation.invitee_id != user.sub
+                or not invitations.is_open(invitation)
+                or not invitations.answer(session, invitation, "declined")):
+            raise NotFound("no such pending invitation")
+        audit.append(session, invitation.org_id, user.sub, "invitation.declined", {
+            "invitation_id": invitation.id, "username": invitation.invitee_username})
+
+
+# Activity ----------------------------------------------------------------------------------
+
+
+@interface.public
+def record_activity(
+    claim: str, org_id: str, kind: str, summary: str, workspace_id: str | None = None,
+    scope: str | None = None,
+) -> None:
+    """Add an entry to an org's feed, for a member of it (other services call this)."""
+    user = _signed_in(claim)
+    problems = []
+    if not kind or not summary:
+        problems.append({"field": "kind", "message": "a kind and a summary are needed"})
+    if scope is not None and scope not in activity.SCOPES:
+        problems.append({"field": "scope", "message": "one of " + ", ".join(activity.SCOPES)})
+    if scope == "readers" and not workspace_id:
+        problems.append({"field": "scope", "message": "'readers' needs a workspace"})
+    if problems:
+        raise ValidationFailed("the activity cannot be recorded", problems)
+    with transaction(SERVICE) as session:
+        _recording_member(session, user, org_id, workspace_id)
+        activity.record(session, org_id, user.sub, kind, summary, workspace_id, scope)
+
+
+@interface.public
+def activity_feed(claim: str, cursor: str | None = None, limit: int | None = None
+                  ) -> ActivityPage:
+    """The signed-in user's feed: their orgs' entries and their own, newest first."""
+    user = _signed_in(claim)
+    with transaction(SERVICE) as session:
+        return activity.page(session, activity.user_feed(user), cursor, limit)
+
+
+@interface.public
+def org_activity(claim: str, org: str, cursor: str | None = None, limit: int | None = None
+                 ) -> ActivityPage:
+    """An org's feed, with only the entries the claim may see."""
+    user = claims.verify(claim)
+    with transaction(SERVICE) as session:
+        found, role, _ = _org_access(user, store.find_org(session, org), "read")
+        return activity.page(session, activity.org_feed(user, found.id, role is not None),
+                             cursor, limit)
+
+
+@interface.public
+def workspace_activity(
+    claim: str, org: str, workspace: str, cursor: str | None = None, limit: int | None = None
+) -> ActivityPage:
+    """A workspace's feed, to those who may read the workspace."""
+    user = claims.verify(claim)
+    with transaction(SERVICE) as session:
+        _, ws, role = _workspace_access(session, user, org, workspace, "read")
+        return activity.page(session, activity.workspace_feed(user, ws.id, role is not None),
+                             cursor, limit)
+
+
+# Audit -------------------------------------------------------------------------------------
+
+
+@interface.public
+def record_audit(claim: str, org_id: str, event: str, details: dict | None = None) -> None:
+    """Append a security event to an org's audit log, for a member of it (auth calls this)."""
+    user = _signed_in(claim)
+    if not event or len(event) > audit.EVENT_MAX:
+        raise ValidationFailed("the event cannot be recorded", [
+            {"field": "event", "message": f"1 to {audit.EVENT_MAX} characters"}])
+    with transaction(SERVICE) as session:
+        _recording_member(session, user, org_id, None)
+        audit.append(session, org_id, user.sub, event, details or {})
+
+
+@interface.public
+def audit_log(
+    claim: str, org: str, event: str | None = None, since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[AuditView]:
+    """An org's audit log, oldest first, filtered by event prefix and time (owners)."""
+    user = claims.verify(claim)
+    with transaction(SERVICE) as session:
+        found, role, _ = _org_access(user, store.find_org(session, org), "read")
+        permissions.check_audit(user, role)
+        return audit.entries(session, found.id, event, since, until)
+
+
+def verify_audit_chains(org: str | None = None) -> list[ChainBreak]:
+    """The first broken entry of every org's audit chain (or one org's); empty when intact."""
+    # Not public: the `chaoshub audit verify` command runs it with the database at hand.
+    with transaction(SERVICE) as session:
+        org_id = None
+        if org:
+            found = store.find_org(session, org)
+            if found is None:
+                raise NotFound(f"no org named {org!r}")
+            org_id = found.id
+        return audit.verify(session, org_id)
+
+
+# Search ------------------------------------------------------------------------------------
+
+
+@interface.public
+def search(claim: str, q: str, limit: int = 10) -> SearchResults:
+    """Users, orgs and workspaces whose names start with `q`, as far as the claim may see."""
+    user = claims.verify(claim)
+    with transaction(SERVICE) as session:
+        return finder.search(session, user, q, limit)
 
 
 # Permission checks other services ask for --------------------------------------------------
@@ -471,3 +769,51 @@ def _rename(session: Session, org: Org, name: str) -> None:
 def _refuse_personal(org: Org) -> None:
     if org.personal:
         raise Forbidden("a personal org has one member: create an org to work with others")
+
+
+def _org_renamed(session: Session, user: UserClaim, org: Org, before: str) -> None:
+    activity.record(session, org.id, user.sub, "org.renamed",
+                    f"{store.username(session, user)} renamed {before} to {org.name}")
+    audit.append(session, org.id, user.sub, "org.renamed", {"from": before, "to": org.name})
+
+
+def _workspace_changes(
+    session: Session, user: UserClaim, org: Org, ws: Workspace, name: str | None,
+    visibility: str | None, outsider_executions: str | None,
+) -> None:
+    """Record, before they are made, the changes an update brings to a workspace."""
+    if name is not None and name != ws.name:
+        activity.record(session, org.id, user.sub, "workspace.renamed",
+                        f"{store.username(session, user)} renamed {ws.name} to {name}", ws.id)
+        audit.append(session, org.id, user.sub, "workspace.renamed",
+                     {"workspace_id": ws.id, "from": ws.name, "to": name})
+    if visibility is not None and visibility != ws.visibility:
+        audit.append(session, org.id, user.sub, "workspace.visibility_changed",
+                     {"workspace": name or ws.name, "from": ws.visibility, "to": visibility})
+    if outsider_executions is not None and outsider_executions != ws.outsider_executions:
+        audit.append(session, org.id, user.sub, "workspace.settings_changed",
+                     {"workspace": name or ws.name, "outsider_executions":
+                      {"from": ws.outsider_executions, "to": outsider_executions}})
+
+
+def _open_invitation(session: Session, user: UserClaim, token: str) -> Invitation:
+    invitation = invitations.find(session, token)
+    # By id only for its invitee: ids show in lists, the link's secret never does.
+    by_id = not invitations.is_token(token)
+    if (not invitations.is_open(invitation)
+            or (by_id and invitation.invitee_id != user.sub)
+            or (invitation.invitee_id and invitation.invitee_id != user.sub)):
+        raise NotFound("this invitation does not exist, has been used, revoked, or has expired")
+    return invitation
+
+
+def _recording_member(session: Session, user: UserClaim, org_id: str,
+                      workspace_id: str | None) -> None:
+    # Other services write to feeds and logs on behalf of a member of the org, never blind.
+    org = session.get(Org, org_id or "")
+    if org is None:
+        raise NotFound("no such org")
+    if store.role(org.id, user.sub) is None:
+        raise Forbidden("only a member of the org may record what happens in it")
+    if workspace_id and not any(ws.id == workspace_id for ws in org.workspaces):
+        raise NotFound("no such workspace in this org")

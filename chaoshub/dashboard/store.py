@@ -182,3 +182,9 @@ def member_view(member: OrgMember, profile: Profile) -> MemberView:
         role=member.role,
         joined_at=member.joined_at,
     )
+
+
+def username(session: Session, user) -> str:
+    """The username of a claim's account as the dashboard knows it (its display name else)."""
+    profile = session.get(Profile, user.sub)
+    return profile.username if profile and profile.username else user.name

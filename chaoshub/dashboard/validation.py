@@ -11,8 +11,9 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}$")
 NAME_RULE = "2 to 39 letters, digits, '-' or '_', starting with a letter or digit"
 # Org names become the first segment of URLs: none may shadow a route of the hub.
 RESERVED_NAMES = frozenset({
-    "about", "account", "admin", "api", "auth", "docs", "help", "internal", "login", "logout",
-    "new", "orgs", "settings", "signin", "signout", "signup", "static", "status", "tokens",
+    "about", "account", "admin", "api", "auth", "docs", "help", "internal", "invitations",
+    "login", "logout", "new", "orgs", "search", "settings", "signin", "signout", "signup",
+    "static", "status", "tokens",
 })
 VISIBILITIES = ("private", "internal", "public")
 OUTSIDER_EXECUTIONS = ("none", "status", "full")

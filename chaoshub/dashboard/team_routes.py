@@ -1,0 +1,117 @@
+"""Dashboard's pages for invitations, the audit log and search (on the `pages` blueprint)."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, request
+
+from chaoshub.core.errors import BadRequest, Conflict, NotFound
+from chaoshub.core.web import current_claim, external_url
+from chaoshub.dashboard import service
+from chaoshub.dashboard.api import jsonl_response, parse_day
+from chaoshub.dashboard.routes import FORM_ERRORS, _canonical, _members_page, _render, pages
+
+# Invitations -------------------------------------------------------------------------------
+
+
+@pages.post("/<org>/-/invitations")
+def create_invitation(org: str):
+    """Invite by username, or make a link; a link is shown on the page this once."""
+    claim = current_claim()
+    view = service.get_org(claim, org, "manage_members")
+    form = request.form
+    try:
+        days = int(form.get("expires_in_days") or 7)
+    except ValueError:
+        days = 0  # refused by the service, with its message
+    try:
+        new = service.create_invitation(claim, org, form.get("role", "member"),
+                                        form.get("username", "").strip() or None, days)
+    except FORM_ERRORS as error:
+        return _members_page(claim, view, error, form)
+    if new.token:
+        return _members_page(claim, view, new_link=external_url(f"/invitations/{new.token}"))
+    return redirect(f"/{view.name}/-/members", code=303)
+
+
+@pages.post("/<org>/-/invitations/<invitation_id>/revoke")
+def revoke_invitation(org: str, invitation_id: str):
+    """Withdraw a pending invitation."""
+    claim = current_claim()
+    view = service.get_org(claim, org, "manage_members")
+    try:
+        service.revoke_invitation(claim, org, invitation_id)
+    except FORM_ERRORS as error:
+        return _members_page(claim, view, error)
+    return redirect(f"/{view.name}/-/members", code=303)
+
+
+@pages.get("/invitations/<token>")
+def invitation_page(token: str):
+    """An invitation link: who invites, into which org, as what; visitors sign in first."""
+    claim = current_claim()
+    try:
+        invitation = service.get_invitation(claim, token)
+    except NotFound as error:
+        return _render("dashboard/invitation.html", error, invitation=None, token=token)
+    return _render("dashboard/invitation.html", None, invitation=invitation, token=token)
+
+
+@pages.post("/invitations/<token>/accept")
+def accept_invitation(token: str):
+    """Join the org, then show it."""
+    claim = current_claim()
+    try:
+        invitation = service.accept_invitation(claim, token)
+    except Conflict:
+        invitation = service.get_invitation(claim, token)  # a member already: just go there
+    except NotFound as error:
+        return _render("dashboard/invitation.html", error, invitation=None, token=token)
+    return redirect(f"/{invitation.org_name}", code=303)
+
+
+@pages.post("/invitations/<invitation_id>/decline")
+def decline_invitation(invitation_id: str):
+    """Turn an invitation down, back to the dashboard."""
+    service.decline_invitation(current_claim(), invitation_id)
+    return redirect("/", code=303)
+
+
+# Audit -------------------------------------------------------------------------------------
+
+
+@pages.get("/<org>/-/audit")
+def audit_page(org: str):
+    """The org's audit log for its owners, filtered by event and dates."""
+    claim = current_claim()
+    view = service.get_org(claim, org)
+    redirected = _canonical(org, view.name)
+    if redirected:
+        return redirected
+    args = request.args
+    error = None
+    try:
+        entries = service.audit_log(claim, org, args.get("event") or None,
+                                    parse_day(args.get("since")), parse_day(args.get("until"), 1))
+    except BadRequest as problem:
+        error, entries = problem, []
+    return _render("dashboard/audit.html", error, args, org=view, entries=entries[::-1])
+
+
+@pages.get("/<org>/-/audit.jsonl")
+def audit_export(org: str):
+    """The org's audit log as JSON lines, with the page's filters."""
+    args = request.args
+    entries = service.audit_log(current_claim(), org, args.get("event") or None,
+                                parse_day(args.get("since")), parse_day(args.get("until"), 1))
+    return jsonl_response(entries, f"{org}-audit.jsonl")
+
+
+# Search ------------------------------------------------------------------------------------
+
+
+@pages.get("/search")
+def search_page():
+    """Users, orgs and workspaces whose names start with ?q=."""
+    q = request.args.get("q", "").strip()
+    found = service.search(current_claim(), q, 20) if q else None
+    return render_template("dashboard/search.html", q=q, found=found)

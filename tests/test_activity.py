@@ -1,0 +1,111 @@
+"""Activity feeds: what is recorded, who sees which entry, and paging by cursor."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaoshub.auth import service as auth
+from chaoshub.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
+from chaoshub.dashboard import service as dashboard
+from tests.conftest import post_json, signed_up_client
+from tests.test_invitations import claim_for
+
+
+@pytest.fixture
+def hub(app):
+    with app.app_context():
+        yield claim_for
+
+
+def kinds(page) -> list[str]:
+    return [entry.kind for entry in page.entries]
+
+
+def test_feeds_show_each_reader_only_what_they_may_see(hub):
+    olga, mary, otto = hub("olga"), hub("mary"), hub("otto")
+    visitor = auth.resolve_credentials()
+    org = dashboard.create_org(olga, "team")
+    secret = dashboard.create_workspace(olga, "team", "secret", "private")
+    dashboard.create_workspace(olga, "team", "inside", "internal")
+    dashboard.create_workspace(olga, "team", "open", "public")
+    dashboard.add_member(olga, "team", "mary", "member")
+    dashboard.record_activity(mary, org.id, "experiment.created", "mary added an experiment",
+                              secret.id)
+
+    everything = ["experiment.created", "member.joined", "workspace.created",
+                  "workspace.created", "workspace.created", "org.created"]
+    assert kinds(dashboard.org_activity(olga, "team")) == everything
+    assert kinds(dashboard.activity_feed(mary)) == everything
+    outsider = dashboard.org_activity(otto, "team")
+    assert [e.workspace_name for e in outsider.entries] == ["open", "inside"]
+    assert [e.workspace_name for e in dashboard.org_activity(visitor, "team").entries] == [
+        "open"]
+    assert dashboard.activity_feed(otto).entries == []
+    with pytest.raises(NotFound):
+        dashboard.workspace_activity(otto, "team", "secret")
+    assert kinds(dashboard.workspace_activity(mary, "team", "secret")) == [
+        "experiment.created", "workspace.created"]
+
+    # A workspace made private later takes its history out of outsiders' sight.
+    dashboard.update_workspace(olga, "team", "open", visibility="private")
+    assert [e.workspace_name for e in dashboard.org_activity(otto, "team").entries] == [
+        "inside"]
+    with pytest.raises(NotFound):  # nothing of the org is open to visitors any more
+        dashboard.org_activity(visitor, "team")
+
+    # Leaving an org leaves its feed, but one's own actions stay in one's own feed.
+    dashboard.remove_member(mary, "team", "mary")
+    assert kinds(dashboard.activity_feed(mary)) == ["member.left", "experiment.created"]
+    assert dashboard.org_activity(olga, "team").entries[0].summary == "mary left team"
+
+
+def test_other_services_record_for_members_only(hub):
+    olga, otto = hub("olga"), hub("otto")
+    org = dashboard.create_org(olga, "team")
+    other = dashboard.create_org(olga, "other")
+    ws = dashboard.create_workspace(olga, "other", "prod")
+    with pytest.raises(Forbidden):
+        dashboard.record_activity(otto, org.id, "run.finished", "a run finished")
+    with pytest.raises(NotFound):  # a workspace of another org
+        dashboard.record_activity(olga, org.id, "run.finished", "a run finished", ws.id)
+    with pytest.raises(ValidationFailed):
+        dashboard.record_activity(olga, org.id, "run.finished", "no workspace", None, "readers")
+    dashboard.record_activity(olga, other.id, "run.finished", "run 7 succeeded", ws.id)
+    assert dashboard.workspace_activity(olga, "other", "prod").entries[0].summary == (
+        "run 7 succeeded")
+
+
+def test_paging_by_cursor_walks_every_entry_once(hub):
+    olga = hub("olga")
+    org = dashboard.create_org(olga, "team")
+    for n in range(7):
+        dashboard.record_activity(olga, org.id, "note", f"note {n}")
+    seen, cursor = [], None
+    while True:
+        page = dashboard.org_activity(olga, "team", cursor, 3)
+        seen += [e.summary for e in page.entries]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [f"note {n}" for n in reversed(range(7))] + ["olga created the org team"]
+    with pytest.raises(BadRequest):
+        dashboard.org_activity(olga, "team", "not-a-cursor")
+
+
+def test_the_api_and_pages(app):
+    olga = signed_up_client(app, "olga")
+    post_json(olga, "/api/v1/orgs", {"name": "team"})
+    post_json(olga, "/api/v1/orgs/team/workspaces", {"name": "prod", "visibility": "public"})
+    first = olga.get("/api/v1/activity?limit=1").json
+    assert [e["kind"] for e in first["entries"]] == ["workspace.created"]
+    rest = olga.get(f"/api/v1/activity?limit=5&cursor={first['next_cursor']}").json
+    assert [e["kind"] for e in rest["entries"]] == ["org.created"] and rest["next_cursor"] is None
+    assert olga.get("/api/v1/activity?cursor=zzz").status_code == 400
+
+    visitor = app.test_client()
+    assert [e["kind"] for e in visitor.get("/api/v1/orgs/team/activity").json["entries"]] == [
+        "workspace.created"]
+    assert visitor.get("/api/v1/orgs/team/workspaces/prod/activity").status_code == 200
+    assert visitor.get("/api/v1/activity").status_code == 401
+    for path in ("/", "/team", "/team/prod"):
+        assert "olga created the workspace prod" in olga.get(path).text
