@@ -6,11 +6,13 @@ NAME = "experiment"
 
 
 def init_app(app: Flask) -> None:
-    """Serve the experiment API, the legacy CLI API and the experiment pages."""
+    """Serve the experiment API, the legacy CLI API, the runs API and the experiment pages."""
     from chaoshub.experiment.legacy import legacy
     from chaoshub.experiment.pages import pages
     from chaoshub.experiment.routes import api
+    from chaoshub.experiment.runs_api import runs_api
 
     app.register_blueprint(api)
     app.register_blueprint(legacy)
     app.register_blueprint(pages)
+    app.register_blueprint(runs_api)

@@ -129,3 +129,42 @@ class ExecutionActivity(Base):
     status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)
     tolerance_met: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class Run(Base):
+    """A run of an experiment as a Chaos Toolkit client reports it, from its start to its
+    journal (then `execution_id` names the execution the journal became)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_listing", "experiment_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    experiment_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("experiments.id", ondelete="CASCADE"))
+    workspace_id: Mapped[str] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # running, finished
+    # What the hub wants of the run; the client reads it (abort comes with a later change).
+    desired: Mapped[str] = mapped_column(String(20), default="run", server_default="run")
+    node: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_by_name: Mapped[str] = mapped_column(Text, default="")
+    last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    event_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    execution_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("executions.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RunEvent(Base):
+    """One lifecycle event of a run, kept once per sequence number (clients resend)."""
+
+    __tablename__ = "run_events"
+
+    run_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

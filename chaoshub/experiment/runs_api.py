@@ -1,0 +1,109 @@
+"""Runs' HTTP face: what the hub's Chaos Toolkit control speaks while `chaos run` goes on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from chaoshub.core.errors import BadRequest, Unauthorized, ValidationFailed
+from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url, signed_in_claim
+from chaoshub.experiment import bodies, service
+from chaoshub.experiment.legacy import experiment_path
+from chaoshub.experiment.routes import execution_body
+from chaoshub.experiment.runs import RunView
+
+runs_api = Blueprint("experiment_runs", __name__, url_prefix="/api/v1/runs")
+
+
+@runs_api.url_value_preprocessor
+def _credentials_first(endpoint, values) -> None:
+    # Before the app's CSRF check: a client sending no credentials at all must read 401 and
+    # know to send its token, not the 403 of a form without its CSRF token.
+    if (request.method not in ("GET", "HEAD", "OPTIONS")
+            and "Authorization" not in request.headers
+            and SESSION_COOKIE not in request.cookies):
+        raise Unauthorized("send an API token: Authorization: Bearer <token>")
+
+
+@runs_api.after_request
+def _challenge(response):
+    if response.status_code == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@runs_api.post("")
+def create_run():
+    """Open a run: {"org", "workspace", "experiment", "experiment_id"?, "node"?} -> 201."""
+    claim = signed_in_claim()
+    body = bodies.read_object("EXPERIMENT_MAX_BYTES", "run")
+    org, workspace = _name(body, "org"), _name(body, "workspace")
+    experiment_id = body.get("experiment_id")
+    if experiment_id is not None and not isinstance(experiment_id, str):
+        raise ValidationFailed("the run is not valid", [
+            {"path": "/experiment_id", "message": "experiment_id must be a string"}])
+    if not isinstance(body.get("experiment"), dict):
+        raise ValidationFailed("the run is not valid", [
+            {"path": "/experiment", "message": "the experiment must be a JSON object"}])
+    node = body.get("node") if isinstance(body.get("node"), str) else ""
+    run = service.create_run(claim, org, workspace, body["experiment"], experiment_id, node)
+    response = jsonify({"id": run.id, "experiment_id": run.experiment_id,
+                        "execution_url": external_url(f"/api/v1/runs/{run.id}")})
+    response.status_code = 201
+    response.headers["Location"] = f"/api/v1/runs/{run.id}"
+    return response
+
+
+@runs_api.post("/<run_id>/events")
+def record_events(run_id: str):
+    """Keep one event or a list of them, each with its increasing `seq`; resending is safe."""
+    claim = signed_in_claim()
+    body = bodies.read("EXECUTION_MAX_BYTES", "events")
+    events = body if isinstance(body, list) else [body]
+    recorded = service.record_run_events(claim, run_id, events)
+    return jsonify(recorded.model_dump(mode="json"))
+
+
+@runs_api.put("/<run_id>/journal")
+def finish_run(run_id: str):
+    """The run's final journal: 201 when it became an execution now, 200 for a repeat."""
+    claim = signed_in_claim()
+    journal = bodies.read("EXECUTION_MAX_BYTES", "journal")
+    finished = service.finish_run(claim, run_id, journal)
+    response = jsonify({**run_body(finished.run),
+                        "execution": execution_body(finished.execution, with_activities=False)})
+    response.status_code = 201 if finished.created else 200
+    response.headers["Location"] = f"/api/v1/executions/{finished.execution.id}"
+    return response
+
+
+@runs_api.get("/<run_id>")
+def get_run(run_id: str):
+    """A run: its status, its events so far, and its execution once finished."""
+    return jsonify(run_body(service.get_run(current_claim(), run_id)))
+
+
+@runs_api.get("/<run_id>/state")
+def get_run_state(run_id: str):
+    """What the hub wants of the run: {"desired": "run"}."""
+    return jsonify(service.get_run_state(current_claim(), run_id).model_dump(mode="json"))
+
+
+def run_body(run: RunView) -> dict[str, Any]:
+    """A run as the API shows it; each event flat, as the client sent it."""
+    data = run.model_dump(mode="json", exclude={"events"})
+    data["events"] = [{"seq": e.seq, "type": e.type,
+                       "timestamp": e.timestamp.isoformat() if e.timestamp else None, **e.data}
+                      for e in run.events]
+    data["execution_url"] = (external_url(
+        f"{experiment_path(run.org, run.workspace, run.experiment_id)}"
+        f"/execution/{run.execution_id}") if run.execution_id else None)
+    return data
+
+
+def _name(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"the run needs its {field}: a name")
+    return value

@@ -1,0 +1,196 @@
+"""The hub's Chaos Toolkit control, inside real `chaos run` processes, against a real hub."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.helpers import BIN, clean_env, free_port, running_hub, start, stop, wait_until_up
+
+pytestmark = pytest.mark.e2e
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PASSWORD = "a long enough passphrase"
+SCOPES = "experiments:read,experiments:write,executions:read,executions:write"
+# What the control streams for the sample experiment: its before-hypothesis holds, the method
+# deletes the marker, the after-hypothesis deviates, the rollback puts the marker back.
+EVENTS = [
+    ("run-started", None),
+    ("hypothesis-started", "before"),
+    ("activity-started", "marker-file-exists"), ("activity-completed", "marker-file-exists"),
+    ("activity-started", "marker-file-test-succeeds"),
+    ("activity-completed", "marker-file-test-succeeds"),
+    ("hypothesis-completed", "before"),
+    ("method-started", None),
+    ("activity-started", "run-true"), ("activity-completed", "run-true"),
+    ("activity-started", "read-marker-size"), ("activity-completed", "read-marker-size"),
+    ("activity-started", "delete-marker-file"), ("activity-completed", "delete-marker-file"),
+    ("method-completed", None),
+    ("hypothesis-started", "after"),
+    # chaoslib stops checking the hypothesis at its first probe out of tolerance.
+    ("activity-started", "marker-file-exists"), ("activity-completed", "marker-file-exists"),
+    ("hypothesis-completed", "after"),
+    ("rollbacks-started", None),
+    ("activity-started", "recreate-marker-file"), ("activity-completed", "recreate-marker-file"),
+    ("rollbacks-completed", None),
+    ("run-finished", None),
+]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """A hub on 127.0.0.1 with the account alice and an API token of hers."""
+    root = tmp_path_factory.mktemp("hub")
+    env = clean_env(CHAOSHUB_INSTANCE_PATH=str(root / "instance"))
+    with running_hub(root) as url:
+        made = subprocess.run([BIN / "chaoshub", "user", "create", "--username", "alice",
+                               "--password-stdin"], input=PASSWORD + "\n", env=env, cwd=root,
+                              capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        token = subprocess.run([BIN / "chaoshub", "token", "create", "--username", "alice",
+                                "--name", "laptop", "--scopes", SCOPES], env=env, cwd=root,
+                               capture_output=True, text=True, timeout=60)
+        assert token.returncode == 0, token.stderr
+        yield url, token.stdout.strip(), root
+
+
+@pytest.fixture
+def laptop(tmp_path):
+    """A user's machine: its own home, spool folder and copy of the sample experiment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    marker = tmp_path / "marker.txt"
+    document = json.loads((FIXTURES / "experiment.json").read_text())
+    document["configuration"]["marker_path"] = str(marker)
+    experiment = tmp_path / "experiment.json"
+    experiment.write_text(json.dumps(document))
+    return {"root": tmp_path, "home": home, "spool": tmp_path / "spool", "marker": marker,
+            "experiment": experiment, "settings": tmp_path / "settings.yaml"}
+
+
+def login(laptop, url: str, token: str, workspace: str) -> None:
+    done = subprocess.run([BIN / "chaoshub", "login", "--url", url, "--token", token, "--org",
+                           "alice", "--workspace", workspace, "--settings",
+                           str(laptop["settings"])],
+                          env=clean_env(HOME=str(laptop["home"])), capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def chaos_run(laptop, name: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """`chaos run` as a user types it; the process and the journal it wrote."""
+    laptop["marker"].touch()
+    journal = laptop["root"] / f"{name}.json"
+    done = subprocess.run(
+        [BIN / "chaos", "--no-version-check", "--settings", str(laptop["settings"]),
+         "--log-file", str(laptop["root"] / f"{name}.log"), "run", "--journal-path",
+         str(journal), str(laptop["experiment"])],
+        env=clean_env(HOME=str(laptop["home"]), CHAOSHUB_SPOOL_DIR=str(laptop["spool"])),
+        cwd=laptop["root"], capture_output=True, text=True, timeout=60)
+    assert journal.exists(), done.stdout + done.stderr
+    return done, json.loads(journal.read_text())
+
+
+def run_id_of(done: subprocess.CompletedProcess) -> str:
+    found = re.search(r"/api/v1/runs/([0-9a-f-]{36})", done.stdout + done.stderr)
+    assert found, done.stdout + done.stderr
+    return found.group(1)
+
+
+def test_a_run_streams_its_events_and_publishes_its_journal(hub, laptop):
+    url, token, _ = hub
+    login(laptop, url, token, "Personal")
+    settings = yaml.safe_load(laptop["settings"].read_text())
+    assert settings["controls"]["chaoshub"]["provider"]["module"] == "chaoshub.control"
+    assert settings["auths"][url.removeprefix("http://")] == {"type": "bearer", "value": token}
+    assert settings["vendor"]["chaoshub"]["workspace"] == "Personal"
+    done, local = chaos_run(laptop, "journal")
+    assert done.returncode == 1, done.stderr  # the after-hypothesis deviates: the CLI says 1
+    assert local["status"] == "completed" and local["deviated"] is True
+
+    headers = {"Authorization": f"Bearer {token}"}
+    run = requests.get(f"{url}/api/v1/runs/{run_id_of(done)}", headers=headers,
+                       timeout=10).json()
+    assert run["status"] == "finished" and run["execution_id"]
+    assert [e["seq"] for e in run["events"]] == list(range(1, len(EVENTS) + 1))
+    assert [(e["type"], e.get("phase") or e.get("name")) for e in run["events"]] == EVENTS
+    by_type = {e["type"]: e for e in run["events"]}
+    assert by_type["run-finished"]["status"] == "completed"
+    assert by_type["run-finished"]["deviated"] is True
+    after = [e for e in run["events"] if e["type"] == "hypothesis-completed"][-1]
+    assert after["met"] is False
+    assert [(p["name"], p["tolerance_met"], p["output"]) for p in after["probes"]] == [
+        ("marker-file-exists", False, False)]
+
+    execution = requests.get(f"{url}/api/v1/executions/{run['execution_id']}", headers=headers,
+                             timeout=10).json()
+    assert (execution["status"], execution["deviated"], execution["outcome"]) == (
+        "completed", True, "deviated")
+    assert execution["experiment_id"] == run["experiment_id"]
+    stored = requests.get(f"{url}/api/v1/executions/{run['execution_id']}/journal",
+                          headers=headers, timeout=10)
+    assert stored.json()["start"] == local["start"]
+    assert token not in stored.text
+    assert token not in json.dumps(run)
+    assert not laptop["spool"].exists() or not any(laptop["spool"].iterdir())
+
+
+def test_a_run_without_the_hub_goes_on_and_its_journal_is_sent_later(hub, laptop):
+    _, token, root = hub
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    login(laptop, url, token, "Public")
+    done, offline = chaos_run(laptop, "offline")  # nobody listens there yet
+    assert done.returncode == 1, done.stderr
+    assert offline["status"] == "completed" and offline["deviated"] is True
+    spooled = list(laptop["spool"].glob("*.journal.json"))
+    assert len(spooled) == 1, done.stdout + done.stderr
+    assert token not in spooled[0].read_text()
+    assert json.loads(spooled[0].read_text())["journal"]["start"] == offline["start"]
+
+    # The hub comes back at that address (a second server on the same databases).
+    log = laptop["root"] / "hub.log"
+    server = start([str(BIN / "chaoshub"), "run", "--port", str(port), "--no-migrate"], root,
+                   clean_env(CHAOSHUB_INSTANCE_PATH=str(root / "instance")), log)
+    try:
+        wait_until_up(f"{url}/status/live", server, log)
+        done, online = chaos_run(laptop, "online")
+        assert done.returncode == 1, done.stderr
+        assert list(laptop["spool"].iterdir()) == [], done.stdout + done.stderr
+
+        headers = {"Authorization": f"Bearer {token}"}
+        experiments = requests.get(f"{url}/api/v1/orgs/alice/workspaces/Public/experiments",
+                                   headers=headers, timeout=10).json()["experiments"]
+        assert len(experiments) == 1  # both runs of the same file report to one experiment
+        executions = requests.get(
+            f"{url}/api/v1/experiments/{experiments[0]['id']}/executions", headers=headers,
+            timeout=10).json()["executions"]
+        assert len(executions) == 2
+        starts = set()
+        for execution in executions:
+            stored = requests.get(f"{url}/api/v1/executions/{execution['id']}/journal",
+                                  headers=headers, timeout=10)
+            assert token not in stored.text
+            starts.add(stored.json()["start"])
+        assert starts == {offline["start"], online["start"]}
+    finally:
+        stop(server)
+
+
+def test_a_run_the_hub_refuses_goes_on_and_its_journal_is_kept(hub, laptop):
+    url, token, _ = hub
+    login(laptop, url, token, "Nowhere")  # no such workspace: the hub answers 404
+    done, local = chaos_run(laptop, "refused")
+    assert done.returncode == 1, done.stderr
+    assert local["status"] == "completed"
+    # Kept, but never retried: sending it again would be refused again.
+    assert list(laptop["spool"].glob("*.journal.json")) == []
+    rejected = list(laptop["spool"].glob("*.rejected.json"))
+    assert len(rejected) == 1 and token not in rejected[0].read_text()
+    assert json.loads(rejected[0].read_text())["journal"]["start"] == local["start"]
