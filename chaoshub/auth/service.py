@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from chaoshub.auth import passwords
 from chaoshub.auth import secrets as token_secrets
@@ -29,6 +30,7 @@ from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
     Conflict,
     Forbidden,
+    HubError,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -107,7 +109,10 @@ def sign_in(username: str, password: str, client_ip: str = "") -> SessionGrant:
             ratelimit.record_failure(SERVICE, "sign-in-address", client_ip, SIGN_IN_WINDOW)
             raise Unauthorized("the username or the password is wrong")
     ratelimit.clear(SERVICE, "sign-in", who)
-    return _open_session(account)
+    grant = _open_session(account)
+    _account_event(_claim_for(account), "auth.sign_in",
+                   {"method": "password", "ip": client_ip or None})
+    return grant
 
 
 def sign_in_with_identity(profile: ProviderProfile) -> SessionGrant:
@@ -123,7 +128,9 @@ def sign_in_with_identity(profile: ProviderProfile) -> SessionGrant:
         )
     if account is None:
         account = _sign_up_with_identity(profile)
-    return _open_session(account)
+    grant = _open_session(account)
+    _account_event(_claim_for(account), "auth.sign_in", {"method": profile.provider})
+    return grant
 
 
 @interface.public
@@ -234,6 +241,7 @@ def sign_out_everywhere(claim: str) -> int:
             select(SignInSession.token_hash).where(SignInSession.account_id == user.sub)))
         session.execute(delete(SignInSession).where(SignInSession.account_id == user.sub))
     cache().forget(*(_session_key(h) for h in hashes))
+    _account_event(claim, "auth.sign_out_everywhere", {"sessions_ended": len(hashes)})
     return len(hashes)
 
 
@@ -276,7 +284,9 @@ def revoke_token(claim: str, token_id: str) -> None:
             raise NotFound("no such token")
         token.revoked_at = utcnow()
         token_hash = token.token_hash
+        details = {"token_id": token.id, "name": token.name, "hint": token.hint}
     cache().forget(_token_key(token_hash))
+    _account_event(claim, "auth.token_revoked", details)
 
 
 def create_token_for(username: str, name: str, scopes: list[str],
@@ -466,6 +476,9 @@ def _create_token(claim: str, name: str, scopes: list[str], expires_in_days: int
     with transaction(SERVICE) as session:
         session.add(token)
     log.info("token %s created for %s", token.id, user.sub)
+    _account_event(claim, "auth.token_created", {
+        "token_id": token.id, "name": token.name, "hint": token.hint, "scopes": wanted,
+        "workspace": label, "expires_at": token.expires_at.isoformat()})
     return NewToken(secret=secret, token=_token_view(token))
 
 
@@ -493,9 +506,10 @@ def _claim_for_token(secret: str, client_ip: str) -> str:
     if token is None or token["expires_at"] <= utcnow().timestamp():
         ratelimit.record_failure(SERVICE, "token", client_ip, TOKEN_FAILURE_WINDOW)
         raise Unauthorized("the API token is not valid: it may be mistyped, expired or revoked")
-    _record_use(token, client_ip)
-    return _issue(token["account_id"], token["display_name"], token["scopes"],
-                  token["workspace_id"])
+    claim = _issue(token["account_id"], token["display_name"], token["scopes"],
+                   token["workspace_id"])
+    _record_use(token, client_ip, claim)
+    return claim
 
 
 def _load_token(token_hash: str) -> dict | None:
@@ -513,20 +527,42 @@ def _load_token(token_hash: str) -> dict | None:
         "scopes": token.scopes, "workspace_id": token.workspace_id,
         "expires_at": token.expires_at.timestamp(), "hash": token_hash,
         "last_used_at": token.last_used_at.timestamp() if token.last_used_at else 0,
-        "last_used_ip": token.last_used_ip,
+        "last_used_ip": token.last_used_ip, "name": token.name, "hint": token.hint,
     }
 
 
-def _record_use(token: dict, client_ip: str) -> None:
+def _record_use(token: dict, client_ip: str, claim: str) -> None:
     # A write per request would make every API call pay for it: once a minute per address.
     now = utcnow()
     if token["last_used_ip"] == client_ip and now.timestamp() - token["last_used_at"] < \
             LAST_USED_EVERY:
         return
+    address = client_ip or None
     with transaction(SERVICE) as session:
-        session.execute(update(ApiToken).where(ApiToken.id == token["id"])
-                        .values(last_used_at=now, last_used_ip=client_ip or None))
+        # Only the request that changes the address matches here: one audit entry per new
+        # address, however many requests race in from it.
+        moved = address is not None and session.execute(
+            update(ApiToken).where(ApiToken.id == token["id"],
+                                   ApiToken.last_used_ip.is_distinct_from(address))
+            .values(last_used_at=now, last_used_ip=address)).rowcount > 0
+        if not moved:
+            session.execute(update(ApiToken).where(ApiToken.id == token["id"])
+                            .values(last_used_at=now, last_used_ip=address))
     cache().forget(_token_key(token["hash"]))
+    if moved:
+        _account_event(claim, "auth.token_new_ip", {
+            "token_id": token["id"], "name": token.get("name"), "hint": token.get("hint"),
+            "ip": address, "previous_ip": token["last_used_ip"]})
+
+
+def _account_event(claim: str, event: str, details: dict) -> None:
+    """Tell dashboard of a security event on the account, for the audit log of its orgs."""
+    try:
+        dashboard.record_account_event(claim, event, details)
+    except (HubError, SQLAlchemyError) as exc:
+        # Signing in and using tokens go on while dashboard (or its database) is away: the
+        # event is lost from the log, the warning says so.
+        log.warning("%s not recorded in the audit log: %s", event, exc)
 
 
 def _hash(token: str) -> str:

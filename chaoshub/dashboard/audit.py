@@ -19,6 +19,16 @@ GENESIS = ""  # the prev_hash of an org's first entry
 EVENT_MAX = 60
 ATTEMPTS = 5
 
+# What auth may write into every org of an account: only these, so that door cannot be used
+# to forge an org's own events (member or settings changes).
+ACCOUNT_EVENTS = ("auth.sign_in", "auth.sign_out_everywhere", "auth.token_created",
+                  "auth.token_revoked", "auth.token_new_ip")
+# Every owner of every org of the account reads these entries: no credential may reach them.
+SECRET_KEYS = frozenset({"secret", "token", "password", "session", "session_token", "cookie",
+                         "authorization", "code", "state", "nonce"})
+SECRET_PREFIXES = ("chub_", "chinv_")  # API token and invitation secrets (hints are shorter)
+HINT_MAX = 9
+
 
 def canonical(value: Any) -> str:
     """JSON with sorted keys and no spaces: the same bytes for the same data, everywhere."""
@@ -64,6 +74,26 @@ def append(session: Session, org_id: str, actor_id: str, event: str,
             if attempt == ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def account_event_problems(event: str, details: dict) -> list[dict]:
+    """What keeps an account event out of the log: an unknown event, or details that could
+    carry a secret (only flat values and lists of them, no secret-looking key or value)."""
+    problems = []
+    if event not in ACCOUNT_EVENTS:
+        problems.append({"field": "event", "message": "one of " + ", ".join(ACCOUNT_EVENTS)})
+    if not isinstance(details, dict):
+        return problems + [{"field": "details", "message": "an object"}]
+    for key, value in details.items():
+        values = value if isinstance(value, list) else [value]
+        if str(key).lower() in SECRET_KEYS:
+            problems.append({"field": f"details.{key}", "message": "no secret in the log"})
+        elif not all(v is None or isinstance(v, (str, int, float, bool)) for v in values):
+            problems.append({"field": f"details.{key}", "message": "plain values only"})
+        elif any(isinstance(v, str) and v.startswith(SECRET_PREFIXES) and len(v) > HINT_MAX
+                 for v in values):
+            problems.append({"field": f"details.{key}", "message": "no secret in the log"})
+    return problems
 
 
 def entries(session: Session, org_id: str, event: str | None = None,

@@ -20,12 +20,14 @@ from chaoshub.core.errors import (
 from chaoshub.core.web import current_claim
 from chaoshub.dashboard import service
 from chaoshub.dashboard.permissions import ROLES
+from chaoshub.experiment import service as experiment
 
 pages = Blueprint("dashboard", __name__)
 
 # Errors a form can fix, shown on its page. Routes check access to the page first, so a
 # NotFound here is about what the form named (a username, say), never the org itself.
 FORM_ERRORS = (ValidationFailed, Conflict, Forbidden, NotFound)
+EXPERIMENTS_SHOWN = 20
 CHOICES = {"roles": ROLES, "visibilities": service.VISIBILITIES,
            "execution_choices": service.OUTSIDER_EXECUTIONS}
 
@@ -189,8 +191,13 @@ def workspace_page(org: str, workspace: str):
     """A workspace: its visibility and its experiments."""
     claim = current_claim()
     ws = service.get_workspace(claim, org, workspace)
-    return _canonical(org, ws.org_name) or render_template(
-        "dashboard/workspace.html", ws=ws, experiments=[],
+    moved = _canonical(org, ws.org_name)
+    if moved:
+        return moved
+    experiments, more, unavailable = _experiments(claim, ws)
+    return render_template(
+        "dashboard/workspace.html", ws=ws, experiments=experiments, more_experiments=more,
+        experiments_unavailable=unavailable,
         feed=service.workspace_activity(claim, ws.org_name, ws.name))
 
 
@@ -242,6 +249,23 @@ def _canonical(asked: str, name: str):
     if request.query_string:
         target += "?" + request.query_string.decode("latin-1")
     return redirect(target, code=301)
+
+
+def _experiments(claim: str, ws) -> tuple[list[dict], bool, str | None]:
+    """The workspace's most recently updated experiments, each with its latest outcome."""
+    try:
+        page = experiment.list_experiments(claim, ws.org_name, ws.name, limit=EXPERIMENTS_SHOWN)
+    except HubError as error:
+        # The page is the workspace's: it still shows when experiments cannot be listed.
+        return [], False, error.message
+    rows = []
+    for found in page.experiments:
+        try:
+            latest = experiment.list_executions(claim, found.id)
+        except HubError:
+            latest = []  # outsiders may see none of the runs
+        rows.append({"experiment": found, "outcome": latest[0].outcome if latest else None})
+    return rows, page.next_cursor is not None, None
 
 
 def _render(template: str, error: HubError | None, form=None, **context):

@@ -620,6 +620,24 @@ def record_audit(claim: str, org_id: str, event: str, details: dict | None = Non
 
 
 @interface.public
+def record_account_event(claim: str, event: str, details: dict | None = None) -> int:
+    """Append an account's security event to each of its orgs' logs (auth calls this)."""
+    user = _signed_in(claim)
+    details = details or {}
+    problems = audit.account_event_problems(event, details)
+    if problems:
+        raise ValidationFailed("the event cannot be recorded", problems)
+    with transaction(SERVICE) as session:
+        # Every writer takes the chains in one order: two of them cannot deadlock on them.
+        org_ids = list(session.scalars(select(OrgMember.org_id)
+                                       .where(OrgMember.account_id == user.sub)
+                                       .order_by(OrgMember.org_id)))
+        for org_id in org_ids:
+            audit.append(session, org_id, user.sub, event, details)
+    return len(org_ids)
+
+
+@interface.public
 def audit_log(
     claim: str, org: str, event: str | None = None, since: datetime | None = None,
     until: datetime | None = None,

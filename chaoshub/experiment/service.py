@@ -6,10 +6,11 @@ workspace the experiment lives in, on every read and every write.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from chaoshub.core import claims
 from chaoshub.core.cache import cache
@@ -17,6 +18,7 @@ from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
     Forbidden,
+    HubError,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -39,6 +41,7 @@ from chaoshub.experiment.validation import problems
 
 SERVICE = "experiment"
 interface = ServiceInterface(SERVICE)
+log = logging.getLogger(__name__)
 
 READ_SCOPE = "experiments:read"
 WRITE_SCOPE = "experiments:write"
@@ -59,7 +62,15 @@ def create_experiment(
     user = _writer(claim, WRITE_SCOPE)
     where = dashboard.authorize(claim, org, workspace, "write")
     document = _checked(document)
-    return _create(user, where.id, where.org_id, document, message).experiment
+    view = _create(user, where.id, where.org_id, document, message).experiment
+    try:
+        dashboard.record_activity(claim, view.org_id, "experiment.created",
+                                  f"{user.name} created the experiment {view.title}",
+                                  view.workspace_id)
+    except (HubError, SQLAlchemyError) as exc:
+        # The experiment is kept: a feed missing an entry must not turn the write into an error.
+        log.warning("experiment %s: activity not recorded: %s", view.id, exc)
+    return view
 
 
 @interface.public
@@ -78,13 +89,24 @@ def publish_experiment(
     document = _checked(versions.normalized(document, as_run=True) if isinstance(
         document, dict) else document)
     experiment_id = named.get("experiment") if named else None
+    saved = None
     if isinstance(experiment_id, str):
         stored = cache().remember(_experiment_key(experiment_id),
                                   lambda: store.load_experiment(experiment_id))
         if stored is not None and stored["workspace_id"] == where.id:
             saved = _update(user, experiment_id, document, "published from the chaos CLI")
-            return saved.model_copy(update={"org": where.org_name, "workspace": where.name})
-    saved = _create(user, where.id, where.org_id, document, "published from the chaos CLI")
+    if saved is None:
+        saved = _create(user, where.id, where.org_id, document, "published from the chaos CLI")
+    if saved.changed:
+        view = saved.experiment
+        kind = "experiment.created" if saved.created else "experiment.changed"
+        summary = (f"{user.name} created the experiment {view.title}" if saved.created else
+                   f"{user.name} changed the experiment {view.title} (version {view.version})")
+        try:
+            dashboard.record_activity(claim, view.org_id, kind, summary, view.workspace_id)
+        except (HubError, SQLAlchemyError) as exc:
+            # As for create_experiment: the document is kept whatever the feed says.
+            log.warning("experiment %s: activity not recorded: %s", view.id, exc)
     return saved.model_copy(update={"org": where.org_name, "workspace": where.name})
 
 
@@ -95,7 +117,18 @@ def update_experiment(
     """Replace the document: a new version when it changed, the same one when identical."""
     user = _writer(claim, WRITE_SCOPE)
     _experiment(claim, experiment_id, "write")
-    return _update(user, experiment_id, _checked(document), message)
+    saved = _update(user, experiment_id, _checked(document), message)
+    if saved.changed:
+        view = saved.experiment
+        try:
+            dashboard.record_activity(
+                claim, view.org_id, "experiment.changed",
+                f"{user.name} changed the experiment {view.title} (version {view.version})",
+                view.workspace_id)
+        except (HubError, SQLAlchemyError) as exc:
+            # As for create_experiment: the new version is kept whatever the feed says.
+            log.warning("experiment %s: activity not recorded: %s", view.id, exc)
+    return saved
 
 
 @interface.public
@@ -197,7 +230,7 @@ def publish_execution(
     user = _writer(claim, EXECUTIONS_WRITE_SCOPE)
     if org is not None or workspace is not None:
         _located(claim, org or "", workspace or "", experiment_id)
-    _experiment(claim, experiment_id, "run")
+    view, _ = _experiment(claim, experiment_id, "run")
     found = journals.problems(journal)
     if found:
         raise ValidationFailed("the journal is not valid", found)
@@ -228,6 +261,14 @@ def publish_execution(
                                            created=False)
     if published.created:
         cache().forget(_executions_key(experiment_id))
+        try:
+            dashboard.record_activity(
+                claim, view.org_id, "execution.published",
+                f"{user.name} published a run of {view.title}: "
+                f"{published.execution.outcome}", view.workspace_id)
+        except (HubError, SQLAlchemyError) as exc:
+            # The execution is kept: a retry would only find it there already.
+            log.warning("execution %s: activity not recorded: %s", published.execution.id, exc)
     return published
 
 
@@ -430,3 +471,127 @@ def _update(user: UserClaim, experiment_id: str, document: dict[str, Any],
     _forget(experiment_id)
     return SavedExperiment(experiment=view, created=False, changed=True, content_hash=digest)
 
+
+
+# Runs reported by Chaos Toolkit clients ----------------------------------------------------
+
+from chaoshub.core.errors import BadRequest  # noqa: E402
+from chaoshub.experiment import runs  # noqa: E402
+
+
+@interface.public
+def create_run(
+    claim: str, org: str, workspace: str, document: dict[str, Any],
+    experiment_id: str | None = None, node: str = "",
+) -> runs.RunView:
+    """Open a run of `document` in the workspace: published as the legacy CLI does, or linked
+    to the experiment `experiment_id` (or its `chaoshub` extension) names there."""
+    user = _writer(claim, EXECUTIONS_WRITE_SCOPE)
+    try:
+        where = dashboard.authorize(claim, org, workspace, "run")
+    except Forbidden as exc:
+        raise NotFound("no such workspace") from exc
+    if not isinstance(document, dict):
+        raise ValidationFailed("the experiment is not valid", [
+            {"path": "/experiment", "message": "the experiment must be a JSON object"}])
+    if experiment_id is not None and not isinstance(experiment_id, str):
+        raise BadRequest("experiment_id must be a string")
+    linked = _run_experiment(claim, user, where, document, experiment_id)
+    run_id = runs.add_run(linked, where.id, user.sub, user.name,
+                          node if isinstance(node, str) else "")
+    return runs.run_view(runs.load_run(run_id), where.org_name, where.name, [])
+
+
+@interface.public
+def record_run_events(claim: str, run_id: str, events: list[Any]) -> runs.EventsRecorded:
+    """Keep a batch of a run's events; a `seq` sent before is skipped, so resending is safe."""
+    _writer(claim, EXECUTIONS_WRITE_SCOPE)
+    row, _ = _run(claim, run_id, "run")
+    found = runs.event_problems(events)
+    if found:
+        raise ValidationFailed("the events are not valid", found)
+    return runs.record_events(row.id, events)
+
+
+@interface.public
+def finish_run(claim: str, run_id: str, journal: dict[str, Any]) -> runs.FinishedRun:
+    """Publish the run's journal as its execution (as `publish_execution` does) and close the
+    run; a repeat returns the same execution."""
+    _writer(claim, EXECUTIONS_WRITE_SCOPE)
+    row, where = _run(claim, run_id, "run")
+    # Keyed by the run: a journal resent with other bytes (a new serialisation) is the same one.
+    published = publish_execution(claim, row.experiment_id, journal,
+                                  idempotency_key=f"run:{row.id}")
+    finished = runs.mark_finished(row.id, published.execution.id)
+    return runs.FinishedRun(run=runs.run_view(finished, where.org_name, where.name, []),
+                            execution=published.execution, created=published.created)
+
+
+@interface.public
+def get_run(claim: str, run_id: str) -> runs.RunView:
+    """A run with its events so far (its status only, for outsiders who may see no more)."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    row, where = _run(claim, run_id, "read")
+    try:
+        detailed = _execution_access(claim, where)
+    except NotFound as exc:
+        raise NotFound("no such run") from exc
+    events = runs.load_events(row.id) if detailed else []
+    return runs.run_view(row, where.org_name, where.name, events, detailed)
+
+
+@interface.public
+def get_run_state(claim: str, run_id: str) -> runs.RunState:
+    """What the hub wants of a run: read by the client that runs it."""
+    user = claims.verify(claim)
+    # The client that runs the experiment holds a token to write executions, maybe no more.
+    if not user.anonymous and not (user.allows(EXECUTIONS_READ_SCOPE)
+                                   or user.allows(EXECUTIONS_WRITE_SCOPE)):
+        raise Forbidden(f"the credential lacks the {EXECUTIONS_READ_SCOPE} scope")
+    row, _ = _run(claim, run_id, "read")
+    return runs.RunState(desired=row.desired)
+
+
+def _run(claim: str, run_id: str, action: str):
+    """The run and its workspace, if the claim may `action` on its experiment; NotFound
+    otherwise (the run's existence stays as secret as its experiment's)."""
+    row = runs.load_run(run_id)
+    if row is None:
+        raise NotFound("no such run")
+    _, where = _experiment(claim, row.experiment_id, "read", missing="no such run")
+    if action != "read":
+        dashboard.authorize_workspace(claim, where.id, action)
+    return row, where
+
+
+def _run_experiment(claim: str, user: UserClaim, where, document: dict[str, Any],
+                    experiment_id: str | None) -> str:
+    """The id of the experiment a new run belongs to: the one named (by `experiment_id` or the
+    document's `chaoshub` extension) or with the same content in the workspace, else a new one.
+    The document is published as the legacy CLI does when the credential may write
+    experiments."""
+    org, workspace = where.org_name, where.name
+    if experiment_id is not None:
+        _located(claim, org, workspace, experiment_id)
+        document = versions.with_hub_extension(
+            document, {"name": versions.HUB_EXTENSION, "experiment": experiment_id})
+    named = (versions.hub_extension(document) or {}).get("experiment")
+    if isinstance(named, str):
+        try:
+            named = _located(claim, org, workspace, named).experiment.id
+        except NotFound:
+            named = None
+    else:
+        named = None
+    if named is None:
+        # Running the same file again reports to the experiment it made the first time.
+        digest = versions.content_hash(versions.normalized(document, as_run=True))
+        named = runs.experiment_with_content(where.id, digest)
+        if named is not None:
+            return named
+    if user.allows(WRITE_SCOPE):
+        return publish_experiment(claim, org, workspace, document).experiment.id
+    if named is not None:
+        return named
+    raise Forbidden(f"publishing a new experiment needs the {WRITE_SCOPE} scope; send "
+                    "experiment_id to run one the workspace already has")

@@ -1,0 +1,136 @@
+"""Account events in the audit log: sign-ins and tokens, in every org of the account."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from click.testing import CliRunner
+
+from chaoshub.auth import service as auth
+from chaoshub.auth.schemas import ProviderProfile
+from chaoshub.cli import main
+from chaoshub.core.errors import ServiceUnavailable, Unauthorized, ValidationFailed
+from chaoshub.core.web import SESSION_COOKIE
+from chaoshub.dashboard import service as dashboard
+from tests.conftest import csrf, post_json, sign_in, signed_up_client
+from tests.test_invitations import claim_for
+
+FIRST_IP, SECOND_IP = "198.51.100.7", "203.0.113.9"
+
+
+def auth_events(browser, org: str) -> list[dict]:
+    response = browser.get(f"/api/v1/orgs/{org}/audit?event=auth.")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["entries"]
+
+
+def from_address(ip: str, secret: str) -> dict:
+    return {"headers": {"Authorization": f"Bearer {secret}"},
+            "environ_base": {"REMOTE_ADDR": ip}}
+
+
+def test_sign_ins_and_tokens_reach_the_log_of_every_org_and_no_secret_does(
+        app, monkeypatch, settings):
+    olga = signed_up_client(app, "olga")
+    assert post_json(olga, "/api/v1/orgs", {"name": "team"}).status_code == 201
+    mary = signed_up_client(app, "mary")  # signed in before joining: not team's business
+    post_json(olga, "/api/v1/orgs/team/members", {"username": "mary", "role": "member"})
+    assert auth_events(olga, "team") == []
+
+    assert sign_in(mary, "mary").status_code == 303
+    cookie = mary.get_cookie(SESSION_COOKIE).value
+    created = post_json(mary, "/api/v1/tokens", {"name": "ci", "scopes": ["read-only"]})
+    token = created.get_json()
+    api = app.test_client()
+    for ip in (FIRST_IP, FIRST_IP, FIRST_IP, SECOND_IP, SECOND_IP):
+        assert api.get("/api/v1/me", **from_address(ip, token["secret"])).status_code == 200
+    assert mary.delete(f"/api/v1/tokens/{token['id']}",
+                       headers={"X-CSRF-Token": csrf(mary)}).status_code == 204
+    assert mary.post("/signout/everywhere",
+                     data={"csrf_token": csrf(mary)}).status_code == 303
+
+    entries = auth_events(olga, "team")
+    assert [e["event"] for e in entries] == [
+        "auth.sign_in", "auth.token_created", "auth.token_new_ip", "auth.token_new_ip",
+        "auth.token_revoked", "auth.sign_out_everywhere"]
+    assert {e["actor"] for e in entries} == {"mary"}
+    details = [e["details"] for e in entries]
+    assert details[0] == {"method": "password", "ip": "127.0.0.1"}
+    assert details[1]["token_id"] == token["id"] and details[1]["hint"] == token["secret"][:9]
+    assert details[1]["scopes"] == ["experiments:read", "executions:read"]
+    assert (details[2]["ip"], details[2]["previous_ip"]) == (FIRST_IP, None)
+    assert (details[3]["ip"], details[3]["previous_ip"]) == (SECOND_IP, FIRST_IP)
+    assert details[4] == {"token_id": token["id"], "name": "ci", "hint": token["secret"][:9]}
+    assert details[5] == {"sessions_ended": 2}  # the sign-up browser signed in twice
+
+    # The account's own personal org holds the same events, its earlier sign-in first.
+    sign_in(mary, "mary")
+    mine = [e["event"] for e in auth_events(mary, "mary")]
+    assert mine[:2] == ["auth.sign_in", "auth.sign_in"] and mine[-1] == "auth.sign_in"
+    assert len(mine) == 8
+
+    exported = olga.get("/team/-/audit.jsonl").text + mary.get("/mary/-/audit.jsonl").text
+    assert "auth.token_created" in exported
+    for secret in (token["secret"], cookie, mary.get_cookie(SESSION_COOKIE).value):
+        assert secret not in exported
+
+    for name, value in settings.items():
+        monkeypatch.setenv(name, str(value))
+    verified = CliRunner().invoke(main, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+
+
+def test_a_provider_sign_in_is_recorded_with_its_provider(app):
+    profile = ProviderProfile(provider="github", subject="4242", username_hint="gina")
+    with app.app_context():
+        grant = auth.sign_in_with_identity(profile)  # the first one creates the account
+        auth.sign_in_with_identity(profile)
+        claim = auth.resolve_credentials(session_token=grant.token)
+        entries = dashboard.audit_log(claim, grant.account.username, event="auth.")
+    assert [(e.event, e.details) for e in entries] == [
+        ("auth.sign_in", {"method": "github"}), ("auth.sign_in", {"method": "github"})]
+
+
+def test_signing_in_and_tokens_work_while_the_log_cannot_be_written(app, monkeypatch, caplog):
+    signed_up_client(app, "olga")
+
+    def unavailable(*args, **kwargs):
+        raise ServiceUnavailable("the dashboard service cannot be reached")
+
+    monkeypatch.setattr(dashboard, "record_account_event", unavailable)
+    browser = app.test_client()
+    with caplog.at_level(logging.WARNING, logger="chaoshub.auth.service"):
+        assert sign_in(browser, "olga").status_code == 303
+        assert browser.get("/api/v1/me").get_json()["username"] == "olga"
+        created = post_json(browser, "/api/v1/tokens", {"name": "ci", "scopes": ["full"]})
+        assert created.status_code == 201
+        secret = created.get_json()["secret"]
+        me = app.test_client().get("/api/v1/me", **from_address(FIRST_IP, secret))
+        assert me.status_code == 200
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("auth.sign_in not recorded" in m for m in warned)
+    assert any("auth.token_new_ip not recorded" in m for m in warned)
+    assert secret not in caplog.text
+
+
+def test_only_account_events_without_secrets_go_through_that_door(app):
+    with app.app_context():
+        olga = claim_for("olga")
+        dashboard.create_org(olga, "team")
+        assert dashboard.record_account_event(olga, "auth.sign_in", {"method": "password"}) == 2
+        refused = [
+            ("member.added", {"username": "olga"}),  # an org's own event, forged
+            ("auth.token_created", {"secret": "anything"}),
+            ("auth.token_created", {"hint": "chub_" + "a" * 36}),
+            ("auth.sign_in", {"nested": {"password": "x"}}),
+        ]
+        for event, details in refused:
+            with pytest.raises(ValidationFailed):
+                dashboard.record_account_event(olga, event, details)
+        with pytest.raises(Unauthorized):
+            dashboard.record_account_event(auth.resolve_credentials(), "auth.sign_in", {})
+        logged = json.dumps([e.model_dump(mode="json")
+                             for e in dashboard.audit_log(olga, "team", event="auth.")])
+    assert "anything" not in logged and "chub_aaaa" not in logged
