@@ -8,32 +8,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
+
+from timing import report, timed  # bench/timing.py, beside this script
 
 from chaoshub import create_app
 from chaoshub.auth import service as auth
 from chaoshub.auth.secrets import token_hash
 from chaoshub.core import claims, migrate
 from chaoshub.core.cache import cache
-
-
-def timed(fn, n: int) -> list[float]:
-    """Milliseconds each of `n` calls of `fn` took."""
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def report(name: str, samples: list[float]) -> None:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    print(f"{name:<44} median {statistics.median(ordered):7.3f} ms   p99 {p99:7.3f} ms"
-          f"   (n={len(ordered)})")
 
 
 def main() -> None:
