@@ -5,15 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from chaoshub.core.schemas import Frozen
 
 Scope = Literal[
     "experiments:read", "experiments:write", "executions:read", "executions:write", "runs:execute"
 ]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
 
 class AccountView(Frozen):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from chaoshub.core.schemas import Frozen
 
 Visibility = Literal["private", "internal", "public"]
 # What people outside the org see of a workspace's executions.
@@ -16,10 +16,8 @@ Action = Literal[
 ]
 
 
-class WorkspaceRef(BaseModel):
+class WorkspaceRef(Frozen):
     """A workspace and its org, as other services refer to them."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     name: str
@@ -36,10 +34,8 @@ class WorkspaceView(WorkspaceRef):
     allowed: list[Action] = []
 
 
-class OrgView(BaseModel):
+class OrgView(Frozen):
     """An org with the workspaces the reader may see, and the reader's role in it."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     name: str
@@ -53,10 +49,8 @@ class OrgView(BaseModel):
     allowed: list[Action] = []
 
 
-class MemberView(BaseModel):
+class MemberView(Frozen):
     """One member of an org and their role."""
-
-    model_config = ConfigDict(frozen=True)
 
     account_id: str
     username: str
@@ -65,10 +59,8 @@ class MemberView(BaseModel):
     joined_at: datetime
 
 
-class InvitationView(BaseModel):
+class InvitationView(Frozen):
     """A pending (or answered) invitation into an org."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     org_id: str
@@ -82,19 +74,15 @@ class InvitationView(BaseModel):
     expires_at: datetime
 
 
-class NewInvitation(BaseModel):
+class NewInvitation(Frozen):
     """A new invitation, with the link's secret for a link invitation: shown this once."""
-
-    model_config = ConfigDict(frozen=True)
 
     invitation: InvitationView
     token: str | None = None
 
 
-class ActivityView(BaseModel):
+class ActivityView(Frozen):
     """One entry of an activity feed."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: int
     org_id: str
@@ -108,19 +96,15 @@ class ActivityView(BaseModel):
     created_at: datetime
 
 
-class ActivityPage(BaseModel):
+class ActivityPage(Frozen):
     """A page of a feed, newest first, and the cursor of the next page (None: no more)."""
-
-    model_config = ConfigDict(frozen=True)
 
     entries: list[ActivityView]
     next_cursor: str | None = None
 
 
-class AuditView(BaseModel):
+class AuditView(Frozen):
     """One entry of an org's audit log, with the hashes that chain it."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: int
     org_id: str
@@ -133,10 +117,8 @@ class AuditView(BaseModel):
     hash: str
 
 
-class ChainBreak(BaseModel):
+class ChainBreak(Frozen):
     """The first entry of an org's audit chain that does not hold together."""
-
-    model_config = ConfigDict(frozen=True)
 
     org_id: str
     org_name: str | None
@@ -144,10 +126,8 @@ class ChainBreak(BaseModel):
     reason: str
 
 
-class SearchHit(BaseModel):
+class SearchHit(Frozen):
     """A user, org or workspace whose name starts with what was searched."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: Literal["user", "org", "workspace"]
     name: str
@@ -155,10 +135,8 @@ class SearchHit(BaseModel):
     detail: str = ""
 
 
-class SearchResults(BaseModel):
+class SearchResults(Frozen):
     """What a search found, by kind."""
-
-    model_config = ConfigDict(frozen=True)
 
     users: list[SearchHit] = []
     orgs: list[SearchHit] = []

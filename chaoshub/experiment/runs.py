@@ -12,13 +12,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, NotFound, ValidationFailed
 from chaoshub.core.models import utcnow
+from chaoshub.core.schemas import Frozen
 from chaoshub.experiment import journals
 from chaoshub.experiment.models import Experiment, ExperimentVersion, Run, RunEvent
 from chaoshub.experiment.schemas import ExecutionView
@@ -41,10 +41,8 @@ MAX_EVENTS_PER_RUN = 10_000
 MAX_SEQ = 2**31 - 1  # the column is a 32-bit integer on every database
 
 
-class RunEventView(BaseModel):
+class RunEventView(Frozen):
     """One event of a run, as stored."""
-
-    model_config = ConfigDict(frozen=True)
 
     seq: int
     type: str
@@ -52,10 +50,8 @@ class RunEventView(BaseModel):
     data: dict[str, Any]
 
 
-class RunView(BaseModel):
+class RunView(Frozen):
     """A run, where it lives, and (for those who may see them) its events so far."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     experiment_id: str
@@ -76,29 +72,23 @@ class RunView(BaseModel):
     detailed: bool = True
 
 
-class RunState(BaseModel):
+class RunState(Frozen):
     """What the hub wants the client running the experiment to do."""
-
-    model_config = ConfigDict(frozen=True)
 
     desired: str
 
 
-class EventsRecorded(BaseModel):
+class EventsRecorded(Frozen):
     """The answer to a batch of events: how many were new, and the highest `seq` kept."""
-
-    model_config = ConfigDict(frozen=True)
 
     accepted: int
     duplicates: int
     last_seq: int
 
 
-class FinishedRun(BaseModel):
+class FinishedRun(Frozen):
     """A run after its journal came in, the execution it became, and whether this call made
     it (False: a repeat)."""
-
-    model_config = ConfigDict(frozen=True)
 
     run: RunView
     execution: ExecutionView

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from chaoshub.core.schemas import Frozen
 
 
-class ExperimentView(BaseModel):
+class ExperimentView(Frozen):
     """A stored experiment, its latest document, and where it lives."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     title: str
@@ -26,10 +24,8 @@ class ExperimentView(BaseModel):
     version: int = 1
 
 
-class SavedExperiment(BaseModel):
+class SavedExperiment(Frozen):
     """The experiment after a write, and whether that write made a new version."""
-
-    model_config = ConfigDict(frozen=True)
 
     experiment: ExperimentView
     created: bool
@@ -39,19 +35,15 @@ class SavedExperiment(BaseModel):
     workspace: str = ""
 
 
-class ExperimentPage(BaseModel):
+class ExperimentPage(Frozen):
     """One page of a workspace's experiments, and the cursor of the next one."""
-
-    model_config = ConfigDict(frozen=True)
 
     experiments: list[ExperimentView]
     next_cursor: str | None = None
 
 
-class VersionView(BaseModel):
+class VersionView(Frozen):
     """One immutable version of an experiment's document."""
-
-    model_config = ConfigDict(frozen=True)
 
     experiment_id: str
     number: int
@@ -63,10 +55,8 @@ class VersionView(BaseModel):
     document: dict[str, Any] | None = None
 
 
-class ActivityView(BaseModel):
+class ActivityView(Frozen):
     """One activity of an execution, as indexed."""
-
-    model_config = ConfigDict(frozen=True)
 
     phase: str
     name: str
@@ -76,10 +66,8 @@ class ActivityView(BaseModel):
     tolerance_met: bool | None = None
 
 
-class ExecutionView(BaseModel):
+class ExecutionView(Frozen):
     """The index of an execution; `activities` is empty for those who may only see its status."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     experiment_id: str
@@ -100,19 +88,15 @@ class ExecutionView(BaseModel):
     detailed: bool = True
 
 
-class PublishedExecution(BaseModel):
+class PublishedExecution(Frozen):
     """An execution after a publish, and whether the publish created it (False: a repeat)."""
-
-    model_config = ConfigDict(frozen=True)
 
     execution: ExecutionView
     created: bool
 
 
-class ExperimentAt(BaseModel):
+class ExperimentAt(Frozen):
     """An experiment with the names of the org and workspace it lives in, as they are now."""
-
-    model_config = ConfigDict(frozen=True)
 
     experiment: ExperimentView
     org: str
