@@ -82,15 +82,17 @@ def test_sign_ins_and_tokens_reach_the_log_of_every_org_and_no_secret_does(
     assert verified.exit_code == 0, verified.output
 
 
-def test_a_provider_sign_in_is_recorded_with_its_provider(app):
+def test_a_provider_sign_in_is_recorded_with_its_provider_and_address(app):
     profile = ProviderProfile(provider="github", subject="4242", username_hint="gina")
     with app.app_context():
-        grant = auth.sign_in_with_identity(profile)  # the first one creates the account
-        auth.sign_in_with_identity(profile)
+        # The first one creates the account.
+        grant = auth.sign_in_with_identity(profile, "198.51.100.7")
+        auth.sign_in_with_identity(profile, "203.0.113.9")
         claim = auth.resolve_credentials(session_token=grant.token)
         entries = dashboard.audit_log(claim, grant.account.username, event="auth.")
     assert [(e.event, e.details) for e in entries] == [
-        ("auth.sign_in", {"method": "github"}), ("auth.sign_in", {"method": "github"})]
+        ("auth.sign_in", {"method": "github", "ip": "198.51.100.7"}),
+        ("auth.sign_in", {"method": "github", "ip": "203.0.113.9"})]
 
 
 def test_signing_in_and_tokens_work_while_the_log_cannot_be_written(app, monkeypatch, caplog):

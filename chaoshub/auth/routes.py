@@ -145,7 +145,7 @@ def provider_callback(provider: str):
         if intent.get("link"):
             service.link_identity(_claim_or_401(), profile)
             return redirect("/settings?linked=" + provider, code=303)
-        grant = service.sign_in_with_identity(profile)
+        grant = service.sign_in_with_identity(profile, request.remote_addr or "")
     except HubError as error:
         return _problem(error.status, f"Sign-in with {label} did not complete", error.message)
     return _signed_in(grant, intent.get("next"))

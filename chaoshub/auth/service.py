@@ -115,7 +115,7 @@ def sign_in(username: str, password: str, client_ip: str = "") -> SessionGrant:
     return grant
 
 
-def sign_in_with_identity(profile: ProviderProfile) -> SessionGrant:
+def sign_in_with_identity(profile: ProviderProfile, client_ip: str = "") -> SessionGrant:
     """Sign in with a provider identity; its first sign-in creates the account (if allowed).
 
     Not part of the remote interface: only auth's own callback, which checked the provider's
@@ -129,7 +129,8 @@ def sign_in_with_identity(profile: ProviderProfile) -> SessionGrant:
     if account is None:
         account = _sign_up_with_identity(profile)
     grant = _open_session(account)
-    _account_event(_claim_for(account), "auth.sign_in", {"method": profile.provider})
+    _account_event(_claim_for(account), "auth.sign_in",
+                   {"method": profile.provider, "ip": client_ip or None})
     return grant
 
 
