@@ -51,7 +51,8 @@ def main() -> None:
             dashboard.authorize(claim, "bench-team", "prod", "run")
 
         def cold():
-            cache().forget(store.name_key("bench-team", "prod"), store.role_key(org.id, member_id))
+            cache().forget(store.name_key("bench-team", "prod"), store.role_key(org.id, member_id),
+                           store.grant_by_name_key("bench-team", member_id))
             check()
 
         check()  # the claim's signature is checked once per claim, then remembered

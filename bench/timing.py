@@ -16,9 +16,13 @@ def timed(fn, n: int) -> list[float]:
     return samples
 
 
+def median_p99(samples: list[float]) -> tuple[float, float]:
+    """The median and the 99th percentile of `samples`."""
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
 def report(name: str, samples: list[float]) -> None:
     """Print the median and p99 of `samples` (milliseconds)."""
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    print(f"{name:<52} median {statistics.median(ordered):7.3f} ms   p99 {p99:7.3f} ms"
-          f"   (n={len(ordered)})")
+    median, p99 = median_p99(samples)
+    print(f"{name:<52} median {median:7.3f} ms   p99 {p99:7.3f} ms   (n={len(samples)})")

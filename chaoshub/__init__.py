@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from chaoshub.core import cache, claims, db, errors, health, transport, web
+from chaoshub.core import cache, claims, db, errors, health, openapi, transport, web
 from chaoshub.core.config import instance_secret, load_settings
 
 
@@ -34,6 +34,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     claims.init_app(app)
     transport.init_app(app)
     app.register_blueprint(health.health)
+    openapi.init_app(app)
 
     from chaoshub import auth, dashboard, experiment
 

@@ -51,6 +51,7 @@ def test_the_permission_matrix_reads_as_the_roles_do():
         "run": ["maintainer", "member", "owner"],
         "list_members": ["maintainer", "member", "owner", "viewer"],
         "manage_members": ["owner"],
+        "manage_workspace_members": ["maintainer", "owner"],
         "change_settings": ["maintainer", "owner"],
         "delete_org": ["owner"],
     }
@@ -372,7 +373,8 @@ def test_the_api_manages_workspaces(app):
     assert changed.status_code == 200
     assert changed.get_json()["visibility"] == "private"
     assert changed.get_json()["allowed"] == ["read", "write", "run", "list_members",
-                                             "manage_members", "change_settings", "delete_org"]
+                                             "manage_members", "manage_workspace_members",
+                                             "change_settings", "delete_org"]
     listed = alice.get("/api/v1/orgs/team/workspaces").get_json()["workspaces"]
     assert [w["name"] for w in listed] == ["production"]
     assert delete(alice, "/api/v1/orgs/team/workspaces/production").status_code == 204

@@ -1,6 +1,6 @@
 """Who sees and does what: every org, workspace and member route, and the experiment routes,
 for anonymous visitors, signed-in outsiders and each role, on private, internal and public
-workspaces, plus another org's ids put into URLs.
+workspaces, plus another org's ids put into URLs; and, last, roles given in one workspace.
 
 Each org of the matrix holds workspaces of one visibility only, so the org itself is exactly as
 visible as they are. The answers: 404 where the object must stay invisible, 403 where it is
@@ -250,3 +250,50 @@ def test_a_token_restricted_to_one_workspace_reads_nothing_elsewhere(world):
     # A token may read an org but never run it.
     changed = owner.patch("/api/v1/orgs/private-org", json={"description": "x"}, headers=bearer)
     assert changed.status_code == 403
+
+
+# Workspace roles -----------------------------------------------------------------------------
+# Someone given a role in the workspace "ws" of an org whose workspaces are all private: what
+# they get there and in its other workspace "other" (the role that counts in a workspace is the
+# higher of the org and workspace roles), and whether they may list the org's members.
+
+IN_A_WORKSPACE = (
+    ("GET", "/api/v1/orgs/team/workspaces/{ws}", None),
+    ("POST", "/api/v1/orgs/team/workspaces/{ws}/experiments", "experiment"),
+    ("PATCH", "/api/v1/orgs/team/workspaces/{ws}", {"outsider_executions": "none"}),
+    ("POST", "/api/v1/orgs/team/workspaces/{ws}/members", {"username": "zed", "role": "viewer"}),
+)
+# org role, role in ws, then (read, write, settings, members) in ws, the same in other, and
+# the org's member list.
+WORKSPACE_ROLE_ROWS = [
+    ("viewer", "maintainer", (200, 201, 200, 201), (200, 403, 403, 403), 200),
+    ("maintainer", "viewer", (200, 201, 200, 201), (200, 201, 200, 201), 200),
+    ("member", "owner", (200, 201, 200, 201), (200, 201, 403, 403), 200),
+    (None, "maintainer", (200, 201, 200, 201), (404, 404, 404, 404), 403),
+    (None, "member", (200, 201, 403, 403), (404, 404, 404, 404), 403),
+    (None, "viewer", (200, 403, 403, 403), (404, 404, 404, 404), 403),
+]
+
+
+@pytest.mark.parametrize("org_role,ws_role,in_ws,in_other,org_members", WORKSPACE_ROLE_ROWS,
+                         ids=[f"{o or 'outsider'}+ws-{w}" for o, w, *_ in WORKSPACE_ROLE_ROWS])
+def test_a_workspace_role_answers_as_the_matrix_says(app, sample_experiment, org_role, ws_role,
+                                                     in_ws, in_other, org_members):
+    owner, pat = signed_up_client(app, "olga"), signed_up_client(app, "pat")
+    signed_up_client(app, "zed")
+    World.ok(post_json(owner, "/api/v1/orgs", {"name": "team"}))
+    for ws in ("ws", "other"):
+        World.ok(post_json(owner, "/api/v1/orgs/team/workspaces", {"name": ws}))
+    if org_role:
+        World.ok(post_json(owner, "/api/v1/orgs/team/members",
+                           {"username": "pat", "role": org_role}))
+    World.ok(post_json(owner, "/api/v1/orgs/team/workspaces/ws/members",
+                       {"username": "pat", "role": ws_role}))
+    got = {}
+    for ws in ("ws", "other"):
+        got[ws] = tuple(
+            pat.open(path.format(ws=ws), method=method, headers={"X-CSRF-Token": csrf(pat)},
+                     json=sample_experiment if body == "experiment" else body).status_code
+            for method, path, body in IN_A_WORKSPACE)
+    got["org members"] = pat.get("/api/v1/orgs/team/members").status_code
+    assert got == {"ws": in_ws, "other": in_other, "org members": org_members}

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from chaoshub.auth import api_models as m
 from chaoshub.auth import service
+from chaoshub.auth.schemas import Caller
 from chaoshub.core.errors import BadRequest
+from chaoshub.core.openapi import answers, docs
 from chaoshub.core.web import signed_in_claim
 
 api = Blueprint("auth_api", __name__, url_prefix="/api/v1")
 
 
 @api.get("/me")
+@docs.validate(resp=answers(Caller, 401), tags=["tokens"])
 def me():
     """Who the caller is: account, credential kind and its scopes."""
     return jsonify(service.describe_caller(signed_in_claim()).model_dump(mode="json"))
 
 
 @api.post("/tokens")
+@docs.validate(json=m.TokenRequest, resp=answers(m.NewToken, 400, 401, 403, status=201),
+               tags=["tokens"])
 def create_token():
     """Create an API token; the answer carries its secret, this once."""
     body = request.get_json()
@@ -43,6 +49,7 @@ def create_token():
 
 
 @api.get("/tokens")
+@docs.validate(resp=answers(m.TokenList, 401), tags=["tokens"])
 def list_tokens():
     """The caller's tokens (never their secrets)."""
     tokens = service.list_tokens(signed_in_claim())
@@ -50,6 +57,7 @@ def list_tokens():
 
 
 @api.delete("/tokens/<token_id>")
+@docs.validate(resp=answers(None, 401, 404, status=204), tags=["tokens"])
 def revoke_token(token_id: str):
     """Revoke a token at once."""
     service.revoke_token(signed_in_claim(), token_id)

@@ -15,7 +15,8 @@ from flask import Flask, current_app
 log = logging.getLogger(__name__)
 
 EXTENSION = "chaoshub.cache"
-_MISS = object()
+# What `peek` answers for a key it does not hold (a cached None is a real answer: a miss).
+MISSING = object()
 
 
 class MemoryBackend:
@@ -33,6 +34,9 @@ class MemoryBackend:
         if item is None or item[0] < time.monotonic():
             return None
         return item[1]
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        return [self.get(key) for key in keys]
 
     def set(self, key: str, value: str, ttl: int) -> None:
         with self._lock:
@@ -87,6 +91,10 @@ class RedisBackend:
         value = self._call("get", lambda: self.client.get(key))
         return value.decode() if isinstance(value, bytes) else value
 
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        values = self._call("mget", lambda: self.client.mget(keys)) or [None] * len(keys)
+        return [v.decode() if isinstance(v, bytes) else v for v in values]
+
     def set(self, key: str, value: str, ttl: int) -> None:
         self._call("set", lambda: self.client.set(key, value, ex=ttl))
 
@@ -134,6 +142,20 @@ class Cache:
         value = load()
         self.backend.set(key, json.dumps(value), ttl or self.default_ttl)
         return value
+
+    def peek(self, *keys: str) -> list[Any]:
+        """The cached JSON values of `keys` in one round trip; MISSING for those not held."""
+        values = []
+        for raw in self.backend.get_many(list(keys)):
+            try:
+                values.append(MISSING if raw is None else json.loads(raw))
+            except ValueError:
+                values.append(MISSING)
+        return values
+
+    def put(self, key: str, value: Any, ttl: int | None = None) -> None:
+        """Store `value` (JSON) under `key`, as `remember` does after a load."""
+        self.backend.set(key, json.dumps(value), ttl or self.default_ttl)
 
     def forget(self, *keys: str) -> None:
         """Drop entries after a write that changes them."""

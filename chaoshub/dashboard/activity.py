@@ -12,8 +12,15 @@ from sqlalchemy.orm import Session
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.errors import BadRequest
 from chaoshub.core.models import utcnow
-from chaoshub.dashboard.models import ActivityEntry, Org, OrgMember, Profile, Workspace
-from chaoshub.dashboard.schemas import ActivityPage, ActivityView
+from chaoshub.dashboard.models import (
+    ActivityEntry,
+    Org,
+    OrgMember,
+    Profile,
+    Workspace,
+    WorkspaceMember,
+)
+from chaoshub.dashboard.schemas import ActivityPage, FeedEntry
 
 # Who may read an entry: the org's members only, or whoever may read its workspace at the
 # time of reading (so a workspace made private later takes its history with it).
@@ -35,16 +42,27 @@ def record(session: Session, org_id: str, actor_id: str, kind: str, summary: str
 
 
 def user_feed(user: UserClaim) -> ColumnElement[bool]:
-    """Entries of the orgs the user belongs to, and the user's own."""
+    """Entries of the orgs the user belongs to, of the workspaces they hold a role in, and the
+    user's own."""
     orgs = select(OrgMember.org_id).where(OrgMember.account_id == user.sub)
+    workspaces = select(WorkspaceMember.workspace_id).where(
+        WorkspaceMember.account_id == user.sub)
     return _restricted(user, or_(ActivityEntry.org_id.in_(orgs),
+                                 ActivityEntry.workspace_id.in_(workspaces),
                                  ActivityEntry.actor_id == user.sub))
 
 
-def org_feed(user: UserClaim, org_id: str, member: bool) -> ColumnElement[bool]:
-    """An org's entries, as far as the reader may see them."""
+def org_feed(user: UserClaim, org_id: str, member: bool,
+             workspace_ids: list[str] | None = None) -> ColumnElement[bool]:
+    """An org's entries, as far as the reader may see them (`workspace_ids`: the workspaces
+    they hold a role in without being a member of the org)."""
     where = ActivityEntry.org_id == org_id
-    return _restricted(user, where if member else and_(where, _open_to(user)))
+    if member:
+        return _restricted(user, where)
+    seen = _open_to(user)
+    if workspace_ids:
+        seen = or_(seen, ActivityEntry.workspace_id.in_(workspace_ids))
+    return _restricted(user, and_(where, seen))
 
 
 def workspace_feed(user: UserClaim, workspace_id: str, member: bool) -> ColumnElement[bool]:
@@ -106,8 +124,8 @@ def _restricted(user: UserClaim, where: ColumnElement[bool]) -> ColumnElement[bo
 
 
 def _view(entry: ActivityEntry, org_name: str, workspace_name: str | None,
-          username: str | None) -> ActivityView:
-    return ActivityView(id=entry.id, org_id=entry.org_id, org_name=org_name,
+          username: str | None) -> FeedEntry:
+    return FeedEntry(id=entry.id, org_id=entry.org_id, org_name=org_name,
                         workspace_id=entry.workspace_id, workspace_name=workspace_name,
                         actor_id=entry.actor_id, actor=username or "someone", kind=entry.kind,
                         summary=entry.summary, created_at=entry.created_at)

@@ -8,9 +8,20 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from chaoshub.core.errors import BadRequest, NotFound
+from chaoshub.core.openapi import answers, docs
 from chaoshub.core.web import current_claim, external_url
+from chaoshub.dashboard import api_models as m
 from chaoshub.dashboard import service
-from chaoshub.dashboard.schemas import ActivityPage, MemberView, OrgView, WorkspaceRef
+from chaoshub.dashboard.schemas import (
+    ActivityPage,
+    InvitationView,
+    MemberView,
+    OrgView,
+    SearchResults,
+    WorkspaceMemberView,
+    WorkspaceRef,
+    WorkspaceView,
+)
 
 api = Blueprint("dashboard_api", __name__, url_prefix="/api/v1/orgs")
 # What is not under one org: my invitations, my feed, search.
@@ -24,12 +35,14 @@ WORKSPACE_FIELDS = ("name", "visibility", "outsider_executions")
 
 
 @api.get("")
+@docs.validate(resp=answers(m.OrgList, 401), tags=["orgs"])
 def list_orgs():
     """The orgs the caller belongs to."""
     return jsonify({"orgs": [_org(o) for o in service.list_orgs(current_claim())]})
 
 
 @api.post("")
+@docs.validate(json=m.NewOrg, resp=answers(OrgView, 400, 401, 409, status=201), tags=["orgs"])
 def create_org():
     """Create an org; the caller becomes its owner."""
     claim = current_claim()
@@ -38,12 +51,14 @@ def create_org():
 
 
 @api.get("/<org>")
+@docs.validate(resp=answers(OrgView, 404), tags=["orgs"])
 def get_org(org: str):
     """One org with the workspaces the caller may see (a former name works too)."""
     return jsonify(_org(service.get_org(current_claim(), org)))
 
 
 @api.patch("/<org>")
+@docs.validate(json=m.OrgChanges, resp=answers(OrgView, 400, 401, 403, 404, 409), tags=["orgs"])
 def update_org(org: str):
     """Rename or describe an org."""
     claim = current_claim()
@@ -51,6 +66,7 @@ def update_org(org: str):
 
 
 @api.delete("/<org>")
+@docs.validate(resp=answers(None, 401, 403, 404, status=204), tags=["orgs"])
 def delete_org(org: str):
     """Delete an org, its workspaces and their experiments."""
     service.delete_org(current_claim(), org)
@@ -61,6 +77,7 @@ def delete_org(org: str):
 
 
 @api.get("/<org>/workspaces")
+@docs.validate(resp=answers(m.WorkspaceList, 404), tags=["workspaces"])
 def list_workspaces(org: str):
     """The org's workspaces the caller may see."""
     found = service.get_org(current_claim(), org)
@@ -68,6 +85,8 @@ def list_workspaces(org: str):
 
 
 @api.post("/<org>/workspaces")
+@docs.validate(json=m.NewWorkspace, resp=answers(WorkspaceView, 400, 401, 403, 404, 409,
+                                                 status=201), tags=["workspaces"])
 def create_workspace(org: str):
     """Add a workspace to an org."""
     claim = current_claim()
@@ -77,12 +96,15 @@ def create_workspace(org: str):
 
 
 @api.get("/<org>/workspaces/<workspace>")
+@docs.validate(resp=answers(WorkspaceView, 404), tags=["workspaces"])
 def get_workspace(org: str, workspace: str):
     """One workspace, if the caller may see it."""
     return jsonify(_workspace(service.get_workspace(current_claim(), org, workspace)))
 
 
 @api.patch("/<org>/workspaces/<workspace>")
+@docs.validate(tags=["workspaces"],
+               json=m.WorkspaceChanges, resp=answers(WorkspaceView, 400, 401, 403, 404, 409))
 def update_workspace(org: str, workspace: str):
     """Rename a workspace, or change its visibility or what outsiders see of executions."""
     claim = current_claim()
@@ -91,6 +113,7 @@ def update_workspace(org: str, workspace: str):
 
 
 @api.delete("/<org>/workspaces/<workspace>")
+@docs.validate(resp=answers(None, 401, 403, 404, status=204), tags=["workspaces"])
 def delete_workspace(org: str, workspace: str):
     """Delete a workspace and its experiments."""
     service.delete_workspace(current_claim(), org, workspace)
@@ -101,6 +124,7 @@ def delete_workspace(org: str, workspace: str):
 
 
 @api.get("/<org>/members")
+@docs.validate(resp=answers(m.MemberList, 401, 404), tags=["members"])
 def list_members(org: str):
     """The org's members and their roles (to its members)."""
     members = service.list_members(current_claim(), org)
@@ -108,6 +132,8 @@ def list_members(org: str):
 
 
 @api.post("/<org>/members")
+@docs.validate(tags=["members"],
+               json=m.NewMember, resp=answers(MemberView, 400, 401, 403, 404, 409, status=201))
 def add_member(org: str):
     """Add an account to the org by username, with a role."""
     claim = current_claim()
@@ -118,6 +144,7 @@ def add_member(org: str):
 
 
 @api.get("/<org>/members/<username>")
+@docs.validate(resp=answers(MemberView, 401, 404), tags=["members"])
 def get_member(org: str, username: str):
     """One member of the org."""
     for member in service.list_members(current_claim(), org):
@@ -127,6 +154,8 @@ def get_member(org: str, username: str):
 
 
 @api.patch("/<org>/members/<username>")
+@docs.validate(tags=["members"],
+               json=m.RoleChange, resp=answers(MemberView, 400, 401, 403, 404, 409))
 def change_member_role(org: str, username: str):
     """Change a member's role."""
     claim = current_claim()
@@ -135,9 +164,63 @@ def change_member_role(org: str, username: str):
 
 
 @api.delete("/<org>/members/<username>")
+@docs.validate(resp=answers(None, 401, 403, 404, 409, status=204), tags=["members"])
 def remove_member(org: str, username: str):
     """Remove a member, or leave the org."""
     service.remove_member(current_claim(), org, username)
+    return "", 204
+
+
+# Workspace members -------------------------------------------------------------------------
+
+
+@api.get("/<org>/workspaces/<workspace>/members")
+@docs.validate(resp=answers(m.WorkspaceMemberList, 401, 404), tags=["members"])
+def list_workspace_members(org: str, workspace: str):
+    """The people given a role in the workspace (to those who hold a role there)."""
+    members = service.list_workspace_members(current_claim(), org, workspace)
+    return jsonify({"members": [_workspace_member(m) for m in members]})
+
+
+@api.post("/<org>/workspaces/<workspace>/members")
+@docs.validate(json=m.NewMember, resp=answers(WorkspaceMemberView, 400, 401, 403, 404, 409,
+                                                       status=201), tags=["members"])
+def add_workspace_member(org: str, workspace: str):
+    """Give an account a role in the workspace by username."""
+    claim = current_claim()
+    fields = _fields(("username", "role"))
+    member = service.add_workspace_member(claim, org, workspace, fields.get("username", ""),
+                                          fields.get("role") or "member")
+    return _created(_workspace_member(member),
+                    f"/api/v1/orgs/{org}/workspaces/{workspace}/members/{member.username}")
+
+
+@api.get("/<org>/workspaces/<workspace>/members/<username>")
+@docs.validate(resp=answers(WorkspaceMemberView, 401, 404), tags=["members"])
+def get_workspace_member(org: str, workspace: str, username: str):
+    """One person's role in the workspace."""
+    for member in service.list_workspace_members(current_claim(), org, workspace):
+        if member.username.lower() == username.lower():
+            return jsonify(_workspace_member(member))
+    raise NotFound(f"no member named {username!r}")
+
+
+@api.patch("/<org>/workspaces/<workspace>/members/<username>")
+@docs.validate(tags=["members"],
+               json=m.RoleChange, resp=answers(WorkspaceMemberView, 400, 401, 403, 404, 409))
+def change_workspace_member_role(org: str, workspace: str, username: str):
+    """Change someone's role in the workspace."""
+    claim = current_claim()
+    role = _fields(("role",)).get("role", "")
+    member = service.change_workspace_member_role(claim, org, workspace, username, role)
+    return jsonify(_workspace_member(member))
+
+
+@api.delete("/<org>/workspaces/<workspace>/members/<username>")
+@docs.validate(resp=answers(None, 401, 403, 404, 409, status=204), tags=["members"])
+def remove_workspace_member(org: str, workspace: str, username: str):
+    """Take someone's role in the workspace away, or give up one's own."""
+    service.remove_workspace_member(current_claim(), org, workspace, username)
     return "", 204
 
 
@@ -145,6 +228,7 @@ def remove_member(org: str, username: str):
 
 
 @api.get("/<org>/invitations")
+@docs.validate(resp=answers(m.InvitationList, 401, 403, 404), tags=["invitations"])
 def list_invitations(org: str):
     """The org's pending invitations (owners)."""
     found = service.list_invitations(current_claim(), org)
@@ -152,6 +236,8 @@ def list_invitations(org: str):
 
 
 @api.post("/<org>/invitations")
+@docs.validate(json=m.NewInvitation, resp=answers(m.CreatedInvitation, 400, 401, 403, 404, 409,
+                                                     status=201), tags=["invitations"])
 def create_invitation(org: str):
     """Invite by username, or (no username) make a link; a link's token is shown only here."""
     claim = current_claim()
@@ -172,6 +258,7 @@ def create_invitation(org: str):
 
 
 @api.delete("/<org>/invitations/<invitation_id>")
+@docs.validate(resp=answers(None, 401, 403, 404, status=204), tags=["invitations"])
 def revoke_invitation(org: str, invitation_id: str):
     """Withdraw a pending invitation."""
     service.revoke_invitation(current_claim(), org, invitation_id)
@@ -179,6 +266,7 @@ def revoke_invitation(org: str, invitation_id: str):
 
 
 @hub_api.get("/invitations")
+@docs.validate(resp=answers(m.InvitationList, 401), tags=["invitations"])
 def my_invitations():
     """The pending invitations addressed to the caller."""
     found = service.my_invitations(current_claim())
@@ -186,12 +274,14 @@ def my_invitations():
 
 
 @hub_api.post("/invitations/<token>/accept")
+@docs.validate(resp=answers(InvitationView, 401, 404, 409), tags=["invitations"])
 def accept_invitation(token: str):
     """Join an org by an invitation link's token (or, for its invitee, by its id)."""
     return jsonify(service.accept_invitation(current_claim(), token).model_dump(mode="json"))
 
 
 @hub_api.post("/invitations/<invitation_id>/decline")
+@docs.validate(resp=answers(None, 401, 404, 409, status=204), tags=["invitations"])
 def decline_invitation(invitation_id: str):
     """Turn down an invitation addressed to the caller."""
     service.decline_invitation(current_claim(), invitation_id)
@@ -202,6 +292,7 @@ def decline_invitation(invitation_id: str):
 
 
 @hub_api.get("/activity")
+@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 401), tags=["activity"])
 def my_activity():
     """The caller's feed: their orgs' entries and their own, newest first."""
     cursor, limit = _paging()
@@ -209,6 +300,7 @@ def my_activity():
 
 
 @api.get("/<org>/activity")
+@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 404), tags=["activity"])
 def org_activity(org: str):
     """An org's feed, as far as the caller may see it."""
     cursor, limit = _paging()
@@ -216,6 +308,7 @@ def org_activity(org: str):
 
 
 @api.get("/<org>/workspaces/<workspace>/activity")
+@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 404), tags=["activity"])
 def workspace_activity(org: str, workspace: str):
     """A workspace's feed."""
     cursor, limit = _paging()
@@ -223,6 +316,7 @@ def workspace_activity(org: str, workspace: str):
 
 
 @api.get("/<org>/audit")
+@docs.validate(query=m.AuditQuery, resp=answers(m.AuditLog, 400, 401, 403, 404), tags=["audit"])
 def audit_log(org: str):
     """The org's audit log (owners): JSON, or JSON lines with ?format=jsonl."""
     args = request.args
@@ -234,6 +328,7 @@ def audit_log(org: str):
 
 
 @hub_api.get("/search")
+@docs.validate(query=m.SearchQuery, resp=answers(SearchResults, 400), tags=["search"])
 def search():
     """Users, orgs and workspaces whose names start with ?q=, as far as the caller may see."""
     limit = _int_arg("limit", 10)
@@ -295,6 +390,10 @@ def _workspace(ws: WorkspaceRef) -> dict:
 
 
 def _member(member: MemberView) -> dict:
+    return member.model_dump(mode="json")
+
+
+def _workspace_member(member: WorkspaceMemberView) -> dict:
     return member.model_dump(mode="json")
 
 

@@ -1,4 +1,5 @@
-"""The dashboard service's tables: profiles, orgs, workspaces, members, and their history."""
+"""The dashboard service's tables: profiles, orgs, workspaces, members (of orgs and of single
+workspaces), and their history."""
 
 from __future__ import annotations
 
@@ -88,6 +89,19 @@ class OrgMember(Base):
     account_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(16))
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WorkspaceMember(Base):
+    """An account's role in one workspace: above its org role there, or without one."""
+
+    __tablename__ = "workspace_members"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class OrgFormerName(Base):

@@ -1,6 +1,29 @@
-"""Who may do what in an org: the one permission matrix, and what outsiders may read."""
+"""Who may do what in an org and its workspaces: the one permission matrix, and what outsiders
+may read.
+
+A role is held in an org (it counts in every workspace of the org) or in one workspace. In a
+workspace the role that counts is the higher of the two: a workspace role raises an org role
+there and never lowers it, and it admits someone outside the org to that workspace alone (the
+org is visible to them only through it: not its other private workspaces, its members or its
+settings). The org's own actions (its members, settings, audit log, deletion) go by the org role.
+
+The matrix, in a workspace by the role that counts there, in the org by the org role:
+
+                          owner  maintainer  member  viewer  outsider
+    read                    x        x         x       x     public/internal workspaces only
+    write experiments       x        x         x
+    run experiments         x        x         x
+    list members            x        x         x       x
+    manage org members      x
+    manage ws members       x        x          (in a workspace: up to their own role)
+    change settings         x        x          (org settings by org role; a workspace's by
+                                                 the role there, deleting it included)
+    delete the org          x
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.errors import Forbidden, NotFound, Unauthorized
@@ -16,13 +39,37 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     "write": frozenset({"owner", "maintainer", "member"}),  # add and change experiments
     "run": frozenset({"owner", "maintainer", "member"}),
     "list_members": frozenset(ROLES),
-    "manage_members": frozenset({"owner"}),
+    "manage_members": frozenset({"owner"}),  # the org's members and invitations
+    # A workspace's own members: its maintainers, and the org's maintainers in every workspace.
+    "manage_workspace_members": frozenset({"owner", "maintainer"}),
     "change_settings": frozenset({"owner", "maintainer"}),  # org and workspace settings
     "delete_org": frozenset({"owner"}),
 }
 
 # Running the org itself needs a signed-in session: a leaked API token cannot take an org over.
-SESSION_ONLY: frozenset[Action] = frozenset({"manage_members", "change_settings", "delete_org"})
+SESSION_ONLY: frozenset[Action] = frozenset({"manage_members", "manage_workspace_members",
+                                            "change_settings", "delete_org"})
+# Higher is more: the order the roles are listed in, owner first.
+RANK: dict[Role, int] = {role: len(ROLES) - i for i, role in enumerate(ROLES)}
+
+
+def effective_role(org_role: Role | None, workspace_role: Role | None) -> Role | None:
+    """The role that counts in a workspace: the higher of the org role and the workspace role."""
+    held = [role for role in (org_role, workspace_role) if role is not None]
+    return max(held, key=RANK.__getitem__) if held else None
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The roles one account holds in one org: in the org itself, and in some of its workspaces."""
+
+    org_id: str
+    org: Role | None = None
+    workspaces: dict[str, Role] = field(default_factory=dict)
+
+    def in_workspace(self, workspace_id: str) -> Role | None:
+        """The role that counts in one workspace of the org (None: an outsider there)."""
+        return effective_role(self.org, self.workspaces.get(workspace_id))
 
 
 def is_session(user: UserClaim) -> bool:
@@ -67,3 +114,19 @@ def check_audit(user: UserClaim, role: Role | None) -> None:
         raise Unauthorized("sign in first")
     if role != "owner":
         raise Forbidden("only the org's owners read its audit log")
+
+
+def grantable(role: Role | None) -> list[Role]:
+    """The roles someone holding `role` in a workspace may give there, highest first."""
+    return [r for r in ROLES if role is not None and RANK[r] <= RANK[role]]
+
+
+def check_grant(manager_role: Role | None, *roles: Role | None) -> None:
+    """Raise Forbidden unless every role given, changed or taken is within `manager_role`.
+
+    So a workspace maintainer cannot make anyone (themselves included) an owner there, nor
+    change or remove an owner.
+    """
+    for role in roles:
+        if role is not None and (manager_role is None or RANK[role] > RANK[manager_role]):
+            raise Forbidden(f"your role here ({manager_role}) cannot give or take the role {role}")

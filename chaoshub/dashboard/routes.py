@@ -19,7 +19,7 @@ from chaoshub.core.errors import (
 )
 from chaoshub.core.web import current_claim
 from chaoshub.dashboard import service
-from chaoshub.dashboard.permissions import ROLES
+from chaoshub.dashboard.permissions import ROLES, grantable
 from chaoshub.experiment import service as experiment
 
 pages = Blueprint("dashboard", __name__)
@@ -188,17 +188,10 @@ def delete_org(org: str):
 
 @pages.get("/<org>/<workspace>")
 def workspace_page(org: str, workspace: str):
-    """A workspace: its visibility and its experiments."""
+    """A workspace: its visibility, its experiments and its members."""
     claim = current_claim()
     ws = service.get_workspace(claim, org, workspace)
-    moved = _canonical(org, ws.org_name)
-    if moved:
-        return moved
-    experiments, more, unavailable = _experiments(claim, ws)
-    return render_template(
-        "dashboard/workspace.html", ws=ws, experiments=experiments, more_experiments=more,
-        experiments_unavailable=unavailable,
-        feed=service.workspace_activity(claim, ws.org_name, ws.name))
+    return _canonical(org, ws.org_name) or _workspace_page(claim, ws)
 
 
 @pages.get("/<org>/<workspace>/-/settings")
@@ -294,6 +287,19 @@ def _members_page(claim: str, org, error: HubError | None = None, form=None,
     return _render("dashboard/members.html", error, form, org=org,
                    members=service.list_members(claim, org.name), me=me,
                    invitations=pending, new_link=new_link)
+
+
+def _workspace_page(claim: str, ws, error: HubError | None = None, form=None):
+    experiments, more, unavailable = _experiments(claim, ws)
+    # Those with a role here see who else was given one; others see no member list at all.
+    members = (service.list_workspace_members(claim, ws.org_name, ws.name)
+               if "list_members" in ws.allowed else None)
+    me = auth.get_account(claim).username if members is not None else None
+    return _render(
+        "dashboard/workspace.html", error, form, ws=ws, experiments=experiments,
+        more_experiments=more, experiments_unavailable=unavailable,
+        feed=service.workspace_activity(claim, ws.org_name, ws.name),
+        members=members, me=me, grantable=grantable(ws.role))
 
 
 def _org_settings(org, error: HubError | None = None, form=None):

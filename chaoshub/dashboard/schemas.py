@@ -12,7 +12,8 @@ Visibility = Literal["private", "internal", "public"]
 OutsiderExecutions = Literal["none", "status", "full"]
 Role = Literal["owner", "maintainer", "member", "viewer"]
 Action = Literal[
-    "read", "write", "run", "list_members", "manage_members", "change_settings", "delete_org"
+    "read", "write", "run", "list_members", "manage_members", "manage_workspace_members",
+    "change_settings", "delete_org"
 ]
 
 
@@ -28,7 +29,8 @@ class WorkspaceRef(Frozen):
 
 
 class WorkspaceView(WorkspaceRef):
-    """A workspace as its reader sees it: with the reader's role and what they may do there."""
+    """A workspace as its reader sees it: with the role that counts for the reader there (the
+    higher of their org and workspace roles) and what they may do there."""
 
     role: Role | None = None
     allowed: list[Action] = []
@@ -59,6 +61,17 @@ class MemberView(Frozen):
     joined_at: datetime
 
 
+class WorkspaceMemberView(Frozen):
+    """Someone given a role in one workspace, beside their role in its org (None: not in it)."""
+
+    account_id: str
+    username: str
+    display_name: str
+    role: Role
+    org_role: Role | None = None
+    added_at: datetime
+
+
 class InvitationView(Frozen):
     """A pending (or answered) invitation into an org."""
 
@@ -81,7 +94,7 @@ class NewInvitation(Frozen):
     token: str | None = None
 
 
-class ActivityView(Frozen):
+class FeedEntry(Frozen):
     """One entry of an activity feed."""
 
     id: int
@@ -99,7 +112,7 @@ class ActivityView(Frozen):
 class ActivityPage(Frozen):
     """A page of a feed, newest first, and the cursor of the next page (None: no more)."""
 
-    entries: list[ActivityView]
+    entries: list[FeedEntry]
     next_cursor: str | None = None
 
 

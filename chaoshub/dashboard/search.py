@@ -6,7 +6,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from chaoshub.core.claims import UserClaim
-from chaoshub.dashboard.models import Org, OrgMember, Profile, Workspace
+from chaoshub.dashboard.models import Org, OrgMember, Profile, Workspace, WorkspaceMember
 from chaoshub.dashboard.schemas import SearchHit, SearchResults
 
 MAX_LIMIT = 50
@@ -26,12 +26,15 @@ def search(session: Session, user: UserClaim, q: str, limit: int) -> SearchResul
 
 
 def readable(user: UserClaim) -> ColumnElement[bool]:
-    """The workspaces the reader may see: their orgs', and those open to them."""
+    """The workspaces the reader may see: their orgs', those they hold a role in, and those
+    open to them."""
     open_to = ["public"] if user.anonymous else ["public", "internal"]
     clause = Workspace.visibility.in_(open_to)
     if not user.anonymous:
         mine = select(OrgMember.org_id).where(OrgMember.account_id == user.sub)
-        clause = or_(clause, Workspace.org_id.in_(mine))
+        given = select(WorkspaceMember.workspace_id).where(
+            WorkspaceMember.account_id == user.sub)
+        clause = or_(clause, Workspace.org_id.in_(mine), Workspace.id.in_(given))
     if user.workspace:  # an API token restricted to one workspace
         clause = and_(clause, Workspace.id == user.workspace)
     return clause

@@ -1,5 +1,5 @@
-"""The dashboard service's public interface: orgs, workspaces, members, invitations, activity,
-audit, search, and who may do what."""
+"""The dashboard service's public interface: orgs, workspaces, members (of orgs and of single
+workspaces), invitations, activity, audit, search, and who may do what."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ from chaoshub.dashboard.models import (
     OrgMember,
     Profile,
     Workspace,
+    WorkspaceMember,
 )
+from chaoshub.dashboard.permissions import Roles
 from chaoshub.dashboard.schemas import (
     Action,
     ActivityPage,
@@ -37,6 +39,7 @@ from chaoshub.dashboard.schemas import (
     OrgView,
     Role,
     SearchResults,
+    WorkspaceMemberView,
     WorkspaceRef,
     WorkspaceView,
 )
@@ -80,7 +83,7 @@ def create_personal_org(claim: str, name: str) -> OrgView:
             session.flush()
             session.add(OrgMember(org_id=org.id, account_id=user.sub, role="owner"))
             view = store.org_view(org, "owner", org.workspaces)
-            keys = store.org_cache_keys(session, org) + [store.role_key(org.id, user.sub)]
+            keys = store.org_cache_keys(session, org) + store.member_keys(session, org, user.sub)
     except IntegrityError as exc:
         raise Conflict(f"the name {name!r} is taken") from exc
     cache().forget(*keys)
@@ -106,26 +109,30 @@ def create_org(claim: str, name: str) -> OrgView:
             audit.append(session, org.id, user.sub, "org.created", {"name": name})
             view = store.org_view(org, "owner", [],
                                   permissions.allowed_actions("owner", user, True))
+            keys = store.member_keys(session, org, user.sub)
     except IntegrityError as exc:
         raise Conflict(f"the name {name!r} is taken") from exc
-    cache().forget(store.role_key(view.id, user.sub))
+    cache().forget(*keys)
     return view
 
 
 @interface.public
 def list_orgs(claim: str) -> list[OrgView]:
-    """The orgs the claim's user belongs to, each with its workspaces."""
+    """The orgs the claim's user belongs to, or holds a role in one workspace of, each with the
+    workspaces they may see."""
     user = _signed_in(claim)
     with transaction(SERVICE) as session:
-        rows = session.execute(
-            select(Org, OrgMember.role)
-            .join(OrgMember, OrgMember.org_id == Org.id)
-            .where(OrgMember.account_id == user.sub)
-            .order_by(Org.personal.desc(), Org.name_key)
-        ).all()
-        return [store.org_view(org, role, _readable(user, role, org.workspaces),
-                               permissions.allowed_actions(role, user, True))
-                for org, role in rows]
+        org_roles = dict(session.execute(select(OrgMember.org_id, OrgMember.role)
+                                         .where(OrgMember.account_id == user.sub)).all())
+        held = store.workspace_roles(session, user.sub)
+        orgs = session.scalars(select(Org).where(Org.id.in_(set(org_roles) | set(held)))
+                               .order_by(Org.personal.desc(), Org.name_key))
+        views = []
+        for org in orgs:
+            roles = Roles(org.id, org_roles.get(org.id), held.get(org.id, {}))
+            views.append(store.org_view(org, roles.org, _readable(user, roles, org.workspaces),
+                                        permissions.allowed_actions(roles.org, user, True)))
+        return views
 
 
 @interface.public
@@ -200,9 +207,12 @@ def delete_org(claim: str, org: str) -> int:
         if found is None:
             return removed
         keys = store.org_cache_keys(session, found)
-        account_ids = session.scalars(select(OrgMember.account_id)
-                                      .where(OrgMember.org_id == org_id))
-        keys += [store.role_key(org_id, account_id) for account_id in account_ids]
+        account_ids = set(session.scalars(select(OrgMember.account_id)
+                                          .where(OrgMember.org_id == org_id)))
+        account_ids |= set(session.scalars(select(WorkspaceMember.account_id).where(
+            WorkspaceMember.workspace_id.in_([ws.id for ws in found.workspaces]))))
+        for account_id in account_ids:
+            keys += store.member_keys(session, found, account_id)
         session.execute(delete(OrgMember).where(OrgMember.org_id == org_id))
         session.execute(delete(OrgFormerName).where(OrgFormerName.org_id == org_id))
         # The audit log has no foreign key to the org: this entry outlives it.
@@ -344,12 +354,7 @@ def add_member(claim: str, org: str, username: str, role: str = "member") -> Mem
         found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
         if session.get(OrgMember, (found.id, account.id)) is not None:
             raise Conflict(f"{account.username} is already a member of {found.name}")
-        profile = session.get(Profile, account.id)
-        if profile is None:
-            profile = Profile(account_id=account.id)
-            session.add(profile)
-        # Refresh the copy of what auth knows of the account.
-        profile.username, profile.display_name = account.username, account.display_name
+        profile = _profile(session, account)
         member = OrgMember(org_id=found.id, account_id=account.id, role=role)
         session.add(member)
         session.flush()
@@ -358,9 +363,9 @@ def add_member(claim: str, org: str, username: str, role: str = "member") -> Mem
         audit.append(session, found.id, user.sub, "member.added",
                      {"username": account.username, "account_id": account.id, "role": role})
         view = store.member_view(member, profile)
-        key = store.role_key(found.id, account.id)
+        keys = store.member_keys(session, found, account.id)
     # A miss is cached too: forget it, or the new member would wait for it to expire.
-    cache().forget(key)
+    cache().forget(*keys)
     return view
 
 
@@ -381,14 +386,15 @@ def change_member_role(claim: str, org: str, username: str, role: str) -> Member
         member.role = role
         session.flush()
         view = store.member_view(member, profile)
-        key = store.role_key(found.id, member.account_id)
-    cache().forget(key)
+        keys = store.member_keys(session, found, member.account_id)
+    cache().forget(*keys)
     return view
 
 
 @interface.public
 def remove_member(claim: str, org: str, username: str) -> None:
-    """Remove a member (owners), or leave an org; their access ends at once."""
+    """Remove a member (owners), or leave an org; their access ends at once, their roles in
+    the org's workspaces included."""
     user = _session(claim)
     with transaction(SERVICE) as session:
         found, _, _ = _org_access(user, store.find_org(session, org), "list_members")
@@ -399,17 +405,125 @@ def remove_member(claim: str, org: str, username: str) -> None:
         if member.role == "owner" and store.owner_count(session, found.id) == 1:
             raise Conflict("the last owner cannot leave: make someone else owner first")
         session.delete(member)
+        # Out of the org means out of all of it: a workspace role left behind would be a door
+        # nobody remembers leaving open.
+        dropped = store.drop_workspace_roles(session, found, member.account_id)
         left = member.account_id == user.sub
         actor = store.username(session, user)
         activity.record(session, found.id, user.sub, "member.left",
                         f"{actor} left {found.name}" if left
                         else f"{actor} removed {profile.username}")
-        audit.append(session, found.id, user.sub, "member.removed",
-                     {"username": profile.username, "account_id": member.account_id,
+        details = {"username": profile.username, "account_id": member.account_id,
+                   "role": member.role, "left": left}
+        if dropped:
+            details["workspaces"] = dropped
+        audit.append(session, found.id, user.sub, "member.removed", details)
+        keys = store.member_keys(session, found, member.account_id)
+    # The cached roles are what every request checks: dropping them ends the access now.
+    cache().forget(*keys)
+
+
+# Workspace members -------------------------------------------------------------------------
+
+
+@interface.public
+def list_workspace_members(claim: str, org: str, workspace: str) -> list[WorkspaceMemberView]:
+    """The people given a role in one workspace, to those who hold a role there."""
+    user = claims.verify(claim)
+    with transaction(SERVICE) as session:
+        _, ws, _ = _workspace_access(session, user, org, workspace, "list_members")
+        return store.workspace_members(session, ws)
+
+
+@interface.public
+def add_workspace_member(
+    claim: str, org: str, workspace: str, username: str, role: str = "member"
+) -> WorkspaceMemberView:
+    """Give an account (by username) a role in one workspace, up to the giver's own role there."""
+    user = _session(claim)
+    validation.check_role(role)
+    with transaction(SERVICE) as session:
+        found, _, _ = _workspace_access(session, user, org, workspace,
+                                        "manage_workspace_members")
+        _refuse_personal(found)
+    account = auth.find_account(claim, username)
+    with transaction(SERVICE) as session:
+        found, ws, mine = _workspace_access(session, user, org, workspace,
+                                            "manage_workspace_members")
+        permissions.check_grant(mine, role)
+        if session.get(WorkspaceMember, (ws.id, account.id)) is not None:
+            raise Conflict(f"{account.username} has a role in {found.name}/{ws.name} already")
+        profile = _profile(session, account)
+        member = WorkspaceMember(workspace_id=ws.id, account_id=account.id, role=role)
+        session.add(member)
+        session.flush()
+        activity.record(session, found.id, user.sub, "workspace.member_added",
+                        f"{store.username(session, user)} added {account.username} to "
+                        f"{ws.name} as {role}", ws.id, "members")
+        audit.append(session, found.id, user.sub, "workspace.member_added",
+                     {"workspace": ws.name, "workspace_id": ws.id,
+                      "username": account.username, "account_id": account.id, "role": role})
+        view = store.workspace_member_view(member, profile,
+                                           store.org_role(session, found.id, account.id))
+        keys = store.member_keys(session, found, account.id)
+    # A miss is cached too: forget it, or the new member would wait for it to expire.
+    cache().forget(*keys)
+    return view
+
+
+@interface.public
+def change_workspace_member_role(
+    claim: str, org: str, workspace: str, username: str, role: str
+) -> WorkspaceMemberView:
+    """Change someone's role in one workspace, within the changer's own role there."""
+    user = _session(claim)
+    validation.check_role(role)
+    with transaction(SERVICE) as session:
+        found, ws, mine = _workspace_access(session, user, org, workspace,
+                                            "manage_workspace_members")
+        member, profile = _workspace_member(session, found, ws, username)
+        permissions.check_grant(mine, member.role, role)
+        if member.role != role:
+            activity.record(session, found.id, user.sub, "workspace.member_role_changed",
+                            f"{store.username(session, user)} made {profile.username} "
+                            f"{role} in {ws.name}", ws.id, "members")
+            audit.append(session, found.id, user.sub, "workspace.member_role_changed",
+                         {"workspace": ws.name, "workspace_id": ws.id,
+                          "username": profile.username, "account_id": member.account_id,
+                          "from": member.role, "to": role})
+        member.role = role
+        session.flush()
+        view = store.workspace_member_view(member, profile,
+                                           store.org_role(session, found.id, member.account_id))
+        keys = store.member_keys(session, found, member.account_id)
+    cache().forget(*keys)
+    return view
+
+
+@interface.public
+def remove_workspace_member(claim: str, org: str, workspace: str, username: str) -> None:
+    """Take someone's role in one workspace away (or give up one's own); it ends at once."""
+    user = _session(claim)
+    with transaction(SERVICE) as session:
+        found, ws, mine = _workspace_access(session, user, org, workspace, "list_members")
+        member, profile = _workspace_member(session, found, ws, username)
+        left = member.account_id == user.sub
+        if not left:
+            permissions.check(user, mine, True, "manage_workspace_members", "workspace")
+            permissions.check_grant(mine, member.role)
+        session.delete(member)
+        actor = store.username(session, user)
+        activity.record(session, found.id, user.sub, "workspace.member_removed",
+                        f"{actor} left {ws.name}" if left
+                        else f"{actor} removed {profile.username} from {ws.name}",
+                        ws.id, "members")
+        audit.append(session, found.id, user.sub, "workspace.member_removed",
+                     {"workspace": ws.name, "workspace_id": ws.id,
+                      "username": profile.username, "account_id": member.account_id,
                       "role": member.role, "left": left})
-        key = store.role_key(found.id, member.account_id)
-    # The cached role is what every request checks: dropping it ends the access now.
-    cache().forget(key)
+        keys = store.member_keys(session, found, member.account_id)
+    # The cached roles are what every request checks: dropping them ends the access now.
+    cache().forget(*keys)
 
 
 # Invitations -------------------------------------------------------------------------------
@@ -528,9 +642,9 @@ def accept_invitation(claim: str, token: str) -> InvitationView:
         audit.append(session, org.id, user.sub, "member.added", {
             "username": name, "account_id": user.sub, "role": invitation.role,
             "invitation_id": invitation.id})
-        key = store.role_key(org.id, user.sub)
+        keys = store.member_keys(session, org, user.sub)
     # The miss cached before joining would otherwise hide the new membership until it expires.
-    cache().forget(key)
+    cache().forget(*keys)
     return view
 
 
@@ -588,7 +702,9 @@ def org_activity(claim: str, org: str, cursor: str | None = None, limit: int | N
     user = claims.verify(claim)
     with transaction(SERVICE) as session:
         found, role, _ = _org_access(user, store.find_org(session, org), "read")
-        return activity.page(session, activity.org_feed(user, found.id, role is not None),
+        roles = _roles(user, found.id)
+        return activity.page(session, activity.org_feed(user, found.id, role is not None,
+                                                        list(roles.workspaces) if roles else []),
                              cursor, limit)
 
 
@@ -629,9 +745,10 @@ def record_account_event(claim: str, event: str, details: dict | None = None) ->
         raise ValidationFailed("the event cannot be recorded", problems)
     with transaction(SERVICE) as session:
         # Every writer takes the chains in one order: two of them cannot deadlock on them.
-        org_ids = list(session.scalars(select(OrgMember.org_id)
-                                       .where(OrgMember.account_id == user.sub)
-                                       .order_by(OrgMember.org_id)))
+        # Orgs where the account holds only a workspace role log its events too.
+        org_ids = sorted(set(session.scalars(select(OrgMember.org_id)
+                                             .where(OrgMember.account_id == user.sub)))
+                         | set(store.workspace_roles(session, user.sub)))
         for org_id in org_ids:
             audit.append(session, org_id, user.sub, event, details)
     return len(org_ids)
@@ -685,19 +802,16 @@ def authorize(claim: str, org: str, workspace: str, action: Action) -> Workspace
     Forbidden when they may see it but not do this. A former org name still resolves.
     """
     user = claims.verify(claim)
-    found = cache().remember(
-        store.name_key(org.lower(), workspace.lower()),
-        lambda: store.load_by_name(org, workspace),
-    )
-    return _decide(user, found, action)
+    found, roles = store.workspace_by_name(org, workspace, _account(user))
+    return _decide(user, found, roles, action)
 
 
 @interface.public
 def authorize_workspace(claim: str, workspace_id: str, action: Action) -> WorkspaceRef:
     """The workspace with this id if the claim may `action` there (see `authorize`)."""
     user = claims.verify(claim)
-    found = cache().remember(store.id_key(workspace_id), lambda: store.load_by_id(workspace_id))
-    return _decide(user, found, action)
+    found, roles = store.workspace_by_id(workspace_id, _account(user))
+    return _decide(user, found, roles, action)
 
 
 # Internals ---------------------------------------------------------------------------------
@@ -717,20 +831,32 @@ def _session(claim: str) -> UserClaim:
     return user
 
 
-def _readable(user: UserClaim, role: Role | None, workspaces: list[Workspace]) -> list[Workspace]:
+def _account(user: UserClaim) -> str | None:
+    return None if user.anonymous else user.sub
+
+
+def _roles(user: UserClaim, org_id: str) -> Roles | None:
+    return None if user.anonymous else store.roles(org_id, user.sub)
+
+
+def _readable(user: UserClaim, roles: Roles | None, workspaces: list[Workspace]
+              ) -> list[Workspace]:
     return [ws for ws in workspaces
-            if permissions.may_read(ws.visibility, role, user)
+            if permissions.may_read(ws.visibility, roles.in_workspace(ws.id) if roles else None,
+                                    user)
             and (not user.workspace or user.workspace == ws.id)]
 
 
 def _org_access(
     user: UserClaim, org: Org | None, action: Action
 ) -> tuple[Org, Role | None, list[Workspace]]:
-    # An org is visible to its members, and to whoever may see one of its workspaces.
+    # An org is visible to its members, and to whoever may see one of its workspaces; what
+    # is the org's own (members, settings) goes by the org role alone.
     if org is None:
         raise NotFound("no such org")
-    role = None if user.anonymous else store.role(org.id, user.sub)
-    visible = _readable(user, role, org.workspaces)
+    roles = _roles(user, org.id)
+    role = roles.org if roles else None
+    visible = _readable(user, roles, org.workspaces)
     permissions.check(user, role, role is not None or bool(visible), action, "org")
     return org, role, visible
 
@@ -742,16 +868,19 @@ def _workspace_access(
     ws = store.find_workspace(found, workspace) if found else None
     if ws is None:
         raise NotFound("no such workspace")
-    role = None if user.anonymous else store.role(found.id, user.sub)
-    permissions.check(user, role, bool(_readable(user, role, [ws])), action, "workspace")
+    # In a workspace the role that counts is the higher of the org and workspace roles.
+    roles = _roles(user, found.id)
+    role = roles.in_workspace(ws.id) if roles else None
+    permissions.check(user, role, bool(_readable(user, roles, [ws])), action, "workspace")
     return found, ws, role
 
 
-def _decide(user: UserClaim, found: dict | None, action: Action) -> WorkspaceRef:
+def _decide(user: UserClaim, found: dict | None, roles: Roles | None, action: Action
+            ) -> WorkspaceRef:
     if found is None:
         raise NotFound("no such workspace")
     ref = WorkspaceRef(**found)
-    role = None if user.anonymous else store.role(ref.org_id, user.sub)
+    role = roles.in_workspace(ref.id) if roles else None
     permissions.check(user, role, permissions.may_read(ref.visibility, role, user), "read",
                       "workspace")
     if user.workspace and user.workspace != ref.id:
@@ -765,10 +894,28 @@ def _workspace_view(user: UserClaim, role: Role | None, ws: Workspace, org: Org)
                          allowed=permissions.allowed_actions(role, user, True))
 
 
+def _profile(session: Session, account) -> Profile:
+    profile = session.get(Profile, account.id)
+    if profile is None:
+        profile = Profile(account_id=account.id)
+        session.add(profile)
+    # Refresh the copy of what auth knows of the account.
+    profile.username, profile.display_name = account.username, account.display_name
+    return profile
+
+
 def _member(session: Session, org: Org, username: str) -> tuple[OrgMember, Profile]:
     found = store.find_member(session, org.id, username)
     if found is None:
         raise NotFound(f"{org.name} has no member named {username!r}")
+    return found
+
+
+def _workspace_member(session: Session, org: Org, ws: Workspace, username: str
+                      ) -> tuple[WorkspaceMember, Profile]:
+    found = store.find_workspace_member(session, ws.id, username)
+    if found is None:
+        raise NotFound(f"{org.name}/{ws.name} has no member named {username!r}")
     return found
 
 
@@ -831,7 +978,9 @@ def _recording_member(session: Session, user: UserClaim, org_id: str,
     org = session.get(Org, org_id or "")
     if org is None:
         raise NotFound("no such org")
-    if store.role(org.id, user.sub) is None:
+    # Someone with a role in one workspace only records what happens in that workspace.
+    roles = store.roles(org.id, user.sub)
+    if roles.org is None and (not workspace_id or roles.in_workspace(workspace_id) is None):
         raise Forbidden("only a member of the org may record what happens in it")
     if workspace_id and not any(ws.id == workspace_id for ws in org.workspaces):
         raise NotFound("no such workspace in this org")

@@ -5,10 +5,25 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from chaoshub.core.cache import cache
+from chaoshub.core.cache import MISSING, cache
 from chaoshub.core.db import transaction
-from chaoshub.dashboard.models import Org, OrgFormerName, OrgMember, Profile, Workspace
-from chaoshub.dashboard.schemas import Action, MemberView, OrgView, Role, WorkspaceRef
+from chaoshub.dashboard.models import (
+    Org,
+    OrgFormerName,
+    OrgMember,
+    Profile,
+    Workspace,
+    WorkspaceMember,
+)
+from chaoshub.dashboard.permissions import ROLES, Roles
+from chaoshub.dashboard.schemas import (
+    Action,
+    MemberView,
+    OrgView,
+    Role,
+    WorkspaceMemberView,
+    WorkspaceRef,
+)
 
 SERVICE = "dashboard"
 
@@ -62,6 +77,12 @@ def find_member(session: Session, org_id: str, username: str) -> tuple[OrgMember
     return (row[0], row[1]) if row else None
 
 
+def org_role(session: Session, org_id: str, account_id: str) -> Role | None:
+    """An account's role in an org, read in the caller's transaction (None: not a member)."""
+    return session.scalar(select(OrgMember.role).where(
+        OrgMember.org_id == org_id, OrgMember.account_id == account_id))
+
+
 def owner_count(session: Session, org_id: str) -> int:
     """How many owners an org has."""
     return session.scalar(select(func.count()).select_from(OrgMember).where(
@@ -75,9 +96,59 @@ def members(session: Session, org_id: str) -> list[MemberView]:
         .join(Profile, Profile.account_id == OrgMember.account_id)
         .where(OrgMember.org_id == org_id)
     ).all()
-    order = {"owner": 0, "maintainer": 1, "member": 2, "viewer": 3}
     views = [member_view(m, p) for m, p in rows]
-    return sorted(views, key=lambda v: (order[v.role], v.username.lower()))
+    return sorted(views, key=lambda v: (ROLES.index(v.role), v.username.lower()))
+
+
+def find_workspace_member(
+    session: Session, workspace_id: str, username: str
+) -> tuple[WorkspaceMember, Profile] | None:
+    """Someone given a role in the workspace, by username (case-insensitive), with their profile."""
+    row = session.execute(
+        select(WorkspaceMember, Profile)
+        .join(Profile, Profile.account_id == WorkspaceMember.account_id)
+        .where(WorkspaceMember.workspace_id == workspace_id,
+               func.lower(Profile.username) == (username or "").lower())
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def workspace_members(session: Session, workspace: Workspace) -> list[WorkspaceMemberView]:
+    """The people given a role in one workspace, highest role first, with their org roles."""
+    rows = session.execute(
+        select(WorkspaceMember, Profile, OrgMember.role)
+        .join(Profile, Profile.account_id == WorkspaceMember.account_id)
+        .outerjoin(OrgMember, (OrgMember.account_id == WorkspaceMember.account_id)
+                   & (OrgMember.org_id == workspace.org_id))
+        .where(WorkspaceMember.workspace_id == workspace.id)
+    ).all()
+    views = [workspace_member_view(m, p, org_role) for m, p, org_role in rows]
+    return sorted(views, key=lambda v: (ROLES.index(v.role), v.username.lower()))
+
+
+def workspace_roles(session: Session, account_id: str, org_id: str | None = None
+                    ) -> dict[str, dict[str, Role]]:
+    """An account's workspace roles, by org id then workspace id (in one org, or all)."""
+    query = (select(Workspace.org_id, WorkspaceMember.workspace_id, WorkspaceMember.role)
+             .join(Workspace, Workspace.id == WorkspaceMember.workspace_id)
+             .where(WorkspaceMember.account_id == account_id))
+    if org_id is not None:
+        query = query.where(Workspace.org_id == org_id)
+    held: dict[str, dict[str, Role]] = {}
+    for org, workspace_id, role in session.execute(query):
+        held.setdefault(org, {})[workspace_id] = role
+    return held
+
+
+def drop_workspace_roles(session: Session, org: Org, account_id: str) -> list[str]:
+    """Take away an account's roles in the org's workspaces; the names of those workspaces."""
+    by_id = {ws.id: ws.name for ws in org.workspaces}
+    rows = list(session.scalars(select(WorkspaceMember).where(
+        WorkspaceMember.account_id == account_id,
+        WorkspaceMember.workspace_id.in_(list(by_id)))))
+    for row in rows:
+        session.delete(row)
+    return sorted(by_id[row.workspace_id] for row in rows)
 
 
 # Cached answers ----------------------------------------------------------------------------
@@ -85,20 +156,81 @@ def members(session: Session, org_id: str) -> list[MemberView]:
 
 def role(org_id: str, account_id: str) -> Role | None:
     """An account's role in an org (None: not a member), cached until membership changes."""
-    def load() -> str | None:
-        with transaction(SERVICE) as session:
-            return session.scalar(
-                select(OrgMember.role).where(
-                    OrgMember.org_id == org_id, OrgMember.account_id == account_id
-                )
-            )
+    return roles(org_id, account_id).org
 
-    return cache().remember(role_key(org_id, account_id), load)
+
+def roles(org_id: str, account_id: str) -> Roles:
+    """An account's roles in an org and its workspaces, cached until one of them changes."""
+    return Roles(**cache().remember(role_key(org_id, account_id),
+                                    lambda: load_roles(org_id, account_id)))
+
+
+def load_roles(org_id: str, account_id: str) -> dict:
+    """An account's roles in an org and its workspaces, for the cache."""
+    with transaction(SERVICE) as session:
+        return {"org_id": org_id, "org": org_role(session, org_id, account_id),
+                "workspaces": workspace_roles(session, account_id, org_id).get(org_id, {})}
 
 
 def role_key(org_id: str, account_id: str) -> str:
-    """The cache key of an account's role in an org."""
-    return cache().key(SERVICE, "role", org_id, account_id)
+    """The cache key of an account's roles in an org and its workspaces."""
+    # "roles", not "role": entries of the older shape (the org role alone) are never read.
+    return cache().key(SERVICE, "roles", org_id, account_id)
+
+
+def grant_by_name_key(org_key: str, account_id: str) -> str:
+    """The cache key of an account's roles, looked up with a workspace by its org's name."""
+    # By the org's name, not the workspace's: an org answers to every name it ever had, so
+    # member_keys can reach every copy, whatever workspaces were renamed or deleted since.
+    return cache().key(SERVICE, "grant", account_id, "org-name", org_key)
+
+
+def grant_by_id_key(workspace_id: str, account_id: str) -> str:
+    """The cache key of an account's roles, looked up with a workspace by id."""
+    return cache().key(SERVICE, "grant", account_id, "ws", workspace_id)
+
+
+def member_keys(session: Session, org: Org, account_id: str) -> list[str]:
+    """Every cached answer about an account's roles in an org: forget them when one changes."""
+    org_keys = [org.name_key] + [f.name_key for f in former_names(session, org.id)]
+    return ([role_key(org.id, account_id)]
+            + [grant_by_name_key(o, account_id) for o in org_keys]
+            + [grant_by_id_key(ws.id, account_id) for ws in org.workspaces])
+
+
+def workspace_by_name(org: str, workspace: str, account_id: str | None
+                      ) -> tuple[dict | None, Roles | None]:
+    """A workspace reference by names, and the account's roles in its org (None: no account)."""
+    org_key, workspace_key = org.lower(), workspace.lower()
+    grant = account_id and grant_by_name_key(org_key, account_id)
+    return _with_roles(name_key(org_key, workspace_key), lambda: load_by_name(org, workspace),
+                       account_id, grant)
+
+
+def workspace_by_id(workspace_id: str, account_id: str | None
+                    ) -> tuple[dict | None, Roles | None]:
+    """A workspace reference by id, and the account's roles in its org (None: no account)."""
+    grant = account_id and grant_by_id_key(workspace_id, account_id)
+    return _with_roles(id_key(workspace_id), lambda: load_by_id(workspace_id), account_id, grant)
+
+
+def _with_roles(ref_key: str, load_ref, account_id: str | None, grant_key: str | None
+                ) -> tuple[dict | None, Roles | None]:
+    # The permission check every request makes: one cache round trip when both are warm. The
+    # roles sit under a key of the reader's own beside the workspace's, so that they can be
+    # fetched with it before its org is known; a copy kept for another org (one deleted, whose
+    # name was taken again) is told apart by its org id and loaded afresh.
+    found, held = cache().peek(ref_key, grant_key) if grant_key else (
+        cache().peek(ref_key)[0], MISSING)
+    if found is MISSING:
+        found = load_ref()
+        cache().put(ref_key, found)
+    if found is None or not account_id:
+        return found, None
+    if not isinstance(held, dict) or held.get("org_id") != found["org_id"]:
+        held = load_roles(found["org_id"], account_id)
+        cache().put(grant_key, held)
+    return found, Roles(**held)
 
 
 def name_key(org_key: str, workspace_key: str) -> str:
@@ -181,6 +313,19 @@ def member_view(member: OrgMember, profile: Profile) -> MemberView:
         display_name=profile.display_name,
         role=member.role,
         joined_at=member.joined_at,
+    )
+
+
+def workspace_member_view(member: WorkspaceMember, profile: Profile,
+                          org_role: Role | None) -> WorkspaceMemberView:
+    """Someone given a role in a workspace, as its member list shows them."""
+    return WorkspaceMemberView(
+        account_id=member.account_id,
+        username=profile.username,
+        display_name=profile.display_name,
+        role=member.role,
+        org_role=org_role,
+        added_at=member.added_at,
     )
 
 

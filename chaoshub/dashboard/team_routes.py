@@ -1,14 +1,23 @@
-"""Dashboard's pages for invitations, the audit log and search (on the `pages` blueprint)."""
+"""Dashboard's pages for invitations, workspace members, the audit log and search (on the
+`pages` blueprint)."""
 
 from __future__ import annotations
 
 from flask import redirect, render_template, request
 
+from chaoshub.auth import service as auth
 from chaoshub.core.errors import BadRequest, Conflict, NotFound
 from chaoshub.core.web import current_claim, external_url
 from chaoshub.dashboard import service
 from chaoshub.dashboard.api import jsonl_response, parse_day
-from chaoshub.dashboard.routes import FORM_ERRORS, _canonical, _members_page, _render, pages
+from chaoshub.dashboard.routes import (
+    FORM_ERRORS,
+    _canonical,
+    _members_page,
+    _render,
+    _workspace_page,
+    pages,
+)
 
 # Invitations -------------------------------------------------------------------------------
 
@@ -74,6 +83,50 @@ def decline_invitation(invitation_id: str):
     """Turn an invitation down, back to the dashboard."""
     service.decline_invitation(current_claim(), invitation_id)
     return redirect("/", code=303)
+
+
+# Workspace members -------------------------------------------------------------------------
+
+
+@pages.post("/<org>/<workspace>/-/members")
+def add_workspace_member(org: str, workspace: str):
+    """Give someone a role in the workspace, by username."""
+    claim = current_claim()
+    ws = service.get_workspace(claim, org, workspace, "manage_workspace_members")
+    form = request.form
+    try:
+        service.add_workspace_member(claim, org, workspace, form.get("username", "").strip(),
+                                     form.get("role", "member"))
+    except FORM_ERRORS as error:
+        return _workspace_page(claim, ws, error, form)
+    return redirect(f"/{ws.org_name}/{ws.name}#members", code=303)
+
+
+@pages.post("/<org>/<workspace>/-/members/<username>/role")
+def change_workspace_member_role(org: str, workspace: str, username: str):
+    """Change someone's role in the workspace."""
+    claim = current_claim()
+    ws = service.get_workspace(claim, org, workspace, "manage_workspace_members")
+    try:
+        service.change_workspace_member_role(claim, org, workspace, username,
+                                             request.form.get("role", ""))
+    except FORM_ERRORS as error:
+        return _workspace_page(claim, ws, error)
+    return redirect(f"/{ws.org_name}/{ws.name}#members", code=303)
+
+
+@pages.post("/<org>/<workspace>/-/members/<username>/remove")
+def remove_workspace_member(org: str, workspace: str, username: str):
+    """Take someone's role in the workspace away, or give up one's own."""
+    claim = current_claim()
+    ws = service.get_workspace(claim, org, workspace, "list_members")
+    try:
+        service.remove_workspace_member(claim, org, workspace, username)
+    except FORM_ERRORS as error:
+        return _workspace_page(claim, ws, error)
+    if username.lower() == auth.get_account(claim).username.lower():
+        return redirect("/", code=303)  # gave up their role: the workspace may be closed now
+    return redirect(f"/{ws.org_name}/{ws.name}#members", code=303)
 
 
 # Audit -------------------------------------------------------------------------------------

@@ -20,6 +20,11 @@ def _name(activity: dict[str, Any]) -> str:
     return str(activity.get("name") or f"ref:{activity.get('ref', '')}")
 
 
+def by_name(document: dict[str, Any], section: str) -> dict[str, dict[str, Any]]:
+    """The section's activities in their order, keyed by the names the diff gives them."""
+    return {_name(a): a for a in _activities(document, section)}
+
+
 def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
@@ -29,8 +34,7 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     (with the keys that changed) and whether their order moved; then other top-level fields."""
     result: dict[str, Any] = {}
     for section in SECTIONS:
-        before = {_name(a): a for a in _activities(old, section)}
-        after = {_name(a): a for a in _activities(new, section)}
+        before, after = by_name(old, section), by_name(new, section)
         common = [n for n in after if n in before]
         result[section] = {
             "added": [n for n in after if n not in before],

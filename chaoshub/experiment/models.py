@@ -32,7 +32,10 @@ class Experiment(Base):
     """An experiment document kept in a workspace (the workspace lives in dashboard: its id)."""
 
     __tablename__ = "experiments"
-    __table_args__ = (Index("ix_experiments_listing", "workspace_id", "updated_at", "id"),)
+    __table_args__ = (
+        Index("ix_experiments_listing", "workspace_id", "updated_at", "id"),
+        Index("ix_experiments_last_run", "workspace_id", "last_run_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -46,6 +49,11 @@ class Experiment(Base):
     created_by: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The most recently published execution, copied here so listings filter and sort by it
+    # without a join (see last_runs.py). No foreign key: executions already point at this table.
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_run_outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    last_execution_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class ExperimentTag(Base):

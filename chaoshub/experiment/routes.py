@@ -5,9 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from chaoshub.core.errors import BadRequest
+from chaoshub.core.openapi import answers, docs
 from chaoshub.core.web import current_claim, signed_in_claim
+from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
-from chaoshub.experiment.schemas import ExecutionView, ExperimentView, SavedExperiment
+from chaoshub.experiment.schemas import (
+    ExecutionView,
+    ExperimentView,
+    SavedExperiment,
+    VersionView,
+)
 
 api = Blueprint("experiment_api", __name__, url_prefix="/api/v1")
 
@@ -16,6 +23,8 @@ api = Blueprint("experiment_api", __name__, url_prefix="/api/v1")
 
 
 @api.post("/orgs/<org>/workspaces/<workspace>/experiments")
+@docs.validate(query=m.WriteQuery, json=m.ExperimentDocument, tags=["experiments"],
+               resp=answers(m.Experiment, 400, 401, 403, 404, 413, 422, status=201))
 def create_experiment(org: str, workspace: str):
     """Add an experiment (a JSON or YAML document) to a workspace."""
     claim = signed_in_claim()
@@ -29,12 +38,17 @@ def create_experiment(org: str, workspace: str):
 
 
 @api.get("/orgs/<org>/workspaces/<workspace>/experiments")
+@docs.validate(query=m.ListQuery, resp=answers(m.ExperimentList, 400, 401, 403, 404),
+               tags=["experiments"])
 def list_experiments(org: str, workspace: str):
-    """A page of a workspace's experiments: ?tag=, ?search= (title prefix), ?cursor=, ?limit=."""
+    """A page of a workspace's experiments: ?tag=, ?search= (title prefix), ?last_run= (an
+    outcome, or none), ?author= (the creator's username), ?sort=updated|last_run, ?cursor=,
+    ?limit=."""
     page = service.list_experiments(
         current_claim(), org, workspace, tag=request.args.get("tag") or None,
         search=request.args.get("search") or None, cursor=request.args.get("cursor") or None,
-        limit=_int_arg("limit", 20),
+        limit=_int_arg("limit", 20), last_run=request.args.get("last_run") or None,
+        author=request.args.get("author") or None, sort=request.args.get("sort") or "updated",
     )
     return jsonify({
         "experiments": [serialize(e, with_document=False) for e in page.experiments],
@@ -43,6 +57,8 @@ def list_experiments(org: str, workspace: str):
 
 
 @api.get("/experiments/<experiment_id>")
+@docs.validate(query=m.DownloadQuery, resp=answers(m.ExperimentOrDocument, 400, 404),
+               tags=["experiments"])
 def get_experiment(experiment_id: str):
     """One experiment; ?format=yaml|json (or an Accept of YAML) downloads its document."""
     experiment = service.get_experiment(current_claim(), experiment_id)
@@ -58,6 +74,8 @@ def get_experiment(experiment_id: str):
 
 
 @api.put("/experiments/<experiment_id>")
+@docs.validate(query=m.WriteQuery, json=m.ExperimentDocument, tags=["experiments"],
+               resp=answers(m.SavedExperiment, 400, 401, 403, 404, 413, 422))
 def update_experiment(experiment_id: str):
     """Replace the document: a new version when it changed, the same version when identical."""
     claim = signed_in_claim()
@@ -68,6 +86,7 @@ def update_experiment(experiment_id: str):
 
 
 @api.delete("/experiments/<experiment_id>")
+@docs.validate(resp=answers(None, 401, 403, 404, status=204), tags=["experiments"])
 def delete_experiment(experiment_id: str):
     """Delete an experiment with its versions and executions."""
     service.delete_experiment(signed_in_claim(), experiment_id)
@@ -78,6 +97,7 @@ def delete_experiment(experiment_id: str):
 
 
 @api.get("/experiments/<experiment_id>/versions")
+@docs.validate(resp=answers(m.VersionList, 404), tags=["versions"])
 def list_versions(experiment_id: str):
     """Every version of an experiment, newest first."""
     listed = service.list_versions(current_claim(), experiment_id)
@@ -86,6 +106,7 @@ def list_versions(experiment_id: str):
 
 
 @api.get("/experiments/<experiment_id>/versions/<int:number>")
+@docs.validate(resp=answers(VersionView, 404), tags=["versions"])
 def get_version(experiment_id: str, number: int):
     """One version of an experiment, with its document."""
     return jsonify(service.get_version(current_claim(), experiment_id, number)
@@ -93,6 +114,7 @@ def get_version(experiment_id: str, number: int):
 
 
 @api.get("/experiments/<experiment_id>/diff")
+@docs.validate(query=m.DiffQuery, resp=answers(m.VersionDiff, 400, 404), tags=["versions"])
 def diff_versions(experiment_id: str):
     """What changed between two versions: ?from=n&to=m."""
     return jsonify(service.diff_versions(current_claim(), experiment_id,
@@ -103,6 +125,7 @@ def diff_versions(experiment_id: str):
 
 
 @api.get("/experiments/<experiment_id>/executions")
+@docs.validate(resp=answers(m.ExecutionList, 404), tags=["executions"])
 def list_executions(experiment_id: str):
     """The latest executions of an experiment, newest first."""
     listed = service.list_executions(current_claim(), experiment_id)
@@ -110,6 +133,8 @@ def list_executions(experiment_id: str):
 
 
 @api.post("/experiments/<experiment_id>/executions")
+@docs.validate(json=m.Journal, tags=["executions"],
+               resp=answers(ExecutionView, 400, 401, 403, 404, 413, 422, status=(200, 201)))
 def publish_execution(experiment_id: str):
     """Publish a journal: 201 for a new execution, 200 with the first one for a repeat."""
     claim = signed_in_claim()
@@ -123,15 +148,31 @@ def publish_execution(experiment_id: str):
 
 
 @api.get("/executions/<execution_id>")
+@docs.validate(resp=answers(ExecutionView, 404), tags=["executions"])
 def get_execution(execution_id: str):
     """One execution's index and activities."""
     return jsonify(execution_body(service.get_execution(current_claim(), execution_id)))
 
 
 @api.get("/executions/<execution_id>/journal")
+@docs.validate(resp=answers(m.Journal, 404), tags=["executions"])
 def get_journal(execution_id: str):
     """The journal of an execution, as published."""
     return jsonify(service.get_journal(current_claim(), execution_id))
+
+
+@api.get("/experiments/<experiment_id>/compare")
+@docs.validate(query=m.CompareQuery, resp=answers(m.Comparison, 400, 404), tags=["executions"])
+def compare_executions(experiment_id: str):
+    """What changed between two executions of an experiment: ?a=<execution id>&b=<execution id>."""
+    execution_a, execution_b = request.args.get("a"), request.args.get("b")
+    if not execution_a or not execution_b:
+        raise BadRequest("the a and b parameters are required: the ids of two executions")
+    comparison = service.compare_executions(current_claim(), experiment_id, execution_a,
+                                            execution_b)
+    # Each execution's activities are in the pairs already.
+    return jsonify(comparison.model_dump(mode="json", exclude={"a": {"activities"},
+                                                               "b": {"activities"}}))
 
 
 # Shapes ------------------------------------------------------------------------------------

@@ -7,11 +7,13 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from chaoshub.core.errors import BadRequest, Unauthorized, ValidationFailed
+from chaoshub.core.openapi import answers, docs
 from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url, signed_in_claim
+from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
 from chaoshub.experiment.legacy import experiment_path
 from chaoshub.experiment.routes import execution_body
-from chaoshub.experiment.runs import RunView
+from chaoshub.experiment.runs import EventsRecorded, RunState, RunView
 
 runs_api = Blueprint("experiment_runs", __name__, url_prefix="/api/v1/runs")
 
@@ -34,6 +36,8 @@ def _challenge(response):
 
 
 @runs_api.post("")
+@docs.validate(json=m.RunOpening, tags=["runs"],
+               resp=answers(m.RunOpened, 400, 401, 403, 404, 413, 422, status=201))
 def create_run():
     """Open a run: {"org", "workspace", "experiment", "experiment_id"?, "node"?} -> 201."""
     claim = signed_in_claim()
@@ -56,6 +60,8 @@ def create_run():
 
 
 @runs_api.post("/<run_id>/events")
+@docs.validate(json=m.RunEvents, tags=["runs"],
+               resp=answers(EventsRecorded, 400, 401, 403, 404, 409, 413, 422))
 def record_events(run_id: str):
     """Keep one event or a list of them, each with its increasing `seq`; resending is safe."""
     claim = signed_in_claim()
@@ -66,6 +72,8 @@ def record_events(run_id: str):
 
 
 @runs_api.put("/<run_id>/journal")
+@docs.validate(json=m.Journal, resp=answers(m.FinishedRun, 400, 401, 403, 404, 409, 413, 422,
+                                                   status=(200, 201)), tags=["runs"])
 def finish_run(run_id: str):
     """The run's final journal: 201 when it became an execution now, 200 for a repeat."""
     claim = signed_in_claim()
@@ -79,12 +87,14 @@ def finish_run(run_id: str):
 
 
 @runs_api.get("/<run_id>")
+@docs.validate(resp=answers(m.Run, 404), tags=["runs"])
 def get_run(run_id: str):
     """A run: its status, its events so far, and its execution once finished."""
     return jsonify(run_body(service.get_run(current_claim(), run_id)))
 
 
 @runs_api.get("/<run_id>/state")
+@docs.validate(resp=answers(RunState, 404), tags=["runs"])
 def get_run_state(run_id: str):
     """What the hub wants of the run: {"desired": "run"}."""
     return jsonify(service.get_run_state(current_claim(), run_id).model_dump(mode="json"))

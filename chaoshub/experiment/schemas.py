@@ -35,10 +35,19 @@ class SavedExperiment(Frozen):
     workspace: str = ""
 
 
+class ListedExperiment(ExperimentView):
+    """An experiment as a workspace listing shows it: with its last run, for those who may see
+    the workspace's runs (None otherwise, and for experiments never run)."""
+
+    last_run_at: datetime | None = None
+    last_run_outcome: str | None = None
+    last_execution_id: str | None = None
+
+
 class ExperimentPage(Frozen):
     """One page of a workspace's experiments, and the cursor of the next one."""
 
-    experiments: list[ExperimentView]
+    experiments: list[ListedExperiment]
     next_cursor: str | None = None
 
 
@@ -93,6 +102,38 @@ class PublishedExecution(Frozen):
 
     execution: ExecutionView
     created: bool
+
+
+class ActivityPair(Frozen):
+    """One activity matched across two executions (by phase and name, then by order of its
+    repeats); `a` or `b` is None when only the other execution ran it."""
+
+    phase: str
+    name: str
+    occurrence: int = 1  # 2 for the second run of this name in this phase, ...
+    type: str
+    a: ActivityView | None
+    b: ActivityView | None
+    duration_change: float | None = None  # b's duration minus a's, in seconds
+    duration_ratio: float | None = None  # b's duration over a's
+
+
+class ExecutionComparison(Frozen):
+    """What changed from execution `a` to execution `b` of one experiment; the activity lists
+    are empty for those who may only see the executions' status."""
+
+    experiment_id: str
+    a: ExecutionView
+    b: ExecutionView
+    detailed: bool
+    duration_change: float | None = None
+    activities: list[ActivityPair] = []
+    flipped: list[ActivityPair] = []  # steady-state probes: tolerance met in one, not the other
+    status_changed: list[ActivityPair] = []
+    slower: list[ActivityPair] = []  # most slowed first
+    faster: list[ActivityPair] = []  # most sped up first
+    only_in_a: list[ActivityPair] = []
+    only_in_b: list[ActivityPair] = []
 
 
 class ExperimentAt(Frozen):

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from chaoshub.auth import service as auth
 from chaoshub.core import claims
 from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
@@ -26,9 +27,10 @@ from chaoshub.core.errors import (
 from chaoshub.core.models import utcnow
 from chaoshub.core.transport import ServiceInterface
 from chaoshub.dashboard import service as dashboard
-from chaoshub.experiment import diff, journals, store, versions
+from chaoshub.experiment import compare, diff, journals, last_runs, listing, moves, store, versions
 from chaoshub.experiment.models import Execution, ExecutionJournal, Experiment, ExperimentVersion
 from chaoshub.experiment.schemas import (
+    ExecutionComparison,
     ExecutionView,
     ExperimentAt,
     ExperimentPage,
@@ -146,6 +148,35 @@ def delete_experiment(claim: str, experiment_id: str) -> int:
 
 
 @interface.public
+def move_experiment(claim: str, experiment_id: str, org: str, workspace: str) -> ExperimentAt:
+    """Move the experiment, its versions, executions and runs to the workspace `org`/`workspace`,
+    if the claim may write experiments both where it is and where it goes."""
+    user = _writer(claim, WRITE_SCOPE)
+    view, source = _experiment(claim, experiment_id, "write")
+    named = {"org": org, "workspace": workspace}
+    missing = [name for name, value in named.items() if not isinstance(value, str) or not value]
+    if missing:
+        raise ValidationFailed("name the org and workspace to move the experiment to", [
+            {"field": name, "message": "a name is needed"} for name in missing])
+    destination = dashboard.authorize(claim, org, workspace, "write")
+    if destination.id != source.id:
+        with transaction(SERVICE) as session:
+            view = store.experiment_view(moves.move_rows(
+                session, experiment_id, source.id, destination.id, destination.org_id))
+        _forget(experiment_id)
+        for org_id, workspace_id, summary in moves.feed_entries(user.name, view.title, source,
+                                                                 destination):
+            try:
+                dashboard.record_activity(claim, org_id, moves.KIND, summary, workspace_id,
+                                          "members")
+            except (HubError, SQLAlchemyError) as exc:
+                # As for create_experiment: the move stands whatever the feed says.
+                log.warning("experiment %s: activity not recorded: %s", experiment_id, exc)
+    return ExperimentAt(experiment=view, org=destination.org_name, workspace=destination.name,
+                        visibility=destination.visibility)
+
+
+@interface.public
 def get_experiment(claim: str, experiment_id: str) -> ExperimentView:
     """The experiment, if the claim may read its workspace; NotFound otherwise."""
     _with_scope(claim, READ_SCOPE)
@@ -165,19 +196,41 @@ def get_workspace_experiment(
 @interface.public
 def list_experiments(
     claim: str, org: str, workspace: str, tag: str | None = None, search: str | None = None,
-    cursor: str | None = None, limit: int = 20,
+    cursor: str | None = None, limit: int = 20, last_run: str | None = None,
+    author: str | None = None, sort: str = "updated",
 ) -> ExperimentPage:
-    """A page of the workspace's experiments, most recently updated first."""
+    """A page of the workspace's experiments, most recently updated first, or with
+    `sort="last_run"` most recently run first (those never run last, by update).
+
+    Filters: `tag`; `search`, a title prefix; `last_run`, the outcome of the last run or
+    "none" for never run; `author`, the username of whoever created the experiment (not of
+    its latest version: an experiment's author stays who made it, however many edit it).
+    Filtering by author needs a signed-in caller, who may look usernames up.
+    """
     _with_scope(claim, READ_SCOPE)
+    listing.check(sort, last_run, tag, search, author)
     where = _readable_workspace(claim, org, workspace)
+    try:
+        _execution_access(claim, where)  # status only is enough to see outcomes
+        runs_shown = True
+    except NotFound:
+        runs_shown = False
+    if not runs_shown and (last_run or sort == "last_run"):
+        raise Forbidden("the runs of this workspace are not shown to you: list its "
+                        "experiments without last_run")
+    asked = listing.Listing(where.id, sort, tag or None, search or None, last_run or None,
+                            author or None)
+    after = listing.decode_cursor(cursor, asked) if cursor else None
+    author_id = None
+    if asked.author:
+        try:
+            author_id = auth.find_account(claim, asked.author).id
+        except NotFound:
+            return ExperimentPage(experiments=[])  # nobody by that name made any
     limit = max(1, min(int(limit), PAGE_MAX))
-    after = store.decode_cursor(cursor) if cursor else None
     with transaction(SERVICE) as session:
-        rows = list(session.scalars(
-            store.listing(where.id, tag, search, after).limit(limit + 1)))
-        page = [store.experiment_view(r) for r in rows[:limit]]
-    next_cursor = (store.encode_cursor(page[-1].updated_at, page[-1].id)
-                   if len(rows) > limit else None)
+        rows, next_cursor = listing.page(session, asked, author_id, after, limit)
+        page = [listing.listed(row, runs_shown) for row in rows]
     return ExperimentPage(experiments=page, next_cursor=next_cursor)
 
 
@@ -246,6 +299,7 @@ def publish_execution(
                 row, activities = store.add_execution(session, experiment, journal, digest,
                                                       key, user.sub, user.name)
                 session.flush()
+                last_runs.record(session, row)
                 published = PublishedExecution(
                     execution=store.execution_view(row, activities), created=True)
             else:
@@ -310,6 +364,27 @@ def get_journal(claim: str, execution_id: str) -> dict[str, Any]:
         if stored is None:
             raise NotFound("no such journal")
         return stored.journal
+
+
+@interface.public
+def compare_executions(
+    claim: str, experiment_id: str, execution_a: str, execution_b: str
+) -> ExecutionComparison:
+    """What changed from execution `a` to execution `b` of the experiment: probes that flipped,
+    activities whose status changed, that got slower or faster, or ran in only one."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    _, where = _experiment(claim, experiment_id, "read")
+    detailed = _execution_access(claim, where)
+    views = []
+    for execution_id in (execution_a, execution_b):
+        loaded = store.load_execution(execution_id)
+        # Another experiment's execution is as unknown here as one that does not exist.
+        if loaded is None or loaded[0].experiment_id != experiment_id:
+            raise NotFound("no such execution of this experiment")
+        row, activities = loaded
+        views.append(store.execution_view(row, activities) if detailed
+                     else store.execution_view(row, detailed=False))
+    return compare.compare(*views)
 
 
 @interface.public
@@ -423,6 +498,8 @@ def _status_only(view: ExecutionView) -> ExecutionView:
 
 
 def _version(experiment_id: str, number: int) -> ExperimentVersion:
+    if not 1 <= number <= 2**31 - 1:  # past an INTEGER column's range no version can be
+        raise NotFound(f"no version {number} of this experiment")
     with transaction(SERVICE) as session:
         row = session.scalar(select(ExperimentVersion).where(
             ExperimentVersion.experiment_id == experiment_id,

@@ -1,19 +1,14 @@
-"""The experiment database: rows in, plain dicts out (what the cache keeps), keyset pages."""
+"""The experiment database: rows in, plain dicts out (what the cache keeps)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from chaoshub.core.db import transaction
-from chaoshub.core.errors import BadRequest
 from chaoshub.core.models import utcnow
 from chaoshub.experiment import journals, versions
 from chaoshub.experiment.models import (
@@ -103,45 +98,6 @@ def delete_experiments(session: Session, ids: list[str]) -> None:
     session.execute(delete(ExperimentVersion).where(ExperimentVersion.experiment_id.in_(ids)))
     session.execute(delete(ExperimentTag).where(ExperimentTag.experiment_id.in_(ids)))
     session.execute(delete(Experiment).where(Experiment.id.in_(ids)))
-
-
-# Listing ------------------------------------------------------------------------------------
-
-
-def encode_cursor(updated_at: datetime, experiment_id: str) -> str:
-    """An opaque cursor after the given row."""
-    raw = json.dumps([updated_at.isoformat(), experiment_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The row a cursor points after; BadRequest when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        updated, experiment_id = json.loads(raw)
-        at = journals.timestamp(updated)
-        if at is None or not isinstance(experiment_id, str):
-            raise ValueError(cursor)
-        return at, experiment_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("the cursor is not valid; start from the first page") from exc
-
-
-def listing(workspace_id: str, tag: str | None, search: str | None,
-            after: tuple[datetime, str] | None) -> Select:
-    """The query of a workspace's experiments, most recently updated first."""
-    query = select(Experiment).where(Experiment.workspace_id == workspace_id)
-    if tag:
-        query = query.where(Experiment.id.in_(
-            select(ExperimentTag.experiment_id).where(ExperimentTag.tag == tag)))
-    if search:
-        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(func.lower(Experiment.title).like(escaped + "%", escape="\\"))
-    if after:
-        at, last_id = after
-        query = query.where(or_(Experiment.updated_at < at,
-                                and_(Experiment.updated_at == at, Experiment.id < last_id)))
-    return query.order_by(Experiment.updated_at.desc(), Experiment.id.desc())
 
 
 # Executions --------------------------------------------------------------------------------

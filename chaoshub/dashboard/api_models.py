@@ -1,0 +1,143 @@
+"""The shapes of the dashboard API's requests and answers, as its OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaoshub.core.openapi import Query, shown_as
+from chaoshub.dashboard.schemas import (
+    AuditView,
+    InvitationView,
+    MemberView,
+    OrgView,
+    OutsiderExecutions,
+    Role,
+    Visibility,
+    WorkspaceMemberView,
+    WorkspaceRef,
+)
+
+
+class Fields(BaseModel):
+    """A body of named fields: unknown ones are refused (400)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewOrg(Fields):
+    """An org to create; its creator becomes its owner."""
+
+    name: str
+
+
+class OrgChanges(Fields):
+    """What to change of an org: a new name keeps the old URLs working."""
+
+    name: str | None = None
+    description: str | None = None
+    url: str | None = None
+    email: str | None = None
+
+
+class NewWorkspace(Fields):
+    """A workspace to add to an org."""
+
+    name: str
+    visibility: Visibility | None = None
+    outsider_executions: OutsiderExecutions | None = None
+
+
+class WorkspaceChanges(Fields):
+    """What to change of a workspace."""
+
+    name: str | None = None
+    visibility: Visibility | None = None
+    outsider_executions: OutsiderExecutions | None = None
+
+
+class NewMember(Fields):
+    """Someone to give a role, by username."""
+
+    username: str
+    role: Role | None = None
+
+
+class RoleChange(Fields):
+    """A member's new role."""
+
+    role: Role
+
+
+class NewInvitation(Fields):
+    """An invitation to one account (username), or a link anyone holding it may accept."""
+
+    username: str | None = None
+    role: Role | None = None
+    expires_in_days: int | None = Field(None, ge=1)
+
+
+class OrgList(BaseModel):
+    """The orgs the caller belongs to."""
+
+    orgs: list[OrgView]
+
+
+class WorkspaceList(BaseModel):
+    """An org's workspaces the caller may see."""
+
+    workspaces: list[WorkspaceRef]
+
+
+class MemberList(BaseModel):
+    """An org's members."""
+
+    members: list[MemberView]
+
+
+class WorkspaceMemberList(BaseModel):
+    """The people given a role in a workspace."""
+
+    members: list[WorkspaceMemberView]
+
+
+class InvitationList(BaseModel):
+    """Pending invitations."""
+
+    invitations: list[InvitationView]
+
+
+CreatedInvitation = shown_as(
+    InvitationView, "CreatedInvitation",
+    token=(str | None, Field(None, description="a link's secret, shown this once")),
+    url=(str | None, None))
+
+
+class AuditLog(BaseModel):
+    """Audit entries, each chained to the one before it by its hash."""
+
+    entries: list[AuditView]
+
+
+class PageQuery(Query):
+    """A page of a feed."""
+
+    cursor: str | None = None
+    limit: int | None = Field(None, ge=1)
+
+
+class AuditQuery(Query):
+    """Filters of the audit log, and its format."""
+
+    event: str | None = Field(None, description="a prefix of the event's name")
+    since: str | None = Field(None, description="YYYY-MM-DD")
+    until: str | None = Field(None, description="YYYY-MM-DD, included")
+    format: Literal["json", "jsonl"] | None = None
+
+
+class SearchQuery(Query):
+    """A name prefix to look for."""
+
+    q: str = ""
+    limit: int = Field(10, ge=1)

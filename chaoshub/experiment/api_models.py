@@ -1,0 +1,168 @@
+"""The shapes of the experiment API's requests and answers, as its OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from chaoshub.core.openapi import Query, shown_as
+from chaoshub.experiment.runs import RunView
+from chaoshub.experiment.schemas import (
+    ExecutionComparison,
+    ExecutionView,
+    ExperimentView,
+    ListedExperiment,
+    VersionView,
+)
+
+
+class ExperimentDocument(BaseModel):
+    """A Chaos Toolkit experiment, as JSON or YAML; the hub checks it whole (422 with paths)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    title: str
+    description: str
+    tags: list[str] = []
+    steady_state_hypothesis: dict[str, Any] | None = Field(
+        None, alias="steady-state-hypothesis")
+    method: list[dict[str, Any]]
+    rollbacks: list[dict[str, Any]] = []
+
+
+class Journal(RootModel[dict[str, Any]]):
+    """A Chaos Toolkit journal, as `chaos run` writes it."""
+
+
+Experiment = shown_as(ExperimentView, "Experiment", drop=("document",),
+                      experiment=(dict[str, Any], ...))
+
+
+class ExperimentOrDocument(RootModel[Experiment | ExperimentDocument]):  # type: ignore[valid-type]
+    """The experiment; its document alone when downloaded (?format=, or an Accept of YAML)."""
+
+
+ExperimentSummary = shown_as(ListedExperiment, "ExperimentSummary", drop=("document",))
+SavedExperiment = shown_as(Experiment, "SavedExperiment", changed=(bool, ...),
+                           content_hash=(str, ...))
+VersionSummary = shown_as(VersionView, "VersionSummary", drop=("document",))
+ExecutionSummary = shown_as(ExecutionView, "ExecutionSummary", drop=("activities",))
+Comparison = shown_as(ExecutionComparison, "Comparison", drop=("a", "b"),
+                      a=(ExecutionSummary, ...), b=(ExecutionSummary, ...))
+
+
+class ExperimentList(BaseModel):
+    """A page of experiments and the cursor of the next one."""
+
+    experiments: list[ExperimentSummary]  # type: ignore[valid-type]
+    next_cursor: str | None
+
+
+class VersionList(BaseModel):
+    """Every version of an experiment, newest first."""
+
+    versions: list[VersionSummary]  # type: ignore[valid-type]
+
+
+class ExecutionList(BaseModel):
+    """The latest executions of an experiment, newest first."""
+
+    executions: list[ExecutionSummary]  # type: ignore[valid-type]
+
+
+class SectionDiff(BaseModel):
+    """What changed in one section's activities."""
+
+    added: list[str]
+    removed: list[str]
+    changed: list[dict[str, Any]]
+    reordered: bool
+
+
+class VersionDiff(RootModel[dict[str, Any]]):
+    """Per section (hypothesis, method, rollbacks) a SectionDiff, then other changed fields."""
+
+
+class ListQuery(Query):
+    """Paging and filters of a workspace's experiments."""
+
+    tag: str | None = None
+    search: str | None = Field(None, description="a prefix of the title")
+    last_run: str | None = Field(None, description=(
+        "the outcome of the last run: passed, deviated, baseline-not-met, probe-error, "
+        "interrupted, aborted; or none for experiments never run"))
+    author: str | None = Field(None, description="the username of the experiment's creator")
+    sort: str | None = Field(None, description=(
+        "updated (the default): most recently updated first; last_run: most recently run "
+        "first, those never run last"))
+    cursor: str | None = None
+    limit: int = Field(20, ge=1, le=100)
+
+
+class DownloadQuery(Query):
+    """Ask for the document itself, as a file."""
+
+    format: Literal["json", "yaml", "yml"] | None = None
+
+
+class WriteQuery(Query):
+    """The message of the version a write makes."""
+
+    message: str = ""
+
+
+class DiffQuery(Query):
+    """The two versions to compare."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: int = Field(alias="from", ge=1)
+    to: int = Field(ge=1)
+
+
+class CompareQuery(Query):
+    """The two executions to compare."""
+
+    a: str = Field(min_length=1, description="the id of the earlier execution")
+    b: str = Field(min_length=1, description="the id of the later execution")
+
+
+# Runs ------------------------------------------------------------------------------------
+
+
+class RunOpening(BaseModel):
+    """What the control sends when `chaos run` starts."""
+
+    org: str
+    workspace: str
+    experiment: dict[str, Any]
+    experiment_id: str | None = None
+    node: str = ""
+
+
+class RunOpened(BaseModel):
+    """A run the hub now follows."""
+
+    id: str
+    experiment_id: str
+    execution_url: str
+
+
+class RunEvent(BaseModel):
+    """One event of a run: its increasing `seq`, its type, and what the control saw."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+    type: str
+    timestamp: str | None = None
+
+
+class RunEvents(RootModel[list[RunEvent] | RunEvent]):
+    """One event, or a list of them."""
+
+
+Run = shown_as(RunView, "Run", drop=("events",), events=(list[RunEvent], []),
+               execution_url=(str | None, None))
+FinishedRun = shown_as(Run, "FinishedRun", execution=(ExecutionSummary, ...))

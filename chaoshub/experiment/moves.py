@@ -1,0 +1,83 @@
+"""Moving an experiment to another workspace: its rows, and what the orgs' feeds say of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from chaoshub.core.claims import verify
+from chaoshub.core.errors import Conflict, HubError, NotFound
+from chaoshub.dashboard import service as dashboard
+from chaoshub.experiment.models import Execution, Experiment, Run
+
+KIND = "experiment.moved"
+
+
+def move_rows(session: Session, experiment_id: str, source_id: str, destination_id: str,
+              destination_org_id: str) -> Experiment:
+    """Put the experiment, its executions and its runs in the destination workspace (its
+    versions and tags follow by the experiment's id)."""
+    # Locked: a move racing with a publish or another move sees one workspace or the other.
+    row = session.scalar(select(Experiment).where(Experiment.id == experiment_id)
+                         .with_for_update())
+    if row is None:
+        raise NotFound("no such experiment")
+    if row.workspace_id != source_id:
+        raise Conflict("the experiment has just moved elsewhere; reload it and try again")
+    # Its update time stays: a move changes where the experiment lives, not its document.
+    row.workspace_id, row.org_id = destination_id, destination_org_id
+    for table in (Execution, Run):
+        session.execute(update(table).where(table.experiment_id == experiment_id)
+                        .values(workspace_id=destination_id)
+                        .execution_options(synchronize_session=False))
+    session.flush()
+    return row
+
+
+def feed_entries(actor: str, title: str, source: Any, destination: Any
+                 ) -> list[tuple[str, str, str]]:
+    """What to add to the feeds, as (org id, workspace id, summary): `source` and
+    `destination` are the workspaces as dashboard refers to them."""
+    # Entries go to the orgs' members only, and an org never reads the name of another: a
+    # private workspace's name stays with those who may see it.
+    if source.org_id == destination.org_id:
+        return [(destination.org_id, destination.id,
+                 f"{actor} moved the experiment {title} from {source.name} to "
+                 f"{destination.name}")]
+    return [
+        (source.org_id, source.id,
+         f"{actor} moved the experiment {title} out of {source.name}, to another org"),
+        (destination.org_id, destination.id,
+         f"{actor} moved the experiment {title} into {destination.name}, from another org"),
+    ]
+
+
+
+def destinations(claim: str, experiment_workspace_id: str) -> list[tuple[str, list[str]]]:
+    """The workspaces, by org name, the reader may move an experiment of this workspace to;
+    empty when they may not move it at all."""
+    if verify(claim).anonymous:
+        return []
+    try:
+        dashboard.authorize_workspace(claim, experiment_workspace_id, "write")
+        orgs = dashboard.list_orgs(claim)
+    except HubError:
+        return []  # the page still shows, without the form
+    found = []
+    for org in orgs:
+        # Asked workspace by workspace: a role may be held in one workspace and not its org.
+        names = [ws.name for ws in org.workspaces
+                 if ws.id != experiment_workspace_id and _writable(claim, ws.id)]
+        if names:
+            found.append((org.name, names))
+    return found
+
+
+def _writable(claim: str, workspace_id: str) -> bool:
+    try:
+        dashboard.authorize_workspace(claim, workspace_id, "write")
+    except HubError:
+        return False
+    return True
