@@ -136,6 +136,25 @@ def test_a_tampered_payload_is_rejected(ring, verifier):
         verifier.verify(f"{header}.{forged_body}.{signature}")
 
 
+@pytest.mark.parametrize("workspace", [None, "ws-1"])
+def test_the_claim_issue_hands_back_is_the_one_a_verifier_reads(ring, verifier, workspace):
+    # The auth process trusts the claims it signs without decoding them: what it trusts must be
+    # exactly what any other process reads out of the token.
+    token, claim = claims.issue_with_claim(ring, issuer=ISSUER, sub="account-1", name="Alice",
+                                           scopes=("experiments:read",), ttl=60,
+                                           workspace=workspace)
+    assert verifier.verify(token) == claim
+
+
+def test_a_trusted_claim_still_answers_only_for_its_audience(ring, verifier):
+    token, claim = claims.issue_with_claim(ring, issuer=ISSUER, sub="account-1", name="Alice",
+                                           scopes=["*"], ttl=60)
+    verifier.trust(token, claim)
+    assert verifier.verify(token) is claim
+    with pytest.raises(Unauthorized, match="(?i)audience"):
+        verifier.verify(token, audience="dashboard")
+
+
 def test_garbage_is_rejected(verifier):
     for token in ("", "not-a-jwt", "a.b.c", None):
         with pytest.raises(Unauthorized):

@@ -25,7 +25,7 @@ from chaoshub.auth.schemas import (
     TokenView,
 )
 from chaoshub.core import claims, ratelimit
-from chaoshub.core.cache import cache
+from chaoshub.core.cache import MISSING, cache
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
     Conflict,
@@ -345,9 +345,7 @@ def _session_only(claim: str) -> claims.UserClaim:
 
 
 def _issue(sub: str, name: str, scopes, workspace: str | None = None) -> str:
-    config = current_app.config
-    return claims.issue(claims.key_ring(), issuer=config["CLAIM_ISSUER"], sub=sub, name=name,
-                        scopes=tuple(scopes), ttl=config["CLAIM_TTL"], workspace=workspace)
+    return claims.sign(sub=sub, name=name, scopes=tuple(scopes), workspace=workspace)
 
 
 def _claim_for(account: Account) -> str:
@@ -497,13 +495,19 @@ def _expand_scopes(scopes: list[str], problems: list[dict]) -> list[str]:
 
 
 def _claim_for_token(secret: str, client_ip: str) -> str:
-    ratelimit.refuse_when_over(SERVICE, "token", client_ip, TOKEN_FAILURE_LIMIT,
-                               TOKEN_FAILURE_WINDOW)
-    token = None
-    if token_secrets.well_formed(secret):
+    failures_key = ratelimit.failures_key(SERVICE, "token", client_ip)
+    if not token_secrets.well_formed(secret):
+        ratelimit.refuse_at(cache().peek(failures_key)[0], TOKEN_FAILURE_LIMIT,
+                            TOKEN_FAILURE_WINDOW)
+        token = None
+    else:
+        # Every API call comes here: the address's failures and the token in one round trip.
         token_hash = token_secrets.token_hash(secret)
-        token = cache().remember(_token_key(token_hash), lambda: _load_token(token_hash),
-                                 ttl=RESOLVED_TTL)
+        failures, token = cache().peek(failures_key, _token_key(token_hash))
+        ratelimit.refuse_at(failures, TOKEN_FAILURE_LIMIT, TOKEN_FAILURE_WINDOW)
+        if token is MISSING:
+            token = _load_token(token_hash)
+            cache().put(_token_key(token_hash), token, ttl=RESOLVED_TTL)
     if token is None or token["expires_at"] <= utcnow().timestamp():
         ratelimit.record_failure(SERVICE, "token", client_ip, TOKEN_FAILURE_WINDOW)
         raise Unauthorized("the API token is not valid: it may be mistyped, expired or revoked")

@@ -83,7 +83,8 @@ def experiment(org: str, workspace: str, experiment_id: str):
             "self": external_url(path), "organization": located.org,
             "workspace": located.workspace,
         })
-        response = bodies.document_response(document, bodies.wants_yaml())
+        # Read by chaoslib on every `chaos run`, not by people: compact.
+        response = bodies.document_response(document, bodies.wants_yaml(), pretty=False)
     response.headers["Vary"] = "Accept"
     return response
 

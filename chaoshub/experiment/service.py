@@ -281,9 +281,8 @@ def publish_execution(
     """Keep a journal as an execution of the experiment, once: a repeat (same content or same
     idempotency key) returns the first. With `org`/`workspace`, the experiment must live there."""
     user = _writer(claim, EXECUTIONS_WRITE_SCOPE)
-    if org is not None or workspace is not None:
-        _located(claim, org or "", workspace or "", experiment_id)
-    view, _ = _experiment(claim, experiment_id, "run")
+    at = (org or "", workspace or "") if org is not None or workspace is not None else None
+    view, _ = _experiment(claim, experiment_id, "run", at=at)
     found = journals.problems(journal)
     if found:
         raise ValidationFailed("the journal is not valid", found)
@@ -441,21 +440,28 @@ def _forget(experiment_id: str) -> None:
 
 
 def _experiment(claim: str, experiment_id: str, action: str,
-                missing: str = "no such experiment"):
+                missing: str = "no such experiment", at: tuple[str, str] | None = None):
     """The experiment and its workspace, if the claim may `action` there.
 
     NotFound when it does not exist or the caller may not see it; Forbidden when they may see
-    it but not `action`.
+    it but not `action`. With `at` (an org's and a workspace's names, from a URL) the
+    experiment must also live there.
     """
+    where = _readable_workspace(claim, *at) if at is not None else None
     stored = cache().remember(_experiment_key(experiment_id),
                               lambda: store.load_experiment(experiment_id))
     if stored is None:
         raise NotFound(missing)
     view = ExperimentView(**stored)
-    try:
-        where = dashboard.authorize_workspace(claim, view.workspace_id, "read")
-    except (NotFound, Forbidden) as exc:
-        raise NotFound(missing) from exc
+    if where is not None:
+        # Read is granted on the workspace in the URL: the experiment only has to be there.
+        if view.workspace_id != where.id:
+            raise NotFound(missing)
+    else:
+        try:
+            where = dashboard.authorize_workspace(claim, view.workspace_id, "read")
+        except (NotFound, Forbidden) as exc:
+            raise NotFound(missing) from exc
     if action != "read":
         dashboard.authorize_workspace(claim, view.workspace_id, action)
     return view, where
@@ -484,10 +490,8 @@ def _execution_access(claim: str, where) -> bool:
 
 
 def _located(claim: str, org: str, workspace: str, experiment_id: str) -> ExperimentAt:
-    where = _readable_workspace(claim, org, workspace)
-    view, _ = _experiment(claim, experiment_id, "read")
-    if view.workspace_id != where.id:
-        raise NotFound("no such experiment in this workspace")
+    view, where = _experiment(claim, experiment_id, "read",
+                              "no such experiment in this workspace", at=(org, workspace))
     return ExperimentAt(experiment=view, org=where.org_name, workspace=where.name,
                         visibility=where.visibility)
 
