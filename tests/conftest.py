@@ -132,6 +132,8 @@ def _settings(folder: Path, key_file: Path, urls: dict[str, str]) -> dict:
         "CHAOSHUB_SIGNING_KEY_FILE": str(key_file),
         "SECRET_KEY": "test-secret",
         "REDIS_URL": "",
+        # Hundreds of accounts are made here: argon2's standard cost is tested on its own.
+        "PASSWORD_HASHING": "fast",
         **{f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()},
     }
 

@@ -216,11 +216,25 @@ def test_who_may_not_see_the_runs_sees_no_last_run(app, stocked):
 
 def test_a_read_token_lists_with_every_filter(app, stocked):
     olga, _, made, _ = stocked
-    reader = {"Authorization": f"Bearer {make_token(olga, ['experiments:read'])}"}
+    reader = {"Authorization": "Bearer " + make_token(olga, ["experiments:read",
+                                                             "executions:read"])}
     response = app.test_client().get(f"{URL}?author=mary&last_run=passed&sort=last_run",
                                      headers=reader)
     assert response.status_code == 200
     assert [e["id"] for e in response.get_json()["experiments"]] == [made[3]]
+
+
+def test_a_token_without_executions_read_sees_no_last_runs(app, stocked):
+    olga, _, made, _ = stocked
+    client = app.test_client()
+    reader = {"Authorization": f"Bearer {make_token(olga, ['experiments:read'])}"}
+    for query in ("last_run=passed", "sort=last_run"):
+        refused = client.get(f"{URL}?{query}", headers=reader)
+        assert refused.status_code == 403, query
+    listing = client.get(URL, headers=reader).get_json()["experiments"]
+    assert sorted(e["id"] for e in listing) == sorted(made)
+    assert {(e["last_run_outcome"], e["last_run_at"], e["last_execution_id"])
+            for e in listing} == {(None, None, None)}
 
 
 def test_runs_reported_through_the_runs_api_count_as_last_runs(app, team):

@@ -111,8 +111,13 @@ def test_a_move_in_one_org_takes_versions_executions_and_runs(app, olga, moved_t
     assert post_json(olga, legacy.format("team/lab"), variant("aborted")).status_code == 404
     assert post_json(olga, legacy.format("team/prod"), variant("aborted")).status_code == 201
 
+    # Each workspace's feed names that workspace only: either may be private to some readers.
     assert kinds_and_summaries(olga, "/api/v1/orgs/team/workspaces/prod/activity") == [
-        ("experiment.moved", "olga moved the experiment Second version from lab to prod")]
+        ("experiment.moved",
+         "olga moved the experiment Second version into prod, from another workspace")]
+    assert kinds_and_summaries(olga, "/api/v1/orgs/team/workspaces/lab/activity") == [
+        ("experiment.moved",
+         "olga moved the experiment Second version out of lab, to another workspace")]
 
 
 def test_a_move_across_orgs(app, olga, moved_things):
@@ -272,3 +277,19 @@ def test_every_role_gets_what_the_visibility_matrix_says(world):
             assert move(client, experiment_id, "elsewhere", "ws").status_code in (401, 403, 404)
         assert move(world.owner, experiment_id, "elsewhere", "ws").status_code == 404
     assert wrong == []
+
+
+def test_writes_lock_the_experiment_where_they_were_authorized(app, olga, moved_things):
+    # Publishing a journal or opening a run takes the experiment's row where it was authorized:
+    # one that moved in between is a conflict, not an execution left in the old workspace.
+    from chaoshub.core.db import transaction
+    from chaoshub.core.errors import Conflict
+    from chaoshub.experiment import store
+
+    experiment_id = moved_things[0]
+    lab, prod = workspace_id(olga, "team", "lab"), workspace_id(olga, "team", "prod")
+    with app.app_context():
+        with transaction("experiment") as session:
+            assert store.experiment_in(session, experiment_id, lab).id == experiment_id
+        with pytest.raises(Conflict, match="moved"), transaction("experiment") as session:
+            store.experiment_in(session, experiment_id, prod)

@@ -35,7 +35,7 @@ from chaoshub.core.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from chaoshub.core.models import utcnow
+from chaoshub.core.models import lookup_key, utcnow
 from chaoshub.core.transport import ServiceInterface
 from chaoshub.dashboard import service as dashboard
 
@@ -101,7 +101,7 @@ def sign_in(username: str, password: str, client_ip: str = "") -> SessionGrant:
                                SIGN_IN_WINDOW)
     with transaction(SERVICE) as session:
         account = session.scalar(
-            select(Account).where(Account.username_key == (username or "").strip().lower())
+            select(Account).where(Account.username_key == lookup_key((username or "").strip()))
         )
         stored = account.password_hash if account else None
         if not passwords.matches(stored, password or ""):
@@ -294,7 +294,8 @@ def create_token_for(username: str, name: str, scopes: list[str],
                      expires_in_days: int | None = None) -> NewToken:
     """Make a token for an account by username (the operators' CLI; not reachable over HTTP)."""
     with transaction(SERVICE) as session:
-        account = session.scalar(select(Account).where(Account.username_key == username.lower()))
+        account = session.scalar(
+            select(Account).where(Account.username_key == lookup_key(username)))
     if account is None:
         raise NotFound(f"no account named {username!r}")
     return _create_token(_claim_for(account), name, scopes, expires_in_days, None)
@@ -610,7 +611,7 @@ def find_account(claim: str, username: str) -> AccountView:
     _signed_in(claim)
     with transaction(SERVICE) as session:
         account = session.scalar(
-            select(Account).where(Account.username_key == (username or "").strip().lower()))
+            select(Account).where(Account.username_key == lookup_key((username or "").strip())))
         if account is None:
             raise NotFound(f"no account named {username!r}")
         # Others learn the name, never the email address.

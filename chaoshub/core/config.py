@@ -32,7 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "SIGNUP_OPEN": "true",
     "SIGNUP_ALLOWED_DOMAINS": "",
     "PROXY_HOPS": 0,
+    # "standard" (argon2id, RFC 9106 low-memory) or "fast" (test suites only; not in production).
+    "PASSWORD_HASHING": "standard",
 }
+PASSWORD_HASHINGS = ("standard", "fast")
 
 INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES",
@@ -120,7 +123,11 @@ def _check(settings: dict[str, Any]) -> None:
             raise ConfigError(
                 f"the {service} service is not hosted here: set {service.upper()}_SERVICE_URL"
             )
+    if settings["PASSWORD_HASHING"] not in PASSWORD_HASHINGS:
+        raise ConfigError(f"PASSWORD_HASHING must be one of {', '.join(PASSWORD_HASHINGS)}")
     if is_production(settings):
+        if settings["PASSWORD_HASHING"] != "standard":
+            raise ConfigError("PASSWORD_HASHING=fast is for test suites, not production")
         if not settings.get("SECRET_KEY"):
             raise ConfigError("SECRET_KEY is required in production")
         if "auth" in settings["CHAOSHUB_SERVICES"] and not (

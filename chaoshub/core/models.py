@@ -21,6 +21,13 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def lookup_key(name: str | None) -> str:
+    """A name as looked up (any case): lower-cased, stripped of nothing else. A name holding a
+    NUL, which no name has and PostgreSQL refuses even in a query, becomes "": it finds nothing."""
+    key = (name or "").lower()
+    return "" if "\x00" in key else key
+
+
 def utcnow() -> datetime:
     """Now, in UTC, timezone-aware."""
     return datetime.now(UTC)

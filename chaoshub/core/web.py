@@ -9,7 +9,7 @@ from flask import Flask, current_app, g, request
 from werkzeug.wrappers import Response
 
 from chaoshub.core.claims import UserClaim, verify
-from chaoshub.core.errors import Forbidden, HubError, Unauthorized
+from chaoshub.core.errors import BadRequest, Forbidden, HubError, Unauthorized
 
 SESSION_COOKIE = "chaoshub_session"
 CSRF_COOKIE = "chaoshub_csrf"
@@ -118,9 +118,17 @@ def _finish(response: Response) -> Response:
     return response
 
 
+def _refuse_nul() -> None:
+    # No name or filter holds a NUL, and PostgreSQL refuses one in any text it is asked about.
+    if "\x00" in request.path or any("\x00" in key or "\x00" in value
+                                     for key, value in request.args.items(multi=True)):
+        raise BadRequest("a NUL character is not allowed in a URL")
+
+
 def init_app(app: Flask) -> None:
-    """Install the CSRF check, the headers, and the template helpers."""
+    """Install the URL and CSRF checks, the headers, and the template helpers."""
     app.config.setdefault("FORM_ACTION_ORIGINS", [])
+    app.before_request(_refuse_nul)
     app.before_request(_check_csrf)
     app.after_request(_finish)
     app.jinja_env.globals["csrf_token"] = csrf_token

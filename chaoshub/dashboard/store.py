@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from chaoshub.core.cache import MISSING, cache
 from chaoshub.core.db import transaction
+from chaoshub.core.models import lookup_key
 from chaoshub.dashboard.models import (
     Org,
     OrgFormerName,
@@ -33,7 +34,7 @@ SERVICE = "dashboard"
 
 def find_org(session: Session, name: str) -> Org | None:
     """The org named `name` now, or formerly (old URLs keep leading to it)."""
-    key = (name or "").lower()
+    key = lookup_key(name)
     org = session.scalar(select(Org).where(Org.name_key == key))
     if org is None:
         org = session.scalar(
@@ -72,7 +73,7 @@ def find_member(session: Session, org_id: str, username: str) -> tuple[OrgMember
         select(OrgMember, Profile)
         .join(Profile, Profile.account_id == OrgMember.account_id)
         .where(OrgMember.org_id == org_id,
-               func.lower(Profile.username) == (username or "").lower())
+               func.lower(Profile.username) == lookup_key(username))
     ).first()
     return (row[0], row[1]) if row else None
 
@@ -108,7 +109,7 @@ def find_workspace_member(
         select(WorkspaceMember, Profile)
         .join(Profile, Profile.account_id == WorkspaceMember.account_id)
         .where(WorkspaceMember.workspace_id == workspace_id,
-               func.lower(Profile.username) == (username or "").lower())
+               func.lower(Profile.username) == lookup_key(username))
     ).first()
     return (row[0], row[1]) if row else None
 

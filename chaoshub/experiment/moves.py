@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from chaoshub.core.claims import verify
-from chaoshub.core.errors import Conflict, HubError, NotFound
+from chaoshub.core.errors import HubError
 from chaoshub.dashboard import service as dashboard
+from chaoshub.experiment import store
 from chaoshub.experiment.models import Execution, Experiment, Run
 
 KIND = "experiment.moved"
@@ -20,12 +21,7 @@ def move_rows(session: Session, experiment_id: str, source_id: str, destination_
     """Put the experiment, its executions and its runs in the destination workspace (its
     versions and tags follow by the experiment's id)."""
     # Locked: a move racing with a publish or another move sees one workspace or the other.
-    row = session.scalar(select(Experiment).where(Experiment.id == experiment_id)
-                         .with_for_update())
-    if row is None:
-        raise NotFound("no such experiment")
-    if row.workspace_id != source_id:
-        raise Conflict("the experiment has just moved elsewhere; reload it and try again")
+    row = store.experiment_in(session, experiment_id, source_id)
     # Its update time stays: a move changes where the experiment lives, not its document.
     row.workspace_id, row.org_id = destination_id, destination_org_id
     for table in (Execution, Run):
@@ -40,19 +36,15 @@ def feed_entries(actor: str, title: str, source: Any, destination: Any
                  ) -> list[tuple[str, str, str]]:
     """What to add to the feeds, as (org id, workspace id, summary): `source` and
     `destination` are the workspaces as dashboard refers to them."""
-    # Entries go to the orgs' members only, and an org never reads the name of another: a
-    # private workspace's name stays with those who may see it.
-    if source.org_id == destination.org_id:
-        return [(destination.org_id, destination.id,
-                 f"{actor} moved the experiment {title} from {source.name} to "
-                 f"{destination.name}")]
+    # Each entry names only the workspace it is filed under: someone with a role in that
+    # workspace alone must not learn the name of a private one elsewhere, in this org or another.
+    elsewhere = "another workspace" if source.org_id == destination.org_id else "another org"
     return [
         (source.org_id, source.id,
-         f"{actor} moved the experiment {title} out of {source.name}, to another org"),
+         f"{actor} moved the experiment {title} out of {source.name}, to {elsewhere}"),
         (destination.org_id, destination.id,
-         f"{actor} moved the experiment {title} into {destination.name}, from another org"),
+         f"{actor} moved the experiment {title} into {destination.name}, from {elsewhere}"),
     ]
-
 
 
 def destinations(claim: str, experiment_workspace_id: str) -> list[tuple[str, list[str]]]:

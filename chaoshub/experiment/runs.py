@@ -19,7 +19,7 @@ from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, NotFound, ValidationFailed
 from chaoshub.core.models import utcnow
 from chaoshub.core.schemas import Frozen
-from chaoshub.experiment import journals
+from chaoshub.experiment import journals, store
 from chaoshub.experiment.models import Experiment, ExperimentVersion, Run, RunEvent
 from chaoshub.experiment.schemas import ExecutionView
 
@@ -173,6 +173,8 @@ def add_run(experiment_id: str, workspace_id: str, user_id: str, user_name: str,
             node: str) -> str:
     """Open a run of the experiment; returns its id."""
     with transaction(SERVICE) as session:
+        # Locked where the run was authorized: a move cannot slip in before the insert.
+        store.experiment_in(session, experiment_id, workspace_id)
         row = Run(experiment_id=experiment_id, workspace_id=workspace_id, status="running",
                   desired="run", node=journals.text(node, 500), created_by=user_id,
                   created_by_name=journals.text(user_name, 500), last_seq=0, event_count=0,

@@ -207,12 +207,13 @@ def list_experiments(
     its latest version: an experiment's author stays who made it, however many edit it).
     Filtering by author needs a signed-in caller, who may look usernames up.
     """
-    _with_scope(claim, READ_SCOPE)
+    user = _with_scope(claim, READ_SCOPE)
     listing.check(sort, last_run, tag, search, author)
     where = _readable_workspace(claim, org, workspace)
+    # Last runs are executions: a token without executions:read sees none, as when listing them.
+    runs_shown = user.anonymous or user.allows(EXECUTIONS_READ_SCOPE)
     try:
         _execution_access(claim, where)  # status only is enough to see outcomes
-        runs_shown = True
     except NotFound:
         runs_shown = False
     if not runs_shown and (last_run or sort == "last_run"):
@@ -292,9 +293,8 @@ def publish_execution(
         with transaction(SERVICE) as session:
             earlier = store.find_execution(session, experiment_id, digest, key)
             if earlier is None:
-                experiment = session.get(Experiment, experiment_id)
-                if experiment is None:
-                    raise NotFound("no such experiment")
+                # Locked where it was authorized: a move cannot slip in before the insert.
+                experiment = store.experiment_in(session, experiment_id, view.workspace_id)
                 row, activities = store.add_execution(session, experiment, journal, digest,
                                                       key, user.sub, user.name)
                 session.flush()

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from chaoshub.core.db import transaction
+from chaoshub.core.errors import Conflict, NotFound
 from chaoshub.core.models import utcnow
 from chaoshub.experiment import journals, versions
 from chaoshub.experiment.models import (
@@ -98,6 +99,18 @@ def delete_experiments(session: Session, ids: list[str]) -> None:
     session.execute(delete(ExperimentVersion).where(ExperimentVersion.experiment_id.in_(ids)))
     session.execute(delete(ExperimentTag).where(ExperimentTag.experiment_id.in_(ids)))
     session.execute(delete(Experiment).where(Experiment.id.in_(ids)))
+
+
+def experiment_in(session: Session, experiment_id: str, workspace_id: str) -> Experiment:
+    """The experiment's row, locked until the transaction ends, if it still lives in
+    `workspace_id`: a write racing with a move sees one workspace or the other, never both."""
+    row = session.scalar(select(Experiment).where(Experiment.id == experiment_id)
+                         .with_for_update())
+    if row is None:
+        raise NotFound("no such experiment")
+    if row.workspace_id != workspace_id:
+        raise Conflict("the experiment has just moved elsewhere; reload it and try again")
+    return row
 
 
 # Executions --------------------------------------------------------------------------------
