@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from chaoshub import create_app
 from chaoshub.core import db, migrate
 from chaoshub.core.db import transaction
-from chaoshub.experiment.models import Experiment
+from chaoshub.experiment.models import Experiment, ExperimentContribution
 from tests.conftest import POSTGRES_URL, csrf, post_json, signed_up_client, unavailable
 from tests.experiment_data import create, experiment, make_token, variant
 
@@ -315,3 +315,81 @@ def test_the_migration_fills_in_each_experiments_last_run(fresh_experiment_datab
         "tied": ("t2", "probe-error", when + timedelta(minutes=5)),
         "never": (None, None, None),
     }
+
+
+def test_the_migration_indexes_the_contributions_already_there(fresh_experiment_database,
+                                                              tmp_path, signing_key_file):
+    app = create_app({"CHAOSHUB_INSTANCE_PATH": str(tmp_path),
+                      "CHAOSHUB_SIGNING_KEY_FILE": str(signing_key_file),
+                      "EXPERIMENT_DATABASE_URL": fresh_experiment_database})
+    migrate.upgrade(app, ("experiment",), "experiment_0004")
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    experiments = sa.table(
+        "experiments", *(sa.column(c) for c in (
+            "id", "workspace_id", "org_id", "title", "description", "created_by", "version")),
+        sa.column("tags", sa.JSON), sa.column("document", sa.JSON),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)))
+    documents = {"both": {"contributions": {"Availability": "high", "security": "none"}},
+                 "odd": {"contributions": ["not", "a", "map"]}, "bare": {}}
+    with app.app_context(), db.database("experiment").engine.begin() as connection:
+        for name, document in documents.items():
+            connection.execute(experiments.insert().values(
+                id=name, workspace_id="w", org_id="o", title=name, description="", tags=[],
+                document=document, created_by="a", version=1, created_at=when,
+                updated_at=when))
+    migrate.upgrade(app, ("experiment",))
+    with app.app_context(), transaction("experiment") as session:
+        found = {(row.experiment_id, row.name, row.level)
+                 for row in session.scalars(sa.select(ExperimentContribution))}
+    db.dispose(app)
+    assert found == {("both", "availability", "high"), ("both", "security", "none")}
+
+
+def test_search_finds_words_of_titles_and_descriptions(team):
+    olga, _ = team
+    made = {}
+    for key, title, description in (
+            ("pod", "Kill a pod", "Checks that the service survives losing a replica."),
+            ("disk", "Fill the disk", "What happens when\nlogs pile up."),
+            ("dns", "Break DNS", "Resolvers fail: 100% of lookups.")):
+        document = titled(title)
+        document["description"] = description
+        made[key] = create(olga, "team", "lab", document)["id"]
+    assert ids(olga, "search=kill") == [made["pod"]]          # the start of the title
+    assert ids(olga, "search=POD") == [made["pod"]]           # a word of it, any case
+    assert ids(olga, "search=replica") == [made["pod"]]       # a word of the description
+    assert ids(olga, "search=logs%20pile") == [made["disk"]]  # after a line break, words on
+    assert set(ids(olga, "search=the")) == {made["pod"], made["disk"]}
+    assert ids(olga, "search=100%25") == [made["dns"]]        # % is a character, not a pattern
+    assert ids(olga, "search=plica") == []                    # inside a word: no
+    assert ids(olga, "search=_") == []
+
+
+def test_contributions_filter_the_listing(team):
+    olga, mary = team
+    made = {}
+    for key, contributions in (("both", {"Availability": "high", "security": "low"}),
+                               ("none", {"availability": "none"}),
+                               ("bare", None)):
+        document = titled(f"Experiment {key}")
+        document.pop("contributions", None)
+        if contributions is not None:
+            document["contributions"] = contributions
+        made[key] = create(olga, "team", "lab", document)["id"]
+    assert ids(olga, "contribution=availability") == [made["both"]]
+    assert ids(mary, "contribution=SECURITY") == [made["both"]]
+    assert ids(olga, "contribution=reliability") == []
+    # A new version's contributions replace the old ones.
+    changed = titled("Experiment none")
+    changed["contributions"] = {"reliability": "medium"}
+    assert olga.put(f"/api/v1/experiments/{made['none']}", json=changed,
+                    headers={"X-CSRF-Token": csrf(olga)}).status_code == 200
+    assert ids(olga, "contribution=reliability") == [made["none"]]
+    # Pages of a contribution's listing follow on; a cursor does not cross to another filter.
+    page = listed(olga, "contribution=availability&limit=1")
+    assert page["next_cursor"] is None
+    first = listed(olga, "limit=1")
+    refused = olga.get(f"{URL}?limit=1&contribution=reliability&cursor={first['next_cursor']}")
+    assert refused.status_code == 400
+    assert listed(olga, f"contribution={'x' * 501}", status=400)["error"] == "bad_request"

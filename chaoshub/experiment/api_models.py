@@ -88,7 +88,10 @@ class ListQuery(Query):
     """Paging and filters of a workspace's experiments."""
 
     tag: str | None = None
-    search: str | None = Field(None, description="a prefix of the title")
+    search: str | None = Field(None, description=(
+        "the start of the title, or of a word of the title or the description"))
+    contribution: str | None = Field(None, description=(
+        "a quality the experiments tell about (their contributions), at a level other than none"))
     last_run: str | None = Field(None, description=(
         "the outcome of the last run: passed, deviated, baseline-not-met, probe-error, "
         "interrupted, aborted; or none for experiments never run"))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from chaoshub.core.errors import BadRequest
 from chaoshub.experiment import journals, store
-from chaoshub.experiment.models import Experiment, ExperimentTag
+from chaoshub.experiment.models import Experiment, ExperimentContribution, ExperimentTag
 from chaoshub.experiment.schemas import ListedExperiment
 
 SORTS = ("updated", "last_run")
@@ -48,11 +48,14 @@ class Listing:
     search: str | None = None
     last_run: str | None = None
     author: str | None = None  # a username, as asked for
+    contribution: str | None = None  # a quality the experiments tell about
 
     def fingerprint(self) -> str:
         """A digest of the workspace and filters, which the cursors of this listing carry."""
         asked = [self.workspace_id, self.tag, self.search, self.last_run,
                  self.author.lower() if self.author else None]
+        if self.contribution:  # cursors of listings without it stay what they were
+            asked.append(self.contribution.lower())
         return hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:24]
 
 
@@ -65,7 +68,8 @@ class Position:
     experiment_id: str
 
 
-def check(sort: object, last_run: object, tag: object, search: object, author: object) -> None:
+def check(sort: object, last_run: object, tag: object, search: object, author: object,
+          contribution: object = None) -> None:
     """BadRequest unless the order and filters are ones a listing knows."""
     if sort not in SORTS:
         raise BadRequest(f"sort must be one of {', '.join(SORTS)}",
@@ -74,7 +78,8 @@ def check(sort: object, last_run: object, tag: object, search: object, author: o
         raise BadRequest(f"last_run must be one of {', '.join(LAST_RUN_FILTERS)}",
                          [{"path": "/last_run",
                            "message": f"one of {', '.join(LAST_RUN_FILTERS)}"}])
-    for name, value in (("tag", tag), ("search", search), ("author", author)):
+    for name, value in (("tag", tag), ("search", search), ("author", author),
+                        ("contribution", contribution)):
         if value is not None and (not isinstance(value, str) or len(value) > TEXT_MAX):
             raise BadRequest(f"{name} must be text of at most {TEXT_MAX} characters",
                              [{"path": f"/{name}", "message": "too long"}])
@@ -129,10 +134,19 @@ def _filtered(listing: Listing, author_id: str | None) -> Select:
     if listing.tag:
         query = query.where(Experiment.id.in_(
             select(ExperimentTag.experiment_id).where(ExperimentTag.tag == listing.tag)))
+    if listing.contribution:
+        query = query.where(Experiment.id.in_(
+            select(ExperimentContribution.experiment_id)
+            .where(ExperimentContribution.name == listing.contribution.lower(),
+                   ExperimentContribution.level != "none")))
     if listing.search:
         escaped = (listing.search.lower().replace("\\", "\\\\").replace("%", "\\%")
                    .replace("_", "\\_"))
-        query = query.where(func.lower(Experiment.title).like(escaped + "%", escape="\\"))
+        # The start of the title, or of any word of the title or the description.
+        query = query.where(or_(*(
+            func.lower(field).like(before + escaped + "%", escape="\\")
+            for field in (Experiment.title, Experiment.description)
+            for before in ("", "% ", "%\n"))))
     if author_id is not None:
         query = query.where(Experiment.created_by == author_id)
     if listing.last_run == NEVER_RUN:

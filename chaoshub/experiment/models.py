@@ -66,6 +66,19 @@ class ExperimentTag(Base):
     tag: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
 
 
+class ExperimentContribution(Base):
+    """What an experiment says it tells about one quality of the system (its `contributions`),
+    a row of its own so listings filter by it."""
+
+    __tablename__ = "experiment_contributions"
+
+    experiment_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True)
+    # Lower-cased: "Availability" and "availability" are one quality.
+    name: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    level: Mapped[str] = mapped_column(String(10))  # high, medium, low or none
+
+
 class ExperimentVersion(Base):
     """One immutable state of an experiment's document."""
 

@@ -41,7 +41,8 @@ def create_experiment(org: str, workspace: str):
 @docs.validate(query=m.ListQuery, resp=answers(m.ExperimentList, 400, 401, 403, 404),
                tags=["experiments"])
 def list_experiments(org: str, workspace: str):
-    """A page of a workspace's experiments: ?tag=, ?search= (title prefix), ?last_run= (an
+    """A page of a workspace's experiments: ?tag=, ?search= (the start of the title or of a
+    word of title or description), ?contribution= (a quality it tells about), ?last_run= (an
     outcome, or none), ?author= (the creator's username), ?sort=updated|last_run, ?cursor=,
     ?limit=."""
     page = service.list_experiments(
@@ -49,6 +50,7 @@ def list_experiments(org: str, workspace: str):
         search=request.args.get("search") or None, cursor=request.args.get("cursor") or None,
         limit=_int_arg("limit", 20), last_run=request.args.get("last_run") or None,
         author=request.args.get("author") or None, sort=request.args.get("sort") or "updated",
+        contribution=request.args.get("contribution") or None,
     )
     return jsonify({
         "experiments": [serialize(e, with_document=False) for e in page.experiments],

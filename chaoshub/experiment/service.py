@@ -197,18 +197,20 @@ def get_workspace_experiment(
 def list_experiments(
     claim: str, org: str, workspace: str, tag: str | None = None, search: str | None = None,
     cursor: str | None = None, limit: int = 20, last_run: str | None = None,
-    author: str | None = None, sort: str = "updated",
+    author: str | None = None, sort: str = "updated", contribution: str | None = None,
 ) -> ExperimentPage:
     """A page of the workspace's experiments, most recently updated first, or with
     `sort="last_run"` most recently run first (those never run last, by update).
 
-    Filters: `tag`; `search`, a title prefix; `last_run`, the outcome of the last run or
+    Filters: `tag`; `search`, the start of the title or of a word of the title or the
+    description; `contribution`, a quality the experiment tells about at some level other than
+    "none" (its `contributions`); `last_run`, the outcome of the last run or
     "none" for never run; `author`, the username of whoever created the experiment (not of
     its latest version: an experiment's author stays who made it, however many edit it).
     Filtering by author needs a signed-in caller, who may look usernames up.
     """
     user = _with_scope(claim, READ_SCOPE)
-    listing.check(sort, last_run, tag, search, author)
+    listing.check(sort, last_run, tag, search, author, contribution)
     where = _readable_workspace(claim, org, workspace)
     # Last runs are executions: a token without executions:read sees none, as when listing them.
     runs_shown = user.anonymous or user.allows(EXECUTIONS_READ_SCOPE)
@@ -220,7 +222,7 @@ def list_experiments(
         raise Forbidden("the runs of this workspace are not shown to you: list its "
                         "experiments without last_run")
     asked = listing.Listing(where.id, sort, tag or None, search or None, last_run or None,
-                            author or None)
+                            author or None, contribution or None)
     after = listing.decode_cursor(cursor, asked) if cursor else None
     author_id = None
     if asked.author:
@@ -523,7 +525,7 @@ def _create(user: UserClaim, workspace_id: str, org_id: str, document: dict[str,
         store.describe(row, document)
         session.add(row)
         session.flush()
-        store.set_tags(session, row)
+        store.set_index(session, row)
         version = store.add_version(session, row, document, user.sub, user.name,
                                     message or "created", 1)
         view = store.experiment_view(row)
@@ -546,7 +548,7 @@ def _update(user: UserClaim, experiment_id: str, document: dict[str, Any],
         row.version += 1
         row.updated_at = utcnow()
         store.describe(row, document)
-        store.set_tags(session, row)
+        store.set_index(session, row)
         store.add_version(session, row, document, user.sub, user.name, message, row.version)
         view = store.experiment_view(row)
     _forget(experiment_id)

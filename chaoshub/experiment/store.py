@@ -17,6 +17,7 @@ from chaoshub.experiment.models import (
     ExecutionActivity,
     ExecutionJournal,
     Experiment,
+    ExperimentContribution,
     ExperimentTag,
     ExperimentVersion,
 )
@@ -51,12 +52,26 @@ def describe(row: Experiment, document: dict[str, Any]) -> None:
     row.document = document
 
 
-def set_tags(session: Session, row: Experiment) -> None:
-    """Replace the tag rows of an experiment with the tags of its document."""
+def set_index(session: Session, row: Experiment) -> None:
+    """Replace the tag and contribution rows of an experiment with those of its document."""
     session.execute(delete(ExperimentTag).where(ExperimentTag.experiment_id == row.id))
     for tag in dict.fromkeys(journals.text(t, TAG_MAX) for t in row.tags):
         if tag:
             session.add(ExperimentTag(experiment_id=row.id, tag=tag))
+    session.execute(delete(ExperimentContribution)
+                    .where(ExperimentContribution.experiment_id == row.id))
+    for name, level in contributions(row.document).items():
+        session.add(ExperimentContribution(experiment_id=row.id, name=name, level=level))
+
+
+def contributions(document: dict[str, Any]) -> dict[str, str]:
+    """The document's contributions by lower-cased name (the schema checked the levels)."""
+    found = document.get("contributions")
+    if not isinstance(found, dict):
+        return {}
+    named = {journals.text(name, TAG_MAX).lower(): level for name, level in found.items()
+             if isinstance(name, str) and isinstance(level, str)}
+    return {name: level for name, level in named.items() if name}
 
 
 def add_version(session: Session, row: Experiment, document: dict[str, Any], author: str,
@@ -98,6 +113,8 @@ def delete_experiments(session: Session, ids: list[str]) -> None:
     session.execute(delete(Execution).where(Execution.experiment_id.in_(ids)))
     session.execute(delete(ExperimentVersion).where(ExperimentVersion.experiment_id.in_(ids)))
     session.execute(delete(ExperimentTag).where(ExperimentTag.experiment_id.in_(ids)))
+    session.execute(delete(ExperimentContribution)
+                    .where(ExperimentContribution.experiment_id.in_(ids)))
     session.execute(delete(Experiment).where(Experiment.id.in_(ids)))
 
 
