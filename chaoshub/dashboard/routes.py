@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, make_response, redirect, render_template, request
 
@@ -28,6 +28,8 @@ pages = Blueprint("dashboard", __name__)
 # NotFound here is about what the form named (a username, say), never the org itself.
 FORM_ERRORS = (ValidationFailed, Conflict, Forbidden, NotFound)
 EXPERIMENTS_SHOWN = 20
+# The query string of the workspace page's experiment list, as the listing API names them.
+LISTING_FILTERS = ("search", "tag", "contribution", "author", "last_run", "sort")
 CHOICES = {"roles": ROLES, "visibilities": service.VISIBILITIES,
            "execution_choices": service.OUTSIDER_EXECUTIONS}
 
@@ -244,17 +246,32 @@ def _canonical(asked: str, name: str):
     return redirect(target, code=301)
 
 
-def _experiments(claim: str, ws) -> tuple[list[dict], bool, str | None]:
-    """The workspace's most recently updated experiments, each with its latest outcome."""
+def _experiments(claim: str, ws) -> dict:
+    """The page of the workspace's experiments the query string asks for (filters, order,
+    cursor), each with its last run's outcome, and the link to the next page."""
+    asked = {name: request.args[name].strip() for name in LISTING_FILTERS
+             if request.args.get(name, "").strip()}
+    cursor = request.args.get("cursor") or None
+    listing = {"filters": asked, "rows": [], "next_url": None, "problem": None,
+               "first_url": _listing_url(ws, asked) if cursor else None}
     try:
-        page = experiment.list_experiments(claim, ws.org_name, ws.name, limit=EXPERIMENTS_SHOWN)
+        page = experiment.list_experiments(claim, ws.org_name, ws.name, cursor=cursor,
+                                           limit=EXPERIMENTS_SHOWN, **asked)
     except HubError as error:
-        # The page is the workspace's: it still shows when experiments cannot be listed.
-        return [], False, error.message
+        # The page is the workspace's: it still shows, saying why nothing is listed.
+        listing["problem"] = error.message
+        return listing
     # The listing carries each experiment's last run, blank for readers who may not see runs.
-    rows = [{"experiment": found, "outcome": found.last_run_outcome}
-            for found in page.experiments]
-    return rows, page.next_cursor is not None, None
+    listing["rows"] = [{"experiment": found, "outcome": found.last_run_outcome}
+                       for found in page.experiments]
+    if page.next_cursor:
+        listing["next_url"] = _listing_url(ws, {**asked, "cursor": page.next_cursor})
+    return listing
+
+
+def _listing_url(ws, args: dict[str, str]) -> str:
+    path = f"/{quote(ws.org_name, safe='')}/{quote(ws.name, safe='')}"
+    return f"{path}?{urlencode(args)}#experiments" if args else f"{path}#experiments"
 
 
 def _render(template: str, error: HubError | None, form=None, **context):
@@ -286,14 +303,14 @@ def _members_page(claim: str, org, error: HubError | None = None, form=None,
 
 
 def _workspace_page(claim: str, ws, error: HubError | None = None, form=None):
-    experiments, more, unavailable = _experiments(claim, ws)
+    listing = _experiments(claim, ws)
     # Those with a role here see who else was given one; others see no member list at all.
     members = (service.list_workspace_members(claim, ws.org_name, ws.name)
                if "list_members" in ws.allowed else None)
     me = auth.get_account(claim).username if members is not None else None
     return _render(
-        "dashboard/workspace.html", error, form, ws=ws, experiments=experiments,
-        more_experiments=more, experiments_unavailable=unavailable,
+        "dashboard/workspace.html", error, form, ws=ws, listing=listing,
+        outcomes=experiment.LAST_RUN_FILTERS,
         feed=service.workspace_activity(claim, ws.org_name, ws.name),
         members=members, me=me, grantable=grantable(ws.role))
 

@@ -51,6 +51,8 @@ EXECUTIONS_READ_SCOPE = "executions:read"
 EXECUTIONS_WRITE_SCOPE = "executions:write"
 LATEST_EXECUTIONS = 50
 PAGE_MAX = 100
+# What list_experiments takes as `last_run`: the hub's outcomes, worst first, and "none".
+LAST_RUN_FILTERS = listing.LAST_RUN_FILTERS
 
 
 # Experiments -------------------------------------------------------------------------------
