@@ -13,6 +13,8 @@ from pathlib import Path
 
 import requests
 
+from tests.conftest import PASSWORD
+
 BIN = Path(sys.executable).parent
 
 
@@ -75,3 +77,34 @@ def running_hub(root: Path, *args: str, **env: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
+
+
+def sign_up_over_http(hub_url: str, username: str) -> None:
+    """An account made through the sign-up form, the way a browser would, without driving one."""
+    with requests.Session() as session:
+        session.get(f"{hub_url}/signin")
+        token = session.cookies["chaoshub_csrf"]
+        answer = session.post(f"{hub_url}/signup", allow_redirects=False, data={
+            "username": username, "password": PASSWORD, "csrf_token": token})
+        assert answer.status_code == 303, answer.text
+
+
+def signed_in_session(hub_url: str, username: str) -> requests.Session:
+    """An HTTP session of a new account, signed in through the forms, sending its CSRF header."""
+    http = requests.Session()
+    http.get(f"{hub_url}/signin")
+    form = {"username": username, "password": PASSWORD,
+            "csrf_token": http.cookies["chaoshub_csrf"]}
+    assert http.post(f"{hub_url}/signup", data=form, allow_redirects=False).status_code == 303
+    assert http.post(f"{hub_url}/signin", data=form, allow_redirects=False).status_code == 303
+    http.headers["X-CSRF-Token"] = http.cookies["chaoshub_csrf"]
+    return http
+
+
+def sign_in_browser(page, hub_url: str, username: str) -> None:
+    """Sign in through the form in a real browser, landing on the dashboard."""
+    page.goto(f"{hub_url}/signin")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{hub_url}/")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
-from tests.conftest import PASSWORD
 from tests.experiment_data import experiment, journal, variant
-from tests.helpers import running_hub
+from tests.helpers import running_hub, sign_in_browser, signed_in_session
 
 pytestmark = pytest.mark.e2e
 
@@ -30,31 +28,17 @@ def hub(tmp_path_factory):
     """A hub with heidi's experiment and three runs: deviated (08:57), passed (09:01) and
     probe-error (09:03)."""
     with running_hub(tmp_path_factory.mktemp("compare-hub")) as url:
-        http = requests.Session()
-        http.get(f"{url}/signin")
-        form = {"username": "heidi", "password": PASSWORD,
-                "csrf_token": http.cookies["chaoshub_csrf"]}
-        assert http.post(f"{url}/signup", data=form, allow_redirects=False).status_code == 303
-        assert http.post(f"{url}/signin", data=form, allow_redirects=False).status_code == 303
-        headers = {"X-CSRF-Token": http.cookies["chaoshub_csrf"]}
+        http = signed_in_session(url, "heidi")
         created = http.post(f"{url}/api/v1/orgs/heidi/workspaces/Personal/experiments",
-                            json=experiment(), headers=headers).json()
+                            json=experiment()).json()
         runs = {}
         for outcome, body in (("deviated", journal()), ("passed", slower_and_failing()),
                               ("probe-error", variant("probe-error"))):
             answer = http.post(f"{url}/api/v1/experiments/{created['id']}/executions",
-                               json=body, headers=headers)
+                               json=body)
             assert answer.status_code == 201, answer.text
             runs[outcome] = answer.json()["id"]
         yield url, created["id"], runs
-
-
-def sign_in(page, url: str) -> None:
-    page.goto(f"{url}/signin")
-    page.get_by_label("Username").fill("heidi")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{url}/")
 
 
 def changes(page, section: str) -> list[str]:
@@ -65,7 +49,7 @@ def changes(page, section: str) -> list[str]:
 
 def test_the_execution_page_charts_every_run_by_outcome(page, hub):
     url, experiment_id, runs = hub
-    sign_in(page, url)
+    sign_in_browser(page, url, "heidi")
     page.goto(f"{url}/heidi/Personal/experiment/{experiment_id}/execution/{runs['passed']}")
     chart = page.get_by_test_id("runs-history").get_by_role("img")
     assert chart.get_attribute("aria-label").startswith(
@@ -95,7 +79,7 @@ def test_the_execution_page_charts_every_run_by_outcome(page, hub):
 
 def test_compare_with_the_previous_run_from_the_execution_page(page, hub):
     url, experiment_id, runs = hub
-    sign_in(page, url)
+    sign_in_browser(page, url, "heidi")
     page.goto(f"{url}/heidi/Personal/experiment/{experiment_id}/execution/{runs['passed']}")
     page.get_by_role("link", name="Compare with the previous run").click()
     page.wait_for_url(f"**/compare?a={runs['deviated']}&b={runs['passed']}")
@@ -124,7 +108,7 @@ def test_compare_with_the_previous_run_from_the_execution_page(page, hub):
 
 def test_pick_two_runs_on_the_experiment_page(page, hub):
     url, experiment_id, runs = hub
-    sign_in(page, url)
+    sign_in_browser(page, url, "heidi")
     page.goto(f"{url}/heidi/Personal/experiment/{experiment_id}")
     assert page.get_by_test_id("executions").get_by_test_id("chart-mark").count() == 3
     # The newest two are picked to begin with.

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
-from tests.conftest import PASSWORD
 from tests.experiment_data import experiment, variant
-from tests.helpers import running_hub
+from tests.helpers import running_hub, sign_in_browser, signed_in_session
 
 pytestmark = pytest.mark.e2e
 
@@ -16,34 +14,20 @@ pytestmark = pytest.mark.e2e
 def hub(tmp_path_factory):
     """A hub with grace's experiment and two of its runs."""
     with running_hub(tmp_path_factory.mktemp("experiment-hub")) as url:
-        http = requests.Session()
-        http.get(f"{url}/signin")
-        form = {"username": "grace", "password": PASSWORD,
-                "csrf_token": http.cookies["chaoshub_csrf"]}
-        assert http.post(f"{url}/signup", data=form, allow_redirects=False).status_code == 303
-        assert http.post(f"{url}/signin", data=form, allow_redirects=False).status_code == 303
-        headers = {"X-CSRF-Token": http.cookies["chaoshub_csrf"]}
+        http = signed_in_session(url, "grace")
         created = http.post(f"{url}/api/v1/orgs/grace/workspaces/Personal/experiments",
-                            json=experiment(), headers=headers).json()
+                            json=experiment()).json()
         runs = {}
         for outcome in ("deviated", "baseline-not-met"):
             runs[outcome] = http.post(
                 f"{url}/api/v1/experiments/{created['id']}/executions",
-                json=variant(outcome), headers=headers).json()["id"]
+                json=variant(outcome)).json()["id"]
         yield url, created["id"], runs
-
-
-def sign_in(page, url: str) -> None:
-    page.goto(f"{url}/signin")
-    page.get_by_label("Username").fill("grace")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{url}/")
 
 
 def test_the_experiment_page_reads_as_a_plan(page, hub):
     url, experiment_id, _ = hub
-    sign_in(page, url)
+    sign_in_browser(page, url, "grace")
     page.goto(f"{url}/grace/personal/experiment/{experiment_id}")
     assert page.get_by_role("heading", level=1).inner_text() == experiment()["title"]
     hypothesis = page.get_by_test_id("plan-hypothesis")
@@ -61,7 +45,7 @@ def test_the_experiment_page_reads_as_a_plan(page, hub):
 
 def test_the_execution_page_tells_what_happened(page, hub):
     url, experiment_id, runs = hub
-    sign_in(page, url)
+    sign_in_browser(page, url, "grace")
     page.goto(f"{url}/grace/personal/experiment/{experiment_id}")
     page.get_by_role("link", name="Deviated").click()
     page.wait_for_url(f"**/execution/{runs['deviated']}")

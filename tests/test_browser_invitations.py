@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.helpers import running_hub
-from tests.test_browser_orgs import sign_in, sign_up_over_http
+from tests.helpers import running_hub, sign_in_browser, sign_up_over_http
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +19,7 @@ def hub_url(tmp_path_factory):
 def test_an_owner_invites_by_link_and_the_invitee_joins(page, hub_url, tmp_path):
     sign_up_over_http(hub_url, "olga")
     sign_up_over_http(hub_url, "mary")
-    sign_in(page, hub_url, "olga")
+    sign_in_browser(page, hub_url, "olga")
     page.get_by_label("Org name").fill("Chaos-Team")
     page.get_by_role("button", name="Create org").click()
     page.wait_for_url(f"{hub_url}/Chaos-Team")

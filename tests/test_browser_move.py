@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
-from tests.conftest import PASSWORD
 from tests.experiment_data import experiment, variant
-from tests.helpers import running_hub
+from tests.helpers import running_hub, sign_in_browser, signed_in_session
 
 pytestmark = pytest.mark.e2e
 
@@ -17,35 +15,20 @@ def hub(tmp_path_factory):
     """A hub where grace has an experiment with a run in her Personal workspace, and an org
     `team` with a workspace `ops`."""
     with running_hub(tmp_path_factory.mktemp("move-hub")) as url:
-        http = requests.Session()
-        http.get(f"{url}/signin")
-        form = {"username": "grace", "password": PASSWORD,
-                "csrf_token": http.cookies["chaoshub_csrf"]}
-        assert http.post(f"{url}/signup", data=form, allow_redirects=False).status_code == 303
-        assert http.post(f"{url}/signin", data=form, allow_redirects=False).status_code == 303
-        headers = {"X-CSRF-Token": http.cookies["chaoshub_csrf"]}
-        assert http.post(f"{url}/api/v1/orgs", json={"name": "team"},
-                         headers=headers).status_code == 201
-        assert http.post(f"{url}/api/v1/orgs/team/workspaces", json={"name": "ops"},
-                         headers=headers).status_code == 201
+        http = signed_in_session(url, "grace")
+        assert http.post(f"{url}/api/v1/orgs", json={"name": "team"}).status_code == 201
+        made = http.post(f"{url}/api/v1/orgs/team/workspaces", json={"name": "ops"})
+        assert made.status_code == 201
         created = http.post(f"{url}/api/v1/orgs/grace/workspaces/Personal/experiments",
-                            json=experiment(), headers=headers).json()
+                            json=experiment()).json()
         assert http.post(f"{url}/api/v1/experiments/{created['id']}/executions",
-                         json=variant("deviated"), headers=headers).status_code == 201
+                         json=variant("deviated")).status_code == 201
         yield url, created["id"]
-
-
-def sign_in(page, url: str) -> None:
-    page.goto(f"{url}/signin")
-    page.get_by_label("Username").fill("grace")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{url}/")
 
 
 def test_the_move_form_takes_the_experiment_to_the_chosen_workspace(page, hub):
     url, experiment_id = hub
-    sign_in(page, url)
+    sign_in_browser(page, url, "grace")
     page.goto(f"{url}/grace/Personal/experiment/{experiment_id}")
     form = page.get_by_test_id("move")
     choices = form.get_by_label("Move to workspace")

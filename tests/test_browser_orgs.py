@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
-from tests.conftest import PASSWORD
-from tests.helpers import running_hub
+from tests.helpers import running_hub, sign_in_browser, sign_up_over_http
 
 pytestmark = pytest.mark.e2e
 
@@ -17,28 +15,10 @@ def hub_url(tmp_path_factory):
         yield url
 
 
-def sign_up_over_http(hub_url: str, username: str) -> None:
-    """An account made the way a browser would, without driving one."""
-    with requests.Session() as session:
-        session.get(f"{hub_url}/signin")
-        token = session.cookies["chaoshub_csrf"]
-        answer = session.post(f"{hub_url}/signup", allow_redirects=False, data={
-            "username": username, "password": PASSWORD, "csrf_token": token})
-        assert answer.status_code == 303, answer.text
-
-
-def sign_in(page, hub_url: str, username: str) -> None:
-    page.goto(f"{hub_url}/signin")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{hub_url}/")
-
-
 def test_an_owner_builds_an_org_and_a_member_sees_it(page, hub_url, tmp_path):
     sign_up_over_http(hub_url, "olga")
     sign_up_over_http(hub_url, "mary")
-    sign_in(page, hub_url, "olga")
+    sign_in_browser(page, hub_url, "olga")
 
     page.get_by_label("Org name").fill("Chaos-Team")
     page.get_by_role("button", name="Create org").click()
@@ -65,7 +45,7 @@ def test_an_owner_builds_an_org_and_a_member_sees_it(page, hub_url, tmp_path):
 
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{hub_url}/signin")
-    sign_in(page, hub_url, "mary")
+    sign_in_browser(page, hub_url, "mary")
     team = page.get_by_test_id("org").filter(has_text="Chaos-Team")
     assert "member" in team.inner_text() and "production" in team.inner_text()
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
-from tests.conftest import PASSWORD
 from tests.experiment_data import experiment
-from tests.helpers import running_hub
+from tests.helpers import running_hub, sign_in_browser, signed_in_session
 from tests.test_version_diff_page import second_version
 
 pytestmark = pytest.mark.e2e
@@ -29,29 +27,15 @@ def third_version() -> dict:
 def hub(tmp_path_factory):
     """A hub with ivan's experiment in three versions."""
     with running_hub(tmp_path_factory.mktemp("version-diff-hub")) as url:
-        http = requests.Session()
-        http.get(f"{url}/signin")
-        form = {"username": "ivan", "password": PASSWORD,
-                "csrf_token": http.cookies["chaoshub_csrf"]}
-        assert http.post(f"{url}/signup", data=form, allow_redirects=False).status_code == 303
-        assert http.post(f"{url}/signin", data=form, allow_redirects=False).status_code == 303
-        headers = {"X-CSRF-Token": http.cookies["chaoshub_csrf"]}
+        http = signed_in_session(url, "ivan")
         created = http.post(f"{url}/api/v1/orgs/ivan/workspaces/Personal/experiments",
-                            json=experiment(), headers=headers).json()
+                            json=experiment()).json()
         for document, message in ((second_version(), "tighter timeout"),
                                   (third_version(), "check the files too")):
             answer = http.put(f"{url}/api/v1/experiments/{created['id']}", json=document,
-                              params={"message": message}, headers=headers)
+                              params={"message": message})
             assert answer.status_code == 200, answer.text
         yield url, created["id"]
-
-
-def sign_in(page, url: str) -> None:
-    page.goto(f"{url}/signin")
-    page.get_by_label("Username").fill("ivan")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{url}/")
 
 
 def folded(texts: list[str]) -> list[str]:
@@ -60,7 +44,7 @@ def folded(texts: list[str]) -> list[str]:
 
 def test_follow_a_version_to_its_changes_then_pick_another_pair(page, hub):
     url, experiment_id = hub
-    sign_in(page, url)
+    sign_in_browser(page, url, "ivan")
     page.goto(f"{url}/ivan/Personal/experiment/{experiment_id}")
     rows = page.get_by_test_id("version-row")
     assert rows.count() == 3
@@ -132,7 +116,7 @@ def test_follow_a_version_to_its_changes_then_pick_another_pair(page, hub):
 
 def test_an_unknown_version_reads_as_not_found(page, hub):
     url, experiment_id = hub
-    sign_in(page, url)
+    sign_in_browser(page, url, "ivan")
     answer = page.goto(f"{url}/ivan/Personal/experiment/{experiment_id}/versions/diff"
                        "?from=1&to=7")
     assert answer.status == 404

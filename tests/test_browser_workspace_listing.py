@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
-from tests.conftest import PASSWORD
 from tests.experiment_data import experiment, variant
-from tests.helpers import running_hub
+from tests.helpers import running_hub, sign_in_browser, signed_in_session
 
 pytestmark = pytest.mark.e2e
 
@@ -19,19 +17,13 @@ def hub(tmp_path_factory):
     """A hub where ada's personal workspace holds MANY plain experiments and two that ran:
     one about DNS that deviated, one about disks that passed."""
     with running_hub(tmp_path_factory.mktemp("workspace-listing-hub")) as url:
-        http = requests.Session()
-        http.get(f"{url}/signin")
-        form = {"username": "ada", "password": PASSWORD,
-                "csrf_token": http.cookies["chaoshub_csrf"]}
-        assert http.post(f"{url}/signup", data=form, allow_redirects=False).status_code == 303
-        assert http.post(f"{url}/signin", data=form, allow_redirects=False).status_code == 303
-        headers = {"X-CSRF-Token": http.cookies["chaoshub_csrf"]}
+        http = signed_in_session(url, "ada")
         listing = f"{url}/api/v1/orgs/ada/workspaces/Personal/experiments"
 
         def create(title: str, description: str, tags: list[str]) -> str:
             document = {**experiment(), "title": title, "description": description,
                         "tags": tags}
-            answer = http.post(listing, json=document, headers=headers)
+            answer = http.post(listing, json=document)
             assert answer.status_code == 201, answer.text
             return answer.json()["id"]
 
@@ -41,17 +33,9 @@ def hub(tmp_path_factory):
                "passed": create("Fill the disk", "Logs pile up until it is full.", ["disk"])}
         for outcome, experiment_id in ran.items():
             answer = http.post(f"{url}/api/v1/experiments/{experiment_id}/executions",
-                               json=variant(outcome), headers=headers)
+                               json=variant(outcome))
             assert answer.status_code == 201, answer.text
         yield url
-
-
-def sign_in(page, url: str) -> None:
-    page.goto(f"{url}/signin")
-    page.get_by_label("Username").fill("ada")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{url}/")
 
 
 def titles(page) -> list[str]:
@@ -59,7 +43,7 @@ def titles(page) -> list[str]:
 
 
 def test_filter_by_words_tags_and_last_run_then_clear(page, hub):
-    sign_in(page, hub)
+    sign_in_browser(page, hub, "ada")
     page.goto(f"{hub}/ada/Personal")
     filters = page.get_by_test_id("experiment-filters")
 
@@ -89,7 +73,7 @@ def test_filter_by_words_tags_and_last_run_then_clear(page, hub):
 
 
 def test_order_by_last_run_and_page_through_every_experiment(page, hub):
-    sign_in(page, hub)
+    sign_in_browser(page, hub, "ada")
     page.goto(f"{hub}/ada/Personal")
     filters = page.get_by_test_id("experiment-filters")
     filters.get_by_label("Order").select_option("last_run")
@@ -114,7 +98,7 @@ def test_order_by_last_run_and_page_through_every_experiment(page, hub):
 
 
 def test_a_stale_cursor_says_so_on_the_page(page, hub):
-    sign_in(page, hub)
+    sign_in_browser(page, hub, "ada")
     page.goto(f"{hub}/ada/Personal?cursor=not-a-cursor")
     assert "start" in page.get_by_test_id("experiments-problem").inner_text()
     assert page.get_by_test_id("first-page").is_visible()

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import running_hub
-from tests.test_browser_orgs import sign_in, sign_up_over_http
+from tests.helpers import running_hub, sign_in_browser, sign_up_over_http
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +32,7 @@ def sign_out(page, hub_url: str) -> None:
 def test_an_owner_lets_an_outsider_into_one_workspace(page, hub_url, tmp_path):
     sign_up_over_http(hub_url, "olga")
     sign_up_over_http(hub_url, "otto")
-    sign_in(page, hub_url, "olga")
+    sign_in_browser(page, hub_url, "olga")
     page.get_by_label("Org name").fill("Chaos-Team")
     page.get_by_role("button", name="Create org").click()
     page.wait_for_url(f"{hub_url}/Chaos-Team")
@@ -64,7 +63,7 @@ def test_an_owner_lets_an_outsider_into_one_workspace(page, hub_url, tmp_path):
     sign_out(page, hub_url)
 
     # otto sees the org through production alone, with his role there.
-    sign_in(page, hub_url, "otto")
+    sign_in_browser(page, hub_url, "otto")
     team = page.get_by_test_id("org").filter(has_text="Chaos-Team")
     assert "production" in team.inner_text() and "staging" not in team.inner_text()
     team.get_by_role("link", name="production").click()
@@ -77,12 +76,12 @@ def test_an_owner_lets_an_outsider_into_one_workspace(page, hub_url, tmp_path):
     sign_out(page, hub_url)
 
     # olga takes the role away: the workspace closes to otto at once.
-    sign_in(page, hub_url, "olga")
+    sign_in_browser(page, hub_url, "olga")
     page.goto(f"{hub_url}/Chaos-Team/production")
     page.get_by_test_id("workspace-member").get_by_role("button", name="Remove").click()
     page.wait_for_url(f"{hub_url}/Chaos-Team/production#members")
     assert page.get_by_test_id("no-workspace-members").is_visible()
     sign_out(page, hub_url)
-    sign_in(page, hub_url, "otto")
+    sign_in_browser(page, hub_url, "otto")
     assert page.get_by_test_id("org").filter(has_text="Chaos-Team").count() == 0
     assert page.goto(f"{hub_url}/Chaos-Team/production").status == 404

@@ -255,6 +255,15 @@ def test_runs_reported_through_the_runs_api_count_as_last_runs(app, team):
 # The migration that adds the last run, and fills it in ----------------------------------------
 
 
+# The experiments table as the older revisions know it, for rows written before the upgrade.
+EXPERIMENTS = sa.table(
+    "experiments", *(sa.column(c) for c in (
+        "id", "workspace_id", "org_id", "title", "description", "created_by", "version")),
+    sa.column("tags", sa.JSON), sa.column("document", sa.JSON),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+    sa.column("updated_at", sa.DateTime(timezone=True)))
+
+
 @pytest.fixture
 def fresh_experiment_database(backend, tmp_path):
     """An empty experiment database of the backend under test, and its URL."""
@@ -280,12 +289,6 @@ def test_the_migration_fills_in_each_experiments_last_run(fresh_experiment_datab
                       "EXPERIMENT_DATABASE_URL": fresh_experiment_database})
     migrate.upgrade(app, ("experiment",), "experiment_0003")
     when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    experiments = sa.table(
-        "experiments", *(sa.column(c) for c in (
-            "id", "workspace_id", "org_id", "title", "description", "created_by", "version")),
-        sa.column("tags", sa.JSON), sa.column("document", sa.JSON),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-        sa.column("updated_at", sa.DateTime(timezone=True)))
     executions = sa.table(
         "executions", *(sa.column(c) for c in (
             "id", "experiment_id", "workspace_id", "version", "status", "deviated", "outcome",
@@ -293,7 +296,7 @@ def test_the_migration_fills_in_each_experiments_last_run(fresh_experiment_datab
         sa.column("created_at", sa.DateTime(timezone=True)))
     with app.app_context(), db.database("experiment").engine.begin() as connection:
         for name in ("ran", "tied", "never"):
-            connection.execute(experiments.insert().values(
+            connection.execute(EXPERIMENTS.insert().values(
                 id=name, workspace_id="w", org_id="o", title=name, description="", tags=[],
                 document={}, created_by="a", version=1, created_at=when, updated_at=when))
         for execution_id, experiment_id, outcome, minutes in (
@@ -324,17 +327,11 @@ def test_the_migration_indexes_the_contributions_already_there(fresh_experiment_
                       "EXPERIMENT_DATABASE_URL": fresh_experiment_database})
     migrate.upgrade(app, ("experiment",), "experiment_0004")
     when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    experiments = sa.table(
-        "experiments", *(sa.column(c) for c in (
-            "id", "workspace_id", "org_id", "title", "description", "created_by", "version")),
-        sa.column("tags", sa.JSON), sa.column("document", sa.JSON),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-        sa.column("updated_at", sa.DateTime(timezone=True)))
     documents = {"both": {"contributions": {"Availability": "high", "security": "none"}},
                  "odd": {"contributions": ["not", "a", "map"]}, "bare": {}}
     with app.app_context(), db.database("experiment").engine.begin() as connection:
         for name, document in documents.items():
-            connection.execute(experiments.insert().values(
+            connection.execute(EXPERIMENTS.insert().values(
                 id=name, workspace_id="w", org_id="o", title=name, description="", tags=[],
                 document=document, created_by="a", version=1, created_at=when,
                 updated_at=when))

@@ -114,20 +114,9 @@ def development_key_file(instance_path: str) -> Path:
     return path
 
 
-def issue(
-    ring: KeyRing,
-    *,
-    issuer: str,
-    sub: str,
-    name: str,
-    scopes: tuple[str, ...] | list[str],
-    ttl: int,
-    audience: str = HUB_AUDIENCE,
-    workspace: str | None = None,
-) -> str:
-    """Sign a new UserClaim with the ring's active key."""
-    return issue_with_claim(ring, issuer=issuer, sub=sub, name=name, scopes=scopes, ttl=ttl,
-                            audience=audience, workspace=workspace)[0]
+def issue(ring: KeyRing, **fields: Any) -> str:
+    """Sign a new UserClaim with the ring's active key (the fields of `issue_with_claim`)."""
+    return issue_with_claim(ring, **fields)[0]
 
 
 def issue_with_claim(
