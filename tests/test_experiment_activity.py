@@ -90,6 +90,10 @@ def test_the_write_stands_when_the_feed_cannot_take_it(app, olga, monkeypatch, c
 def test_the_workspace_page_lists_its_experiments(app, olga):
     empty = olga.get("/team/secret")
     assert 'data-testid="no-experiments"' in empty.text
+    # The form's default order is no filter: still "no experiments yet", nothing to clear.
+    ordered = olga.get("/team/secret?search=&sort=updated")
+    assert 'data-testid="no-experiments"' in ordered.text
+    assert 'data-testid="clear-filters"' not in ordered.text
     vault = create(olga, "team", "secret", titled("Break the vault", tags=["vault", "demo"]))
     publish(olga, vault["id"])
     pod = create(olga, "team", "open", titled("Kill a pod"))

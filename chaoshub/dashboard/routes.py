@@ -251,6 +251,8 @@ def _experiments(claim: str, ws) -> dict:
     cursor), each with its last run's outcome, and the link to the next page."""
     asked = {name: request.args[name].strip() for name in LISTING_FILTERS
              if request.args.get(name, "").strip()}
+    if asked.get("sort") == "updated":
+        del asked["sort"]  # the default order: not a filter to clear
     cursor = request.args.get("cursor") or None
     listing = {"filters": asked, "rows": [], "next_url": None, "problem": None,
                "first_url": _listing_url(ws, asked) if cursor else None}
