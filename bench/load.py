@@ -220,6 +220,7 @@ def _settings(workdir: Path, databases: dict[str, str], redis_url: str,
     """The hub's environment: production rules, this run's databases, Redis and keys."""
     return {
         "CHAOSHUB_ENV": "production",
+        "PUBLIC_URL": "http://127.0.0.1",  # only in the links answers carry; nobody follows them
         "SECRET_KEY": secrets.token_urlsafe(32),
         "CHAOSHUB_SIGNING_KEY_FILE": str(development_key_file(str(workdir))),
         "CHAOSHUB_INSTANCE_PATH": str(workdir / "instance"),

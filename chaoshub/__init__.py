@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from chaoshub.core import cache, claims, db, errors, health, openapi, transport, web
+from chaoshub.core import cache, claims, db, errors, health, logs, openapi, transport, web
 from chaoshub.core.config import instance_secret, load_settings
 
 
@@ -21,6 +21,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         settings, "secret-key"
     )
     app.config["SESSION_COOKIE_SECURE"] = settings["PUBLIC_URL"].startswith("https://")
+    logs.init_app(app)
     logging.basicConfig(level=settings["LOG_LEVEL"])
     if settings["PROXY_HOPS"]:
         # Behind N trusted proxies: take the client's address and scheme from their headers.

@@ -125,8 +125,11 @@ def test_the_api_and_pages(app):
 
     visitor = app.test_client()
     page = visitor.get(f"/invitations/{made.json['token']}")
+    # The secret waits in a cookie of the visitor's browser, never in the redirect.
     assert page.status_code == 302
-    assert page.headers["Location"] == f"/signin?next=/invitations/{made.json['token']}"
+    assert page.headers["Location"] == "/signin?next=/invitations/pending"
+    assert visitor.get_cookie("chaoshub_invitation", path="/invitations/pending").value == (
+        made.json["token"])
 
     page = mary.get(f"/invitations/{made.json['token']}")
     assert page.status_code == 200 and "Accept invitation" in page.text

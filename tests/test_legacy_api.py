@@ -7,8 +7,18 @@ import json
 import pytest
 import yaml
 
+from chaoshub import create_app
+from chaoshub.core import db
 from tests.conftest import signed_up_client
 from tests.experiment_data import experiment, journal, make_token
+
+
+@pytest.fixture
+def app(settings):
+    # The plugin reaches the hub by its name, which a deployment lists among its trusted hosts.
+    hub = create_app({**settings, "TRUSTED_HOSTS": "hub.example.com,localhost"})
+    yield hub
+    db.dispose(hub)
 
 
 @pytest.fixture

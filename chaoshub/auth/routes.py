@@ -60,7 +60,8 @@ def signup():
     form = request.form
     username = form.get("username", "").strip()
     try:
-        service.sign_up(username, form.get("password", ""), form.get("display_name", ""))
+        service.sign_up(username, form.get("password", ""), form.get("display_name", ""),
+                        client_ip=request.remote_addr or "")
     except (ValidationFailed, Forbidden) as error:
         problems = {p.get("field", ""): p["message"] for p in error.details or []}
         return render_template("auth/signup.html", problems=problems, form=form,

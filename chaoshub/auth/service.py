@@ -53,13 +53,15 @@ LAST_USED_EVERY = 60  # seconds between two writes of a token's last use from th
 SIGN_IN_LIMIT, SIGN_IN_WINDOW = 10, 900  # failed sign-ins per username and address
 SIGN_IN_ADDRESS_LIMIT = 50  # failed sign-ins per address, whatever the usernames
 TOKEN_FAILURE_LIMIT, TOKEN_FAILURE_WINDOW = 30, 60  # bad bearer tokens per address
+SIGN_UP_WINDOW = 3600  # sign-ups per address: SIGNUP_LIMIT_PER_HOUR
 
 
 # Accounts ----------------------------------------------------------------------------------
 
 
 @interface.public
-def sign_up(username: str, password: str, display_name: str = "") -> AccountView:
+def sign_up(username: str, password: str, display_name: str = "",
+            client_ip: str = "") -> AccountView:
     """Create an account with a local password (the sign-up form), if sign-up is open."""
     config = current_app.config
     if not config["SIGNUP_OPEN"]:
@@ -68,6 +70,10 @@ def sign_up(username: str, password: str, display_name: str = "") -> AccountView
     if domains:
         raise Forbidden("sign-up is closed to passwords here: continue with a sign-in provider "
                         "using your address at " + ", ".join(sorted(domains)))
+    # Every attempt costs a password hash (a fifth of a second, 64 MiB): count them all.
+    limit = config["SIGNUP_LIMIT_PER_HOUR"]
+    ratelimit.refuse_when_over(SERVICE, "sign-up", client_ip, limit, SIGN_UP_WINDOW)
+    ratelimit.record_failure(SERVICE, "sign-up", client_ip, SIGN_UP_WINDOW)
     return create_local_account(username, password, display_name)
 
 
@@ -497,19 +503,20 @@ def _expand_scopes(scopes: list[str], problems: list[dict]) -> list[str]:
 
 def _claim_for_token(secret: str, client_ip: str) -> str:
     failures_key = ratelimit.failures_key(SERVICE, "token", client_ip)
+    token = None
     if not token_secrets.well_formed(secret):
-        ratelimit.refuse_at(cache().peek(failures_key)[0], TOKEN_FAILURE_LIMIT,
-                            TOKEN_FAILURE_WINDOW)
-        token = None
+        failures = cache().peek(failures_key)[0]
     else:
         # Every API call comes here: the address's failures and the token in one round trip.
         token_hash = token_secrets.token_hash(secret)
         failures, token = cache().peek(failures_key, _token_key(token_hash))
-        ratelimit.refuse_at(failures, TOKEN_FAILURE_LIMIT, TOKEN_FAILURE_WINDOW)
         if token is MISSING:
             token = _load_token(token_hash)
             cache().put(_token_key(token_hash), token, ttl=RESOLVED_TTL)
     if token is None or token["expires_at"] <= utcnow().timestamp():
+        # Only failures are limited: a valid token from an address that others share with a
+        # guesser (a NAT, CI runners) still works, and guessing 178 random bits gains nothing.
+        ratelimit.refuse_at(failures, TOKEN_FAILURE_LIMIT, TOKEN_FAILURE_WINDOW)
         ratelimit.record_failure(SERVICE, "token", client_ip, TOKEN_FAILURE_WINDOW)
         raise Unauthorized("the API token is not valid: it may be mistyped, expired or revoked")
     claim = _issue(token["account_id"], token["display_name"], token["scopes"],

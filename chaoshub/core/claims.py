@@ -23,6 +23,10 @@ ALGORITHM = "EdDSA"
 HUB_AUDIENCE = "chaoshub"
 ANONYMOUS = "anonymous"
 ALL_SCOPES = ("*",)
+# What a verifier accepts of a claim's lifetime (issued ones live CLAIM_TTL, a minute by default),
+# and of the clocks of the processes that sign and check it.
+MAX_LIFETIME = 300
+CLOCK_SKEW = 30
 
 
 @dataclass(frozen=True)
@@ -209,15 +213,42 @@ class Verifier:
             raise Unauthorized("the claim has expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"the claim is not valid: {exc}") from exc
+        problem = _shape_problem(payload)
+        if problem:
+            raise Unauthorized(f"the claim is not valid: {problem}")
         return UserClaim(
-            sub=str(payload["sub"]),
-            name=str(payload.get("name", "")),
-            scopes=tuple(payload.get("scopes") or ()),
-            jti=str(payload["jti"]),
-            exp=int(payload["exp"]),
-            aud=str(payload["aud"]),
+            sub=payload["sub"],
+            name=payload.get("name", ""),
+            scopes=tuple(payload.get("scopes", ())),
+            jti=payload["jti"],
+            exp=payload["exp"],
+            aud=payload["aud"],
             workspace=payload.get("ws"),
         )
+
+
+def _shape_problem(payload: dict[str, Any]) -> str | None:
+    """What makes a signed payload something `issue_with_claim` never makes, if anything."""
+    # A valid signature is not enough: a key that signs only what the issuer makes keeps a
+    # mistake or a stolen key from minting a claim that lives for days or changes meaning.
+    for name in ("sub", "jti", "aud"):
+        if not isinstance(payload.get(name), str):
+            return f"{name} must be a string"
+    if not isinstance(payload.get("name", ""), str):
+        return "name must be a string"
+    scopes = payload.get("scopes", [])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        return "scopes must be a list of strings"
+    if "ws" in payload and not isinstance(payload["ws"], str):
+        return "ws must be a string"
+    iat, exp = payload.get("iat"), payload.get("exp")
+    if type(iat) is not int or type(exp) is not int:
+        return "iat and exp must be whole seconds"
+    if iat > time.time() + CLOCK_SKEW:
+        return "it was issued in the future"
+    if not 0 < exp - iat <= MAX_LIFETIME:
+        return f"it may live {MAX_LIFETIME} seconds at most"
+    return None
 
 
 def local_key_source(ring: KeyRing):

@@ -15,6 +15,9 @@ DEFAULTS: dict[str, Any] = {
     "CHAOSHUB_ENV": "development",
     "CHAOSHUB_SERVICES": ",".join(SERVICES),
     "PUBLIC_URL": "",
+    # Host names the hub answers to (Flask refuses others); unset: any, but absolute URLs are
+    # then built from the Host header only when it is a loopback name (development).
+    "TRUSTED_HOSTS": "",
     "REDIS_URL": "",
     "CACHE_TTL": 300,
     "CACHE_PREFIX": "chaoshub",
@@ -31,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_MAX_DAYS": 365,
     "SIGNUP_OPEN": "true",
     "SIGNUP_ALLOWED_DOMAINS": "",
+    "SIGNUP_LIMIT_PER_HOUR": 10,  # password sign-ups per client address
     "PROXY_HOPS": 0,
     # "standard" (argon2id, RFC 9106 low-memory) or "fast" (test suites only; not in production).
     "PASSWORD_HASHING": "standard",
@@ -39,7 +43,7 @@ PASSWORD_HASHINGS = ("standard", "fast")
 
 INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES",
-                "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "PROXY_HOPS")
+                "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "PROXY_HOPS", "SIGNUP_LIMIT_PER_HOUR")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT",)
 
 
@@ -65,6 +69,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         d.strip().lower() for d in str(settings["SIGNUP_ALLOWED_DOMAINS"]).split(",") if d.strip()
     )
     settings["PUBLIC_URL"] = str(settings["PUBLIC_URL"]).rstrip("/")
+    settings["TRUSTED_HOSTS"] = _names(settings["TRUSTED_HOSTS"]) or None
     instance = Path(settings.get("CHAOSHUB_INSTANCE_PATH") or Path.cwd() / "instance")
     settings["CHAOSHUB_INSTANCE_PATH"] = str(instance.resolve())
     for service in SERVICES:
@@ -106,9 +111,13 @@ def _number(kind: type, key: str, value: Any) -> Any:
         raise ConfigError(f"{key} must be a number, got {value!r}") from exc
 
 
+def _names(value: Any) -> list[str]:
+    names = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
+    return [n.strip().lower() for n in names if n.strip()]
+
+
 def _hosted_services(value: Any) -> tuple[str, ...]:
-    names = value if isinstance(value, (list, tuple)) else str(value).split(",")
-    hosted = tuple(n.strip().lower() for n in names if n.strip())
+    hosted = tuple(_names(value))
     unknown = sorted(set(hosted) - set(SERVICES))
     if unknown or not hosted:
         raise ConfigError(f"CHAOSHUB_SERVICES names unknown services: {unknown or value!r}")
@@ -123,6 +132,8 @@ def _check(settings: dict[str, Any]) -> None:
             raise ConfigError(
                 f"the {service} service is not hosted here: set {service.upper()}_SERVICE_URL"
             )
+    if not 0 < settings["CLAIM_TTL"] <= 300:
+        raise ConfigError("CLAIM_TTL must be between 1 and 300 seconds (verifiers refuse more)")
     if settings["PASSWORD_HASHING"] not in PASSWORD_HASHINGS:
         raise ConfigError(f"PASSWORD_HASHING must be one of {', '.join(PASSWORD_HASHINGS)}")
     if is_production(settings):
@@ -130,6 +141,9 @@ def _check(settings: dict[str, Any]) -> None:
             raise ConfigError("PASSWORD_HASHING=fast is for test suites, not production")
         if not settings.get("SECRET_KEY"):
             raise ConfigError("SECRET_KEY is required in production")
+        if not settings["PUBLIC_URL"]:
+            # Links in pages, API answers and sign-in callbacks must not come from a Host header.
+            raise ConfigError("PUBLIC_URL is required in production (the address browsers use)")
         if "auth" in settings["CHAOSHUB_SERVICES"] and not (
             settings.get("CHAOSHUB_SIGNING_KEY") or settings.get("CHAOSHUB_SIGNING_KEY_FILE")
         ):

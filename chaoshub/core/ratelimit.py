@@ -1,4 +1,5 @@
-"""Fixed-window counts of failed attempts, in the cache (so shared by all processes on Redis)."""
+"""Fixed-window counts of failed (or costly) attempts, in the cache, so shared by every process
+on Redis."""
 
 from __future__ import annotations
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import Flask, current_app, g, request
+from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Response
 
 from chaoshub.core.claims import UserClaim, verify
@@ -15,6 +17,7 @@ SESSION_COOKIE = "chaoshub_session"
 CSRF_COOKIE = "chaoshub_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+LOOPBACK = ("localhost", "127.0.0.1")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 CONTENT_SECURITY_POLICY = (
@@ -63,16 +66,33 @@ def viewer() -> UserClaim | None:
 
 def safe_next(target: str | None, default: str = "/") -> str:
     """`target` when it is a path on this site, else `default`: no open redirects."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    if not target or _unsafe_in_url(target) or _unsafe_in_url(unquote(target)):
         return default
-    if any(c in target for c in "\r\n\\"):
+    # A path alone, starting with exactly one slash, also once decoded: "//host" and
+    # "/%2F/host" name another site to a browser, or to whatever decodes the path later.
+    if not target.startswith("/") or unquote(target).startswith("//"):
         return default
-    return target
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or unquote(parts.path).startswith("//"):
+        return default
+    return urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+
+
+def _unsafe_in_url(text: str) -> bool:
+    # Browsers and Werkzeug drop tabs and newlines and read a backslash as a slash, so what was
+    # checked would not be what is followed: refuse every control character and backslash.
+    return any(ord(c) < 0x20 or c in "\\\x7f" for c in text)
 
 
 def external_url(path: str) -> str:
-    """The absolute URL of `path` as browsers reach it (PUBLIC_URL behind a proxy)."""
-    base = current_app.config["PUBLIC_URL"] or request.host_url.rstrip("/")
+    """The absolute URL of `path` as browsers reach it: PUBLIC_URL, else a trusted Host."""
+    base = current_app.config["PUBLIC_URL"]
+    if not base:
+        # Flask has already refused a Host outside TRUSTED_HOSTS; with none set, only a
+        # loopback name may end in a link others follow (production requires PUBLIC_URL).
+        if not (current_app.config["TRUSTED_HOSTS"] or host_is_trusted(request.host, LOOPBACK)):
+            raise BadRequest("this address is not the hub's: set PUBLIC_URL or TRUSTED_HOSTS")
+        base = request.host_url.rstrip("/")
     return base + path
 
 

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request
+from flask import make_response, redirect, render_template, request
 
 from chaoshub.auth import service as auth
+from chaoshub.core.claims import verify
 from chaoshub.core.errors import BadRequest, Conflict, NotFound
-from chaoshub.core.web import current_claim, external_url
+from chaoshub.core.web import current_claim, external_url, is_secure
 from chaoshub.dashboard import service
 from chaoshub.dashboard.api import jsonl_response, parse_day
 from chaoshub.dashboard.routes import (
@@ -20,6 +21,9 @@ from chaoshub.dashboard.routes import (
 )
 
 # Invitations -------------------------------------------------------------------------------
+
+PENDING_INVITATION = "/invitations/pending"
+INVITATION_COOKIE = "chaoshub_invitation"
 
 
 @pages.post("/<org>/-/invitations")
@@ -58,6 +62,27 @@ def revoke_invitation(org: str, invitation_id: str):
 def invitation_page(token: str):
     """An invitation link: who invites, into which org, as what; visitors sign in first."""
     claim = current_claim()
+    if verify(claim).anonymous:
+        # The secret waits in a cookie of this browser while its visitor signs in: in a
+        # `next=` it would travel through redirects, access logs and the sign-in page.
+        response = redirect(f"/signin?next={PENDING_INVITATION}", code=302)
+        response.set_cookie(INVITATION_COOKIE, token, max_age=3600, path=PENDING_INVITATION,
+                            secure=is_secure(), httponly=True, samesite="Lax")
+        return response
+    return _invitation_page(claim, token)
+
+
+@pages.get(PENDING_INVITATION)
+def pending_invitation_page():
+    """The invitation link this browser opened before signing in."""
+    token = request.cookies.get(INVITATION_COOKIE, "")
+    response = make_response(_invitation_page(current_claim(), token))
+    response.delete_cookie(INVITATION_COOKIE, path=PENDING_INVITATION, secure=is_secure(),
+                           httponly=True, samesite="Lax")
+    return response
+
+
+def _invitation_page(claim: str, token: str):
     try:
         invitation = service.get_invitation(claim, token)
     except NotFound as error:
