@@ -176,6 +176,15 @@ def test_sign_in_never_redirects_off_site(hub_factory, corp):
         assert answer.headers["Location"] == expected
 
 
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/%0A/evil.example", "/%5Cevil.example",
+                                    "/%252F/evil.example", "/%2F/evil.example"])
+def test_open_redirect_through_a_provider_sign_in_lands_at_home(hub_factory, corp, target):
+    # Werkzeug drops a tab from a Location: "/<tab>/evil" once became "//evil".
+    _, hub = hub_factory(corp)
+    answer = complete_sign_in(browser(hub), f"{hub}/auth/login/corp?next={target}", "u-5006")
+    assert answer.status_code == 303 and answer.headers["Location"] == "/"
+
+
 def test_providers_appear_only_when_configured(hub_factory, github):
     _, hub = hub_factory(github)
     answer = requests.get(f"{hub}/signin")
