@@ -59,7 +59,7 @@ def test_sign_ins_and_tokens_reach_the_log_of_every_org_and_no_secret_does(
     details = [e["details"] for e in entries]
     assert details[0] == {"method": "password", "ip": "127.0.0.1"}
     assert details[1]["token_id"] == token["id"] and details[1]["hint"] == token["secret"][:9]
-    assert details[1]["scopes"] == ["experiments:read", "executions:read"]
+    assert details[1]["scopes"] == ["experiments:read", "executions:read", "orgs:read"]
     assert (details[2]["ip"], details[2]["previous_ip"]) == (FIRST_IP, None)
     assert (details[3]["ip"], details[3]["previous_ip"]) == (SECOND_IP, FIRST_IP)
     assert details[4] == {"token_id": token["id"], "name": "ci", "hint": token["secret"][:9]}

@@ -43,7 +43,7 @@ def test_a_token_is_shown_once_and_stored_as_a_hash(app, alice, caplog):
     assert secret.startswith("chub_") and len(secret) == 41
     assert token_secrets.well_formed(secret)
     assert created["scopes"] == ["experiments:read", "experiments:write", "executions:read",
-                                 "executions:write", "runs:execute"]
+                                 "executions:write", "runs:execute", "orgs:read", "audit:read"]
     lifetime = (datetime.fromisoformat(created["expires_at"])
                 - datetime.fromisoformat(created["created_at"]))
     assert abs(lifetime - timedelta(days=30)) < timedelta(minutes=1)

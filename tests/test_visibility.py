@@ -245,8 +245,9 @@ def test_a_token_restricted_to_one_workspace_reads_nothing_elsewhere(world):
     assert mine.status_code == 200
     other = owner.get(f"/api/v1/experiments/{world.experiments['internal']}", headers=bearer)
     assert other.status_code == 404
-    listed = owner.get("/api/v1/orgs/internal-org/workspaces", headers=bearer).get_json()
-    assert listed["workspaces"] == []
+    # Not even an org whose workspaces are open to every signed-in user.
+    listed = owner.get("/api/v1/orgs/internal-org/workspaces", headers=bearer)
+    assert listed.status_code == 404
     # A token may read an org but never run it.
     changed = owner.patch("/api/v1/orgs/private-org", json={"description": "x"}, headers=bearer)
     assert changed.status_code == 403

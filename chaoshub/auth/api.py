@@ -49,7 +49,7 @@ def create_token():
 
 
 @api.get("/tokens")
-@docs.validate(resp=answers(m.TokenList, 401), tags=["tokens"])
+@docs.validate(resp=answers(m.TokenList, 401, 403), tags=["tokens"])
 def list_tokens():
     """The caller's tokens (never their secrets)."""
     tokens = service.list_tokens(signed_in_claim())
@@ -57,7 +57,7 @@ def list_tokens():
 
 
 @api.delete("/tokens/<token_id>")
-@docs.validate(resp=answers(None, 401, 404, status=204), tags=["tokens"])
+@docs.validate(resp=answers(None, 401, 403, 404, status=204), tags=["tokens"])
 def revoke_token(token_id: str):
     """Revoke a token at once."""
     service.revoke_token(signed_in_claim(), token_id)

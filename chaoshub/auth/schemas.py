@@ -8,7 +8,8 @@ from typing import Literal
 from chaoshub.core.schemas import Frozen
 
 Scope = Literal[
-    "experiments:read", "experiments:write", "executions:read", "executions:write", "runs:execute"
+    "experiments:read", "experiments:write", "executions:read", "executions:write", "runs:execute",
+    "orgs:read", "audit:read",
 ]
 
 

@@ -46,8 +46,10 @@ log = logging.getLogger(__name__)
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}$")
 SESSION_SCOPES = ("*",)  # a browser session carries all of its user's rights
 SCOPES = ("experiments:read", "experiments:write", "executions:read", "executions:write",
-          "runs:execute")
-SCOPE_PRESETS = {"read-only": ("experiments:read", "executions:read"), "full": SCOPES}
+          "runs:execute", "orgs:read", "audit:read")
+# The audit log (sign-in and token addresses) is in no preset but full.
+SCOPE_PRESETS = {"read-only": ("experiments:read", "executions:read", "orgs:read"),
+                 "full": SCOPES}
 RESOLVED_TTL = 60  # seconds a resolved session or token stays cached (revocation forgets it)
 LAST_USED_EVERY = 60  # seconds between two writes of a token's last use from the same IP
 SIGN_IN_LIMIT, SIGN_IN_WINDOW = 10, 900  # failed sign-ins per username and address
@@ -271,7 +273,7 @@ def create_token(
 @interface.public
 def list_tokens(claim: str) -> list[TokenView]:
     """The account's tokens that are not revoked, newest first."""
-    user = _signed_in(claim)
+    user = _session_only(claim)
     with transaction(SERVICE) as session:
         rows = session.scalars(
             select(ApiToken)
@@ -344,7 +346,8 @@ def _signed_in(claim: str) -> claims.UserClaim:
 
 
 def _session_only(claim: str) -> claims.UserClaim:
-    # Tokens cannot mint tokens or change how an account signs in: a leaked one stays contained.
+    # Tokens cannot see or mint tokens or change how an account signs in: a leaked one stays
+    # contained.
     user = _signed_in(claim)
     if "*" not in user.scopes:
         raise Forbidden("this needs a signed-in session, not an API token")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from chaoshub.core.claims import UserClaim
@@ -23,63 +24,81 @@ from chaoshub.dashboard.models import (
 from chaoshub.dashboard.schemas import ActivityPage, FeedEntry
 
 # Who may read an entry: the org's members only, or whoever may read its workspace at the
-# time of reading (so a workspace made private later takes its history with it).
-SCOPES = ("members", "readers")
+# time of reading (so a workspace made private later takes its history with it), or, for an
+# entry about an execution, whoever may see the workspace's executions then: outsiders nothing
+# where it shows them none, and the entry's outsider summary (no publisher) where only statuses.
+SCOPES = ("members", "readers", "executions")
+# What reads executions: a token without it sees no entry about one.
+EXECUTIONS_READ_SCOPE = "executions:read"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 KIND_MAX, SUMMARY_MAX = 40, 300
 
 
+class Feed(NamedTuple):
+    """The entries a reader finds in a feed, and those of them they read as an insider (one
+    with a role where the entry happened) rather than as an outsider."""
+
+    where: ColumnElement[bool]
+    insider: ColumnElement[bool]
+
+
 def record(session: Session, org_id: str, actor_id: str, kind: str, summary: str,
-           workspace_id: str | None = None, scope: str | None = None) -> ActivityEntry:
+           workspace_id: str | None = None, scope: str | None = None,
+           outsider_summary: str | None = None) -> ActivityEntry:
     """Add an entry inside the caller's transaction."""
     entry = ActivityEntry(org_id=org_id, workspace_id=workspace_id, actor_id=actor_id,
                           kind=kind[:KIND_MAX], summary=summary[:SUMMARY_MAX],
                           scope=scope or ("readers" if workspace_id else "members"),
+                          outsider_summary=outsider_summary and outsider_summary[:SUMMARY_MAX],
                           created_at=utcnow())
     session.add(entry)
     return entry
 
 
-def user_feed(user: UserClaim) -> ColumnElement[bool]:
+def user_feed(user: UserClaim) -> Feed:
     """Entries of the orgs the user belongs to, of the workspaces they hold a role in, and the
-    user's own."""
+    user's own where they may still read them."""
     orgs = select(OrgMember.org_id).where(OrgMember.account_id == user.sub)
     workspaces = select(WorkspaceMember.workspace_id).where(
         WorkspaceMember.account_id == user.sub)
-    return _restricted(user, or_(ActivityEntry.org_id.in_(orgs),
-                                 ActivityEntry.workspace_id.in_(workspaces),
-                                 ActivityEntry.actor_id == user.sub))
+    insider = or_(ActivityEntry.org_id.in_(orgs), ActivityEntry.workspace_id.in_(workspaces))
+    # Having written an entry is no right to read it: one who left reads only what is open.
+    own = and_(ActivityEntry.actor_id == user.sub, _open_to(user))
+    return _feed(user, or_(insider, own), insider)
 
 
 def org_feed(user: UserClaim, org_id: str, member: bool,
-             workspace_ids: list[str] | None = None) -> ColumnElement[bool]:
+             workspace_ids: list[str] | None = None) -> Feed:
     """An org's entries, as far as the reader may see them (`workspace_ids`: the workspaces
     they hold a role in without being a member of the org)."""
     where = ActivityEntry.org_id == org_id
     if member:
-        return _restricted(user, where)
-    seen = _open_to(user)
-    if workspace_ids:
-        seen = or_(seen, ActivityEntry.workspace_id.in_(workspace_ids))
-    return _restricted(user, and_(where, seen))
+        return _feed(user, where, true())
+    insider = ActivityEntry.workspace_id.in_(workspace_ids) if workspace_ids else false()
+    return _feed(user, and_(where, or_(insider, _open_to(user))), insider)
 
 
-def workspace_feed(user: UserClaim, workspace_id: str, member: bool) -> ColumnElement[bool]:
+def workspace_feed(user: UserClaim, workspace_id: str, member: bool) -> Feed:
     """A workspace's entries (the caller has checked it may read the workspace)."""
     where = ActivityEntry.workspace_id == workspace_id
-    return _restricted(user, where if member else and_(where, ActivityEntry.scope == "readers"))
+    if member:
+        return _feed(user, where, true())
+    return _feed(user, and_(where, _open_to(user)), false())
 
 
-def page(session: Session, where: ColumnElement[bool], cursor: str | None,
-         limit: int | None) -> ActivityPage:
-    """One page of the entries matching `where`, newest first."""
+def page(session: Session, feed: Feed, cursor: str | None, limit: int | None) -> ActivityPage:
+    """One page of the entries of `feed`, newest first."""
     limit = max(1, min(limit or DEFAULT_LIMIT, MAX_LIMIT))
-    query = (select(ActivityEntry, Org.name, Workspace.name, Profile.username)
+    # An outsider seeing only what the feed shows them of an execution: its status.
+    status_only = and_(not_(feed.insider), ActivityEntry.scope == "executions",
+                       Workspace.outsider_executions != "full")
+    query = (select(ActivityEntry, Org.name, Workspace.name, Profile.username,
+                    status_only.label("status_only"))
              .join(Org, Org.id == ActivityEntry.org_id)
              .outerjoin(Workspace, Workspace.id == ActivityEntry.workspace_id)
              .outerjoin(Profile, Profile.account_id == ActivityEntry.actor_id)
-             .where(where))
+             .where(feed.where))
     if cursor:
         at, last_id = decode_cursor(cursor)
         query = query.where(or_(ActivityEntry.created_at < at,
@@ -112,20 +131,31 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def _open_to(user: UserClaim) -> ColumnElement[bool]:
+    """The entries a reader without a role sees: the rules of executions for those about one."""
     open_to = ["public"] if user.anonymous else ["public", "internal"]
-    return and_(ActivityEntry.scope == "readers", Workspace.visibility.in_(open_to))
+    executions = or_(Workspace.outsider_executions == "full",
+                     and_(Workspace.outsider_executions == "status",
+                          ActivityEntry.outsider_summary.is_not(None)))
+    return and_(Workspace.visibility.in_(open_to),
+                or_(ActivityEntry.scope == "readers",
+                    and_(ActivityEntry.scope == "executions", executions)))
 
 
-def _restricted(user: UserClaim, where: ColumnElement[bool]) -> ColumnElement[bool]:
-    # An API token restricted to one workspace reads that workspace's entries only.
+def _feed(user: UserClaim, where: ColumnElement[bool], insider: ColumnElement[bool]) -> Feed:
+    # An API token restricted to one workspace reads that workspace's entries only, and one
+    # that may not read executions reads no entry about one.
     if user.workspace:
-        return and_(where, ActivityEntry.workspace_id == user.workspace)
-    return where
+        where = and_(where, ActivityEntry.workspace_id == user.workspace)
+    if not user.anonymous and not user.allows(EXECUTIONS_READ_SCOPE):
+        where = and_(where, ActivityEntry.scope != "executions")
+    return Feed(where, insider)
 
 
 def _view(entry: ActivityEntry, org_name: str, workspace_name: str | None,
-          username: str | None) -> FeedEntry:
+          username: str | None, status_only: bool | None) -> FeedEntry:
+    actor_id, actor, summary = (("", "someone", entry.outsider_summary) if status_only else
+                                (entry.actor_id, username or "someone", entry.summary))
     return FeedEntry(id=entry.id, org_id=entry.org_id, org_name=org_name,
-                        workspace_id=entry.workspace_id, workspace_name=workspace_name,
-                        actor_id=entry.actor_id, actor=username or "someone", kind=entry.kind,
-                        summary=entry.summary, created_at=entry.created_at)
+                     workspace_id=entry.workspace_id, workspace_name=workspace_name,
+                     actor_id=actor_id, actor=actor, kind=entry.kind, summary=summary,
+                     created_at=entry.created_at)

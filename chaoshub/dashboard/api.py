@@ -35,7 +35,7 @@ WORKSPACE_FIELDS = ("name", "visibility", "outsider_executions")
 
 
 @api.get("")
-@docs.validate(resp=answers(m.OrgList, 401), tags=["orgs"])
+@docs.validate(resp=answers(m.OrgList, 401, 403), tags=["orgs"])
 def list_orgs():
     """The orgs the caller belongs to."""
     return jsonify({"orgs": [_org(o) for o in service.list_orgs(current_claim())]})
@@ -51,7 +51,7 @@ def create_org():
 
 
 @api.get("/<org>")
-@docs.validate(resp=answers(OrgView, 404), tags=["orgs"])
+@docs.validate(resp=answers(OrgView, 403, 404), tags=["orgs"])
 def get_org(org: str):
     """One org with the workspaces the caller may see (a former name works too)."""
     return jsonify(_org(service.get_org(current_claim(), org)))
@@ -77,7 +77,7 @@ def delete_org(org: str):
 
 
 @api.get("/<org>/workspaces")
-@docs.validate(resp=answers(m.WorkspaceList, 404), tags=["workspaces"])
+@docs.validate(resp=answers(m.WorkspaceList, 403, 404), tags=["workspaces"])
 def list_workspaces(org: str):
     """The org's workspaces the caller may see."""
     found = service.get_org(current_claim(), org)
@@ -124,7 +124,7 @@ def delete_workspace(org: str, workspace: str):
 
 
 @api.get("/<org>/members")
-@docs.validate(resp=answers(m.MemberList, 401, 404), tags=["members"])
+@docs.validate(resp=answers(m.MemberList, 401, 403, 404), tags=["members"])
 def list_members(org: str):
     """The org's members and their roles (to its members)."""
     members = service.list_members(current_claim(), org)
@@ -144,7 +144,7 @@ def add_member(org: str):
 
 
 @api.get("/<org>/members/<username>")
-@docs.validate(resp=answers(MemberView, 401, 404), tags=["members"])
+@docs.validate(resp=answers(MemberView, 401, 403, 404), tags=["members"])
 def get_member(org: str, username: str):
     """One member of the org."""
     for member in service.list_members(current_claim(), org):
@@ -175,7 +175,7 @@ def remove_member(org: str, username: str):
 
 
 @api.get("/<org>/workspaces/<workspace>/members")
-@docs.validate(resp=answers(m.WorkspaceMemberList, 401, 404), tags=["members"])
+@docs.validate(resp=answers(m.WorkspaceMemberList, 401, 403, 404), tags=["members"])
 def list_workspace_members(org: str, workspace: str):
     """The people given a role in the workspace (to those who hold a role there)."""
     members = service.list_workspace_members(current_claim(), org, workspace)
@@ -196,7 +196,7 @@ def add_workspace_member(org: str, workspace: str):
 
 
 @api.get("/<org>/workspaces/<workspace>/members/<username>")
-@docs.validate(resp=answers(WorkspaceMemberView, 401, 404), tags=["members"])
+@docs.validate(resp=answers(WorkspaceMemberView, 401, 403, 404), tags=["members"])
 def get_workspace_member(org: str, workspace: str, username: str):
     """One person's role in the workspace."""
     for member in service.list_workspace_members(current_claim(), org, workspace):
@@ -274,14 +274,14 @@ def my_invitations():
 
 
 @hub_api.post("/invitations/<token>/accept")
-@docs.validate(resp=answers(InvitationView, 401, 404, 409), tags=["invitations"])
+@docs.validate(resp=answers(InvitationView, 401, 403, 404, 409), tags=["invitations"])
 def accept_invitation(token: str):
     """Join an org by an invitation link's token (or, for its invitee, by its id)."""
     return jsonify(service.accept_invitation(current_claim(), token).model_dump(mode="json"))
 
 
 @hub_api.post("/invitations/<invitation_id>/decline")
-@docs.validate(resp=answers(None, 401, 404, 409, status=204), tags=["invitations"])
+@docs.validate(resp=answers(None, 401, 403, 404, 409, status=204), tags=["invitations"])
 def decline_invitation(invitation_id: str):
     """Turn down an invitation addressed to the caller."""
     service.decline_invitation(current_claim(), invitation_id)
@@ -292,7 +292,8 @@ def decline_invitation(invitation_id: str):
 
 
 @hub_api.get("/activity")
-@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 401), tags=["activity"])
+@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 401, 403),
+               tags=["activity"])
 def my_activity():
     """The caller's feed: their orgs' entries and their own, newest first."""
     cursor, limit = _paging()
@@ -300,7 +301,7 @@ def my_activity():
 
 
 @api.get("/<org>/activity")
-@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 404), tags=["activity"])
+@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 403, 404), tags=["activity"])
 def org_activity(org: str):
     """An org's feed, as far as the caller may see it."""
     cursor, limit = _paging()

@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from chaoshub.core.models import utcnow
-from chaoshub.dashboard.models import Invitation, Org, Profile
+from chaoshub.dashboard.models import Invitation, Org, OrgMember, Profile
+from chaoshub.dashboard.permissions import PERMISSIONS
 from chaoshub.dashboard.schemas import InvitationView
 
 TOKEN_PREFIX = "chinv_"
@@ -68,6 +69,25 @@ def pending_for_account(session: Session, account_id: str) -> list[Invitation]:
                                  Invitation.state == "pending",
                                  Invitation.expires_at > utcnow())
         .order_by(Invitation.created_at.desc())))
+
+
+def maker_may_invite(session: Session, invitation: Invitation) -> bool:
+    """True while the invitation's maker may still invite into its org."""
+    # Read now, in this transaction: a link is worth its maker's rights of today.
+    role = session.scalar(select(OrgMember.role).where(
+        OrgMember.org_id == invitation.org_id, OrgMember.account_id == invitation.invited_by))
+    return role in PERMISSIONS["manage_members"]
+
+
+def revoke_made_by(session: Session, org_id: str, account_id: str) -> int:
+    """Revoke the pending invitations one account made into one org; how many there were."""
+    result = session.execute(update(Invitation)
+                             .where(Invitation.org_id == org_id,
+                                    Invitation.invited_by == account_id,
+                                    Invitation.state == "pending")
+                             .values(state="revoked")
+                             .execution_options(synchronize_session=False))
+    return result.rowcount
 
 
 def answer(session: Session, invitation: Invitation, state: str) -> bool:

@@ -150,8 +150,11 @@ class ActivityEntry(Base):
     actor_id: Mapped[str] = mapped_column(String(36), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     summary: Mapped[str] = mapped_column(String(300))
-    # "members": the org's members only; "readers": whoever may read the entry's workspace now.
+    # "members": the org's members only; "readers": whoever may read the entry's workspace now;
+    # "executions": whoever may see the workspace's executions now (activity.py).
     scope: Mapped[str] = mapped_column(String(16))
+    # The summary without its actor, for outsiders who see the status of executions only.
+    outsider_summary: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -49,6 +49,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
 # Running the org itself needs a signed-in session: a leaked API token cannot take an org over.
 SESSION_ONLY: frozenset[Action] = frozenset({"manage_members", "manage_workspace_members",
                                             "change_settings", "delete_org"})
+# What an API token needs to read an org's own data (the orgs, their workspace lists, members
+# and org-wide feeds), and its audit log (with sign-in and token addresses); a session has
+# every right.
+ORGS_READ_SCOPE, AUDIT_READ_SCOPE = "orgs:read", "audit:read"
 # Higher is more: the order the roles are listed in, owner first.
 RANK: dict[Role, int] = {role: len(ROLES) - i for i, role in enumerate(ROLES)}
 
@@ -108,10 +112,24 @@ def check(user: UserClaim, role: Role | None, readable: bool, action: Action, wh
         raise Forbidden("this needs a signed-in session, not an API token")
 
 
+def check_scope(user: UserClaim, scope: str) -> None:
+    """Raise Forbidden unless the claim's credential carries `scope` (visitors need none)."""
+    if not user.anonymous and not user.allows(scope):
+        raise Forbidden(f"the credential lacks the {scope} scope")
+
+
+def check_org_wide(user: UserClaim) -> None:
+    """Raise Forbidden for an API token kept to one workspace: the org's own data is outside."""
+    if user.workspace:
+        raise Forbidden("this API token is restricted to one workspace")
+
+
 def check_audit(user: UserClaim, role: Role | None) -> None:
     """Raise unless `user` may read the audit log of an org where they hold `role`."""
     if user.anonymous:
         raise Unauthorized("sign in first")
+    check_scope(user, AUDIT_READ_SCOPE)
+    check_org_wide(user)
     if role != "owner":
         raise Forbidden("only the org's owners read its audit log")
 

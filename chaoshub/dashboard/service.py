@@ -120,7 +120,7 @@ def create_org(claim: str, name: str) -> OrgView:
 def list_orgs(claim: str) -> list[OrgView]:
     """The orgs the claim's user belongs to, or holds a role in one workspace of, each with the
     workspaces they may see."""
-    user = _signed_in(claim)
+    user = _org_reader(_signed_in(claim))
     with transaction(SERVICE) as session:
         org_roles = dict(session.execute(select(OrgMember.org_id, OrgMember.role)
                                          .where(OrgMember.account_id == user.sub)).all())
@@ -130,7 +130,10 @@ def list_orgs(claim: str) -> list[OrgView]:
         views = []
         for org in orgs:
             roles = Roles(org.id, org_roles.get(org.id), held.get(org.id, {}))
-            views.append(store.org_view(org, roles.org, _readable(user, roles, org.workspaces),
+            visible = _readable(user, roles, org.workspaces)
+            if user.workspace and not visible:
+                continue  # a token kept to one workspace lists the org holding it, no other
+            views.append(store.org_view(org, roles.org, visible,
                                         permissions.allowed_actions(roles.org, user, True)))
         return views
 
@@ -138,7 +141,7 @@ def list_orgs(claim: str) -> list[OrgView]:
 @interface.public
 def get_org(claim: str, org: str, action: Action = "read") -> OrgView:
     """The org (by any of its names) with the workspaces the claim may see, if it may `action`."""
-    user = claims.verify(claim)
+    user = _org_reader(claims.verify(claim))
     with transaction(SERVICE) as session:
         found, role, visible = _org_access(user, store.find_org(session, org), action)
         former = [f.name for f in store.former_names(session, found.id)]
@@ -335,7 +338,7 @@ def delete_workspace(claim: str, org: str, workspace: str) -> int:
 @interface.public
 def list_members(claim: str, org: str) -> list[MemberView]:
     """The members of an org and their roles, to its members."""
-    user = claims.verify(claim)
+    user = _org_reader(claims.verify(claim))
     with transaction(SERVICE) as session:
         found, _, _ = _org_access(user, store.find_org(session, org), "list_members")
         return store.members(session, found.id)
@@ -380,9 +383,12 @@ def change_member_role(claim: str, org: str, username: str, role: str) -> Member
         if member.role == "owner" and role != "owner" and store.owner_count(session, found.id) == 1:
             raise Conflict("an org needs an owner: make someone else owner first")
         if member.role != role:
-            audit.append(session, found.id, user.sub, "member.role_changed",
-                         {"username": profile.username, "account_id": member.account_id,
-                          "from": member.role, "to": role})
+            details = {"username": profile.username, "account_id": member.account_id,
+                       "from": member.role, "to": role}
+            if role not in permissions.PERMISSIONS["manage_members"]:
+                # Their links would otherwise still make members, owners included.
+                _revoke_invitations_of(session, found, member.account_id, details)
+            audit.append(session, found.id, user.sub, "member.role_changed", details)
         member.role = role
         session.flush()
         view = store.member_view(member, profile)
@@ -417,6 +423,7 @@ def remove_member(claim: str, org: str, username: str) -> None:
                    "role": member.role, "left": left}
         if dropped:
             details["workspaces"] = dropped
+        _revoke_invitations_of(session, found, member.account_id, details)
         audit.append(session, found.id, user.sub, "member.removed", details)
         keys = store.member_keys(session, found, member.account_id)
     # The cached roles are what every request checks: dropping them ends the access now.
@@ -429,7 +436,7 @@ def remove_member(claim: str, org: str, username: str) -> None:
 @interface.public
 def list_workspace_members(claim: str, org: str, workspace: str) -> list[WorkspaceMemberView]:
     """The people given a role in one workspace, to those who hold a role there."""
-    user = claims.verify(claim)
+    user = _org_reader(claims.verify(claim))
     with transaction(SERVICE) as session:
         _, ws, _ = _workspace_access(session, user, org, workspace, "list_members")
         return store.workspace_members(session, ws)
@@ -615,7 +622,7 @@ def get_invitation(claim: str, token: str) -> InvitationView:
 @interface.public
 def accept_invitation(claim: str, token: str) -> InvitationView:
     """Join the org an invitation is for: by the link's secret, or by id for its invitee."""
-    user = _signed_in(claim)
+    user = _session(claim)
     with transaction(SERVICE) as session:
         profile = session.get(Profile, user.sub)
     account = auth.get_account(claim) if profile is None else None
@@ -651,7 +658,7 @@ def accept_invitation(claim: str, token: str) -> InvitationView:
 @interface.public
 def decline_invitation(claim: str, invitation_id: str) -> None:
     """Turn down an invitation addressed to the claim's account."""
-    user = _signed_in(claim)
+    user = _session(claim)
     with transaction(SERVICE) as session:
         invitation = session.get(Invitation, invitation_id or "")
         if (invitation is None or invitation.invitee_id != user.sub
@@ -668,29 +675,31 @@ def decline_invitation(claim: str, invitation_id: str) -> None:
 @interface.public
 def record_activity(
     claim: str, org_id: str, kind: str, summary: str, workspace_id: str | None = None,
-    scope: str | None = None,
+    scope: str | None = None, outsider_summary: str | None = None,
 ) -> None:
-    """Add an entry to an org's feed, for a member of it (other services call this)."""
+    """Add an entry to an org's feed, for a member of it (other services call this); an entry
+    about an execution (scope "executions") may carry a summary without its actor."""
     user = _signed_in(claim)
     problems = []
     if not kind or not summary:
         problems.append({"field": "kind", "message": "a kind and a summary are needed"})
     if scope is not None and scope not in activity.SCOPES:
         problems.append({"field": "scope", "message": "one of " + ", ".join(activity.SCOPES)})
-    if scope == "readers" and not workspace_id:
-        problems.append({"field": "scope", "message": "'readers' needs a workspace"})
+    if scope in ("readers", "executions") and not workspace_id:
+        problems.append({"field": "scope", "message": f"{scope!r} needs a workspace"})
     if problems:
         raise ValidationFailed("the activity cannot be recorded", problems)
     with transaction(SERVICE) as session:
         _recording_member(session, user, org_id, workspace_id)
-        activity.record(session, org_id, user.sub, kind, summary, workspace_id, scope)
+        activity.record(session, org_id, user.sub, kind, summary, workspace_id, scope,
+                        outsider_summary)
 
 
 @interface.public
 def activity_feed(claim: str, cursor: str | None = None, limit: int | None = None
                   ) -> ActivityPage:
     """The signed-in user's feed: their orgs' entries and their own, newest first."""
-    user = _signed_in(claim)
+    user = _org_reader(_signed_in(claim))
     with transaction(SERVICE) as session:
         return activity.page(session, activity.user_feed(user), cursor, limit)
 
@@ -699,7 +708,7 @@ def activity_feed(claim: str, cursor: str | None = None, limit: int | None = Non
 def org_activity(claim: str, org: str, cursor: str | None = None, limit: int | None = None
                  ) -> ActivityPage:
     """An org's feed, with only the entries the claim may see."""
-    user = claims.verify(claim)
+    user = _org_reader(claims.verify(claim))
     with transaction(SERVICE) as session:
         found, role, _ = _org_access(user, store.find_org(session, org), "read")
         roles = _roles(user, found.id)
@@ -824,6 +833,11 @@ def _signed_in(claim: str) -> UserClaim:
     return user
 
 
+def _org_reader(user: UserClaim) -> UserClaim:
+    permissions.check_scope(user, permissions.ORGS_READ_SCOPE)
+    return user
+
+
 def _session(claim: str) -> UserClaim:
     user = _signed_in(claim)
     if not permissions.is_session(user):
@@ -857,7 +871,11 @@ def _org_access(
     roles = _roles(user, org.id)
     role = roles.org if roles else None
     visible = _readable(user, roles, org.workspaces)
-    permissions.check(user, role, role is not None or bool(visible), action, "org")
+    # A token kept to one workspace sees the org holding it through that workspace alone.
+    member = role is not None and not user.workspace
+    permissions.check(user, role, member or bool(visible), action, "org")
+    if action != "read":
+        permissions.check_org_wide(user)
     return org, role, visible
 
 
@@ -967,9 +985,16 @@ def _open_invitation(session: Session, user: UserClaim, token: str) -> Invitatio
     by_id = not invitations.is_token(token)
     if (not invitations.is_open(invitation)
             or (by_id and invitation.invitee_id != user.sub)
-            or (invitation.invitee_id and invitation.invitee_id != user.sub)):
+            or (invitation.invitee_id and invitation.invitee_id != user.sub)
+            or not invitations.maker_may_invite(session, invitation)):
         raise NotFound("this invitation does not exist, has been used, revoked, or has expired")
     return invitation
+
+
+def _revoke_invitations_of(session: Session, org: Org, account_id: str, details: dict) -> None:
+    revoked = invitations.revoke_made_by(session, org.id, account_id)
+    if revoked:
+        details["invitations_revoked"] = revoked
 
 
 def _recording_member(session: Session, user: UserClaim, org_id: str,

@@ -319,10 +319,11 @@ def publish_execution(
     if published.created:
         cache().forget(_executions_key(experiment_id))
         try:
+            outcome = published.execution.outcome
             dashboard.record_activity(
                 claim, view.org_id, "execution.published",
-                f"{user.name} published a run of {view.title}: "
-                f"{published.execution.outcome}", view.workspace_id)
+                f"{user.name} published a run of {view.title}: {outcome}", view.workspace_id,
+                "executions", f"A run of {view.title} was published: {outcome}")
         except (HubError, SQLAlchemyError) as exc:
             # The execution is kept: a retry would only find it there already.
             log.warning("execution %s: activity not recorded: %s", published.execution.id, exc)
