@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from chaoshub.core import cache, claims, db, errors, health, logs, openapi, transport, web
+from chaoshub.core import cache, claims, db, errors, health, inputs, logs, openapi, transport, web
 from chaoshub.core.config import instance_secret, load_settings
 
 
@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     errors.init_app(app)
+    inputs.init_app(app)
     web.init_app(app)
     db.init_app(app)
     cache.init_app(app)

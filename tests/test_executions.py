@@ -115,7 +115,7 @@ def test_untrusted_journals_are_refused_never_a_500(app, alice):
     huge["run"][0]["output"] = {"stdout": "x" * 30_000}
     assert publish(alice, created["id"], huge).status_code == 413
     odd = {"status": "completed", "experiment": {"title": 1}, "deviated": "yes",
-           "start": "not a date", "end": 12, "duration": "long", "node": "n\x00de",
+           "start": "not a date", "end": 12, "duration": "long", "node": "nde",
            "steady_states": {"before": {"probes": [None, {"activity": "x"}]}, "after": 3,
                              "during": "no"},
            "run": [{"activity": {"name": "a" * 1000, "type": "t" * 50}, "status": 5}],
@@ -124,6 +124,9 @@ def test_untrusted_journals_are_refused_never_a_500(app, alice):
     assert accepted.status_code == 201, accepted.get_json()
     assert accepted.get_json()["outcome"] == "passed"
     assert accepted.get_json()["node"] == "nde"
+    with_nul = journal()
+    with_nul["node"] = "n\x00de"  # PostgreSQL keeps no NUL in text: refused at the edge
+    assert publish(alice, created["id"], with_nul).status_code == 400
 
 
 def test_reading_and_publishing_need_their_scopes(app, alice):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -340,8 +342,13 @@ def search():
 def jsonl_response(entries, filename: str) -> Response:
     """Audit entries as JSON lines, one entry per line, as a download."""
     lines = "".join(e.model_dump_json() + "\n" for e in entries)
-    return Response(lines, mimetype="application/jsonl", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"'})
+    response = Response(lines, mimetype="application/jsonl")
+    # Headers travel as Latin-1 and the name comes from the URL: the name itself goes in RFC
+    # 6266's UTF-8 filename*, with an ASCII fallback in filename for older clients.
+    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    response.headers.set("Content-Disposition", "attachment", filename=fallback,
+                         **{"filename*": "UTF-8''" + quote(filename, safe="")})
+    return response
 
 
 def parse_day(value: str | None, add_days: int = 0) -> datetime | None:

@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 from flask import Blueprint, jsonify, request
 
-from chaoshub.core.errors import Unauthorized
-from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url, signed_in_claim
+from chaoshub.core.errors import Forbidden, NotFound, Unauthorized
+from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url
 from chaoshub.experiment import bodies, pages, service, versions
 
 legacy = Blueprint("experiment_legacy", __name__)
@@ -42,8 +42,12 @@ def _challenge(response):
 @legacy.post("/api/<org>/<workspace>/experiment")
 def publish_experiment(org: str, workspace: str):
     """Publish an experiment: 201 when new, 200 when its `chaoshub` extension names one here."""
-    claim = signed_in_claim()
-    document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment")
+    claim = bodies.writer_claim(service.WRITE_SCOPE)
+    try:
+        service.authorize_write(claim, "write", org=org, workspace=workspace)
+    except Forbidden as exc:
+        raise NotFound("no such workspace") from exc  # as publish_experiment says
+    document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment", yaml_allowed=True)
     saved = service.publish_experiment(claim, org, workspace, document)
     experiment = saved.experiment
     response = _json({"id": experiment.id, "ref": saved.content_hash},
@@ -56,7 +60,9 @@ def publish_experiment(org: str, workspace: str):
 @legacy.post("/api/<org>/<workspace>/experiment/<experiment_id>/execution")
 def publish_execution(org: str, workspace: str, experiment_id: str):
     """Publish a journal of an experiment of this workspace: 201, whether new or a repeat."""
-    claim = signed_in_claim()
+    claim = bodies.writer_claim(service.EXECUTIONS_WRITE_SCOPE)
+    service.authorize_write(claim, "run", org=org, workspace=workspace,
+                            experiment_id=experiment_id)
     journal = bodies.read("EXECUTION_MAX_BYTES", "journal")
     published = service.publish_execution(
         claim, experiment_id, journal, request.headers.get("Idempotency-Key"),

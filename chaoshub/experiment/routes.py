@@ -27,8 +27,9 @@ api = Blueprint("experiment_api", __name__, url_prefix="/api/v1")
                resp=answers(m.Experiment, 400, 401, 403, 404, 413, 422, status=201))
 def create_experiment(org: str, workspace: str):
     """Add an experiment (a JSON or YAML document) to a workspace."""
-    claim = signed_in_claim()
-    document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment")
+    claim = bodies.writer_claim(service.WRITE_SCOPE)
+    service.authorize_write(claim, "write", org=org, workspace=workspace)
+    document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment", yaml_allowed=True)
     experiment = service.create_experiment(claim, org, workspace, document,
                                            request.args.get("message", ""))
     response = jsonify(serialize(experiment))
@@ -80,8 +81,9 @@ def get_experiment(experiment_id: str):
                resp=answers(m.SavedExperiment, 400, 401, 403, 404, 413, 422))
 def update_experiment(experiment_id: str):
     """Replace the document: a new version when it changed, the same version when identical."""
-    claim = signed_in_claim()
-    document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment")
+    claim = bodies.writer_claim(service.WRITE_SCOPE)
+    service.authorize_write(claim, "write", experiment_id=experiment_id)
+    document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment", yaml_allowed=True)
     saved = service.update_experiment(claim, experiment_id, document,
                                       request.args.get("message", ""))
     return jsonify(saved_body(saved))
@@ -139,7 +141,8 @@ def list_executions(experiment_id: str):
                resp=answers(ExecutionView, 400, 401, 403, 404, 413, 422, status=(200, 201)))
 def publish_execution(experiment_id: str):
     """Publish a journal: 201 for a new execution, 200 with the first one for a repeat."""
-    claim = signed_in_claim()
+    claim = bodies.writer_claim(service.EXECUTIONS_WRITE_SCOPE)
+    service.authorize_write(claim, "run", experiment_id=experiment_id)
     journal = bodies.read("EXECUTION_MAX_BYTES", "journal")
     published = service.publish_execution(claim, experiment_id, journal,
                                           request.headers.get("Idempotency-Key"))

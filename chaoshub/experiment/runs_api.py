@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from chaoshub.core.errors import BadRequest, Unauthorized, ValidationFailed
 from chaoshub.core.openapi import answers, docs
-from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url, signed_in_claim
+from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url
 from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
 from chaoshub.experiment.legacy import experiment_path
@@ -40,7 +40,8 @@ def _challenge(response):
                resp=answers(m.RunOpened, 400, 401, 403, 404, 413, 422, status=201))
 def create_run():
     """Open a run: {"org", "workspace", "experiment", "experiment_id"?, "node"?} -> 201."""
-    claim = signed_in_claim()
+    # The workspace is named in the body: only the scope can be checked before reading it.
+    claim = bodies.writer_claim(service.EXECUTIONS_WRITE_SCOPE)
     body = bodies.read_object("EXPERIMENT_MAX_BYTES", "run")
     org, workspace = _name(body, "org"), _name(body, "workspace")
     experiment_id = body.get("experiment_id")
@@ -64,7 +65,8 @@ def create_run():
                resp=answers(EventsRecorded, 400, 401, 403, 404, 409, 413, 422))
 def record_events(run_id: str):
     """Keep one event or a list of them, each with its increasing `seq`; resending is safe."""
-    claim = signed_in_claim()
+    claim = bodies.writer_claim(service.EXECUTIONS_WRITE_SCOPE)
+    service.authorize_write(claim, "run", run_id=run_id)
     body = bodies.read("EXECUTION_MAX_BYTES", "events")
     events = body if isinstance(body, list) else [body]
     recorded = service.record_run_events(claim, run_id, events)
@@ -76,7 +78,8 @@ def record_events(run_id: str):
                                                    status=(200, 201)), tags=["runs"])
 def finish_run(run_id: str):
     """The run's final journal: 201 when it became an execution now, 200 for a repeat."""
-    claim = signed_in_claim()
+    claim = bodies.writer_claim(service.EXECUTIONS_WRITE_SCOPE)
+    service.authorize_write(claim, "run", run_id=run_id)
     journal = bodies.read("EXECUTION_MAX_BYTES", "journal")
     finished = service.finish_run(claim, run_id, journal)
     response = jsonify({**run_body(finished.run),

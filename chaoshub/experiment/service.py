@@ -408,6 +408,24 @@ def delete_workspace_contents(claim: str, workspace_ids: list[str]) -> int:
     return len(ids)
 
 
+@interface.public
+def authorize_write(
+    claim: str, action: str, org: str | None = None, workspace: str | None = None,
+    experiment_id: str | None = None, run_id: str | None = None,
+) -> None:
+    """Raise what a write ("write" an experiment, or "run": publish executions) at the place
+    a URL names would raise for this claim, so that a route parses no body for a caller who
+    may not write there."""
+    _writer(claim, WRITE_SCOPE if action == "write" else EXECUTIONS_WRITE_SCOPE)
+    if run_id is not None:
+        _run(claim, run_id, action)
+    elif experiment_id is not None:
+        _experiment(claim, experiment_id, action,
+                    at=None if org is None else (org, workspace or ""))
+    elif org is not None:
+        dashboard.authorize(claim, org, workspace or "", action)
+
+
 # Internals ---------------------------------------------------------------------------------
 
 

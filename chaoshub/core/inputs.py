@@ -1,0 +1,158 @@
+"""What the hub accepts from clients: JSON and YAML parsed within bounds, and text without a NUL
+character or a lone surrogate, in bodies, URLs, headers and form fields alike.
+
+Every request body, query string and header goes through here before a service sees it, so
+that bad input is a 400 at the edge, never a 500 from the database or an encoder later.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import yaml
+from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
+
+from chaoshub.core.errors import BadRequest, PayloadTooLarge
+
+# The largest real experiments and journals nest 6 to 8 levels: 64 leaves room and keeps every
+# recursive reader of a stored document (encoders, templates, diffs) far from its limits.
+MAX_DEPTH = 64
+# libyaml scans fast, but PyYAML still builds each value in Python: about 0.5 s of CPU per MiB.
+YAML_MAX_BYTES = 256 * 1024
+YAML_TYPES = ("application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# PostgreSQL keeps no NUL in text, and a lone surrogate cannot be written as UTF-8.
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def parse_json(data: str | bytes) -> Any:
+    """JSON from a client; 400 when it is not valid, holds NaN or Infinity, nests deeper than
+    MAX_DEPTH, or holds a NUL or a lone surrogate in a key or a string."""
+    try:
+        value = json.loads(data, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise BadRequest(_TOO_DEEP) from exc
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON: {_first_line(exc)}") from exc
+    check_value(value)
+    return value
+
+
+def parse_yaml(data: str | bytes) -> Any:
+    """YAML from a client as plain JSON values, with the checks of `parse_json`; no aliases,
+    anchors' uses or merge keys (they expand), and at most YAML_MAX_BYTES (413)."""
+    if len(data) > YAML_MAX_BYTES:
+        raise PayloadTooLarge(f"a YAML body may be at most {YAML_MAX_BYTES} bytes: send JSON")
+    try:
+        value = yaml.load(data, Loader=UntrustedYamlLoader)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        if "nesting depth" in str(exc):  # libyaml's own limit, far past ours
+            raise BadRequest(_TOO_DEEP) from exc
+        raise BadRequest(f"the body is not valid YAML: {_yaml_problem(exc)}") from exc
+    check_value(value)
+    try:
+        # What gets stored is plain JSON: YAML dates become strings, and NaN or Infinity (which
+        # PostgreSQL refuses) are turned away.
+        return json.loads(json.dumps(value, default=str, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"the body is not plain JSON data: {_first_line(exc)}") from exc
+
+
+def check_value(value: Any) -> None:
+    """400 when `value` nests deeper than MAX_DEPTH, or holds bad text or a non-finite number."""
+    # A loop, not recursion: how deep the value goes is what is being checked.
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth >= MAX_DEPTH:
+                raise BadRequest(_TOO_DEEP)
+            for key, child in item.items():
+                if isinstance(key, str):
+                    check_text(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            if depth >= MAX_DEPTH:
+                raise BadRequest(_TOO_DEEP)
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            check_text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise BadRequest("NaN and Infinity are not JSON numbers")
+
+
+def check_text(text: str, where: str = "the body") -> None:
+    """400 when `text` holds a NUL character or a lone surrogate."""
+    found = _BAD_TEXT.search(text)
+    if found:
+        what = ("a NUL character" if found.group() == "\x00"
+                else "a lone surrogate (\\ud800 to \\udfff without its pair)")
+        raise BadRequest(f"{where} holds {what}, which the hub does not accept")
+
+
+def check_request_text() -> None:
+    """Refuse a request whose URL, headers or form fields hold a NUL or a lone surrogate."""
+    check_text(request.path, "the URL")
+    for key, value in request.args.items(multi=True):
+        check_text(key + value, "the URL")
+    for name, value in request.headers.items():
+        check_text(value, f"the {name} header")
+    if request.mimetype in FORM_TYPES:
+        for key, value in request.form.items(multi=True):
+            check_text(key + value, f"the form field {key[:40]!r}")
+
+
+class UntrustedYamlLoader(yaml.CSafeLoader):
+    """libyaml's safe loader, refusing what expands: aliases (so anchors serve nothing) and
+    merge keys. Nodes are built by libyaml; a node met twice while building is an alias."""
+
+    def construct_object(self, node, deep=False):
+        """The value of `node`; 400 when an alias brings it back."""
+        if node in self.constructed_objects or node in self.recursive_objects:
+            raise BadRequest("YAML aliases (*name) are not accepted: write the value out")
+        return super().construct_object(node, deep)
+
+    def flatten_mapping(self, node):
+        """Refuse merge keys (<<), which copy other mappings in."""
+        if any(key.tag == _MERGE_TAG for key, _ in node.value):
+            raise BadRequest("YAML merge keys (<<) are not accepted: write the keys out")
+        super().flatten_mapping(node)
+
+
+class CheckedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, whose `loads` (request.get_json everywhere) makes the checks of
+    `parse_json`; bad input is a 400 even where the caller asked for silence."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """JSON from a client, checked (see `parse_json`)."""
+        return parse_json(s)
+
+
+def init_app(app: Flask) -> None:
+    """Check JSON bodies and refuse bad text in URLs, headers and forms before any route runs."""
+    app.json = CheckedJSONProvider(app)
+    app.before_request(check_request_text)
+
+
+_TOO_DEEP = f"the body nests deeper than {MAX_DEPTH} levels"
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _yaml_problem(exc: Exception) -> str:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return _first_line(exc)
+    text = ", ".join(part for part in (exc.context, exc.problem) if part)
+    mark = exc.problem_mark or exc.context_mark
+    return f"{text} (line {mark.line + 1}, column {mark.column + 1})" if mark else text
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
