@@ -156,15 +156,16 @@ def route(host, port) -> None:
     """Serve one public address in front of split services (their *_SERVICE_URL settings)."""
     from werkzeug.serving import run_simple
 
-    from chaoshub.router import Router, service_urls
+    from chaoshub.router import Router, RouterRequestHandler, max_body, service_urls
 
     try:
-        urls = service_urls()
+        urls, limit = service_urls(), max_body()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     targets = ", ".join(f"{service} at {url}" for service, url in urls.items())
     click.echo(f"ChaosHub router on http://{host}:{port}: {targets}")
-    run_simple(host, port, Router(urls), threaded=True)
+    run_simple(host, port, Router(urls, max_body=limit), threaded=True,
+               request_handler=RouterRequestHandler)
 
 
 @main.group()

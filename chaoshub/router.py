@@ -2,12 +2,15 @@
 
 The router forwards each path to the service that serves it, as the split Ingress does
 (k8s/split/ingress.yaml holds the same table), and answers 404 to the private ones: /internal,
-where a service answers the others' calls, above all.
+where a service answers the others' calls, above all. Bodies stream through, never held whole:
+one longer than MAX_CONTENT_LENGTH is refused with 413, before it is read when its length is
+declared, once the cap is passed when it comes chunked.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
+import io
 import json
 import os
 import re
@@ -16,9 +19,11 @@ from urllib.parse import quote
 
 import requests
 from dotenv import dotenv_values
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.serving import DechunkedInput, WSGIRequestHandler
 from werkzeug.wrappers import Request
 
-from chaoshub.core.config import SERVICES, ConfigError
+from chaoshub.core.config import DEFAULTS, SERVICES, ConfigError
 
 # (path, pathType as in an Ingress, service): the Ingress's table. Prefix matches whole segments
 # (/signin matches /signin/x, never /signing); ImplementationSpecific is a regular expression
@@ -58,6 +63,9 @@ HOP_BY_HOP = frozenset({
 })
 # Characters left as they are when the decoded path is quoted again for the service.
 PATH_SAFE = "/:@!$&'()*+,;=-._~"
+CHUNK = 64 * 1024
+CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+MAX_LINE, MAX_TRAILERS = 4096, 100
 
 
 def service_for(path: str) -> str | None:
@@ -82,7 +90,7 @@ def matches_route(route: str, kind: str, path: str) -> bool:
 
 def service_urls() -> dict[str, str]:
     """Where each service lives: *_SERVICE_URL from the environment, or from .env."""
-    values = {**dotenv_values(".env"), **os.environ}
+    values = _settings()
     urls = {service: (values.get(f"{service.upper()}_SERVICE_URL") or "").rstrip("/")
             for service in SERVICES}
     missing = [f"{service.upper()}_SERVICE_URL" for service, url in urls.items() if not url]
@@ -91,12 +99,27 @@ def service_urls() -> dict[str, str]:
     return urls
 
 
+def max_body() -> int:
+    """The largest body the router passes on: MAX_CONTENT_LENGTH, as the services read it."""
+    value = _settings().get("MAX_CONTENT_LENGTH") or DEFAULTS["MAX_CONTENT_LENGTH"]
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"MAX_CONTENT_LENGTH must be a number, got {value!r}") from exc
+
+
+def _settings() -> dict[str, str | None]:
+    return {**dotenv_values(".env"), **os.environ}
+
+
 class Router:
     """A WSGI app that forwards each request to its service and streams the answer back."""
 
-    def __init__(self, urls: dict[str, str], timeout: float = 30.0):
+    def __init__(self, urls: dict[str, str], timeout: float = 30.0,
+                 max_body: int = DEFAULTS["MAX_CONTENT_LENGTH"]):
         self.urls = urls
         self.timeout = timeout
+        self.max_body = max_body
         self.http = requests.Session()
         # One session serves every browser: it must keep no cookies of its own, and take no
         # proxy or .netrc credentials from the environment.
@@ -105,9 +128,15 @@ class Router:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterator[bytes]:
         request = Request(environ)
+        request.max_content_length = self.max_body
         service = service_for(request.path)
         if service is None:
             return _error(start_response, "404 Not Found", "not_found", "no such page")
+        coding = environ.get("HTTP_TRANSFER_ENCODING", "").strip().lower()
+        if coding and coding != "chunked":
+            # The server would read such a body as empty and leave it unread.
+            return _error(start_response, "501 Not Implemented", "not_implemented",
+                          "only the chunked transfer coding is understood")
         url = self.urls[service] + quote(request.path, safe=PATH_SAFE)
         if request.query_string:
             url += "?" + request.query_string.decode("latin-1")
@@ -119,9 +148,15 @@ class Router:
         headers["X-Forwarded-Host"] = request.host
         try:
             answer = self.http.request(
-                request.method, url, headers=headers, data=request.get_data(),
+                request.method, url, headers=headers, data=_body(request),
                 allow_redirects=False, stream=True, timeout=self.timeout,
             )
+        except HTTPException as exc:  # the body is over the cap, or the client left mid-way
+            if exc.code == 413:
+                return _error(start_response, "413 Content Too Large", "payload_too_large",
+                              f"bodies are limited to {self.max_body} bytes")
+            return _error(start_response, "400 Bad Request", "bad_request",
+                          "the body is malformed or ended early")
         except requests.RequestException:
             return _error(start_response, "502 Bad Gateway", "bad_gateway",
                           f"the {service} service cannot be reached")
@@ -131,6 +166,89 @@ class Router:
             if name.lower() not in HOP_BY_HOP
         ])
         return _relay(answer)
+
+
+def _body(request: Request):
+    """The request's body as it arrives, for requests to send on without holding it whole."""
+    # request.stream raises 413 for a declared length over the cap before reading a byte, and
+    # stops a chunked body (which the server has decoded) once it passes the cap.
+    stream = request.stream
+    if request.content_length:
+        return _DeclaredBody(stream, request.content_length)
+    if request.environ.get("wsgi.input_terminated"):
+        return iter(lambda: stream.read(CHUNK), b"")  # sent on chunked
+    return None
+
+
+class _DeclaredBody:
+    """A body of known length, read as requests sends it on (with its Content-Length)."""
+
+    def __init__(self, stream, length: int):
+        self.stream = stream
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, size: int = -1) -> bytes:
+        return self.stream.read(CHUNK if size is None or size < 0 else size)
+
+
+class ChunkedBody(io.RawIOBase):
+    """A chunked request body, decoded as it is read (RFC 9112, section 7.1).
+
+    werkzeug's development server answers 500 to chunk extensions and trailer fields: here the
+    extensions are ignored and the trailers dropped, as a recipient may, and malformed framing
+    is a 400.
+    """
+
+    def __init__(self, rfile):
+        self.rfile = rfile
+        self.left = 0  # bytes of the current chunk not read yet
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.done:
+            return 0
+        if not self.left:
+            size = self._line().split(b";", 1)[0].strip(b" \t")
+            if not CHUNK_SIZE.fullmatch(size):
+                raise BadRequest("a chunk's size is malformed")
+            self.left = int(size, 16)
+            if not self.left:
+                for _ in range(MAX_TRAILERS + 1):
+                    if not self._line():
+                        self.done = True
+                        return 0
+                raise BadRequest("too many trailer fields")
+        data = self.rfile.read(min(len(buffer), self.left))
+        if not data:
+            raise BadRequest("the body ended within a chunk")
+        buffer[:len(data)] = data
+        self.left -= len(data)
+        if not self.left and self._line():
+            raise BadRequest("a chunk is longer than its size")
+        return len(data)
+
+    def _line(self) -> bytes:
+        line = self.rfile.readline(MAX_LINE + 1)
+        if not line.endswith(b"\n"):
+            raise BadRequest("a line of the chunked body is too long or unfinished")
+        return line.rstrip(b"\r\n")
+
+
+class RouterRequestHandler(WSGIRequestHandler):
+    """werkzeug's request handler, with chunked bodies read by ChunkedBody."""
+
+    def make_environ(self) -> dict:
+        """The WSGI environ of the request."""
+        environ = super().make_environ()
+        if isinstance(environ["wsgi.input"], DechunkedInput):
+            environ["wsgi.input"] = ChunkedBody(self.rfile)
+        return environ
 
 
 def _relay(answer: requests.Response) -> Iterator[bytes]:

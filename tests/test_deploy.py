@@ -43,6 +43,10 @@ K8S = ROOT / "k8s"
 KUBERNETES_VERSION = "1.33"
 IMAGE = "chaoshub"
 SECRET = "chaoshub-secrets"
+SERVICE_KEYS = "chaoshub-service-keys"  # split mode: one key per service, each pod mounts its own
+INGRESS_CONTROLLER = {"namespaceSelector": {"matchLabels": {
+    "kubernetes.io/metadata.name": "ingress-nginx"}}, "podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "ingress-nginx"}}}
 CLOSED = "chaoshub-private-paths"  # the Service with no pods where private paths go
 OPTIONAL_SECRETS = {"chaoshub-oauth"}
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
@@ -91,6 +95,7 @@ def apps(tmp_path_factory) -> dict[tuple[str, ...], object]:
             built[hosted] = create_app({
                 "CHAOSHUB_SERVICES": ",".join(hosted),
                 "CHAOSHUB_INSTANCE_PATH": str(folder),
+                "PROXY_HOPS": 1,
                 **{f"{s.upper()}_SERVICE_URL": f"http://{s}:8080" for s in SERVICES},
             })
     return built
@@ -198,7 +203,7 @@ def test_every_reference_resolves(layout):
             if "configMap" in volume:
                 assert volume["configMap"]["name"] in configmaps
             if "secret" in volume:
-                assert volume["secret"]["secretName"] == SECRET
+                assert volume["secret"]["secretName"] in (SECRET, SERVICE_KEYS)
         for container in _containers(pod):
             _container_env(container, configmaps)  # fails on a dangling reference
 
@@ -230,6 +235,14 @@ def test_each_process_gets_the_settings_production_requires(layout, no_hub_setti
             assert _mounted_secret_key(pod, container, env["CHAOSHUB_SIGNING_KEY_FILE"]), where
         else:
             assert "signing-key" not in mounts, f"{where} verifies claims with the JWKS"
+        if len(settings["CHAOSHUB_SERVICES"]) == 1:
+            # Split: its own service key, and no other service's, to sign its calls with.
+            (service,) = settings["CHAOSHUB_SERVICES"]
+            keys = {item["key"] for volume in pod["volumes"] if "secret" in volume
+                    and volume["secret"]["secretName"] == SERVICE_KEYS
+                    for item in volume["secret"]["items"]}
+            assert keys == {f"{service}-service-key.pem"}, where
+            assert _mounted_secret_key(pod, container, env["CHAOSHUB_SERVICE_KEY_FILE"]), where
         hosted.add(tuple(settings["CHAOSHUB_SERVICES"]))
     # One process per service when split; the hub, and the migration Job, host all three.
     split = {(service,) for service in SERVICES} if "split" in name else set()
@@ -238,19 +251,23 @@ def test_each_process_gets_the_settings_production_requires(layout, no_hub_setti
 
 def test_the_secret_holds_the_keys_the_readme_creates(rendered):
     readme = (ROOT / "README.md").read_text()
-    commands = re.findall(rf"kubectl create secret generic {SECRET}((?:.*\\\n)+.*)", readme)
-    assert commands, f"the README shows how to create {SECRET}"
-    used = set()
+    used: dict[str, set[str]] = {SECRET: set(), SERVICE_KEYS: set()}
     for resources in rendered.values():
         for workload in _workloads(resources):
             pod = _pod(workload)
             for volume in pod.get("volumes", []):
-                used |= {item["key"] for item in volume.get("secret", {}).get("items", [])}
+                if "secret" in volume:
+                    used[volume["secret"]["secretName"]] |= {
+                        item["key"] for item in volume["secret"]["items"]}
             for container in _containers(pod):
-                used |= {v["valueFrom"]["secretKeyRef"]["key"] for v in container.get("env", [])
-                         if "secretKeyRef" in v.get("valueFrom", {})}
-    for command in commands:
-        assert set(re.findall(r"--from-(?:literal|file)=([\w.-]+)", command)) == used
+                used[SECRET] |= {v["valueFrom"]["secretKeyRef"]["key"]
+                                 for v in container.get("env", [])
+                                 if "secretKeyRef" in v.get("valueFrom", {})}
+    for secret, keys in used.items():
+        commands = re.findall(rf"kubectl create secret generic {secret}((?:.*\\\n)+.*)", readme)
+        assert commands, f"the README shows how to create {secret}"
+        for command in commands:
+            assert set(re.findall(r"--from-(?:literal|file)=([\w.-]+)", command)) == keys
 
 
 # Security and resources -----------------------------------------------------------------------
@@ -276,6 +293,36 @@ def test_pods_run_unprivileged_with_limits(layout):
             synced = name in OVERLAYS and _is_hub(workload) and \
                 workload["kind"] == "Deployment" and container is pod["containers"][0]
             assert security["readOnlyRootFilesystem"] is not synced, where
+
+
+def test_only_the_ingress_controller_and_the_other_services_reach_a_server(layout):
+    name, resources = layout
+    servers = [w for w in _kind(resources, "Deployment") if _is_hub(w)]
+    policies = list(_kind(resources, "NetworkPolicy"))
+    for server in servers:
+        where = server["metadata"]["name"]
+        guarding = [p for p in policies if _selects(p["spec"]["podSelector"], _pod_labels(server))]
+        assert guarding, f"no NetworkPolicy guards {where}"
+        for policy in guarding:
+            assert policy["spec"]["policyTypes"] == ["Ingress"], where
+            for rule in policy["spec"]["ingress"]:
+                assert rule["ports"] == [{"port": "http", "protocol": "TCP"}], where
+                for peer in rule["from"]:
+                    if "namespaceSelector" in peer:
+                        assert peer == INGRESS_CONTROLLER, where
+                        continue
+                    # Only the hub's servers: not the migration Job, Redis or PostgreSQL.
+                    assert set(peer) == {"podSelector"}, where
+                    reached = {w["metadata"]["name"] for w in _workloads(resources)
+                               if _selects(peer["podSelector"], _pod_labels(w))}
+                    assert reached <= {s["metadata"]["name"] for s in servers}, where
+    if "split" in name:
+        # Each service calls the others and fetches their keys: all of them must get through.
+        for caller, callee in ((a, b) for a in servers for b in servers if a is not b):
+            assert any(_selects(peer["podSelector"], _pod_labels(caller))
+                       for p in policies if _selects(p["spec"]["podSelector"], _pod_labels(callee))
+                       for rule in p["spec"]["ingress"] for peer in rule["from"]
+                       if "namespaceSelector" not in peer), (caller["metadata"]["name"], callee)
 
 
 def test_hub_pods_run_the_image_as_its_user(layout):
@@ -513,6 +560,17 @@ def _pod_labels(workload: dict) -> dict:
 def _selected(resources: list[dict], labels: dict) -> list[dict]:
     """The workloads whose pods carry all of `labels`."""
     return [w for w in _workloads(resources) if labels.items() <= _pod_labels(w).items()]
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    """Whether a Kubernetes label selector selects these labels (In and NotIn expressions)."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        present = labels.get(expression["key"]) in expression["values"]
+        if present != (expression["operator"] == "In"):
+            return False
+    return True
 
 
 def _is_hub(workload: dict) -> bool:

@@ -29,8 +29,9 @@ def hub(tmp_path_factory):
     processes = []
     try:
         for service in SERVICES:
+            # PROXY_HOPS: each process is reached directly, with no proxy in front.
             env = clean_env(
-                CHAOSHUB_INSTANCE_PATH=str(root / service),
+                CHAOSHUB_INSTANCE_PATH=str(root / service), PROXY_HOPS="0",
                 **{f"{s.upper()}_SERVICE_URL": url for s, url in urls.items() if s != service},
             )
             log = root / f"{service}.log"

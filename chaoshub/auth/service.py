@@ -142,7 +142,7 @@ def sign_in_with_identity(profile: ProviderProfile, client_ip: str = "") -> Sess
     return grant
 
 
-@interface.public
+@interface.public(callers=("dashboard",))
 def get_account(claim: str) -> AccountView:
     """The account of the claim's user."""
     user = _signed_in(claim)
@@ -312,7 +312,7 @@ def create_token_for(username: str, name: str, scopes: list[str],
 # Credentials -> claims ---------------------------------------------------------------------
 
 
-@interface.public
+@interface.public(callers=("dashboard", "experiment"))
 def resolve_credentials(
     session_token: str | None = None, bearer_token: str | None = None, client_ip: str = ""
 ) -> str:
@@ -615,7 +615,7 @@ def _token_view(token: ApiToken) -> TokenView:
     )
 
 
-@interface.public
+@interface.public(callers=("dashboard", "experiment"))
 def find_account(claim: str, username: str) -> AccountView:
     """The account with this username (any case), for a signed-in caller; NotFound otherwise."""
     _signed_in(claim)

@@ -35,7 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "SIGNUP_OPEN": "true",
     "SIGNUP_ALLOWED_DOMAINS": "",
     "SIGNUP_LIMIT_PER_HOUR": 10,  # password sign-ups per client address
-    "PROXY_HOPS": 0,
+    # Trusted proxies in front of the process; unset means 0, except that a process hosting only
+    # some services must say (they usually sit behind the router or an Ingress controller).
+    "PROXY_HOPS": "",
     # "standard" (argon2id, RFC 9106 low-memory) or "fast" (test suites only; not in production).
     "PASSWORD_HASHING": "standard",
 }
@@ -43,7 +45,7 @@ PASSWORD_HASHINGS = ("standard", "fast")
 
 INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES",
-                "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "PROXY_HOPS", "SIGNUP_LIMIT_PER_HOUR")
+                "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT",)
 
 
@@ -62,6 +64,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         settings[key] = _number(int, key, settings[key])
     for key in FLOAT_SETTINGS:
         settings[key] = _number(float, key, settings[key])
+    hops = settings["PROXY_HOPS"]
+    settings["PROXY_HOPS"] = None if hops in ("", None) else _number(int, "PROXY_HOPS", hops)
 
     settings["CHAOSHUB_SERVICES"] = _hosted_services(settings["CHAOSHUB_SERVICES"])
     settings["SIGNUP_OPEN"] = str(settings["SIGNUP_OPEN"]).strip().lower() in ("1", "true", "yes")
@@ -79,6 +83,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         url_key = f"{service.upper()}_SERVICE_URL"
         settings[url_key] = str(settings.get(url_key) or "").rstrip("/")
     _check(settings)
+    settings["PROXY_HOPS"] = settings["PROXY_HOPS"] or 0
     return settings
 
 
@@ -132,6 +137,14 @@ def _check(settings: dict[str, Any]) -> None:
             raise ConfigError(
                 f"the {service} service is not hosted here: set {service.upper()}_SERVICE_URL"
             )
+    split = len(settings["CHAOSHUB_SERVICES"]) < len(SERVICES)
+    if split and settings["PROXY_HOPS"] is None:
+        # Behind the router or an Ingress every client would have the proxy's address (and share
+        # its rate limits); reached directly, X-Forwarded-For must not be believed. Only the
+        # operator knows which.
+        raise ConfigError("a process hosting only some services needs PROXY_HOPS: 1 behind "
+                          "`chaoshub route` or an Ingress controller, 0 when clients reach it "
+                          "directly")
     if not 0 < settings["CLAIM_TTL"] <= 300:
         raise ConfigError("CLAIM_TTL must be between 1 and 300 seconds (verifiers refuse more)")
     if settings["PASSWORD_HASHING"] not in PASSWORD_HASHINGS:
@@ -144,6 +157,11 @@ def _check(settings: dict[str, Any]) -> None:
         if not settings["PUBLIC_URL"]:
             # Links in pages, API answers and sign-in callbacks must not come from a Host header.
             raise ConfigError("PUBLIC_URL is required in production (the address browsers use)")
+        if split and not (settings.get("CHAOSHUB_SERVICE_KEY")
+                          or settings.get("CHAOSHUB_SERVICE_KEY_FILE")):
+            # Every replica of a service must sign with the key its Service publishes.
+            raise ConfigError("CHAOSHUB_SERVICE_KEY or CHAOSHUB_SERVICE_KEY_FILE is required in "
+                              "production when a process hosts only some services")
         if "auth" in settings["CHAOSHUB_SERVICES"] and not (
             settings.get("CHAOSHUB_SIGNING_KEY") or settings.get("CHAOSHUB_SIGNING_KEY_FILE")
         ):

@@ -3,13 +3,16 @@
 Each service's `service.py` marks its public functions with `interface.public`. When the current app
 hosts that service the call is a plain function call; otherwise it is a POST to
 `{SERVICE_URL}/internal/rpc/{service}/{function}` with the signed claim in `Authorization`, the
-other arguments as JSON, and the same typed errors raised back on this side.
+other arguments as JSON, and the same typed errors raised back on this side. Each remote call also
+carries the calling service's assertion (core/service_identity.py): a process serves only the
+calls of the other services that a function names as its `callers`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +21,15 @@ import requests
 from flask import Blueprint, Flask, current_app, jsonify, request
 from pydantic import TypeAdapter, ValidationError
 
-from chaoshub.core.errors import BadRequest, NotFound, ServiceUnavailable, error_from_payload
+from chaoshub.core import service_identity
+from chaoshub.core.config import SERVICES
+from chaoshub.core.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    error_from_payload,
+)
 
 EXTENSION = "chaoshub.transport"
 RPC_PREFIX = "/internal/rpc"
@@ -30,10 +41,12 @@ INTERFACES: dict[str, ServiceInterface] = {}
 class PublicFunction:
     """One function of a service's public interface, with the adapters that carry it over HTTP."""
 
-    def __init__(self, service: str, fn: Callable[..., Any]):
+    def __init__(self, service: str, fn: Callable[..., Any], callers: tuple[str, ...] = ()):
         self.service = service
         self.fn = fn
         self.name = fn.__name__
+        self.target = f"{service}/{self.name}"
+        self.callers = frozenset(callers)
         self.signature = inspect.signature(fn)
         self.takes_claim = next(iter(self.signature.parameters), None) == CLAIM_PARAMETER
 
@@ -57,18 +70,22 @@ class PublicFunction:
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         params, result = self.adapters
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
         body = {}
         for name, value in bound.arguments.items():
             if name == CLAIM_PARAMETER:
                 headers["Authorization"] = f"Bearer {value}"
             else:
                 body[name] = params[name].dump_python(value, mode="json")
+        # Encoded here: the assertion is bound to these very bytes.
+        data = json.dumps(body).encode()
+        headers[service_identity.HEADER] = service_identity.assertion(
+            self.service, self.target, headers.get("Authorization", ""), data, self.callers)
         base = current_app.config[f"{self.service.upper()}_SERVICE_URL"]
-        url = f"{base}{RPC_PREFIX}/{self.service}/{self.name}"
+        url = f"{base}{RPC_PREFIX}/{self.target}"
         try:
             response = http_session().post(
-                url, json=body, headers=headers, timeout=current_app.config["SERVICE_TIMEOUT"]
+                url, data=data, headers=headers, timeout=current_app.config["SERVICE_TIMEOUT"]
             )
         except requests.RequestException as exc:
             raise ServiceUnavailable(f"the {self.service} service cannot be reached") from exc
@@ -110,9 +127,15 @@ class ServiceInterface:
         self.functions: dict[str, PublicFunction] = {}
         INTERFACES[service] = self
 
-    def public(self, fn: Callable[..., Any]) -> Any:
-        """Mark `fn` as part of the service's public interface."""
-        function = PublicFunction(self.service, fn)
+    def public(self, fn: Callable[..., Any] | None = None, *, callers: tuple[str, ...] = ()
+               ) -> Any:
+        """Mark `fn` as part of the service's public interface, which the other services named
+        in `callers` may call over HTTP (none by default: only its own service calls it)."""
+        if fn is None:
+            return functools.partial(self.public, callers=callers)
+        if not set(callers) <= set(SERVICES) - {self.service}:
+            raise ValueError(f"{fn.__name__}: callers name other services, not {callers}")
+        function = PublicFunction(self.service, fn, callers)
         self.functions[function.name] = function
         functools.update_wrapper(function, fn)
         return function
@@ -142,11 +165,16 @@ def call(service: str, name: str):
     function = interface.functions.get(name)
     if function is None:
         raise NotFound(f"{service} has no public function {name!r}")
+    caller = service_identity.verified_caller(service, function.target)
+    if caller not in function.callers:
+        raise Forbidden(f"the {caller} service may not call {service}.{name} "
+                        "(its `callers` do not name it)")
     return jsonify({"result": function.call_from_request()})
 
 
 def init_app(app: Flask) -> None:
     """Give the app its HTTP session, and serve remote calls when it hosts only some services."""
     app.extensions[EXTENSION] = requests.Session()
-    if len(app.config["CHAOSHUB_SERVICES"]) < 3:
+    if len(app.config["CHAOSHUB_SERVICES"]) < len(SERVICES):
+        service_identity.init_app(app)
         app.register_blueprint(rpc)

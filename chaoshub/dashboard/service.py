@@ -62,7 +62,7 @@ PERSONAL_WORKSPACES = (("Personal", "private"), ("Public", "public"))
 # Orgs --------------------------------------------------------------------------------------
 
 
-@interface.public
+@interface.public(callers=("auth",))
 def create_personal_org(claim: str, name: str) -> OrgView:
     """Make the profile and personal org (workspaces Personal and Public) of a new account."""
     user = _signed_in(claim)
@@ -116,7 +116,7 @@ def create_org(claim: str, name: str) -> OrgView:
     return view
 
 
-@interface.public
+@interface.public(callers=("experiment",))
 def list_orgs(claim: str) -> list[OrgView]:
     """The orgs the claim's user belongs to, or holds a role in one workspace of, each with the
     workspaces they may see."""
@@ -672,7 +672,7 @@ def decline_invitation(claim: str, invitation_id: str) -> None:
 # Activity ----------------------------------------------------------------------------------
 
 
-@interface.public
+@interface.public(callers=("experiment",))
 def record_activity(
     claim: str, org_id: str, kind: str, summary: str, workspace_id: str | None = None,
     scope: str | None = None, outsider_summary: str | None = None,
@@ -744,7 +744,7 @@ def record_audit(claim: str, org_id: str, event: str, details: dict | None = Non
         audit.append(session, org_id, user.sub, event, details or {})
 
 
-@interface.public
+@interface.public(callers=("auth",))
 def record_account_event(claim: str, event: str, details: dict | None = None) -> int:
     """Append an account's security event to each of its orgs' logs (auth calls this)."""
     user = _signed_in(claim)
@@ -803,7 +803,7 @@ def search(claim: str, q: str, limit: int = 10) -> SearchResults:
 # Permission checks other services ask for --------------------------------------------------
 
 
-@interface.public
+@interface.public(callers=("auth", "experiment"))
 def authorize(claim: str, org: str, workspace: str, action: Action) -> WorkspaceRef:
     """The workspace named `org`/`workspace` if the claim may `action` there.
 
@@ -815,7 +815,7 @@ def authorize(claim: str, org: str, workspace: str, action: Action) -> Workspace
     return _decide(user, found, roles, action)
 
 
-@interface.public
+@interface.public(callers=("experiment",))
 def authorize_workspace(claim: str, workspace_id: str, action: Action) -> WorkspaceRef:
     """The workspace with this id if the claim may `action` there (see `authorize`)."""
     user = claims.verify(claim)

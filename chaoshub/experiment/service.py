@@ -195,7 +195,7 @@ def get_workspace_experiment(
     return _located(claim, org, workspace, experiment_id)
 
 
-@interface.public
+@interface.public(callers=("dashboard",))
 def list_experiments(
     claim: str, org: str, workspace: str, tag: str | None = None, search: str | None = None,
     cursor: str | None = None, limit: int = 20, last_run: str | None = None,
@@ -391,7 +391,7 @@ def compare_executions(
     return compare.compare(*views)
 
 
-@interface.public
+@interface.public(callers=("dashboard",))
 def delete_workspace_contents(claim: str, workspace_ids: list[str]) -> int:
     """Delete the experiments of workspaces being deleted; returns how many went."""
     if _with_scope(claim, WRITE_SCOPE).anonymous:
