@@ -40,7 +40,7 @@ def test_hashes_made_at_either_cost_verify_at_the_other(app, standard_app):
 def test_production_refuses_the_fast_setting(tmp_path):
     production = {"CHAOSHUB_ENV": "production", "SECRET_KEY": "x" * 32,
                   "CHAOSHUB_SIGNING_KEY_FILE": str(tmp_path / "key.pem"),
-                  "CHAOSHUB_INSTANCE_PATH": str(tmp_path)}
+                  "CHAOSHUB_INSTANCE_PATH": str(tmp_path), "PUBLIC_URL": "https://hub.example.com"}
     assert load_settings(production)["PASSWORD_HASHING"] == "standard"
     with pytest.raises(ConfigError, match="not production"):
         load_settings({**production, "PASSWORD_HASHING": "fast"})
