@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from flask import Flask, current_app
 from jwt.algorithms import OKPAlgorithm
 
+from chaoshub.core.config import instance_file
 from chaoshub.core.errors import ServiceUnavailable, Unauthorized
 
 ALGORITHM = "EdDSA"
@@ -110,12 +111,8 @@ def private_key_pem(key: Ed25519PrivateKey) -> str:
 
 def development_key_file(instance_path: str) -> Path:
     """The instance folder's signing key, generated on first use."""
-    path = Path(instance_path) / "signing-key.pem"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(private_key_pem(Ed25519PrivateKey.generate()))
-        path.chmod(0o600)
-    return path
+    return instance_file(instance_path, "signing-key.pem",
+                         lambda: private_key_pem(Ed25519PrivateKey.generate()))
 
 
 def issue(ring: KeyRing, **fields: Any) -> str:

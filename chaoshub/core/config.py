@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     "EXPERIMENT_MAX_BYTES": 1024 * 1024,
     "EXECUTION_MAX_BYTES": 5 * 1024 * 1024,
+    # Every other body (forms, settings, members, tokens): parsing costs ~20x its size in memory.
+    "BODY_MAX_BYTES": 64 * 1024,
     "SERVICE_TIMEOUT": 10.0,
     "LOG_LEVEL": "INFO",
     "TOKEN_DEFAULT_DAYS": 90,
@@ -44,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
 PASSWORD_HASHINGS = ("standard", "fast")
 
 INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
-                "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES",
+                "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES", "BODY_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT",)
 
@@ -94,12 +97,28 @@ def is_production(settings: dict[str, Any]) -> bool:
 
 def instance_secret(settings: dict[str, Any], name: str) -> str:
     """A development secret kept in the instance folder, made on first use."""
-    path = Path(settings["CHAOSHUB_INSTANCE_PATH"]) / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+    path = instance_file(settings["CHAOSHUB_INSTANCE_PATH"], name,
+                         lambda: secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def instance_file(instance_path: str, name: str, make: Callable[[], str]) -> Path:
+    """A file of the instance folder, readable by its owner only, written by `make` on first use."""
+    path = Path(instance_path) / name
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Workers that start together must all keep the same secret: the first link wins.
+    draft = path.with_name(f".{name}.{os.getpid()}")
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(make())
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path
 
 
 def _is_ours(key: str) -> bool:

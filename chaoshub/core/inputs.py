@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 import yaml
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 
 from chaoshub.core.errors import BadRequest, PayloadTooLarge
@@ -133,9 +133,17 @@ class CheckedJSONProvider(DefaultJSONProvider):
         return parse_json(s)
 
 
+def cap_body() -> None:
+    """Limit the request's body to BODY_MAX_BYTES (413 past it); experiments and journals,
+    read through experiment/bodies.py, raise it to their own limits before reading."""
+    request.max_content_length = min(current_app.config["BODY_MAX_BYTES"],
+                                     current_app.config["MAX_CONTENT_LENGTH"])
+
+
 def init_app(app: Flask) -> None:
-    """Check JSON bodies and refuse bad text in URLs, headers and forms before any route runs."""
+    """Cap and check bodies, and refuse bad text in URLs, headers and forms, before any route."""
     app.json = CheckedJSONProvider(app)
+    app.before_request(cap_body)
     app.before_request(check_request_text)
 
 

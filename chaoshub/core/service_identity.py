@@ -12,7 +12,6 @@ call. The called process checks it against the JWKS at the caller's *_SERVICE_UR
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from chaoshub.core.claims import ALGORITHM, CLOCK_SKEW, KeyRing, load_private_keys, private_key_pem
-from chaoshub.core.config import SERVICES
+from chaoshub.core.config import SERVICES, instance_file
 from chaoshub.core.errors import ServiceUnavailable, Unauthorized
 
 HEADER = "X-ChaosHub-Service"
@@ -122,20 +121,8 @@ def verified_caller(callee: str, target: str) -> str:
 
 def development_key_file(instance_path: str) -> Path:
     """The instance folder's service key, generated on first use."""
-    path = Path(instance_path) / "service-key.pem"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Workers starting together must all end up with one key: the first link wins.
-        draft = path.with_name(f".{path.name}.{os.getpid()}")
-        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-            out.write(private_key_pem(Ed25519PrivateKey.generate()))
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path
+    return instance_file(instance_path, "service-key.pem",
+                         lambda: private_key_pem(Ed25519PrivateKey.generate()))
 
 
 keys = Blueprint("service_keys", __name__)
