@@ -12,13 +12,19 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /app
-# Dependencies first, from a stand-in package, so that a code change does not reinstall them.
+# Dependencies first, from stand-in packages, so that a code change does not reinstall them. The
+# client (./client, the `chaoshub` command) goes in with the server, which depends on it by name.
 COPY pyproject.toml setup.py README.md ./
-RUN mkdir chaoshub && touch chaoshub/__init__.py \
-    && pip install ".[postgres]" \
-    && pip uninstall --yes chaoshub
-# Installed in place: the code stays at /app/chaoshub, next to the migrations it looks for in
+COPY client/pyproject.toml client/README.md client/
+RUN mkdir chaoshub client/chaoshub_client \
+    && touch chaoshub/__init__.py client/chaoshub_client/__init__.py \
+    && pip install ./client ".[postgres]" \
+    && pip uninstall --yes chaoshub chaoshub-client
+# The client is installed into the venv (the runtime stage needs no copy of client/); the server
+# in place: the code stays at /app/chaoshub, next to the migrations it looks for in
 # /app/migrations, and where skaffold's file sync writes changed files.
+COPY client/ client/
+RUN pip install --no-deps ./client
 COPY chaoshub/ chaoshub/
 RUN pip install --no-deps --editable .
 

@@ -1,4 +1,8 @@
-"""The `chaoshub` command: serve the hub, migrate its databases, bootstrap accounts."""
+"""The server's `chaoshub` subcommands: serve the hub, migrate its databases, bootstrap accounts.
+
+The `chaoshub` command itself belongs to the chaoshub-client package, which loads these through
+the `chaoshub.commands` entry points that pyproject.toml lists (one per command of `main`).
+"""
 
 from __future__ import annotations
 
@@ -191,63 +195,3 @@ def verify_audit(org_name) -> None:
     if breaks:
         sys.exit(1)
     click.echo(f"audit chains intact ({'org ' + org_name if org_name else 'every org'})")
-
-
-@main.command()
-@click.option("--url", required=True, help="The hub's address, e.g. https://hub.example.com.")
-@click.option("--token", required=True, envvar="CHAOSHUB_TOKEN",
-              help="An API token with executions:write (and experiments:write to publish new "
-                   "experiments); also read from CHAOSHUB_TOKEN.")
-@click.option("--org", default=None, help="The org runs are reported to (its name).")
-@click.option("--workspace", default=None, help="The workspace runs are reported to.")
-@click.option("--settings", "settings_path", default="~/.chaostoolkit/settings.yaml",
-              show_default=True, type=click.Path(dir_okay=False),
-              help="The Chaos Toolkit settings file to write.")
-def login(url, token, org, workspace, settings_path) -> None:
-    """Make `chaos run` report runs to this hub: writes the Chaos Toolkit's settings."""
-    import os
-    from pathlib import Path
-    from urllib.parse import urlparse
-
-    import yaml
-
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise click.BadParameter("use the hub's http(s) address", param_hint="--url")
-    url = url.rstrip("/")
-    path = Path(settings_path).expanduser()
-    settings = {}
-    if path.exists():
-        try:
-            settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise click.ClickException(f"{path} is not valid YAML: {exc}") from exc
-        if not isinstance(settings, dict):
-            raise click.ClickException(f"{path} does not hold a YAML mapping")
-
-    def section(parent: dict, key: str) -> dict:
-        # Merged into what is there: other vendors, hubs and controls stay as they were.
-        if not isinstance(parent.get(key), dict):
-            parent[key] = {}
-        return parent[key]
-
-    hub = section(section(settings, "vendor"), "chaoshub")
-    hub.update({"hub_url": url, "token": token})
-    for key, value in (("organization", org), ("workspace", workspace)):
-        if value:
-            hub[key] = value
-    # chaoslib sends this when it loads an experiment from the hub's URL.
-    section(settings, "auths")[parsed.netloc] = {"type": "bearer", "value": token}
-    section(settings, "controls")["chaoshub"] = {
-        "provider": {"type": "python", "module": "chaoshub.control"}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The file holds a token: readable by its owner only, from the first byte written.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        yaml.safe_dump(settings, out, sort_keys=False, allow_unicode=True)
-    os.chmod(path, 0o600)
-    where = f"{hub.get('organization', '?')}/{hub.get('workspace', '?')}"
-    click.echo(f"{path}: `chaos run` now reports runs to {url} ({where})")
-    if "organization" not in hub or "workspace" not in hub:
-        click.echo("name the org and workspace with --org and --workspace (or CHAOSHUB_ORG "
-                   "and CHAOSHUB_WORKSPACE when running)", err=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+from importlib.metadata import entry_points
 
 import pytest
 import requests
@@ -129,3 +131,24 @@ def test_production_refuses_to_start_without_its_secrets(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["db", "current"])
     assert result.exit_code == 1
     assert "SECRET_KEY is required in production" in result.output
+
+
+def test_the_installed_chaoshub_command_carries_every_server_command():
+    registered = {ep.name: ep.load() for ep in entry_points(group="chaoshub.commands")}
+    assert registered == main.commands  # pyproject.toml lists each command of chaoshub.cli:main
+    listed = subprocess.run([str(BIN / "chaoshub"), "--help"], capture_output=True, text=True,
+                            timeout=60, env=clean_env())
+    commands = listed.stdout.split("Commands:")[1].splitlines()
+    assert [line.split()[0] for line in commands if line.strip()] == sorted(
+        [*main.commands, "login"])
+
+
+def test_serving_needs_no_chaostoolkit(fresh):
+    # chaostoolkit is in this venv (the dev extra), yet the hub never loads it.
+    script = ("import sys; from chaoshub import create_app; import chaoshub.cli; "
+              "assert create_app().test_client().get('/status/live').status_code == 200; "
+              "print(sorted(m for m in sys.modules if m.startswith(('chaoslib', 'chaostoolkit'))))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=fresh)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

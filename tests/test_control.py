@@ -1,8 +1,14 @@
-"""The hub's Chaos Toolkit control, inside real `chaos run` processes, against a real hub."""
+"""The hub's Chaos Toolkit control, inside real `chaos run` processes, against a real hub.
+
+`chaos` and `chaoshub login` run from the client venv (CHAOSHUB_CLIENT_VENV, else .venv-client,
+which scripts/test makes): chaoshub-client and chaostoolkit alone, as a runner installs them. The
+hub runs from this venv.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -11,11 +17,18 @@ import pytest
 import requests
 import yaml
 
+from tests.conftest import REQUIRE_SERVICES
 from tests.helpers import BIN, clean_env, free_port, running_hub, start, stop, wait_until_up
 
 pytestmark = pytest.mark.e2e
 
 FIXTURES = Path(__file__).parent / "fixtures"
+CLIENT_VENV = Path(os.environ.get("CHAOSHUB_CLIENT_VENV")
+                   or Path(__file__).resolve().parents[1] / ".venv-client")
+CLIENT = CLIENT_VENV / "bin"
+# What a runner must not have to install: the server's own packages.
+SERVER_PACKAGES = {"chaoshub", "flask", "sqlalchemy", "gunicorn", "alembic", "argon2-cffi",
+                   "psycopg", "psycopg-binary"}
 PASSWORD = "a long enough passphrase"
 SCOPES = "experiments:read,experiments:write,executions:read,executions:write"
 # What the control streams for the sample experiment: its before-hypothesis holds, the method
@@ -44,6 +57,17 @@ EVENTS = [
 
 
 @pytest.fixture(scope="module")
+def client_venv() -> Path:
+    """The client venv's bin folder; its absence fails where it is required (scripts/test)."""
+    if not (CLIENT / "chaos").exists() or not (CLIENT / "chaoshub").exists():
+        message = f"no client venv with chaos and chaoshub at {CLIENT_VENV} (scripts/test makes it)"
+        if REQUIRE_SERVICES:
+            pytest.fail(message + " (CHAOSHUB_REQUIRE_SERVICES=1)")
+        pytest.skip(message)
+    return CLIENT
+
+
+@pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     """A hub on 127.0.0.1 with the account alice and an API token of hers."""
     root = tmp_path_factory.mktemp("hub")
@@ -61,7 +85,7 @@ def hub(tmp_path_factory):
 
 
 @pytest.fixture
-def laptop(tmp_path):
+def laptop(tmp_path, client_venv):
     """A user's machine: its own home, spool folder and copy of the sample experiment."""
     home = tmp_path / "home"
     home.mkdir()
@@ -75,7 +99,7 @@ def laptop(tmp_path):
 
 
 def login(laptop, url: str, token: str, workspace: str) -> None:
-    done = subprocess.run([BIN / "chaoshub", "login", "--url", url, "--token", token, "--org",
+    done = subprocess.run([CLIENT / "chaoshub", "login", "--url", url, "--token", token, "--org",
                            "alice", "--workspace", workspace, "--settings",
                            str(laptop["settings"])],
                           env=clean_env(HOME=str(laptop["home"])), capture_output=True,
@@ -88,7 +112,7 @@ def chaos_run(laptop, name: str) -> tuple[subprocess.CompletedProcess, dict]:
     laptop["marker"].touch()
     journal = laptop["root"] / f"{name}.json"
     done = subprocess.run(
-        [BIN / "chaos", "--no-version-check", "--settings", str(laptop["settings"]),
+        [CLIENT / "chaos", "--no-version-check", "--settings", str(laptop["settings"]),
          "--log-file", str(laptop["root"] / f"{name}.log"), "run", "--journal-path",
          str(journal), str(laptop["experiment"])],
         env=clean_env(HOME=str(laptop["home"]), CHAOSHUB_SPOOL_DIR=str(laptop["spool"])),
@@ -107,7 +131,7 @@ def test_a_run_streams_its_events_and_publishes_its_journal(hub, laptop):
     url, token, _ = hub
     login(laptop, url, token, "Personal")
     settings = yaml.safe_load(laptop["settings"].read_text())
-    assert settings["controls"]["chaoshub"]["provider"]["module"] == "chaoshub.control"
+    assert settings["controls"]["chaoshub"]["provider"]["module"] == "chaoshub_client.control"
     assert settings["auths"][url.removeprefix("http://")] == {"type": "bearer", "value": token}
     assert settings["vendor"]["chaoshub"]["workspace"] == "Personal"
     done, local = chaos_run(laptop, "journal")
@@ -194,3 +218,24 @@ def test_a_run_the_hub_refuses_goes_on_and_its_journal_is_kept(hub, laptop):
     rejected = list(laptop["spool"].glob("*.rejected.json"))
     assert len(rejected) == 1 and token not in rejected[0].read_text()
     assert json.loads(rejected[0].read_text())["journal"]["start"] == local["start"]
+
+
+def test_the_client_venv_holds_nothing_of_the_server(client_venv):
+    listed = subprocess.run([client_venv / "python", "-m", "pip", "list", "--format=json"],
+                            capture_output=True, text=True, timeout=60, env=clean_env())
+    assert listed.returncode == 0, listed.stderr
+    installed = {p["name"].lower().replace("_", "-") for p in json.loads(listed.stdout)}
+    assert {"chaoshub-client", "chaostoolkit", "chaostoolkit-lib"} <= installed
+    assert installed & SERVER_PACKAGES == set()
+    helped = subprocess.run([client_venv / "chaoshub", "--help"], capture_output=True, text=True,
+                            timeout=30, env=clean_env())
+    commands = helped.stdout.split("Commands:")[1].splitlines()
+    assert [line.split()[0] for line in commands if line.strip()] == ["login"]
+
+
+def test_settings_from_the_old_login_still_find_the_control():
+    from chaoshub_client import control
+
+    from chaoshub import control as old
+
+    assert old.configure_control is control.configure_control

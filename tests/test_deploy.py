@@ -527,7 +527,8 @@ def test_the_build_context_leaves_secrets_and_local_state_out():
                 if line.strip() and not line.startswith("#")]
     assert patterns[0] == "*", "everything is left out unless listed"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
-    assert allowed == {"pyproject.toml", "setup.py", "README.md", "chaoshub", "migrations"}
+    assert allowed == {"pyproject.toml", "setup.py", "README.md", "chaoshub", "client",
+                       "migrations"}
 
 
 # Helpers --------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The ChaosHub client: the Chaos Toolkit control that reports runs, and `chaoshub login`."""

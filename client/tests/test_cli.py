@@ -1,0 +1,94 @@
+"""`chaoshub login` writes the Chaos Toolkit's settings; `chaoshub` takes in registered commands."""
+
+from __future__ import annotations
+
+import stat
+from types import SimpleNamespace
+
+import click
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from chaoshub_client import cli
+from chaoshub_client.cli import main
+
+URL = "https://hub.example.com"
+
+
+def login(settings, *args: str, **env: str):
+    return CliRunner().invoke(main, ["login", "--url", URL, "--settings", str(settings), *args],
+                              env=env)
+
+
+def test_login_writes_settings_that_name_the_control(tmp_path):
+    settings = tmp_path / "home" / ".chaostoolkit" / "settings.yaml"
+    done = login(settings, "--token", "chub_secret", "--org", "alice", "--workspace", "Personal")
+    assert done.exit_code == 0, done.output
+    assert "now reports runs to https://hub.example.com (alice/Personal)" in done.output
+    assert yaml.safe_load(settings.read_text()) == {
+        "vendor": {"chaoshub": {"hub_url": URL, "token": "chub_secret",
+                                "organization": "alice", "workspace": "Personal"}},
+        "auths": {"hub.example.com": {"type": "bearer", "value": "chub_secret"}},
+        "controls": {"chaoshub": {"provider": {"type": "python",
+                                               "module": "chaoshub_client.control"}}},
+    }
+    assert stat.S_IMODE(settings.stat().st_mode) == 0o600
+
+
+def test_login_merges_into_what_is_there_and_tightens_the_file(tmp_path):
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(yaml.safe_dump({
+        "vendor": {"other": {"x": 1}, "chaoshub": {"organization": "alice", "workspace": "W"}},
+        "auths": {"other.example.com": {"type": "bearer", "value": "theirs"}},
+        "controls": {"tracing": {"provider": {"type": "python", "module": "x"}}},
+        "runtime": {"rollbacks": {"strategy": "always"}},
+    }))
+    settings.chmod(0o644)
+    done = login(settings, "--workspace", "Public", CHAOSHUB_TOKEN="chub_from_env")
+    assert done.exit_code == 0, done.output
+    written = yaml.safe_load(settings.read_text())
+    assert written["vendor"]["other"] == {"x": 1}
+    assert written["vendor"]["chaoshub"] == {"organization": "alice", "workspace": "Public",
+                                             "hub_url": URL, "token": "chub_from_env"}
+    assert set(written["auths"]) == {"other.example.com", "hub.example.com"}
+    assert set(written["controls"]) == {"tracing", "chaoshub"}
+    assert written["runtime"] == {"rollbacks": {"strategy": "always"}}
+    assert stat.S_IMODE(settings.stat().st_mode) == 0o600
+
+
+def test_login_says_when_the_org_or_workspace_is_missing(tmp_path):
+    done = login(tmp_path / "settings.yaml", "--token", "t")
+    assert done.exit_code == 0
+    assert "(?/?)" in done.output and "--org and --workspace" in done.output
+
+
+@pytest.mark.parametrize("url", ["hub.example.com", "ftp://hub.example.com", "https://"])
+def test_login_refuses_an_address_that_is_not_http(tmp_path, url):
+    done = CliRunner().invoke(main, ["login", "--url", url, "--token", "t", "--settings",
+                                     str(tmp_path / "settings.yaml")])
+    assert done.exit_code == 2 and "http(s) address" in done.output
+    assert not (tmp_path / "settings.yaml").exists()
+
+
+@pytest.mark.parametrize("content", ["- a list\n", "key: [unclosed\n"])
+def test_login_leaves_a_file_it_cannot_read_alone(tmp_path, content):
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(content)
+    done = login(settings, "--token", "t")
+    assert done.exit_code == 1
+    assert settings.read_text() == content
+
+
+def test_commands_registered_by_other_packages_join_the_group(monkeypatch):
+    @click.command()
+    def hello() -> None:
+        click.echo("hello from elsewhere")
+
+    registered = [SimpleNamespace(name="hello", load=lambda: hello),
+                  SimpleNamespace(name="login", load=lambda: pytest.fail("login is the client's"))]
+    monkeypatch.setattr(cli, "entry_points", lambda group: registered)
+    listed = CliRunner().invoke(main, ["--help"])
+    assert "hello" in listed.output and "login" in listed.output
+    assert CliRunner().invoke(main, ["hello"]).output == "hello from elsewhere\n"
+    assert CliRunner().invoke(main, ["nope"]).exit_code == 2
