@@ -21,7 +21,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         settings, "secret-key"
     )
     app.config["SESSION_COOKIE_SECURE"] = settings["PUBLIC_URL"].startswith("https://")
-    logs.init_app(app)
+    logs.install()
     logging.basicConfig(level=settings["LOG_LEVEL"])
     if settings["PROXY_HOPS"]:
         # Behind N trusted proxies: take the client's address and scheme from their headers.

@@ -218,6 +218,10 @@ def test_tokens_cannot_manage_tokens_or_accept_invitations(app, olga):
     declined = api.post(f"/api/v1/invitations/{invited.get_json()['id']}/decline",
                         headers=bearer(secret))
     assert declined.status_code == 403
+    mine = api.get("/api/v1/invitations", headers=bearer(secret))
+    assert mine.status_code == 403 and "team" not in mine.text  # who invites, where, as what
+    assert [i["org_name"] for i in mary.get("/api/v1/invitations").get_json()["invitations"]
+            ] == ["team"]
     # Both invitations still wait for mary's session.
     assert mary.get("/api/v1/orgs/team/members/mary").status_code == 404
     assert accept(mary, token).status_code == 200

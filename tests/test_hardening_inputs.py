@@ -105,6 +105,9 @@ YAML_BOMBS = {
     "merge-keys": "a: &a {x: 1}\nb: {<<: *a}\nc: {<<: {y: 2}, z: 3}\n",
     "50k-anchors": "".join(f"- &a{i} {i}\n" for i in range(50_000)),
     "50k-aliases": "a: &x lol\nb: [" + ", ".join(["*x"] * 50_000) + "]\n",
+    # YAML 1.1 base-60 numbers: PyYAML multiplies them out digit by digit (quadratic).
+    "base-60-int": "x: " + ":".join(["1"] * 80_000) + "\n",
+    "base-60-float": "x: " + ":".join(["1"] * 80_000) + ".5\n",
     "1MiB-plain": "".join(f"key{i}: a plain value {i}\n" for i in range(40_000))[:1024 * 1024],
 }
 

@@ -123,6 +123,26 @@ class UntrustedYamlLoader(yaml.CSafeLoader):
             raise BadRequest("YAML merge keys (<<) are not accepted: write the keys out")
         super().flatten_mapping(node)
 
+    def construct_yaml_int(self, node):
+        """An integer; 400 for YAML 1.1's base-60 form, which PyYAML builds in quadratic time."""
+        return super().construct_yaml_int(_decimal_only(node))
+
+    def construct_yaml_float(self, node):
+        """A float; 400 for YAML 1.1's base-60 form, as for integers."""
+        return super().construct_yaml_float(_decimal_only(node))
+
+
+def _decimal_only(node):
+    if ":" in node.value:
+        raise BadRequest("YAML base-60 numbers (1:30:00) are not accepted: quote or convert them")
+    return node
+
+
+UntrustedYamlLoader.add_constructor("tag:yaml.org,2002:int",
+                                    UntrustedYamlLoader.construct_yaml_int)
+UntrustedYamlLoader.add_constructor("tag:yaml.org,2002:float",
+                                    UntrustedYamlLoader.construct_yaml_float)
+
 
 class CheckedJSONProvider(DefaultJSONProvider):
     """Flask's JSON, whose `loads` (request.get_json everywhere) makes the checks of

@@ -6,11 +6,11 @@ import logging
 import re
 
 # An API token (`chub_...`), an invitation link's secret (`chinv_...`), and whatever a client
-# puts after a credential-looking name in a query string. Hints shown in lists are shorter than
+# puts after a credential-looking name in a query string (a provider's `code` and `state` too). Hints shown in lists are shorter than
 # any secret and say nothing on their own, so they stay readable.
 SECRET = re.compile(
     r"\b(chub_|chinv_)[A-Za-z0-9_-]{6,}"
-    r"|(?<=[?&])((?:access_)?token|api_key|password|secret)=[^&\s\"']*",
+    r"|(?<=[?&])((?:access_)?token|api_key|password|secret|code|state)=[^&\s\"']*",
     re.IGNORECASE,
 )
 
@@ -36,7 +36,7 @@ def _scrubbing(factory):
     return make_record
 
 
-def init_app(app) -> None:
+def install() -> None:
     """Scrub every record this process logs, whichever library logs it (access logs too)."""
     # A record factory sees every logger's records, the server's access log included, however
     # and wherever their handlers are set up; installed once per process.

@@ -604,8 +604,8 @@ def revoke_invitation(claim: str, org: str, invitation_id: str) -> None:
 
 @interface.public
 def my_invitations(claim: str) -> list[InvitationView]:
-    """The pending invitations addressed to the claim's account."""
-    user = _signed_in(claim)
+    """The pending invitations addressed to the claim's account (a session's business)."""
+    user = _session(claim)
     with transaction(SERVICE) as session:
         return [invitations.view(session, i)
                 for i in invitations.pending_for_account(session, user.sub)]
@@ -730,18 +730,6 @@ def workspace_activity(
 
 
 # Audit -------------------------------------------------------------------------------------
-
-
-@interface.public
-def record_audit(claim: str, org_id: str, event: str, details: dict | None = None) -> None:
-    """Append a security event to an org's audit log, for a member of it (auth calls this)."""
-    user = _signed_in(claim)
-    if not event or len(event) > audit.EVENT_MAX:
-        raise ValidationFailed("the event cannot be recorded", [
-            {"field": "event", "message": f"1 to {audit.EVENT_MAX} characters"}])
-    with transaction(SERVICE) as session:
-        _recording_member(session, user, org_id, None)
-        audit.append(session, org_id, user.sub, event, details or {})
 
 
 @interface.public(callers=("auth",))
