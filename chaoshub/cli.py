@@ -160,8 +160,10 @@ def route(host, port) -> None:
     """Serve one public address in front of split services (their *_SERVICE_URL settings)."""
     from werkzeug.serving import run_simple
 
+    from chaoshub.core import logs
     from chaoshub.router import Router, RouterRequestHandler, max_body, service_urls
 
+    logs.install()  # its access log carries the same URLs as the services'
     try:
         urls, limit = service_urls(), max_body()
     except ConfigError as exc:

@@ -68,7 +68,12 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     for name, parts in PRODUCTION.items():
         folder = tmp_path_factory.mktemp(name)
         resources = [os.path.relpath(K8S / part, folder) for part in parts]
-        (folder / "kustomization.yaml").write_text(yaml.safe_dump({"resources": resources}))
+        # As the README's cluster overlay does: production needs the hub's address.
+        public_url = [{"op": "add", "path": "/data/PUBLIC_URL", "value": "https://hub.example.com"}]
+        patch = {"target": {"kind": "ConfigMap", "name": "chaoshub-settings"},
+                 "patch": yaml.safe_dump(public_url)}
+        (folder / "kustomization.yaml").write_text(
+            yaml.safe_dump({"resources": resources, "patches": [patch]}))
         found[name] = folder
     return found
 
