@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from chaoshub.core import migrate
 from chaoshub.core.config import SERVICES
@@ -57,3 +59,31 @@ def test_upgrade_and_downgrade_round_trip(tmp_path, signing_key_file):
     assert migrate.current(app) == dict.fromkeys(SERVICES)
     migrate.upgrade(app)
     assert migrate.current(app) == {s: migrate.heads(s)[0] for s in SERVICES}
+
+
+def test_tokens_made_from_presets_keep_what_their_preset_gives(tmp_path, signing_key_file):
+    from chaoshub import create_app
+
+    app = create_app({"CHAOSHUB_INSTANCE_PATH": str(tmp_path),
+                      "CHAOSHUB_SIGNING_KEY_FILE": str(signing_key_file)})
+    migrate.upgrade(app, ("auth",), "auth_0002")
+    old_full = ["experiments:read", "experiments:write", "executions:read", "executions:write",
+                "runs:execute"]
+    made = {"full": old_full, "read-only": ["experiments:read", "executions:read"],
+            "chosen": ["experiments:read", "executions:write"]}
+    with app.extensions["chaoshub.databases"]["auth"].engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO accounts (id, username, username_key, display_name, created_at) "
+            "VALUES ('a1', 'alice', 'alice', 'Alice', '2026-01-01')"))
+        for name, scopes in made.items():
+            connection.execute(text(
+                "INSERT INTO api_tokens (id, account_id, name, token_hash, hint, scopes, "
+                "created_at, expires_at) VALUES (:id, 'a1', :id, :id, 'chub_x', :scopes, "
+                "'2026-01-01', '2027-01-01')"), {"id": name, "scopes": json.dumps(scopes)})
+    migrate.upgrade(app)
+    with app.extensions["chaoshub.databases"]["auth"].engine.begin() as connection:
+        scopes = {row.id: json.loads(row.scopes) if isinstance(row.scopes, str) else row.scopes
+                  for row in connection.execute(text("SELECT id, scopes FROM api_tokens"))}
+    assert scopes == {"full": [*old_full, "orgs:read", "audit:read"],
+                      "read-only": ["experiments:read", "executions:read", "orgs:read"],
+                      "chosen": made["chosen"]}
