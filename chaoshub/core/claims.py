@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from flask import Flask, current_app
 from jwt.algorithms import OKPAlgorithm
 
-from chaoshub.core.config import instance_file
+from chaoshub.core.config import MAX_CLAIM_TTL, instance_file
 from chaoshub.core.errors import ServiceUnavailable, Unauthorized
 
 ALGORITHM = "EdDSA"
@@ -26,7 +26,7 @@ ANONYMOUS = "anonymous"
 ALL_SCOPES = ("*",)
 # What a verifier accepts of a claim's lifetime (issued ones live CLAIM_TTL, a minute by default),
 # and of the clocks of the processes that sign and check it.
-MAX_LIFETIME = 300
+MAX_LIFETIME = MAX_CLAIM_TTL
 CLOCK_SKEW = 30
 
 
@@ -238,13 +238,19 @@ def _shape_problem(payload: dict[str, Any]) -> str | None:
         return "scopes must be a list of strings"
     if "ws" in payload and not isinstance(payload["ws"], str):
         return "ws must be a string"
+    return lifetime_problem(payload, MAX_LIFETIME)
+
+
+def lifetime_problem(payload: dict[str, Any], longest: int) -> str | None:
+    """What is wrong with a signed token's `iat` and `exp`, if anything, for one that may live
+    `longest` seconds."""
     iat, exp = payload.get("iat"), payload.get("exp")
     if type(iat) is not int or type(exp) is not int:
         return "iat and exp must be whole seconds"
     if iat > time.time() + CLOCK_SKEW:
         return "it was issued in the future"
-    if not 0 < exp - iat <= MAX_LIFETIME:
-        return f"it may live {MAX_LIFETIME} seconds at most"
+    if not 0 < exp - iat <= longest:
+        return f"it may live {longest} seconds at most"
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     # Every other body (forms, settings, members, tokens): parsing costs ~20x its size in memory.
     "BODY_MAX_BYTES": 64 * 1024,
     "SERVICE_TIMEOUT": 10.0,
+    # Seconds between two polls for other services' events (core/events.py); 0: no polling
+    # thread, events then go only right after the commits of this process.
+    "EVENTS_POLL_SECONDS": 2.0,
     "LOG_LEVEL": "INFO",
     "TOKEN_DEFAULT_DAYS": 90,
     "TOKEN_MAX_DAYS": 365,
@@ -45,11 +49,12 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_HASHING": "standard",
 }
 PASSWORD_HASHINGS = ("standard", "fast")
+MAX_CLAIM_TTL = 300  # seconds: the longest-lived claim a verifier accepts
 
 INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES", "BODY_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR")
-FLOAT_SETTINGS = ("SERVICE_TIMEOUT",)
+FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS")
 
 
 class ConfigError(RuntimeError):
@@ -109,15 +114,15 @@ def instance_file(instance_path: str, name: str, make: Callable[[], str]) -> Pat
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     # Workers that start together must all keep the same secret: the first link wins.
-    draft = path.with_name(f".{name}.{os.getpid()}")
-    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-        out.write(make())
+    handle, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")  # owner-only
     try:
+        with os.fdopen(handle, "w") as out:
+            out.write(make())
         os.link(draft, path)
     except FileExistsError:
         pass
     finally:
-        draft.unlink()
+        os.unlink(draft)
     return path
 
 
@@ -164,8 +169,11 @@ def _check(settings: dict[str, Any]) -> None:
         raise ConfigError("a process hosting only some services needs PROXY_HOPS: 1 behind "
                           "`chaoshub route` or an Ingress controller, 0 when clients reach it "
                           "directly")
-    if not 0 < settings["CLAIM_TTL"] <= 300:
-        raise ConfigError("CLAIM_TTL must be between 1 and 300 seconds (verifiers refuse more)")
+    if settings["EVENTS_POLL_SECONDS"] < 0:
+        raise ConfigError("EVENTS_POLL_SECONDS must be 0 (no polling) or more")
+    if not 0 < settings["CLAIM_TTL"] <= MAX_CLAIM_TTL:
+        raise ConfigError(f"CLAIM_TTL must be between 1 and {MAX_CLAIM_TTL} seconds "
+                          "(verifiers refuse more)")
     if settings["PASSWORD_HASHING"] not in PASSWORD_HASHINGS:
         raise ConfigError(f"PASSWORD_HASHING must be one of {', '.join(PASSWORD_HASHINGS)}")
     if is_production(settings):

@@ -6,8 +6,8 @@ import logging
 import re
 
 # An API token (`chub_...`), an invitation link's secret (`chinv_...`), and whatever a client
-# puts after a credential-looking name in a query string (a provider's `code` and `state` too). Hints shown in lists are shorter than
-# any secret and say nothing on their own, so they stay readable.
+# puts after a credential-looking name in a query string (a provider's `code` and `state` too).
+# Hints shown in lists are shorter than any secret and say nothing on their own: they stay.
 SECRET = re.compile(
     r"\b(chub_|chinv_)[A-Za-z0-9_-]{6,}"
     r"|(?<=[?&])((?:access_)?token|api_key|password|secret|code|state)=[^&\s\"']*",

@@ -20,7 +20,14 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from chaoshub.core.claims import ALGORITHM, CLOCK_SKEW, KeyRing, load_private_keys, private_key_pem
+from chaoshub.core.cache import cache
+from chaoshub.core.claims import (
+    ALGORITHM,
+    KeyRing,
+    lifetime_problem,
+    load_private_keys,
+    private_key_pem,
+)
 from chaoshub.core.config import SERVICES, instance_file
 from chaoshub.core.errors import ServiceUnavailable, Unauthorized
 
@@ -79,12 +86,14 @@ class ServiceIdentity:
                                      "iss", "sub", "aud", "iat", "exp", "jti", "req"]})
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"the service assertion is not valid: {exc}") from exc
-        iat, exp = payload["iat"], payload["exp"]
         if payload["sub"] != caller or payload["aud"] != callee or payload["req"] != digest:
             raise Unauthorized("the service assertion was made for another call")
-        if type(iat) is not int or type(exp) is not int or not 0 < exp - iat <= LIFETIME \
-                or iat > time.time() + CLOCK_SKEW:
-            raise Unauthorized(f"a service assertion lives {LIFETIME} seconds at most")
+        problem = lifetime_problem(payload, LIFETIME)
+        if problem:
+            raise Unauthorized(f"the service assertion is not valid: {problem}")
+        # Bound to one call's bytes, an assertion could still be sent again as it is: once only.
+        if cache().hit(cache().key("core", "assertion", payload["jti"]), LIFETIME) not in (1, None):
+            raise Unauthorized("the service assertion has been used already")
         return caller
 
     def _key(self, caller: str, kid: str | None):
