@@ -150,6 +150,11 @@ def test_finding_6_an_assertion_must_be_fresh_and_meant_for_the_callee(hub):
     # Experiment's key does not sign for dashboard.
     forged = rpc(urls, *call, caller="dashboard", key=service_key(root, "experiment"))
     assert forged.status_code == 401
+    # One assertion, one call: the same bytes sent again are refused.
+    first = rpc(urls, *call, caller="dashboard", root=root, jti="replayed-once")
+    again = rpc(urls, *call, caller="dashboard", root=root, jti="replayed-once")
+    assert first.status_code == 200 and again.status_code == 401, again.text
+    assert "used already" in again.json()["message"]
 
 
 @split
