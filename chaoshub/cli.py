@@ -11,7 +11,7 @@ import sys
 import click
 
 from chaoshub import create_app
-from chaoshub.core import migrate
+from chaoshub.core import events, migrate
 from chaoshub.core.config import SERVICES, ConfigError
 from chaoshub.core.errors import HubError
 
@@ -47,8 +47,11 @@ def run(host, port, service, production, workers, run_migrations) -> None:
     hosted = ", ".join(app.config["CHAOSHUB_SERVICES"])
     click.echo(f"ChaosHub ({hosted}) on http://{host}:{port}  instance: {app.instance_path}")
     if production:
+        # Each worker starts polling for events on its first request: a thread started here
+        # would stay in the master, which serves nothing.
         _serve_with_gunicorn(app, host, port, workers)
     else:
+        events.start_polling(app)  # what waited while this process was down arrives now
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 

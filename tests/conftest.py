@@ -134,6 +134,8 @@ def _settings(folder: Path, key_file: Path, urls: dict[str, str]) -> dict:
         "REDIS_URL": "",
         # Hundreds of accounts are made here: argon2's standard cost is tested on its own.
         "PASSWORD_HASHING": "fast",
+        # No polling thread per app: events go right after each commit, in the same thread.
+        "EVENTS_POLL_SECONDS": 0,
         **{f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()},
     }
 

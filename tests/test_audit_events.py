@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
-import pytest
 from click.testing import CliRunner
 
 from chaoshub.auth import service as auth
 from chaoshub.auth.schemas import ProviderProfile
 from chaoshub.cli import main
-from chaoshub.core.errors import ServiceUnavailable, Unauthorized, ValidationFailed
+from chaoshub.core import events
+from chaoshub.core.claims import verify
+from chaoshub.core.db import transaction
+from chaoshub.core.errors import ServiceUnavailable
+from chaoshub.core.models import utcnow
 from chaoshub.core.web import SESSION_COOKIE
+from chaoshub.dashboard import audit
 from chaoshub.dashboard import service as dashboard
 from tests.conftest import csrf, post_json, sign_in, signed_up_client
 from tests.test_invitations import claim_for
@@ -96,14 +101,15 @@ def test_a_provider_sign_in_is_recorded_with_its_provider_and_address(app):
 
 
 def test_signing_in_and_tokens_work_while_the_log_cannot_be_written(app, monkeypatch, caplog):
-    signed_up_client(app, "olga")
+    olga = signed_up_client(app, "olga")
+    before = auth_events(olga, "olga")
 
     def unavailable(*args, **kwargs):
-        raise ServiceUnavailable("the dashboard service cannot be reached")
+        raise ServiceUnavailable("the dashboard database cannot be reached")
 
-    monkeypatch.setattr(dashboard, "record_account_event", unavailable)
+    monkeypatch.setattr(audit, "append", unavailable)
     browser = app.test_client()
-    with caplog.at_level(logging.WARNING, logger="chaoshub.auth.service"):
+    with caplog.at_level(logging.WARNING, logger="chaoshub.core.events"):
         assert sign_in(browser, "olga").status_code == 303
         assert browser.get("/api/v1/me").get_json()["username"] == "olga"
         created = post_json(browser, "/api/v1/tokens", {"name": "ci", "scopes": ["full"]})
@@ -112,27 +118,44 @@ def test_signing_in_and_tokens_work_while_the_log_cannot_be_written(app, monkeyp
         me = app.test_client().get("/api/v1/me", **from_address(FIRST_IP, secret))
         assert me.status_code == 200
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("auth.sign_in not recorded" in m for m in warned)
-    assert any("auth.token_new_ip not recorded" in m for m in warned)
+    assert any("(account.sign_in from auth) not handled by dashboard yet" in m for m in warned)
     assert secret not in caplog.text
 
+    # The events waited in auth's outbox: once the log can be written, each arrives once.
+    monkeypatch.undo()
+    with app.app_context():
+        subscription = next(s for s in events.subscriptions(app) if s.emitter == "auth")
+        assert events.deliver(subscription) == 3
+        assert events.deliver(subscription) == 0
+    assert [e["event"] for e in auth_events(olga, "olga")[len(before):]] == [
+        "auth.sign_in", "auth.token_created", "auth.token_new_ip"]
 
-def test_only_account_events_without_secrets_go_through_that_door(app):
+
+def account_event(type: str, actor: str | None, payload: dict) -> events.Event:
+    return events.Event(id=str(uuid.uuid4()), type=type, occurred_at=utcnow(), actor=actor,
+                        subject=events.Subject(kind="account", id=actor or ""), payload=payload)
+
+
+def test_only_account_events_without_secrets_reach_the_log(app, caplog):
     with app.app_context():
         olga = claim_for("olga")
+        account_id = verify(olga).sub
         dashboard.create_org(olga, "team")
-        assert dashboard.record_account_event(olga, "auth.sign_in", {"method": "password"}) == 2
+        written = [account_event("account.sign_in", account_id, {"method": "password"})]
         refused = [
-            ("member.added", {"username": "olga"}),  # an org's own event, forged
-            ("auth.token_created", {"secret": "anything"}),
-            ("auth.token_created", {"hint": "chub_" + "a" * 36}),
-            ("auth.sign_in", {"nested": {"password": "x"}}),
+            account_event("account.member_added", account_id, {"username": "olga"}),  # forged
+            account_event("account.token_created", account_id, {"secret": "anything"}),
+            account_event("account.token_created", account_id, {"hint": "chub_" + "a" * 36}),
+            account_event("account.sign_in", account_id, {"nested": {"password": "x"}}),
+            account_event("account.sign_in", None, {}),
         ]
-        for event, details in refused:
-            with pytest.raises(ValidationFailed):
-                dashboard.record_account_event(olga, event, details)
-        with pytest.raises(Unauthorized):
-            dashboard.record_account_event(auth.resolve_credentials(), "auth.sign_in", {})
-        logged = json.dumps([e.model_dump(mode="json")
-                             for e in dashboard.audit_log(olga, "team", event="auth.")])
+        for event in written + refused:
+            with transaction("dashboard") as session:
+                dashboard.audit_account_event(session, event)
+        entries = dashboard.audit_log(olga, "team", event="auth.")
+        logged = json.dumps([e.model_dump(mode="json") for e in entries])
+    assert [e.event for e in entries] == ["auth.sign_in"]
     assert "anything" not in logged and "chub_aaaa" not in logged
+    assert caplog.text.count("not written to the audit log") == len(refused)
+    # Nor does dashboard ask auth for any other kind of event.
+    assert "account.member_added" not in dashboard.ACCOUNT_EVENT_TYPES

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from chaoshub.core.events import OutboxAckColumns, OutboxEventColumns
 from chaoshub.core.models import NAMING_CONVENTION, UTCDateTime, new_id, utcnow
 
 
@@ -82,3 +83,15 @@ class Identity(Base):
     subject: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OutboxEvent(OutboxEventColumns, Base):
+    """An event of auth's (account security events), kept until dashboard acknowledges it."""
+
+    __tablename__ = "auth_outbox_events"
+
+
+class OutboxAck(OutboxAckColumns, Base):
+    """A subscriber's acknowledgement of one of auth's events."""
+
+    __tablename__ = "auth_outbox_acks"

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from chaoshub.auth import passwords
 from chaoshub.auth import secrets as token_secrets
-from chaoshub.auth.models import Account, ApiToken, Identity, SignInSession
+from chaoshub.auth.models import Account, ApiToken, Identity, OutboxAck, OutboxEvent, SignInSession
 from chaoshub.auth.schemas import (
     AccountView,
     Caller,
@@ -24,13 +24,12 @@ from chaoshub.auth.schemas import (
     SessionGrant,
     TokenView,
 )
-from chaoshub.core import claims, ratelimit
+from chaoshub.core import claims, events, ratelimit
 from chaoshub.core.cache import MISSING, cache
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
     Conflict,
     Forbidden,
-    HubError,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -42,6 +41,9 @@ from chaoshub.dashboard import service as dashboard
 SERVICE = "auth"
 interface = ServiceInterface(SERVICE)
 log = logging.getLogger(__name__)
+# Dashboard writes account security events into the audit log of each of the account's orgs.
+EVENT_SUBSCRIBERS = ("dashboard",)
+outbox = events.Outbox(SERVICE, OutboxEvent, OutboxAck, EVENT_SUBSCRIBERS)
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}$")
 SESSION_SCOPES = ("*",)  # a browser session carries all of its user's rights
@@ -117,10 +119,7 @@ def sign_in(username: str, password: str, client_ip: str = "") -> SessionGrant:
             ratelimit.record_failure(SERVICE, "sign-in-address", client_ip, SIGN_IN_WINDOW)
             raise Unauthorized("the username or the password is wrong")
     ratelimit.clear(SERVICE, "sign-in", who)
-    grant = _open_session(account)
-    _account_event(_claim_for(account), "auth.sign_in",
-                   {"method": "password", "ip": client_ip or None})
-    return grant
+    return _open_session(account, {"method": "password", "ip": client_ip or None})
 
 
 def sign_in_with_identity(profile: ProviderProfile, client_ip: str = "") -> SessionGrant:
@@ -136,10 +135,7 @@ def sign_in_with_identity(profile: ProviderProfile, client_ip: str = "") -> Sess
         )
     if account is None:
         account = _sign_up_with_identity(profile)
-    grant = _open_session(account)
-    _account_event(_claim_for(account), "auth.sign_in",
-                   {"method": profile.provider, "ip": client_ip or None})
-    return grant
+    return _open_session(account, {"method": profile.provider, "ip": client_ip or None})
 
 
 @interface.public(callers=("dashboard",))
@@ -249,8 +245,8 @@ def sign_out_everywhere(claim: str) -> int:
         hashes = list(session.scalars(
             select(SignInSession.token_hash).where(SignInSession.account_id == user.sub)))
         session.execute(delete(SignInSession).where(SignInSession.account_id == user.sub))
+        _account_event(session, user.sub, "sign_out_everywhere", {"sessions_ended": len(hashes)})
     cache().forget(*(_session_key(h) for h in hashes))
-    _account_event(claim, "auth.sign_out_everywhere", {"sessions_ended": len(hashes)})
     return len(hashes)
 
 
@@ -293,9 +289,9 @@ def revoke_token(claim: str, token_id: str) -> None:
             raise NotFound("no such token")
         token.revoked_at = utcnow()
         token_hash = token.token_hash
-        details = {"token_id": token.id, "name": token.name, "hint": token.hint}
+        _account_event(session, user.sub, "token_revoked",
+                       {"token_id": token.id, "name": token.name, "hint": token.hint})
     cache().forget(_token_key(token_hash))
-    _account_event(claim, "auth.token_revoked", details)
 
 
 def create_token_for(username: str, name: str, scopes: list[str],
@@ -333,6 +329,22 @@ def resolve_credentials(
 def jwks() -> dict:
     """The public keys claims are signed with (served at /auth/.well-known/jwks.json)."""
     return claims.key_ring().jwks()
+
+
+# Events (core/events.py) -------------------------------------------------------------------
+
+
+@interface.public(callers=EVENT_SUBSCRIBERS)
+def pending_events(subscriber: str, types: list[str], limit: int = events.BATCH
+                   ) -> list[events.Event]:
+    """Auth's events of `types` that `subscriber` has not acknowledged yet, oldest first."""
+    return outbox.pending(subscriber, types, limit)
+
+
+@interface.public(callers=EVENT_SUBSCRIBERS)
+def ack_events(subscriber: str, ids: list[str]) -> None:
+    """Record that `subscriber` has handled these events of auth's."""
+    outbox.ack(subscriber, ids)
 
 
 # Internals ---------------------------------------------------------------------------------
@@ -417,13 +429,14 @@ def _check_identity_may_sign_up(profile: ProviderProfile) -> None:
                             + ", ".join(sorted(domains)) + " only")
 
 
-def _open_session(account: Account) -> SessionGrant:
+def _open_session(account: Account, sign_in: dict) -> SessionGrant:
     token = secrets.token_urlsafe(32)
     lifetime = timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
     row = SignInSession(token_hash=_hash(token), account_id=account.id,
                         expires_at=utcnow() + lifetime)
     with transaction(SERVICE) as session:
         session.add(row)
+        _account_event(session, account.id, "sign_in", sign_in)
     return SessionGrant(token=token, expires_at=row.expires_at, account=_view(account))
 
 
@@ -484,10 +497,11 @@ def _create_token(claim: str, name: str, scopes: list[str], expires_in_days: int
     )
     with transaction(SERVICE) as session:
         session.add(token)
+        session.flush()
+        _account_event(session, user.sub, "token_created", {
+            "token_id": token.id, "name": token.name, "hint": token.hint, "scopes": wanted,
+            "workspace": label, "expires_at": token.expires_at.isoformat()})
     log.info("token %s created for %s", token.id, user.sub)
-    _account_event(claim, "auth.token_created", {
-        "token_id": token.id, "name": token.name, "hint": token.hint, "scopes": wanted,
-        "workspace": label, "expires_at": token.expires_at.isoformat()})
     return NewToken(secret=secret, token=_token_view(token))
 
 
@@ -524,7 +538,7 @@ def _claim_for_token(secret: str, client_ip: str) -> str:
         raise Unauthorized("the API token is not valid: it may be mistyped, expired or revoked")
     claim = _issue(token["account_id"], token["display_name"], token["scopes"],
                    token["workspace_id"])
-    _record_use(token, client_ip, claim)
+    _record_use(token, client_ip)
     return claim
 
 
@@ -547,7 +561,7 @@ def _load_token(token_hash: str) -> dict | None:
     }
 
 
-def _record_use(token: dict, client_ip: str, claim: str) -> None:
+def _record_use(token: dict, client_ip: str) -> None:
     # A write per request would make every API call pay for it: once a minute per address.
     now = utcnow()
     if token["last_used_ip"] == client_ip and now.timestamp() - token["last_used_at"] < \
@@ -561,24 +575,20 @@ def _record_use(token: dict, client_ip: str, claim: str) -> None:
             update(ApiToken).where(ApiToken.id == token["id"],
                                    ApiToken.last_used_ip.is_distinct_from(address))
             .values(last_used_at=now, last_used_ip=address)).rowcount > 0
-        if not moved:
+        if moved:
+            _account_event(session, token["account_id"], "token_new_ip", {
+                "token_id": token["id"], "name": token.get("name"), "hint": token.get("hint"),
+                "ip": address, "previous_ip": token["last_used_ip"]})
+        else:
             session.execute(update(ApiToken).where(ApiToken.id == token["id"])
                             .values(last_used_at=now, last_used_ip=address))
     cache().forget(_token_key(token["hash"]))
-    if moved:
-        _account_event(claim, "auth.token_new_ip", {
-            "token_id": token["id"], "name": token.get("name"), "hint": token.get("hint"),
-            "ip": address, "previous_ip": token["last_used_ip"]})
 
 
-def _account_event(claim: str, event: str, details: dict) -> None:
-    """Tell dashboard of a security event on the account, for the audit log of its orgs."""
-    try:
-        dashboard.record_account_event(claim, event, details)
-    except (HubError, SQLAlchemyError) as exc:
-        # Signing in and using tokens go on while dashboard (or its database) is away: the
-        # event is lost from the log, the warning says so.
-        log.warning("%s not recorded in the audit log: %s", event, exc)
+def _account_event(session: Session, account_id: str, what: str, details: dict) -> None:
+    # In the change's own transaction: the event is kept exactly when the change is, and waits
+    # in the outbox while dashboard is away (signing in and tokens go on meanwhile).
+    outbox.emit(session, f"account.{what}", account_id, ("account", account_id), details)
 
 
 def _hash(token: str) -> str:

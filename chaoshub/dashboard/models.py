@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from chaoshub.core.events import HandledEventColumns, OutboxAckColumns, OutboxEventColumns
 from chaoshub.core.models import NAMING_CONVENTION, UTCDateTime, new_id, utcnow
 
 
@@ -174,3 +175,21 @@ class AuditEntry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxEvent(OutboxEventColumns, Base):
+    """An event of dashboard's (orgs and workspaces deleted), kept until acknowledged."""
+
+    __tablename__ = "dashboard_outbox_events"
+
+
+class OutboxAck(OutboxAckColumns, Base):
+    """A subscriber's acknowledgement of one of dashboard's events."""
+
+    __tablename__ = "dashboard_outbox_acks"
+
+
+class HandledEvent(HandledEventColumns, Base):
+    """An event of auth's that dashboard has applied: applying it again would change nothing."""
+
+    __tablename__ = "dashboard_handled_events"

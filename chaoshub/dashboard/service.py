@@ -3,6 +3,7 @@ workspaces), invitations, activity, audit, search, and who may do what."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -10,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chaoshub.auth import service as auth
-from chaoshub.core import claims
+from chaoshub.core import claims, events
 from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
@@ -23,6 +24,8 @@ from chaoshub.dashboard.models import (
     Org,
     OrgFormerName,
     OrgMember,
+    OutboxAck,
+    OutboxEvent,
     Profile,
     Workspace,
     WorkspaceMember,
@@ -51,10 +54,15 @@ from chaoshub.dashboard.validation import (  # noqa: F401  (part of this module'
     VISIBILITIES,
     org_name_problem,
 )
-from chaoshub.experiment import service as experiment
 
 SERVICE = store.SERVICE
 interface = ServiceInterface(SERVICE)
+log = logging.getLogger(__name__)
+# Experiment deletes the experiments of the workspaces dashboard deletes.
+EVENT_SUBSCRIBERS = ("experiment",)
+outbox = events.Outbox(SERVICE, OutboxEvent, OutboxAck, EVENT_SUBSCRIBERS)
+# Auth's account events this service writes into audit logs, under the names the logs show.
+ACCOUNT_EVENT_TYPES = tuple(f"account.{e.removeprefix('auth.')}" for e in audit.ACCOUNT_EVENTS)
 
 PERSONAL_WORKSPACES = (("Personal", "private"), ("Public", "public"))
 
@@ -194,36 +202,30 @@ def update_org(
 
 
 @interface.public
-def delete_org(claim: str, org: str) -> int:
-    """Delete an org with its workspaces and their experiments; returns how many experiments."""
+def delete_org(claim: str, org: str) -> None:
+    """Delete an org with its workspaces (the experiment service deletes their experiments when
+    it handles the `org.deleted` event)."""
     user = _session(claim)
     with transaction(SERVICE) as session:
         found, _, _ = _org_access(user, store.find_org(session, org), "delete_org")
         if found.personal:
             raise Forbidden("a personal org belongs to its account and cannot be deleted")
         org_id, workspace_ids = found.id, [ws.id for ws in found.workspaces]
-    # The experiment service checks with us before it deletes: our rows must still be here
-    # to answer it, so ours go last.
-    removed = experiment.delete_workspace_contents(claim, workspace_ids) if workspace_ids else 0
-    with transaction(SERVICE) as session:
-        found = session.get(Org, org_id)
-        if found is None:
-            return removed
         keys = store.org_cache_keys(session, found)
         account_ids = set(session.scalars(select(OrgMember.account_id)
                                           .where(OrgMember.org_id == org_id)))
         account_ids |= set(session.scalars(select(WorkspaceMember.account_id).where(
-            WorkspaceMember.workspace_id.in_([ws.id for ws in found.workspaces]))))
+            WorkspaceMember.workspace_id.in_(workspace_ids))))
         for account_id in account_ids:
             keys += store.member_keys(session, found, account_id)
         session.execute(delete(OrgMember).where(OrgMember.org_id == org_id))
         session.execute(delete(OrgFormerName).where(OrgFormerName.org_id == org_id))
         # The audit log has no foreign key to the org: this entry outlives it.
-        audit.append(session, org_id, user.sub, "org.deleted",
-                     {"name": found.name, "experiments_removed": removed})
+        audit.append(session, org_id, user.sub, "org.deleted", {"name": found.name})
+        outbox.emit(session, "org.deleted", user.sub, ("org", org_id),
+                    {"name": found.name, "workspace_ids": workspace_ids})
         session.delete(found)
     cache().forget(*keys)
-    return removed
 
 
 # Workspaces --------------------------------------------------------------------------------
@@ -311,25 +313,18 @@ def update_workspace(
 
 
 @interface.public
-def delete_workspace(claim: str, org: str, workspace: str) -> int:
-    """Delete a workspace and its experiments; returns how many experiments went with it."""
+def delete_workspace(claim: str, org: str, workspace: str) -> None:
+    """Delete a workspace (the experiment service deletes its experiments when it handles the
+    `workspace.deleted` event)."""
     user = _session(claim)
     with transaction(SERVICE) as session:
-        _, ws, _ = _workspace_access(session, user, org, workspace, "change_settings")
-        workspace_id = ws.id
-    # As for orgs: the experiment service asks us first, so our row goes last.
-    removed = experiment.delete_workspace_contents(claim, [workspace_id])
-    with transaction(SERVICE) as session:
-        ws = session.get(Workspace, workspace_id)
-        if ws is None:
-            return removed
-        found = ws.org
+        found, ws, _ = _workspace_access(session, user, org, workspace, "change_settings")
         keys = store.org_cache_keys(session, found)
-        audit.append(session, found.id, user.sub, "workspace.deleted",
-                     {"workspace": ws.name, "experiments_removed": removed})
+        audit.append(session, found.id, user.sub, "workspace.deleted", {"workspace": ws.name})
+        outbox.emit(session, "workspace.deleted", user.sub, ("workspace", ws.id),
+                    {"org_id": found.id, "name": ws.name})
         found.workspaces.remove(ws)
     cache().forget(*keys)
-    return removed
 
 
 # Members -----------------------------------------------------------------------------------
@@ -732,23 +727,23 @@ def workspace_activity(
 # Audit -------------------------------------------------------------------------------------
 
 
-@interface.public(callers=("auth",))
-def record_account_event(claim: str, event: str, details: dict | None = None) -> int:
-    """Append an account's security event to each of its orgs' logs (auth calls this)."""
-    user = _signed_in(claim)
-    details = details or {}
-    problems = audit.account_event_problems(event, details)
-    if problems:
-        raise ValidationFailed("the event cannot be recorded", problems)
-    with transaction(SERVICE) as session:
-        # Every writer takes the chains in one order: two of them cannot deadlock on them.
-        # Orgs where the account holds only a workspace role log its events too.
-        org_ids = sorted(set(session.scalars(select(OrgMember.org_id)
-                                             .where(OrgMember.account_id == user.sub)))
-                         | set(store.workspace_roles(session, user.sub)))
-        for org_id in org_ids:
-            audit.append(session, org_id, user.sub, event, details)
-    return len(org_ids)
+def audit_account_event(session: Session, event: events.Event) -> None:
+    """Write an account's security event (auth's, ACCOUNT_EVENT_TYPES) into the audit log of
+    each of the account's orgs, in the session of its delivery."""
+    name = "auth." + event.type.removeprefix("account.")
+    problems = audit.account_event_problems(name, event.payload)
+    if problems or not event.actor:
+        # No retry would mend it: it is dropped, not left to hold back the events after it.
+        log.error("event %s (%s) not written to the audit log: %s", event.id, event.type,
+                  problems or "no actor")
+        return
+    # Every writer takes the chains in one order: two of them cannot deadlock on them.
+    # Orgs where the account holds only a workspace role log its events too.
+    org_ids = sorted(set(session.scalars(select(OrgMember.org_id)
+                                         .where(OrgMember.account_id == event.actor)))
+                     | set(store.workspace_roles(session, event.actor)))
+    for org_id in org_ids:
+        audit.append(session, org_id, event.actor, name, event.payload)
 
 
 @interface.public
@@ -809,6 +804,22 @@ def authorize_workspace(claim: str, workspace_id: str, action: Action) -> Worksp
     user = claims.verify(claim)
     found, roles = store.workspace_by_id(workspace_id, _account(user))
     return _decide(user, found, roles, action)
+
+
+# Events (core/events.py) -------------------------------------------------------------------
+
+
+@interface.public(callers=EVENT_SUBSCRIBERS)
+def pending_events(subscriber: str, types: list[str], limit: int = events.BATCH
+                   ) -> list[events.Event]:
+    """Dashboard's events of `types` that `subscriber` has not acknowledged yet, oldest first."""
+    return outbox.pending(subscriber, types, limit)
+
+
+@interface.public(callers=EVENT_SUBSCRIBERS)
+def ack_events(subscriber: str, ids: list[str]) -> None:
+    """Record that `subscriber` has handled these events of dashboard's."""
+    outbox.ack(subscriber, ids)
 
 
 # Internals ---------------------------------------------------------------------------------

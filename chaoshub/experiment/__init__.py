@@ -6,8 +6,13 @@ NAME = "experiment"
 
 
 def init_app(app: Flask) -> None:
-    """Serve the experiment API, the legacy CLI API, the runs API and the experiment pages."""
+    """Serve the experiment API, the legacy CLI API, the runs API and the experiment pages;
+    delete the experiments of the workspaces dashboard deletes."""
+    from chaoshub.core import events
+    from chaoshub.dashboard import service as dashboard
+    from chaoshub.experiment import service
     from chaoshub.experiment.legacy import legacy
+    from chaoshub.experiment.models import HandledEvent
     from chaoshub.experiment.move_routes import moves
     from chaoshub.experiment.pages import pages
     from chaoshub.experiment.routes import api
@@ -18,3 +23,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(pages)
     app.register_blueprint(runs_api)
     app.register_blueprint(moves)
+    events.subscribe(app, events.Subscription(
+        subscriber=NAME, types=service.WORKSPACE_EVENTS,
+        handler=service.delete_workspace_contents, handled=HandledEvent,
+        pending=dashboard.pending_events, ack=dashboard.ack_events))

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from chaoshub.core.events import HandledEventColumns
 from chaoshub.core.models import NAMING_CONVENTION, UTCDateTime, new_id, utcnow
 
 
@@ -189,3 +190,10 @@ class RunEvent(Base):
     timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HandledEvent(HandledEventColumns, Base):
+    """An event of dashboard's that experiment has applied: applying it again would change
+    nothing."""
+
+    __tablename__ = "experiment_handled_events"

@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from chaoshub.auth import service as auth
-from chaoshub.core import claims
+from chaoshub.core import claims, events
 from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
@@ -51,6 +52,8 @@ EXECUTIONS_READ_SCOPE = "executions:read"
 EXECUTIONS_WRITE_SCOPE = "executions:write"
 LATEST_EXECUTIONS = 50
 PAGE_MAX = 100
+# Dashboard's events after which a workspace's experiments must go.
+WORKSPACE_EVENTS = ("org.deleted", "workspace.deleted")
 # What list_experiments takes as `last_run`: the hub's outcomes, worst first, and "none".
 LAST_RUN_FILTERS = listing.LAST_RUN_FILTERS
 
@@ -391,21 +394,18 @@ def compare_executions(
     return compare.compare(*views)
 
 
-@interface.public(callers=("dashboard",))
-def delete_workspace_contents(claim: str, workspace_ids: list[str]) -> int:
-    """Delete the experiments of workspaces being deleted; returns how many went."""
-    if _with_scope(claim, WRITE_SCOPE).anonymous:
-        raise Unauthorized("sign in to delete workspaces")
-    # Dashboard calls this before it deletes its own rows, so it can still vouch for each one.
-    for workspace_id in workspace_ids:
-        dashboard.authorize_workspace(claim, workspace_id, "change_settings")
-    with transaction(SERVICE) as session:
-        ids = list(session.scalars(
-            select(Experiment.id).where(Experiment.workspace_id.in_(workspace_ids))))
-        store.delete_experiments(session, ids)
-    for experiment_id in ids:
-        _forget(experiment_id)
-    return len(ids)
+def delete_workspace_contents(session: Session, event: events.Event) -> None:
+    """Delete the experiments (with their versions, executions and runs) of the workspaces a
+    WORKSPACE_EVENTS event of dashboard's says are gone, in the session of its delivery."""
+    # No claim to check: the event, fetched from dashboard as this service, is the authority.
+    if event.type == "org.deleted":
+        workspace_ids = list(event.payload["workspace_ids"])
+    else:
+        workspace_ids = [event.subject.id]
+    ids = list(session.scalars(
+        select(Experiment.id).where(Experiment.workspace_id.in_(workspace_ids))))
+    store.delete_experiments(session, ids)
+    events.after_commit(session, lambda: [_forget(experiment_id) for experiment_id in ids])
 
 
 @interface.public

@@ -1,0 +1,40 @@
+"""the outbox of auth's events (account security events) and their acknowledgements
+
+Revision ID: auth_0004
+Revises: auth_0003
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+revision = 'auth_0004'
+down_revision = 'auth_0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('auth_outbox_events',
+    sa.Column('position', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('type', sa.String(length=100), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('actor', sa.String(length=36), nullable=True),
+    sa.Column('subject_kind', sa.String(length=40), nullable=False),
+    sa.Column('subject_id', sa.String(length=100), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('position', name=op.f('pk_auth_outbox_events')),
+    sa.UniqueConstraint('id', name=op.f('uq_auth_outbox_events_id'))
+    )
+    op.create_table('auth_outbox_acks',
+    sa.Column('event_id', sa.String(length=36), nullable=False),
+    sa.Column('subscriber', sa.String(length=40), nullable=False),
+    sa.Column('acked_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('event_id', 'subscriber', name=op.f('pk_auth_outbox_acks'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('auth_outbox_acks')
+    op.drop_table('auth_outbox_events')
