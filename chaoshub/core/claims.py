@@ -242,8 +242,7 @@ def _shape_problem(payload: dict[str, Any]) -> str | None:
 
 
 def lifetime_problem(payload: dict[str, Any], longest: int) -> str | None:
-    """What is wrong with a signed token's `iat` and `exp`, if anything, for one that may live
-    `longest` seconds."""
+    """What is wrong with a token's `iat` and `exp` for a life of `longest` seconds, if any."""
     iat, exp = payload.get("iat"), payload.get("exp")
     if type(iat) is not int or type(exp) is not int:
         return "iat and exp must be whole seconds"

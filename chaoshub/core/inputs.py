@@ -31,8 +31,8 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def parse_json(data: str | bytes) -> Any:
-    """JSON from a client; 400 when it is not valid, holds NaN or Infinity, nests deeper than
-    MAX_DEPTH, or holds a NUL or a lone surrogate in a key or a string."""
+    """JSON from a client, checked; 400 when invalid, too deep, non-finite or unclean."""
+    # Unclean: a NUL or a lone surrogate in a key or a string.
     try:
         value = json.loads(data, parse_constant=_no_constant)
     except RecursionError as exc:
@@ -44,8 +44,8 @@ def parse_json(data: str | bytes) -> Any:
 
 
 def parse_yaml(data: str | bytes) -> Any:
-    """YAML from a client as plain JSON values, with the checks of `parse_json`; no aliases,
-    anchors' uses or merge keys (they expand), and at most YAML_MAX_BYTES (413)."""
+    """YAML from a client as plain JSON values, with the checks of `parse_json`."""
+    # No aliases or merge keys (they expand), and at most YAML_MAX_BYTES (413).
     if len(data) > YAML_MAX_BYTES:
         raise PayloadTooLarge(f"a YAML body may be at most {YAML_MAX_BYTES} bytes: send JSON")
     try:
@@ -108,11 +108,11 @@ def check_request_text() -> None:
 
 
 class UntrustedYamlLoader(yaml.CSafeLoader):
-    """libyaml's safe loader, refusing what expands: aliases (so anchors serve nothing) and
-    merge keys. Nodes are built by libyaml; a node met twice while building is an alias."""
+    """libyaml's safe loader, refusing what expands or costs: aliases, merge keys, base-60."""
 
     def construct_object(self, node, deep=False):
         """The value of `node`; 400 when an alias brings it back."""
+        # Nodes come from libyaml; one met twice while building is an alias.
         if node in self.constructed_objects or node in self.recursive_objects:
             raise BadRequest("YAML aliases (*name) are not accepted: write the value out")
         return super().construct_object(node, deep)
@@ -145,8 +145,9 @@ UntrustedYamlLoader.add_constructor("tag:yaml.org,2002:float",
 
 
 class CheckedJSONProvider(DefaultJSONProvider):
-    """Flask's JSON, whose `loads` (request.get_json everywhere) makes the checks of
-    `parse_json`; bad input is a 400 even where the caller asked for silence."""
+    """Flask's JSON, whose `loads` (request.get_json everywhere) checks as `parse_json` does."""
+
+    # Bad input is a 400 even where the caller asked for silence.
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         """JSON from a client, checked (see `parse_json`)."""
@@ -154,8 +155,8 @@ class CheckedJSONProvider(DefaultJSONProvider):
 
 
 def cap_body() -> None:
-    """Limit the request's body to BODY_MAX_BYTES (413 past it); experiments and journals,
-    read through experiment/bodies.py, raise it to their own limits before reading."""
+    """Limit the request's body to BODY_MAX_BYTES (413 past it)."""
+    # Experiments and journals, read through experiment/bodies.py, raise it before reading.
     request.max_content_length = min(current_app.config["BODY_MAX_BYTES"],
                                      current_app.config["MAX_CONTENT_LENGTH"])
 

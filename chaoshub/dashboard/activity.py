@@ -36,8 +36,9 @@ KIND_MAX, SUMMARY_MAX = 40, 300
 
 
 class Feed(NamedTuple):
-    """The entries a reader finds in a feed, and those of them they read as an insider (one
-    with a role where the entry happened) rather than as an outsider."""
+    """The entries a reader finds in a feed, and those they read as an insider."""
+
+    # An insider holds a role where the entry happened; others read it as an outsider.
 
     where: ColumnElement[bool]
     insider: ColumnElement[bool]
@@ -57,8 +58,7 @@ def record(session: Session, org_id: str, actor_id: str, kind: str, summary: str
 
 
 def user_feed(user: UserClaim) -> Feed:
-    """Entries of the orgs the user belongs to, of the workspaces they hold a role in, and the
-    user's own where they may still read them."""
+    """Entries of the user's orgs and workspaces, and their own where they may still read them."""
     orgs = select(OrgMember.org_id).where(OrgMember.account_id == user.sub)
     workspaces = select(WorkspaceMember.workspace_id).where(
         WorkspaceMember.account_id == user.sub)
@@ -70,8 +70,8 @@ def user_feed(user: UserClaim) -> Feed:
 
 def org_feed(user: UserClaim, org_id: str, member: bool,
              workspace_ids: list[str] | None = None) -> Feed:
-    """An org's entries, as far as the reader may see them (`workspace_ids`: the workspaces
-    they hold a role in without being a member of the org)."""
+    """An org's entries, as far as the reader may see them."""
+    # workspace_ids: the workspaces they hold a role in without being a member of the org.
     where = ActivityEntry.org_id == org_id
     if member:
         return _feed(user, where, true())

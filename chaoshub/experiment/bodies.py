@@ -17,8 +17,8 @@ YAML_TYPES = inputs.YAML_TYPES
 
 
 def writer_claim(scope: str) -> str:
-    """The caller's claim when its credential carries `scope`; checked before any body is read,
-    so that a caller who may not write costs no parsing."""
+    """The caller's claim when its credential carries `scope` (checked before any body)."""
+    # A caller who may not write costs no parsing.
     claim = signed_in_claim()
     if not verify(claim).allows(scope):
         raise Forbidden(f"the credential lacks the {scope} scope")
@@ -26,8 +26,7 @@ def writer_claim(scope: str) -> str:
 
 
 def read(limit_setting: str, what: str, yaml_allowed: bool = False) -> Any:
-    """The request's body parsed as JSON, or as YAML for a YAML Content-Type where
-    `yaml_allowed`; 400 when it is not valid, 413 past the `limit_setting` bytes."""
+    """The request's body as JSON (or YAML where allowed); 400 if invalid, 413 if too big."""
     if request.mimetype in YAML_TYPES and not yaml_allowed:
         raise BadRequest(f"the {what} must be sent as JSON (Content-Type: application/json)")
     # The hub-wide ceiling (MAX_CONTENT_LENGTH) still holds below this kind of body's limit.
