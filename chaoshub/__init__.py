@@ -36,11 +36,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     claims.init_app(app)
     transport.init_app(app)
     app.register_blueprint(health.health)
-    openapi.init_app(app)
 
     from chaoshub import auth, dashboard, experiment
 
-    for service in (auth, dashboard, experiment):
+    services = (auth, dashboard, experiment)
+    # Every process documents the whole API, hosted here or not: split, the public address
+    # serves one process's document.
+    openapi.init_app(app, [blueprint for service in services
+                           for blueprint in service.api_blueprints()])
+    for service in services:
         if service.NAME in app.config["CHAOSHUB_SERVICES"]:
             service.init_app(app)
     return app

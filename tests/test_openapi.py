@@ -12,6 +12,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core import NotSet
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from chaoshub import create_app
+from chaoshub.core import db
 from chaoshub.core.web import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, journal
@@ -31,6 +33,20 @@ def test_the_document_is_openapi_3_and_names_every_api_route(app, client):
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert routes - documented == set()
     assert documented - routes == set()
+
+
+@pytest.mark.parametrize("service", ["auth", "dashboard", "experiment"])
+def test_a_process_hosting_one_service_documents_the_whole_api(client, settings, service):
+    # Split, the public address sends the document's path to one process: it must be whole.
+    urls = {f"{s.upper()}_SERVICE_URL": "http://127.0.0.1:9" for s in
+            ("auth", "dashboard", "experiment")}
+    one = create_app({**settings, **urls, "CHAOSHUB_SERVICES": service, "PROXY_HOPS": 0})
+    try:
+        assert one.test_client().get(SPEC).get_json() == client.get(SPEC).get_json()
+        page = one.test_client().get("/api/v1/docs").get_data(as_text=True)
+        assert 'id="create_token"' in page and 'id="publish_execution"' in page
+    finally:
+        db.dispose(one)
 
 
 def test_operations_have_unique_ids_summaries_and_json_answers(client):

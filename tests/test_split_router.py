@@ -16,7 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import requests
+import schemathesis
 
+from chaoshub import create_app
+from chaoshub.core import db
 from tests.conftest import FIXTURES, PASSWORD
 from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
 
@@ -174,3 +177,29 @@ def test_a_revoked_token_is_refused_at_once_by_every_process(hub):
     assert cached - set(cache.keys(f"{PREFIX}:auth:token:*"))
     for base in (hub_url, urls["experiment"]):
         assert post_experiment(script, base, "carol", "personal", **bearer).status_code == 401
+
+
+def operations(spec: dict) -> dict[str, str]:
+    """Each operation of an OpenAPI document, as "METHOD path", with its operationId."""
+    return {f"{method.upper()} {path}": operation["operationId"]
+            for path, methods in spec["paths"].items() for method, operation in methods.items()}
+
+
+def test_the_public_address_and_every_service_serve_the_whole_api_document(hub, tmp_path):
+    hub_url, urls, _ = hub
+    one_process = create_app({"CHAOSHUB_INSTANCE_PATH": str(tmp_path), "EVENTS_POLL_SECONDS": 0})
+    expected = one_process.test_client().get("/api/v1/openapi.json").get_json()
+    db.dispose(one_process)
+    assert expected["openapi"].startswith("3.1")
+    ids = list(operations(expected).values())
+    assert len(ids) == len(set(ids))
+    for base in (hub_url, *(urls[service] for service in SERVICES)):
+        served = requests.get(f"{base}/api/v1/openapi.json", timeout=10).json()
+        assert operations(served) == operations(expected), base
+        assert served == expected, base  # the models and their schemas too
+    # Every operation parses as OpenAPI, and the page at the public address lists them all.
+    assert len([op.ok() for op in schemathesis.openapi.from_dict(expected)
+                .get_all_operations()]) == len(ids)
+    page = requests.get(f"{hub_url}/api/v1/docs", timeout=10)
+    assert page.status_code == 200
+    assert [i for i in ids if f'id="{i}"' not in page.text] == []

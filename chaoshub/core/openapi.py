@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template
@@ -50,14 +51,30 @@ def _bad_query(request, response, error, instance, *args) -> None:
 
 
 class HubSpec(SpecTree):
-    """A SpecTree whose document is built once per app, from that app's own routes."""
+    """A SpecTree whose document is built once per process, from every service's API routes."""
+
+    _whole: dict[str, Any] | None = None
+    _building = threading.Lock()
 
     @property
     def spec(self) -> dict[str, Any]:
-        cached = current_app.extensions.get("openapi")
-        if cached is None:
-            cached = current_app.extensions["openapi"] = self._generate_spec()
-        return cached
+        # Once per process, under a lock: spectree takes the nested models out of its own
+        # registry as it builds, so a second build would refer to schemas it no longer lists.
+        with self._building:
+            if self._whole is None:
+                self._whole = self.whole_api_spec(current_app.extensions["openapi_blueprints"])
+        return self._whole
+
+    def whole_api_spec(self, blueprints: list[Blueprint]) -> dict[str, Any]:
+        """The document of the routes of `blueprints`, whether this process serves them or not."""
+        # spectree lists the routes of the current app. Split, a process hosts one service, but
+        # the public address (router or Ingress) sends /api/v1/openapi.json to one of them: each
+        # documents the whole API from an app that only holds the API's routes, never serving it.
+        documented = Flask(__name__)
+        for blueprint in blueprints:
+            documented.register_blueprint(blueprint)
+        with documented.app_context():
+            return self._generate_spec()
 
 
 docs = HubSpec(
@@ -152,8 +169,9 @@ def type_name(schema: dict[str, Any]) -> str:
                or schema.get("type") or "")
 
 
-def init_app(app: Flask) -> None:
-    """Serve the document and its browsable page."""
+def init_app(app: Flask, documented: list[Blueprint]) -> None:
+    """Serve the document of the `documented` API blueprints, and its browsable page."""
+    app.extensions["openapi_blueprints"] = documented
     app.register_blueprint(pages)
 
 

@@ -1,6 +1,6 @@
 """The dashboard service: profiles, orgs, workspaces, visibility, and the pages' home."""
 
-from flask import Flask
+from flask import Blueprint, Flask
 
 NAME = "dashboard"
 
@@ -13,13 +13,19 @@ def init_app(app: Flask) -> None:
         service,
         team_routes,  # noqa: F401  (adds its pages to `pages`)
     )
-    from chaoshub.dashboard.api import api, hub_api
     from chaoshub.dashboard.models import HandledEvent
     from chaoshub.dashboard.routes import pages
 
     app.register_blueprint(pages)
-    app.register_blueprint(api)
-    app.register_blueprint(hub_api)
+    for blueprint in api_blueprints():
+        app.register_blueprint(blueprint)
     events.subscribe(app, events.Subscription(
         subscriber=NAME, types=service.ACCOUNT_EVENT_TYPES, handler=service.audit_account_event,
         handled=HandledEvent, pending=auth.pending_events, ack=auth.ack_events))
+
+
+def api_blueprints() -> list[Blueprint]:
+    """The blueprints of dashboard's part of /api/v1, which the OpenAPI document describes."""
+    from chaoshub.dashboard.api import api, hub_api
+
+    return [api, hub_api]

@@ -1,6 +1,6 @@
 """The experiment service: experiments, their versions, executions and runs."""
 
-from flask import Flask
+from flask import Blueprint, Flask
 
 NAME = "experiment"
 
@@ -13,17 +13,21 @@ def init_app(app: Flask) -> None:
     from chaoshub.experiment import service
     from chaoshub.experiment.legacy import legacy
     from chaoshub.experiment.models import HandledEvent
-    from chaoshub.experiment.move_routes import moves
     from chaoshub.experiment.pages import pages
-    from chaoshub.experiment.routes import api
-    from chaoshub.experiment.runs_api import runs_api
 
-    app.register_blueprint(api)
-    app.register_blueprint(legacy)
-    app.register_blueprint(pages)
-    app.register_blueprint(runs_api)
-    app.register_blueprint(moves)
+    api, runs_api, moves = api_blueprints()
+    for blueprint in (api, legacy, pages, runs_api, moves):  # the order their rules had
+        app.register_blueprint(blueprint)
     events.subscribe(app, events.Subscription(
         subscriber=NAME, types=service.WORKSPACE_EVENTS,
         handler=service.delete_workspace_contents, handled=HandledEvent,
         pending=dashboard.pending_events, ack=dashboard.ack_events))
+
+
+def api_blueprints() -> list[Blueprint]:
+    """The blueprints of experiment's part of /api/v1, which the OpenAPI document describes."""
+    from chaoshub.experiment.move_routes import moves
+    from chaoshub.experiment.routes import api
+    from chaoshub.experiment.runs_api import runs_api
+
+    return [api, runs_api, moves]
