@@ -30,7 +30,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     errors.init_app(app)
     inputs.init_app(app)
-    web.init_app(app)
+    from chaoshub.auth import service as auth_service
+
+    # Auth's public function: run here, or called over HTTP when auth is hosted elsewhere.
+    web.init_app(app, resolve_credentials=auth_service.resolve_credentials)
     db.init_app(app)
     cache.init_app(app)
     claims.init_app(app)

@@ -19,8 +19,6 @@ KNOWN_REVERSE_ARROWS = {
     ("auth/service.py", "dashboard"): {"create_personal_org", "authorize"},
     # The workspace page lists the workspace's experiments.
     ("dashboard/routes.py", "experiment"): {"list_experiments", "LAST_RUN_FILTERS"},
-    # Every request resolves its credentials (the app factory should hand core the resolver).
-    ("core/web.py", "auth"): {"resolve_credentials"},
 }
 
 

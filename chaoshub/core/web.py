@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import Flask, current_app, g, request
@@ -17,6 +18,7 @@ CSRF_COOKIE = "chaoshub_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+EXTENSION = "chaoshub.web"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
@@ -34,10 +36,9 @@ def bearer_token() -> str | None:
 def current_claim() -> str:
     """The signed claim for whoever makes this request (an anonymous one for visitors)."""
     if "chaoshub_claim" not in g:
-        # Imported here: core sits below the services and reaches auth only through its interface.
-        from chaoshub.auth import service as auth
-
-        g.chaoshub_claim = auth.resolve_credentials(
+        # Handed over by the app factory: core sits below the services and imports none of them.
+        resolve_credentials = current_app.extensions[EXTENSION]
+        g.chaoshub_claim = resolve_credentials(
             session_token=request.cookies.get(SESSION_COOKIE),
             bearer_token=bearer_token(),
             client_ip=request.remote_addr or "",
@@ -131,8 +132,9 @@ def _finish(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask) -> None:
-    """Install the CSRF check, the headers, and the template helpers."""
+def init_app(app: Flask, resolve_credentials: Callable[..., str]) -> None:
+    """Install the credential resolver, the CSRF check, the headers, and the template helpers."""
+    app.extensions[EXTENSION] = resolve_credentials
     app.config.setdefault("FORM_ACTION_ORIGINS", [])
     app.before_request(_check_csrf)
     app.after_request(_finish)
