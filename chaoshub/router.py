@@ -39,9 +39,10 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("/signup", "Prefix", "auth"),
     ("/signout", "Prefix", "auth"),
     ("/settings", "Prefix", "auth"),
+    ("/settings/tokens", "Prefix", "dashboard"),  # tokens name workspaces: dashboard makes them
     ("/auth", "Prefix", "auth"),
     ("/api/v1/me", "Prefix", "auth"),
-    ("/api/v1/tokens", "Prefix", "auth"),
+    ("/api/v1/tokens", "Prefix", "dashboard"),
     ("/api/v1/orgs", "Prefix", "dashboard"),
     ("/api/v1/activity", "Prefix", "dashboard"),
     ("/api/v1/invitations", "Prefix", "dashboard"),

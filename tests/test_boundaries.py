@@ -15,8 +15,8 @@ SERVICES = ("auth", "dashboard", "experiment")  # in their order: each may call 
 # Arrows against that order still to remove (issue 18, item 1), with the only names each may
 # use; nothing is to be added here. What flows upward is a domain event (core/events.py).
 KNOWN_REVERSE_ARROWS = {
-    # Sign-up makes the personal org; a token restricted to a workspace checks that workspace.
-    ("auth/service.py", "dashboard"): {"create_personal_org", "authorize"},
+    # Sign-up makes the personal org.
+    ("auth/service.py", "dashboard"): {"create_personal_org"},
     # The workspace page lists the workspace's experiments.
     ("dashboard/routes.py", "experiment"): {"list_experiments", "LAST_RUN_FILTERS"},
 }

@@ -394,7 +394,9 @@ def test_the_router_sends_each_path_to_its_service_but_private_ones():
     assert service_for("/static/hub.css") == "dashboard"
     assert service_for("/signing") == "dashboard"  # an org's page, not auth's
     assert service_for("/signin") == "auth"
-    assert service_for("/api/v1/tokens/abc") == "auth"
+    assert service_for("/settings") == "auth"
+    assert service_for("/settings/tokens/abc/revoke") == "dashboard"  # it resolves workspaces
+    assert service_for("/api/v1/tokens/abc") == "dashboard"
     assert service_for("/api/v1/experiments/abc") == "experiment"
     assert service_for("/api/v1/orgs/o/workspaces/w") == "dashboard"
     assert service_for("/api/v1/orgs/o/workspaces/w/experiments") == "experiment"

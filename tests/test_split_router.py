@@ -159,10 +159,13 @@ def test_an_ended_session_is_refused_at_once_by_every_process(hub):
 def test_a_revoked_token_is_refused_at_once_by_every_process(hub):
     hub_url, urls, cache = hub
     carol = signed_in(hub_url, "carol")
+    # Kept to a workspace: dashboard resolves it, then asks auth (another process) for the token.
     made = carol.post(f"{hub_url}/api/v1/tokens", json={
-        "name": "ci", "scopes": ["experiments:read", "experiments:write"]},
+        "name": "ci", "scopes": ["experiments:read", "experiments:write"],
+        "workspace": "carol/personal"},
         headers={"X-CSRF-Token": carol.cookies.get("chaoshub_csrf")})
     assert made.status_code == 201, made.text
+    assert made.json()["workspace"] == "carol/Personal"
     bearer = {"Authorization": f"Bearer {made.json()['secret']}"}
     script = requests.Session()
     # Twice: the first use is recorded in auth's database, which drops the cached entry.

@@ -158,8 +158,9 @@ def test_an_outsider_holds_no_role_in_a_personal_org(hub):
 def test_removing_a_workspace_role_ends_access_at_once(team, hub, sample_experiment):
     dashboard.add_workspace_member(team, "team", "alpha", "otto", "maintainer")
     otto = hub("otto")
+    alpha = dashboard.authorize(otto, "team", "alpha", "read")
     token = auth.resolve_credentials(bearer_token=auth.create_token(
-        otto, "ci", ["full"], workspace="team/alpha").secret)
+        otto, "ci", ["full"], workspace_id=alpha.id, workspace_label="team/alpha").secret)
     stored = experiments.create_experiment(token, "team", "alpha", sample_experiment)
     for claim in (otto, token):  # every answer cached now
         assert experiments.get_experiment(claim, stored.id).id == stored.id

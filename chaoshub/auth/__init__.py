@@ -6,7 +6,7 @@ NAME = "auth"
 
 
 def init_app(app: Flask) -> None:
-    """Serve the auth pages, the JWKS, the tokens API, and sign-in through providers."""
+    """Serve the auth pages, the JWKS, /api/v1/me, and sign-in through providers."""
     from chaoshub.auth import oauth
     from chaoshub.auth.routes import auth
 

@@ -1,4 +1,4 @@
-"""Auth's pages: sign-up, sign-in (local and through providers), sign-out, settings and tokens."""
+"""Auth's pages: sign-up, sign-in (local and through providers), sign-out and settings."""
 
 from __future__ import annotations
 
@@ -186,42 +186,6 @@ def change_password():
     return redirect("/settings?password=set", code=303)
 
 
-@auth.get("/settings/tokens")
-def tokens_page():
-    """The API tokens of the account, and a form to make one."""
-    claim = current_claim()
-    if verify(claim).anonymous:
-        return redirect("/signin?next=/settings/tokens")
-    return _tokens(claim)
-
-
-@auth.post("/settings/tokens")
-def create_token():
-    """Make a token from the form; its secret is shown on the answer page only."""
-    claim = _claim_or_401()
-    form = request.form
-    try:
-        days = int(form.get("expires_in_days") or 0) or None
-    except ValueError:
-        days = 0
-    try:
-        new = service.create_token(claim, form.get("name", ""), form.getlist("scopes"), days,
-                                   form.get("workspace", "").strip() or None)
-    except ValidationFailed as error:
-        problems = {p.get("field", ""): p["message"] for p in error.details or []}
-        return _tokens(claim, problems=problems, form=form, status=422)
-    response = _tokens(claim, new=new, status=201)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@auth.post("/settings/tokens/<token_id>/revoke")
-def revoke_token(token_id: str):
-    """Revoke a token from the list."""
-    service.revoke_token(_claim_or_401(), token_id)
-    return redirect("/settings/tokens?revoked=1", code=303)
-
-
 # Helpers -----------------------------------------------------------------------------------
 
 
@@ -276,12 +240,3 @@ def _settings(claim: str, message: str | None = None, status: int = 200):
         notice=request.args.get("linked") or request.args.get("password"),
     )
     return html, status
-
-
-def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200):
-    html = render_template(
-        "auth/tokens.html", tokens=service.list_tokens(claim), new=new, problems=problems or {},
-        form=form or {}, scopes=service.SCOPES, revoked=request.args.get("revoked"),
-        chosen=form.getlist("scopes") if form else service.SCOPE_PRESETS["read-only"],
-    )
-    return make_response(html, status)

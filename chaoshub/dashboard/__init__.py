@@ -6,12 +6,13 @@ NAME = "dashboard"
 
 
 def init_app(app: Flask) -> None:
-    """Serve the dashboard pages and its API; write auth's account events into audit logs."""
+    """Serve dashboard's pages and API, tokens' too; write auth's account events into audit logs."""
     from chaoshub.auth import service as auth
     from chaoshub.core import events
     from chaoshub.dashboard import (
         service,
         team_routes,  # noqa: F401  (adds its pages to `pages`)
+        tokens,  # noqa: F401  (adds its pages to `pages`)
     )
     from chaoshub.dashboard.models import HandledEvent
     from chaoshub.dashboard.routes import pages
@@ -26,6 +27,7 @@ def init_app(app: Flask) -> None:
 
 def api_blueprints() -> list[Blueprint]:
     """The blueprints of dashboard's part of /api/v1, which the OpenAPI document describes."""
+    from chaoshub.dashboard import tokens
     from chaoshub.dashboard.api import api, hub_api
 
-    return [api, hub_api]
+    return [api, hub_api, tokens.api]

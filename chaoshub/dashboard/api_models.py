@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chaoshub.auth import service as auth
 from chaoshub.core.openapi import Query, shown_as
 from chaoshub.dashboard.schemas import (
     AuditView,
@@ -141,3 +142,23 @@ class SearchQuery(Query):
 
     q: str = ""
     limit: int = Field(10, ge=1)
+
+
+class TokenRequest(BaseModel):
+    """A new API token: its name, scopes, lifetime, and the one workspace it may be kept to."""
+
+    name: str = ""
+    scopes: list[str] = Field(..., description="any of " + ", ".join(auth.SCOPES)
+                              + ", or the presets " + " and ".join(auth.SCOPE_PRESETS))
+    expires_in_days: int | None = Field(None, ge=1)
+    workspace: str | None = Field(None, description="org/workspace")
+
+
+NewToken = shown_as(auth.TokenView, "NewToken", secret=(str, Field(
+    ..., description="shown this once: keep it")))
+
+
+class TokenList(BaseModel):
+    """The caller's tokens, never their secrets."""
+
+    tokens: list[auth.TokenView]

@@ -786,7 +786,7 @@ def search(claim: str, q: str, limit: int = 10) -> SearchResults:
 # Permission checks other services ask for --------------------------------------------------
 
 
-@interface.public(callers=("auth", "experiment"))
+@interface.public(callers=("experiment",))
 def authorize(claim: str, org: str, workspace: str, action: Action) -> WorkspaceRef:
     """The workspace named `org`/`workspace` if the claim may `action` there.
 

@@ -1,0 +1,133 @@
+"""API tokens, their page (on `pages`) and API: dashboard resolves the workspace a token is kept
+to, auth makes the token."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, make_response, redirect, render_template, request
+
+from chaoshub.auth import service as auth
+from chaoshub.core.claims import verify
+from chaoshub.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
+from chaoshub.core.openapi import answers, docs
+from chaoshub.core.web import current_claim, signed_in_claim
+from chaoshub.dashboard import api_models as m
+from chaoshub.dashboard import permissions, service
+from chaoshub.dashboard.routes import pages
+
+api = Blueprint("dashboard_tokens_api", __name__, url_prefix="/api/v1")
+
+
+def token_workspace(claim: str, workspace: str | None) -> tuple[str | None, str | None]:
+    """The id and "org/name" label of the workspace a new token is to be kept to, if any."""
+    if not workspace:
+        return None, None
+    if not permissions.is_session(verify(claim)):
+        # Auth refuses tokens the making of tokens: say that, before anything of the workspace.
+        raise Forbidden("this needs a signed-in session, not an API token")
+    org, _, name = workspace.partition("/")
+    problem = "write it as org/workspace"
+    if org and name:
+        try:
+            ref = service.authorize(claim, org, name, "read")
+        except (NotFound, Forbidden):
+            problem = "no such workspace"
+        else:
+            return ref.id, f"{ref.org_name}/{ref.name}"
+    raise ValidationFailed("the token cannot be created",
+                           [{"field": "workspace", "message": problem}])
+
+
+# API ---------------------------------------------------------------------------------------
+
+
+@api.post("/tokens")
+@docs.validate(json=m.TokenRequest, resp=answers(m.NewToken, 400, 401, 403, status=201),
+               tags=["tokens"])
+def create_token():
+    """Create an API token; the answer carries its secret, this once."""
+    body = request.get_json()
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    scopes = body.get("scopes")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise BadRequest("scopes must be a list of scope names")
+    days = body.get("expires_in_days")
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool)):
+        raise BadRequest("expires_in_days must be a whole number of days")
+    workspace = body.get("workspace")
+    if workspace is not None and not isinstance(workspace, str):
+        raise BadRequest("workspace must be written as org/workspace")
+    name = body.get("name")
+    claim = signed_in_claim()
+    new = auth.create_token(claim, name if isinstance(name, str) else "", scopes, days,
+                            *token_workspace(claim, workspace))
+    response = jsonify({"secret": new.secret, **new.token.model_dump(mode="json")})
+    response.status_code = 201
+    response.headers["Location"] = f"/api/v1/tokens/{new.token.id}"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.get("/tokens")
+@docs.validate(resp=answers(m.TokenList, 401, 403), tags=["tokens"])
+def list_tokens():
+    """The caller's tokens (never their secrets)."""
+    tokens = auth.list_tokens(signed_in_claim())
+    return jsonify({"tokens": [t.model_dump(mode="json") for t in tokens]})
+
+
+@api.delete("/tokens/<token_id>")
+@docs.validate(resp=answers(None, 401, 403, 404, status=204), tags=["tokens"])
+def revoke_token(token_id: str):
+    """Revoke a token at once."""
+    auth.revoke_token(signed_in_claim(), token_id)
+    return "", 204
+
+
+# Page --------------------------------------------------------------------------------------
+
+
+@pages.get("/settings/tokens")
+def tokens_page():
+    """The API tokens of the account, and a form to make one."""
+    claim = current_claim()
+    if verify(claim).anonymous:
+        return redirect("/signin?next=/settings/tokens")
+    return _tokens(claim)
+
+
+@pages.post("/settings/tokens")
+def create_token_from_form():
+    """Make a token from the form; its secret is shown on the answer page only."""
+    claim = current_claim()  # a visitor's post was refused before it came here
+    form = request.form
+    try:
+        days = int(form.get("expires_in_days") or 0) or None
+    except ValueError:
+        days = 0
+    try:
+        new = auth.create_token(claim, form.get("name", ""), form.getlist("scopes"), days,
+                                *token_workspace(claim, form.get("workspace", "").strip()))
+    except ValidationFailed as error:
+        problems = {p.get("field", ""): p["message"] for p in error.details or []}
+        return _tokens(claim, problems=problems, form=form, status=422)
+    response = _tokens(claim, new=new, status=201)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@pages.post("/settings/tokens/<token_id>/revoke")
+def revoke_token_from_form(token_id: str):
+    """Revoke a token from the list."""
+    auth.revoke_token(current_claim(), token_id)
+    return redirect("/settings/tokens?revoked=1", code=303)
+
+
+def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200):
+    html = render_template(
+        "dashboard/tokens.html", tokens=auth.list_tokens(claim), new=new,
+        problems=problems or {}, form=form or {}, scopes=auth.SCOPES,
+        revoked=request.args.get("revoked"),
+        chosen=form.getlist("scopes") if form else auth.SCOPE_PRESETS["read-only"],
+    )
+    return make_response(html, status)
