@@ -53,12 +53,8 @@ def counting():
             function.fn = fn
 
 
-def main() -> None:
-    folder = tempfile.mkdtemp(prefix="chaoshub-bench-")
-    app = create_app({"CHAOSHUB_INSTANCE_PATH": folder, "PASSWORD_HASHING": "fast",
-                      "CACHE_PREFIX": f"chaoshub-bench-{os.getpid()}-{time.time_ns()}",
-                      "LOG_LEVEL": "WARNING"})
-    migrate.upgrade(app)
+def measure(app) -> dict[str, Counter[str]]:
+    """The counts of each request on `app` (migrated, empty), warm: the second of two."""
     browser = app.test_client()
     browser.get("/signin")
     csrf = browser.get_cookie("chaoshub_csrf").value
@@ -78,9 +74,11 @@ def main() -> None:
                "steady_states": {"before": None, "after": None, "during": []}, "run": [],
                "rollbacks": [], "node": "bench"}
     page = f"/alice/Personal/experiment/{experiment['id']}"
+    published = iter(range(60))
 
     def publish():
-        body = {**journal, "start": f"2026-12-01T10:{time.time_ns() % 60:02d}:00"}
+        # A new journal each time: a repeat would be answered without a feed entry.
+        body = {**journal, "start": f"2026-12-01T10:{next(published):02d}:00"}
         return app.test_client().post(f"/api/v1/experiments/{experiment['id']}/executions",
                                       headers=bearer, json=body)
 
@@ -93,17 +91,30 @@ def main() -> None:
             page, headers={**bearer, "Accept": "application/json"}),
         "publish a journal": publish,
     }
-    print("per request, warm (second of two):")
-    columns = ("auth", 5), ("dashboard", 10), ("experiment", 11), ("verifications", 14)
-    print(f"  {'request':26}" + "".join(f" {name:>{width}}" for name, width in columns))
+    measured = {}
     for name, send in requests.items():
         send()  # warm the caches
         with counting() as counts:
             response = send()
         assert response.status_code < 300, (name, response.status_code, response.get_data()[:300])
+        measured[name] = counts
+    return measured
+
+
+def main() -> None:
+    folder = tempfile.mkdtemp(prefix="chaoshub-bench-")
+    app = create_app({"CHAOSHUB_INSTANCE_PATH": folder, "PASSWORD_HASHING": "fast",
+                      "CACHE_PREFIX": f"chaoshub-bench-{os.getpid()}-{time.time_ns()}",
+                      "LOG_LEVEL": "WARNING"})
+    migrate.upgrade(app)
+    print("per request, warm (second of two):")
+    columns = ("auth", 5), ("dashboard", 10), ("experiment", 11), ("verifications", 14)
+    print(f"  {'request':26}" + "".join(f" {name:>{width}}" for name, width in columns))
+    for name, counts in measure(app).items():
         print(f"  {name:26} {counts['auth']:5} {counts['dashboard']:10} "
               f"{counts['experiment']:11} {counts['claim verifications']:14}")
-    print("targets: dashboard <= 1, verifications <= 1 per request")
+    print("targets: dashboard <= 1 (publish: 2, the grant and its feed entry), "
+          "verifications <= 1 per request")
 
 
 if __name__ == "__main__":

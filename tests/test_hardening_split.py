@@ -178,8 +178,9 @@ def test_finding_6_a_service_calls_only_what_its_role_allows(hub):
     # What each service's own work needs still goes through.
     allowed = rpc(urls, "auth", "get_account", {}, claim, "dashboard", root=root)
     assert allowed.status_code == 200 and allowed.json()["result"]["username"] == "otto"
-    listed = rpc(urls, "dashboard", "list_orgs", {}, claim, "experiment", root=root)
-    assert listed.status_code == 200
+    granted = rpc(urls, "dashboard", "grant", {"org": "otto", "workspace": "Personal"}, claim,
+                  "experiment", root=root)
+    assert granted.status_code == 200 and granted.json()["result"]["allowed"]
 
 
 @split

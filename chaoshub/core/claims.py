@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from flask import Flask, current_app
 from jwt.algorithms import OKPAlgorithm
 
+from chaoshub.core import request_memo
 from chaoshub.core.config import MAX_CLAIM_TTL, instance_file
 from chaoshub.core.errors import ServiceUnavailable, Unauthorized
 
@@ -318,4 +319,7 @@ def sign(*, sub: str, name: str, scopes: tuple[str, ...], workspace: str | None 
 
 def verify(token: str, audience: str | None = None) -> UserClaim:
     """The verified claim inside `token`; Unauthorized when it is not valid."""
-    return current_app.extensions[EXTENSION][1].verify(token, audience)
+    # Every service function a request reaches verifies its claim: once per request is enough.
+    verifier = current_app.extensions[EXTENSION][1]
+    return request_memo.remember(("claim", token, audience),
+                                 lambda: verifier.verify(token, audience))

@@ -36,6 +36,21 @@ class WorkspaceView(WorkspaceRef):
     allowed: list[Action] = []
 
 
+class WorkspaceGrant(WorkspaceView):
+    """What one caller may do in one workspace, worked out by dashboard once per request: the
+    service that owns the data decides from `allows`, never from role names."""
+
+    # What the caller sees of the workspace's executions: all of them as a member, else what
+    # the workspace shows outsiders.
+    executions: OutsiderExecutions = "none"
+    # Where a signed-in session may move this workspace's experiments (its page offers them).
+    move_to: list[WorkspaceRef] = []
+
+    def allows(self, action: Action) -> bool:
+        """True when the caller may `action` in this workspace."""
+        return action in self.allowed
+
+
 class OrgView(Frozen):
     """An org with the workspaces the reader may see, and the reader's role in it."""
 

@@ -42,6 +42,7 @@ from chaoshub.dashboard.schemas import (
     OrgView,
     Role,
     SearchResults,
+    WorkspaceGrant,
     WorkspaceMemberView,
     WorkspaceRef,
     WorkspaceView,
@@ -124,7 +125,7 @@ def create_org(claim: str, name: str) -> OrgView:
     return view
 
 
-@interface.public(callers=("experiment",))
+@interface.public
 def list_orgs(claim: str) -> list[OrgView]:
     """The orgs the claim's user belongs to, or holds a role in one workspace of, each with the
     workspaces they may see."""
@@ -787,6 +788,29 @@ def search(claim: str, q: str, limit: int = 10) -> SearchResults:
 
 
 @interface.public(callers=("experiment",))
+def grant(claim: str, org: str = "", workspace: str = "", workspace_id: str = ""
+          ) -> WorkspaceGrant:
+    """What the claim may do in the workspace `workspace_id`, or else named `org`/`workspace`.
+
+    NotFound when the caller may not even see it, Forbidden for an API token kept to another
+    workspace; otherwise the grant, whose `allowed` may hold no more than "read".
+    """
+    user = claims.verify(claim)
+    found, roles = (store.workspace_by_id(workspace_id, _account(user)) if workspace_id
+                    else store.workspace_by_name(org, workspace, _account(user)))
+    ref = _decide(user, found, roles, "read")
+    role = roles.in_workspace(ref.id) if roles else None
+    allowed = permissions.allowed_actions(role, user, True)
+    move_to = []
+    if "write" in allowed and permissions.is_session(user):
+        with transaction(SERVICE) as session:
+            move_to = _writable_workspaces(session, user, except_id=ref.id)
+    return WorkspaceGrant(**ref.model_dump(), role=role, allowed=allowed,
+                          executions="full" if role else ref.outsider_executions,
+                          move_to=move_to)
+
+
+@interface.public
 def authorize(claim: str, org: str, workspace: str, action: Action) -> WorkspaceRef:
     """The workspace named `org`/`workspace` if the claim may `action` there.
 
@@ -798,7 +822,7 @@ def authorize(claim: str, org: str, workspace: str, action: Action) -> Workspace
     return _decide(user, found, roles, action)
 
 
-@interface.public(callers=("experiment",))
+@interface.public
 def authorize_workspace(claim: str, workspace_id: str, action: Action) -> WorkspaceRef:
     """The workspace with this id if the claim may `action` there (see `authorize`)."""
     user = claims.verify(claim)
@@ -904,6 +928,22 @@ def _decide(user: UserClaim, found: dict | None, roles: Roles | None, action: Ac
         raise Forbidden("this API token is restricted to another workspace")
     permissions.check(user, role, True, action, "workspace")
     return ref
+
+
+def _writable_workspaces(session: Session, user: UserClaim, except_id: str
+                         ) -> list[WorkspaceRef]:
+    # Workspace by workspace: a role may be held in one workspace and not in its org.
+    org_roles = dict(session.execute(select(OrgMember.org_id, OrgMember.role)
+                                     .where(OrgMember.account_id == user.sub)).all())
+    held = store.workspace_roles(session, user.sub)
+    orgs = session.scalars(select(Org).where(Org.id.in_(set(org_roles) | set(held)))
+                           .order_by(Org.personal.desc(), Org.name_key))
+    found = []
+    for org in orgs:
+        roles = Roles(org.id, org_roles.get(org.id), held.get(org.id, {}))
+        found += [store.ref(ws, org) for ws in org.workspaces if ws.id != except_id
+                  and roles.in_workspace(ws.id) in permissions.PERMISSIONS["write"]]
+    return found
 
 
 def _workspace_view(user: UserClaim, role: Role | None, ws: Workspace, org: Org) -> WorkspaceView:

@@ -7,10 +7,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from chaoshub.core.claims import verify
 from chaoshub.core.errors import HubError
-from chaoshub.dashboard import service as dashboard
-from chaoshub.experiment import store
+from chaoshub.experiment import grants, store
 from chaoshub.experiment.models import Execution, Experiment, Run
 
 KIND = "experiment.moved"
@@ -50,26 +48,11 @@ def feed_entries(actor: str, title: str, source: Any, destination: Any
 def destinations(claim: str, experiment_workspace_id: str) -> list[tuple[str, list[str]]]:
     """The workspaces, by org name, the reader may move an experiment of this workspace to;
     empty when they may not move it at all."""
-    if verify(claim).anonymous:
-        return []
     try:
-        dashboard.authorize_workspace(claim, experiment_workspace_id, "write")
-        orgs = dashboard.list_orgs(claim)
+        grant = grants.by_id(claim, experiment_workspace_id)
     except HubError:
         return []  # the page still shows, without the form
-    found = []
-    for org in orgs:
-        # Asked workspace by workspace: a role may be held in one workspace and not its org.
-        names = [ws.name for ws in org.workspaces
-                 if ws.id != experiment_workspace_id and _writable(claim, ws.id)]
-        if names:
-            found.append((org.name, names))
-    return found
-
-
-def _writable(claim: str, workspace_id: str) -> bool:
-    try:
-        dashboard.authorize_workspace(claim, workspace_id, "write")
-    except HubError:
-        return False
-    return True
+    found: dict[str, list[str]] = {}
+    for ws in grant.move_to:  # empty unless the grant allows writing here
+        found.setdefault(ws.org_name, []).append(ws.name)
+    return list(found.items())

@@ -1,7 +1,8 @@
 """The experiment service's public interface: experiments, their versions, and executions.
 
-Every function verifies the claim first, then asks dashboard whether the caller may act on the
-workspace the experiment lives in, on every read and every write.
+Every function verifies the claim first, then decides from the caller's grant in the workspace
+the experiment lives in (grants.py: asked of dashboard once per request), on every read and
+every write.
 """
 
 from __future__ import annotations
@@ -28,7 +29,17 @@ from chaoshub.core.errors import (
 from chaoshub.core.models import utcnow
 from chaoshub.core.transport import ServiceInterface
 from chaoshub.dashboard import service as dashboard
-from chaoshub.experiment import compare, diff, journals, last_runs, listing, moves, store, versions
+from chaoshub.experiment import (
+    compare,
+    diff,
+    grants,
+    journals,
+    last_runs,
+    listing,
+    moves,
+    store,
+    versions,
+)
 from chaoshub.experiment.models import Execution, ExecutionJournal, Experiment, ExperimentVersion
 from chaoshub.experiment.schemas import (
     ExecutionComparison,
@@ -67,7 +78,7 @@ def create_experiment(
 ) -> ExperimentView:
     """Check `document` and keep it in the workspace as version 1, if the claim may write."""
     user = _writer(claim, WRITE_SCOPE)
-    where = dashboard.authorize(claim, org, workspace, "write")
+    where = grants.require(grants.by_name(claim, org, workspace), "write")
     document = _checked(document)
     view = _create(user, where.id, where.org_id, document, message).experiment
     try:
@@ -89,7 +100,7 @@ def publish_experiment(
     write."""
     user = _writer(claim, WRITE_SCOPE)
     try:
-        where = dashboard.authorize(claim, org, workspace, "write")
+        where = grants.require(grants.by_name(claim, org, workspace), "write")
     except Forbidden as exc:
         raise NotFound("no such workspace") from exc
     named = versions.hub_extension(document)
@@ -163,7 +174,7 @@ def move_experiment(claim: str, experiment_id: str, org: str, workspace: str) ->
     if missing:
         raise ValidationFailed("name the org and workspace to move the experiment to", [
             {"field": name, "message": "a name is needed"} for name in missing])
-    destination = dashboard.authorize(claim, org, workspace, "write")
+    destination = grants.require(grants.by_name(claim, org, workspace), "write")
     if destination.id != source.id:
         with transaction(SERVICE) as session:
             view = store.experiment_view(moves.move_rows(
@@ -219,9 +230,7 @@ def list_experiments(
     where = _readable_workspace(claim, org, workspace)
     # Last runs are executions: a token without executions:read sees none, as when listing them.
     runs_shown = user.anonymous or user.allows(EXECUTIONS_READ_SCOPE)
-    try:
-        _execution_access(claim, where)  # status only is enough to see outcomes
-    except NotFound:
+    if where.executions == "none":  # status only is enough to see outcomes
         runs_shown = False
     if not runs_shown and (last_run or sort == "last_run"):
         raise Forbidden("the runs of this workspace are not shown to you: list its "
@@ -339,7 +348,7 @@ def list_executions(claim: str, experiment_id: str) -> list[ExecutionView]:
     may see no more)."""
     _with_scope(claim, EXECUTIONS_READ_SCOPE)
     _, where = _experiment(claim, experiment_id, "read")
-    detailed = _execution_access(claim, where)
+    detailed = grants.executions_shown(where)
     listed = cache().remember(_executions_key(experiment_id),
                               lambda: store.latest_executions(experiment_id, LATEST_EXECUTIONS))
     views = [ExecutionView(**e) for e in listed]
@@ -355,7 +364,7 @@ def get_execution(claim: str, execution_id: str) -> ExecutionView:
         raise NotFound("no such execution")
     row, activities = loaded
     _, where = _experiment(claim, row.experiment_id, "read", missing="no such execution")
-    if _execution_access(claim, where):
+    if grants.executions_shown(where):
         return store.execution_view(row, activities)
     return store.execution_view(row, detailed=False)
 
@@ -381,7 +390,7 @@ def compare_executions(
     activities whose status changed, that got slower or faster, or ran in only one."""
     _with_scope(claim, EXECUTIONS_READ_SCOPE)
     _, where = _experiment(claim, experiment_id, "read")
-    detailed = _execution_access(claim, where)
+    detailed = grants.executions_shown(where)
     views = []
     for execution_id in (execution_a, execution_b):
         loaded = store.load_execution(execution_id)
@@ -423,7 +432,7 @@ def authorize_write(
         _experiment(claim, experiment_id, action,
                     at=None if org is None else (org, workspace or ""))
     elif org is not None:
-        dashboard.authorize(claim, org, workspace or "", action)
+        grants.require(grants.by_name(claim, org, workspace or ""), action)
 
 
 # Internals ---------------------------------------------------------------------------------
@@ -482,34 +491,17 @@ def _experiment(claim: str, experiment_id: str, action: str,
             raise NotFound(missing)
     else:
         try:
-            where = dashboard.authorize_workspace(claim, view.workspace_id, "read")
+            where = grants.by_id(claim, view.workspace_id)
         except (NotFound, Forbidden) as exc:
             raise NotFound(missing) from exc
-    if action != "read":
-        dashboard.authorize_workspace(claim, view.workspace_id, action)
-    return view, where
+    return view, grants.require(where, action)
 
 
 def _readable_workspace(claim: str, org: str, workspace: str):
     try:
-        return dashboard.authorize(claim, org, workspace, "read")
+        return grants.by_name(claim, org, workspace)
     except Forbidden as exc:
         raise NotFound("no such workspace") from exc
-
-
-def _execution_access(claim: str, where) -> bool:
-    """True when the caller sees executions in full; NotFound when they may see none."""
-    if where.outsider_executions == "full":
-        return True
-    try:
-        # Any role in the org may list its members: that is what tells members from outsiders.
-        dashboard.authorize_workspace(claim, where.id, "list_members")
-        return True
-    except (Forbidden, Unauthorized, NotFound):
-        pass
-    if where.outsider_executions == "status":
-        return False
-    raise NotFound("no such execution")
 
 
 def _located(claim: str, org: str, workspace: str, experiment_id: str) -> ExperimentAt:
@@ -592,7 +584,7 @@ def create_run(
     to the experiment `experiment_id` (or its `chaoshub` extension) names there."""
     user = _writer(claim, EXECUTIONS_WRITE_SCOPE)
     try:
-        where = dashboard.authorize(claim, org, workspace, "run")
+        where = grants.require(grants.by_name(claim, org, workspace), "run")
     except Forbidden as exc:
         raise NotFound("no such workspace") from exc
     if not isinstance(document, dict):
@@ -636,10 +628,7 @@ def get_run(claim: str, run_id: str) -> runs.RunView:
     """A run with its events so far (its status only, for outsiders who may see no more)."""
     _with_scope(claim, EXECUTIONS_READ_SCOPE)
     row, where = _run(claim, run_id, "read")
-    try:
-        detailed = _execution_access(claim, where)
-    except NotFound as exc:
-        raise NotFound("no such run") from exc
+    detailed = grants.executions_shown(where, "no such run")
     events = runs.load_events(row.id) if detailed else []
     return runs.run_view(row, where.org_name, where.name, events, detailed)
 
@@ -663,9 +652,7 @@ def _run(claim: str, run_id: str, action: str):
     if row is None:
         raise NotFound("no such run")
     _, where = _experiment(claim, row.experiment_id, "read", missing="no such run")
-    if action != "read":
-        dashboard.authorize_workspace(claim, where.id, action)
-    return row, where
+    return row, grants.require(where, action)
 
 
 def _run_experiment(claim: str, user: UserClaim, where, document: dict[str, Any],
