@@ -44,6 +44,7 @@ def run(host, port, service, production, workers, run_migrations) -> None:
     app = _app(service)
     if run_migrations:
         migrate.upgrade(app)
+    _reserve_org_names(app)
     hosted = ", ".join(app.config["CHAOSHUB_SERVICES"])
     click.echo(f"ChaosHub ({hosted}) on http://{host}:{port}  instance: {app.instance_path}")
     if production:
@@ -53,6 +54,24 @@ def run(host, port, service, production, workers, run_migrations) -> None:
     else:
         events.start_polling(app)  # what waited while this process was down arrives now
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+def _reserve_org_names(app) -> None:
+    # Orgs made before auth kept the namespace that usernames share with them: auth learns
+    # their names before this process serves a sign-up. Idempotent, so every start does it.
+    if "dashboard" not in app.config["CHAOSHUB_SERVICES"]:
+        return
+    from chaoshub.dashboard import service as dashboard
+
+    with app.app_context():
+        try:
+            taken = dashboard.reserve_existing_names()
+        except HubError as exc:
+            click.echo(f"warning: org names not reserved with auth yet (restart to retry): {exc}",
+                       err=True)
+            return
+    for name in taken:
+        click.echo(f"warning: the org name {name!r} is an account's too", err=True)
 
 
 def _serve_with_gunicorn(app, host: str, port: int, workers: int) -> None:

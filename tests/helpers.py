@@ -97,6 +97,8 @@ def signed_in_session(hub_url: str, username: str) -> requests.Session:
             "csrf_token": http.cookies["chaoshub_csrf"]}
     assert http.post(f"{hub_url}/signup", data=form, allow_redirects=False).status_code == 303
     assert http.post(f"{hub_url}/signin", data=form, allow_redirects=False).status_code == 303
+    # Land on the home page as a browser does: split, it fetches the new personal org at once.
+    assert http.get(f"{hub_url}/", allow_redirects=False).status_code == 200
     http.headers["X-CSRF-Token"] = http.cookies["chaoshub_csrf"]
     return http
 

@@ -11,20 +11,22 @@ import requests
 from sqlalchemy import delete, func, select
 
 from chaoshub import create_app
+from chaoshub.auth.models import OutboxAck as AuthOutboxAck
+from chaoshub.auth.models import OutboxEvent as AuthOutboxEvent
 from chaoshub.core import db, events
 from chaoshub.core.claims import verify
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Forbidden
 from chaoshub.core.transport import INTERFACES
 from chaoshub.dashboard import service as dashboard
-from chaoshub.dashboard.models import OutboxAck, OutboxEvent
+from chaoshub.dashboard.models import Org, OutboxAck, OutboxEvent
 from chaoshub.experiment import service as experiments
 from chaoshub.experiment import store as experiment_store
 from chaoshub.experiment.models import Experiment, HandledEvent
-from tests.conftest import FIXTURES, PASSWORD
+from tests.conftest import FIXTURES, PASSWORD, sign_in, sign_up
 from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
 from tests.test_orgs import Accounts
-from tests.test_split import form, signed_in
+from tests.test_split import browser, form, signed_in
 
 SERVICES = ("auth", "dashboard", "experiment")
 
@@ -45,6 +47,12 @@ def handled(event_id: str) -> int:
     with transaction("experiment") as session:
         return session.scalar(select(func.count()).select_from(HandledEvent)
                               .where(HandledEvent.event_id == event_id))
+
+
+def auth_events() -> list[events.Event]:
+    with transaction("auth") as session:
+        return [row.as_event() for row in session.scalars(
+            select(AuthOutboxEvent).order_by(AuthOutboxEvent.position))]
 
 
 def dashboard_events() -> list[events.Event]:
@@ -129,6 +137,51 @@ def test_an_event_whose_handler_fails_is_retried_and_applied_once(
     assert experiments_in(lab) == experiments_in(ops) == 0
     assert events.deliver(subscription) == 0
     assert [handled(e.id) for e in dashboard_events()] == [1, 1]
+
+
+def personal_orgs(name: str) -> int:
+    with transaction("dashboard") as session:
+        return session.scalar(select(func.count()).select_from(Org)
+                              .where(Org.name_key == name, Org.personal))
+
+
+def test_an_account_created_makes_its_personal_org_once_and_a_redelivery_changes_nothing(
+        app, hub):
+    alice = hub.claim("alice")
+    created, = [e for e in auth_events() if e.type == "account.created"]
+    assert (created.subject.id, created.actor) == (verify(alice).sub, verify(alice).sub)
+    assert created.payload == {"username": "alice", "display_name": "alice"}
+    # In one process the org is there as soon as the sign-up returns.
+    org = dashboard.get_org(alice, "alice")
+    assert org.personal and [w.name for w in org.workspaces] == ["Personal", "Public"]
+
+    with transaction("auth") as session:
+        session.execute(delete(AuthOutboxAck))
+    dashboards = next(s for s in events.subscriptions(app) if s.emitter == "auth")
+    assert events.deliver(dashboards) == 0
+    assert personal_orgs("alice") == 1
+    assert dashboard.get_org(alice, "alice").id == org.id
+
+
+def test_the_home_page_fetches_a_personal_org_not_there_yet_or_says_it_is_coming(
+        app, client, monkeypatch):
+    real = dashboard.create_personal_org
+
+    def away(*args):
+        raise RuntimeError("the dashboard database is away")
+
+    monkeypatch.setattr(dashboard, "create_personal_org", away)
+    sign_up(client, "dora")
+    sign_in(client, "dora")
+    with app.app_context():
+        assert personal_orgs("dora") == 0
+        home = client.get("/")
+        assert home.status_code == 200 and b'data-testid="setting-up"' in home.data
+
+        monkeypatch.setattr(dashboard, "create_personal_org", real)
+        home = client.get("/")  # the miss fetches auth's waiting event
+        assert b'data-testid="setting-up"' not in home.data and b"Personal" in home.data
+        assert personal_orgs("dora") == 1
 
 
 def test_only_the_subscriber_reads_and_acknowledges_an_outbox(app):
@@ -293,4 +346,29 @@ def test_a_sign_in_while_dashboard_is_down_reaches_the_audit_log_once_it_is_back
     bobs = split_hub.query("auth", "SELECT id FROM auth_outbox_events WHERE actor = "
                            "(SELECT id FROM accounts WHERE username_key = 'bob')")
     handled = split_hub.query("dashboard", "SELECT event_id FROM dashboard_handled_events")
-    assert len(bobs) == 2 and set(bobs) <= set(handled)
+    assert len(bobs) == 3 and set(bobs) <= set(handled)  # signed up, then in twice
+
+
+@pytest.mark.split
+def test_a_sign_up_while_dashboard_is_down_gets_its_personal_org_once_it_is_back(split_hub):
+    urls = split_hub.urls
+    split_hub.stop("dashboard")
+    carol = browser(urls)
+    assert form(carol, f"{urls['auth']}/signup", username="carol",
+                password=PASSWORD).status_code == 303
+    assert form(carol, f"{urls['auth']}/signin", username="carol",
+                password=PASSWORD).status_code == 303
+    waiting = ("SELECT count(*) FROM auth_outbox_events WHERE type = 'account.created' AND id "
+               "NOT IN (SELECT event_id FROM auth_outbox_acks)")
+    assert split_hub.query("auth", waiting) == [(1,)]
+
+    split_hub.start("dashboard")
+    orgs = "SELECT count(*) FROM orgs WHERE name_key = 'carol' AND personal"
+    assert eventually(lambda: split_hub.query("dashboard", orgs) == [(1,)])
+    assert eventually(lambda: split_hub.query("auth", waiting) == [(0,)])
+    home = carol.get(f"{urls['dashboard']}/")
+    assert home.status_code == 200 and b'data-testid="setting-up"' not in home.content
+    time.sleep(1)  # a few more polls: nothing comes twice
+    assert split_hub.query("dashboard", orgs) == [(1,)]
+    assert split_hub.query("dashboard", "SELECT count(*) FROM workspaces w JOIN orgs o ON "
+                           "o.id = w.org_id WHERE o.name_key = 'carol'") == [(2,)]

@@ -85,6 +85,17 @@ class Identity(Base):
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class Name(Base):
+    """A name of the hub's one namespace of URLs (/{name}): a username, or an org's name or
+    former name (dashboard reserves those here before it uses them)."""
+
+    __tablename__ = "auth_names"
+
+    name_key: Mapped[str] = mapped_column(String(40), primary_key=True)  # lower-cased
+    kind: Mapped[str] = mapped_column(String(10))  # "account" or "org"
+    owner_id: Mapped[str] = mapped_column(String(36), index=True)
+
+
 class OutboxEvent(OutboxEventColumns, Base):
     """An event of auth's (account security events), kept until dashboard acknowledges it."""
 

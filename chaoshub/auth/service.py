@@ -10,11 +10,20 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chaoshub.auth import passwords
 from chaoshub.auth import secrets as token_secrets
-from chaoshub.auth.models import Account, ApiToken, Identity, OutboxAck, OutboxEvent, SignInSession
+from chaoshub.auth.models import (
+    Account,
+    ApiToken,
+    Identity,
+    Name,
+    OutboxAck,
+    OutboxEvent,
+    SignInSession,
+)
 from chaoshub.auth.schemas import (
     AccountView,
     Caller,
@@ -36,16 +45,22 @@ from chaoshub.core.errors import (
 )
 from chaoshub.core.models import lookup_key, utcnow
 from chaoshub.core.transport import ServiceInterface
-from chaoshub.dashboard import service as dashboard
 
 SERVICE = "auth"
 interface = ServiceInterface(SERVICE)
 log = logging.getLogger(__name__)
-# Dashboard writes account security events into the audit log of each of the account's orgs.
+# Dashboard makes a new account's profile and personal org, and writes account security events
+# into the audit log of each of the account's orgs.
 EVENT_SUBSCRIBERS = ("dashboard",)
 outbox = events.Outbox(SERVICE, OutboxEvent, OutboxAck, EVENT_SUBSCRIBERS)
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}$")
+# Usernames and org names become the first segment of URLs: none may shadow a route of the hub.
+RESERVED_NAMES = frozenset({
+    "about", "account", "admin", "api", "auth", "docs", "help", "internal", "invitations",
+    "login", "logout", "new", "orgs", "search", "settings", "signin", "signout", "signup",
+    "static", "status", "tokens",
+})
 SESSION_SCOPES = ("*",)  # a browser session carries all of its user's rights
 SCOPES = ("experiments:read", "experiments:write", "executions:read", "executions:write",
           "runs:execute", "orgs:read", "audit:read")
@@ -334,6 +349,37 @@ def jwks() -> dict:
     return claims.key_ring().jwks()
 
 
+# Names: usernames and org names share one namespace (/{name}), kept here -------------------
+
+
+@interface.public(callers=("dashboard",))
+def reserve_name(claim: str, name: str, owner_id: str) -> None:
+    """Reserve `name` (any case) for the org `owner_id`; Conflict when someone else holds it."""
+    _signed_in(claim)
+    _reserve_org_name((name or "").lower(), owner_id, name)
+
+
+@interface.public(callers=("dashboard",))
+def release_names(claim: str, owner_id: str) -> None:
+    """Free every name the org `owner_id` held (it is deleted)."""
+    _signed_in(claim)
+    with transaction(SERVICE) as session:
+        session.execute(delete(Name).where(Name.kind == "org", Name.owner_id == owner_id))
+
+
+@interface.public(callers=("dashboard",))
+def reserve_org_names(names: dict[str, str]) -> list[str]:
+    """Reserve orgs' names (lower-cased name -> org id) that dashboard held before this
+    registry existed; the names that another holder has already, which stay its own."""
+    taken = []
+    for key, owner_id in names.items():
+        try:
+            _reserve_org_name(key, owner_id, key)
+        except Conflict:
+            taken.append(key)
+    return taken
+
+
 # Events (core/events.py) -------------------------------------------------------------------
 
 
@@ -378,24 +424,42 @@ def _claim_for(account: Account) -> str:
 
 
 def _create_account(account: Account, identity: Identity | None = None) -> AccountView:
-    with transaction(SERVICE) as session:
-        if session.scalar(select(Account.id).where(Account.username_key == account.username_key)):
-            raise ValidationFailed("the account cannot be created",
-                                   [{"field": "username", "message": "this username is taken"}])
-        session.add(account)
-        if identity is not None:
-            session.flush()
-            identity.account_id = account.id
-            session.add(identity)
+    if account.username_key in RESERVED_NAMES:
+        raise ValidationFailed("the account cannot be created", [
+            {"field": "username", "message": "this name is reserved by the hub"}])
+    taken = ValidationFailed("the account cannot be created",
+                             [{"field": "username", "message": "this username is taken"}])
     try:
-        dashboard.create_personal_org(_claim_for(account), account.username)
-    except Exception:
-        # No transaction spans two services: undo our half so nothing is left half-written.
         with transaction(SERVICE) as session:
-            session.execute(delete(Account).where(Account.id == account.id))
-        raise
+            # An org's name, current or former, holds a username's place too.
+            if session.get(Name, account.username_key) is not None:
+                raise taken
+            session.add(account)
+            session.flush()
+            session.add(Name(name_key=account.username_key, kind="account", owner_id=account.id))
+            if identity is not None:
+                identity.account_id = account.id
+                session.add(identity)
+            # Dashboard makes the profile and personal org from it: in one process before
+            # this returns, split within a poll.
+            outbox.emit(session, "account.created", account.id, ("account", account.id),
+                        {"username": account.username, "display_name": account.display_name})
+    except IntegrityError as exc:
+        raise taken from exc  # a sign-up or an org took the name meanwhile
     log.info("account created: %s", account.id)
     return _view(account)
+
+
+def _reserve_org_name(key: str, owner_id: str, shown: str) -> None:
+    try:
+        with transaction(SERVICE) as session:
+            held = session.get(Name, key)
+            if held is None:
+                session.add(Name(name_key=key, kind="org", owner_id=owner_id))
+            elif (held.kind, held.owner_id) != ("org", owner_id):
+                raise Conflict(f"the name {shown!r} is taken")
+    except IntegrityError as exc:
+        raise Conflict(f"the name {shown!r} is taken") from exc
 
 
 def _sign_up_with_identity(profile: ProviderProfile) -> Account:

@@ -6,7 +6,7 @@ NAME = "dashboard"
 
 
 def init_app(app: Flask) -> None:
-    """Serve dashboard's pages and API, tokens' too; write auth's account events into audit logs."""
+    """Serve dashboard's pages and API, tokens' too; handle auth's account events."""
     from chaoshub.auth import service as auth
     from chaoshub.core import events
     from chaoshub.dashboard import (
@@ -21,7 +21,7 @@ def init_app(app: Flask) -> None:
     for blueprint in api_blueprints():
         app.register_blueprint(blueprint)
     events.subscribe(app, events.Subscription(
-        subscriber=NAME, types=service.ACCOUNT_EVENT_TYPES, handler=service.audit_account_event,
+        subscriber=NAME, types=service.AUTH_EVENT_TYPES, handler=service.handle_account_event,
         handled=HandledEvent, pending=auth.pending_events, ack=auth.ack_events))
 
 

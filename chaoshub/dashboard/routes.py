@@ -7,6 +7,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, make_response, redirect, render_template, request
 
 from chaoshub.auth import service as auth
+from chaoshub.core import events
 from chaoshub.core.claims import verify
 from chaoshub.core.errors import (
     Conflict,
@@ -285,9 +286,16 @@ def _render(template: str, error: HubError | None, form=None, **context):
 
 
 def _home(claim: str, error: HubError | None = None, form=None):
+    orgs = service.list_orgs(claim)
+    if not any(org.personal for org in orgs):
+        # Signed up a moment ago on an auth service of its own: fetch its account.created
+        # event now rather than at the next poll; if auth is away, say so until it comes.
+        events.wake("auth")
+        orgs = service.list_orgs(claim)
     return _render("dashboard/home.html", error, form, account=auth.get_account(claim),
-                   orgs=service.list_orgs(claim), invitations=service.my_invitations(claim),
-                   feed=service.activity_feed(claim))
+                   orgs=orgs, invitations=service.my_invitations(claim),
+                   feed=service.activity_feed(claim),
+                   setting_up=not any(org.personal for org in orgs))
 
 
 def _org_page(org, error: HubError | None = None, form=None, feed=None):

@@ -16,6 +16,7 @@ from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from chaoshub.core.models import new_id
 from chaoshub.core.transport import ServiceInterface
 from chaoshub.dashboard import activity, audit, invitations, permissions, store, validation
 from chaoshub.dashboard import search as finder
@@ -64,6 +65,8 @@ EVENT_SUBSCRIBERS = ("experiment",)
 outbox = events.Outbox(SERVICE, OutboxEvent, OutboxAck, EVENT_SUBSCRIBERS)
 # Auth's account events this service writes into audit logs, under the names the logs show.
 ACCOUNT_EVENT_TYPES = tuple(f"account.{e.removeprefix('auth.')}" for e in audit.ACCOUNT_EVENTS)
+# All of auth's events this service handles (handle_account_event), in one subscription.
+AUTH_EVENT_TYPES = ("account.created", *ACCOUNT_EVENT_TYPES)
 
 PERSONAL_WORKSPACES = (("Personal", "private"), ("Public", "public"))
 
@@ -71,32 +74,45 @@ PERSONAL_WORKSPACES = (("Personal", "private"), ("Public", "public"))
 # Orgs --------------------------------------------------------------------------------------
 
 
-@interface.public(callers=("auth",))
-def create_personal_org(claim: str, name: str) -> OrgView:
-    """Make the profile and personal org (workspaces Personal and Public) of a new account."""
-    user = _signed_in(claim)
-    validation.check_org_name(name)
-    try:
-        with transaction(SERVICE) as session:
-            if session.get(Profile, user.sub) is not None:
-                raise Conflict("this account already has its profile and personal org")
-            if store.name_taken(session, name.lower()):
-                raise Conflict(f"the name {name!r} is taken")
-            session.add(Profile(account_id=user.sub, username=name, display_name=user.name))
-            org = Org(name=name, name_key=name.lower(), personal=True)
-            org.workspaces = [
-                Workspace(name=ws, name_key=ws.lower(), visibility=visibility)
-                for ws, visibility in PERSONAL_WORKSPACES
-            ]
-            session.add(org)
-            session.flush()
-            session.add(OrgMember(org_id=org.id, account_id=user.sub, role="owner"))
-            view = store.org_view(org, "owner", org.workspaces)
-            keys = store.org_cache_keys(session, org) + store.member_keys(session, org, user.sub)
-    except IntegrityError as exc:
-        raise Conflict(f"the name {name!r} is taken") from exc
-    cache().forget(*keys)
-    return view
+def create_personal_org(session: Session, event: events.Event) -> None:
+    """Make a new account's profile and personal org (workspaces Personal and Public), from
+    auth's `account.created` event, in the session of its delivery."""
+    account_id, name = event.subject.id, event.payload["username"]
+    # Accepting an invitation before this event arrived may have made the profile already.
+    if session.get(Profile, account_id) is None:
+        session.add(Profile(account_id=account_id, username=name,
+                            display_name=event.payload["display_name"]))
+    if store.name_taken(session, name.lower()):
+        # Only an org older than auth's registry of names can hold it; no retry would mend it.
+        log.error("account %s has no personal org: the name %r is an org's", account_id, name)
+        return
+    org = Org(name=name, name_key=name.lower(), personal=True)
+    org.workspaces = [Workspace(name=ws, name_key=ws.lower(), visibility=visibility)
+                      for ws, visibility in PERSONAL_WORKSPACES]
+    session.add(org)
+    session.flush()
+    session.add(OrgMember(org_id=org.id, account_id=account_id, role="owner"))
+    keys = store.org_cache_keys(session, org) + store.member_keys(session, org, account_id)
+    events.after_commit(session, lambda: cache().forget(*keys))
+
+
+def handle_account_event(session: Session, event: events.Event) -> None:
+    """Apply one of auth's account events (ACCOUNT_EVENT_TYPES), in the session of its delivery."""
+    # One subscription for all of them keeps their order: the personal org comes before the
+    # sign-in that followed the sign-up is written into its audit log.
+    if event.type == "account.created":
+        create_personal_org(session, event)
+    else:
+        audit_account_event(session, event)
+
+
+def reserve_existing_names() -> list[str]:
+    """Reserve with auth every org name, current or former, made before auth kept them all;
+    the names another holder had taken already (not public: start-up runs it)."""
+    with transaction(SERVICE) as session:
+        names = dict(session.execute(select(Org.name_key, Org.id).where(~Org.personal)).all())
+        names.update(session.execute(select(OrgFormerName.name_key, OrgFormerName.org_id)).all())
+    return auth.reserve_org_names(names) if names else []
 
 
 @interface.public
@@ -104,11 +120,14 @@ def create_org(claim: str, name: str) -> OrgView:
     """Create a collaborative org; its creator becomes its owner."""
     user = _session(claim)
     validation.check_org_name(name)
+    org_id = new_id()
+    # Auth keeps the names that usernames and orgs share: a sign-up cannot take this one now.
+    auth.reserve_name(claim, name, org_id)
     try:
         with transaction(SERVICE) as session:
             if store.name_taken(session, name.lower()):
                 raise Conflict(f"the name {name!r} is taken")
-            org = Org(name=name, name_key=name.lower(), personal=False)
+            org = Org(id=org_id, name=name, name_key=name.lower(), personal=False)
             session.add(org)
             session.flush()
             session.add(OrgMember(org_id=org.id, account_id=user.sub, role="owner"))
@@ -119,8 +138,11 @@ def create_org(claim: str, name: str) -> OrgView:
             view = store.org_view(org, "owner", [],
                                   permissions.allowed_actions("owner", user, True))
             keys = store.member_keys(session, org, user.sub)
-    except IntegrityError as exc:
-        raise Conflict(f"the name {name!r} is taken") from exc
+    except Exception as exc:
+        auth.release_names(claim, org_id)
+        if isinstance(exc, IntegrityError):
+            raise Conflict(f"the name {name!r} is taken") from exc
+        raise
     cache().forget(*keys)
     return view
 
@@ -183,7 +205,7 @@ def update_org(
             keys = store.org_cache_keys(session, found)
             before = found.name
             if name is not None and name != found.name:
-                _rename(session, found, name)
+                _rename(session, claim, found, name)
                 _org_renamed(session, user, found, before)
             changed = {}
             if description is not None and found.description != description.strip():
@@ -227,6 +249,10 @@ def delete_org(claim: str, org: str) -> None:
                     {"name": found.name, "workspace_ids": workspace_ids})
         session.delete(found)
     cache().forget(*keys)
+    try:
+        auth.release_names(claim, org_id)  # its names are free again, as they were before
+    except Exception as exc:  # the org is gone; its names stay taken until an operator acts
+        log.warning("the names of the deleted org %s stay reserved: %s", org_id, exc)
 
 
 # Workspaces --------------------------------------------------------------------------------
@@ -976,13 +1002,15 @@ def _workspace_member(session: Session, org: Org, ws: Workspace, username: str
     return found
 
 
-def _rename(session: Session, org: Org, name: str) -> None:
+def _rename(session: Session, claim: str, org: Org, name: str) -> None:
     if org.personal:
         raise Forbidden("a personal org carries its account's username and cannot be renamed")
     new_key = name.lower()
     if new_key != org.name_key:
         if store.name_taken(session, new_key, by_other_than=org.id):
             raise Conflict(f"the name {name!r} is taken")
+        # The former name stays the org's (old URLs lead to it), the new one is reserved too.
+        auth.reserve_name(claim, name, org.id)
         session.execute(delete(OrgFormerName).where(OrgFormerName.name_key == new_key))
         session.add(OrgFormerName(name_key=org.name_key, name=org.name, org_id=org.id))
     org.name, org.name_key = name, new_key

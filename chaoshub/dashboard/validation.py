@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import re
 
+from chaoshub.auth import service as auth
 from chaoshub.core.errors import ValidationFailed
 from chaoshub.dashboard.permissions import ROLES
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}$")
 NAME_RULE = "2 to 39 letters, digits, '-' or '_', starting with a letter or digit"
-# Org names become the first segment of URLs: none may shadow a route of the hub.
-RESERVED_NAMES = frozenset({
-    "about", "account", "admin", "api", "auth", "docs", "help", "internal", "invitations",
-    "login", "logout", "new", "orgs", "search", "settings", "signin", "signout", "signup",
-    "static", "status", "tokens",
-})
+RESERVED_NAMES = auth.RESERVED_NAMES  # usernames share the namespace: auth keeps the list
 VISIBILITIES = ("private", "internal", "public")
 OUTSIDER_EXECUTIONS = ("none", "status", "full")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
