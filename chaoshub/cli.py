@@ -105,6 +105,10 @@ def upgrade(service, revision) -> None:
     for name, current in migrate.current(app).items():
         if name in services:
             click.echo(f"{name}: {current}")
+    if revision == "head" and {"auth", "dashboard"} <= set(services):
+        # Servers under gunicorn never pass through `chaoshub run`: the migration step (the
+        # Kubernetes Job, before any server starts) is where a deployment reserves them.
+        _reserve_org_names(app)
 
 
 @db.command()

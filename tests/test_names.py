@@ -87,3 +87,20 @@ def test_org_names_made_before_the_registry_are_reserved_at_start_up(hub):
     with transaction("dashboard") as session:
         assert session.scalar(select(OrgFormerName.name_key)) == "acme"
         assert session.get(Org, org.id).name_key == "acme-labs"
+
+
+def test_the_migration_step_reserves_org_names_as_deployments_run_it(hub, settings, monkeypatch):
+    # Servers under gunicorn never pass through `chaoshub run`: `chaoshub db upgrade` (the
+    # Kubernetes Job) is where a deployment reserves the names of orgs made before the registry.
+    from click.testing import CliRunner
+
+    from chaoshub.cli import main
+
+    org = dashboard.create_org(hub.claim("alice"), "acme")
+    with transaction("auth") as session:
+        session.query(Name).filter(Name.kind == "org").delete()
+    for key, value in settings.items():
+        monkeypatch.setenv(key, str(value))
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert names()["acme"] == ("org", org.id)
