@@ -28,9 +28,14 @@ from chaoshub.core.config import DEFAULTS, SERVICES, ConfigError
 # (path, pathType as in an Ingress, service): the Ingress's table. Prefix matches whole segments
 # (/signin matches /signin/x, never /signing); ImplementationSpecific is a regular expression
 # matched from the path's start, as ingress-nginx reads it; the longest path wins, as there.
-# Dashboard's pages live at the root (/<org>/<workspace>), so it takes every path nobody else
-# does, except the private ones (service None): /internal, where a service answers the others'
-# calls, and /status, for probes.
+# Dashboard's pages live at the root (/<org>, /<org>/<workspace>/-/settings), so it takes every
+# path nobody else does, except the private ones (service None): /internal, where a service
+# answers the others' calls, and /status, for probes.
+# The first segments of two-segment paths served by others than experiment (no org is named so):
+# /<org>/<workspace>, experiment's workspace page, is every other path of exactly two segments.
+NOT_ORGS = ("api", "auth", "internal", "invitations", "settings", "signin", "signout", "signup",
+            "static", "status")
+WORKSPACE_PAGE = "/(?!(?:" + "|".join(NOT_ORGS) + ")/)[^/]+/[^/]+$"
 ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("/", "Prefix", "dashboard"),
     ("/internal", "Prefix", None),
@@ -55,6 +60,7 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     # first, so only patterns tell them apart from dashboard's pages (/api/v1/... stays above).
     ("/api/(?!v1/)[^/]+/[^/]+/experiment", "ImplementationSpecific", "experiment"),
     ("/[^/]+/[^/]+/experiment/", "ImplementationSpecific", "experiment"),
+    (WORKSPACE_PAGE, "ImplementationSpecific", "experiment"),
 )
 
 # Headers about one connection, not the request: never forwarded (RFC 9110, section 7.6.1).

@@ -12,12 +12,8 @@ from chaoshub.core.transport import INTERFACES
 
 PACKAGE = Path(__file__).resolve().parents[1] / "chaoshub"
 SERVICES = ("auth", "dashboard", "experiment")  # in their order: each may call only those before
-# Arrows against that order still to remove (issue 18, item 1), with the only names each may
-# use; nothing is to be added here. What flows upward is a domain event (core/events.py).
-KNOWN_REVERSE_ARROWS = {
-    # The workspace page lists the workspace's experiments.
-    ("dashboard/routes.py", "experiment"): {"list_experiments", "LAST_RUN_FILTERS"},
-}
+# No arrow goes against that order (issue 18, item 1): what flows upward is a domain event
+# (core/events.py).
 
 
 def imported_modules(source: str) -> set[str]:
@@ -91,21 +87,17 @@ def service_uses(source: str) -> dict[str, set[str]]:
 
 
 def reverse_arrows(path: str, source: str) -> list[str]:
-    """What a file of chaoshub/ uses against auth <- dashboard <- experiment, beyond the known
-    arrows still to remove: core may use no service, a service only those before it."""
+    """What a file of chaoshub/ uses against auth <- dashboard <- experiment: core may use no
+    service, a service only those before it."""
     owner = path.split("/")[0]
     if owner not in SERVICES and owner != "core":
         return []  # the app factory and the command line put the services together
     rank = SERVICES.index(owner) if owner in SERVICES else -1
     bad = []
-    for service, names in service_uses(source).items():
+    for service in service_uses(source):
         if service == owner or (owner in SERVICES and SERVICES.index(service) < rank):
             continue
-        allowed = KNOWN_REVERSE_ARROWS.get((path, service))
-        if allowed is None:
-            bad.append(f"{path} -> {service}")
-        else:
-            bad += [f"{path} -> {service}.{name}" for name in sorted(names - allowed)]
+        bad.append(f"{path} -> {service}")
     return bad
 
 
@@ -114,12 +106,6 @@ def reverse_arrows(path: str, source: str) -> list[str]:
 def test_calls_go_only_down_auth_dashboard_experiment(path):
     relative = path.relative_to(PACKAGE).as_posix()
     assert reverse_arrows(relative, path.read_text()) == []
-
-
-def test_the_known_reverse_arrows_are_still_there():
-    # One removed: take it off the list, so that it cannot come back.
-    for (path, service), names in KNOWN_REVERSE_ARROWS.items():
-        assert service_uses((PACKAGE / path).read_text()).get(service) == names, path
 
 
 def test_the_direction_check_catches_a_reverse_arrow():
@@ -133,7 +119,8 @@ def test_the_direction_check_catches_a_reverse_arrow():
     account_event = "from chaoshub.dashboard import service as d\nd.record_account_event(c)\n"
     assert reverse_arrows("auth/service.py", account_event) == ["auth/service.py -> dashboard"]
     listing = "from chaoshub.experiment import service as e\ne.list_experiments(c)\n"
-    assert reverse_arrows("dashboard/routes.py", listing) == []
+    # The last reverse arrow, gone with the workspace page to experiment: it may not come back.
+    assert reverse_arrows("dashboard/routes.py", listing) == ["dashboard/routes.py -> experiment"]
     # Downward arrows, and the app factory, are fine.
     assert reverse_arrows("experiment/service.py", "from chaoshub.auth import service\n") == []
     assert reverse_arrows("__init__.py", "from chaoshub import experiment\n") == []

@@ -33,7 +33,7 @@ from werkzeug.test import Client
 from chaoshub import create_app
 from chaoshub.cli import main
 from chaoshub.core.config import SERVICES, ConfigError, is_production, load_settings
-from chaoshub.router import ROUTES, Router, matches_route, service_for
+from chaoshub.router import NOT_ORGS, ROUTES, Router, matches_route, service_for
 from tests.conftest import FIXTURES
 from tests.helpers import free_port
 from tests.kustomize import render
@@ -400,6 +400,16 @@ def test_the_router_sends_each_path_to_its_service_but_private_ones():
     assert service_for("/api/v1/experiments/abc") == "experiment"
     assert service_for("/api/v1/orgs/o/workspaces/w") == "dashboard"
     assert service_for("/api/v1/orgs/o/workspaces/w/experiments") == "experiment"
+    # The workspace page is experiment's: exactly two segments, the first no reserved name.
+    assert service_for("/team/alpha") == "experiment"
+    assert service_for("/team/-") == "experiment"
+    for path in ("/team", "/team/alpha/", "/team/alpha/-/settings", "/team/alpha/-/members",
+                 "/team/-/members", "/team/-/workspaces", "/invitations/abc",
+                 "/invitations/pending", "/static/hub.css", "/settings/tokens"):
+        assert service_for(path) == "dashboard", path
+    for path in ("/settings/password", "/signout/everywhere"):
+        assert service_for(path) == "auth", path
+    assert service_for("/api/v1") == "experiment" and service_for("/status/live") is None
     for path in [*PRIVATE_PATHS, "/internal/", "/status", "/signin/../internal/rpc/auth/x",
                  "/api/v1/./me"]:
         assert service_for(path) is None, path
@@ -411,8 +421,10 @@ def test_no_org_can_be_named_like_a_path_routed_elsewhere():
 
     # A pattern in first place (the experiment pages' /<org>/<ws>/experiment/) names no org.
     first_segments = {route.split("/")[1] for route, _, _ in ROUTES
-                      if route != "/" and not route.startswith("/[")}
+                      if route != "/" and not route.startswith(("/[", "/("))}
     assert first_segments <= RESERVED_NAMES
+    # The workspace page's pattern leaves out these first segments: none may name an org.
+    assert set(NOT_ORGS) <= RESERVED_NAMES
 
 
 def test_the_router_passes_cookies_headers_and_bodies_both_ways():

@@ -225,7 +225,7 @@ def test_finding_6_each_service_still_makes_the_calls_its_work_needs(hub):
     by_author = rex.get(f"{api}/orgs/qcorp/workspaces/lab/experiments?author=quinn")
     assert len(by_author.json()["experiments"]) == 1  # experiment asks auth.find_account
     page = rex.get(f"{hub_url}/qcorp/lab")
-    assert page.status_code == 200 and document["title"] in page.text  # list_experiments
+    assert page.status_code == 200 and document["title"] in page.text  # asks dashboard.grant
     assert quinn.get(f"{hub_url}/qcorp/lab/experiment/{experiment_id}").status_code == 200
     moved = quinn.post(f"{api}/experiments/{experiment_id}/move",
                        json={"org": "quinn", "workspace": "Personal"})

@@ -91,7 +91,7 @@ def post_experiment(session, hub_url, org, workspace, **headers) -> requests.Res
 
 
 def test_sign_up_through_the_router_creates_the_personal_org(hub):
-    hub_url, _, _ = hub
+    hub_url, urls, _ = hub
     alice = signed_in(hub_url, "alice")
     assert alice.cookies.get("chaoshub_session")
     page = alice.get(f"{hub_url}/", allow_redirects=False)
@@ -100,6 +100,19 @@ def test_sign_up_through_the_router_creates_the_personal_org(hub):
     assert re.findall(r'class="ws-name"[^>]*>(\w+)<', page.text) == ["Personal", "Public"]
     # The org's own page lives at the root too, served by dashboard through the router.
     assert alice.get(f"{hub_url}/alice", allow_redirects=False).status_code == 200
+    # A workspace's page is experiment's, with dashboard's parts (members, feed) asked for below;
+    # a member form that fails comes back from dashboard, on the same page.
+    csrf = {"X-CSRF-Token": alice.cookies.get("chaoshub_csrf")}
+    assert alice.post(f"{hub_url}/api/v1/orgs", json={"name": "alice-team"},
+                      headers=csrf).status_code == 201
+    assert alice.post(f"{hub_url}/api/v1/orgs/alice-team/workspaces", json={"name": "alpha"},
+                      headers=csrf).status_code == 201
+    workspace = alice.get(f"{hub_url}/alice-team/alpha", allow_redirects=False)
+    assert workspace.status_code == 200 and 'data-testid="experiment-filters"' in workspace.text
+    assert "Members of this workspace" in workspace.text
+    assert alice.get(f"{urls['dashboard']}/alice-team/alpha").status_code == 404
+    failed = form(alice, f"{hub_url}/alice-team/alpha/-/members", username="nobody-here")
+    assert failed.status_code == 404 and "nobody-here" in failed.text
     # Dashboard's pages live at the root, beside auth's: /alice is her org, /signin auth's page.
     # The router keeps no cookies of its own: another browser is nobody.
     visitor = requests.get(f"{hub_url}/", allow_redirects=False)

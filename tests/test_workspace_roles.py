@@ -436,6 +436,8 @@ def test_the_workspace_page_lists_and_manages_its_members(app):
     # Errors come back on the page, with the form as it was sent.
     unknown = form_post(olga, "/team/alpha/-/members", username="nobody-here", role="viewer")
     assert unknown.status_code == 404 and "nobody-here" in unknown.get_data(as_text=True)
+    # Dashboard answers the form: the experiments, experiment's to list, are a link away.
+    assert 'href="/team/alpha#experiments">Show the experiments' in unknown.get_data(as_text=True)
     # Forms need their CSRF token.
     assert olga.post("/team/alpha/-/members", data={"username": "vic"}).status_code in (400, 403)
 

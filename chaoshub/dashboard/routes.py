@@ -1,8 +1,9 @@
-"""Dashboard's pages: the home, org and workspace pages, members and settings."""
+"""Dashboard's pages: the home and org pages, members and settings (the workspace page is
+experiment's: dashboard shows it only to answer a member form that failed)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from flask import Blueprint, make_response, redirect, render_template, request
 
@@ -21,16 +22,12 @@ from chaoshub.core.errors import (
 from chaoshub.core.web import current_claim
 from chaoshub.dashboard import service
 from chaoshub.dashboard.permissions import ROLES, grantable
-from chaoshub.experiment import service as experiment
 
 pages = Blueprint("dashboard", __name__)
 
 # Errors a form can fix, shown on its page. Routes check access to the page first, so a
 # NotFound here is about what the form named (a username, say), never the org itself.
 FORM_ERRORS = (ValidationFailed, Conflict, Forbidden, NotFound)
-EXPERIMENTS_SHOWN = 20
-# The query string of the workspace page's experiment list, as the listing API names them.
-LISTING_FILTERS = ("search", "tag", "contribution", "author", "last_run", "sort")
 CHOICES = {"roles": ROLES, "visibilities": service.VISIBILITIES,
            "execution_choices": service.OUTSIDER_EXECUTIONS}
 
@@ -189,14 +186,6 @@ def delete_org(org: str):
 # Workspaces --------------------------------------------------------------------------------
 
 
-@pages.get("/<org>/<workspace>")
-def workspace_page(org: str, workspace: str):
-    """A workspace: its visibility, its experiments and its members."""
-    claim = current_claim()
-    ws = service.get_workspace(claim, org, workspace)
-    return _canonical(org, ws.org_name) or _workspace_page(claim, ws)
-
-
 @pages.get("/<org>/<workspace>/-/settings")
 def workspace_settings_page(org: str, workspace: str):
     """Rename the workspace, change who sees it, or delete it."""
@@ -247,36 +236,6 @@ def _canonical(asked: str, name: str):
     return redirect(target, code=301)
 
 
-def _experiments(claim: str, ws) -> dict:
-    """The page of the workspace's experiments the query string asks for (filters, order,
-    cursor), each with its last run's outcome, and the link to the next page."""
-    asked = {name: request.args[name].strip() for name in LISTING_FILTERS
-             if request.args.get(name, "").strip()}
-    if asked.get("sort") == "updated":
-        del asked["sort"]  # the default order: not a filter to clear
-    cursor = request.args.get("cursor") or None
-    listing = {"filters": asked, "rows": [], "next_url": None, "problem": None,
-               "first_url": _listing_url(ws, asked) if cursor else None}
-    try:
-        page = experiment.list_experiments(claim, ws.org_name, ws.name, cursor=cursor,
-                                           limit=EXPERIMENTS_SHOWN, **asked)
-    except HubError as error:
-        # The page is the workspace's: it still shows, saying why nothing is listed.
-        listing["problem"] = error.message
-        return listing
-    # The listing carries each experiment's last run, blank for readers who may not see runs.
-    listing["rows"] = [{"experiment": found, "outcome": found.last_run_outcome}
-                       for found in page.experiments]
-    if page.next_cursor:
-        listing["next_url"] = _listing_url(ws, {**asked, "cursor": page.next_cursor})
-    return listing
-
-
-def _listing_url(ws, args: dict[str, str]) -> str:
-    path = f"/{quote(ws.org_name, safe='')}/{quote(ws.name, safe='')}"
-    return f"{path}?{urlencode(args)}#experiments" if args else f"{path}#experiments"
-
-
 def _render(template: str, error: HubError | None, form=None, **context):
     problems = {p.get("field", ""): p["message"] for p in (error.details or [])} if (
         error and isinstance(error.details, list)) else {}
@@ -312,15 +271,15 @@ def _members_page(claim: str, org, error: HubError | None = None, form=None,
                    invitations=pending, new_link=new_link)
 
 
-def _workspace_page(claim: str, ws, error: HubError | None = None, form=None):
-    listing = _experiments(claim, ws)
+def _workspace_page(claim: str, ws, error: HubError, form=None):
+    # A member form's error, shown on the workspace page as experiment serves it, but for the
+    # experiments: they are experiment's to list (the template links to them instead).
     # Those with a role here see who else was given one; others see no member list at all.
     members = (service.list_workspace_members(claim, ws.org_name, ws.name)
                if "list_members" in ws.allowed else None)
     me = auth.get_account(claim).username if members is not None else None
     return _render(
-        "dashboard/workspace.html", error, form, ws=ws, listing=listing,
-        outcomes=experiment.LAST_RUN_FILTERS,
+        "dashboard/workspace.html", error, form, ws=ws, listing=None, outcomes=(),
         feed=service.workspace_activity(claim, ws.org_name, ws.name),
         members=members, me=me, grantable=grantable(ws.role))
 

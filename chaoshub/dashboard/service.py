@@ -31,7 +31,10 @@ from chaoshub.dashboard.models import (
     Workspace,
     WorkspaceMember,
 )
-from chaoshub.dashboard.permissions import Roles
+from chaoshub.dashboard.permissions import (  # noqa: F401  (grantable: part of this module's face)
+    Roles,
+    grantable,
+)
 from chaoshub.dashboard.schemas import (
     Action,
     ActivityPage,
@@ -455,7 +458,7 @@ def remove_member(claim: str, org: str, username: str) -> None:
 # Workspace members -------------------------------------------------------------------------
 
 
-@interface.public
+@interface.public(callers=("experiment",))
 def list_workspace_members(claim: str, org: str, workspace: str) -> list[WorkspaceMemberView]:
     """The people given a role in one workspace, to those who hold a role there."""
     user = _org_reader(claims.verify(claim))
@@ -739,7 +742,7 @@ def org_activity(claim: str, org: str, cursor: str | None = None, limit: int | N
                              cursor, limit)
 
 
-@interface.public
+@interface.public(callers=("experiment",))
 def workspace_activity(
     claim: str, org: str, workspace: str, cursor: str | None = None, limit: int | None = None
 ) -> ActivityPage:

@@ -1,14 +1,16 @@
-"""The experiment and execution pages (server-rendered)."""
+"""The workspace, experiment and execution pages (server-rendered)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
-from flask import Blueprint, make_response, render_template, request
+from flask import Blueprint, make_response, redirect, render_template, request
 
-from chaoshub.core.errors import BadRequest, Forbidden, NotFound
+from chaoshub.core.claims import verify
+from chaoshub.core.errors import BadRequest, Forbidden, HubError, NotFound, Unauthorized
 from chaoshub.core.web import current_claim, external_url
-from chaoshub.experiment import chart, moves, plan, service, version_diff
+from chaoshub.dashboard import service as dashboard
+from chaoshub.experiment import chart, grants, moves, plan, service, version_diff
 
 pages = Blueprint("experiment_pages", __name__)
 
@@ -20,10 +22,76 @@ OUTCOME_LABELS = {
     "aborted": "Aborted",
     "interrupted": "Interrupted",
 }
+EXPERIMENTS_SHOWN = 20
+# The query string of the workspace page's experiment list, as the listing API names them.
+LISTING_FILTERS = ("search", "tag", "contribution", "author", "last_run", "sort")
 
 
 def _base(org: str, workspace: str, experiment_id: str) -> str:
     return f"/{quote(org, safe='')}/{quote(workspace, safe='')}/experiment/{experiment_id}"
+
+
+@pages.get("/<org>/<workspace>")
+def workspace_page(org: str, workspace: str):
+    """A workspace: its visibility, its experiments, its members and its feed."""
+    try:
+        return _workspace_page(current_claim(), org, workspace)
+    except Unauthorized:
+        # As on dashboard's pages: a visitor is sent to sign in, then back here.
+        return redirect("/signin?next=" + quote(request.full_path.rstrip("?")), code=302)
+
+
+def _workspace_page(claim: str, org: str, workspace: str):
+    ws = grants.by_name(claim, org, workspace)
+    if org.lower() != ws.org_name.lower():  # a former name of the org: to its current one
+        target = f"/{quote(ws.org_name, safe='')}/{quote(workspace, safe='')}"
+        if request.query_string:
+            target += "?" + request.query_string.decode("latin-1")
+        return redirect(target, code=301)
+    # Dashboard's parts of the page, asked for below: those with a role here see who else was
+    # given one (others see no member list at all), everyone sees the feed.
+    members = (dashboard.list_workspace_members(claim, ws.org_name, ws.name)
+               if ws.allows("list_members") else None)
+    # The reader among them, found by account: their row offers "Leave".
+    me = next((m.username for m in members or () if m.account_id == verify(claim).sub), None)
+    html = render_template(
+        "dashboard/workspace.html", ws=ws, listing=_experiments(claim, org, workspace, ws),
+        outcomes=service.LAST_RUN_FILTERS,
+        feed=dashboard.workspace_activity(claim, ws.org_name, ws.name), members=members, me=me,
+        grantable=dashboard.grantable(ws.role), error=None, problems={}, form={},
+    )
+    return make_response(html)
+
+
+def _experiments(claim: str, org: str, workspace: str, ws) -> dict:
+    """The page of the workspace's experiments the query string asks for (filters, order,
+    cursor), each with its last run's outcome, and the link to the next page."""
+    asked = {name: request.args[name].strip() for name in LISTING_FILTERS
+             if request.args.get(name, "").strip()}
+    if asked.get("sort") == "updated":
+        del asked["sort"]  # the default order: not a filter to clear
+    cursor = request.args.get("cursor") or None
+    listing = {"filters": asked, "rows": [], "next_url": None, "problem": None,
+               "first_url": _listing_url(ws, asked) if cursor else None}
+    try:
+        # The names as the URL gave them: the grant just asked for is kept under those.
+        page = service.list_experiments(claim, org, workspace, cursor=cursor,
+                                        limit=EXPERIMENTS_SHOWN, **asked)
+    except HubError as error:
+        # The page is the workspace's: it still shows, saying why nothing is listed.
+        listing["problem"] = error.message
+        return listing
+    # The listing carries each experiment's last run, blank for readers who may not see runs.
+    listing["rows"] = [{"experiment": found, "outcome": found.last_run_outcome}
+                       for found in page.experiments]
+    if page.next_cursor:
+        listing["next_url"] = _listing_url(ws, {**asked, "cursor": page.next_cursor})
+    return listing
+
+
+def _listing_url(ws, args: dict[str, str]) -> str:
+    path = f"/{quote(ws.org_name, safe='')}/{quote(ws.name, safe='')}"
+    return f"{path}?{urlencode(args)}#experiments" if args else f"{path}#experiments"
 
 
 def experiment_page(org: str, workspace: str, experiment_id: str):

@@ -209,7 +209,7 @@ def get_workspace_experiment(
     return _located(claim, org, workspace, experiment_id)
 
 
-@interface.public(callers=("dashboard",))
+@interface.public
 def list_experiments(
     claim: str, org: str, workspace: str, tag: str | None = None, search: str | None = None,
     cursor: str | None = None, limit: int = 20, last_run: str | None = None,
