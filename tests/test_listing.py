@@ -390,3 +390,12 @@ def test_contributions_filter_the_listing(team):
     refused = olga.get(f"{URL}?limit=1&contribution=reliability&cursor={first['next_cursor']}")
     assert refused.status_code == 400
     assert listed(olga, f"contribution={'x' * 501}", status=400)["error"] == "bad_request"
+
+
+def test_the_page_size_rule_and_cursors_of_other_listings(stocked):
+    olga, _mary, made, _executions = stocked
+    assert sorted(every_page(olga, "sort=updated", 4)) == sorted(made)
+    assert listed(olga, "limit=101", status=400)
+    assert listed(olga, "limit=0", status=400)
+    feed = olga.get("/api/v1/activity?limit=1").get_json()["next_cursor"]
+    assert feed and listed(olga, f"cursor={feed}", status=400)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from chaoshub.core.openapi import Query, shown_as
+from chaoshub.core.paging import PageQuery
 from chaoshub.experiment.runs import RunView
 from chaoshub.experiment.schemas import (
     ExecutionComparison,
@@ -84,7 +85,7 @@ class VersionDiff(RootModel[dict[str, Any]]):
     """Per section (hypothesis, method, rollbacks) a SectionDiff, then other changed fields."""
 
 
-class ListQuery(Query):
+class ListQuery(PageQuery):
     """Paging and filters of a workspace's experiments."""
 
     tag: str | None = None
@@ -99,8 +100,6 @@ class ListQuery(Query):
     sort: str | None = Field(None, description=(
         "updated (the default): most recently updated first; last_run: most recently run "
         "first, those never run last"))
-    cursor: str | None = None
-    limit: int = Field(20, ge=1, le=100)
 
 
 class DownloadQuery(Query):

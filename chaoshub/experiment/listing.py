@@ -1,25 +1,21 @@
 """A workspace's experiments page by page: filters, the two orders, and keyset cursors.
 
 A cursor holds the sort keys of the last row shown, with the order and a fingerprint of the
-filters it was made for, signed with the app's secret: a client can neither forge a position
-nor carry a cursor over to another listing. Either, like any cursor the hub did not make, is a
-400 that says to start again from the first page.
+filters it was made for, signed by core.paging: a cursor of another listing, other filters or
+none the hub made is a 400 that says to start again from the first page.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from chaoshub.core import paging
 from chaoshub.core.errors import BadRequest
 from chaoshub.experiment import journals, store
 from chaoshub.experiment.models import Experiment, ExperimentContribution, ExperimentTag
@@ -29,13 +25,12 @@ SORTS = ("updated", "last_run")
 NEVER_RUN = "none"
 LAST_RUN_FILTERS = (*journals.OUTCOMES, NEVER_RUN)
 TEXT_MAX = 500  # characters of a tag, a title prefix or a username worth searching for
-CURSOR_MAX = 1000
 CURSOR_VERSION = 1
 # Which part of an order a position is in: by update time, among the experiments that ran,
 # among those that never ran.
 UPDATED, RAN, NEVER = "u", "r", "n"
 PHASES = {"updated": (UPDATED,), "last_run": (RAN, NEVER)}
-SIGNING_CONTEXT = b"chaoshub experiment listing cursor\x00"
+LISTING = "experiment listing"  # signed into its cursors, as it always was
 
 
 @dataclass(frozen=True)
@@ -159,10 +154,8 @@ def _filtered(listing: Listing, author_id: str | None) -> Select:
 def _rows(session: Session, query: Select, key: ColumnElement, after: Position | None,
           limit: int) -> list[Experiment]:
     # Newest first, the id breaking ties: the order the indexes on (workspace, key, id) hold.
-    if after is not None:
-        query = query.where(or_(key < after.at,
-                                and_(key == after.at, Experiment.id < after.experiment_id)))
-    return list(session.scalars(query.order_by(key.desc(), Experiment.id.desc()).limit(limit)))
+    at = (after.at, after.experiment_id) if after is not None else None
+    return list(session.scalars(paging.after(query, key, Experiment.id, at).limit(limit)))
 
 
 # Cursors ------------------------------------------------------------------------------------
@@ -170,59 +163,22 @@ def _rows(session: Session, query: Select, key: ColumnElement, after: Position |
 
 def encode_cursor(listing: Listing, at: Position) -> str:
     """The signed cursor of the page after `at`, in this listing only."""
-    payload = json.dumps({"v": CURSOR_VERSION, "s": listing.sort, "f": listing.fingerprint(),
-                          "p": [at.phase, at.at.isoformat(), at.experiment_id]},
-                         separators=(",", ":")).encode()
-    return f"{_b64(payload)}.{_b64(_signature(payload))}"
+    return paging.sign(LISTING, {"v": CURSOR_VERSION, "s": listing.sort,
+                                 "f": listing.fingerprint(),
+                                 "p": [at.phase, at.at.isoformat(), at.experiment_id]})
 
 
 def decode_cursor(cursor: str, listing: Listing) -> Position:
     """The position a cursor of this listing points after; BadRequest for any other cursor."""
-    payload = _verified(cursor)
+    data = paging.verified(cursor, LISTING)
     try:
-        data = json.loads(payload)
         phase, at, experiment_id = data["p"]
         made_for = (data["v"], data["s"], data["f"])
     except (ValueError, TypeError, KeyError) as exc:
-        raise _bad_cursor() from exc
+        raise paging.bad_cursor() from exc
     if made_for != (CURSOR_VERSION, listing.sort, listing.fingerprint()):
-        raise BadRequest("the cursor belongs to another listing (other filters or order); "
-                         "start from the first page", [{"path": "/cursor",
-                                                        "message": "made for another listing"}])
+        raise paging.other_listing()
     when = journals.timestamp(at)
     if phase not in PHASES[listing.sort] or when is None or not isinstance(experiment_id, str):
-        raise _bad_cursor()
+        raise paging.bad_cursor()
     return Position(phase, when, experiment_id)
-
-
-def _verified(cursor: str) -> bytes:
-    if not isinstance(cursor, str) or len(cursor) > CURSOR_MAX or cursor.count(".") != 1:
-        raise _bad_cursor()
-    encoded, signature = cursor.split(".")
-    try:
-        payload, sent = _unb64(encoded), _unb64(signature)
-    except (ValueError, binascii.Error) as exc:
-        raise _bad_cursor() from exc
-    if not hmac.compare_digest(sent, _signature(payload)):
-        raise _bad_cursor()
-    return payload
-
-
-def _signature(payload: bytes) -> bytes:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, SIGNING_CONTEXT + payload, hashlib.sha256).digest()[:18]
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    if not text.isascii():
-        raise ValueError("not base64")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _bad_cursor() -> BadRequest:
-    return BadRequest("the cursor is not valid; start from the first page",
-                      [{"path": "/cursor", "message": "not a cursor of this listing"}])
