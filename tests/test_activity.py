@@ -109,3 +109,25 @@ def test_the_api_and_pages(app):
     assert visitor.get("/api/v1/activity").status_code == 401
     for path in ("/", "/team", "/team/prod"):
         assert "olga created the workspace prod" in olga.get(path).text
+
+
+def test_feed_cursors_serve_their_own_feed_and_the_page_size_rule(app):
+    olga = signed_up_client(app, "olga")
+    post_json(olga, "/api/v1/orgs", {"name": "team"})
+    for name in ("prod", "test", "dev"):
+        post_json(olga, "/api/v1/orgs/team/workspaces", {"name": name})
+    seen, cursor = [], None
+    while True:
+        page = olga.get("/api/v1/orgs/team/activity?limit=2"
+                        + (f"&cursor={cursor}" if cursor else "")).json
+        seen += [e["id"] for e in page["entries"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    whole = [e["id"] for e in olga.get("/api/v1/orgs/team/activity?limit=100").json["entries"]]
+    assert len(seen) == 4 and seen == whole
+    first = olga.get("/api/v1/orgs/team/activity?limit=1").json["next_cursor"]
+    assert olga.get(f"/api/v1/activity?cursor={first}").status_code == 400
+    post_json(olga, "/api/v1/orgs", {"name": "other"})
+    assert olga.get(f"/api/v1/orgs/other/activity?cursor={first}").status_code == 400
+    assert olga.get("/api/v1/activity?limit=101").status_code == 400

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
 from sqlalchemy.orm import Session
 
+from chaoshub.core import paging
 from chaoshub.core.claims import UserClaim
-from chaoshub.core.errors import BadRequest
 from chaoshub.core.models import utcnow
 from chaoshub.dashboard.models import (
     ActivityEntry,
@@ -30,8 +28,7 @@ from chaoshub.dashboard.schemas import ActivityPage, FeedEntry
 SCOPES = ("members", "readers", "executions")
 # What reads executions: a token without it sees no entry about one.
 EXECUTIONS_READ_SCOPE = "executions:read"
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
+LISTING = "activity feed"
 KIND_MAX, SUMMARY_MAX = 40, 300
 
 
@@ -42,6 +39,8 @@ class Feed(NamedTuple):
 
     where: ColumnElement[bool]
     insider: ColumnElement[bool]
+    # Which feed it is (the user's, an org's, a workspace's): its cursors serve it alone.
+    filters: tuple = ()
 
 
 def record(session: Session, org_id: str, actor_id: str, kind: str, summary: str,
@@ -65,7 +64,7 @@ def user_feed(user: UserClaim) -> Feed:
     insider = or_(ActivityEntry.org_id.in_(orgs), ActivityEntry.workspace_id.in_(workspaces))
     # Having written an entry is no right to read it: one who left reads only what is open.
     own = and_(ActivityEntry.actor_id == user.sub, _open_to(user))
-    return _feed(user, or_(insider, own), insider)
+    return _feed(user, or_(insider, own), insider, ("user",))
 
 
 def org_feed(user: UserClaim, org_id: str, member: bool,
@@ -74,22 +73,22 @@ def org_feed(user: UserClaim, org_id: str, member: bool,
     # workspace_ids: the workspaces they hold a role in without being a member of the org.
     where = ActivityEntry.org_id == org_id
     if member:
-        return _feed(user, where, true())
+        return _feed(user, where, true(), ("org", org_id))
     insider = ActivityEntry.workspace_id.in_(workspace_ids) if workspace_ids else false()
-    return _feed(user, and_(where, or_(insider, _open_to(user))), insider)
+    return _feed(user, and_(where, or_(insider, _open_to(user))), insider, ("org", org_id))
 
 
 def workspace_feed(user: UserClaim, workspace_id: str, member: bool) -> Feed:
     """A workspace's entries (the caller has checked it may read the workspace)."""
     where = ActivityEntry.workspace_id == workspace_id
     if member:
-        return _feed(user, where, true())
-    return _feed(user, and_(where, _open_to(user)), false())
+        return _feed(user, where, true(), ("workspace", workspace_id))
+    return _feed(user, and_(where, _open_to(user)), false(), ("workspace", workspace_id))
 
 
 def page(session: Session, feed: Feed, cursor: str | None, limit: int | None) -> ActivityPage:
     """One page of the entries of `feed`, newest first."""
-    limit = max(1, min(limit or DEFAULT_LIMIT, MAX_LIMIT))
+    limit = paging.page_size(limit)
     # An outsider seeing only what the feed shows them of an execution: its status.
     status_only = and_(not_(feed.insider), ActivityEntry.scope == "executions",
                        Workspace.outsider_executions != "full")
@@ -99,35 +98,31 @@ def page(session: Session, feed: Feed, cursor: str | None, limit: int | None) ->
              .outerjoin(Workspace, Workspace.id == ActivityEntry.workspace_id)
              .outerjoin(Profile, Profile.account_id == ActivityEntry.actor_id)
              .where(feed.where))
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        query = query.where(or_(ActivityEntry.created_at < at,
-                                and_(ActivityEntry.created_at == at, ActivityEntry.id < last_id)))
-    query = query.order_by(ActivityEntry.created_at.desc(), ActivityEntry.id.desc())
+    query = paging.after(query, ActivityEntry.created_at, ActivityEntry.id,
+                         decode_cursor(cursor, feed) if cursor else None)
     rows = session.execute(query.limit(limit + 1)).all()
     entries = [_view(*row) for row in rows[:limit]]
     more = len(rows) > limit
     return ActivityPage(entries=entries,
-                        next_cursor=encode_cursor(rows[limit - 1][0]) if more else None)
+                        next_cursor=encode_cursor(rows[limit - 1][0], feed) if more else None)
 
 
-def encode_cursor(entry: ActivityEntry) -> str:
-    """An opaque cursor pointing just past `entry`."""
-    raw = f"{entry.created_at.isoformat()}|{entry.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def encode_cursor(entry: ActivityEntry, feed: Feed) -> str:
+    """The signed cursor pointing just past `entry`, in `feed` only."""
+    return paging.encode(LISTING, feed.filters, [entry.created_at.isoformat(), entry.id])
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """The (created_at, id) a cursor points past; BadRequest for anything else."""
+def decode_cursor(cursor: str, feed: Feed) -> tuple[datetime, int]:
+    """The (created_at, id) a cursor of `feed` points past; BadRequest for any other."""
+    position = paging.decode(cursor, LISTING, feed.filters)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, entry_id = raw.partition("|")
+        at, entry_id = position
         moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment, int(entry_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("the cursor is not one this feed gave out") from exc
+    except (ValueError, TypeError) as exc:
+        raise paging.bad_cursor() from exc
+    if moment.tzinfo is None or not isinstance(entry_id, int):
+        raise paging.bad_cursor()
+    return moment, entry_id
 
 
 def _open_to(user: UserClaim) -> ColumnElement[bool]:
@@ -141,14 +136,15 @@ def _open_to(user: UserClaim) -> ColumnElement[bool]:
                     and_(ActivityEntry.scope == "executions", executions)))
 
 
-def _feed(user: UserClaim, where: ColumnElement[bool], insider: ColumnElement[bool]) -> Feed:
+def _feed(user: UserClaim, where: ColumnElement[bool], insider: ColumnElement[bool],
+          filters: tuple) -> Feed:
     # An API token restricted to one workspace reads that workspace's entries only, and one
     # that may not read executions reads no entry about one.
     if user.workspace:
         where = and_(where, ActivityEntry.workspace_id == user.workspace)
     if not user.anonymous and not user.allows(EXECUTIONS_READ_SCOPE):
         where = and_(where, ActivityEntry.scope != "executions")
-    return Feed(where, insider)
+    return Feed(where, insider, filters)
 
 
 def _view(entry: ActivityEntry, org_name: str, workspace_name: str | None,

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from chaoshub.core.errors import BadRequest, NotFound
 from chaoshub.core.openapi import answers, docs
+from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, external_url
 from chaoshub.dashboard import api_models as m
 from chaoshub.dashboard import service
@@ -294,7 +295,7 @@ def decline_invitation(invitation_id: str):
 
 
 @hub_api.get("/activity")
-@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 401, 403),
+@docs.validate(query=PageQuery, resp=answers(ActivityPage, 400, 401, 403),
                tags=["activity"])
 def my_activity():
     """The caller's feed: their orgs' entries and their own, newest first."""
@@ -303,7 +304,7 @@ def my_activity():
 
 
 @api.get("/<org>/activity")
-@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 403, 404), tags=["activity"])
+@docs.validate(query=PageQuery, resp=answers(ActivityPage, 400, 403, 404), tags=["activity"])
 def org_activity(org: str):
     """An org's feed, as far as the caller may see it."""
     cursor, limit = _paging()
@@ -311,7 +312,7 @@ def org_activity(org: str):
 
 
 @api.get("/<org>/workspaces/<workspace>/activity")
-@docs.validate(query=m.PageQuery, resp=answers(ActivityPage, 400, 404), tags=["activity"])
+@docs.validate(query=PageQuery, resp=answers(ActivityPage, 400, 404), tags=["activity"])
 def workspace_activity(org: str, workspace: str):
     """A workspace's feed."""
     cursor, limit = _paging()

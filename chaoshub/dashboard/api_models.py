@@ -121,13 +121,6 @@ class AuditLog(BaseModel):
     entries: list[AuditView]
 
 
-class PageQuery(Query):
-    """A page of a feed."""
-
-    cursor: str | None = None
-    limit: int | None = Field(None, ge=1)
-
-
 class AuditQuery(Query):
     """Filters of the audit log, and its format."""
 
