@@ -158,3 +158,27 @@ def test_outsiders_see_only_what_the_workspace_opens(app, alice):
     listed = visitor.get(f"/api/v1/experiments/{created['id']}/executions").get_json()
     assert listed["executions"][0]["detailed"] is False
     assert json.dumps(listed).count("vm") == 0
+
+
+def test_executions_page_by_signed_cursor(alice):
+    first, second = create(alice)["id"], create(alice)["id"]
+    made = []
+    for n in range(5):
+        body = variant("passed")
+        body["node"] = f"node-{n}"  # another node, another journal: none is a repeat
+        made.append(publish(alice, first, body).get_json()["id"])
+    url = f"/api/v1/experiments/{first}/executions"
+    seen, cursor = [], None
+    while True:
+        page = alice.get(f"{url}?limit=2" + (f"&cursor={cursor}" if cursor else "")).get_json()
+        assert len(page["executions"]) <= 2
+        seen += [e["id"] for e in page["executions"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(made) and len(seen) == 5
+    cursor = alice.get(f"{url}?limit=1").get_json()["next_cursor"]
+    assert alice.get(f"/api/v1/experiments/{second}/executions?cursor={cursor}").status_code == 400
+    activity = alice.get("/api/v1/activity?limit=1").get_json()["next_cursor"]
+    assert alice.get(f"{url}?cursor={activity}").status_code == 400
+    assert alice.get(f"{url}?limit=101").status_code == 400

@@ -67,9 +67,10 @@ class VersionList(BaseModel):
 
 
 class ExecutionList(BaseModel):
-    """The latest executions of an experiment, newest first."""
+    """A page of an experiment's executions, newest first, and the cursor of the next one."""
 
     executions: list[ExecutionSummary]  # type: ignore[valid-type]
+    next_cursor: str | None
 
 
 class SectionDiff(BaseModel):

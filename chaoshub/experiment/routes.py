@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from chaoshub.core.errors import BadRequest
 from chaoshub.core.openapi import answers, docs
+from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, signed_in_claim
 from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
@@ -129,11 +130,14 @@ def diff_versions(experiment_id: str):
 
 
 @api.get("/experiments/<experiment_id>/executions")
-@docs.validate(resp=answers(m.ExecutionList, 404), tags=["executions"])
+@docs.validate(query=PageQuery, resp=answers(m.ExecutionList, 400, 404), tags=["executions"])
 def list_executions(experiment_id: str):
-    """The latest executions of an experiment, newest first."""
-    listed = service.list_executions(current_claim(), experiment_id)
-    return jsonify({"executions": [execution_body(e, with_activities=False) for e in listed]})
+    """An experiment's executions a page at a time, newest first: ?cursor=, ?limit=."""
+    page = service.page_executions(current_claim(), experiment_id,
+                                   request.args.get("cursor") or None, request.args.get("limit"))
+    return jsonify({"executions": [execution_body(e, with_activities=False)
+                                   for e in page.executions],
+                    "next_cursor": page.next_cursor})
 
 
 @api.post("/experiments/<experiment_id>/executions")

@@ -97,6 +97,13 @@ class ExecutionView(Frozen):
     detailed: bool = True
 
 
+class ExecutionPage(Frozen):
+    """One page of an experiment's executions, and the cursor of the next one."""
+
+    executions: list[ExecutionView]
+    next_cursor: str | None = None
+
+
 class PublishedExecution(Frozen):
     """An execution after a publish, and whether the publish created it (False: a repeat)."""
 

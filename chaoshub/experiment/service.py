@@ -8,6 +8,7 @@ every write.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from chaoshub.auth import service as auth
-from chaoshub.core import claims, events
+from chaoshub.core import claims, events, paging
 from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
@@ -43,6 +44,7 @@ from chaoshub.experiment import (
 from chaoshub.experiment.models import Execution, ExecutionJournal, Experiment, ExperimentVersion
 from chaoshub.experiment.schemas import (
     ExecutionComparison,
+    ExecutionPage,
     ExecutionView,
     ExperimentAt,
     ExperimentPage,
@@ -62,6 +64,7 @@ WRITE_SCOPE = "experiments:write"
 EXECUTIONS_READ_SCOPE = "executions:read"
 EXECUTIONS_WRITE_SCOPE = "executions:write"
 LATEST_EXECUTIONS = 50
+EXECUTIONS = "experiment executions"  # the listing's name, signed into its cursors
 PAGE_MAX = 100
 # Dashboard's events after which a workspace's experiments must go.
 WORKSPACE_EVENTS = ("org.deleted", "workspace.deleted")
@@ -353,6 +356,37 @@ def list_executions(claim: str, experiment_id: str) -> list[ExecutionView]:
                               lambda: store.latest_executions(experiment_id, LATEST_EXECUTIONS))
     views = [ExecutionView(**e) for e in listed]
     return views if detailed else [_status_only(v) for v in views]
+
+
+@interface.public
+def page_executions(claim: str, experiment_id: str, cursor: str | None,
+                    limit: int | str | None) -> ExecutionPage:
+    """A page of the experiment's executions, newest first, and the next page's cursor."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    _, where = _experiment(claim, experiment_id, "read")
+    limit = paging.page_size(limit)
+    after = _position(paging.decode(cursor, EXECUTIONS, [experiment_id])) if cursor else None
+    views = [ExecutionView(**e) for e in store.executions_after(experiment_id, after, limit + 1)]
+    next_cursor = None
+    if len(views) > limit:
+        views, last = views[:limit], views[limit - 1]
+        next_cursor = paging.encode(EXECUTIONS, [experiment_id],
+                                    [last.created_at.isoformat(), last.id])
+    if not grants.executions_shown(where):
+        views = [_status_only(v) for v in views]
+    return ExecutionPage(executions=views, next_cursor=next_cursor)
+
+
+def _position(position: list) -> tuple[datetime, str]:
+    # The keyset position a listing of rows by (created_at, string id) ended at.
+    try:
+        at, last_id = position
+        moment = datetime.fromisoformat(at)
+    except (ValueError, TypeError) as exc:
+        raise paging.bad_cursor() from exc
+    if moment.tzinfo is None or not isinstance(last_id, str):
+        raise paging.bad_cursor()
+    return moment, last_id
 
 
 @interface.public

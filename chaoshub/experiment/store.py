@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from chaoshub.core import paging
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, NotFound
 from chaoshub.core.models import utcnow
@@ -206,6 +208,16 @@ def latest_executions(experiment_id: str, limit: int) -> list[dict]:
                                .order_by(Execution.created_at.desc(), Execution.id.desc())
                                .limit(limit))
         return [execution_view(r).model_dump(mode="json") for r in rows]
+
+
+def executions_after(experiment_id: str, after: tuple[datetime, str] | None,
+                     limit: int) -> list[dict]:
+    """Up to `limit` executions of an experiment past `after`, newest first, as JSON."""
+    with transaction(SERVICE) as session:
+        query = paging.after(select(Execution).where(Execution.experiment_id == experiment_id),
+                             Execution.created_at, Execution.id, after)
+        return [execution_view(r).model_dump(mode="json")
+                for r in session.scalars(query.limit(limit))]
 
 
 def load_execution(execution_id: str) -> tuple[Execution, list[ExecutionActivity]] | None:
