@@ -158,3 +158,27 @@ def test_listing_pages_by_cursor_filters_by_tag_and_searches_titles(app):
     assert alice.get(f"{url}?cursor=garbage").status_code == 400
     bob = signed_up_client(app, "bob")
     assert bob.get(url).status_code == 404
+
+
+def test_versions_page_by_signed_cursor(app):
+    alice = signed_up_client(app, "alice")
+    created, other = create(alice)["id"], create(alice)["id"]
+    for n in range(4):
+        changed = experiment()
+        changed["title"] = f"Title {n}"
+        assert put(alice, created, changed).status_code == 200
+    url = f"/api/v1/experiments/{created}/versions"
+    seen, cursor = [], None
+    while True:
+        page = alice.get(f"{url}?limit=2" + (f"&cursor={cursor}" if cursor else "")).get_json()
+        assert len(page["versions"]) <= 2
+        seen += [v["number"] for v in page["versions"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [5, 4, 3, 2, 1]
+    cursor = alice.get(f"{url}?limit=1").get_json()["next_cursor"]
+    assert alice.get(f"/api/v1/experiments/{other}/versions?cursor={cursor}").status_code == 400
+    executions = alice.get(f"/api/v1/experiments/{created}/executions?cursor={cursor}")
+    assert executions.status_code == 400
+    assert alice.get(f"{url}?limit=101").status_code == 400

@@ -61,9 +61,10 @@ class ExperimentList(BaseModel):
 
 
 class VersionList(BaseModel):
-    """Every version of an experiment, newest first."""
+    """A page of an experiment's versions, newest first, and the cursor of the next one."""
 
     versions: list[VersionSummary]  # type: ignore[valid-type]
+    next_cursor: str | None
 
 
 class ExecutionList(BaseModel):

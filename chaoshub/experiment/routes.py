@@ -102,12 +102,14 @@ def delete_experiment(experiment_id: str):
 
 
 @api.get("/experiments/<experiment_id>/versions")
-@docs.validate(resp=answers(m.VersionList, 404), tags=["versions"])
+@docs.validate(query=PageQuery, resp=answers(m.VersionList, 400, 404), tags=["versions"])
 def list_versions(experiment_id: str):
-    """Every version of an experiment, newest first."""
-    listed = service.list_versions(current_claim(), experiment_id)
+    """An experiment's versions a page at a time, newest first: ?cursor=, ?limit=."""
+    page = service.page_versions(current_claim(), experiment_id,
+                                 request.args.get("cursor") or None, request.args.get("limit"))
     return jsonify({"versions": [v.model_dump(mode="json", exclude={"document"})
-                                 for v in listed]})
+                                 for v in page.versions],
+                    "next_cursor": page.next_cursor})
 
 
 @api.get("/experiments/<experiment_id>/versions/<int:number>")

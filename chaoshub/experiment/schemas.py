@@ -97,6 +97,13 @@ class ExecutionView(Frozen):
     detailed: bool = True
 
 
+class VersionPage(Frozen):
+    """One page of an experiment's versions, without their documents, and the next cursor."""
+
+    versions: list[VersionView]
+    next_cursor: str | None = None
+
+
 class ExecutionPage(Frozen):
     """One page of an experiment's executions, and the cursor of the next one."""
 

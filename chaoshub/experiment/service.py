@@ -51,6 +51,7 @@ from chaoshub.experiment.schemas import (
     ExperimentView,
     PublishedExecution,
     SavedExperiment,
+    VersionPage,
     VersionView,
 )
 from chaoshub.experiment.validation import problems
@@ -65,6 +66,7 @@ EXECUTIONS_READ_SCOPE = "executions:read"
 EXECUTIONS_WRITE_SCOPE = "executions:write"
 LATEST_EXECUTIONS = 50
 EXECUTIONS = "experiment executions"  # the listing's name, signed into its cursors
+VERSIONS = "experiment versions"
 PAGE_MAX = 100
 # Dashboard's events after which a workspace's experiments must go.
 WORKSPACE_EVENTS = ("org.deleted", "workspace.deleted")
@@ -267,6 +269,30 @@ def list_versions(claim: str, experiment_id: str) -> list[VersionView]:
             ExperimentVersion.experiment_id == experiment_id).order_by(
             ExperimentVersion.number.desc()))
         return [store.version_view(r, with_document=False) for r in rows]
+
+
+@interface.public
+def page_versions(claim: str, experiment_id: str, cursor: str | None,
+                  limit: int | str | None) -> VersionPage:
+    """A page of the experiment's versions, newest first, without their documents."""
+    _with_scope(claim, READ_SCOPE)
+    _experiment(claim, experiment_id, "read")
+    limit = paging.page_size(limit)
+    query = select(ExperimentVersion).where(ExperimentVersion.experiment_id == experiment_id)
+    if cursor:
+        # A version's number is unique in its experiment: the number alone is the position.
+        position = paging.decode(cursor, VERSIONS, [experiment_id])
+        if len(position) != 1 or type(position[0]) is not int:
+            raise paging.bad_cursor()
+        query = query.where(ExperimentVersion.number < position[0])
+    with transaction(SERVICE) as session:
+        rows = list(session.scalars(query.order_by(ExperimentVersion.number.desc())
+                                    .limit(limit + 1)))
+        views = [store.version_view(r, with_document=False) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = paging.encode(VERSIONS, [experiment_id], [views[-1].number])
+    return VersionPage(versions=views, next_cursor=next_cursor)
 
 
 @interface.public
