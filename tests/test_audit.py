@@ -129,3 +129,29 @@ def test_owners_page_and_json_lines_export(app):
     assert mary.get("/team/-/audit").status_code == 403
     assert mary.get("/api/v1/orgs/team/audit").status_code == 403
     assert app.test_client().get("/api/v1/orgs/team/audit").status_code == 404
+
+
+def test_the_json_log_pages_by_signed_cursor(app):
+    olga = signed_up_client(app, "olga")
+    post_json(olga, "/api/v1/orgs", {"name": "team"})
+    post_json(olga, "/api/v1/orgs", {"name": "other"})
+    for name in ("mary", "nina", "paul"):
+        signed_up_client(app, name)
+        post_json(olga, "/api/v1/orgs/team/members", {"username": name, "role": "member"})
+    url = "/api/v1/orgs/team/audit"
+    whole = [json.loads(line)["id"] for line in olga.get(f"{url}?format=jsonl").text.splitlines()]
+    assert len(whole) > 2
+    seen, cursor = [], None
+    while True:
+        page = olga.get(f"{url}?limit=2" + (f"&cursor={cursor}" if cursor else "")).json
+        assert len(page["entries"]) <= 2
+        seen += [e["id"] for e in page["entries"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == whole
+    cursor = olga.get(f"{url}?limit=1").json["next_cursor"]
+    assert olga.get(f"/api/v1/orgs/other/audit?cursor={cursor}").status_code == 400
+    assert olga.get(f"{url}?event=member.&cursor={cursor}").status_code == 400
+    assert olga.get(f"/api/v1/activity?cursor={cursor}").status_code == 400
+    assert olga.get(f"{url}?limit=101").status_code == 400

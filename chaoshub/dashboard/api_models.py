@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chaoshub.auth import service as auth
 from chaoshub.core.openapi import Query, shown_as
+from chaoshub.core.paging import PageQuery
 from chaoshub.dashboard.schemas import (
     AuditView,
     InvitationView,
@@ -116,13 +117,14 @@ CreatedInvitation = shown_as(
 
 
 class AuditLog(BaseModel):
-    """Audit entries, each chained to the one before it by its hash."""
+    """A page of audit entries, oldest first, each chained to the one before it by its hash."""
 
     entries: list[AuditView]
+    next_cursor: str | None
 
 
-class AuditQuery(Query):
-    """Filters of the audit log, and its format."""
+class AuditQuery(PageQuery):
+    """Filters of the audit log, its format, and (for JSON; JSON lines are the whole log) paging."""
 
     event: str | None = Field(None, description="a prefix of the event's name")
     since: str | None = Field(None, description="YYYY-MM-DD")

@@ -98,8 +98,8 @@ def account_event_problems(event: str, details: dict) -> list[dict]:
 
 def entries(session: Session, org_id: str, event: str | None = None,
             since: datetime | None = None, until: datetime | None = None,
-            limit: int | None = None) -> list[AuditView]:
-    """The org's entries, oldest first, filtered by event (prefix) and time."""
+            limit: int | None = None, after_id: int | None = None) -> list[AuditView]:
+    """The org's entries, oldest first, filtered by event (prefix) and time, past `after_id`."""
     query = select(AuditEntry, Profile.username).outerjoin(
         Profile, Profile.account_id == AuditEntry.actor_id).where(AuditEntry.org_id == org_id)
     if event:
@@ -108,6 +108,8 @@ def entries(session: Session, org_id: str, event: str | None = None,
         query = query.where(AuditEntry.created_at >= since)
     if until:
         query = query.where(AuditEntry.created_at < until)
+    if after_id is not None:
+        query = query.where(AuditEntry.id > after_id)
     query = query.order_by(AuditEntry.id)
     if limit:
         query = query.limit(limit)

@@ -169,3 +169,10 @@ class SearchResults(Frozen):
     users: list[SearchHit] = []
     orgs: list[SearchHit] = []
     workspaces: list[SearchHit] = []
+
+
+class AuditPage(Frozen):
+    """A page of an org's audit log, oldest first, and the cursor of the next page."""
+
+    entries: list[AuditView]
+    next_cursor: str | None = None

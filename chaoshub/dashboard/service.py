@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chaoshub.auth import service as auth
-from chaoshub.core import claims, events
+from chaoshub.core import claims, events, paging
 from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
@@ -38,6 +38,7 @@ from chaoshub.dashboard.permissions import (  # noqa: F401  (grantable: part of 
 from chaoshub.dashboard.schemas import (
     Action,
     ActivityPage,
+    AuditPage,
     AuditView,
     ChainBreak,
     InvitationView,
@@ -61,6 +62,7 @@ from chaoshub.dashboard.validation import (  # noqa: F401  (part of this module'
 )
 
 SERVICE = store.SERVICE
+AUDIT_LISTING = "audit log"  # the listing's name, signed into its cursors
 interface = ServiceInterface(SERVICE)
 log = logging.getLogger(__name__)
 # Experiment deletes the experiments of the workspaces dashboard deletes.
@@ -787,6 +789,32 @@ def audit_log(
         found, role, _ = _org_access(user, store.find_org(session, org), "read")
         permissions.check_audit(user, role)
         return audit.entries(session, found.id, event, since, until)
+
+
+@interface.public
+def audit_page(
+    claim: str, org: str, event: str | None = None, since: datetime | None = None,
+    until: datetime | None = None, cursor: str | None = None, limit: int | str | None = None,
+) -> AuditPage:
+    """A page of an org's audit log, oldest first, filtered by event prefix and time (owners)."""
+    user = claims.verify(claim)
+    limit = paging.page_size(limit)
+    with transaction(SERVICE) as session:
+        found, role, _ = _org_access(user, store.find_org(session, org), "read")
+        permissions.check_audit(user, role)
+        filters = [found.id, event, since and since.isoformat(), until and until.isoformat()]
+        after_id = None
+        if cursor:
+            # Entry ids grow with the chain: the last id shown is the whole position.
+            position = paging.decode(cursor, AUDIT_LISTING, filters)
+            if len(position) != 1 or type(position[0]) is not int:
+                raise paging.bad_cursor()
+            after_id = position[0]
+        rows = audit.entries(session, found.id, event, since, until, limit + 1, after_id)
+    if len(rows) <= limit:
+        return AuditPage(entries=rows)
+    return AuditPage(entries=rows[:limit],
+                     next_cursor=paging.encode(AUDIT_LISTING, filters, [rows[limit - 1].id]))
 
 
 def verify_audit_chains(org: str | None = None) -> list[ChainBreak]:
