@@ -245,3 +245,23 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts(settings):
     app.test_client().get("/api/v1/me", headers={**bearer(secret),
                                                  "X-Forwarded-For": "203.0.113.7"})
     assert alice.get("/api/v1/tokens").get_json()["tokens"][0]["last_used_ip"] == "203.0.113.7"
+
+
+def test_tokens_page_by_signed_cursor(app, alice):
+    made = [make_token(alice, name=f"ci-{n}", scopes=["experiments:read"]) for n in range(5)]
+    assert len(made) == 5
+    seen, cursor = [], None
+    while True:
+        page = alice.get("/api/v1/tokens?limit=2" + (f"&cursor={cursor}" if cursor else "")).json
+        assert len(page["tokens"]) <= 2
+        seen += [t["id"] for t in page["tokens"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    whole = [t["id"] for t in alice.get("/api/v1/tokens?limit=100").json["tokens"]]
+    assert seen == whole and len(set(seen)) == 5
+    cursor = alice.get("/api/v1/tokens?limit=1").json["next_cursor"]
+    bob = signed_up_client(app, "bob")
+    assert bob.get(f"/api/v1/tokens?cursor={cursor}").status_code == 400
+    assert alice.get(f"/api/v1/activity?cursor={cursor}").status_code == 400
+    assert alice.get("/api/v1/tokens?limit=101").status_code == 400

@@ -48,6 +48,13 @@ class TokenView(Frozen):
     expired: bool
 
 
+class TokenPage(Frozen):
+    """A page of an account's tokens, newest first, and the cursor of the next page."""
+
+    tokens: list[TokenView]
+    next_cursor: str | None = None
+
+
 class NewToken(Frozen):
     """A token just made: the secret, shown this once, and its listing."""
 

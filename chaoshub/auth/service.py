@@ -31,9 +31,10 @@ from chaoshub.auth.schemas import (
     NewToken,
     ProviderProfile,
     SessionGrant,
+    TokenPage,
     TokenView,
 )
-from chaoshub.core import claims, events, ratelimit
+from chaoshub.core import claims, events, paging, ratelimit
 from chaoshub.core.cache import MISSING, cache
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
@@ -47,6 +48,7 @@ from chaoshub.core.models import lookup_key, utcnow
 from chaoshub.core.transport import ServiceInterface
 
 SERVICE = "auth"
+TOKENS = "api tokens"  # the listing's name, signed into its cursors
 interface = ServiceInterface(SERVICE)
 log = logging.getLogger(__name__)
 # Dashboard makes a new account's profile and personal org, and writes account security events
@@ -295,6 +297,27 @@ def list_tokens(claim: str) -> list[TokenView]:
             .order_by(ApiToken.created_at.desc())
         )
         return [_token_view(t) for t in rows]
+
+
+@interface.public(callers=("dashboard",))
+def page_tokens(claim: str, cursor: str | None = None,
+                limit: int | str | None = None) -> TokenPage:
+    """A page of the account's tokens that are not revoked, newest first."""
+    user = _session_only(claim)
+    limit = paging.page_size(limit)
+    # A cursor serves its own account's list: another's is refused, not read past.
+    after = paging.timed(paging.decode(cursor, TOKENS, [user.sub])) if cursor else None
+    with transaction(SERVICE) as session:
+        query = select(ApiToken).where(ApiToken.account_id == user.sub,
+                                       ApiToken.revoked_at.is_(None))
+        rows = list(session.scalars(paging.after(query, ApiToken.created_at, ApiToken.id, after)
+                                    .limit(limit + 1)))
+        views = [_token_view(t) for t in rows[:limit]]
+    if len(rows) <= limit:
+        return TokenPage(tokens=views)
+    last = views[-1]
+    return TokenPage(tokens=views, next_cursor=paging.encode(
+        TOKENS, [user.sub], [last.created_at.isoformat(), last.id]))
 
 
 @interface.public(callers=("dashboard",))

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -70,6 +71,18 @@ def decode(cursor: str, name: str, filters: Any) -> list[Any]:
     if (data.get("v"), data.get("f")) != (CURSOR_VERSION, fingerprint(filters)):
         raise other_listing()
     return data["p"]
+
+
+def timed(position: list[Any]) -> tuple[datetime, Any]:
+    """A position of (an aware time, a row id) as decoded from a cursor; BadRequest otherwise."""
+    try:
+        at, last_id = position
+        moment = datetime.fromisoformat(at)
+    except (ValueError, TypeError) as exc:
+        raise bad_cursor() from exc
+    if moment.tzinfo is None or type(last_id) not in (int, str):
+        raise bad_cursor()
+    return moment, last_id
 
 
 def after(query: Select, key: ColumnElement, id_column: ColumnElement,

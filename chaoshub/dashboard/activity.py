@@ -114,15 +114,7 @@ def encode_cursor(entry: ActivityEntry, feed: Feed) -> str:
 
 def decode_cursor(cursor: str, feed: Feed) -> tuple[datetime, int]:
     """The (created_at, id) a cursor of `feed` points past; BadRequest for any other."""
-    position = paging.decode(cursor, LISTING, feed.filters)
-    try:
-        at, entry_id = position
-        moment = datetime.fromisoformat(at)
-    except (ValueError, TypeError) as exc:
-        raise paging.bad_cursor() from exc
-    if moment.tzinfo is None or not isinstance(entry_id, int):
-        raise paging.bad_cursor()
-    return moment, entry_id
+    return paging.timed(paging.decode(cursor, LISTING, feed.filters))
 
 
 def _open_to(user: UserClaim) -> ColumnElement[bool]:

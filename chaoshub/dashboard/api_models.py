@@ -154,6 +154,7 @@ NewToken = shown_as(auth.TokenView, "NewToken", secret=(str, Field(
 
 
 class TokenList(BaseModel):
-    """The caller's tokens, never their secrets."""
+    """A page of the caller's tokens, newest first, never their secrets."""
 
     tokens: list[auth.TokenView]
+    next_cursor: str | None

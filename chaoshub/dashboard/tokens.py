@@ -9,6 +9,7 @@ from chaoshub.auth import service as auth
 from chaoshub.core.claims import verify
 from chaoshub.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from chaoshub.core.openapi import answers, docs
+from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, signed_in_claim
 from chaoshub.dashboard import api_models as m
 from chaoshub.dashboard import permissions, service
@@ -69,11 +70,12 @@ def create_token():
 
 
 @api.get("/tokens")
-@docs.validate(resp=answers(m.TokenList, 401, 403), tags=["tokens"])
+@docs.validate(query=PageQuery, resp=answers(m.TokenList, 400, 401, 403), tags=["tokens"])
 def list_tokens():
-    """The caller's tokens (never their secrets)."""
-    tokens = auth.list_tokens(signed_in_claim())
-    return jsonify({"tokens": [t.model_dump(mode="json") for t in tokens]})
+    """The caller's tokens (never their secrets), newest first: ?cursor=, ?limit=."""
+    page = auth.page_tokens(signed_in_claim(), request.args.get("cursor") or None,
+                            request.args.get("limit"))
+    return jsonify(page.model_dump(mode="json"))
 
 
 @api.delete("/tokens/<token_id>")

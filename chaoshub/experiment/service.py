@@ -8,7 +8,6 @@ every write.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -391,7 +390,7 @@ def page_executions(claim: str, experiment_id: str, cursor: str | None,
     _with_scope(claim, EXECUTIONS_READ_SCOPE)
     _, where = _experiment(claim, experiment_id, "read")
     limit = paging.page_size(limit)
-    after = _position(paging.decode(cursor, EXECUTIONS, [experiment_id])) if cursor else None
+    after = paging.timed(paging.decode(cursor, EXECUTIONS, [experiment_id])) if cursor else None
     views = [ExecutionView(**e) for e in store.executions_after(experiment_id, after, limit + 1)]
     next_cursor = None
     if len(views) > limit:
@@ -401,18 +400,6 @@ def page_executions(claim: str, experiment_id: str, cursor: str | None,
     if not grants.executions_shown(where):
         views = [_status_only(v) for v in views]
     return ExecutionPage(executions=views, next_cursor=next_cursor)
-
-
-def _position(position: list) -> tuple[datetime, str]:
-    # The keyset position a listing of rows by (created_at, string id) ended at.
-    try:
-        at, last_id = position
-        moment = datetime.fromisoformat(at)
-    except (ValueError, TypeError) as exc:
-        raise paging.bad_cursor() from exc
-    if moment.tzinfo is None or not isinstance(last_id, str):
-        raise paging.bad_cursor()
-    return moment, last_id
 
 
 @interface.public
