@@ -545,3 +545,27 @@ def test_the_members_page_adds_changes_and_removes_members(app):
     assert form(alice, "/team/-/members/bob/remove").status_code == 303
     assert bob.get("/team/secret").status_code == 404
     assert bob.get("/team").status_code == 404
+
+
+def test_members_page_by_signed_cursor(app):
+    olga = signed_up_client(app, "olga")
+    post_json(olga, "/api/v1/orgs", {"name": "team"})
+    post_json(olga, "/api/v1/orgs", {"name": "other"})
+    for name, role in (("mary", "member"), ("nina", "maintainer"), ("paul", "member")):
+        signed_up_client(app, name)
+        post_json(olga, "/api/v1/orgs/team/members", {"username": name, "role": role})
+    url = "/api/v1/orgs/team/members"
+    seen, cursor = [], None
+    while True:
+        page = olga.get(f"{url}?limit=2" + (f"&cursor={cursor}" if cursor else "")).json
+        assert len(page["members"]) <= 2
+        seen += [m["username"] for m in page["members"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [m["username"] for m in olga.get(f"{url}?limit=100").json["members"]]
+    assert sorted(seen) == ["mary", "nina", "olga", "paul"]
+    cursor = olga.get(f"{url}?limit=1").json["next_cursor"]
+    assert olga.get(f"/api/v1/orgs/other/members?cursor={cursor}").status_code == 400
+    assert olga.get(f"/api/v1/activity?cursor={cursor}").status_code == 400
+    assert olga.get(f"{url}?limit=101").status_code == 400

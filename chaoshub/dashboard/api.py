@@ -127,11 +127,14 @@ def delete_workspace(org: str, workspace: str):
 
 
 @api.get("/<org>/members")
-@docs.validate(resp=answers(m.MemberList, 401, 403, 404), tags=["members"])
+@docs.validate(query=PageQuery, resp=answers(m.MemberList, 400, 401, 403, 404),
+               tags=["members"])
 def list_members(org: str):
-    """The org's members and their roles (to its members)."""
-    members = service.list_members(current_claim(), org)
-    return jsonify({"members": [_member(m) for m in members]})
+    """The org's members and their roles (to its members), owners first: ?cursor=, ?limit=."""
+    page = service.page_members(current_claim(), org, request.args.get("cursor") or None,
+                                request.args.get("limit"))
+    return jsonify({"members": [_member(m) for m in page.members],
+                    "next_cursor": page.next_cursor})
 
 
 @api.post("/<org>/members")

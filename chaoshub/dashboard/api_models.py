@@ -93,9 +93,10 @@ class WorkspaceList(BaseModel):
 
 
 class MemberList(BaseModel):
-    """An org's members."""
+    """A page of an org's members, owners first, and the cursor of the next one."""
 
     members: list[MemberView]
+    next_cursor: str | None
 
 
 class WorkspaceMemberList(BaseModel):

@@ -176,3 +176,10 @@ class AuditPage(Frozen):
 
     entries: list[AuditView]
     next_cursor: str | None = None
+
+
+class MemberPage(Frozen):
+    """A page of an org's members, owners first, and the cursor of the next page."""
+
+    members: list[MemberView]
+    next_cursor: str | None = None

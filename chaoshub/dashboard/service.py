@@ -42,6 +42,7 @@ from chaoshub.dashboard.schemas import (
     AuditView,
     ChainBreak,
     InvitationView,
+    MemberPage,
     MemberView,
     NewInvitation,
     OrgView,
@@ -63,6 +64,7 @@ from chaoshub.dashboard.validation import (  # noqa: F401  (part of this module'
 
 SERVICE = store.SERVICE
 AUDIT_LISTING = "audit log"  # the listing's name, signed into its cursors
+MEMBERS_LISTING = "org members"
 interface = ServiceInterface(SERVICE)
 log = logging.getLogger(__name__)
 # Experiment deletes the experiments of the workspaces dashboard deletes.
@@ -369,6 +371,21 @@ def list_members(claim: str, org: str) -> list[MemberView]:
     with transaction(SERVICE) as session:
         found, _, _ = _org_access(user, store.find_org(session, org), "list_members")
         return store.members(session, found.id)
+
+
+@interface.public
+def page_members(claim: str, org: str, cursor: str | None = None,
+                 limit: int | str | None = None) -> MemberPage:
+    """A page of an org's members, owners first, then by username, to its members."""
+    limit = paging.page_size(limit)
+    user = _org_reader(claims.verify(claim))
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "list_members")
+        members = store.members(session, found.id)
+    shown, next_cursor = paging.page_of(
+        members, lambda v: [permissions.ROLES.index(v.role), v.username.lower(), v.account_id],
+        cursor, MEMBERS_LISTING, [found.id], limit)
+    return MemberPage(members=shown, next_cursor=next_cursor)
 
 
 @interface.public
