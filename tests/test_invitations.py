@@ -160,3 +160,46 @@ def test_the_api_and_pages(app):
     with app.app_context(), transaction("dashboard") as session:
         states = sorted(session.scalars(select(Invitation.state)))
     assert states == ["accepted", "declined", "revoked"]
+
+
+def test_invitations_page_by_signed_cursor(app):
+    olga = signed_up_client(app, "olga")
+    post_json(olga, "/api/v1/orgs", {"name": "team"})
+    post_json(olga, "/api/v1/orgs", {"name": "other"})
+    for _ in range(5):
+        assert post_json(olga, "/api/v1/orgs/team/invitations",
+                         {"role": "member"}).status_code == 201
+    url = "/api/v1/orgs/team/invitations"
+    seen, cursor = [], None
+    while True:
+        page = olga.get(f"{url}?limit=2" + (f"&cursor={cursor}" if cursor else "")).json
+        assert len(page["invitations"]) <= 2
+        seen += [i["id"] for i in page["invitations"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [i["id"] for i in olga.get(f"{url}?limit=100").json["invitations"]]
+    assert len(set(seen)) == 5
+    cursor = olga.get(f"{url}?limit=1").json["next_cursor"]
+    assert olga.get(f"/api/v1/orgs/other/invitations?cursor={cursor}").status_code == 400
+    assert olga.get(f"/api/v1/invitations?cursor={cursor}").status_code == 400
+    assert olga.get(f"{url}?limit=101").status_code == 400
+    assert olga.get("/api/v1/invitations?limit=101").status_code == 400
+
+
+def test_my_invitations_page_by_signed_cursor(app):
+    mary = signed_up_client(app, "mary")
+    for org in ("a1", "a2", "a3"):
+        owner = signed_up_client(app, f"{org}-owner")
+        post_json(owner, "/api/v1/orgs", {"name": org})
+        assert post_json(owner, f"/api/v1/orgs/{org}/invitations",
+                         {"role": "member", "username": "mary"}).status_code == 201
+    seen, cursor = [], None
+    while True:
+        page = mary.get("/api/v1/invitations?limit=2"
+                        + (f"&cursor={cursor}" if cursor else "")).json
+        seen += [i["org_name"] for i in page["invitations"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == ["a1", "a2", "a3"]

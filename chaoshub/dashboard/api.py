@@ -234,11 +234,13 @@ def remove_workspace_member(org: str, workspace: str, username: str):
 
 
 @api.get("/<org>/invitations")
-@docs.validate(resp=answers(m.InvitationList, 401, 403, 404), tags=["invitations"])
+@docs.validate(query=PageQuery, resp=answers(m.InvitationList, 400, 401, 403, 404),
+               tags=["invitations"])
 def list_invitations(org: str):
-    """The org's pending invitations (owners)."""
-    found = service.list_invitations(current_claim(), org)
-    return jsonify({"invitations": [i.model_dump(mode="json") for i in found]})
+    """The org's pending invitations (owners), newest first: ?cursor=, ?limit=."""
+    page = service.page_invitations(current_claim(), org, request.args.get("cursor") or None,
+                                    request.args.get("limit"))
+    return jsonify(page.model_dump(mode="json"))
 
 
 @api.post("/<org>/invitations")
@@ -272,11 +274,12 @@ def revoke_invitation(org: str, invitation_id: str):
 
 
 @hub_api.get("/invitations")
-@docs.validate(resp=answers(m.InvitationList, 401), tags=["invitations"])
+@docs.validate(query=PageQuery, resp=answers(m.InvitationList, 400, 401), tags=["invitations"])
 def my_invitations():
-    """The pending invitations addressed to the caller."""
-    found = service.my_invitations(current_claim())
-    return jsonify({"invitations": [i.model_dump(mode="json") for i in found]})
+    """The pending invitations addressed to the caller, newest first: ?cursor=, ?limit=."""
+    page = service.page_my_invitations(current_claim(), request.args.get("cursor") or None,
+                                       request.args.get("limit"))
+    return jsonify(page.model_dump(mode="json"))
 
 
 @hub_api.post("/invitations/<token>/accept")

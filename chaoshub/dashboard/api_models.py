@@ -106,9 +106,10 @@ class WorkspaceMemberList(BaseModel):
 
 
 class InvitationList(BaseModel):
-    """Pending invitations."""
+    """A page of pending invitations, newest first, and the cursor of the next one."""
 
     invitations: list[InvitationView]
+    next_cursor: str | None
 
 
 CreatedInvitation = shown_as(

@@ -6,9 +6,10 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from chaoshub.core import paging
 from chaoshub.core.models import utcnow
 from chaoshub.dashboard.models import Invitation, Org, OrgMember, Profile
 from chaoshub.dashboard.permissions import PERMISSIONS
@@ -54,21 +55,25 @@ def is_open(invitation: Invitation | None) -> bool:
             and invitation.expires_at > utcnow())
 
 
-def pending_for_org(session: Session, org_id: str) -> list[Invitation]:
-    """The org's invitations still open, newest first."""
-    return list(session.scalars(
-        select(Invitation).where(Invitation.org_id == org_id, Invitation.state == "pending",
-                                 Invitation.expires_at > utcnow())
-        .order_by(Invitation.created_at.desc())))
+def pending_for_org(session: Session, org_id: str, after: tuple[datetime, str] | None = None,
+                    limit: int | None = None) -> list[Invitation]:
+    """The org's invitations still open, newest first, past `after` if given."""
+    return _pending(session, Invitation.org_id == org_id, after, limit)
 
 
-def pending_for_account(session: Session, account_id: str) -> list[Invitation]:
-    """The open invitations addressed to one account, newest first."""
-    return list(session.scalars(
-        select(Invitation).where(Invitation.invitee_id == account_id,
-                                 Invitation.state == "pending",
-                                 Invitation.expires_at > utcnow())
-        .order_by(Invitation.created_at.desc())))
+def pending_for_account(session: Session, account_id: str,
+                        after: tuple[datetime, str] | None = None,
+                        limit: int | None = None) -> list[Invitation]:
+    """The open invitations addressed to one account, newest first, past `after` if given."""
+    return _pending(session, Invitation.invitee_id == account_id, after, limit)
+
+
+def _pending(session: Session, where: ColumnElement[bool], after: tuple[datetime, str] | None,
+             limit: int | None) -> list[Invitation]:
+    query = select(Invitation).where(where, Invitation.state == "pending",
+                                     Invitation.expires_at > utcnow())
+    query = paging.after(query, Invitation.created_at, Invitation.id, after)
+    return list(session.scalars(query.limit(limit) if limit else query))
 
 
 def maker_may_invite(session: Session, invitation: Invitation) -> bool:

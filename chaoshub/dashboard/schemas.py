@@ -183,3 +183,10 @@ class MemberPage(Frozen):
 
     members: list[MemberView]
     next_cursor: str | None = None
+
+
+class InvitationPage(Frozen):
+    """A page of pending invitations, newest first, and the cursor of the next page."""
+
+    invitations: list[InvitationView]
+    next_cursor: str | None = None

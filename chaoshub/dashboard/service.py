@@ -41,6 +41,7 @@ from chaoshub.dashboard.schemas import (
     AuditPage,
     AuditView,
     ChainBreak,
+    InvitationPage,
     InvitationView,
     MemberPage,
     MemberView,
@@ -65,6 +66,8 @@ from chaoshub.dashboard.validation import (  # noqa: F401  (part of this module'
 SERVICE = store.SERVICE
 AUDIT_LISTING = "audit log"  # the listing's name, signed into its cursors
 MEMBERS_LISTING = "org members"
+INVITATIONS_LISTING = "org invitations"
+MY_INVITATIONS_LISTING = "my invitations"
 interface = ServiceInterface(SERVICE)
 log = logging.getLogger(__name__)
 # Experiment deletes the experiments of the workspaces dashboard deletes.
@@ -632,6 +635,19 @@ def list_invitations(claim: str, org: str) -> list[InvitationView]:
 
 
 @interface.public
+def page_invitations(claim: str, org: str, cursor: str | None = None,
+                     limit: int | str | None = None) -> InvitationPage:
+    """A page of the org's pending invitations (owners), newest first."""
+    user = claims.verify(claim)
+    limit = paging.page_size(limit)
+    with transaction(SERVICE) as session:
+        found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
+        return _invitation_page(session, INVITATIONS_LISTING, [found.id], cursor, limit,
+                                lambda after: invitations.pending_for_org(
+                                    session, found.id, after, limit + 1), found)
+
+
+@interface.public
 def revoke_invitation(claim: str, org: str, invitation_id: str) -> None:
     """Withdraw a pending invitation (owners); its link stops working at once."""
     user = _session(claim)
@@ -653,6 +669,31 @@ def my_invitations(claim: str) -> list[InvitationView]:
     with transaction(SERVICE) as session:
         return [invitations.view(session, i)
                 for i in invitations.pending_for_account(session, user.sub)]
+
+
+@interface.public
+def page_my_invitations(claim: str, cursor: str | None = None,
+                        limit: int | str | None = None) -> InvitationPage:
+    """A page of the pending invitations addressed to the claim's account, newest first."""
+    user = _session(claim)
+    limit = paging.page_size(limit)
+    with transaction(SERVICE) as session:
+        return _invitation_page(session, MY_INVITATIONS_LISTING, [user.sub], cursor, limit,
+                                lambda after: invitations.pending_for_account(
+                                    session, user.sub, after, limit + 1))
+
+
+def _invitation_page(session: Session, name: str, filters: list, cursor: str | None,
+                     limit: int, rows_after, org: Org | None = None) -> InvitationPage:
+    # One more row than shown says whether a next page follows.
+    after = paging.timed(paging.decode(cursor, name, filters)) if cursor else None
+    rows = rows_after(after)
+    views = [invitations.view(session, i, org) for i in rows[:limit]]
+    if len(rows) <= limit:
+        return InvitationPage(invitations=views)
+    last = rows[limit - 1]
+    return InvitationPage(invitations=views, next_cursor=paging.encode(
+        name, filters, [last.created_at.isoformat(), last.id]))
 
 
 @interface.public
