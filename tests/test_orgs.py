@@ -569,3 +569,30 @@ def test_members_page_by_signed_cursor(app):
     assert olga.get(f"/api/v1/orgs/other/members?cursor={cursor}").status_code == 400
     assert olga.get(f"/api/v1/activity?cursor={cursor}").status_code == 400
     assert olga.get(f"{url}?limit=101").status_code == 400
+
+
+def test_workspace_members_page_by_signed_cursor(app):
+    olga = signed_up_client(app, "olga")
+    post_json(olga, "/api/v1/orgs", {"name": "team"})
+    for name in ("prod", "test"):
+        post_json(olga, "/api/v1/orgs/team/workspaces", {"name": name})
+    for name in ("mary", "nina", "paul"):
+        signed_up_client(app, name)
+        assert post_json(olga, "/api/v1/orgs/team/workspaces/prod/members",
+                         {"username": name, "role": "member"}).status_code == 201
+    url = "/api/v1/orgs/team/workspaces/prod/members"
+    seen, cursor = [], None
+    while True:
+        page = olga.get(f"{url}?limit=2" + (f"&cursor={cursor}" if cursor else "")).json
+        assert len(page["members"]) <= 2
+        seen += [m["username"] for m in page["members"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    whole = [m["username"] for m in olga.get(f"{url}?limit=100").json["members"]]
+    assert seen == whole and len(set(seen)) == len(seen) >= 3
+    cursor = olga.get(f"{url}?limit=1").json["next_cursor"]
+    other = "/api/v1/orgs/team/workspaces/test/members"
+    assert olga.get(f"{other}?cursor={cursor}").status_code == 400
+    assert olga.get(f"/api/v1/orgs/team/members?cursor={cursor}").status_code == 400
+    assert olga.get(f"{url}?limit=101").status_code == 400

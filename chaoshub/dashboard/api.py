@@ -181,11 +181,15 @@ def remove_member(org: str, username: str):
 
 
 @api.get("/<org>/workspaces/<workspace>/members")
-@docs.validate(resp=answers(m.WorkspaceMemberList, 401, 403, 404), tags=["members"])
+@docs.validate(query=PageQuery, resp=answers(m.WorkspaceMemberList, 400, 401, 403, 404),
+               tags=["members"])
 def list_workspace_members(org: str, workspace: str):
-    """The people given a role in the workspace (to those who hold a role there)."""
-    members = service.list_workspace_members(current_claim(), org, workspace)
-    return jsonify({"members": [_workspace_member(m) for m in members]})
+    """The people given a role in the workspace (to those holding one): ?cursor=, ?limit=."""
+    page = service.page_workspace_members(current_claim(), org, workspace,
+                                          request.args.get("cursor") or None,
+                                          request.args.get("limit"))
+    return jsonify({"members": [_workspace_member(m) for m in page.members],
+                    "next_cursor": page.next_cursor})
 
 
 @api.post("/<org>/workspaces/<workspace>/members")

@@ -100,9 +100,10 @@ class MemberList(BaseModel):
 
 
 class WorkspaceMemberList(BaseModel):
-    """The people given a role in a workspace."""
+    """A page of the people given a role in a workspace, and the cursor of the next one."""
 
     members: list[WorkspaceMemberView]
+    next_cursor: str | None
 
 
 class InvitationList(BaseModel):

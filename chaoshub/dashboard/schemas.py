@@ -190,3 +190,10 @@ class InvitationPage(Frozen):
 
     invitations: list[InvitationView]
     next_cursor: str | None = None
+
+
+class WorkspaceMemberPage(Frozen):
+    """A page of the people given a role in a workspace, and the cursor of the next page."""
+
+    members: list[WorkspaceMemberView]
+    next_cursor: str | None = None

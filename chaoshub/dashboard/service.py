@@ -50,6 +50,7 @@ from chaoshub.dashboard.schemas import (
     Role,
     SearchResults,
     WorkspaceGrant,
+    WorkspaceMemberPage,
     WorkspaceMemberView,
     WorkspaceRef,
     WorkspaceView,
@@ -66,6 +67,7 @@ from chaoshub.dashboard.validation import (  # noqa: F401  (part of this module'
 SERVICE = store.SERVICE
 AUDIT_LISTING = "audit log"  # the listing's name, signed into its cursors
 MEMBERS_LISTING = "org members"
+WORKSPACE_MEMBERS_LISTING = "workspace members"
 INVITATIONS_LISTING = "org invitations"
 MY_INVITATIONS_LISTING = "my invitations"
 interface = ServiceInterface(SERVICE)
@@ -487,6 +489,21 @@ def list_workspace_members(claim: str, org: str, workspace: str) -> list[Workspa
     with transaction(SERVICE) as session:
         _, ws, _ = _workspace_access(session, user, org, workspace, "list_members")
         return store.workspace_members(session, ws)
+
+
+@interface.public
+def page_workspace_members(claim: str, org: str, workspace: str, cursor: str | None = None,
+                           limit: int | str | None = None) -> WorkspaceMemberPage:
+    """A page of the people given a role in one workspace, highest role first, then by name."""
+    limit = paging.page_size(limit)
+    user = _org_reader(claims.verify(claim))
+    with transaction(SERVICE) as session:
+        _, ws, _ = _workspace_access(session, user, org, workspace, "list_members")
+        members = store.workspace_members(session, ws)
+    shown, next_cursor = paging.page_of(
+        members, lambda v: [permissions.ROLES.index(v.role), v.username.lower(), v.account_id],
+        cursor, WORKSPACE_MEMBERS_LISTING, [ws.id], limit)
+    return WorkspaceMemberPage(members=shown, next_cursor=next_cursor)
 
 
 @interface.public
