@@ -364,7 +364,7 @@ def test_the_api_lists_adds_changes_and_removes_workspace_members(app):
     post_json(olga, "/api/v1/orgs", {"name": "team"})
     post_json(olga, "/api/v1/orgs/team/workspaces", {"name": "alpha"})
     url = MEMBERS_API.format(ws="alpha")
-    assert olga.get(url).get_json() == {"members": []}
+    assert olga.get(url).get_json() == {"members": [], "next_cursor": None}
     assert post_json(olga, url, {"username": "otto"}).get_json()["role"] == "member"
     assert olga.get(f"{url}/OTTO").get_json()["username"] == "otto"
     changed = patch_json(olga, f"{url}/otto", {"role": "viewer"})
