@@ -154,19 +154,31 @@ class ExecutionActivity(Base):
 
 
 class Run(Base):
-    """A run of an experiment as a Chaos Toolkit client reports it, from its start to its
-    journal (then `execution_id` names the execution the journal became)."""
+    """A run of an experiment, started on the hub (`origin` "hub") or reported by a Chaos
+    Toolkit client ("client"), from its start to its journal (then `execution_id` names the
+    execution the journal became)."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_listing", "experiment_id", "created_at", "id"),)
+    __table_args__ = (Index("ix_runs_listing", "experiment_id", "created_at", "id"),
+                      Index("ix_runs_status", "status", "created_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     experiment_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("experiments.id", ondelete="CASCADE"))
     workspace_id: Mapped[str] = mapped_column(String(36), index=True)
-    status: Mapped[str] = mapped_column(String(20))  # running, finished
-    # What the hub wants of the run; the client reads it (abort comes with a later change).
+    # queued, running, finished, aborted, interrupted, refused
+    status: Mapped[str] = mapped_column(String(20))
+    # What the hub wants of the run: "run", "abort" (rollbacks played) or "abort-now".
     desired: Mapped[str] = mapped_column(String(20), default="run", server_default="run")
+    origin: Mapped[str] = mapped_column(String(10), default="client", server_default="client")
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what a hub run runs
+    # A hub run's options: dry, rollback_strategy, configuration values.
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    worker: Mapped[str] = mapped_column(Text, default="", server_default="")
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Renewed by the worker while the run goes on: past it, the worker is taken as lost.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     node: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(36))
     created_by_name: Mapped[str] = mapped_column(Text, default="")
