@@ -6,20 +6,14 @@ client crashes without `Location` on a 200/201 and reads `content-type` on every
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from flask import Blueprint, jsonify, request
 
 from chaoshub.core.errors import Forbidden, NotFound, Unauthorized
-from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url
-from chaoshub.experiment import bodies, pages, service, versions
+from chaoshub.core.web import SESSION_COOKIE, external_url
+from chaoshub.experiment import bodies, service
+from chaoshub.experiment.presenters import experiment_path
 
 legacy = Blueprint("experiment_legacy", __name__)
-
-
-def experiment_path(org: str, workspace: str, experiment_id: str) -> str:
-    """The path of an experiment's page (and of its raw document, for the CLI)."""
-    return f"/{quote(org, safe='')}/{quote(workspace, safe='')}/experiment/{experiment_id}"
 
 
 @legacy.url_value_preprocessor
@@ -72,33 +66,6 @@ def publish_execution(org: str, workspace: str, experiment_id: str):
     response.headers["Location"] = external_url(
         f"{experiment_path(org, workspace, experiment_id)}/execution/{execution_id}")
     return response
-
-
-@legacy.get("/<org>/<workspace>/experiment/<experiment_id>")
-def experiment(org: str, workspace: str, experiment_id: str):
-    """The experiment page for browsers; its document, with the hub's extension, for `chaos
-    run` (any client whose Accept does not name text/html)."""
-    if _is_browser():
-        response = pages.experiment_page(org, workspace, experiment_id)
-    else:
-        located = service.get_workspace_experiment(current_claim(), org, workspace,
-                                                   experiment_id)
-        path = experiment_path(located.org, located.workspace, experiment_id)
-        document = versions.with_hub_extension(located.experiment.document, {
-            "name": versions.HUB_EXTENSION, "experiment": experiment_id,
-            "self": external_url(path), "organization": located.org,
-            "workspace": located.workspace,
-        })
-        # Read by chaoslib on every `chaos run`, not by people: compact.
-        response = bodies.document_response(document, bodies.wants_yaml(), pretty=False)
-    response.headers["Vary"] = "Accept"
-    return response
-
-
-def _is_browser() -> bool:
-    # Named explicitly: `*/*` (old chaoslib) matches text/html but is not a browser.
-    return any(value.lower() in ("text/html", "application/xhtml+xml") and quality > 0
-               for value, quality in request.accept_mimetypes)
 
 
 def _json(body: dict, status: int):

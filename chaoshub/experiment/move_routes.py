@@ -11,8 +11,7 @@ from chaoshub.core.errors import BadRequest
 from chaoshub.core.openapi import answers, docs, shown_as
 from chaoshub.core.web import signed_in_claim
 from chaoshub.experiment import service
-from chaoshub.experiment.legacy import experiment_path
-from chaoshub.experiment.routes import serialize
+from chaoshub.experiment.presenters import experiment_path, serialize
 from chaoshub.experiment.schemas import ExperimentView
 
 moves = Blueprint("experiment_moves", __name__)

@@ -10,7 +10,17 @@ from chaoshub.core.claims import verify
 from chaoshub.core.errors import BadRequest, Forbidden, HubError, NotFound, Unauthorized
 from chaoshub.core.web import current_claim, external_url
 from chaoshub.dashboard import service as dashboard
-from chaoshub.experiment import chart, grants, moves, plan, service, version_diff
+from chaoshub.experiment import (
+    bodies,
+    chart,
+    grants,
+    moves,
+    plan,
+    service,
+    version_diff,
+    versions,
+)
+from chaoshub.experiment.presenters import experiment_path
 
 pages = Blueprint("experiment_pages", __name__)
 
@@ -25,10 +35,6 @@ OUTCOME_LABELS = {
 EXPERIMENTS_SHOWN = 20
 # The query string of the workspace page's experiment list, as the listing API names them.
 LISTING_FILTERS = ("search", "tag", "contribution", "author", "last_run", "sort")
-
-
-def _base(org: str, workspace: str, experiment_id: str) -> str:
-    return f"/{quote(org, safe='')}/{quote(workspace, safe='')}/experiment/{experiment_id}"
 
 
 @pages.get("/<org>/<workspace>")
@@ -94,13 +100,49 @@ def _listing_url(ws, args: dict[str, str]) -> str:
     return f"{path}?{urlencode(args)}#experiments" if args else f"{path}#experiments"
 
 
+@pages.get("/<org>/<workspace>/experiment/<experiment_id>")
+def experiment(org: str, workspace: str, experiment_id: str):
+    """The experiment page for browsers; its document, with the hub's extension, for `chaos
+    run` (any client whose Accept does not name text/html)."""
+    if _is_browser():
+        response = experiment_page(org, workspace, experiment_id)
+    else:
+        located = service.get_workspace_experiment(current_claim(), org, workspace,
+                                                   experiment_id)
+        path = experiment_path(located.org, located.workspace, experiment_id)
+        document = versions.with_hub_extension(located.experiment.document, {
+            "name": versions.HUB_EXTENSION, "experiment": experiment_id,
+            "self": external_url(path), "organization": located.org,
+            "workspace": located.workspace,
+        })
+        # Read by chaoslib on every `chaos run`, not by people: compact.
+        response = bodies.document_response(document, bodies.wants_yaml(), pretty=False)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@pages.after_request
+def _challenge(response):
+    # `chaos run` reads the document with an API token, as the legacy CLI API's clients do:
+    # a refusal names the scheme it must use.
+    if request.endpoint == "experiment_pages.experiment" and response.status_code in (401, 403):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _is_browser() -> bool:
+    # Named explicitly: `*/*` (old chaoslib) matches text/html but is not a browser.
+    return any(value.lower() in ("text/html", "application/xhtml+xml") and quality > 0
+               for value, quality in request.accept_mimetypes)
+
+
 def experiment_page(org: str, workspace: str, experiment_id: str):
     """The experiment page: its plan, versions, executions, and how to run it."""
     claim = current_claim()
     located = service.get_workspace_experiment(claim, org, workspace, experiment_id)
     experiment = located.experiment
     document = experiment.document
-    base = _base(located.org, located.workspace, experiment_id)
+    base = experiment_path(located.org, located.workspace, experiment_id)
     try:
         executions = service.list_executions(claim, experiment_id)
     except (NotFound, Forbidden):
@@ -144,7 +186,7 @@ def execution_page(org: str, workspace: str, experiment_id: str, execution_id: s
         if isinstance(state, dict):
             steady.append({"phase": phase, "met": state.get("steady_state_met"),
                            "probes": plan.run_entries(state.get("probes"))})
-    base = _base(located.org, located.workspace, experiment_id)
+    base = experiment_path(located.org, located.workspace, experiment_id)
     runs = service.list_executions(claim, experiment_id)
     return render_template(
         "experiment/execution.html",
@@ -170,7 +212,7 @@ def compare_page(org: str, workspace: str, experiment_id: str):
     comparison = service.compare_executions(claim, experiment_id, execution_a, execution_b)
     return render_template(
         "experiment/compare.html", located=located, experiment=located.experiment,
-        comparison=comparison, base=_base(located.org, located.workspace, experiment_id),
+        comparison=comparison, base=experiment_path(located.org, located.workspace, experiment_id),
         outcome_labels=OUTCOME_LABELS,
     )
 
@@ -186,5 +228,5 @@ def version_diff_page(org: str, workspace: str, experiment_id: str):
     return render_template(
         "experiment/version_diff.html", located=located, experiment=located.experiment,
         changes=version_diff.changes(claim, experiment_id, old, new),
-        base=_base(located.org, located.workspace, experiment_id),
+        base=experiment_path(located.org, located.workspace, experiment_id),
     )

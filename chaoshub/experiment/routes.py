@@ -10,10 +10,9 @@ from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, signed_in_claim
 from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
+from chaoshub.experiment.presenters import execution_body, saved_body, serialize
 from chaoshub.experiment.schemas import (
     ExecutionView,
-    ExperimentView,
-    SavedExperiment,
     VersionView,
 )
 
@@ -184,29 +183,6 @@ def compare_executions(experiment_id: str):
     # Each execution's activities are in the pairs already.
     return jsonify(comparison.model_dump(mode="json", exclude={"a": {"activities"},
                                                                "b": {"activities"}}))
-
-
-# Shapes ------------------------------------------------------------------------------------
-
-
-def serialize(experiment: ExperimentView, with_document: bool = True) -> dict:
-    """An experiment as the API shows it: its fields, and its document under `experiment`."""
-    data = experiment.model_dump(mode="json", exclude={"document"})
-    if with_document:
-        data["experiment"] = experiment.document
-    return data
-
-
-def saved_body(saved: SavedExperiment) -> dict:
-    """An experiment after a write, saying whether the write made a new version."""
-    return {**serialize(saved.experiment), "changed": saved.changed,
-            "content_hash": saved.content_hash}
-
-
-def execution_body(execution: ExecutionView, with_activities: bool = True) -> dict:
-    """An execution as the API shows it."""
-    exclude = None if with_activities else {"activities"}
-    return execution.model_dump(mode="json", exclude=exclude)
 
 
 def _int_arg(name: str, default: int | None) -> int:

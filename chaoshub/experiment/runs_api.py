@@ -11,8 +11,7 @@ from chaoshub.core.openapi import answers, docs
 from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url
 from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
-from chaoshub.experiment.legacy import experiment_path
-from chaoshub.experiment.routes import execution_body
+from chaoshub.experiment.presenters import execution_body, experiment_path
 from chaoshub.experiment.runs import EventsRecorded, RunState, RunView
 
 runs_api = Blueprint("experiment_runs", __name__, url_prefix="/api/v1/runs")

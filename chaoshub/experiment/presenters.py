@@ -1,0 +1,33 @@
+"""How the experiment service's answers look on the wire, shared by its route modules: the
+paths of experiment pages and the JSON shapes of experiments and executions."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from chaoshub.experiment.schemas import ExecutionView, ExperimentView, SavedExperiment
+
+
+def experiment_path(org: str, workspace: str, experiment_id: str) -> str:
+    """The path of an experiment's page (and of its raw document, for the CLI)."""
+    return f"/{quote(org, safe='')}/{quote(workspace, safe='')}/experiment/{experiment_id}"
+
+
+def serialize(experiment: ExperimentView, with_document: bool = True) -> dict:
+    """An experiment as the API shows it: its fields, and its document under `experiment`."""
+    data = experiment.model_dump(mode="json", exclude={"document"})
+    if with_document:
+        data["experiment"] = experiment.document
+    return data
+
+
+def saved_body(saved: SavedExperiment) -> dict:
+    """An experiment after a write, saying whether the write made a new version."""
+    return {**serialize(saved.experiment), "changed": saved.changed,
+            "content_hash": saved.content_hash}
+
+
+def execution_body(execution: ExecutionView, with_activities: bool = True) -> dict:
+    """An execution as the API shows it."""
+    exclude = None if with_activities else {"activities"}
+    return execution.model_dump(mode="json", exclude=exclude)
