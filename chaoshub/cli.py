@@ -174,7 +174,7 @@ def create_token(username, name, scopes, expires_in_days) -> None:
 
 
 def _click_error(exc: HubError) -> click.ClickException:
-    details = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in (exc.details or [])
+    details = "; ".join(f"{d.get('pointer')}: {d.get('message')}" for d in (exc.details or [])
                         if isinstance(d, dict))
     return click.ClickException(f"{exc.message}{': ' + details if details else ''}")
 

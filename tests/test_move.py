@@ -204,7 +204,7 @@ def test_bad_bodies_and_a_move_to_where_it_is(app, olga):
     assert olga.post(url, json={"org": "team", "workspace": 7}, headers=headers).status_code == 400
     missing = olga.post(url, json={"org": "team"}, headers=headers)
     assert missing.status_code == 422
-    assert [p["field"] for p in missing.get_json()["details"]] == ["workspace"]
+    assert [p["pointer"] for p in missing.get_json()["details"]] == ["/workspace"]
     assert olga.post(url, json={"org": "team", "workspace": "prod"}).status_code == 403  # CSRF
     assert move(olga, "no-such-experiment", "team", "prod").status_code == 404
     same = move(olga, created["id"], "TEAM", "Lab")

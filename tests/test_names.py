@@ -15,7 +15,7 @@ from chaoshub.dashboard.models import Org, OrgFormerName
 from tests.conftest import PASSWORD, sign_up
 from tests.test_orgs import Accounts
 
-TAKEN = [{"field": "username", "message": "this username is taken"}]
+TAKEN = [{"pointer": "/username", "message": "this username is taken"}]
 
 
 @pytest.fixture

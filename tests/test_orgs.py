@@ -117,7 +117,7 @@ def test_describing_an_org_checks_its_address_and_email(hub):
     with pytest.raises(ValidationFailed) as refused:
         dashboard.update_org(alice, "team", url="javascript:alert(1)", email="nope",
                              description="x" * 1001)
-    assert {p["field"] for p in refused.value.details} == {"url", "email", "description"}
+    assert {p["pointer"] for p in refused.value.details} == {"/url", "/email", "/description"}
     cleared = dashboard.update_org(alice, "team", url="", email="")
     assert (cleared.url, cleared.email, cleared.description) == (None, None, "We break things.")
 
@@ -161,8 +161,8 @@ def test_workspaces_are_created_renamed_reshown_and_deleted(hub, sample_experime
         dashboard.create_workspace(alice, "team", "PROD")
     with pytest.raises(ValidationFailed) as refused:
         dashboard.create_workspace(alice, "team", "x", "secret", "everything")
-    assert {p["field"] for p in refused.value.details} == {"name", "visibility",
-                                                           "outsider_executions"}
+    assert {p["pointer"] for p in refused.value.details} == {"/name", "/visibility",
+                                                             "/outsider_executions"}
 
     with pytest.raises(NotFound):
         dashboard.authorize(bob, "team", "prod", "read")  # cached as invisible
@@ -317,7 +317,7 @@ def test_the_api_creates_describes_renames_and_deletes_an_org(app, sample_experi
     assert post_json(alice, "/api/v1/orgs", {"name": "team"}).status_code == 409
     reserved = post_json(alice, "/api/v1/orgs", {"name": "status"})
     assert reserved.status_code == 422
-    assert reserved.get_json()["details"] == [{"field": "name",
+    assert reserved.get_json()["details"] == [{"pointer": "/name",
                                                "message": "this name is reserved by the hub"}]
     assert post_json(alice, "/api/v1/orgs", {"name": 3}).status_code == 400
     assert post_json(alice, "/api/v1/orgs", {"nom": "x"}).status_code == 400
@@ -356,7 +356,7 @@ def test_the_api_manages_workspaces(app):
     assert created.get_json()["outsider_executions"] == "status"
     refused = post_json(alice, "/api/v1/orgs/team/workspaces", {"name": "x", "visibility": "y"})
     assert refused.status_code == 422
-    assert {p["field"] for p in refused.get_json()["details"]} == {"name", "visibility"}
+    assert {p["pointer"] for p in refused.get_json()["details"]} == {"/name", "/visibility"}
     changed = patch_json(alice, "/api/v1/orgs/team/workspaces/prod",
                          {"name": "production", "visibility": "private"})
     assert changed.status_code == 200

@@ -160,7 +160,7 @@ def test_tokens_cannot_make_tokens(app, alice):
 def test_bad_token_requests_say_which_field(alice, body, field):
     response = post_json(alice, "/api/v1/tokens", body)
     assert response.status_code == 422
-    assert field in {d["field"] for d in response.get_json()["details"]}
+    assert "/" + field in {d["pointer"] for d in response.get_json()["details"]}
 
 
 @pytest.mark.parametrize("body", [{"name": "x"}, {"name": "x", "scopes": "full"},

@@ -395,7 +395,7 @@ def test_bad_requests_get_json_errors(app):
         assert (response.status_code, response.get_json()["error"]) == (status, code)
         assert set(response.get_json()) == {"error", "message", "details"}
     refused = post_json(olga, url, {"username": "otto", "role": "god"}).get_json()
-    assert [p["field"] for p in refused["details"]] == ["role"]
+    assert [p["pointer"] for p in refused["details"]] == ["/role"]
     assert post_json(olga, url, {"username": "otto"}).status_code == 201
     assert post_json(olga, url, {"username": "otto"}).status_code == 409
     assert patch_json(olga, f"{url}/otto", {"role": "god"}).status_code == 422

@@ -22,6 +22,7 @@ from chaoshub.core.errors import (
     RateLimited,
     Unauthorized,
     ValidationFailed,
+    problems_by_field,
 )
 from chaoshub.core.web import (
     SESSION_COOKIE,
@@ -63,7 +64,7 @@ def signup():
         service.sign_up(username, form.get("password", ""), form.get("display_name", ""),
                         client_ip=request.remote_addr or "")
     except (ValidationFailed, Forbidden) as error:
-        problems = {p.get("field", ""): p["message"] for p in error.details or []}
+        problems = problems_by_field(error.details)
         return render_template("auth/signup.html", problems=problems, form=form,
                                message=error.message, providers=oauth.providers().values()
                                ), error.status

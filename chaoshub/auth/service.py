@@ -102,11 +102,11 @@ def create_local_account(username: str, password: str, display_name: str = "") -
     """Create an account with a local password and its personal org (operators bypass closures)."""
     problems = []
     if not USERNAME.match(username or ""):
-        problems.append({"field": "username", "message":
+        problems.append({"pointer": "/username", "message":
                          "2 to 39 letters, digits, '-' or '_', starting with a letter or digit"})
     weak = passwords.problem(password, username)
     if weak:
-        problems.append({"field": "password", "message": weak})
+        problems.append({"pointer": "/password", "message": weak})
     if problems:
         raise ValidationFailed("the account cannot be created", problems)
     account = Account(
@@ -238,7 +238,7 @@ def set_password(claim: str, password: str) -> None:
         weak = passwords.problem(password, account.username)
         if weak:
             raise ValidationFailed("the password cannot be used",
-                                   [{"field": "password", "message": weak}])
+                                   [{"pointer": "/password", "message": weak}])
         account.password_hash = passwords.hash_password(password)
 
 
@@ -449,9 +449,9 @@ def _claim_for(account: Account) -> str:
 def _create_account(account: Account, identity: Identity | None = None) -> AccountView:
     if account.username_key in RESERVED_NAMES:
         raise ValidationFailed("the account cannot be created", [
-            {"field": "username", "message": "this name is reserved by the hub"}])
+            {"pointer": "/username", "message": "this name is reserved by the hub"}])
     taken = ValidationFailed("the account cannot be created",
-                             [{"field": "username", "message": "this username is taken"}])
+                             [{"pointer": "/username", "message": "this username is taken"}])
     try:
         with transaction(SERVICE) as session:
             # An org's name, current or former, holds a username's place too.
@@ -558,12 +558,12 @@ def _create_token(claim: str, name: str, scopes: list[str], expires_in_days: int
     problems = []
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
-        problems.append({"field": "name", "message": "give the token a name (100 characters "
+        problems.append({"pointer": "/name", "message": "give the token a name (100 characters "
                                                      "at most)"})
     wanted = _expand_scopes(scopes, problems)
     days = config["TOKEN_DEFAULT_DAYS"] if expires_in_days is None else expires_in_days
     if not isinstance(days, int) or not 1 <= days <= config["TOKEN_MAX_DAYS"]:
-        problems.append({"field": "expires_in_days",
+        problems.append({"pointer": "/expires_in_days",
                          "message": f"from 1 to {config['TOKEN_MAX_DAYS']} days"})
     if problems:
         raise ValidationFailed("the token cannot be created", problems)
@@ -588,11 +588,11 @@ def _expand_scopes(scopes: list[str], problems: list[dict]) -> list[str]:
     for scope in scopes or []:
         for name in SCOPE_PRESETS.get(scope, (scope,)):
             if name not in SCOPES:
-                problems.append({"field": "scopes", "message": f"unknown scope {name!r}"})
+                problems.append({"pointer": "/scopes", "message": f"unknown scope {name!r}"})
             elif name not in wanted:
                 wanted.append(name)
     if not wanted and not problems:
-        problems.append({"field": "scopes", "message": "choose at least one scope"})
+        problems.append({"pointer": "/scopes", "message": "choose at least one scope"})
     return wanted
 
 

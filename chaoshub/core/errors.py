@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,43 @@ ERRORS_BY_CODE: dict[str, type[HubError]] = {
         ValidationFailed, RateLimited, ServiceUnavailable,
     )
 }
+
+
+def pointer(*parts: str | int) -> str:
+    """The RFC 6901 JSON pointer to the value reached through `parts` ("" is the whole value)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def problem(where: str | int | tuple[str | int, ...], message: str) -> dict[str, str]:
+    """One detail of a refused input: the pointer to the value at fault, and what is wrong."""
+    parts = where if isinstance(where, tuple) else (where,)
+    return {"pointer": pointer(*parts), "message": message}
+
+
+def pydantic_problems(error: ValidationError, within: tuple[str | int, ...] = ()
+                      ) -> list[dict[str, str]]:
+    """A pydantic ValidationError as details, each with the pointer of its value."""
+    return [problem((*within, *e["loc"]), _message(e))
+            for e in error.errors(include_url=False, include_input=False)]
+
+
+def problems_by_field(details: Any) -> dict[str, str]:
+    """The messages of an error's details keyed by the top-level field they point at (forms)."""
+    if not isinstance(details, list):
+        return {}
+    return {_top_field(d.get("pointer", "")): d.get("message", "")
+            for d in details if isinstance(d, dict)}
+
+
+def _top_field(where: str) -> str:
+    first = where[1:].split("/", 1)[0] if where.startswith("/") else ""
+    return first.replace("~1", "/").replace("~0", "~")
+
+
+def _message(error: Any) -> str:
+    # A validator's own ValueError reads better without pydantic's "Value error, " in front.
+    cause = (error.get("ctx") or {}).get("error")
+    return str(cause) if error["type"] == "value_error" and cause else error["msg"]
 
 
 def error_from_payload(payload: Any, status: int) -> HubError:

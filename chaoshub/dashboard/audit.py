@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from chaoshub.core.errors import problem
 from chaoshub.core.models import utcnow
 from chaoshub.dashboard.models import AuditEntry, Org, Profile
 from chaoshub.dashboard.schemas import AuditView, ChainBreak
@@ -81,18 +82,18 @@ def account_event_problems(event: str, details: dict) -> list[dict]:
     carry a secret (only flat values and lists of them, no secret-looking key or value)."""
     problems = []
     if event not in ACCOUNT_EVENTS:
-        problems.append({"field": "event", "message": "one of " + ", ".join(ACCOUNT_EVENTS)})
+        problems.append({"pointer": "/event", "message": "one of " + ", ".join(ACCOUNT_EVENTS)})
     if not isinstance(details, dict):
-        return problems + [{"field": "details", "message": "an object"}]
+        return problems + [{"pointer": "/details", "message": "an object"}]
     for key, value in details.items():
         values = value if isinstance(value, list) else [value]
         if str(key).lower() in SECRET_KEYS:
-            problems.append({"field": f"details.{key}", "message": "no secret in the log"})
+            problems.append(problem(("details", key), "no secret in the log"))
         elif not all(v is None or isinstance(v, (str, int, float, bool)) for v in values):
-            problems.append({"field": f"details.{key}", "message": "plain values only"})
+            problems.append(problem(("details", key), "plain values only"))
         elif any(isinstance(v, str) and v.startswith(SECRET_PREFIXES) and len(v) > HINT_MAX
                  for v in values):
-            problems.append({"field": f"details.{key}", "message": "no secret in the log"})
+            problems.append(problem(("details", key), "no secret in the log"))
     return problems
 
 

@@ -18,6 +18,7 @@ from chaoshub.core.errors import (
     Unauthorized,
     ValidationFailed,
     error_response,
+    problems_by_field,
 )
 from chaoshub.core.web import current_claim
 from chaoshub.dashboard import service
@@ -174,7 +175,7 @@ def delete_org(org: str):
     view = service.get_org(claim, org, "delete_org")
     if request.form.get("confirm", "").strip().lower() != view.name.lower():
         error = ValidationFailed("type the org's name to confirm", [
-            {"field": "confirm", "message": f"type {view.name} to confirm"}])
+            {"pointer": "/confirm", "message": f"type {view.name} to confirm"}])
         return _org_settings(view, error, request.form)
     try:
         service.delete_org(claim, org)
@@ -216,7 +217,7 @@ def delete_workspace(org: str, workspace: str):
     ws = service.get_workspace(claim, org, workspace, "change_settings")
     if request.form.get("confirm", "").strip().lower() != ws.name.lower():
         error = ValidationFailed("type the workspace's name to confirm", [
-            {"field": "confirm", "message": f"type {ws.name} to confirm"}])
+            {"pointer": "/confirm", "message": f"type {ws.name} to confirm"}])
         return _workspace_settings(ws, error, request.form)
     service.delete_workspace(claim, org, workspace)
     return redirect(f"/{ws.org_name}", code=303)
@@ -237,8 +238,7 @@ def _canonical(asked: str, name: str):
 
 
 def _render(template: str, error: HubError | None, form=None, **context):
-    problems = {p.get("field", ""): p["message"] for p in (error.details or [])} if (
-        error and isinstance(error.details, list)) else {}
+    problems = problems_by_field(error.details) if error else {}
     html = render_template(template, error=error, problems=problems, form=form or {},
                            saved=request.args.get("saved"), **CHOICES, **context)
     return make_response(html, error.status if error else 200)

@@ -205,9 +205,9 @@ def update_org(
     user = _session(claim)
     problems = validation.description_problems(description, url, email)
     if name is not None and not NAME.match(name):
-        problems.append({"field": "name", "message": NAME_RULE})
+        problems.append({"pointer": "/name", "message": NAME_RULE})
     elif name is not None and name.lower() in RESERVED_NAMES:
-        problems.append({"field": "name", "message": "this name is reserved by the hub"})
+        problems.append({"pointer": "/name", "message": "this name is reserved by the hub"})
     if problems:
         raise ValidationFailed("the org cannot be changed", problems)
     try:
@@ -610,7 +610,7 @@ def create_invitation(
     validation.check_role(role)
     if expires_in_days is not None and not 1 <= expires_in_days <= invitations.MAX_DAYS:
         raise ValidationFailed("the invitation cannot be made", [{
-            "field": "expires_in_days",
+            "pointer": "/expires_in_days",
             "message": f"from 1 to {invitations.MAX_DAYS} days"}])
     with transaction(SERVICE) as session:
         found, _, _ = _org_access(user, store.find_org(session, org), "manage_members")
@@ -784,11 +784,11 @@ def record_activity(
     user = _signed_in(claim)
     problems = []
     if not kind or not summary:
-        problems.append({"field": "kind", "message": "a kind and a summary are needed"})
+        problems.append({"pointer": "/kind", "message": "a kind and a summary are needed"})
     if scope is not None and scope not in activity.SCOPES:
-        problems.append({"field": "scope", "message": "one of " + ", ".join(activity.SCOPES)})
+        problems.append({"pointer": "/scope", "message": "one of " + ", ".join(activity.SCOPES)})
     if scope in ("readers", "executions") and not workspace_id:
-        problems.append({"field": "scope", "message": f"{scope!r} needs a workspace"})
+        problems.append({"pointer": "/scope", "message": f"{scope!r} needs a workspace"})
     if problems:
         raise ValidationFailed("the activity cannot be recorded", problems)
     with transaction(SERVICE) as session:

@@ -7,7 +7,13 @@ from flask import Blueprint, jsonify, make_response, redirect, render_template, 
 
 from chaoshub.auth import service as auth
 from chaoshub.core.claims import verify
-from chaoshub.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
+from chaoshub.core.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    problems_by_field,
+)
 from chaoshub.core.openapi import answers, docs
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, signed_in_claim
@@ -35,7 +41,7 @@ def token_workspace(claim: str, workspace: str | None) -> tuple[str | None, str 
         else:
             return ref.id, f"{ref.org_name}/{ref.name}"
     raise ValidationFailed("the token cannot be created",
-                           [{"field": "workspace", "message": problem}])
+                           [{"pointer": "/workspace", "message": problem}])
 
 
 # API ---------------------------------------------------------------------------------------
@@ -111,7 +117,7 @@ def create_token_from_form():
         new = auth.create_token(claim, form.get("name", ""), form.getlist("scopes"), days,
                                 *token_workspace(claim, form.get("workspace", "").strip()))
     except ValidationFailed as error:
-        problems = {p.get("field", ""): p["message"] for p in error.details or []}
+        problems = problems_by_field(error.details)
         return _tokens(claim, problems=problems, form=form, status=422)
     response = _tokens(claim, new=new, status=201)
     response.headers["Cache-Control"] = "no-store"

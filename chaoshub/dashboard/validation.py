@@ -32,13 +32,13 @@ def check_org_name(name: str) -> None:
     problem = org_name_problem(name)
     if problem:
         raise ValidationFailed(f"{name!r} cannot name an org",
-                               [{"field": "name", "message": problem}])
+                               [{"pointer": "/name", "message": problem}])
 
 
 def check_role(role: str) -> None:
     """Raise ValidationFailed unless `role` is one of the roles."""
     if role not in ROLES:
-        raise ValidationFailed("no such role", [{"field": "role", "message":
+        raise ValidationFailed("no such role", [{"pointer": "/role", "message":
                                                  "one of " + ", ".join(ROLES)}])
 
 
@@ -48,11 +48,11 @@ def workspace_problems(
     """What is wrong with a workspace's fields (None: left as they are)."""
     problems = []
     if name is not None and not NAME.match(name):
-        problems.append({"field": "name", "message": NAME_RULE})
+        problems.append({"pointer": "/name", "message": NAME_RULE})
     if visibility is not None and visibility not in VISIBILITIES:
-        problems.append({"field": "visibility", "message": "one of " + ", ".join(VISIBILITIES)})
+        problems.append({"pointer": "/visibility", "message": "one of " + ", ".join(VISIBILITIES)})
     if outsider_executions is not None and outsider_executions not in OUTSIDER_EXECUTIONS:
-        problems.append({"field": "outsider_executions",
+        problems.append({"pointer": "/outsider_executions",
                          "message": "one of " + ", ".join(OUTSIDER_EXECUTIONS)})
     return problems
 
@@ -63,10 +63,10 @@ def description_problems(
     """What is wrong with an org's description, address and email."""
     problems = []
     if description is not None and len(description.strip()) > DESCRIPTION_MAX:
-        problems.append({"field": "description",
+        problems.append({"pointer": "/description",
                          "message": f"{DESCRIPTION_MAX} characters at most"})
     if url and (len(url.strip()) > 200 or not URL.match(url.strip())):
-        problems.append({"field": "url", "message": "an http:// or https:// address"})
+        problems.append({"pointer": "/url", "message": "an http:// or https:// address"})
     if email and (len(email.strip()) > 200 or not EMAIL.match(email.strip())):
-        problems.append({"field": "email", "message": "an email address"})
+        problems.append({"pointer": "/email", "message": "an email address"})
     return problems

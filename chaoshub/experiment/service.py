@@ -177,7 +177,7 @@ def move_experiment(claim: str, experiment_id: str, org: str, workspace: str) ->
     missing = [name for name, value in named.items() if not isinstance(value, str) or not value]
     if missing:
         raise ValidationFailed("name the org and workspace to move the experiment to", [
-            {"field": name, "message": "a name is needed"} for name in missing])
+            {"pointer": f"/{name}", "message": "a name is needed"} for name in missing])
     destination = grants.require(grants.by_name(claim, org, workspace), "write")
     if destination.id != source.id:
         with transaction(SERVICE) as session:
@@ -636,7 +636,7 @@ def create_run(
         raise NotFound("no such workspace") from exc
     if not isinstance(document, dict):
         raise ValidationFailed("the experiment is not valid", [
-            {"path": "/experiment", "message": "the experiment must be a JSON object"}])
+            {"pointer": "/experiment", "message": "the experiment must be a JSON object"}])
     if experiment_id is not None and not isinstance(experiment_id, str):
         raise BadRequest("experiment_id must be a string")
     linked = _run_experiment(claim, user, where, document, experiment_id)
