@@ -47,13 +47,20 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_HOPS": "",
     # "standard" (argon2id, RFC 9106 low-memory) or "fast" (test suites only; not in production).
     "PASSWORD_HASHING": "standard",
+    # Runs on the hub: the longest a run may take, the time it gets for its rollbacks after
+    # SIGTERM, and how long a worker's lease on a run lasts without renewal.
+    "RUN_MAX_SECONDS": 3600,
+    "RUN_GRACE_SECONDS": 60,
+    "RUN_LEASE_SECONDS": 30,
+    "RUNS_QUEUE": "chaoshub-runs",
 }
 PASSWORD_HASHINGS = ("standard", "fast")
 MAX_CLAIM_TTL = 300  # seconds: the longest-lived claim a verifier accepts
 
 INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES", "BODY_MAX_BYTES",
-                "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR")
+                "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
+                "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS")
 
 

@@ -263,6 +263,7 @@ def mark_finished(run_id: str, execution_id: str) -> Run:
             run.status = "finished"
             run.execution_id = execution_id
             run.finished_at = run.finished_at or utcnow()
+            run.lease_until = None
         session.flush()
         session.expunge(run)
         return run

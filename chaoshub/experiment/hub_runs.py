@@ -1,0 +1,128 @@
+"""Runs started on the hub: queued with their options, claimed by one worker, leased while they
+go on, and ended once.
+
+Each change of state is a conditional update on the run's row, so that two workers never take
+the same run, a worker that lost its lease cannot end a run the reaper already ended, and an
+abort that races the end of a run changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select, update
+
+from chaoshub.core.db import transaction
+from chaoshub.core.models import utcnow
+from chaoshub.experiment import journals, store
+from chaoshub.experiment.models import Run
+
+SERVICE = "experiment"
+LEASE_SECONDS = 30
+ACTIVE = ("queued", "running")
+ENDED = ("finished", "aborted", "interrupted", "refused")
+Desired = Literal["run", "abort", "abort-now"]
+
+
+def queue_run(experiment_id: str, workspace_id: str, version: int, options: dict[str, Any],
+              user_id: str, user_name: str) -> str:
+    """Add a queued run of the experiment's version `version`; returns its id."""
+    with transaction(SERVICE) as session:
+        # Locked where the run was authorized: a move cannot slip in before the insert.
+        store.experiment_in(session, experiment_id, workspace_id)
+        row = Run(experiment_id=experiment_id, workspace_id=workspace_id, status="queued",
+                  desired="run", origin="hub", version=version, options=options,
+                  node="", created_by=user_id, created_by_name=journals.text(user_name, 500),
+                  last_seq=0, event_count=0, created_at=utcnow())
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def next_queued() -> str | None:
+    """The oldest queued run, or None."""
+    with transaction(SERVICE) as session:
+        return session.scalar(select(Run.id).where(Run.status == "queued")
+                              .order_by(Run.created_at, Run.id).limit(1))
+
+
+def claim(run_id: str, worker: str, lease: int = LEASE_SECONDS) -> Run | None:
+    """Take the queued run for `worker` (running, leased); None when another took it first or
+    it is no longer queued."""
+    now = utcnow()
+    with transaction(SERVICE) as session:
+        taken = session.execute(
+            update(Run).where(Run.id == run_id, Run.status == "queued", Run.desired == "run")
+            .values(status="running", worker=worker, node=journals.text(worker, 500),
+                    started_at=now, lease_until=now + timedelta(seconds=lease))
+        ).rowcount
+        if not taken:
+            return None
+        row = session.get(Run, run_id)
+        session.expunge(row)
+        return row
+
+
+def renew(run_id: str, worker: str, lease: int = LEASE_SECONDS) -> Desired | None:
+    """Extend the worker's lease on the run; what the hub wants of it, or None when the run
+    is no longer the worker's (ended, or reaped)."""
+    with transaction(SERVICE) as session:
+        renewed = session.execute(
+            update(Run).where(Run.id == run_id, Run.status == "running", Run.worker == worker)
+            .values(lease_until=utcnow() + timedelta(seconds=lease))
+        ).rowcount
+        if not renewed:
+            return None
+        return session.scalar(select(Run.desired).where(Run.id == run_id))
+
+
+def end(run_id: str, status: str, reason: str = "", worker: str | None = None) -> bool:
+    """Put an active run in its final `status`; False when it had already ended (or, with
+    `worker`, is no longer that worker's)."""
+    conditions = [Run.id == run_id, Run.status.in_(ACTIVE)]
+    if worker is not None:
+        conditions.append(Run.worker == worker)
+    with transaction(SERVICE) as session:
+        return bool(session.execute(
+            update(Run).where(*conditions).values(
+                status=status, reason=journals.text(reason, 2000), lease_until=None,
+                finished_at=utcnow())
+        ).rowcount)
+
+
+def settle(run_id: str, status: str, reason: str = "") -> None:
+    """Give a run whose journal came in (now `finished`) the status it really ended with."""
+    with transaction(SERVICE) as session:
+        session.execute(update(Run).where(Run.id == run_id).values(
+            status=status, reason=journals.text(reason, 2000), lease_until=None))
+
+
+def request_abort(run_id: str, rollbacks: bool) -> str:
+    """Ask the run to stop; a queued one ends `aborted` at once. Its status afterwards."""
+    desired = "abort" if rollbacks else "abort-now"
+    with transaction(SERVICE) as session:
+        session.execute(update(Run).where(Run.id == run_id, Run.status == "queued").values(
+            status="aborted", desired=desired, reason="aborted before it started",
+            finished_at=utcnow()))
+        session.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(
+            desired=desired))
+        return session.scalar(select(Run.status).where(Run.id == run_id)) or ""
+
+
+def reap(now: datetime | None = None) -> list[str]:
+    """End as `interrupted` the running hub runs whose worker stopped renewing its lease."""
+    now = now or utcnow()
+    with transaction(SERVICE) as session:
+        lost = list(session.scalars(select(Run.id).where(
+            Run.status == "running", Run.origin == "hub", Run.lease_until < now)))
+    reaped = []
+    for run_id in lost:
+        with transaction(SERVICE) as session:
+            # Again under the lease condition: the worker may have renewed it meanwhile.
+            if session.execute(update(Run).where(
+                    Run.id == run_id, Run.status == "running", Run.lease_until < now).values(
+                    status="interrupted", lease_until=None, finished_at=utcnow(),
+                    reason="its worker was lost before the journal arrived")).rowcount:
+                reaped.append(run_id)
+    return reaped

@@ -1,0 +1,170 @@
+"""The worker: takes a queued hub run, runs it as a supervised child, keeps what it reports.
+
+A worker holds a lease on the run it executes and renews it while the child runs; the reaper
+(`hub_runs.reap`, called by every worker as it goes) ends as `interrupted` the runs whose worker
+stopped renewing. Events go to the run as they come; the journal becomes the run's execution,
+published as the person who started the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from flask import current_app
+
+from chaoshub.core import claims
+from chaoshub.core.db import transaction
+from chaoshub.core.errors import HubError
+from chaoshub.experiment import child, hub_runs, runs, service
+from chaoshub.experiment.child import ChildOutcome, ChildSpec
+from chaoshub.experiment.models import ExperimentVersion, Run
+
+log = logging.getLogger(__name__)
+
+SERVICE = "experiment"
+RENEW_SECONDS = 1.0  # how often a running run's lease is renewed and its desired state read
+REAP_SECONDS = 5.0
+REPORTING_SCOPES = ("executions:read", "executions:write")
+
+
+def worker_name() -> str:
+    """This worker's name: its host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute(run_id: str, worker: str | None = None) -> str:
+    """Run one queued run to its end; its final status ("" when it was not this worker's)."""
+    worker = worker or worker_name()
+    row = hub_runs.claim(run_id, worker, current_app.config["RUN_LEASE_SECONDS"])
+    if row is None:
+        return ""
+    try:
+        document = _document(row)
+        lease = _Lease(row.id, worker, current_app.config["RUN_LEASE_SECONDS"])
+        outcome = child.supervise(_spec(row, document), _recorder(row.id), lease.wanted)
+    except Exception:  # the run must end whatever went wrong here
+        log.exception("run %s: the worker failed", run_id)
+        hub_runs.end(run_id, "interrupted", "the worker failed while running it", worker)
+        return "interrupted"
+    return _conclude(row, worker, outcome)
+
+
+def poll(stop_after: int | None = None, idle_seconds: float = 0.5) -> int:
+    """Take queued runs one after the other (the embedded worker); returns how many ran."""
+    done = 0
+    last_reap = 0.0
+    while stop_after is None or done < stop_after:
+        if time.monotonic() - last_reap > REAP_SECONDS:
+            reap()
+            last_reap = time.monotonic()
+        run_id = hub_runs.next_queued()
+        if run_id is None:
+            time.sleep(idle_seconds)
+            continue
+        if execute(run_id):
+            done += 1
+    return done
+
+
+def reap() -> list[str]:
+    """End the runs whose worker was lost; logs each."""
+    try:
+        reaped = hub_runs.reap()
+    except Exception:  # a database hiccup: the next round reaps them
+        log.warning("the reaper could not look for lost runs", exc_info=True)
+        return []
+    for run_id in reaped:
+        log.warning("run %s: its worker was lost; the run is interrupted", run_id)
+    return reaped
+
+
+def _document(row: Run) -> dict[str, Any]:
+    with transaction(SERVICE) as session:
+        version = session.query(ExperimentVersion).filter_by(
+            experiment_id=row.experiment_id, number=row.version).one()
+        return version.document
+
+
+def _spec(row: Run, document: dict[str, Any]) -> ChildSpec:
+    options = row.options or {}
+    config = current_app.config
+    strategy = options.get("rollback_strategy") or "default"
+    return ChildSpec(
+        experiment=document,
+        deadline=min(options.get("max_seconds") or config["RUN_MAX_SECONDS"],
+                     config["RUN_MAX_SECONDS"]),
+        grace=config["RUN_GRACE_SECONDS"],
+        dry=options.get("dry"),
+        # An abort asks for rollbacks through SIGTERM, which chaoslib honours only under
+        # "always"; that differs from "default" only for runs that fail or are interrupted,
+        # and the hub's abort says itself whether rollbacks play.
+        rollback_strategy="always" if strategy == "default" else strategy,
+        configuration=options.get("configuration") or {},
+    )
+
+
+def _recorder(run_id: str):
+    def record(batch: list[dict[str, Any]]) -> None:
+        try:
+            runs.record_events(run_id, batch)
+        except HubError as exc:  # too many events: the journal still tells all
+            log.warning("run %s: events not kept: %s", run_id, exc.message)
+
+    return record
+
+
+class _Lease:
+    """Renews the worker's lease on the run, and says whether the hub wants it stopped."""
+
+    def __init__(self, run_id: str, worker: str, seconds: int):
+        self.run_id, self.worker, self.seconds = run_id, worker, seconds
+        self.renewed = 0.0
+        self.reaped = 0.0
+        self.desired: str | None = "run"
+
+    def wanted(self) -> str | None:
+        now = time.monotonic()
+        if now - self.renewed >= RENEW_SECONDS:
+            self.renewed = now
+            self.desired = hub_runs.renew(self.run_id, self.worker, self.seconds)
+        if now - self.reaped >= REAP_SECONDS:
+            self.reaped = now
+            reap()  # a busy worker reaps too: idle ones may be none
+        if self.desired is None:
+            return "abort"  # no longer this worker's run (reaped or ended): stop it
+        return None if self.desired == "run" else self.desired
+
+
+def _conclude(row: Run, worker: str, outcome: ChildOutcome) -> str:
+    status, reason = _status(outcome)
+    if outcome.journal is None:
+        hub_runs.end(row.id, status if status != "finished" else "interrupted",
+                     reason or "the run ended without a journal", worker)
+        return status if status != "finished" else "interrupted"
+    reporter = claims.sign(sub=row.created_by, name=row.created_by_name,
+                           scopes=REPORTING_SCOPES)
+    try:
+        service.finish_run(reporter, row.id, outcome.journal)
+    except HubError as exc:
+        hub_runs.end(row.id, "interrupted", f"its journal was not kept: {exc.message}", worker)
+        return "interrupted"
+    if status != "finished":
+        hub_runs.settle(row.id, status, reason)
+    return status
+
+
+def _status(outcome: ChildOutcome) -> tuple[str, str]:
+    if outcome.ended_by == "abort":
+        return "aborted", "aborted on request"
+    if outcome.ended_by == "deadline":
+        return "aborted", "it ran past its maximum duration"
+    if outcome.ended_by == "lost":
+        return "interrupted", outcome.problem
+    if outcome.journal is None:
+        return "interrupted", "the run ended without a journal (exit code " \
+                              f"{outcome.exit_code})"
+    return "finished", ""
