@@ -104,7 +104,7 @@ def test_untrusted_journals_are_refused_never_a_500(app, alice):
     del no_status["status"]
     refused = publish(alice, created["id"], no_status)
     assert refused.status_code == 422
-    assert refused.get_json()["details"][0]["path"] == "/status"
+    assert refused.get_json()["details"][0]["pointer"] == "/status"
     assert publish(alice, created["id"], {"status": "completed"}).status_code == 422
     assert publish(alice, created["id"], {"status": "bogus", "experiment": {}}).status_code == 422
     assert publish(alice, created["id"], [1, 2]).status_code == 422

@@ -71,14 +71,14 @@ def test_the_document_describes_what_the_api_answers(client, sample_experiment):
     assert "document" not in experiment["properties"]
 
 
-def test_a_bad_query_string_is_a_400_with_the_parameters_path(client):
+def test_a_bad_query_string_is_a_400_with_the_parameters_pointer(client):
     alice = signed_up_client(client.application, "alice")
     made = create(alice)
     answer = alice.get(f"/api/v1/experiments/{made['id']}/diff?from=one&to=2")
     assert answer.status_code == 400
     body = answer.get_json()
     assert body["error"] == "bad_request"
-    assert body["details"][0]["path"] == "/from"
+    assert body["details"][0]["pointer"] == "/from"
     listing = alice.get("/api/v1/orgs/alice/workspaces/Personal/experiments?limit=0")
     assert listing.status_code == 400
 

@@ -187,7 +187,7 @@ def test_bad_input_is_refused_never_a_500(app, token):
         assert answer.status_code == 422, (bad, answer.get_json())
     problem = client.post(events, json=[{"seq": 1, "type": "run-started"}, {"seq": "x"}],
                           headers=bearer(token)).get_json()
-    assert [d["path"] for d in problem["details"]] == ["/1/seq", "/1/type"]
+    assert [d["pointer"] for d in problem["details"]] == ["/1/seq", "/1/type"]
     nested = {"seq": 1, "type": "run-started", "output": [[[[["deep"]]]]], "x": {"y": None}}
     assert status("POST", events, nested) == 200
 

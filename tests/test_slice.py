@@ -167,8 +167,8 @@ def test_invalid_experiments_get_every_problem_with_its_path(app):
     assert response.status_code == 422
     body = response.get_json()
     assert body["error"] == "validation_failed"
-    paths = {p["path"] for p in body["details"]}
-    assert paths == {"/", "/method/0/provider"}
+    pointers = {p["pointer"] for p in body["details"]}
+    assert pointers == {"", "/method/0/provider"}
 
 
 def test_unresolved_refs_are_reported(app, sample_experiment):
@@ -178,7 +178,7 @@ def test_unresolved_refs_are_reported(app, sample_experiment):
                          sample_experiment)
     assert response.status_code == 422
     assert response.get_json()["details"] == [
-        {"path": "/rollbacks/1/ref", "message": "no activity is named 'no-such-activity'"}
+        {"pointer": "/rollbacks/1/ref", "message": "no activity is named 'no-such-activity'"}
     ]
 
 

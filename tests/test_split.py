@@ -127,7 +127,7 @@ def test_experiment_writes_ask_the_dashboard_for_permission(hub):
     assert hidden.status_code == 404
     invalid = post_experiment(owner, urls, "owner1", "Personal", {"title": "t"})
     assert invalid.status_code == 422
-    assert {p["path"] for p in invalid.json()["details"]} == {"/"}
+    assert {p["pointer"] for p in invalid.json()["details"]} == {""}
 
 
 def test_a_forged_claim_is_refused_by_a_remote_service(hub):

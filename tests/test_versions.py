@@ -90,7 +90,7 @@ def test_bad_bodies_get_400_413_and_422(app):
     assert too_large.get_json()["error"] == "payload_too_large"
     invalid = put(alice, created["id"], {"title": "t", "method": "nope"})
     assert invalid.status_code == 422
-    assert {p["path"] for p in invalid.get_json()["details"]} == {"/", "/method"}
+    assert {p["pointer"] for p in invalid.get_json()["details"]} == {"", "/method"}
     assert len(alice.get(f"{url}/versions").get_json()["versions"]) == 1
 
 

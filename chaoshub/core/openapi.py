@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
 
-from chaoshub.core.errors import BadRequest
+from chaoshub.core.errors import BadRequest, pydantic_problems
 
 SPEC_PATH = "/api/v1/openapi.json"
 
@@ -42,12 +42,9 @@ class QueryPlugin(FlaskPlugin):
 
 
 def _bad_query(request, response, error, instance, *args) -> None:
-    # Answer in the hub's own error shape, with the path of each offending parameter.
+    # Answer in the hub's own error shape, with the pointer of each offending parameter.
     if isinstance(error, ValidationError):
-        raise BadRequest("the query string is not valid", [
-            {"path": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in error.errors(include_url=False)
-        ])
+        raise BadRequest("the query string is not valid", pydantic_problems(error))
 
 
 class HubSpec(SpecTree):

@@ -138,19 +138,19 @@ def verified(cursor: object, name: str) -> Any:
 def bad_cursor() -> BadRequest:
     """The answer to a cursor the hub did not make for this listing."""
     return BadRequest("the cursor is not valid; start from the first page",
-                      [{"path": "/cursor", "message": "not a cursor of this listing"}])
+                      [{"pointer": "/cursor", "message": "not a cursor of this listing"}])
 
 
 def other_listing() -> BadRequest:
     """The answer to a cursor made for the same listing with other filters or order."""
     return BadRequest("the cursor belongs to another listing (other filters or order); "
                       "start from the first page",
-                      [{"path": "/cursor", "message": "made for another listing"}])
+                      [{"pointer": "/cursor", "message": "made for another listing"}])
 
 
 def _bad_limit() -> BadRequest:
     return BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}",
-                      [{"path": "/limit", "message": f"from 1 to {MAX_LIMIT}"}])
+                      [{"pointer": "/limit", "message": f"from 1 to {MAX_LIMIT}"}])
 
 
 def _signature(name: str, raw: bytes) -> bytes:

@@ -20,15 +20,15 @@ OUTCOMES = ("interrupted", "aborted", "probe-error", "baseline-not-met", "deviat
 def problems(journal: Any) -> list[dict[str, str]]:
     """What makes `journal` unusable, each with its JSON Pointer; empty when it is usable."""
     if not isinstance(journal, dict):
-        return [{"path": "/", "message": "a journal must be a JSON object"}]
+        return [{"pointer": "", "message": "a journal must be a JSON object"}]
     found = []
     if "status" not in journal:
-        found.append({"path": "/status", "message": "a journal must have a status"})
+        found.append({"pointer": "/status", "message": "a journal must have a status"})
     elif journal["status"] not in STATUSES:
-        found.append({"path": "/status",
+        found.append({"pointer": "/status",
                       "message": f"the status must be one of {', '.join(STATUSES)}"})
     if not isinstance(journal.get("experiment"), dict):
-        found.append({"path": "/experiment",
+        found.append({"pointer": "/experiment",
                       "message": "a journal must hold the experiment it ran, as an object"})
     return found
 

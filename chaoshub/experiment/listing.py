@@ -68,16 +68,16 @@ def check(sort: object, last_run: object, tag: object, search: object, author: o
     """BadRequest unless the order and filters are ones a listing knows."""
     if sort not in SORTS:
         raise BadRequest(f"sort must be one of {', '.join(SORTS)}",
-                         [{"path": "/sort", "message": f"one of {', '.join(SORTS)}"}])
+                         [{"pointer": "/sort", "message": f"one of {', '.join(SORTS)}"}])
     if last_run is not None and last_run not in LAST_RUN_FILTERS:
         raise BadRequest(f"last_run must be one of {', '.join(LAST_RUN_FILTERS)}",
-                         [{"path": "/last_run",
+                         [{"pointer": "/last_run",
                            "message": f"one of {', '.join(LAST_RUN_FILTERS)}"}])
     for name, value in (("tag", tag), ("search", search), ("author", author),
                         ("contribution", contribution)):
         if value is not None and (not isinstance(value, str) or len(value) > TEXT_MAX):
             raise BadRequest(f"{name} must be text of at most {TEXT_MAX} characters",
-                             [{"path": f"/{name}", "message": "too long"}])
+                             [{"pointer": f"/{name}", "message": "too long"}])
 
 
 # Pages --------------------------------------------------------------------------------------

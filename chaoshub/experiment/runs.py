@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,7 @@ EVENT_TYPES = frozenset({
     "method-completed", "activity-started", "activity-completed", "rollbacks-started",
     "rollbacks-completed", "run-interrupted", "run-signal-exit", "run-finished",
 })
-STATUSES = ("running", "finished")
+STATUSES = ("queued", "running", "finished", "aborted", "interrupted", "refused")
 MAX_OUTPUT_SIZE = 4096  # bytes of serialised output kept per activity, as the CLI does
 MAX_TEXT = 4096  # error messages and other strings of an event
 MAX_EVENT_BYTES = 32 * 1024
@@ -60,6 +60,10 @@ class RunView(Frozen):
     workspace: str = ""
     status: str
     desired: str
+    origin: str = "client"  # where it ran: "hub" (a worker) or "client" (a laptop, a CI job)
+    version: int | None = None  # the experiment's version a hub run executes
+    reason: str = ""  # why it was refused, aborted or interrupted
+    started_at: datetime | None = None
     node: str
     created_by: str
     created_by_name: str
@@ -70,6 +74,18 @@ class RunView(Frozen):
     event_count: int
     events: list[RunEventView] = []
     detailed: bool = True
+
+
+Dry = Literal["activities", "actions", "probes", "pause"]
+RollbackStrategy = Literal["default", "always", "never", "deviated"]
+ConfigurationValue = str | int | float | bool
+
+
+class RunPage(Frozen):
+    """One page of an experiment's runs, without their events, and the next page's cursor."""
+
+    runs: list[RunView]
+    next_cursor: str | None
 
 
 class RunState(Frozen):
@@ -101,31 +117,31 @@ class FinishedRun(Frozen):
 def event_problems(events: Any) -> list[dict[str, str]]:
     """What makes a batch of events unusable, each with its JSON Pointer; empty when usable."""
     if not isinstance(events, list) or not events:
-        return [{"path": "/", "message": "send one event object or a non-empty list of them"}]
+        return [{"pointer": "", "message": "send one event object or a non-empty list of them"}]
     if len(events) > MAX_BATCH:
-        return [{"path": "/", "message": f"send at most {MAX_BATCH} events at once"}]
+        return [{"pointer": "", "message": f"send at most {MAX_BATCH} events at once"}]
     found = []
     previous = 0
     for position, event in enumerate(events):
         where = f"/{position}"
         if not isinstance(event, dict):
-            found.append({"path": where, "message": "an event must be a JSON object"})
+            found.append({"pointer": where, "message": "an event must be a JSON object"})
             continue
         seq = event.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
-            found.append({"path": f"{where}/seq",
+            found.append({"pointer": f"{where}/seq",
                           "message": f"seq must be a whole number from 1 to {MAX_SEQ}"})
         elif seq <= previous:
-            found.append({"path": f"{where}/seq",
+            found.append({"pointer": f"{where}/seq",
                           "message": "seq must increase from one event to the next"})
         else:
             previous = seq
         if event.get("type") not in EVENT_TYPES:
-            found.append({"path": f"{where}/type",
+            found.append({"pointer": f"{where}/type",
                           "message": f"type must be one of {', '.join(sorted(EVENT_TYPES))}"})
         timestamp = event.get("timestamp")
         if timestamp is not None and journals.timestamp(timestamp) is None:
-            found.append({"path": f"{where}/timestamp",
+            found.append({"pointer": f"{where}/timestamp",
                           "message": "timestamp must be an RFC 3339 date and time"})
     return found
 
@@ -239,7 +255,7 @@ def _record(run_id: str, events: list[dict[str, Any]]) -> EventsRecorded:
             raise Conflict("the run has finished: its journal is in, it takes no more events")
         if run.event_count + len(new) > MAX_EVENTS_PER_RUN:
             raise ValidationFailed(f"a run keeps at most {MAX_EVENTS_PER_RUN} events", [
-                {"path": "/", "message": "too many events for one run"}])
+                {"pointer": "", "message": "too many events for one run"}])
         received = utcnow()
         for event in new:
             session.add(RunEvent(run_id=run_id, seq=event["seq"], type=event["type"],
@@ -274,7 +290,8 @@ def run_view(row: Run, org: str, workspace: str, events: list[RunEventView] | No
     """The plain view of a run; outsiders who may see only statuses get no node or events."""
     return RunView(
         id=row.id, experiment_id=row.experiment_id, workspace_id=row.workspace_id, org=org,
-        workspace=workspace, status=row.status, desired=row.desired,
+        workspace=workspace, status=row.status, desired=row.desired, origin=row.origin,
+        version=row.version, reason=row.reason, started_at=row.started_at,
         node=row.node if detailed else "", created_by=row.created_by if detailed else "",
         created_by_name=row.created_by_name if detailed else "", created_at=row.created_at,
         finished_at=row.finished_at, execution_id=row.execution_id, last_seq=row.last_seq,

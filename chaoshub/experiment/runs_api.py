@@ -46,10 +46,10 @@ def create_run():
     experiment_id = body.get("experiment_id")
     if experiment_id is not None and not isinstance(experiment_id, str):
         raise ValidationFailed("the run is not valid", [
-            {"path": "/experiment_id", "message": "experiment_id must be a string"}])
+            {"pointer": "/experiment_id", "message": "experiment_id must be a string"}])
     if not isinstance(body.get("experiment"), dict):
         raise ValidationFailed("the run is not valid", [
-            {"path": "/experiment", "message": "the experiment must be a JSON object"}])
+            {"pointer": "/experiment", "message": "the experiment must be a JSON object"}])
     node = body.get("node") if isinstance(body.get("node"), str) else ""
     run = service.create_run(claim, org, workspace, body["experiment"], experiment_id, node)
     response = jsonify({"id": run.id, "experiment_id": run.experiment_id,

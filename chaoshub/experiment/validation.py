@@ -14,6 +14,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from chaoshub.core.errors import problem
+
 
 @cache
 def validator() -> Draft202012Validator:
@@ -26,16 +28,12 @@ def validator() -> Draft202012Validator:
 def problems(document: Any) -> list[dict[str, str]]:
     """Every problem found in `document`, each with the JSON Pointer of the field at fault."""
     found = [
-        {"path": _pointer(error.absolute_path), "message": error.message}
+        problem(tuple(error.absolute_path), error.message)
         for error in validator().iter_errors(document)
     ]
     if found or not isinstance(document, dict):
-        return sorted(found, key=lambda p: p["path"])
+        return sorted(found, key=lambda p: p["pointer"])
     return _unresolved_refs(document) + _bad_patterns(document)
-
-
-def _pointer(path) -> str:
-    return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
 def _activities(document: dict) -> list[tuple[str, dict]]:
@@ -52,7 +50,7 @@ def _unresolved_refs(document: dict) -> list[dict[str, str]]:
     activities = _activities(document)
     names = {a.get("name") for path, a in activities if not path.startswith("/rollbacks")}
     return [
-        {"path": f"{path}/ref", "message": f"no activity is named {a['ref']!r}"}
+        {"pointer": f"{path}/ref", "message": f"no activity is named {a['ref']!r}"}
         for path, a in activities
         if "ref" in a and a["ref"] not in names
     ]
@@ -66,6 +64,6 @@ def _bad_patterns(document: dict) -> list[dict[str, str]]:
             try:
                 re.compile(tolerance["pattern"])
             except re.error as exc:
-                found.append({"path": f"{path}/tolerance/pattern",
+                found.append({"pointer": f"{path}/tolerance/pattern",
                               "message": f"not a regular expression: {exc}"})
     return found
