@@ -39,7 +39,10 @@ def main() -> None:
 @click.option("--workers", default=2, show_default=True, help="gunicorn workers (--production).")
 @click.option("--migrate/--no-migrate", "run_migrations", default=True, show_default=True,
               help="Migrate the hosted services' databases to head first.")
-def run(host, port, service, production, workers, run_migrations) -> None:
+@click.option("--worker/--no-worker", "embedded_worker", default=True, show_default=True,
+              help="Start one worker process beside the server to run experiments (when it "
+                   "hosts the experiment service).")
+def run(host, port, service, production, workers, run_migrations, embedded_worker) -> None:
     """Serve the hub (or one of its services)."""
     app = _app(service)
     if run_migrations:
@@ -47,6 +50,8 @@ def run(host, port, service, production, workers, run_migrations) -> None:
     _reserve_org_names(app)
     hosted = ", ".join(app.config["CHAOSHUB_SERVICES"])
     click.echo(f"ChaosHub ({hosted}) on http://{host}:{port}  instance: {app.instance_path}")
+    if embedded_worker and "experiment" in app.config["CHAOSHUB_SERVICES"]:
+        _start_embedded_worker(service)
     if production:
         # Each worker starts polling for events on its first request: a thread started here
         # would stay in the master, which serves nothing.
@@ -54,6 +59,37 @@ def run(host, port, service, production, workers, run_migrations) -> None:
     else:
         events.start_polling(app)  # what waited while this process was down arrives now
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Quit once no run waits.")
+def worker(burst) -> None:
+    """Run the experiments queued on the hub: from Redis (RQ) when REDIS_URL is set, else by
+    polling the database."""
+    _work(None, burst)
+
+
+def _work(service: str | None, burst: bool = False) -> None:
+    from chaoshub.core import logs
+    from chaoshub.experiment import service as experiment
+
+    app = _app(service)
+    logs.install()
+    where = (f"the {app.config['RUNS_QUEUE']} queue of Redis" if app.config["REDIS_URL"]
+             else "the database (no REDIS_URL)")
+    click.echo(f"ChaosHub worker: runs from {where}")
+    experiment.serve_runs(app, burst)
+
+
+def _start_embedded_worker(service: str | None) -> None:
+    import multiprocessing
+
+    # A fresh interpreter, not a fork of a server that may hold threads and connections; a
+    # daemon, so that it stops with the server.
+    process = multiprocessing.get_context("spawn").Process(
+        target=_work, args=(service,), name="chaoshub-worker", daemon=True)
+    process.start()
+    click.echo(f"ChaosHub embedded worker: pid {process.pid}")
 
 
 def _reserve_org_names(app) -> None:

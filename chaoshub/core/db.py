@@ -71,3 +71,10 @@ def dispose(app: Flask) -> None:
     """Close every pooled connection (tests and forks call this)."""
     for db in app.extensions.get(EXTENSION, {}).values():
         db.engine.dispose()
+
+
+def forget_inherited(app: Flask) -> None:
+    """In a forked child: drop the parent's pooled connections without closing them (they
+    are still the parent's), so that the child opens its own."""
+    for db in app.extensions.get(EXTENSION, {}).values():
+        db.engine.dispose(close=False)

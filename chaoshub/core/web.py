@@ -54,6 +54,16 @@ def signed_in_claim() -> str:
     return claim
 
 
+def credentials_first(endpoint: str | None, values: dict | None) -> None:
+    """401 for a write that carries no credentials at all (a blueprint's URL preprocessor)."""
+    # Before the app's CSRF check: a client sending no credentials must read 401 and know to
+    # send its token, not the 403 of a form without its CSRF token.
+    if (request.method not in ("GET", "HEAD", "OPTIONS")
+            and "Authorization" not in request.headers
+            and SESSION_COOKIE not in request.cookies):
+        raise Unauthorized("send an API token: Authorization: Bearer <token>")
+
+
 def viewer() -> UserClaim | None:
     """Who is signed in, for page templates; None for visitors or when auth cannot answer."""
     try:

@@ -15,8 +15,8 @@ def init_app(app: Flask) -> None:
     from chaoshub.experiment.models import HandledEvent
     from chaoshub.experiment.pages import pages
 
-    api, runs_api, moves = api_blueprints()
-    for blueprint in (api, legacy, pages, runs_api, moves):  # the order their rules had
+    api, runs_api, moves, hub_runs_api = api_blueprints()
+    for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api):
         app.register_blueprint(blueprint)
     events.subscribe(app, events.Subscription(
         subscriber=NAME, types=service.WORKSPACE_EVENTS,
@@ -26,8 +26,9 @@ def init_app(app: Flask) -> None:
 
 def api_blueprints() -> list[Blueprint]:
     """The blueprints of experiment's part of /api/v1, which the OpenAPI document describes."""
+    from chaoshub.experiment.hub_runs_api import hub_runs_api
     from chaoshub.experiment.move_routes import moves
     from chaoshub.experiment.routes import api
     from chaoshub.experiment.runs_api import runs_api
 
-    return [api, runs_api, moves]
+    return [api, runs_api, moves, hub_runs_api]

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from sqlalchemy import select, update
 
+from chaoshub.core import paging
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
 from chaoshub.experiment import journals, store
@@ -40,11 +41,30 @@ def queue_run(experiment_id: str, workspace_id: str, version: int, options: dict
         return row.id
 
 
+def runs_after(experiment_id: str, after: tuple[datetime, str] | None,
+               limit: int) -> list[Run]:
+    """Up to `limit` runs of an experiment (from the hub and from clients) past `after`,
+    newest first, detached."""
+    with transaction(SERVICE) as session:
+        query = paging.after(select(Run).where(Run.experiment_id == experiment_id),
+                             Run.created_at, Run.id, after)
+        rows = list(session.scalars(query.limit(limit)))
+        session.expunge_all()
+        return rows
+
+
 def next_queued() -> str | None:
     """The oldest queued run, or None."""
     with transaction(SERVICE) as session:
         return session.scalar(select(Run.id).where(Run.status == "queued")
                               .order_by(Run.created_at, Run.id).limit(1))
+
+
+def queued_ids() -> list[str]:
+    """Every queued run, oldest first."""
+    with transaction(SERVICE) as session:
+        return list(session.scalars(select(Run.id).where(Run.status == "queued")
+                                    .order_by(Run.created_at, Run.id)))
 
 
 def claim(run_id: str, worker: str, lease: int = LEASE_SECONDS) -> Run | None:

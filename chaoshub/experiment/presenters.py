@@ -3,8 +3,11 @@ paths of experiment pages and the JSON shapes of experiments and executions."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
+from chaoshub.core.web import external_url
+from chaoshub.experiment.runs import RunView
 from chaoshub.experiment.schemas import ExecutionView, ExperimentView, SavedExperiment
 
 
@@ -31,3 +34,15 @@ def execution_body(execution: ExecutionView, with_activities: bool = True) -> di
     """An execution as the API shows it."""
     exclude = None if with_activities else {"activities"}
     return execution.model_dump(mode="json", exclude=exclude)
+
+
+def run_body(run: RunView) -> dict[str, Any]:
+    """A run as the API shows it; each event flat, as the client sent it."""
+    data = run.model_dump(mode="json", exclude={"events"})
+    data["events"] = [{"seq": e.seq, "type": e.type,
+                       "timestamp": e.timestamp.isoformat() if e.timestamp else None, **e.data}
+                      for e in run.events]
+    data["execution_url"] = (external_url(
+        f"{experiment_path(run.org, run.workspace, run.experiment_id)}"
+        f"/execution/{run.execution_id}") if run.execution_id else None)
+    return data

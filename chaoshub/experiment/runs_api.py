@@ -4,27 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
-from chaoshub.core.errors import BadRequest, Unauthorized, ValidationFailed
+from chaoshub.core.errors import BadRequest, ValidationFailed
 from chaoshub.core.openapi import answers, docs
-from chaoshub.core.web import SESSION_COOKIE, current_claim, external_url
+from chaoshub.core.web import credentials_first, current_claim, external_url
 from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
-from chaoshub.experiment.presenters import execution_body, experiment_path
-from chaoshub.experiment.runs import EventsRecorded, RunState, RunView
+from chaoshub.experiment.presenters import execution_body, run_body
+from chaoshub.experiment.runs import EventsRecorded, RunState
 
 runs_api = Blueprint("experiment_runs", __name__, url_prefix="/api/v1/runs")
 
 
-@runs_api.url_value_preprocessor
-def _credentials_first(endpoint, values) -> None:
-    # Before the app's CSRF check: a client sending no credentials at all must read 401 and
-    # know to send its token, not the 403 of a form without its CSRF token.
-    if (request.method not in ("GET", "HEAD", "OPTIONS")
-            and "Authorization" not in request.headers
-            and SESSION_COOKIE not in request.cookies):
-        raise Unauthorized("send an API token: Authorization: Bearer <token>")
+runs_api.url_value_preprocessor(credentials_first)
 
 
 @runs_api.after_request
@@ -100,18 +93,6 @@ def get_run(run_id: str):
 def get_run_state(run_id: str):
     """What the hub wants of the run: {"desired": "run"}."""
     return jsonify(service.get_run_state(current_claim(), run_id).model_dump(mode="json"))
-
-
-def run_body(run: RunView) -> dict[str, Any]:
-    """A run as the API shows it; each event flat, as the client sent it."""
-    data = run.model_dump(mode="json", exclude={"events"})
-    data["events"] = [{"seq": e.seq, "type": e.type,
-                       "timestamp": e.timestamp.isoformat() if e.timestamp else None, **e.data}
-                      for e in run.events]
-    data["execution_url"] = (external_url(
-        f"{experiment_path(run.org, run.workspace, run.experiment_id)}"
-        f"/execution/{run.execution_id}") if run.execution_id else None)
-    return data
 
 
 def _name(body: dict[str, Any], field: str) -> str:

@@ -20,6 +20,8 @@ from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
+    BadRequest,
+    Conflict,
     Forbidden,
     HubError,
     NotFound,
@@ -33,12 +35,16 @@ from chaoshub.experiment import (
     compare,
     diff,
     grants,
+    hub_runs,
     journals,
     last_runs,
     listing,
     moves,
+    queue,
+    runs,
     store,
     versions,
+    worker,
 )
 from chaoshub.experiment.models import Execution, ExecutionJournal, Experiment, ExperimentVersion
 from chaoshub.experiment.schemas import (
@@ -63,6 +69,8 @@ READ_SCOPE = "experiments:read"
 WRITE_SCOPE = "experiments:write"
 EXECUTIONS_READ_SCOPE = "executions:read"
 EXECUTIONS_WRITE_SCOPE = "executions:write"
+RUNS_EXECUTE_SCOPE = "runs:execute"
+RUNS = "experiment runs"
 LATEST_EXECUTIONS = 50
 EXECUTIONS = "experiment executions"  # the listing's name, signed into its cursors
 VERSIONS = "experiment versions"
@@ -618,9 +626,6 @@ def _update(user: UserClaim, experiment_id: str, document: dict[str, Any],
 
 # Runs reported by Chaos Toolkit clients ----------------------------------------------------
 
-from chaoshub.core.errors import BadRequest  # noqa: E402
-from chaoshub.experiment import runs  # noqa: E402
-
 
 @interface.public
 def create_run(
@@ -733,3 +738,79 @@ def _run_experiment(claim: str, user: UserClaim, where, document: dict[str, Any]
         return named
     raise Forbidden(f"publishing a new experiment needs the {WRITE_SCOPE} scope; send "
                     "experiment_id to run one the workspace already has")
+
+
+# Runs on the hub -------------------------------------------------------------------------
+
+
+def serve_runs(app, burst: bool = False) -> None:
+    """Run the experiments queued on the hub until stopped (`chaoshub worker`)."""
+    worker.serve(app, burst)
+
+
+@interface.public
+def start_run(claim: str, experiment_id: str, version: int | None = None,
+              dry: runs.Dry | None = None,
+              rollback_strategy: runs.RollbackStrategy | None = None,
+              configuration: dict[str, runs.ConfigurationValue] | None = None,
+              ) -> runs.RunView:
+    """Queue a run of the experiment (its latest version, or `version`) for the hub's workers."""
+    user = _with_scope(claim, RUNS_EXECUTE_SCOPE)
+    if user.anonymous:
+        raise Unauthorized("sign in to run experiments")
+    view, where = _experiment(claim, experiment_id, "run")
+    number = view.version if version is None else version
+    _version(experiment_id, number)
+    options = {"dry": dry, "rollback_strategy": rollback_strategy,
+               "configuration": configuration or {}}
+    run_id = hub_runs.queue_run(view.id, view.workspace_id, number, options, user.sub,
+                                user.name)
+    queue.enqueue(run_id)
+    _record_run_activity(claim, view, "run.started",
+                         f"{user.name} started a run of {view.title} (version {number})",
+                         f"A run of {view.title} was started")
+    return runs.run_view(runs.load_run(run_id), where.org_name, where.name, [])
+
+
+@interface.public
+def abort_run(claim: str, run_id: str, rollbacks: bool = True) -> runs.RunView:
+    """Ask a queued or running run to stop, its rollbacks played unless `rollbacks` is False."""
+    user = _with_scope(claim, RUNS_EXECUTE_SCOPE)
+    row, where = _run(claim, run_id, "run")
+    if row.status not in hub_runs.ACTIVE:
+        raise Conflict(f"the run has ended ({row.status}): there is nothing to abort")
+    hub_runs.request_abort(row.id, rollbacks)
+    view, _ = _experiment(claim, row.experiment_id, "read", missing="no such run")
+    _record_run_activity(claim, view, "run.aborted",
+                         f"{user.name} aborted a run of {view.title}"
+                         + ("" if rollbacks else " without its rollbacks"),
+                         f"A run of {view.title} was aborted")
+    return runs.run_view(runs.load_run(row.id), where.org_name, where.name, [])
+
+
+@interface.public
+def page_runs(claim: str, experiment_id: str, cursor: str | None = None,
+              limit: int | str | None = None) -> runs.RunPage:
+    """A page of the experiment's runs (on the hub and from clients), newest first."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    _, where = _experiment(claim, experiment_id, "read")
+    detailed = grants.executions_shown(where, "no such experiment")
+    limit = paging.page_size(limit)
+    after = paging.timed(paging.decode(cursor, RUNS, [experiment_id])) if cursor else None
+    rows = hub_runs.runs_after(experiment_id, after, limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        rows, last = rows[:limit], rows[limit - 1]
+        next_cursor = paging.encode(RUNS, [experiment_id], [last.created_at.isoformat(), last.id])
+    return runs.RunPage(
+        runs=[runs.run_view(r, where.org_name, where.name, [], detailed) for r in rows],
+        next_cursor=next_cursor)
+
+
+def _record_run_activity(claim: str, view: ExperimentView, kind: str, summary: str,
+                         outsider_summary: str) -> None:
+    try:
+        dashboard.record_activity(claim, view.org_id, kind, summary, view.workspace_id,
+                                  "executions", outsider_summary)
+    except HubError:
+        log.warning("activity %s not recorded for experiment %s", kind, view.id, exc_info=True)

@@ -14,12 +14,13 @@ import socket
 import time
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
+from rq import Worker
 
-from chaoshub.core import claims
+from chaoshub.core import claims, db
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import HubError
-from chaoshub.experiment import child, hub_runs, runs, service
+from chaoshub.experiment import child, hub_runs, queue, runs
 from chaoshub.experiment.child import ChildOutcome, ChildSpec
 from chaoshub.experiment.models import ExperimentVersion, Run
 
@@ -29,6 +30,7 @@ SERVICE = "experiment"
 RENEW_SECONDS = 1.0  # how often a running run's lease is renewed and its desired state read
 REAP_SECONDS = 5.0
 REPORTING_SCOPES = ("executions:read", "executions:write")
+_app: Flask | None = None  # an RQ worker's app, inherited by each forked work-horse
 
 
 def worker_name() -> str:
@@ -53,21 +55,67 @@ def execute(run_id: str, worker: str | None = None) -> str:
     return _conclude(row, worker, outcome)
 
 
-def poll(stop_after: int | None = None, idle_seconds: float = 0.5) -> int:
-    """Take queued runs one after the other (the embedded worker); returns how many ran."""
+def serve(app: Flask, burst: bool = False) -> None:
+    """Run queued runs until stopped: from Redis (RQ) when REDIS_URL is set, else by polling
+    the database."""
+    if app.config["REDIS_URL"]:
+        serve_queue(app, burst)
+        return
+    with app.app_context():
+        poll(until_idle=burst)
+
+
+def poll(until_idle: bool = False, idle_seconds: float = 0.5) -> int:
+    """Take queued runs from the database one after the other (the worker without Redis);
+    returns how many ran. With `until_idle`, stops when none waits."""
     done = 0
     last_reap = 0.0
-    while stop_after is None or done < stop_after:
+    while True:
         if time.monotonic() - last_reap > REAP_SECONDS:
             reap()
             last_reap = time.monotonic()
         run_id = hub_runs.next_queued()
         if run_id is None:
+            if until_idle:
+                return done
             time.sleep(idle_seconds)
             continue
         if execute(run_id):
             done += 1
-    return done
+
+
+def serve_queue(app: Flask, burst: bool = False) -> None:
+    """Take runs from the RQ queue until stopped, each in its own forked work-horse."""
+    global _app
+    _app = app
+    with app.app_context():
+        runs_queue = queue.queue(app.config)
+        # Runs queued while Redis was away, or before any worker started, get their job.
+        for run_id in hub_runs.queued_ids():
+            if runs_queue.fetch_job(f"run-{run_id}") is None:
+                queue.enqueue(run_id)
+    RunWorker([runs_queue], connection=runs_queue.connection,
+              maintenance_interval=REAP_SECONDS, worker_ttl=int(REAP_SECONDS) + 15,
+              ).work(burst=burst, logging_level="INFO")
+
+
+def run_job(run_id: str) -> str:
+    """The RQ job: run one queued run to its end, in the work-horse RQ forked for it."""
+    if _app is None:
+        raise RuntimeError("run_job runs only under `chaoshub worker`")
+    db.forget_inherited(_app)
+    with _app.app_context():
+        return execute(run_id)
+
+
+class RunWorker(Worker):
+    """An RQ worker that also reaps lost runs whenever it does its maintenance."""
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        if _app is not None:
+            with _app.app_context():
+                reap()
 
 
 def reap() -> list[str]:
@@ -147,6 +195,10 @@ def _conclude(row: Run, worker: str, outcome: ChildOutcome) -> str:
         return status if status != "finished" else "interrupted"
     reporter = claims.sign(sub=row.created_by, name=row.created_by_name,
                            scopes=REPORTING_SCOPES)
+    # The service module starts workers (it is what `chaoshub worker` may import): imported
+    # here, where the journal goes through its public function like any client's.
+    from chaoshub.experiment import service
+
     try:
         service.finish_run(reporter, row.id, outcome.journal)
     except HubError as exc:

@@ -1,0 +1,104 @@
+"""The API of runs on the hub: start a run of an experiment, list its runs, abort one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chaoshub.core.errors import ValidationFailed, pydantic_problems
+from chaoshub.core.openapi import answers, docs
+from chaoshub.core.paging import PageQuery
+from chaoshub.core.web import credentials_first, current_claim, external_url
+from chaoshub.experiment import bodies, service
+from chaoshub.experiment.presenters import experiment_path, run_body
+from chaoshub.experiment.runs import ConfigurationValue, Dry, RollbackStrategy, RunView
+
+hub_runs_api = Blueprint("experiment_hub_runs", __name__, url_prefix="/api/v1")
+hub_runs_api.url_value_preprocessor(credentials_first)
+
+
+class NewRun(BaseModel):
+    """A run to start on the hub's workers; every field may be left out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(None, ge=1, description="The version to run (default latest).")
+    dry: Dry | None = Field(None, description="Skip these activities (chaos run --dry).")
+    rollback_strategy: RollbackStrategy | None = None
+    configuration: dict[str, ConfigurationValue] | None = Field(
+        None, max_length=100, description="Configuration values the experiment reads.")
+
+
+class RunAbort(BaseModel):
+    """How to stop a run: with its rollbacks (the default) or without."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rollbacks: bool = True
+
+
+class StartedRun(RunView):
+    """A run just queued, and where to follow it."""
+
+    url: str
+    page_url: str
+
+
+class RunList(BaseModel):
+    """A page of an experiment's runs."""
+
+    runs: list[RunView]
+    next_cursor: str | None
+
+
+@hub_runs_api.post("/experiments/<experiment_id>/runs")
+@docs.validate(json=NewRun, tags=["runs"],
+               resp=answers(StartedRun, 400, 401, 403, 404, 409, 422, status=202))
+def start_run(experiment_id: str):
+    """Start a run of the experiment on the hub's workers: 202 with the queued run."""
+    claim = bodies.writer_claim(service.RUNS_EXECUTE_SCOPE)
+    options = _model(NewRun)
+    run = service.start_run(claim, experiment_id, options.version, options.dry,
+                            options.rollback_strategy, options.configuration)
+    response = jsonify({**run_body(run), "url": external_url(f"/api/v1/runs/{run.id}"),
+                        "page_url": external_url(_page(run))})
+    response.status_code = 202
+    response.headers["Location"] = f"/api/v1/runs/{run.id}"
+    return response
+
+
+@hub_runs_api.get("/experiments/<experiment_id>/runs")
+@docs.validate(query=PageQuery, resp=answers(RunList, 400, 404), tags=["runs"])
+def list_runs(experiment_id: str):
+    """The experiment's runs, on the hub and from clients, newest first: ?cursor=, ?limit=."""
+    page = service.page_runs(current_claim(), experiment_id, request.args.get("cursor") or None,
+                             request.args.get("limit"))
+    return jsonify({"runs": [run_body(r) for r in page.runs], "next_cursor": page.next_cursor})
+
+
+@hub_runs_api.post("/runs/<run_id>/abort")
+@docs.validate(json=RunAbort, tags=["runs"],
+               resp=answers(RunView, 400, 401, 403, 404, 409, 422, status=202))
+def abort_run(run_id: str):
+    """Stop a run: it ends `aborted` within seconds, its rollbacks played unless told not to."""
+    claim = bodies.writer_claim(service.RUNS_EXECUTE_SCOPE)
+    choice = _model(RunAbort)
+    response = jsonify(run_body(service.abort_run(claim, run_id, choice.rollbacks)))
+    response.status_code = 202
+    return response
+
+
+def _model(model: type[BaseModel]) -> Any:
+    # An empty body takes every default.
+    raw = request.get_data(cache=True)
+    body = bodies.read_object("BODY_MAX_BYTES", "request") if raw.strip() else {}
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed("the request is not valid", pydantic_problems(exc)) from exc
+
+
+def _page(run: RunView) -> str:
+    return f"{experiment_path(run.org, run.workspace, run.experiment_id)}/run/{run.id}"
