@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from chaoshub.core import claims
 from chaoshub.core.schemas import Frozen
 
-Scope = Literal[
-    "experiments:read", "experiments:write", "executions:read", "executions:write", "runs:execute",
-    "orgs:read", "audit:read",
-]
+Scope = claims.Scope  # the one list of scopes is core's: every service checks them
 
 
 class AccountView(Frozen):

@@ -63,9 +63,8 @@ RESERVED_NAMES = frozenset({
     "login", "logout", "new", "orgs", "search", "settings", "signin", "signout", "signup",
     "static", "status", "tokens",
 })
-SESSION_SCOPES = ("*",)  # a browser session carries all of its user's rights
-SCOPES = ("experiments:read", "experiments:write", "executions:read", "executions:write",
-          "runs:execute", "orgs:read", "audit:read")
+# The scopes a token may carry, and what a session's claim carries instead: core's, for all.
+SCOPES, SESSION_SCOPES = claims.SCOPES, claims.SESSION_SCOPES
 # The audit log (sign-in and token addresses) is in no preset but full.
 SCOPE_PRESETS = {"read-only": ("experiments:read", "executions:read", "orgs:read"),
                  "full": SCOPES}
@@ -171,7 +170,7 @@ def describe_caller(claim: str) -> Caller:
     """Who the claim speaks for, and the rights of the credential behind it."""
     user = _signed_in(claim)
     account = get_account(claim)
-    session_claim = "*" in user.scopes
+    session_claim = user.is_session
     return Caller(
         id=account.id,
         username=account.username,
@@ -433,7 +432,7 @@ def _session_only(claim: str) -> claims.UserClaim:
     # Tokens cannot see or mint tokens or change how an account signs in: a leaked one stays
     # contained.
     user = _signed_in(claim)
-    if "*" not in user.scopes:
+    if not user.is_session:
         raise Forbidden("this needs a signed-in session, not an API token")
     return user
 

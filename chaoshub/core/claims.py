@@ -9,7 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +24,15 @@ from chaoshub.core.errors import ServiceUnavailable, Unauthorized
 ALGORITHM = "EdDSA"
 HUB_AUDIENCE = "chaoshub"
 ANONYMOUS = "anonymous"
-ALL_SCOPES = ("*",)
+# Every scope an API token may carry, in the order the token form offers them (`runs:execute` is
+# offered already: runs on the hub will check it).
+Scope = Literal[
+    "experiments:read", "experiments:write", "executions:read", "executions:write", "runs:execute",
+    "orgs:read", "audit:read",
+]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+# What a browser session's claim carries instead of scopes: all of its user's rights.
+SESSION_SCOPES = ("*",)
 # What a verifier accepts of a claim's lifetime (issued ones live CLAIM_TTL, a minute by default),
 # and of the clocks of the processes that sign and check it.
 MAX_LIFETIME = MAX_CLAIM_TTL
@@ -48,9 +56,14 @@ class UserClaim:
         """True for the claim of a visitor who is not signed in."""
         return self.sub == ANONYMOUS
 
+    @property
+    def is_session(self) -> bool:
+        """True when the claim comes from a signed-in browser session, not an API token."""
+        return not self.anonymous and set(SESSION_SCOPES) <= set(self.scopes)
+
     def allows(self, scope: str) -> bool:
-        """True when the credential behind this claim carries `scope`."""
-        return "*" in self.scopes or scope in self.scopes
+        """True when the credential behind this claim carries `scope` (a session has them all)."""
+        return self.is_session or scope in self.scopes
 
 
 @dataclass

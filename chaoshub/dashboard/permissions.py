@@ -78,7 +78,7 @@ class Roles:
 
 def is_session(user: UserClaim) -> bool:
     """True when the claim comes from a signed-in browser session, not an API token."""
-    return not user.anonymous and "*" in user.scopes
+    return user.is_session
 
 
 def may_read(visibility: Visibility | str, role: Role | None, user: UserClaim) -> bool:
@@ -95,7 +95,7 @@ def allowed_actions(role: Role | None, user: UserClaim, readable: bool) -> list[
     if role is None:
         return ["read"]
     return [action for action, roles in PERMISSIONS.items()
-            if role in roles and (action not in SESSION_ONLY or is_session(user))]
+            if role in roles and (action not in SESSION_ONLY or user.is_session)]
 
 
 def check(user: UserClaim, role: Role | None, readable: bool, action: Action, what: str) -> None:
@@ -108,7 +108,7 @@ def check(user: UserClaim, role: Role | None, readable: bool, action: Action, wh
         if user.anonymous:
             raise Unauthorized("sign in first")
         raise Forbidden(f"your role in this org does not allow this ({action.replace('_', ' ')})")
-    if action in SESSION_ONLY and not is_session(user):
+    if action in SESSION_ONLY and not user.is_session:
         raise Forbidden("this needs a signed-in session, not an API token")
 
 
