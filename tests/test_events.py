@@ -20,6 +20,7 @@ from chaoshub.core.errors import Forbidden
 from chaoshub.core.transport import INTERFACES
 from chaoshub.dashboard import service as dashboard
 from chaoshub.dashboard.models import Org, OutboxAck, OutboxEvent
+from chaoshub.dashboard.public import domain_events
 from chaoshub.experiment import service as experiments
 from chaoshub.experiment import store as experiment_store
 from chaoshub.experiment.models import Experiment, HandledEvent
@@ -165,12 +166,13 @@ def test_an_account_created_makes_its_personal_org_once_and_a_redelivery_changes
 
 def test_the_home_page_fetches_a_personal_org_not_there_yet_or_says_it_is_coming(
         app, client, monkeypatch):
-    real = dashboard.create_personal_org
+    # Patched where auth's events are handled (dashboard/public/domain_events.py).
+    real = domain_events.create_personal_org
 
     def away(*args):
         raise RuntimeError("the dashboard database is away")
 
-    monkeypatch.setattr(dashboard, "create_personal_org", away)
+    monkeypatch.setattr(domain_events, "create_personal_org", away)
     sign_up(client, "dora")
     sign_in(client, "dora")
     with app.app_context():
@@ -178,7 +180,7 @@ def test_the_home_page_fetches_a_personal_org_not_there_yet_or_says_it_is_coming
         home = client.get("/")
         assert home.status_code == 200 and b'data-testid="setting-up"' in home.data
 
-        monkeypatch.setattr(dashboard, "create_personal_org", real)
+        monkeypatch.setattr(domain_events, "create_personal_org", real)
         home = client.get("/")  # the miss fetches auth's waiting event
         assert b'data-testid="setting-up"' not in home.data and b"Personal" in home.data
         assert personal_orgs("dora") == 1

@@ -1,0 +1,1 @@
+"""The dashboard service's public functions, one module per concern; service.py is their face."""
