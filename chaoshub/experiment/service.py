@@ -8,10 +8,10 @@ every write.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chaoshub.auth import service as auth
@@ -20,17 +20,14 @@ from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
-    BadRequest,
     Conflict,
     Forbidden,
-    HubError,
     NotFound,
     Unauthorized,
     ValidationFailed,
 )
 from chaoshub.core.models import utcnow
 from chaoshub.core.transport import ServiceInterface
-from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment import (
     compare,
     diff,
@@ -60,6 +57,7 @@ from chaoshub.experiment.schemas import (
     VersionView,
 )
 from chaoshub.experiment.validation import problems
+from chaoshub.experiment.writes import ExperimentWrite, record_activity, write
 
 SERVICE = "experiment"
 interface = ServiceInterface(SERVICE)
@@ -77,6 +75,8 @@ VERSIONS = "experiment versions"
 PAGE_MAX = 100
 # Dashboard's events after which a workspace's experiments must go.
 WORKSPACE_EVENTS = ("org.deleted", "workspace.deleted")
+# What authorize_write checks: writing experiments, or running them (publishing executions).
+WriteAction = Literal["write", "run"]
 # What list_experiments takes as `last_run`: the hub's outcomes, worst first, and "none".
 LAST_RUN_FILTERS = listing.LAST_RUN_FILTERS
 
@@ -92,14 +92,10 @@ def create_experiment(
     user = _writer(claim, WRITE_SCOPE)
     where = grants.require(grants.by_name(claim, org, workspace), "write")
     document = _checked(document)
-    view = _create(user, where.id, where.org_id, document, message).experiment
-    try:
-        dashboard.record_activity(claim, view.org_id, "experiment.created",
-                                  f"{user.name} created the experiment {view.title}",
-                                  view.workspace_id)
-    except (HubError, SQLAlchemyError) as exc:
-        # The experiment is kept: a feed missing an entry must not turn the write into an error.
-        log.warning("experiment %s: activity not recorded: %s", view.id, exc)
+    with write(user, claim) as work:
+        view = _create(work, user, where.id, where.org_id, document, message).experiment
+        work.feed(f"experiment {view.id}", view.org_id, "experiment.created",
+                  f"{user.name} created the experiment {view.title}", view.workspace_id)
     return view
 
 
@@ -119,24 +115,24 @@ def publish_experiment(
     document = _checked(versions.normalized(document, as_run=True) if isinstance(
         document, dict) else document)
     experiment_id = named.get("experiment") if named else None
-    saved = None
+    here = False
     if isinstance(experiment_id, str):
         stored = cache().remember(_experiment_key(experiment_id),
                                   lambda: store.load_experiment(experiment_id))
-        if stored is not None and stored["workspace_id"] == where.id:
-            saved = _update(user, experiment_id, document, "published from the chaos CLI")
-    if saved is None:
-        saved = _create(user, where.id, where.org_id, document, "published from the chaos CLI")
-    if saved.changed:
-        view = saved.experiment
-        kind = "experiment.created" if saved.created else "experiment.changed"
-        summary = (f"{user.name} created the experiment {view.title}" if saved.created else
-                   f"{user.name} changed the experiment {view.title} (version {view.version})")
-        try:
-            dashboard.record_activity(claim, view.org_id, kind, summary, view.workspace_id)
-        except (HubError, SQLAlchemyError) as exc:
-            # As for create_experiment: the document is kept whatever the feed says.
-            log.warning("experiment %s: activity not recorded: %s", view.id, exc)
+        here = stored is not None and stored["workspace_id"] == where.id
+    with write(user, claim) as work:
+        if here:
+            saved = _update(work, user, experiment_id, document, "published from the chaos CLI")
+        else:
+            saved = _create(work, user, where.id, where.org_id, document,
+                            "published from the chaos CLI")
+        if saved.changed:
+            view = saved.experiment
+            kind = "experiment.created" if saved.created else "experiment.changed"
+            summary = (f"{user.name} created the experiment {view.title}" if saved.created else
+                       f"{user.name} changed the experiment {view.title} "
+                       f"(version {view.version})")
+            work.feed(f"experiment {view.id}", view.org_id, kind, summary, view.workspace_id)
     return saved.model_copy(update={"org": where.org_name, "workspace": where.name})
 
 
@@ -147,17 +143,14 @@ def update_experiment(
     """Replace the document: a new version when it changed, the same one when identical."""
     user = _writer(claim, WRITE_SCOPE)
     _experiment(claim, experiment_id, "write")
-    saved = _update(user, experiment_id, _checked(document), message)
-    if saved.changed:
-        view = saved.experiment
-        try:
-            dashboard.record_activity(
-                claim, view.org_id, "experiment.changed",
-                f"{user.name} changed the experiment {view.title} (version {view.version})",
-                view.workspace_id)
-        except (HubError, SQLAlchemyError) as exc:
-            # As for create_experiment: the new version is kept whatever the feed says.
-            log.warning("experiment %s: activity not recorded: %s", view.id, exc)
+    document = _checked(document)
+    with write(user, claim) as work:
+        saved = _update(work, user, experiment_id, document, message)
+        if saved.changed:
+            view = saved.experiment
+            work.feed(f"experiment {view.id}", view.org_id, "experiment.changed",
+                      f"{user.name} changed the experiment {view.title} "
+                      f"(version {view.version})", view.workspace_id)
     return saved
 
 
@@ -165,13 +158,13 @@ def update_experiment(
 def delete_experiment(claim: str, experiment_id: str) -> int:
     """Delete an experiment with its versions and executions; returns how many executions
     went."""
-    _writer(claim, WRITE_SCOPE)
+    user = _writer(claim, WRITE_SCOPE)
     _experiment(claim, experiment_id, "write")
-    with transaction(SERVICE) as session:
-        count = len(session.scalars(select(Execution.id).where(
+    with write(user, claim) as work:
+        count = len(work.session.scalars(select(Execution.id).where(
             Execution.experiment_id == experiment_id)).all())
-        store.delete_experiments(session, [experiment_id])
-    _forget(experiment_id)
+        store.delete_experiments(work.session, [experiment_id])
+        work.forget(*_cache_keys(experiment_id))
     return count
 
 
@@ -188,18 +181,14 @@ def move_experiment(claim: str, experiment_id: str, org: str, workspace: str) ->
             {"pointer": f"/{name}", "message": "a name is needed"} for name in missing])
     destination = grants.require(grants.by_name(claim, org, workspace), "write")
     if destination.id != source.id:
-        with transaction(SERVICE) as session:
+        with write(user, claim) as work:
             view = store.experiment_view(moves.move_rows(
-                session, experiment_id, source.id, destination.id, destination.org_id))
-        _forget(experiment_id)
-        for org_id, workspace_id, summary in moves.feed_entries(user.name, view.title, source,
-                                                                 destination):
-            try:
-                dashboard.record_activity(claim, org_id, moves.KIND, summary, workspace_id,
-                                          "members")
-            except (HubError, SQLAlchemyError) as exc:
-                # As for create_experiment: the move stands whatever the feed says.
-                log.warning("experiment %s: activity not recorded: %s", experiment_id, exc)
+                work.session, experiment_id, source.id, destination.id, destination.org_id))
+            work.forget(*_cache_keys(experiment_id))
+            for org_id, workspace_id, summary in moves.feed_entries(user.name, view.title,
+                                                                     source, destination):
+                work.feed(f"experiment {experiment_id}", org_id, moves.KIND, summary,
+                          workspace_id, "members")
     return ExperimentAt(experiment=view, org=destination.org_name, workspace=destination.name,
                         visibility=destination.visibility)
 
@@ -342,7 +331,8 @@ def publish_execution(
     digest = versions.content_hash(journal)
     key = store.idempotency_key(idempotency_key)
     try:
-        with transaction(SERVICE) as session:
+        with write(user, claim) as work:
+            session = work.session
             earlier = store.find_execution(session, experiment_id, digest, key)
             if earlier is None:
                 # Locked where it was authorized: a move cannot slip in before the insert.
@@ -353,6 +343,12 @@ def publish_execution(
                 last_runs.record(session, row)
                 published = PublishedExecution(
                     execution=store.execution_view(row, activities), created=True)
+                work.forget(_executions_key(experiment_id))
+                outcome = published.execution.outcome
+                work.feed(f"execution {row.id}", view.org_id, "execution.published",
+                          f"{user.name} published a run of {view.title}: {outcome}",
+                          view.workspace_id, "executions",
+                          f"A run of {view.title} was published: {outcome}")
             else:
                 published = PublishedExecution(execution=store.execution_view(earlier),
                                                created=False)
@@ -364,17 +360,6 @@ def publish_execution(
                 raise
             published = PublishedExecution(execution=store.execution_view(earlier),
                                            created=False)
-    if published.created:
-        cache().forget(_executions_key(experiment_id))
-        try:
-            outcome = published.execution.outcome
-            dashboard.record_activity(
-                claim, view.org_id, "execution.published",
-                f"{user.name} published a run of {view.title}: {outcome}", view.workspace_id,
-                "executions", f"A run of {view.title} was published: {outcome}")
-        except (HubError, SQLAlchemyError) as exc:
-            # The execution is kept: a retry would only find it there already.
-            log.warning("execution %s: activity not recorded: %s", published.execution.id, exc)
     return published
 
 
@@ -466,15 +451,17 @@ def delete_workspace_contents(session: Session, event: events.Event) -> None:
         workspace_ids = list(event.payload["workspace_ids"])
     else:
         workspace_ids = [event.subject.id]
-    ids = list(session.scalars(
-        select(Experiment.id).where(Experiment.workspace_id.in_(workspace_ids))))
-    store.delete_experiments(session, ids)
-    events.after_commit(session, lambda: [_forget(experiment_id) for experiment_id in ids])
+    with ExperimentWrite.joining(session) as work:
+        ids = list(session.scalars(
+            select(Experiment.id).where(Experiment.workspace_id.in_(workspace_ids))))
+        store.delete_experiments(session, ids)
+        for experiment_id in ids:
+            work.forget(*_cache_keys(experiment_id))
 
 
 @interface.public
 def authorize_write(
-    claim: str, action: str, org: str | None = None, workspace: str | None = None,
+    claim: str, action: WriteAction, org: str | None = None, workspace: str | None = None,
     experiment_id: str | None = None, run_id: str | None = None,
 ) -> None:
     """Raise what a write ("write" an experiment, or "run": publish executions) at the place
@@ -522,8 +509,8 @@ def _executions_key(experiment_id: str) -> str:
     return cache().key(SERVICE, "executions", experiment_id)
 
 
-def _forget(experiment_id: str) -> None:
-    cache().forget(_experiment_key(experiment_id), _executions_key(experiment_id))
+def _cache_keys(experiment_id: str) -> tuple[str, str]:
+    return _experiment_key(experiment_id), _executions_key(experiment_id)
 
 
 def _experiment(claim: str, experiment_id: str, action: str,
@@ -584,42 +571,40 @@ def _version(experiment_id: str, number: int) -> ExperimentVersion:
         return row
 
 
-def _create(user: UserClaim, workspace_id: str, org_id: str, document: dict[str, Any],
-            message: str) -> SavedExperiment:
-    now = utcnow()
-    with transaction(SERVICE) as session:
-        row = Experiment(workspace_id=workspace_id, org_id=org_id, created_by=user.sub,
-                         created_at=now, updated_at=now, version=1)
-        store.describe(row, document)
-        session.add(row)
-        session.flush()
-        store.set_index(session, row)
-        version = store.add_version(session, row, document, user.sub, user.name,
-                                    message or "created", 1)
-        view = store.experiment_view(row)
+def _create(work: ExperimentWrite, user: UserClaim, workspace_id: str, org_id: str,
+            document: dict[str, Any], message: str) -> SavedExperiment:
+    now, session = utcnow(), work.session
+    row = Experiment(workspace_id=workspace_id, org_id=org_id, created_by=user.sub,
+                     created_at=now, updated_at=now, version=1)
+    store.describe(row, document)
+    session.add(row)
+    session.flush()
+    store.set_index(session, row)
+    version = store.add_version(session, row, document, user.sub, user.name,
+                                message or "created", 1)
+    view = store.experiment_view(row)
     return SavedExperiment(experiment=view, created=True, changed=True,
                            content_hash=version.content_hash)
 
 
-def _update(user: UserClaim, experiment_id: str, document: dict[str, Any],
-            message: str) -> SavedExperiment:
-    digest = versions.content_hash(document)
-    with transaction(SERVICE) as session:
-        # Locked so that two writers never both make version n+1.
-        row = session.scalar(select(Experiment).where(Experiment.id == experiment_id)
-                             .with_for_update())
-        if row is None:
-            raise NotFound("no such experiment")
-        if store.latest_hash(session, row.id, row.version) == digest:
-            return SavedExperiment(experiment=store.experiment_view(row), created=False,
-                                   changed=False, content_hash=digest)
-        row.version += 1
-        row.updated_at = utcnow()
-        store.describe(row, document)
-        store.set_index(session, row)
-        store.add_version(session, row, document, user.sub, user.name, message, row.version)
-        view = store.experiment_view(row)
-    _forget(experiment_id)
+def _update(work: ExperimentWrite, user: UserClaim, experiment_id: str,
+            document: dict[str, Any], message: str) -> SavedExperiment:
+    digest, session = versions.content_hash(document), work.session
+    # Locked so that two writers never both make version n+1.
+    row = session.scalar(select(Experiment).where(Experiment.id == experiment_id)
+                         .with_for_update())
+    if row is None:
+        raise NotFound("no such experiment")
+    if store.latest_hash(session, row.id, row.version) == digest:
+        return SavedExperiment(experiment=store.experiment_view(row), created=False,
+                               changed=False, content_hash=digest)
+    row.version += 1
+    row.updated_at = utcnow()
+    store.describe(row, document)
+    store.set_index(session, row)
+    store.add_version(session, row, document, user.sub, user.name, message, row.version)
+    view = store.experiment_view(row)
+    work.forget(*_cache_keys(experiment_id))
     return SavedExperiment(experiment=view, created=False, changed=True, content_hash=digest)
 
 
@@ -639,14 +624,10 @@ def create_run(
         where = grants.require(grants.by_name(claim, org, workspace), "run")
     except Forbidden as exc:
         raise NotFound("no such workspace") from exc
-    if not isinstance(document, dict):
-        raise ValidationFailed("the experiment is not valid", [
-            {"pointer": "/experiment", "message": "the experiment must be a JSON object"}])
-    if experiment_id is not None and not isinstance(experiment_id, str):
-        raise BadRequest("experiment_id must be a string")
+    # The shapes of document, experiment_id and node are the API model's to check (RunOpening),
+    # and the transport's for a remote call (these type hints).
     linked = _run_experiment(claim, user, where, document, experiment_id)
-    run_id = runs.add_run(linked, where.id, user.sub, user.name,
-                          node if isinstance(node, str) else "")
+    run_id = runs.add_run(linked, where.id, user.sub, user.name, node)
     return runs.run_view(runs.load_run(run_id), where.org_name, where.name, [])
 
 
@@ -809,8 +790,7 @@ def page_runs(claim: str, experiment_id: str, cursor: str | None = None,
 
 def _record_run_activity(claim: str, view: ExperimentView, kind: str, summary: str,
                          outsider_summary: str) -> None:
-    try:
-        dashboard.record_activity(claim, view.org_id, kind, summary, view.workspace_id,
-                                  "executions", outsider_summary)
-    except HubError:
-        log.warning("activity %s not recorded for experiment %s", kind, view.id, exc_info=True)
+    # The run was queued or asked to stop in hub_runs' own transaction: only its feed entry
+    # is left, and a feed that refuses it does not undo it.
+    record_activity(claim, f"experiment {view.id}", view.org_id, kind, summary,
+                    view.workspace_id, "executions", outsider_summary)
