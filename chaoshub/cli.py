@@ -6,6 +6,8 @@ the `chaoshub.commands` entry points that pyproject.toml lists (one per command 
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import click
@@ -69,7 +71,7 @@ def worker(burst) -> None:
     _work(None, burst)
 
 
-def _work(service: str | None, burst: bool = False) -> None:
+def _work(service: str | None, burst: bool = False, parent: int | None = None) -> None:
     from chaoshub.core import logs
     from chaoshub.experiment import service as experiment
 
@@ -78,7 +80,7 @@ def _work(service: str | None, burst: bool = False) -> None:
     where = (f"the {app.config['RUNS_QUEUE']} queue of Redis" if app.config["REDIS_URL"]
              else "the database (no REDIS_URL)")
     click.echo(f"ChaosHub worker: runs from {where}")
-    experiment.serve_runs(app, burst)
+    experiment.serve_runs(app, burst, parent)
 
 
 def _start_embedded_worker(service: str | None) -> None:
@@ -87,8 +89,11 @@ def _start_embedded_worker(service: str | None) -> None:
     # A fresh interpreter, not a fork of a server that may hold threads and connections; a
     # daemon, so that it stops with the server.
     process = multiprocessing.get_context("spawn").Process(
-        target=_work, args=(service,), name="chaoshub-worker", daemon=True)
+        target=_work, args=(service, False, os.getpid()), name="chaoshub-worker", daemon=True)
     process.start()
+    # SIGTERM exits through Python, whose exit stops the daemon worker; a SIGKILLed server
+    # leaves it orphaned, and it notices within seconds.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(f"ChaosHub embedded worker: pid {process.pid}")
 
 

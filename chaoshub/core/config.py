@@ -52,7 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "RUN_MAX_SECONDS": 3600,
     "RUN_GRACE_SECONDS": 60,
     "RUN_LEASE_SECONDS": 30,
-    "RUNS_QUEUE": "chaoshub-runs",
+    # The RQ queue of runs; unset: "<CACHE_PREFIX>-runs", so that hubs sharing a Redis each
+    # keep their own.
+    "RUNS_QUEUE": "",
 }
 PASSWORD_HASHINGS = ("standard", "fast")
 MAX_CLAIM_TTL = 300  # seconds: the longest-lived claim a verifier accepts
@@ -84,6 +86,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
     settings["CHAOSHUB_SERVICES"] = _hosted_services(settings["CHAOSHUB_SERVICES"])
     settings["SIGNUP_OPEN"] = str(settings["SIGNUP_OPEN"]).strip().lower() in ("1", "true", "yes")
+    settings["RUNS_QUEUE"] = settings["RUNS_QUEUE"] or f"{settings['CACHE_PREFIX']}-runs"
     settings["SIGNUP_ALLOWED_DOMAINS"] = frozenset(
         d.strip().lower() for d in str(settings["SIGNUP_ALLOWED_DOMAINS"]).split(",") if d.strip()
     )

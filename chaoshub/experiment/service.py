@@ -724,9 +724,10 @@ def _run_experiment(claim: str, user: UserClaim, where, document: dict[str, Any]
 # Runs on the hub -------------------------------------------------------------------------
 
 
-def serve_runs(app, burst: bool = False) -> None:
-    """Run the experiments queued on the hub until stopped (`chaoshub worker`)."""
-    worker.serve(app, burst)
+def serve_runs(app, burst: bool = False, parent: int | None = None) -> None:
+    """Run the experiments queued on the hub until stopped (`chaoshub worker`, or the worker
+    `chaoshub run` starts beside its server, `parent`)."""
+    worker.serve(app, burst, parent)
 
 
 @interface.public

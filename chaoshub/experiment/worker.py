@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import time
 from typing import Any
@@ -31,6 +32,7 @@ RENEW_SECONDS = 1.0  # how often a running run's lease is renewed and its desire
 REAP_SECONDS = 5.0
 REPORTING_SCOPES = ("executions:read", "executions:write")
 _app: Flask | None = None  # an RQ worker's app, inherited by each forked work-horse
+_parent: int | None = None  # the server an embedded worker belongs to
 
 
 def worker_name() -> str:
@@ -55,9 +57,11 @@ def execute(run_id: str, worker: str | None = None) -> str:
     return _conclude(row, worker, outcome)
 
 
-def serve(app: Flask, burst: bool = False) -> None:
+def serve(app: Flask, burst: bool = False, parent: int | None = None) -> None:
     """Run queued runs until stopped: from Redis (RQ) when REDIS_URL is set, else by polling
-    the database."""
+    the database. With `parent`, stop when that process (the server) is gone."""
+    global _parent
+    _parent = parent
     if app.config["REDIS_URL"]:
         serve_queue(app, burst)
         return
@@ -70,7 +74,7 @@ def poll(until_idle: bool = False, idle_seconds: float = 0.5) -> int:
     returns how many ran. With `until_idle`, stops when none waits."""
     done = 0
     last_reap = 0.0
-    while True:
+    while not _orphaned():
         if time.monotonic() - last_reap > REAP_SECONDS:
             reap()
             last_reap = time.monotonic()
@@ -82,6 +86,7 @@ def poll(until_idle: bool = False, idle_seconds: float = 0.5) -> int:
             continue
         if execute(run_id):
             done += 1
+    return done
 
 
 def serve_queue(app: Flask, burst: bool = False) -> None:
@@ -105,7 +110,8 @@ def run_job(run_id: str) -> str:
         raise RuntimeError("run_job runs only under `chaoshub worker`")
     db.forget_inherited(_app)
     with _app.app_context():
-        return execute(run_id)
+        # Named after the worker that forked this work-horse: that is the process people see.
+        return execute(run_id, f"{socket.gethostname()}:{os.getppid()}")
 
 
 class RunWorker(Worker):
@@ -113,9 +119,16 @@ class RunWorker(Worker):
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
+        if _orphaned():
+            self.request_stop(signal.SIGTERM, None)
         if _app is not None:
             with _app.app_context():
                 reap()
+
+
+def _orphaned() -> bool:
+    # An embedded worker whose server died (even by SIGKILL) stops too.
+    return _parent is not None and os.getppid() != _parent
 
 
 def reap() -> list[str]:

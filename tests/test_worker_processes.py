@@ -1,0 +1,145 @@
+"""Workers as real processes: `chaoshub run`'s embedded worker on SQLite, and `chaoshub worker`
+processes on PostgreSQL + Redis (RQ), one of them killed with SIGKILL in the middle of a run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from chaoshub.experiment import child, runs
+from tests.helpers import BIN, clean_env, running_hub, signed_in_session, start, stop
+
+pytestmark = [pytest.mark.workers,
+              pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")]
+
+RUNNER = ["experiments:read", "experiments:write", "executions:read", "executions:write",
+          "runs:execute"]
+
+
+def experiment(seconds: int = 0) -> dict:
+    def process(path: str, *arguments: str) -> dict:
+        return {"type": "process", "path": path, "arguments": list(arguments), "timeout": 120}
+
+    method = ([{"type": "action", "name": "wait", "provider": process("/bin/sleep", str(seconds))}]
+              if seconds else [{"type": "action", "name": "act", "provider": process("/bin/true")}])
+    return {"title": f"Wait {seconds} s", "description": "Runs on a worker.",
+            "steady-state-hypothesis": {"title": "ok", "probes": [
+                {"type": "probe", "name": "alive", "provider": process("/bin/true"),
+                 "tolerance": 0}]},
+            "method": method, "rollbacks": []}
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def test_the_embedded_worker_of_chaoshub_run_runs_an_experiment(tmp_path):
+    with running_hub(tmp_path) as url:
+        http = signed_in_session(url, "alice")
+        saved = http.post(f"{url}/api/v1/orgs/alice/workspaces/Personal/experiments",
+                          json=experiment()).json()
+        started = http.post(f"{url}/api/v1/experiments/{saved['id']}/runs", json={})
+        assert started.status_code == 202, started.text
+        run_url = started.json()["url"]
+        done = wait_for(lambda: (r := http.get(run_url).json())["status"] == "finished" and r,
+                        60, "the run finished")
+        assert done["origin"] == "hub" and done["execution_id"]
+        assert done["node"].endswith(f":{_worker_pid(done)}")
+
+
+def _worker_pid(run: dict) -> str:
+    return run["node"].rsplit(":", 1)[1]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_rq_workers_run_experiments_and_a_killed_one_loses_its_run_within_the_lease(
+        app, settings, tmp_path, backend):
+    env = clean_env(**{k: str(v) for k, v in settings.items()}, RUN_LEASE_SECONDS="4",
+                    LOG_LEVEL="INFO")
+    workers = [start([str(BIN / "chaoshub"), "worker"], tmp_path, env, tmp_path / f"w{n}.log")
+               for n in range(2)]
+    try:
+        client = app.test_client()
+        token = _token(app)
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def create(document):
+            answer = client.post("/api/v1/orgs/alice/workspaces/Personal/experiments",
+                                 json=document, headers=headers)
+            assert answer.status_code == 201, answer.get_json()
+            return answer.get_json()["id"]
+
+        def run(experiment_id):
+            answer = client.post(f"/api/v1/experiments/{experiment_id}/runs", json={},
+                                 headers=headers)
+            assert answer.status_code == 202, answer.get_json()
+            return answer.get_json()["id"]
+
+        def status(run_id):
+            with app.app_context():
+                return runs.load_run(run_id)
+
+        quick = run(create(experiment()))
+        wait_for(lambda: status(quick).status == "finished", 60, "a quick run finished")
+
+        slow = run(create(experiment(60)))
+        row = wait_for(lambda: (r := status(slow)).event_count >= 3 and r, 60,
+                       "the slow run started its method")
+        pid = int(row.worker.rsplit(":", 1)[1])
+        victim = next(w for w in workers if w.pid == pid)
+        # The worker, its work-horse and the run's child (in its own session) all go at once.
+        for process in [pid, *_descendants(pid)]:
+            os.kill(process, signal.SIGKILL)
+        killed_at = time.monotonic()
+        lost = wait_for(lambda: (r := status(slow)).status == "interrupted" and r, 30,
+                        "the lost run interrupted")
+        # Within the lease (4 s) and a round of the survivor's reaper (5 s).
+        assert time.monotonic() - killed_at < 4 + 5 + 3
+        assert lost.reason == "its worker was lost before the journal arrived"
+        assert lost.event_count >= 3  # its events so far are kept
+        assert victim.wait(5) == -signal.SIGKILL
+
+        again = run(create(experiment()))
+        wait_for(lambda: status(again).status == "finished", 60, "the survivor took a new run")
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                stop(process)
+        for n in range(2):
+            print((tmp_path / f"w{n}.log").read_text()[-3000:])
+
+
+def _token(app) -> str:
+    from tests.conftest import signed_up_client
+    from tests.experiment_data import make_token
+
+    return make_token(signed_up_client(app, "alice"), RUNNER)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (a child may be in a session of its own)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [p for p, parent in parents.items() if parent == current]
+        found.extend(children)
+        frontier.extend(children)
+    return found
