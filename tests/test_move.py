@@ -199,9 +199,12 @@ def test_bad_bodies_and_a_move_to_where_it_is(app, olga):
     assert olga.post(url, data="not json", headers={**headers, "Content-Type":
                                                      "application/json"}).status_code == 400
     assert olga.post(url, json=["team", "prod"], headers=headers).status_code == 400
-    assert olga.post(url, json={"org": "team", "workspace": "prod", "x": 1},
-                     headers=headers).status_code == 400
-    assert olga.post(url, json={"org": "team", "workspace": 7}, headers=headers).status_code == 400
+    unknown = olga.post(url, json={"org": "team", "workspace": "prod", "x": 1}, headers=headers)
+    assert unknown.status_code == 422
+    assert [p["pointer"] for p in unknown.get_json()["details"]] == ["/x"]
+    wrong_type = olga.post(url, json={"org": "team", "workspace": 7}, headers=headers)
+    assert wrong_type.status_code == 422
+    assert [p["pointer"] for p in wrong_type.get_json()["details"]] == ["/workspace"]
     missing = olga.post(url, json={"org": "team"}, headers=headers)
     assert missing.status_code == 422
     assert [p["pointer"] for p in missing.get_json()["details"]] == ["/workspace"]

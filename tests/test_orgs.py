@@ -319,8 +319,10 @@ def test_the_api_creates_describes_renames_and_deletes_an_org(app, sample_experi
     assert reserved.status_code == 422
     assert reserved.get_json()["details"] == [{"pointer": "/name",
                                                "message": "this name is reserved by the hub"}]
-    assert post_json(alice, "/api/v1/orgs", {"name": 3}).status_code == 400
-    assert post_json(alice, "/api/v1/orgs", {"nom": "x"}).status_code == 400
+    for refused, where in (({"name": 3}, "/name"), ({"name": "team", "nom": "x"}, "/nom")):
+        answer = post_json(alice, "/api/v1/orgs", refused)
+        assert answer.status_code == 422
+        assert [p["pointer"] for p in answer.get_json()["details"]] == [where]
 
     described = patch_json(alice, "/api/v1/orgs/team", {
         "description": "SRE", "url": "https://sre.example", "email": "sre@example.org"})

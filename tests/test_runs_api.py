@@ -193,9 +193,9 @@ def test_bad_input_is_refused_never_a_500(app, token):
 
     assert status("POST", "/api/v1/runs", raw="[1, 2]") == 400
     assert status("POST", "/api/v1/runs", {"workspace": "Personal",
-                                           "experiment": experiment()}) == 400
+                                           "experiment": experiment()}) == 422
     assert status("POST", "/api/v1/runs", {"org": "alice", "workspace": 7,
-                                           "experiment": experiment()}) == 400
+                                           "experiment": experiment()}) == 422
     assert status("POST", "/api/v1/runs", {"org": "alice", "workspace": "Personal",
                                            "experiment": "title: x"}) == 422
     assert status("POST", "/api/v1/runs", {"org": "alice", "workspace": "Personal",

@@ -163,10 +163,21 @@ def test_bad_token_requests_say_which_field(alice, body, field):
     assert "/" + field in {d["pointer"] for d in response.get_json()["details"]}
 
 
-@pytest.mark.parametrize("body", [{"name": "x"}, {"name": "x", "scopes": "full"},
-                                  {"name": "x", "scopes": ["full"], "expires_in_days": "9"}])
-def test_malformed_token_requests_are_400(alice, body):
-    assert post_json(alice, "/api/v1/tokens", body).status_code == 400
+@pytest.mark.parametrize("body,where", [
+    ({"name": "x"}, "/scopes"),
+    ({"name": "x", "scopes": "full"}, "/scopes"),
+    ({"name": "x", "scopes": ["full", 3]}, "/scopes/1"),
+    ({"name": "x", "scopes": ["full"], "expires_in_days": "9"}, "/expires_in_days"),
+    ({"name": "x", "scopes": ["full"], "owner": "me"}, "/owner"),
+])
+def test_malformed_token_requests_are_422_with_the_pointer(alice, body, where):
+    response = post_json(alice, "/api/v1/tokens", body)
+    assert response.status_code == 422
+    assert [d["pointer"] for d in response.get_json()["details"]] == [where]
+
+
+def test_a_token_request_that_is_not_an_object_is_400(alice):
+    assert post_json(alice, "/api/v1/tokens", ["full"]).status_code == 400
 
 
 def test_last_use_is_recorded_with_the_address(app, alice):

@@ -382,8 +382,8 @@ def test_bad_requests_get_json_errors(app):
     url = MEMBERS_API.format(ws="alpha")
     cases = [
         (post_json(olga, url, {"username": "otto", "role": "god"}), 422, "validation_failed"),
-        (post_json(olga, url, {"username": "otto", "role": 3}), 400, "bad_request"),
-        (post_json(olga, url, {"username": "otto", "level": "x"}), 400, "bad_request"),
+        (post_json(olga, url, {"username": "otto", "role": 3}), 422, "validation_failed"),
+        (post_json(olga, url, {"username": "otto", "level": "x"}), 422, "validation_failed"),
         (post_json(olga, url, ["otto"]), 400, "bad_request"),
         (post_json(olga, url, {"username": "nobody-here"}), 404, "not_found"),
         (post_json(olga, MEMBERS_API.format(ws="nowhere"), {"username": "otto"}), 404,

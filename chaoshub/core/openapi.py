@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
+from werkzeug.exceptions import UnsupportedMediaType
 
-from chaoshub.core.errors import BadRequest, pydantic_problems
+from chaoshub.core.errors import BadRequest, ValidationFailed, pydantic_problems
+from chaoshub.core.inputs import parse_json
 
 SPEC_PATH = "/api/v1/openapi.json"
 
@@ -23,22 +25,71 @@ class ErrorBody(BaseModel):
     details: Any = None
 
 
-class QueryPlugin(FlaskPlugin):
-    """Spectree's Flask plugin, checking query strings only.
+class Body(BaseModel):
+    """Base of the JSON request bodies checked before their route runs.
 
-    Bodies are read by the routes themselves (experiments come as JSON or YAML, and their
-    checks answer with paths); their models document them. Responses are checked against the
-    document by the test suite, so a drifted answer never becomes a 500 in production.
+    Unknown fields, values of the wrong type and values outside an enum are refused (422, with
+    the pointer of each), and nothing is coerced: "5" is no number, true no 1.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class HubPlugin(FlaskPlugin):
+    """Spectree's Flask plugin, checking query strings and the bodies of `Body` models.
+
+    Other documented bodies (experiments and journals, JSON or YAML, with size caps and checks
+    of their own) are read by their routes. Responses are checked against the document by the
+    test suite, so a drifted answer never becomes a 500 in production.
     """
 
     def request_validation(self, request, query, json, form, headers, cookies):
         super().request_validation(request, query, None, None, None, None)
+        if isinstance(json, type) and issubclass(json, Body):
+            request.context = request.context._replace(json=validated(json, json_object()))
 
     def validate_response(self, resp, resp_model, skip_validation, force_resp_serialize):
         return super().validate_response(resp, resp_model, True, force_resp_serialize)
 
     def get_func_operation_id(self, func, path, method):
         return func.__name__
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_object() -> dict[str, Any]:
+    """The request's body as a JSON object, through core.inputs' checks; 400 (415) otherwise."""
+    if not request.is_json:
+        raise UnsupportedMediaType("send the body as JSON (Content-Type: application/json)")
+    data = parse_json(request.get_data(cache=True))
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    """`data` as a `model`; ValidationFailed (422) with the pointer of each value at fault."""
+    try:
+        return model.model_validate(data, strict=True)
+    except ValidationError as error:
+        raise ValidationFailed("the body is not valid", pydantic_problems(error)) from error
+
+
+def body(model: type[M]) -> M:
+    """The request's body, as the route's `Body` model checked it before the route ran."""
+    checked = getattr(request, "context", None)
+    if checked is None or not isinstance(checked.json, model):
+        raise TypeError(f"the route does not declare json={model.__name__}")
+    return checked.json
+
+
+def query(model: type[M]) -> M:
+    """The request's query string, as the route's Query model checked it."""
+    checked = getattr(request, "context", None)
+    if checked is None or not isinstance(checked.query, model):
+        raise TypeError(f"the route does not declare query={model.__name__}")
+    return checked.query
 
 
 def _bad_query(request, response, error, instance, *args) -> None:
@@ -76,7 +127,7 @@ class HubSpec(SpecTree):
 
 docs = HubSpec(
     "flask",
-    backend=QueryPlugin,
+    backend=HubPlugin,
     mode="strict",
     title="ChaosHub API",
     version="1",

@@ -28,7 +28,10 @@ from chaoshub.core.errors import (
     Forbidden,
     NotFound,
     ServiceUnavailable,
+    ValidationFailed,
     error_from_payload,
+    problem,
+    pydantic_problems,
 )
 
 EXTENSION = "chaoshub.transport"
@@ -101,14 +104,18 @@ class PublicFunction:
         if not isinstance(body, dict):
             raise BadRequest("the call's body must be a JSON object")
         kwargs: dict[str, Any] = {}
-        try:
-            for name, value in body.items():
-                if name not in params:
-                    raise BadRequest(f"unexpected argument {name!r}")
+        # Refused as an API body is: 422, with the pointer of each argument at fault.
+        problems = []
+        for name, value in body.items():
+            if name not in params:
+                problems.append(problem(name, "not an argument of this function"))
+                continue
+            try:
                 kwargs[name] = params[name].validate_python(value)
-        except ValidationError as exc:
-            raise BadRequest("the call's arguments are not valid", exc.errors(
-                include_url=False, include_context=False, include_input=False)) from exc
+            except ValidationError as exc:
+                problems += pydantic_problems(exc, (name,))
+        if problems:
+            raise ValidationFailed("the call's arguments are not valid", problems)
         if self.takes_claim:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             kwargs[CLAIM_PARAMETER] = token if scheme.lower() == "bearer" else ""

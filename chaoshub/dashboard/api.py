@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from chaoshub.core.errors import BadRequest, NotFound
-from chaoshub.core.openapi import answers, docs
+from chaoshub.core.openapi import answers, body, docs, query
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, external_url
 from chaoshub.dashboard import api_models as m
@@ -30,10 +29,6 @@ api = Blueprint("dashboard_api", __name__, url_prefix="/api/v1/orgs")
 # What is not under one org: my invitations, my feed, search.
 hub_api = Blueprint("dashboard_hub_api", __name__, url_prefix="/api/v1")
 
-ORG_FIELDS = ("name", "description", "url", "email")
-WORKSPACE_FIELDS = ("name", "visibility", "outsider_executions")
-
-
 # Orgs --------------------------------------------------------------------------------------
 
 
@@ -45,11 +40,11 @@ def list_orgs():
 
 
 @api.post("")
-@docs.validate(json=m.NewOrg, resp=answers(OrgView, 400, 401, 409, status=201), tags=["orgs"])
+@docs.validate(json=m.NewOrg, resp=answers(OrgView, 400, 401, 409, 415, 422, status=201),
+               tags=["orgs"])
 def create_org():
     """Create an org; the caller becomes its owner."""
-    claim = current_claim()
-    org = service.create_org(claim, _fields(("name",)).get("name", ""))
+    org = service.create_org(current_claim(), body(m.NewOrg).name)
     return _created(_org(org), f"/api/v1/orgs/{org.name}")
 
 
@@ -61,11 +56,15 @@ def get_org(org: str):
 
 
 @api.patch("/<org>")
-@docs.validate(json=m.OrgChanges, resp=answers(OrgView, 400, 401, 403, 404, 409), tags=["orgs"])
+@docs.validate(json=m.OrgChanges, resp=answers(OrgView, 400, 401, 403, 404, 409, 415, 422),
+               tags=["orgs"])
 def update_org(org: str):
     """Rename or describe an org."""
-    claim = current_claim()
-    return jsonify(_org(service.update_org(claim, org, **_fields(ORG_FIELDS))))
+    changes = body(m.OrgChanges)
+    # Null clears the description, address or email, as "" does; a field left out stays.
+    cleared = {name: getattr(changes, name) or ""
+               for name in changes.model_fields_set - {"name"}}
+    return jsonify(_org(service.update_org(current_claim(), org, name=changes.name, **cleared)))
 
 
 @api.delete("/<org>")
@@ -88,13 +87,13 @@ def list_workspaces(org: str):
 
 
 @api.post("/<org>/workspaces")
-@docs.validate(json=m.NewWorkspace, resp=answers(WorkspaceView, 400, 401, 403, 404, 409,
-                                                 status=201), tags=["workspaces"])
+@docs.validate(json=m.NewWorkspace, resp=answers(WorkspaceView, 400, 401, 403, 404, 409, 415,
+                                                 422, status=201), tags=["workspaces"])
 def create_workspace(org: str):
     """Add a workspace to an org."""
-    claim = current_claim()
-    fields = _fields(WORKSPACE_FIELDS)
-    ws = service.create_workspace(claim, org, fields.pop("name", ""), **fields)
+    new = body(m.NewWorkspace)
+    ws = service.create_workspace(current_claim(), org, new.name, visibility=new.visibility,
+                                  outsider_executions=new.outsider_executions)
     return _created(_workspace(ws), f"/api/v1/orgs/{ws.org_name}/workspaces/{ws.name}")
 
 
@@ -106,13 +105,14 @@ def get_workspace(org: str, workspace: str):
 
 
 @api.patch("/<org>/workspaces/<workspace>")
-@docs.validate(tags=["workspaces"],
-               json=m.WorkspaceChanges, resp=answers(WorkspaceView, 400, 401, 403, 404, 409))
+@docs.validate(tags=["workspaces"], json=m.WorkspaceChanges,
+               resp=answers(WorkspaceView, 400, 401, 403, 404, 409, 415, 422))
 def update_workspace(org: str, workspace: str):
     """Rename a workspace, or change its visibility or what outsiders see of executions."""
-    claim = current_claim()
-    fields = _fields(WORKSPACE_FIELDS)
-    return jsonify(_workspace(service.update_workspace(claim, org, workspace, **fields)))
+    changes = body(m.WorkspaceChanges)
+    return jsonify(_workspace(service.update_workspace(
+        current_claim(), org, workspace, name=changes.name, visibility=changes.visibility,
+        outsider_executions=changes.outsider_executions)))
 
 
 @api.delete("/<org>/workspaces/<workspace>")
@@ -131,21 +131,18 @@ def delete_workspace(org: str, workspace: str):
                tags=["members"])
 def list_members(org: str):
     """The org's members and their roles (to its members), owners first: ?cursor=, ?limit=."""
-    page = service.page_members(current_claim(), org, request.args.get("cursor") or None,
-                                request.args.get("limit"))
+    page = service.page_members(current_claim(), org, *_page())
     return jsonify({"members": [_member(m) for m in page.members],
                     "next_cursor": page.next_cursor})
 
 
 @api.post("/<org>/members")
-@docs.validate(tags=["members"],
-               json=m.NewMember, resp=answers(MemberView, 400, 401, 403, 404, 409, status=201))
+@docs.validate(tags=["members"], json=m.NewMember,
+               resp=answers(MemberView, 400, 401, 403, 404, 409, 415, 422, status=201))
 def add_member(org: str):
     """Add an account to the org by username, with a role."""
-    claim = current_claim()
-    fields = _fields(("username", "role"))
-    member = service.add_member(claim, org, fields.get("username", ""),
-                                fields.get("role") or "member")
+    new = body(m.NewMember)
+    member = service.add_member(current_claim(), org, new.username, new.role or "member")
     return _created(_member(member), f"/api/v1/orgs/{org}/members/{member.username}")
 
 
@@ -160,13 +157,12 @@ def get_member(org: str, username: str):
 
 
 @api.patch("/<org>/members/<username>")
-@docs.validate(tags=["members"],
-               json=m.RoleChange, resp=answers(MemberView, 400, 401, 403, 404, 409))
+@docs.validate(tags=["members"], json=m.RoleChange,
+               resp=answers(MemberView, 400, 401, 403, 404, 409, 415, 422))
 def change_member_role(org: str, username: str):
     """Change a member's role."""
-    claim = current_claim()
-    role = _fields(("role",)).get("role", "")
-    return jsonify(_member(service.change_member_role(claim, org, username, role)))
+    role = body(m.RoleChange).role
+    return jsonify(_member(service.change_member_role(current_claim(), org, username, role)))
 
 
 @api.delete("/<org>/members/<username>")
@@ -185,22 +181,19 @@ def remove_member(org: str, username: str):
                tags=["members"])
 def list_workspace_members(org: str, workspace: str):
     """The people given a role in the workspace (to those holding one): ?cursor=, ?limit=."""
-    page = service.page_workspace_members(current_claim(), org, workspace,
-                                          request.args.get("cursor") or None,
-                                          request.args.get("limit"))
+    page = service.page_workspace_members(current_claim(), org, workspace, *_page())
     return jsonify({"members": [_workspace_member(m) for m in page.members],
                     "next_cursor": page.next_cursor})
 
 
 @api.post("/<org>/workspaces/<workspace>/members")
 @docs.validate(json=m.NewMember, resp=answers(WorkspaceMemberView, 400, 401, 403, 404, 409,
-                                                       status=201), tags=["members"])
+                                                       415, 422, status=201), tags=["members"])
 def add_workspace_member(org: str, workspace: str):
     """Give an account a role in the workspace by username."""
-    claim = current_claim()
-    fields = _fields(("username", "role"))
-    member = service.add_workspace_member(claim, org, workspace, fields.get("username", ""),
-                                          fields.get("role") or "member")
+    new = body(m.NewMember)
+    member = service.add_workspace_member(current_claim(), org, workspace, new.username,
+                                          new.role or "member")
     return _created(_workspace_member(member),
                     f"/api/v1/orgs/{org}/workspaces/{workspace}/members/{member.username}")
 
@@ -216,13 +209,13 @@ def get_workspace_member(org: str, workspace: str, username: str):
 
 
 @api.patch("/<org>/workspaces/<workspace>/members/<username>")
-@docs.validate(tags=["members"],
-               json=m.RoleChange, resp=answers(WorkspaceMemberView, 400, 401, 403, 404, 409))
+@docs.validate(tags=["members"], json=m.RoleChange,
+               resp=answers(WorkspaceMemberView, 400, 401, 403, 404, 409, 415, 422))
 def change_workspace_member_role(org: str, workspace: str, username: str):
     """Change someone's role in the workspace."""
-    claim = current_claim()
-    role = _fields(("role",)).get("role", "")
-    member = service.change_workspace_member_role(claim, org, workspace, username, role)
+    role = body(m.RoleChange).role
+    member = service.change_workspace_member_role(current_claim(), org, workspace, username,
+                                                  role)
     return jsonify(_workspace_member(member))
 
 
@@ -242,26 +235,18 @@ def remove_workspace_member(org: str, workspace: str, username: str):
                tags=["invitations"])
 def list_invitations(org: str):
     """The org's pending invitations (owners), newest first: ?cursor=, ?limit=."""
-    page = service.page_invitations(current_claim(), org, request.args.get("cursor") or None,
-                                    request.args.get("limit"))
+    page = service.page_invitations(current_claim(), org, *_page())
     return jsonify(page.model_dump(mode="json"))
 
 
 @api.post("/<org>/invitations")
 @docs.validate(json=m.NewInvitation, resp=answers(m.CreatedInvitation, 400, 401, 403, 404, 409,
-                                                     status=201), tags=["invitations"])
+                                                     415, 422, status=201), tags=["invitations"])
 def create_invitation(org: str):
     """Invite by username, or (no username) make a link; a link's token is shown only here."""
-    claim = current_claim()
-    body = _body(("username", "role", "expires_in_days"))
-    days = body.get("expires_in_days")
-    if days is not None and (not isinstance(days, int) or isinstance(days, bool)):
-        raise BadRequest("expires_in_days must be a whole number of days")
-    for name in ("username", "role"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            raise BadRequest(f"{name} must be a string")
-    new = service.create_invitation(claim, org, body.get("role") or "member",
-                                    body.get("username") or None, days)
+    asked = body(m.NewInvitation)
+    new = service.create_invitation(current_claim(), org, asked.role or "member",
+                                    asked.username or None, asked.expires_in_days)
     answer = new.invitation.model_dump(mode="json")
     if new.token:
         answer["token"] = new.token
@@ -281,8 +266,7 @@ def revoke_invitation(org: str, invitation_id: str):
 @docs.validate(query=PageQuery, resp=answers(m.InvitationList, 400, 401), tags=["invitations"])
 def my_invitations():
     """The pending invitations addressed to the caller, newest first: ?cursor=, ?limit=."""
-    page = service.page_my_invitations(current_claim(), request.args.get("cursor") or None,
-                                       request.args.get("limit"))
+    page = service.page_my_invitations(current_claim(), *_page())
     return jsonify(page.model_dump(mode="json"))
 
 
@@ -309,36 +293,33 @@ def decline_invitation(invitation_id: str):
                tags=["activity"])
 def my_activity():
     """The caller's feed: their orgs' entries and their own, newest first."""
-    cursor, limit = _paging()
-    return _feed(service.activity_feed(current_claim(), cursor, limit))
+    return _feed(service.activity_feed(current_claim(), *_page()))
 
 
 @api.get("/<org>/activity")
 @docs.validate(query=PageQuery, resp=answers(ActivityPage, 400, 403, 404), tags=["activity"])
 def org_activity(org: str):
     """An org's feed, as far as the caller may see it."""
-    cursor, limit = _paging()
-    return _feed(service.org_activity(current_claim(), org, cursor, limit))
+    return _feed(service.org_activity(current_claim(), org, *_page()))
 
 
 @api.get("/<org>/workspaces/<workspace>/activity")
 @docs.validate(query=PageQuery, resp=answers(ActivityPage, 400, 404), tags=["activity"])
 def workspace_activity(org: str, workspace: str):
     """A workspace's feed."""
-    cursor, limit = _paging()
-    return _feed(service.workspace_activity(current_claim(), org, workspace, cursor, limit))
+    return _feed(service.workspace_activity(current_claim(), org, workspace, *_page()))
 
 
 @api.get("/<org>/audit")
 @docs.validate(query=m.AuditQuery, resp=answers(m.AuditLog, 400, 401, 403, 404), tags=["audit"])
 def audit_log(org: str):
     """The org's audit log (owners): JSON, or JSON lines with ?format=jsonl."""
-    args = request.args
-    asked = (current_claim(), org, args.get("event") or None, parse_day(args.get("since")),
-             parse_day(args.get("until"), 1))
-    if args.get("format") == "jsonl":  # the export is the whole log, never a page
+    args = query(m.AuditQuery)
+    asked = (current_claim(), org, args.event or None, parse_day(args.since),
+             parse_day(args.until, 1))
+    if args.format == "jsonl":  # the export is the whole log, never a page
         return jsonl_response(service.audit_log(*asked), f"{org}-audit.jsonl")
-    page = service.audit_page(*asked, args.get("cursor") or None, args.get("limit"))
+    page = service.audit_page(*asked, args.cursor or None, args.limit)
     return jsonify(page.model_dump(mode="json"))
 
 
@@ -346,8 +327,8 @@ def audit_log(org: str):
 @docs.validate(query=m.SearchQuery, resp=answers(SearchResults, 400), tags=["search"])
 def search():
     """Users, orgs and workspaces whose names start with ?q=, as far as the caller may see."""
-    limit = _int_arg("limit", 10)
-    found = service.search(current_claim(), request.args.get("q", ""), limit)
+    asked = query(m.SearchQuery)
+    found = service.search(current_claim(), asked.q, asked.limit)
     return jsonify(found.model_dump(mode="json"))
 
 
@@ -379,21 +360,6 @@ def parse_day(value: str | None, add_days: int = 0) -> datetime | None:
 # Helpers -----------------------------------------------------------------------------------
 
 
-def _fields(allowed: tuple[str, ...]) -> dict[str, str]:
-    body: Any = request.get_json()
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise BadRequest(f"unknown fields: {', '.join(unknown)}; known: {', '.join(allowed)}")
-    fields = {}
-    for name, value in body.items():
-        if value is not None and not isinstance(value, str):
-            raise BadRequest(f"{name} must be a string")
-        fields[name] = value or ""  # null clears a field, as "" does
-    return fields
-
-
 def _created(body: dict, location: str):
     response = jsonify(body)
     response.status_code = 201
@@ -417,28 +383,9 @@ def _workspace_member(member: WorkspaceMemberView) -> dict:
     return member.model_dump(mode="json")
 
 
-def _body(allowed: tuple[str, ...]) -> dict[str, Any]:
-    body: Any = request.get_json()
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise BadRequest(f"unknown fields: {', '.join(unknown)}; known: {', '.join(allowed)}")
-    return body
-
-
-def _int_arg(name: str, default: int | None) -> int | None:
-    value = request.args.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise BadRequest(f"{name} must be a whole number") from exc
-
-
-def _paging() -> tuple[str | None, int | None]:
-    return request.args.get("cursor") or None, _int_arg("limit", None)
+def _page() -> tuple[str | None, int]:
+    asked = query(PageQuery)
+    return asked.cursor or None, asked.limit
 
 
 def _feed(page: ActivityPage):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from chaoshub.auth import service as auth
-from chaoshub.core.openapi import Query, shown_as
+from chaoshub.core.openapi import Body, Query, shown_as
 from chaoshub.core.paging import PageQuery
 from chaoshub.dashboard.schemas import (
     AuditView,
@@ -20,59 +20,65 @@ from chaoshub.dashboard.schemas import (
     WorkspaceMemberView,
     WorkspaceRef,
 )
+from chaoshub.dashboard.validation import NAME, NAME_RULE
 
 
-class Fields(BaseModel):
-    """A body of named fields: unknown ones are refused (400)."""
+def _follows_the_name_rule(name: str) -> str:
+    if not NAME.match(name):
+        raise ValueError(NAME_RULE)
+    return name
 
-    model_config = ConfigDict(extra="forbid")
+
+Name = Annotated[str, AfterValidator(_follows_the_name_rule),
+                 Field(description=NAME_RULE, json_schema_extra={"pattern": NAME.pattern})]
 
 
-class NewOrg(Fields):
+class NewOrg(Body):
     """An org to create; its creator becomes its owner."""
 
-    name: str
+    name: Name
 
 
-class OrgChanges(Fields):
-    """What to change of an org: a new name keeps the old URLs working."""
+class OrgChanges(Body):
+    """What to change of an org (a field left out stays as it is; null or "" clears the
+    description, address or email): a new name keeps the old URLs working."""
 
-    name: str | None = None
+    name: Name = None  # type: ignore[assignment]
     description: str | None = None
     url: str | None = None
     email: str | None = None
 
 
-class NewWorkspace(Fields):
+class NewWorkspace(Body):
     """A workspace to add to an org."""
 
-    name: str
-    visibility: Visibility | None = None
-    outsider_executions: OutsiderExecutions | None = None
+    name: Name
+    visibility: Visibility = "private"
+    outsider_executions: OutsiderExecutions = "none"
 
 
-class WorkspaceChanges(Fields):
-    """What to change of a workspace."""
+class WorkspaceChanges(Body):
+    """What to change of a workspace; a field left out stays as it is."""
 
-    name: str | None = None
-    visibility: Visibility | None = None
-    outsider_executions: OutsiderExecutions | None = None
+    name: Name = None  # type: ignore[assignment]
+    visibility: Visibility = None  # type: ignore[assignment]
+    outsider_executions: OutsiderExecutions = None  # type: ignore[assignment]
 
 
-class NewMember(Fields):
-    """Someone to give a role, by username."""
+class NewMember(Body):
+    """Someone to give a role, by username (member when no role is named)."""
 
     username: str
     role: Role | None = None
 
 
-class RoleChange(Fields):
+class RoleChange(Body):
     """A member's new role."""
 
     role: Role
 
 
-class NewInvitation(Fields):
+class NewInvitation(Body):
     """An invitation to one account (username), or a link anyone holding it may accept."""
 
     username: str | None = None
@@ -142,7 +148,7 @@ class SearchQuery(Query):
     limit: int = Field(10, ge=1)
 
 
-class TokenRequest(BaseModel):
+class TokenRequest(Body):
     """A new API token: its name, scopes, lifetime, and the one workspace it may be kept to."""
 
     name: str = ""

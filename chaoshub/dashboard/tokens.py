@@ -8,13 +8,12 @@ from flask import Blueprint, jsonify, make_response, redirect, render_template, 
 from chaoshub.auth import service as auth
 from chaoshub.core.claims import verify
 from chaoshub.core.errors import (
-    BadRequest,
     Forbidden,
     NotFound,
     ValidationFailed,
     problems_by_field,
 )
-from chaoshub.core.openapi import answers, docs
+from chaoshub.core.openapi import answers, body, docs, query
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, signed_in_claim
 from chaoshub.dashboard import api_models as m
@@ -48,26 +47,14 @@ def token_workspace(claim: str, workspace: str | None) -> tuple[str | None, str 
 
 
 @api.post("/tokens")
-@docs.validate(json=m.TokenRequest, resp=answers(m.NewToken, 400, 401, 403, status=201),
-               tags=["tokens"])
+@docs.validate(json=m.TokenRequest, resp=answers(m.NewToken, 400, 401, 403, 415, 422,
+                                                 status=201), tags=["tokens"])
 def create_token():
     """Create an API token; the answer carries its secret, this once."""
-    body = request.get_json()
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    scopes = body.get("scopes")
-    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-        raise BadRequest("scopes must be a list of scope names")
-    days = body.get("expires_in_days")
-    if days is not None and (not isinstance(days, int) or isinstance(days, bool)):
-        raise BadRequest("expires_in_days must be a whole number of days")
-    workspace = body.get("workspace")
-    if workspace is not None and not isinstance(workspace, str):
-        raise BadRequest("workspace must be written as org/workspace")
-    name = body.get("name")
+    asked = body(m.TokenRequest)
     claim = signed_in_claim()
-    new = auth.create_token(claim, name if isinstance(name, str) else "", scopes, days,
-                            *token_workspace(claim, workspace))
+    new = auth.create_token(claim, asked.name, asked.scopes, asked.expires_in_days,
+                            *token_workspace(claim, asked.workspace))
     response = jsonify({"secret": new.secret, **new.token.model_dump(mode="json")})
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/tokens/{new.token.id}"
@@ -79,8 +66,8 @@ def create_token():
 @docs.validate(query=PageQuery, resp=answers(m.TokenList, 400, 401, 403), tags=["tokens"])
 def list_tokens():
     """The caller's tokens (never their secrets), newest first: ?cursor=, ?limit=."""
-    page = auth.page_tokens(signed_in_claim(), request.args.get("cursor") or None,
-                            request.args.get("limit"))
+    asked = query(PageQuery)
+    page = auth.page_tokens(signed_in_claim(), asked.cursor or None, asked.limit)
     return jsonify(page.model_dump(mode="json"))
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from chaoshub.core.openapi import Query, shown_as
 from chaoshub.core.paging import PageQuery
@@ -136,10 +136,11 @@ class CompareQuery(Query):
 
 
 class RunOpening(BaseModel):
-    """What the control sends when `chaos run` starts."""
+    """What the control sends when `chaos run` starts (checked after the credential's scope)."""
 
-    org: str
-    workspace: str
+    # Fields it does not know are let through: a newer control may send more to an older hub.
+    org: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    workspace: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
     experiment: dict[str, Any]
     experiment_id: str | None = None
     node: str = ""

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect, request
-from pydantic import BaseModel
 
-from chaoshub.core.errors import BadRequest
-from chaoshub.core.openapi import answers, docs, shown_as
+from chaoshub.core.openapi import Body, answers, body, docs, shown_as
 from chaoshub.core.web import signed_in_claim
 from chaoshub.experiment import service
 from chaoshub.experiment.presenters import experiment_path, serialize
@@ -16,10 +14,7 @@ from chaoshub.experiment.schemas import ExperimentView
 
 moves = Blueprint("experiment_moves", __name__)
 
-FIELDS = ("org", "workspace")
-
-
-class ExperimentMove(BaseModel):
+class ExperimentMove(Body):
     """Where an experiment goes: the names of an org and of one of its workspaces."""
 
     org: str
@@ -33,22 +28,13 @@ MovedExperiment = shown_as(ExperimentView, "MovedExperiment", drop=("document",)
 
 @moves.post("/api/v1/experiments/<experiment_id>/move")
 @docs.validate(json=ExperimentMove, tags=["experiments"],
-               resp=answers(MovedExperiment, 400, 401, 403, 404, 409, 422))
+               resp=answers(MovedExperiment, 400, 401, 403, 404, 409, 415, 422))
 def move_experiment(experiment_id: str):
     """Move an experiment, its versions and runs: {"org": ..., "workspace": ...}; 200 with the
     experiment and the names of where it now lives."""
-    claim = signed_in_claim()
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest('the body must be a JSON object: {"org": ..., "workspace": ...}')
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise BadRequest(f"unknown fields: {', '.join(unknown)}; known: {', '.join(FIELDS)}")
-    for name in FIELDS:
-        if body.get(name) is not None and not isinstance(body[name], str):
-            raise BadRequest(f"{name} must be a string")
-    moved = service.move_experiment(claim, experiment_id, (body.get("org") or "").strip(),
-                                    (body.get("workspace") or "").strip())
+    move = body(ExperimentMove)
+    moved = service.move_experiment(signed_in_claim(), experiment_id, move.org.strip(),
+                                    move.workspace.strip())
     return jsonify({**serialize(moved.experiment), "org": moved.org,
                     "workspace": moved.workspace, "visibility": moved.visibility})
 

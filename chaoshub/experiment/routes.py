@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from chaoshub.core.errors import BadRequest
-from chaoshub.core.openapi import answers, docs
+from chaoshub.core.openapi import answers, docs, query
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, signed_in_claim
 from chaoshub.experiment import api_models as m
@@ -31,7 +30,7 @@ def create_experiment(org: str, workspace: str):
     service.authorize_write(claim, "write", org=org, workspace=workspace)
     document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment", yaml_allowed=True)
     experiment = service.create_experiment(claim, org, workspace, document,
-                                           request.args.get("message", ""))
+                                           query(m.WriteQuery).message)
     response = jsonify(serialize(experiment))
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/experiments/{experiment.id}"
@@ -46,12 +45,12 @@ def list_experiments(org: str, workspace: str):
     word of title or description), ?contribution= (a quality it tells about), ?last_run= (an
     outcome, or none), ?author= (the creator's username), ?sort=updated|last_run, ?cursor=,
     ?limit=."""
+    asked = query(m.ListQuery)
     page = service.list_experiments(
-        current_claim(), org, workspace, tag=request.args.get("tag") or None,
-        search=request.args.get("search") or None, cursor=request.args.get("cursor") or None,
-        limit=_int_arg("limit", 20), last_run=request.args.get("last_run") or None,
-        author=request.args.get("author") or None, sort=request.args.get("sort") or "updated",
-        contribution=request.args.get("contribution") or None,
+        current_claim(), org, workspace, tag=asked.tag or None, search=asked.search or None,
+        cursor=asked.cursor or None, limit=asked.limit, last_run=asked.last_run or None,
+        author=asked.author or None, sort=asked.sort or "updated",
+        contribution=asked.contribution or None,
     )
     return jsonify({
         "experiments": [serialize(e, with_document=False) for e in page.experiments],
@@ -65,7 +64,7 @@ def list_experiments(org: str, workspace: str):
 def get_experiment(experiment_id: str):
     """One experiment; ?format=yaml|json (or an Accept of YAML) downloads its document."""
     experiment = service.get_experiment(current_claim(), experiment_id)
-    if request.args.get("format") in ("json", "yaml", "yml") or bodies.wants_yaml():
+    if query(m.DownloadQuery).format or bodies.wants_yaml():
         response = bodies.document_response(experiment.document, bodies.wants_yaml())
         extension = "yaml" if bodies.wants_yaml() else "json"
         response.headers["Content-Disposition"] = (
@@ -85,7 +84,7 @@ def update_experiment(experiment_id: str):
     service.authorize_write(claim, "write", experiment_id=experiment_id)
     document = bodies.read_object("EXPERIMENT_MAX_BYTES", "experiment", yaml_allowed=True)
     saved = service.update_experiment(claim, experiment_id, document,
-                                      request.args.get("message", ""))
+                                      query(m.WriteQuery).message)
     return jsonify(saved_body(saved))
 
 
@@ -104,8 +103,9 @@ def delete_experiment(experiment_id: str):
 @docs.validate(query=PageQuery, resp=answers(m.VersionList, 400, 404), tags=["versions"])
 def list_versions(experiment_id: str):
     """An experiment's versions a page at a time, newest first: ?cursor=, ?limit=."""
-    page = service.page_versions(current_claim(), experiment_id,
-                                 request.args.get("cursor") or None, request.args.get("limit"))
+    asked = query(PageQuery)
+    page = service.page_versions(current_claim(), experiment_id, asked.cursor or None,
+                                 asked.limit)
     return jsonify({"versions": [v.model_dump(mode="json", exclude={"document"})
                                  for v in page.versions],
                     "next_cursor": page.next_cursor})
@@ -123,8 +123,8 @@ def get_version(experiment_id: str, number: int):
 @docs.validate(query=m.DiffQuery, resp=answers(m.VersionDiff, 400, 404), tags=["versions"])
 def diff_versions(experiment_id: str):
     """What changed between two versions: ?from=n&to=m."""
-    return jsonify(service.diff_versions(current_claim(), experiment_id,
-                                         _int_arg("from", None), _int_arg("to", None)))
+    asked = query(m.DiffQuery)
+    return jsonify(service.diff_versions(current_claim(), experiment_id, asked.from_, asked.to))
 
 
 # Executions --------------------------------------------------------------------------------
@@ -134,8 +134,9 @@ def diff_versions(experiment_id: str):
 @docs.validate(query=PageQuery, resp=answers(m.ExecutionList, 400, 404), tags=["executions"])
 def list_executions(experiment_id: str):
     """An experiment's executions a page at a time, newest first: ?cursor=, ?limit=."""
-    page = service.page_executions(current_claim(), experiment_id,
-                                   request.args.get("cursor") or None, request.args.get("limit"))
+    asked = query(PageQuery)
+    page = service.page_executions(current_claim(), experiment_id, asked.cursor or None,
+                                   asked.limit)
     return jsonify({"executions": [execution_body(e, with_activities=False)
                                    for e in page.executions],
                     "next_cursor": page.next_cursor})
@@ -175,23 +176,8 @@ def get_journal(execution_id: str):
 @docs.validate(query=m.CompareQuery, resp=answers(m.Comparison, 400, 404), tags=["executions"])
 def compare_executions(experiment_id: str):
     """What changed between two executions of an experiment: ?a=<execution id>&b=<execution id>."""
-    execution_a, execution_b = request.args.get("a"), request.args.get("b")
-    if not execution_a or not execution_b:
-        raise BadRequest("the a and b parameters are required: the ids of two executions")
-    comparison = service.compare_executions(current_claim(), experiment_id, execution_a,
-                                            execution_b)
+    asked = query(m.CompareQuery)
+    comparison = service.compare_executions(current_claim(), experiment_id, asked.a, asked.b)
     # Each execution's activities are in the pairs already.
     return jsonify(comparison.model_dump(mode="json", exclude={"a": {"activities"},
                                                                "b": {"activities"}}))
-
-
-def _int_arg(name: str, default: int | None) -> int:
-    value = request.args.get(name)
-    if value is None:
-        if default is None:
-            raise BadRequest(f"the {name} parameter is required")
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise BadRequest(f"the {name} parameter must be a whole number") from exc

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, jsonify
 
-from chaoshub.core.errors import BadRequest, ValidationFailed
-from chaoshub.core.openapi import answers, docs
+from chaoshub.core.openapi import answers, docs, validated
 from chaoshub.core.web import credentials_first, current_claim, external_url
 from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
@@ -34,17 +31,9 @@ def create_run():
     """Open a run: {"org", "workspace", "experiment", "experiment_id"?, "node"?} -> 201."""
     # The workspace is named in the body: only the scope can be checked before reading it.
     claim = bodies.writer_claim(service.EXECUTIONS_WRITE_SCOPE)
-    body = bodies.read_object("EXPERIMENT_MAX_BYTES", "run")
-    org, workspace = _name(body, "org"), _name(body, "workspace")
-    experiment_id = body.get("experiment_id")
-    if experiment_id is not None and not isinstance(experiment_id, str):
-        raise ValidationFailed("the run is not valid", [
-            {"pointer": "/experiment_id", "message": "experiment_id must be a string"}])
-    if not isinstance(body.get("experiment"), dict):
-        raise ValidationFailed("the run is not valid", [
-            {"pointer": "/experiment", "message": "the experiment must be a JSON object"}])
-    node = body.get("node") if isinstance(body.get("node"), str) else ""
-    run = service.create_run(claim, org, workspace, body["experiment"], experiment_id, node)
+    opening = validated(m.RunOpening, bodies.read_object("EXPERIMENT_MAX_BYTES", "run"))
+    run = service.create_run(claim, opening.org, opening.workspace, opening.experiment,
+                             opening.experiment_id, opening.node)
     response = jsonify({"id": run.id, "experiment_id": run.experiment_id,
                         "execution_url": external_url(f"/api/v1/runs/{run.id}")})
     response.status_code = 201
@@ -93,10 +82,3 @@ def get_run(run_id: str):
 def get_run_state(run_id: str):
     """What the hub wants of the run: {"desired": "run"}."""
     return jsonify(service.get_run_state(current_claim(), run_id).model_dump(mode="json"))
-
-
-def _name(body: dict[str, Any], field: str) -> str:
-    value = body.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"the run needs its {field}: a name")
-    return value
