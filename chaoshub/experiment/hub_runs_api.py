@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from chaoshub.core.errors import ValidationFailed, pydantic_problems
-from chaoshub.core.openapi import answers, docs
+from chaoshub.core.openapi import Body, answers, body, docs
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import credentials_first, current_claim, external_url
 from chaoshub.experiment import bodies, service
@@ -19,10 +16,8 @@ hub_runs_api = Blueprint("experiment_hub_runs", __name__, url_prefix="/api/v1")
 hub_runs_api.url_value_preprocessor(credentials_first)
 
 
-class NewRun(BaseModel):
+class NewRun(Body):
     """A run to start on the hub's workers; every field may be left out."""
-
-    model_config = ConfigDict(extra="forbid")
 
     version: int | None = Field(None, ge=1, description="The version to run (default latest).")
     dry: Dry | None = Field(None, description="Skip these activities (chaos run --dry).")
@@ -31,10 +26,8 @@ class NewRun(BaseModel):
         None, max_length=100, description="Configuration values the experiment reads.")
 
 
-class RunAbort(BaseModel):
+class RunAbort(Body):
     """How to stop a run: with its rollbacks (the default) or without."""
-
-    model_config = ConfigDict(extra="forbid")
 
     rollbacks: bool = True
 
@@ -59,7 +52,7 @@ class RunList(BaseModel):
 def start_run(experiment_id: str):
     """Start a run of the experiment on the hub's workers: 202 with the queued run."""
     claim = bodies.writer_claim(service.RUNS_EXECUTE_SCOPE)
-    options = _model(NewRun)
+    options = body(NewRun)
     run = service.start_run(claim, experiment_id, options.version, options.dry,
                             options.rollback_strategy, options.configuration)
     response = jsonify({**run_body(run), "url": external_url(f"/api/v1/runs/{run.id}"),
@@ -84,20 +77,10 @@ def list_runs(experiment_id: str):
 def abort_run(run_id: str):
     """Stop a run: it ends `aborted` within seconds, its rollbacks played unless told not to."""
     claim = bodies.writer_claim(service.RUNS_EXECUTE_SCOPE)
-    choice = _model(RunAbort)
+    choice = body(RunAbort)
     response = jsonify(run_body(service.abort_run(claim, run_id, choice.rollbacks)))
     response.status_code = 202
     return response
-
-
-def _model(model: type[BaseModel]) -> Any:
-    # An empty body takes every default.
-    raw = request.get_data(cache=True)
-    body = bodies.read_object("BODY_MAX_BYTES", "request") if raw.strip() else {}
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed("the request is not valid", pydantic_problems(exc)) from exc
 
 
 def _page(run: RunView) -> str:
