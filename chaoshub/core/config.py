@@ -55,14 +55,27 @@ DEFAULTS: dict[str, Any] = {
     # The RQ queue of runs; unset: "<CACHE_PREFIX>-runs", so that hubs sharing a Redis each
     # keep their own.
     "RUNS_QUEUE": "",
+    # Where runs execute: "local" (a supervised `chaos run` child of the worker) or "kubernetes"
+    # (one Job per run, chaoshub/experiment/k8s_jobs.py). The Jobs go to RUN_JOB_NAMESPACE (unset:
+    # the worker's own), run RUN_JOB_IMAGE (the hub's image has the Chaos Toolkit) as the service
+    # account RUN_JOB_SERVICE_ACCOUNT, report to the hub at RUN_JOB_HUB_URL, and are deleted
+    # RUN_JOB_TTL_SECONDS after they end.
+    "RUN_EXECUTOR": "local",
+    "RUN_JOB_NAMESPACE": "",
+    "RUN_JOB_IMAGE": "",
+    "RUN_JOB_SERVICE_ACCOUNT": "chaoshub-run",
+    "RUN_JOB_HUB_URL": "",
+    "RUN_JOB_TTL_SECONDS": 3600,
 }
 PASSWORD_HASHINGS = ("standard", "fast")
+RUN_EXECUTORS = ("local", "kubernetes")
 MAX_CLAIM_TTL = 300  # seconds: the longest-lived claim a verifier accepts
 
 INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES", "BODY_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
-                "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS")
+                "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
+                "RUN_JOB_TTL_SECONDS")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS")
 
 
@@ -87,6 +100,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     settings["CHAOSHUB_SERVICES"] = _hosted_services(settings["CHAOSHUB_SERVICES"])
     settings["SIGNUP_OPEN"] = str(settings["SIGNUP_OPEN"]).strip().lower() in ("1", "true", "yes")
     settings["RUNS_QUEUE"] = settings["RUNS_QUEUE"] or f"{settings['CACHE_PREFIX']}-runs"
+    settings["RUN_EXECUTOR"] = str(settings["RUN_EXECUTOR"]).strip().lower()
     settings["SIGNUP_ALLOWED_DOMAINS"] = frozenset(
         d.strip().lower() for d in str(settings["SIGNUP_ALLOWED_DOMAINS"]).split(",") if d.strip()
     )
@@ -184,6 +198,12 @@ def _check(settings: dict[str, Any]) -> None:
     if not 0 < settings["CLAIM_TTL"] <= MAX_CLAIM_TTL:
         raise ConfigError(f"CLAIM_TTL must be between 1 and {MAX_CLAIM_TTL} seconds "
                           "(verifiers refuse more)")
+    if settings["RUN_EXECUTOR"] not in RUN_EXECUTORS:
+        raise ConfigError(f"RUN_EXECUTOR must be one of {', '.join(RUN_EXECUTORS)}")
+    if settings["RUN_EXECUTOR"] == "kubernetes":
+        missing = [k for k in ("RUN_JOB_IMAGE", "RUN_JOB_HUB_URL") if not settings[k]]
+        if missing:
+            raise ConfigError(f"RUN_EXECUTOR=kubernetes needs {' and '.join(missing)}")
     if settings["PASSWORD_HASHING"] not in PASSWORD_HASHINGS:
         raise ConfigError(f"PASSWORD_HASHING must be one of {', '.join(PASSWORD_HASHINGS)}")
     if is_production(settings):
