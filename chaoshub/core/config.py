@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import tempfile
@@ -55,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     # The RQ queue of runs; unset: "<CACHE_PREFIX>-runs", so that hubs sharing a Redis each
     # keep their own.
     "RUNS_QUEUE": "",
+    # The keys that encrypt environments' secrets (AES-256-GCM): comma-separated URL-safe
+    # base64 keys of 32 bytes, the first encrypting, every one decrypting (to rotate, put the
+    # new key first). Required in production; in development one is made in the instance folder.
+    "RUN_SECRETS_KEY": "",
     # Where runs execute: "local" (a supervised `chaos run` child of the worker) or "kubernetes"
     # (one Job per run, chaoshub/experiment/k8s_jobs.py). The Jobs go to RUN_JOB_NAMESPACE (unset:
     # the worker's own), run RUN_JOB_IMAGE (the hub's image has the Chaos Toolkit) as the service
@@ -129,6 +134,20 @@ def instance_secret(settings: dict[str, Any], name: str) -> str:
     path = instance_file(settings["CHAOSHUB_INSTANCE_PATH"], name,
                          lambda: secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def run_secrets_keys(settings: dict[str, Any]) -> list[str]:
+    """The keys of RUN_SECRETS_KEY, first the one that encrypts; in development, one kept in
+    the instance folder when it is unset. ConfigError in production when it is unset."""
+    keys = [k.strip() for k in str(settings.get("RUN_SECRETS_KEY") or "").split(",") if k.strip()]
+    if keys:
+        return keys
+    if is_production(settings):
+        raise ConfigError("RUN_SECRETS_KEY is required in production to keep environments' "
+                          "secrets (32 random bytes, URL-safe base64)")
+    made = instance_file(settings["CHAOSHUB_INSTANCE_PATH"], "run-secrets.key",
+                         lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    return [made.read_text().strip()]
 
 
 def instance_file(instance_path: str, name: str, make: Callable[[], str]) -> Path:

@@ -204,6 +204,41 @@ class RunEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class RunEnvironment(Base):
+    """A workspace's named environment (staging, production): the configuration values and
+    secrets a run started in it receives. Protected ones are for maintainers' runs only."""
+
+    __tablename__ = "run_environments"
+    __table_args__ = (UniqueConstraint("workspace_id", "name_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64))  # the name in lower case: unique
+    description: Mapped[str] = mapped_column(Text, default="")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RunEnvironmentEntry(Base):
+    """One value of an environment: a configuration value (kept as is) or a secret (kept
+    sealed, never shown), given to the run as a --var-file value or an environment variable."""
+
+    __tablename__ = "run_environment_entries"
+
+    environment_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("run_environments.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "configuration" or "secret"
+    target: Mapped[str] = mapped_column(String(10))  # "var" (--var-file) or "env"
+    scope: Mapped[str] = mapped_column(String(128), default="")  # a var secret's scope
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)  # configuration values only
+    sealed: Mapped[str | None] = mapped_column(Text, nullable=True)  # secrets only
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class HandledEvent(HandledEventColumns, Base):
     """An event of dashboard's that experiment has applied: applying it again would change
     nothing."""
