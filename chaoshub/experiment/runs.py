@@ -19,7 +19,7 @@ from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, NotFound, ValidationFailed
 from chaoshub.core.models import utcnow
 from chaoshub.core.schemas import Frozen
-from chaoshub.experiment import journals, store
+from chaoshub.experiment import journals, run_stream, store
 from chaoshub.experiment.models import Experiment, ExperimentVersion, Run, RunEvent
 from chaoshub.experiment.schemas import ExecutionView
 
@@ -233,15 +233,20 @@ def load_events(run_id: str) -> list[RunEventView]:
 
 
 def record_events(run_id: str, events: list[dict[str, Any]]) -> EventsRecorded:
-    """Keep the events of a checked batch that are new; a `seq` seen before is skipped."""
+    """Keep the events of a checked batch that are new; a `seq` seen before is skipped. Those
+    kept are then published on the run's stream for the people watching it."""
     try:
-        return _record(run_id, events)
+        recorded, kept = _record(run_id, events)
     except IntegrityError:
         # The same batch raced in from a retry: the other request stored it first.
-        return _record(run_id, events)
+        recorded, kept = _record(run_id, events)
+    # After the commit: a viewer told of an event finds it in the database too.
+    run_stream.publish(run_id, kept)
+    return recorded
 
 
-def _record(run_id: str, events: list[dict[str, Any]]) -> EventsRecorded:
+def _record(run_id: str, events: list[dict[str, Any]]
+            ) -> tuple[EventsRecorded, list[dict[str, Any]]]:
     with transaction(SERVICE) as session:
         # Locked so that two batches of one run never both count the same events.
         run = session.scalar(select(Run).where(Run.id == run_id).with_for_update())
@@ -257,16 +262,20 @@ def _record(run_id: str, events: list[dict[str, Any]]) -> EventsRecorded:
             raise ValidationFailed(f"a run keeps at most {MAX_EVENTS_PER_RUN} events", [
                 {"pointer": "", "message": "too many events for one run"}])
         received = utcnow()
+        kept = []
         for event in new:
+            timestamp = journals.timestamp(event.get("timestamp"))
+            data = event_data(event)
             session.add(RunEvent(run_id=run_id, seq=event["seq"], type=event["type"],
-                                 timestamp=journals.timestamp(event.get("timestamp")),
-                                 data=event_data(event), received_at=received))
+                                 timestamp=timestamp, data=data, received_at=received))
+            kept.append({"seq": event["seq"], "type": event["type"],
+                         "timestamp": timestamp.isoformat() if timestamp else None, **data})
         session.flush()
         run.event_count = session.scalar(select(func.count()).select_from(RunEvent).where(
             RunEvent.run_id == run_id))
         run.last_seq = max([run.last_seq, *seqs])
         return EventsRecorded(accepted=len(new), duplicates=len(events) - len(new),
-                              last_seq=run.last_seq)
+                              last_seq=run.last_seq), kept
 
 
 def mark_finished(run_id: str, execution_id: str) -> Run:

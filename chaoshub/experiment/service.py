@@ -29,6 +29,7 @@ from chaoshub.core.errors import (
 from chaoshub.core.models import utcnow
 from chaoshub.core.transport import ServiceInterface
 from chaoshub.experiment import (
+    active_runs,
     compare,
     diff,
     grants,
@@ -38,6 +39,7 @@ from chaoshub.experiment import (
     listing,
     moves,
     queue,
+    run_checks,
     runs,
     store,
     versions,
@@ -75,6 +77,8 @@ VERSIONS = "experiment versions"
 PAGE_MAX = 100
 # Dashboard's events after which a workspace's experiments must go.
 WORKSPACE_EVENTS = ("org.deleted", "workspace.deleted")
+# Every event of dashboard's that experiment handles: those, and an org's kill switch engaged.
+DASHBOARD_EVENTS = (*WORKSPACE_EVENTS, dashboard.KILL_SWITCH_ENGAGED)
 # What authorize_write checks: writing experiments, or running them (publishing executions).
 WriteAction = Literal["write", "run"]
 # What list_experiments takes as `last_run`: the hub's outcomes, worst first, and "none".
@@ -443,6 +447,16 @@ def compare_executions(
     return compare.compare(*views)
 
 
+def handle_dashboard_event(session: Session, event: events.Event) -> None:
+    """Apply one of DASHBOARD_EVENTS in the session of its delivery."""
+    # No claim to check: the event, fetched from dashboard as this service, is the authority.
+    if event.type == dashboard.KILL_SWITCH_ENGAGED:
+        hub_runs.abort_in_workspaces(session, list(event.payload["workspace_ids"]),
+                                     f"the org's kill switch: {event.payload['reason']}")
+    else:
+        delete_workspace_contents(session, event)
+
+
 def delete_workspace_contents(session: Session, event: events.Event) -> None:
     """Delete the experiments (with their versions, executions and runs) of the workspaces a
     WORKSPACE_EVENTS event of dashboard's says are gone, in the session of its delivery."""
@@ -742,9 +756,11 @@ def start_run(claim: str, experiment_id: str, version: int | None = None,
         raise Unauthorized("sign in to run experiments")
     view, where = _experiment(claim, experiment_id, "run")
     number = view.version if version is None else version
-    _version(experiment_id, number)
+    run_checks.check_start(where, view.id, number, _version(experiment_id, number).document,
+                           dry)
     options = {"dry": dry, "rollback_strategy": rollback_strategy,
-               "configuration": configuration or {}}
+               "configuration": configuration or {},
+               "max_seconds": where.run_policy.max_duration_seconds}
     run_id = hub_runs.queue_run(view.id, view.workspace_id, number, options, user.sub,
                                 user.name)
     queue.enqueue(run_id)
@@ -761,7 +777,7 @@ def abort_run(claim: str, run_id: str, rollbacks: bool = True) -> runs.RunView:
     row, where = _run(claim, run_id, "run")
     if row.status not in hub_runs.ACTIVE:
         raise Conflict(f"the run has ended ({row.status}): there is nothing to abort")
-    hub_runs.request_abort(row.id, rollbacks)
+    hub_runs.request_abort(row.id, rollbacks, f"aborted by {user.name}")
     view, _ = _experiment(claim, row.experiment_id, "read", missing="no such run")
     _record_run_activity(claim, view, "run.aborted",
                          f"{user.name} aborted a run of {view.title}"
@@ -787,6 +803,31 @@ def page_runs(claim: str, experiment_id: str, cursor: str | None = None,
     return runs.RunPage(
         runs=[runs.run_view(r, where.org_name, where.name, [], detailed) for r in rows],
         next_cursor=next_cursor)
+
+
+@interface.public
+def watch_run(claim: str, run_id: str) -> runs.RunView:
+    """A run without its events, if the claim may read it (`detailed` False for outsiders who
+    may see its status only): what a viewer of its live events is checked against."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    row, where = _run(claim, run_id, "read")
+    detailed = grants.executions_shown(where, "no such run")
+    return runs.run_view(row, where.org_name, where.name, [], detailed)
+
+
+@interface.public
+def runs_in_progress(claim: str, org: str, workspace: str) -> list[active_runs.ActiveRun]:
+    """The workspace's queued and running runs, newest first; none for those who may not see
+    its runs."""
+    user = _with_scope(claim, READ_SCOPE)
+    where = _readable_workspace(claim, org, workspace)
+    if where.executions == "none" or not (user.anonymous
+                                          or user.allows(EXECUTIONS_READ_SCOPE)):
+        return []
+    detailed = where.executions == "full"
+    return [active_runs.ActiveRun(
+        run=runs.run_view(row, where.org_name, where.name, [], detailed), title=title)
+        for row, title in active_runs.in_workspace(where.id)]
 
 
 def _record_run_activity(claim: str, view: ExperimentView, kind: str, summary: str,
