@@ -134,7 +134,7 @@ def test_a_queued_run_aborted_ends_at_once_and_a_second_abort_is_a_conflict(app,
                                      json={"rollbacks": False}, headers=bearer(token))
     assert aborted.status_code == 202
     assert (aborted.get_json()["status"], aborted.get_json()["reason"]) == (
-        "aborted", "aborted before it started")
+        "aborted", "aborted by alice (before it started)")
     again = app.test_client().post(f"/api/v1/runs/{run['id']}/abort", json={},
                                    headers=bearer(token))
     assert again.status_code == 409

@@ -29,5 +29,6 @@ def api_blueprints() -> list[Blueprint]:
     """The blueprints of dashboard's part of /api/v1, which the OpenAPI document describes."""
     from chaoshub.dashboard import tokens
     from chaoshub.dashboard.api import api, hub_api
+    from chaoshub.dashboard.safety_api import safety_api
 
-    return [api, hub_api, tokens.api]
+    return [api, hub_api, tokens.api, safety_api]

@@ -4,8 +4,10 @@ workspaces), and their history."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     ForeignKey,
     Index,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -53,6 +56,12 @@ class Org(Base):
     url: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The emergency stop of every run in the org, and who last turned it on or off, and why.
+    kill_switch_engaged: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                      server_default=false())
+    kill_switch_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    kill_switch_by_name: Mapped[str] = mapped_column(Text, default="", server_default="")
+    kill_switch_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     workspaces: Mapped[list[Workspace]] = relationship(
         back_populates="org", cascade="all, delete-orphan", order_by="Workspace.name_key"
@@ -75,6 +84,8 @@ class Workspace(Base):
         String(16), default="none", server_default="none"
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # What its runs may do (a RunPolicy's fields); None: the defaults.
+    run_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     org: Mapped[Org] = relationship(back_populates="workspaces")
 

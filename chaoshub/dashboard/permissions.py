@@ -19,6 +19,10 @@ The matrix, in a workspace by the role that counts there, in the org by the org 
     change settings         x        x          (org settings by org role; a workspace's by
                                                  the role there, deleting it included)
     delete the org          x
+    manage environments     x        x          (run environments' values and secrets, and
+                                                 running in a protected one)
+    engage the kill switch  x        x         x       x
+    release it              x        x
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     "manage_workspace_members": frozenset({"owner", "maintainer"}),
     "change_settings": frozenset({"owner", "maintainer"}),  # org and workspace settings
     "delete_org": frozenset({"owner"}),
+    # A workspace's run environments and their secrets; running in a protected one too.
+    "manage_environments": frozenset({"owner", "maintainer"}),
+    # Any member may stop every run of the org, as with an emergency stop; restarting is
+    # for those who run the org.
+    "engage_kill_switch": frozenset(ROLES),
+    "release_kill_switch": frozenset({"owner", "maintainer"}),
 }
 
 # Running the org itself needs a signed-in session: a leaked API token cannot take an org over.

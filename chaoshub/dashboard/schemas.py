@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
 from chaoshub.core.schemas import Frozen
 
 Visibility = Literal["private", "internal", "public"]
@@ -13,8 +15,17 @@ OutsiderExecutions = Literal["none", "status", "full"]
 Role = Literal["owner", "maintainer", "member", "viewer"]
 Action = Literal[
     "read", "write", "run", "list_members", "manage_members", "manage_workspace_members",
-    "change_settings", "delete_org"
+    "change_settings", "delete_org", "manage_environments", "engage_kill_switch",
+    "release_kill_switch",
 ]
+# Python modules no policy lets an experiment call: they run commands, load code or reach the
+# worker's own files and network.
+DENIED_MODULES = ("os", "subprocess", "builtins", "importlib", "pickle", "marshal", "shutil",
+                  "socket", "sys", "ctypes", "multiprocessing", "pty", "posix", "runpy",
+                  "code", "chaoshub")
+# Programs a process activity may never name: shells and interpreters run anything.
+SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "busybox", "env",
+          "xargs", "python", "python3", "perl", "ruby", "node", "php", "lua", "su", "sudo")
 
 
 class WorkspaceRef(Frozen):
@@ -36,6 +47,40 @@ class WorkspaceView(WorkspaceRef):
     allowed: list[Action] = []
 
 
+class RunPolicy(Frozen):
+    """What runs of a workspace's experiments may do, checked when a run is asked for and again
+    by the worker before it starts. The defaults run process and http activities and the Chaos
+    Toolkit extensions' python modules, and nothing that runs a shell."""
+
+    provider_types: list[Literal["process", "http", "python"]] = ["process", "http", "python"]
+    # Prefixes of the python modules activities and controls may name (DENIED_MODULES never).
+    python_modules: list[str] = [
+        "chaosk8s", "chaosaws", "chaosazure", "chaosgcp", "chaosaddons", "chaosreliably",
+        "chaosprometheus", "chaosistio", "chaosspring", "chaoscloud", "chaosdocker",
+        "chaosgrafana", "chaoshumio", "chaosslack",
+        "chaostf", "chaosmesh", "chaoscf", "chaoswm", "chaosnetwork",
+    ]
+    # Absolute paths of the programs process activities may run; empty: any absolute path
+    # but a shell or an interpreter.
+    process_paths: list[str] = []
+    # Hosts http activities may call; empty: any but link-local addresses (cloud metadata).
+    http_hosts: list[str] = []
+    max_duration_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
+    max_concurrent_runs: int = Field(3, ge=1, le=100)
+    dry_run_first: bool = False  # a dry run must pass before a new version's first real run
+    allow_runtime_python: bool = False
+    allow_vault: bool = False
+
+
+class KillSwitch(Frozen):
+    """An org's emergency stop: while engaged, its runs are aborted and no new one starts."""
+
+    engaged: bool = False
+    reason: str = ""
+    changed_by_name: str = ""
+    changed_at: datetime | None = None
+
+
 class WorkspaceGrant(WorkspaceView):
     """What one caller may do in one workspace, worked out by dashboard once per request: the
     service that owns the data decides from `allows`, never from role names."""
@@ -45,6 +90,9 @@ class WorkspaceGrant(WorkspaceView):
     executions: OutsiderExecutions = "none"
     # Where a signed-in session may move this workspace's experiments (its page offers them).
     move_to: list[WorkspaceRef] = []
+    # What runs there may do, and the org's emergency stop.
+    run_policy: RunPolicy = RunPolicy()
+    kill_switch: KillSwitch = KillSwitch()
 
     def allows(self, action: Action) -> bool:
         """True when the caller may `action` in this workspace."""

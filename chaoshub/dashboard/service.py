@@ -70,7 +70,16 @@ from chaoshub.dashboard.public.orgs import (
     update_org,
     update_workspace,
 )
+from chaoshub.dashboard.public.safety import (
+    KILL_SWITCH_ENGAGED,
+    get_kill_switch,
+    get_run_policy,
+    set_kill_switch,
+    set_run_policy,
+)
 from chaoshub.dashboard.schemas import (
+    DENIED_MODULES,
+    SHELLS,
     Action,
     ActivityPage,
     AuditPage,
@@ -78,12 +87,14 @@ from chaoshub.dashboard.schemas import (
     ChainBreak,
     InvitationPage,
     InvitationView,
+    KillSwitch,
     MemberPage,
     MemberView,
     NewInvitation,
     OrgView,
     OutsiderExecutions,
     Role,
+    RunPolicy,
     SearchResults,
     Visibility,
     WorkspaceGrant,
@@ -108,11 +119,11 @@ __all__ = [
     "INVITATIONS_LISTING", "MEMBERS_LISTING", "MY_INVITATIONS_LISTING", "NAME", "NAME_RULE",
     "OUTSIDER_EXECUTIONS", "PERSONAL_WORKSPACES", "RESERVED_NAMES", "SERVICE", "VISIBILITIES",
     "WORKSPACE_MEMBERS_LISTING", "interface", "outbox", "org_name_problem", "grantable",
-    "Roles",
+    "Roles", "DENIED_MODULES", "SHELLS", "KILL_SWITCH_ENGAGED",
     # The shapes its functions take and return.
     "Action", "ActivityPage", "AuditPage", "AuditView", "ChainBreak", "InvitationPage",
-    "InvitationView", "MemberPage", "MemberView", "NewInvitation", "OrgView",
-    "OutsiderExecutions", "Role", "SearchResults", "Visibility", "WorkspaceGrant",
+    "InvitationView", "KillSwitch", "MemberPage", "MemberView", "NewInvitation", "OrgView",
+    "OutsiderExecutions", "Role", "RunPolicy", "SearchResults", "Visibility", "WorkspaceGrant",
     "WorkspaceMemberPage", "WorkspaceMemberView", "WorkspaceRef", "WorkspaceView",
     # Orgs and workspaces.
     "create_org", "list_orgs", "get_org", "update_org", "delete_org", "reserve_existing_names",
@@ -128,8 +139,9 @@ __all__ = [
     # Feeds and the audit log.
     "record_activity", "activity_feed", "org_activity", "workspace_activity", "audit_log",
     "audit_page", "verify_audit_chains",
-    # Access.
-    "grant", "authorize", "authorize_workspace",
+    # Access, and what keeps runs safe.
+    "grant", "authorize", "authorize_workspace", "get_run_policy", "set_run_policy",
+    "get_kill_switch", "set_kill_switch",
     # Domain events.
     "handle_account_event", "create_personal_org", "audit_account_event", "pending_events",
     "ack_events",

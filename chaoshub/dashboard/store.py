@@ -254,6 +254,32 @@ def org_cache_keys(session: Session, org: Org) -> list[str]:
     return keys + [id_key(ws.id) for ws in org.workspaces]
 
 
+def safety_key(workspace_id: str) -> str:
+    """The cache key of a workspace's run policy and its org's kill switch."""
+    return cache().key(SERVICE, "ws-safety", workspace_id)
+
+
+def run_safety(workspace_id: str) -> dict:
+    """A workspace's run policy and its org's kill switch, as plain data (cached)."""
+    return cache().remember(safety_key(workspace_id), lambda: load_safety(workspace_id))
+
+
+def load_safety(workspace_id: str) -> dict:
+    """A workspace's run policy and its org's kill switch, for the cache."""
+    with transaction(SERVICE) as session:
+        ws = session.get(Workspace, workspace_id)
+        if ws is None:
+            return {"run_policy": {}, "kill_switch": {}}
+        return {"run_policy": ws.run_policy or {}, "kill_switch": kill_switch(ws.org)}
+
+
+def kill_switch(org: Org) -> dict:
+    """An org's kill switch as plain data."""
+    return {"engaged": org.kill_switch_engaged, "reason": org.kill_switch_reason,
+            "changed_by_name": org.kill_switch_by_name,
+            "changed_at": org.kill_switch_at.isoformat() if org.kill_switch_at else None}
+
+
 def load_by_name(org: str, workspace: str) -> dict | None:
     """A workspace reference by names (the org's current or a former name), for the cache."""
     with transaction(SERVICE) as session:

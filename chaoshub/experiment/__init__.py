@@ -19,8 +19,8 @@ def init_app(app: Flask) -> None:
     for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api):
         app.register_blueprint(blueprint)
     events.subscribe(app, events.Subscription(
-        subscriber=NAME, types=service.WORKSPACE_EVENTS,
-        handler=service.delete_workspace_contents, handled=HandledEvent,
+        subscriber=NAME, types=service.DASHBOARD_EVENTS,
+        handler=service.handle_dashboard_event, handled=HandledEvent,
         pending=dashboard.pending_events, ack=dashboard.ack_events))
 
 

@@ -97,37 +97,52 @@ def renew(run_id: str, worker: str, lease: int = LEASE_SECONDS) -> Desired | Non
         return session.scalar(select(Run.desired).where(Run.id == run_id))
 
 
-def end(run_id: str, status: str, reason: str = "", worker: str | None = None) -> bool:
-    """Put an active run in its final `status`; False when it had already ended (or, with
-    `worker`, is no longer that worker's)."""
+def end(run_id: str, status: str, reason: str | None = "", worker: str | None = None) -> bool:
+    """Put an active run in its final `status` (and a reason; None keeps the one it was given
+    when asked to stop); False when it had already ended (or, with `worker`, is no longer that
+    worker's)."""
     conditions = [Run.id == run_id, Run.status.in_(ACTIVE)]
     if worker is not None:
         conditions.append(Run.worker == worker)
+    values: dict[str, Any] = {"status": status, "lease_until": None, "finished_at": utcnow()}
+    if reason is not None:
+        values["reason"] = journals.text(reason, 2000)
     with transaction(SERVICE) as session:
-        return bool(session.execute(
-            update(Run).where(*conditions).values(
-                status=status, reason=journals.text(reason, 2000), lease_until=None,
-                finished_at=utcnow())
-        ).rowcount)
+        return bool(session.execute(update(Run).where(*conditions).values(**values)).rowcount)
 
 
-def settle(run_id: str, status: str, reason: str = "") -> None:
-    """Give a run whose journal came in (now `finished`) the status it really ended with."""
+def settle(run_id: str, status: str, reason: str | None = None) -> None:
+    """Give a run whose journal came in (now `finished`) the status it really ended with (and
+    a reason; None keeps the one it was given when asked to stop)."""
+    values: dict[str, Any] = {"status": status, "lease_until": None}
+    if reason is not None:
+        values["reason"] = journals.text(reason, 2000)
     with transaction(SERVICE) as session:
-        session.execute(update(Run).where(Run.id == run_id).values(
-            status=status, reason=journals.text(reason, 2000), lease_until=None))
+        session.execute(update(Run).where(Run.id == run_id).values(**values))
 
 
-def request_abort(run_id: str, rollbacks: bool) -> str:
+def request_abort(run_id: str, rollbacks: bool, reason: str = "aborted on request") -> str:
     """Ask the run to stop; a queued one ends `aborted` at once. Its status afterwards."""
-    desired = "abort" if rollbacks else "abort-now"
     with transaction(SERVICE) as session:
-        session.execute(update(Run).where(Run.id == run_id, Run.status == "queued").values(
-            status="aborted", desired=desired, reason="aborted before it started",
-            finished_at=utcnow()))
-        session.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(
-            desired=desired))
+        abort(session, [Run.id == run_id], rollbacks, reason)
         return session.scalar(select(Run.status).where(Run.id == run_id)) or ""
+
+
+def abort_in_workspaces(session, workspace_ids: list[str], reason: str) -> None:
+    """Stop every active run (from the hub or a client) of these workspaces, with rollbacks."""
+    abort(session, [Run.workspace_id.in_(workspace_ids)], True, reason)
+
+
+def abort(session, conditions: list, rollbacks: bool, reason: str) -> None:
+    """Stop the active runs matching `conditions`: queued ones end now, running ones are asked
+    to (their worker or client reads `desired`)."""
+    desired = "abort" if rollbacks else "abort-now"
+    reason = journals.text(reason, 2000)
+    session.execute(update(Run).where(*conditions, Run.status == "queued").values(
+        status="aborted", desired=desired, reason=f"{reason} (before it started)",
+        finished_at=utcnow()))
+    session.execute(update(Run).where(*conditions, Run.status == "running").values(
+        desired=desired, reason=reason))
 
 
 def reap(now: datetime | None = None) -> list[str]:

@@ -28,6 +28,7 @@ from chaoshub.core.errors import (
 )
 from chaoshub.core.models import utcnow
 from chaoshub.core.transport import ServiceInterface
+from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment import (
     active_runs,
     compare,

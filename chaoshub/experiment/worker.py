@@ -21,7 +21,7 @@ from rq import Worker
 from chaoshub.core import claims, db
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import HubError
-from chaoshub.experiment import child, hub_runs, queue, runs
+from chaoshub.experiment import child, grants, hub_runs, queue, run_checks, runs
 from chaoshub.experiment.child import ChildOutcome, ChildSpec
 from chaoshub.experiment.models import ExperimentVersion, Run
 
@@ -48,6 +48,10 @@ def execute(run_id: str, worker: str | None = None) -> str:
         return ""
     try:
         document = _document(row)
+        reason = _refusal(row, document)
+        if reason:
+            hub_runs.end(row.id, "refused", reason, worker)
+            return "refused"
         lease = _Lease(row.id, worker, current_app.config["RUN_LEASE_SECONDS"])
         outcome = child.supervise(_spec(row, document), _recorder(row.id), lease.wanted)
     except Exception:  # the run must end whatever went wrong here
@@ -143,6 +147,22 @@ def reap() -> list[str]:
     return reaped
 
 
+def _refusal(row: Run, document: dict[str, Any]) -> str:
+    """Why the run may not start after all: the kill switch, the policy, or its starter's
+    rights, as dashboard says now ("" when it may)."""
+    try:
+        grant = grants.by_id(_reporter(row), row.workspace_id)
+        grants.require(grant, "run")
+    except HubError as exc:
+        return f"its starter may no longer run experiments there ({exc.message})"
+    return run_checks.refusal(grant, document)
+
+
+def _reporter(row: Run) -> str:
+    # The person who started the run, with no more than the rights to report it.
+    return claims.sign(sub=row.created_by, name=row.created_by_name, scopes=REPORTING_SCOPES)
+
+
 def _document(row: Run) -> dict[str, Any]:
     with transaction(SERVICE) as session:
         version = session.query(ExperimentVersion).filter_by(
@@ -203,11 +223,11 @@ class _Lease:
 def _conclude(row: Run, worker: str, outcome: ChildOutcome) -> str:
     status, reason = _status(outcome)
     if outcome.journal is None:
-        hub_runs.end(row.id, status if status != "finished" else "interrupted",
-                     reason or "the run ended without a journal", worker)
-        return status if status != "finished" else "interrupted"
-    reporter = claims.sign(sub=row.created_by, name=row.created_by_name,
-                           scopes=REPORTING_SCOPES)
+        if status == "finished":
+            status, reason = "interrupted", "the run ended without a journal"
+        hub_runs.end(row.id, status, reason, worker)
+        return status
+    reporter = _reporter(row)
     # The service module starts workers (it is what `chaoshub worker` may import): imported
     # here, where the journal goes through its public function like any client's.
     from chaoshub.experiment import service
@@ -222,9 +242,9 @@ def _conclude(row: Run, worker: str, outcome: ChildOutcome) -> str:
     return status
 
 
-def _status(outcome: ChildOutcome) -> tuple[str, str]:
+def _status(outcome: ChildOutcome) -> tuple[str, str | None]:
     if outcome.ended_by == "abort":
-        return "aborted", "aborted on request"
+        return "aborted", None  # the reason it was given when asked to stop
     if outcome.ended_by == "deadline":
         return "aborted", "it ran past its maximum duration"
     if outcome.ended_by == "lost":

@@ -14,7 +14,15 @@ from chaoshub.dashboard import permissions, store
 from chaoshub.dashboard.interface import interface
 from chaoshub.dashboard.models import Org, OrgMember, Workspace
 from chaoshub.dashboard.permissions import Roles
-from chaoshub.dashboard.schemas import Action, Role, WorkspaceGrant, WorkspaceRef, WorkspaceView
+from chaoshub.dashboard.schemas import (
+    Action,
+    KillSwitch,
+    Role,
+    RunPolicy,
+    WorkspaceGrant,
+    WorkspaceRef,
+    WorkspaceView,
+)
 from chaoshub.dashboard.store import SERVICE
 
 # The caller ----------------------------------------------------------------------------------
@@ -124,9 +132,11 @@ def grant(claim: str, org: str = "", workspace: str = "", workspace_id: str = ""
     if "write" in allowed and user.is_session:
         with transaction(SERVICE) as session:
             move_to = _writable_workspaces(session, user, except_id=ref.id)
+    safety = store.run_safety(ref.id)
     return WorkspaceGrant(**ref.model_dump(), role=role, allowed=allowed,
                           executions="full" if role else ref.outsider_executions,
-                          move_to=move_to)
+                          move_to=move_to, run_policy=RunPolicy(**safety["run_policy"]),
+                          kill_switch=KillSwitch(**safety["kill_switch"]))
 
 
 @interface.public

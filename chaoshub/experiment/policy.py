@@ -1,0 +1,167 @@
+"""A workspace's run policy applied to an experiment: every activity, control and dynamic
+configuration entry it would execute, each violation with its JSON pointer.
+
+Static checks only: nothing the experiment names is imported or run here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from chaoshub.core.errors import problem
+from chaoshub.dashboard.service import DENIED_MODULES, SHELLS, RunPolicy
+
+Where = tuple[str | int, ...]
+
+
+def violations(document: dict[str, Any], policy: RunPolicy) -> list[dict[str, str]]:
+    """What in `document` the policy does not allow, each with its pointer; empty: none."""
+    found = []
+    for where, provider in providers(document):
+        found.extend(_provider(where, provider, policy))
+    runtime = document.get("runtime")
+    if isinstance(runtime, dict) and "python" in runtime and not policy.allow_runtime_python:
+        found.append(problem(("runtime", "python"),
+                             "runtime.python (installing packages) is not allowed here"))
+    if not policy.allow_vault:
+        found.extend(problem(where, "Vault secrets are not allowed here")
+                     for where in _vault_entries(document))
+    return found
+
+
+def providers(document: dict[str, Any]) -> Iterator[tuple[Where, dict[str, Any]]]:
+    """Every provider the experiment would call, with where it sits."""
+    hypothesis = document.get("steady-state-hypothesis")
+    if isinstance(hypothesis, dict):
+        yield from _activities(("steady-state-hypothesis", "probes"), hypothesis.get("probes"))
+    yield from _activities(("method",), document.get("method"))
+    yield from _activities(("rollbacks",), document.get("rollbacks"))
+    configuration = document.get("configuration")
+    if isinstance(configuration, dict):
+        for key, value in configuration.items():
+            # A dynamic configuration value is a probe, run before anything else.
+            if isinstance(value, dict) and value.get("type") == "probe":
+                yield from _provided(("configuration", key), value)
+    yield from _controls(("controls",), document.get("controls"))
+    for kind in ("steady-state-hypothesis",):
+        if isinstance(hypothesis, dict):
+            yield from _controls((kind, "controls"), hypothesis.get("controls"))
+
+
+def _activities(where: Where, activities: Any) -> Iterator[tuple[Where, dict[str, Any]]]:
+    if not isinstance(activities, list):
+        return
+    for position, activity in enumerate(activities):
+        if isinstance(activity, dict):
+            yield from _provided((*where, position), activity)
+            yield from _controls((*where, position, "controls"), activity.get("controls"))
+
+
+def _provided(where: Where, holder: dict[str, Any]) -> Iterator[tuple[Where, dict[str, Any]]]:
+    provider = holder.get("provider")
+    if isinstance(provider, dict):
+        yield (*where, "provider"), provider
+
+
+def _controls(where: Where, controls: Any) -> Iterator[tuple[Where, dict[str, Any]]]:
+    if isinstance(controls, list):
+        for position, control in enumerate(controls):
+            if isinstance(control, dict):
+                yield from _provided((*where, position), control)
+
+
+def _provider(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[dict]:
+    kind = provider.get("type")
+    if kind not in policy.provider_types:
+        return [problem((*where, "type"), f"{kind!r} providers are not allowed here")]
+    if kind == "python":
+        return _python(where, provider, policy)
+    if kind == "process":
+        return _process(where, provider, policy)
+    return _http(where, provider, policy)
+
+
+def _python(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[dict]:
+    module = provider.get("module")
+    if not isinstance(module, str) or not module:
+        return [problem((*where, "module"), "a python provider names its module")]
+    if _within(module, DENIED_MODULES):
+        return [problem((*where, "module"), f"the python module {module} is never allowed")]
+    if not _within(module, policy.python_modules):
+        return [problem((*where, "module"),
+                        f"the python module {module} is not among those the policy allows")]
+    return []
+
+
+def _process(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[dict]:
+    found = []
+    path = provider.get("path")
+    if not isinstance(path, str) or not path.startswith("/"):
+        found.append(problem((*where, "path"), "a process provider names an absolute path"))
+    elif policy.process_paths and posixpath.normpath(path) not in policy.process_paths:
+        found.append(problem((*where, "path"), f"{path} is not among the programs the policy "
+                                               "allows"))
+    elif not policy.process_paths and _is_shell(path):
+        found.append(problem((*where, "path"), f"{path} runs any command: shells and "
+                                               "interpreters are not allowed"))
+    arguments = provider.get("arguments")
+    if isinstance(arguments, str):
+        found.append(problem((*where, "arguments"),
+                             "arguments as one string run in a shell: give them as a list"))
+    return found
+
+
+def _http(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[dict]:
+    url = provider.get("url")
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        host = parts.hostname if parts else None
+    except ValueError:
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
+        if isinstance(url, str) and "${" in url:
+            # Substituted at run time: the worker checks the host once it is known.
+            return []
+        return [problem((*where, "url"), "an http provider calls an http(s) URL")]
+    if policy.http_hosts:
+        if host.lower() not in [h.lower() for h in policy.http_hosts]:
+            return [problem((*where, "url"), f"{host} is not among the hosts the policy allows")]
+        return []
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return [] if host.lower() != "metadata.google.internal" else [
+            problem((*where, "url"), "cloud metadata endpoints are not allowed")]
+    if address.is_link_local:
+        return [problem((*where, "url"), "link-local addresses (cloud metadata) are not allowed")]
+    return []
+
+
+def _vault_entries(document: dict[str, Any]) -> Iterator[Where]:
+    secrets = document.get("secrets")
+    if isinstance(secrets, dict):
+        for scope, values in secrets.items():
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    if isinstance(value, dict) and value.get("type") == "vault":
+                        yield ("secrets", scope, key)
+    configuration = document.get("configuration")
+    if isinstance(configuration, dict):
+        for key in configuration:
+            if key.startswith("vault_"):
+                yield ("configuration", key)
+
+
+def _within(module: str, prefixes) -> bool:
+    return any(module == p or module.startswith(p if p.endswith(("_", ".")) else p + ".")
+               for p in prefixes)
+
+
+def _is_shell(path: str) -> bool:
+    name = posixpath.basename(path)
+    return any(name == shell or (name.startswith(shell) and name[len(shell):].replace(
+        ".", "").isdigit()) for shell in SHELLS)
