@@ -56,9 +56,14 @@ USE_REGEX = "nginx.ingress.kubernetes.io/use-regex"
 
 # The overlays skaffold deploys on minikube, and the production shapes a cluster's own overlay
 # builds on: the same parts without the dev loop's relaxations.
-OVERLAYS = {"dev": ["base", "postgres", "hub"], "split": ["base", "postgres", "split"]}
-PRODUCTION = {"production-hub": OVERLAYS["dev"], "production-split": OVERLAYS["split"]}
+OVERLAYS = {"dev": ["base", "postgres", "hub", "worker"],
+            "split": ["base", "postgres", "split", "worker"]}
+PRODUCTION = {"production-hub": OVERLAYS["dev"], "production-split": OVERLAYS["split"],
+              "production-split-jobs": OVERLAYS["split"]}
+# Components a production shape adds: runs as Kubernetes Jobs (RUN_EXECUTOR=kubernetes).
+COMPONENTS = {"production-split-jobs": ["job-runs"]}
 LAYOUTS = sorted([*OVERLAYS, *PRODUCTION])
+WORKER = "chaoshub-worker"
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +73,13 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     for name, parts in PRODUCTION.items():
         folder = tmp_path_factory.mktemp(name)
         resources = [os.path.relpath(K8S / part, folder) for part in parts]
+        components = [os.path.relpath(K8S / part, folder) for part in COMPONENTS.get(name, [])]
         # As the README's cluster overlay does: production needs the hub's address.
         public_url = [{"op": "add", "path": "/data/PUBLIC_URL", "value": "https://hub.example.com"}]
         patch = {"target": {"kind": "ConfigMap", "name": "chaoshub-settings"},
                  "patch": yaml.safe_dump(public_url)}
-        (folder / "kustomization.yaml").write_text(
-            yaml.safe_dump({"resources": resources, "patches": [patch]}))
+        (folder / "kustomization.yaml").write_text(yaml.safe_dump(
+            {"resources": resources, "components": components, "patches": [patch]}))
         found[name] = folder
     return found
 
@@ -249,9 +255,10 @@ def test_each_process_gets_the_settings_production_requires(layout, no_hub_setti
             assert keys == {f"{service}-service-key.pem"}, where
             assert _mounted_secret_key(pod, container, env["CHAOSHUB_SERVICE_KEY_FILE"]), where
         hosted.add(tuple(settings["CHAOSHUB_SERVICES"]))
-    # One process per service when split; the hub, and the migration Job, host all three.
+    # One process per service when split; the hub, and the migration Job, host all three; the
+    # workers host experiment's.
     split = {(service,) for service in SERVICES} if "split" in name else set()
-    assert hosted == {SERVICES} | split
+    assert hosted == {SERVICES, ("experiment",)} | split
 
 
 def test_the_secret_holds_the_keys_the_readme_creates(rendered):
@@ -284,7 +291,9 @@ def test_pods_run_unprivileged_with_limits(layout):
         pod, where = _pod(workload), workload["metadata"]["name"]
         assert pod["securityContext"]["runAsNonRoot"] is True, where
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
-        assert pod["automountServiceAccountToken"] is False, where
+        # Only a worker that runs Jobs (../job-runs) speaks to the Kubernetes API.
+        talks_to_api = name in COMPONENTS and workload["metadata"]["name"] == WORKER
+        assert pod["automountServiceAccountToken"] is talks_to_api, where
         for container in _containers(pod):
             security = container["securityContext"]
             assert security["allowPrivilegeEscalation"] is False, where
@@ -302,7 +311,8 @@ def test_pods_run_unprivileged_with_limits(layout):
 
 def test_only_the_ingress_controller_and_the_other_services_reach_a_server(layout):
     name, resources = layout
-    servers = [w for w in _kind(resources, "Deployment") if _is_hub(w)]
+    servers = _servers(resources)
+    workers = [w["metadata"]["name"] for w in _kind(resources, "Deployment") if _is_worker(w)]
     policies = list(_kind(resources, "NetworkPolicy"))
     for server in servers:
         where = server["metadata"]["name"]
@@ -316,18 +326,107 @@ def test_only_the_ingress_controller_and_the_other_services_reach_a_server(layou
                     if "namespaceSelector" in peer:
                         assert peer == INGRESS_CONTROLLER, where
                         continue
-                    # Only the hub's servers: not the migration Job, Redis or PostgreSQL.
+                    # Only the hub's servers and workers: not the migration Job, Redis or
+                    # PostgreSQL.
                     assert set(peer) == {"podSelector"}, where
                     reached = {w["metadata"]["name"] for w in _workloads(resources)
                                if _selects(peer["podSelector"], _pod_labels(w))}
-                    assert reached <= {s["metadata"]["name"] for s in servers}, where
+                    assert reached <= {s["metadata"]["name"] for s in servers} | set(workers)
     if "split" in name:
         # Each service calls the others and fetches their keys: all of them must get through.
-        for caller, callee in ((a, b) for a in servers for b in servers if a is not b):
+        callers = servers + [w for w in _kind(resources, "Deployment") if _is_worker(w)]
+        for caller, callee in ((a, b) for a in callers for b in servers if a is not b):
             assert any(_selects(peer["podSelector"], _pod_labels(caller))
                        for p in policies if _selects(p["spec"]["podSelector"], _pod_labels(callee))
                        for rule in p["spec"]["ingress"] for peer in rule["from"]
                        if "namespaceSelector" not in peer), (caller["metadata"]["name"], callee)
+
+
+# The workers -----------------------------------------------------------------------------------
+
+
+def test_the_worker_runs_queued_runs_without_the_signing_key(layout, no_hub_settings):
+    _, resources = layout
+    configmaps = _named(resources, "ConfigMap")
+    worker = _named(resources, "Deployment")[WORKER]
+    pod = _pod(worker)
+    (container,) = pod["containers"]
+    assert container["image"] == IMAGE and container["command"] == ["chaoshub", "worker"]
+    env = _container_env(container, configmaps)
+    settings = load_settings(env)
+    assert settings["CHAOSHUB_SERVICES"] == ("experiment",)
+    assert settings["REDIS_URL"] and settings["EXPERIMENT_DATABASE_URL"]
+    # Never the key that signs every claim: no such variable, volume or mount.
+    assert not {"CHAOSHUB_SIGNING_KEY", "CHAOSHUB_SIGNING_KEY_FILE"} & set(env)
+    keys = {item["key"] for volume in pod["volumes"] if "secret" in volume
+            for item in volume["secret"]["items"]}
+    assert keys == {"experiment-service-key.pem"}
+    # A drained worker finishes its run, rollbacks included, before Kubernetes kills it.
+    assert pod["terminationGracePeriodSeconds"] >= (settings["RUN_MAX_SECONDS"]
+                                                    + settings["RUN_GRACE_SECONDS"])
+    (scaler,) = [h for h in _kind(resources, "HorizontalPodAutoscaler")
+                 if h["spec"]["scaleTargetRef"]["name"] == WORKER]
+    assert [m["resource"]["name"] for m in scaler["spec"]["metrics"]] == ["cpu"]
+
+
+def test_nobody_reaches_a_worker_and_it_reaches_what_it_needs(layout):
+    _, resources = layout
+    worker = _named(resources, "Deployment")[WORKER]
+    services = _named(resources, "Service")
+    (policy,) = [p for p in _kind(resources, "NetworkPolicy")
+                 if _selects(p["spec"]["podSelector"], _pod_labels(worker))]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["ingress"] == []
+    rules = policy["spec"]["egress"]
+
+    def reached(workload: dict, port: int) -> bool:
+        """Whether a rule lets the worker reach the workload's pods in this namespace."""
+        return any(set(peer) == {"podSelector"}
+                   and _selects(peer["podSelector"], _pod_labels(workload))
+                   and any(p["port"] == port for p in rule["ports"])
+                   for rule in rules for peer in rule["to"])
+
+    workloads = {w["metadata"]["name"]: w for w in _workloads(resources)}
+    assert reached(workloads["redis"], services["redis"]["spec"]["ports"][0]["port"])
+    assert reached(workloads["postgres"], services["postgres"]["spec"]["ports"][0]["port"])
+    for server in _servers(resources):
+        assert reached(server, 8080), server["metadata"]["name"]
+    dns = [rule for rule in rules if any(
+        peer.get("podSelector", {}).get("matchLabels") == {"k8s-app": "kube-dns"}
+        for peer in rule["to"])]
+    assert dns and {"port": 53, "protocol": "UDP"} in dns[0]["ports"]
+    # The experiments' targets, but never the clouds' metadata address.
+    blocks = [peer["ipBlock"] for rule in rules for peer in rule["to"] if "ipBlock" in peer]
+    assert blocks and all("169.254.0.0/16" in block["except"] for block in blocks)
+
+
+def test_runs_as_jobs_get_a_role_in_their_namespace_only(rendered, no_hub_settings):
+    resources = rendered["production-split-jobs"]
+    (role,) = _kind(resources, "Role")
+    assert not list(_kind(resources, "ClusterRole")) and not list(
+        _kind(resources, "ClusterRoleBinding"))
+    rights = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+              for resource in rule["resources"] for verb in rule["verbs"]}
+    assert rights == {("batch", "jobs", "create"), ("batch", "jobs", "get"),
+                      ("batch", "jobs", "delete"), ("", "configmaps", "create"),
+                      ("", "secrets", "create"), ("", "pods", "list"), ("", "pods/log", "get")}
+    (binding,) = _kind(resources, "RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    worker = _named(resources, "Deployment")[WORKER]
+    assert binding["subjects"] == [{"kind": "ServiceAccount",
+                                    "name": _pod(worker)["serviceAccountName"]}]
+    env = _container_env(_pod(worker)["containers"][0], _named(resources, "ConfigMap"))
+    settings = load_settings(env)
+    assert settings["RUN_EXECUTOR"] == "kubernetes" and settings["RUN_JOB_IMAGE"] == IMAGE
+    # The runs' own account holds no token and no right.
+    accounts = _named(resources, "ServiceAccount")
+    run_account = accounts[settings["RUN_JOB_SERVICE_ACCOUNT"]]
+    assert run_account["automountServiceAccountToken"] is False
+    assert settings["RUN_JOB_SERVICE_ACCOUNT"] not in {s["name"] for s in binding["subjects"]}
+    # Without the component the worker has neither the token nor the Role.
+    plain = rendered["production-split"]
+    assert not list(_kind(plain, "Role"))
+    assert _pod(_named(plain, "Deployment")[WORKER])["automountServiceAccountToken"] is False
 
 
 def test_hub_pods_run_the_image_as_its_user(layout):
@@ -351,7 +450,7 @@ def test_probes_ask_the_app_for_routes_it_serves(layout, apps):
                 urls.match(get["path"], method="GET")  # NotFound when the app has no such route
                 assert get["port"] in {p["name"] for p in container["ports"]}
                 probed += 1
-        if workload["kind"] == "Deployment" and container is pod["containers"][0]:
+        if workload in _servers(resources) and container is pod["containers"][0]:
             assert container["livenessProbe"]["httpGet"]["path"] == "/status/live"
             assert container["readinessProbe"]["httpGet"]["path"] == "/status/health"
     assert probed
@@ -595,6 +694,15 @@ def _selects(selector: dict, labels: dict) -> bool:
 
 def _is_hub(workload: dict) -> bool:
     return _pod_labels(workload)["app.kubernetes.io/name"] == "chaoshub"
+
+
+def _is_worker(workload: dict) -> bool:
+    return _is_hub(workload) and _pod_labels(workload)["app.kubernetes.io/component"] == "worker"
+
+
+def _servers(resources: list[dict]) -> list[dict]:
+    """The Deployments that serve HTTP: the hub, or its services."""
+    return [w for w in _kind(resources, "Deployment") if _is_hub(w) and not _is_worker(w)]
 
 
 def _containers(pod: dict) -> list[dict]:
