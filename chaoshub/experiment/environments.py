@@ -357,6 +357,15 @@ def run_values(environment_id: str) -> RunValues | None:
     return values
 
 
+def values_of_run(options: dict[str, Any] | None) -> RunValues | None:
+    """What a run gets of the environment its options name (nothing when they name none);
+    None when that environment was deleted since the run was asked for."""
+    environment_id = (options or {}).get("environment_id")
+    if not environment_id:
+        return RunValues()
+    return run_values(environment_id)
+
+
 # Helpers --------------------------------------------------------------------------------------
 
 

@@ -21,8 +21,9 @@ from rq import Worker
 from chaoshub.core import claims, db
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import HubError
-from chaoshub.experiment import child, grants, hub_runs, queue, run_checks, runs
+from chaoshub.experiment import child, environments, grants, hub_runs, queue, run_checks, runs
 from chaoshub.experiment.child import ChildOutcome, ChildSpec
+from chaoshub.experiment.masking import Masker
 from chaoshub.experiment.models import ExperimentVersion, Run
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,19 @@ def execute(run_id: str, worker: str | None = None) -> str:
         if reason:
             hub_runs.end(row.id, "refused", reason, worker)
             return "refused"
+        values = environments.values_of_run(row.options)  # its secrets, opened only here
+        if values is None:
+            hub_runs.end(row.id, "refused", "its environment was deleted", worker)
+            return "refused"
+        masker = Masker(values.secret_values)
         lease = _Lease(row.id, worker, current_app.config["RUN_LEASE_SECONDS"])
-        outcome = child.supervise(_spec(row, document), _recorder(row.id), lease.wanted)
+        outcome = child.supervise(_spec(row, document, values), _recorder(row.id, masker),
+                                  lease.wanted)
     except Exception:  # the run must end whatever went wrong here
         log.exception("run %s: the worker failed", run_id)
         hub_runs.end(run_id, "interrupted", "the worker failed while running it", worker)
         return "interrupted"
-    return _conclude(row, worker, outcome)
+    return _conclude(row, worker, outcome, masker)
 
 
 def serve(app: Flask, burst: bool = False, parent: int | None = None) -> None:
@@ -170,7 +177,7 @@ def _document(row: Run) -> dict[str, Any]:
         return version.document
 
 
-def _spec(row: Run, document: dict[str, Any]) -> ChildSpec:
+def _spec(row: Run, document: dict[str, Any], values: environments.RunValues) -> ChildSpec:
     options = row.options or {}
     config = current_app.config
     strategy = options.get("rollback_strategy") or "default"
@@ -184,14 +191,17 @@ def _spec(row: Run, document: dict[str, Any]) -> ChildSpec:
         # "always"; that differs from "default" only for runs that fail or are interrupted,
         # and the hub's abort says itself whether rollbacks play.
         rollback_strategy="always" if strategy == "default" else strategy,
-        configuration=options.get("configuration") or {},
+        # The run's own values go over its environment's.
+        configuration={**values.configuration, **(options.get("configuration") or {})},
+        secrets=values.secrets,
+        environment=values.environment,
     )
 
 
-def _recorder(run_id: str):
+def _recorder(run_id: str, masker: Masker):
     def record(batch: list[dict[str, Any]]) -> None:
         try:
-            runs.record_events(run_id, batch)
+            runs.record_events(run_id, masker.data(batch))  # no secret is ever kept
         except HubError as exc:  # too many events: the journal still tells all
             log.warning("run %s: events not kept: %s", run_id, exc.message)
 
@@ -220,7 +230,7 @@ class _Lease:
         return None if self.desired == "run" else self.desired
 
 
-def _conclude(row: Run, worker: str, outcome: ChildOutcome) -> str:
+def _conclude(row: Run, worker: str, outcome: ChildOutcome, masker: Masker) -> str:
     status, reason = _status(outcome)
     if outcome.journal is None:
         if status == "finished":
@@ -233,7 +243,7 @@ def _conclude(row: Run, worker: str, outcome: ChildOutcome) -> str:
     from chaoshub.experiment import service
 
     try:
-        service.finish_run(reporter, row.id, outcome.journal)
+        service.finish_run(reporter, row.id, masker.data(outcome.journal))
     except HubError as exc:
         hub_runs.end(row.id, "interrupted", f"its journal was not kept: {exc.message}", worker)
         return "interrupted"
