@@ -667,6 +667,10 @@ def finish_run(claim: str, run_id: str, journal: dict[str, Any]) -> runs.Finishe
     published = publish_execution(claim, row.experiment_id, journal,
                                   idempotency_key=f"run:{row.id}")
     finished = runs.mark_finished(row.id, published.execution.id)
+    if row.desired != "run":
+        # Asked to stop (an abort, the org's kill switch): it ended aborted, whatever it says.
+        hub_runs.settle(row.id, "aborted")
+        finished = runs.load_run(row.id)
     return runs.FinishedRun(run=runs.run_view(finished, where.org_name, where.name, []),
                             execution=published.execution, created=published.created)
 

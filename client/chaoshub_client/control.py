@@ -33,6 +33,7 @@ import logging
 import os
 import platform
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -55,6 +56,10 @@ BACKOFF = 0.25  # seconds before the first retry, doubled each time
 TIMEOUT = (3.05, 15)  # connect, read
 BATCH = 50  # events per request
 DRAIN_SECONDS = 10.0  # how long the end of a run waits for queued events to go out
+STATE_SECONDS = 2.0  # how often the run asks the hub whether it should stop
+# How the hub's wishes stop the run: chaoslib turns SIGTERM into an interruption (rollbacks
+# played under the "always" strategy) and SIGUSR2 into one without rollbacks.
+STOP_SIGNALS = {"abort": signal.SIGTERM, "abort-now": signal.SIGUSR2}
 SPOOL_SUFFIX = ".journal.json"
 USER_AGENT = "chaoshub-control/1"
 
@@ -137,6 +142,7 @@ class HubReporter(RunEventHandler):
         self._queue: queue.Queue = queue.Queue()
         self._sender: threading.Thread | None = None
         self._opened = threading.Event()  # set once opening the run succeeded or gave up
+        self._finished = threading.Event()  # set when the run ends: the state watch stops
         self._refused = False  # the hub answered, and will not take this run
         self._session = requests.Session()
         self._session.headers.update({"Authorization": f"Bearer {hub.token}",
@@ -214,6 +220,7 @@ class HubReporter(RunEventHandler):
         self._sender.start()
 
     def _finish(self, journal) -> None:
+        self._finished.set()
         self._emit("run-finished", status=_dict(journal).get("status"),
                    deviated=_dict(journal).get("deviated", False))
         self._queue.put(None)
@@ -250,6 +257,8 @@ class HubReporter(RunEventHandler):
         finally:
             self._opened.set()
         if self.run_id is not None:
+            threading.Thread(target=self._watch_state, name="chaoshub-state",
+                             daemon=True).start()
             self._guard(self._send_spooled)
         finished = False
         while not finished:
@@ -283,6 +292,21 @@ class HubReporter(RunEventHandler):
         opened = response.json()
         logger.info(f"ChaosHub: reporting this run to {opened.get('execution_url')}")
         return opened.get("id")
+
+    def _watch_state(self) -> None:
+        """Ask the hub every few seconds whether it wants the run stopped (an abort, or the
+        org's kill switch), and stop it the way chaoslib stops on a signal."""
+        while not self._finished.wait(STATE_SECONDS):
+            try:
+                response = self._session.get(f"{self.hub.url}/api/v1/runs/{self.run_id}/state",
+                                             timeout=TIMEOUT)
+                desired = response.json().get("desired") if response.ok else None
+            except (requests.RequestException, ValueError):
+                continue  # the hub is away: the run goes on
+            if desired in STOP_SIGNALS:
+                logger.warning(f"ChaosHub: the hub asked this run to stop ({desired})")
+                os.kill(os.getpid(), STOP_SIGNALS[desired])
+                return
 
     def _post_events(self, batch: list[dict]) -> None:
         response = self._request("POST", f"/api/v1/runs/{self.run_id}/events", batch)
