@@ -24,6 +24,9 @@ class NewRun(Body):
     rollback_strategy: RollbackStrategy | None = None
     configuration: dict[str, ConfigurationValue] | None = Field(
         None, max_length=100, description="Configuration values the experiment reads.")
+    environment: str | None = Field(
+        None, max_length=63, description="The workspace's environment to run in: its values "
+                                         "and secrets (protected ones: maintainers only).")
 
 
 class RunAbort(Body):
@@ -54,7 +57,8 @@ def start_run(experiment_id: str):
     claim = bodies.writer_claim(service.RUNS_EXECUTE_SCOPE)
     options = body(NewRun)
     run = service.start_run(claim, experiment_id, options.version, options.dry,
-                            options.rollback_strategy, options.configuration)
+                            options.rollback_strategy, options.configuration,
+                            options.environment)
     response = jsonify({**run_body(run), "url": external_url(f"/api/v1/runs/{run.id}"),
                         "page_url": external_url(_page(run))})
     response.status_code = 202

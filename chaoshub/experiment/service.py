@@ -33,6 +33,7 @@ from chaoshub.experiment import (
     active_runs,
     compare,
     diff,
+    environments,
     grants,
     hub_runs,
     journals,
@@ -470,6 +471,7 @@ def delete_workspace_contents(session: Session, event: events.Event) -> None:
         ids = list(session.scalars(
             select(Experiment.id).where(Experiment.workspace_id.in_(workspace_ids))))
         store.delete_experiments(session, ids)
+        environments.delete_workspaces(session, workspace_ids)
         for experiment_id in ids:
             work.forget(*_cache_keys(experiment_id))
 
@@ -754,18 +756,23 @@ def start_run(claim: str, experiment_id: str, version: int | None = None,
               dry: runs.Dry | None = None,
               rollback_strategy: runs.RollbackStrategy | None = None,
               configuration: dict[str, runs.ConfigurationValue] | None = None,
-              ) -> runs.RunView:
-    """Queue a run of the experiment (its latest version, or `version`) for the hub's workers."""
+              environment: str | None = None) -> runs.RunView:
+    """Queue a run of the experiment (its latest version, or `version`) for the hub's workers,
+    in one of the workspace's environments when `environment` names one."""
     user = _with_scope(claim, RUNS_EXECUTE_SCOPE)
     if user.anonymous:
         raise Unauthorized("sign in to run experiments")
     view, where = _experiment(claim, experiment_id, "run")
+    # The run keeps which environment, never its values: the worker reads them when it starts.
+    chosen = environments.for_run(where, environment) if environment is not None else None
     number = view.version if version is None else version
     run_checks.check_start(where, view.id, number, _version(experiment_id, number).document,
                            dry)
     options = {"dry": dry, "rollback_strategy": rollback_strategy,
                "configuration": configuration or {},
                "max_seconds": where.run_policy.max_duration_seconds}
+    if chosen is not None:
+        options.update(environment_id=chosen.id, environment=chosen.name)
     run_id = hub_runs.queue_run(view.id, view.workspace_id, number, options, user.sub,
                                 user.name)
     queue.enqueue(run_id)
