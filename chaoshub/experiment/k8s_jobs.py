@@ -63,8 +63,9 @@ REPORTING_GAPS = (
     "mint it (it holds no signing key)",
     "PUT /api/v1/runs/{id}/journal ends the run as finished: worker._conclude must then leave "
     "the run as it is (the outcome has no journal) and only settle aborts and deadlines",
-    "the control does not read GET /api/v1/runs/{id}/state: with Jobs an abort deletes the "
-    "Job instead, which plays rollbacks only under --rollback-strategy always",
+    "an abort deletes the Job (SIGTERM, then the grace), which plays rollbacks only under "
+    "--rollback-strategy always; the control's own reading of GET /api/v1/runs/{id}/state "
+    "would stop it sooner once it reports into this run",
 )
 
 JobState = Literal["active", "succeeded", "failed", "gone"]
