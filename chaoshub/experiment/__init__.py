@@ -11,12 +11,14 @@ def init_app(app: Flask) -> None:
     from chaoshub.core import events
     from chaoshub.dashboard import service as dashboard
     from chaoshub.experiment import service
+    from chaoshub.experiment.environment_pages import environment_pages
     from chaoshub.experiment.legacy import legacy
     from chaoshub.experiment.models import HandledEvent
     from chaoshub.experiment.pages import pages
 
-    api, runs_api, moves, hub_runs_api = api_blueprints()
-    for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api):
+    api, runs_api, moves, hub_runs_api, environments_api = api_blueprints()
+    for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, environments_api,
+                      environment_pages):
         app.register_blueprint(blueprint)
     events.subscribe(app, events.Subscription(
         subscriber=NAME, types=service.DASHBOARD_EVENTS,
@@ -26,9 +28,10 @@ def init_app(app: Flask) -> None:
 
 def api_blueprints() -> list[Blueprint]:
     """The blueprints of experiment's part of /api/v1, which the OpenAPI document describes."""
+    from chaoshub.experiment.environments_api import environments_api
     from chaoshub.experiment.hub_runs_api import hub_runs_api
     from chaoshub.experiment.move_routes import moves
     from chaoshub.experiment.routes import api
     from chaoshub.experiment.runs_api import runs_api
 
-    return [api, runs_api, moves, hub_runs_api]
+    return [api, runs_api, moves, hub_runs_api, environments_api]
