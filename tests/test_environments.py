@@ -175,6 +175,7 @@ def test_bad_environments_are_refused_with_pointers(team):
 def test_the_settings_page_shows_names_never_values(app, team):
     olga, bob = team["olga"], team["bob"]
     page = "/team/prod/-/environments"
+    assert f'href="{page}"' in olga.get("/team/prod/-/settings").get_data(as_text=True)
     token = csrf(olga)
     made = olga.post(page, data={"name": "staging", "csrf_token": token})
     assert made.status_code == 303
