@@ -146,6 +146,11 @@ def test_a_violation_is_refused_at_request_time_and_again_at_the_worker(app):
         row = runs.load_run(queued["id"])
     assert row.status == "refused" and row.execution_id is None
     assert "/method/0/provider/path" in row.reason
+    log = alice.get("/api/v1/orgs/alice/audit").get_json()["entries"]
+    assert [e["event"] for e in log if e["event"].startswith("run.")] == [
+        "run.started", "run.refused"]
+    feed = [e["kind"] for e in alice.get("/api/v1/orgs/alice/activity").get_json()["entries"]]
+    assert "run.refused" in feed
 
 
 def test_concurrency_and_dry_run_first_are_enforced(app):

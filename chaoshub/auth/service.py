@@ -154,6 +154,25 @@ def sign_in_with_identity(profile: ProviderProfile, client_ip: str = "") -> Sess
     return _open_session(account, {"method": profile.provider, "ip": client_ip or None})
 
 
+# What a claim made for a run may do: read and report runs and executions, nothing else.
+RUN_REPORTING_SCOPES = ("executions:read", "executions:write")
+
+
+@interface.public(callers=("experiment",))
+def run_claim(account_id: str, scopes: list[claims.Scope]) -> str:
+    """A claim for the account that started a run on the hub, limited to reporting runs: what
+    the experiment service's workers act with (they hold no signing key)."""
+    # Only experiment may call this (service identity): it has checked that the account
+    # started the run; the claim can do no more than that account could, and only report.
+    if not scopes or not set(scopes) <= set(RUN_REPORTING_SCOPES):
+        raise Forbidden("a run's claim may only read and report runs")
+    with transaction(SERVICE) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise NotFound("no such account")
+        return _issue(account.id, account.display_name, scopes)
+
+
 @interface.public(callers=("dashboard",))
 def get_account(claim: str) -> AccountView:
     """The account of the claim's user."""

@@ -778,7 +778,7 @@ def start_run(claim: str, experiment_id: str, version: int | None = None,
     queue.enqueue(run_id)
     _record_run_activity(claim, view, "run.started",
                          f"{user.name} started a run of {view.title} (version {number})",
-                         f"A run of {view.title} was started")
+                         f"A run of {view.title} was started", run_id)
     return runs.run_view(runs.load_run(run_id), where.org_name, where.name, [])
 
 
@@ -794,7 +794,7 @@ def abort_run(claim: str, run_id: str, rollbacks: bool = True) -> runs.RunView:
     _record_run_activity(claim, view, "run.aborted",
                          f"{user.name} aborted a run of {view.title}"
                          + ("" if rollbacks else " without its rollbacks"),
-                         f"A run of {view.title} was aborted")
+                         f"A run of {view.title} was aborted", row.id)
     return runs.run_view(runs.load_run(row.id), where.org_name, where.name, [])
 
 
@@ -843,8 +843,9 @@ def runs_in_progress(claim: str, org: str, workspace: str) -> list[active_runs.A
 
 
 def _record_run_activity(claim: str, view: ExperimentView, kind: str, summary: str,
-                         outsider_summary: str) -> None:
-    # The run was queued or asked to stop in hub_runs' own transaction: only its feed entry
-    # is left, and a feed that refuses it does not undo it.
+                         outsider_summary: str, run_id: str) -> None:
+    # The run was queued or asked to stop in hub_runs' own transaction: only its feed and
+    # audit entries are left, and a feed that refuses them does not undo it.
     record_activity(claim, f"experiment {view.id}", view.org_id, kind, summary,
-                    view.workspace_id, "executions", outsider_summary)
+                    view.workspace_id, "executions", outsider_summary,
+                    {"run_id": run_id, "experiment_id": view.id, "workspace_id": view.workspace_id})

@@ -18,20 +18,21 @@ from typing import Any
 from flask import Flask, current_app
 from rq import Worker
 
-from chaoshub.core import claims, db
+from chaoshub.auth import service as auth
+from chaoshub.core import db
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import HubError
 from chaoshub.experiment import child, environments, grants, hub_runs, queue, run_checks, runs
 from chaoshub.experiment.child import ChildOutcome, ChildSpec
 from chaoshub.experiment.masking import Masker
 from chaoshub.experiment.models import ExperimentVersion, Run
+from chaoshub.experiment.writes import record_activity
 
 log = logging.getLogger(__name__)
 
 SERVICE = "experiment"
 RENEW_SECONDS = 1.0  # how often a running run's lease is renewed and its desired state read
 REAP_SECONDS = 5.0
-REPORTING_SCOPES = ("executions:read", "executions:write")
 _app: Flask | None = None  # an RQ worker's app, inherited by each forked work-horse
 _parent: int | None = None  # the server an embedded worker belongs to
 
@@ -52,6 +53,7 @@ def execute(run_id: str, worker: str | None = None) -> str:
         reason = _refusal(row, document)
         if reason:
             hub_runs.end(row.id, "refused", reason, worker)
+            _tell_refusal(row, reason)
             return "refused"
         values = environments.values_of_run(row.options)  # its secrets, opened only here
         if values is None:
@@ -165,9 +167,23 @@ def _refusal(row: Run, document: dict[str, Any]) -> str:
     return run_checks.refusal(grant, document)
 
 
+def _tell_refusal(row: Run, reason: str) -> None:
+    """Put the refusal in the org's feed and audit log, as its starter's doing."""
+    try:
+        claim = _reporter(row)
+        grant = grants.by_id(claim, row.workspace_id)
+    except HubError:
+        return  # its starter is gone from there: the run's own reason says it all
+    record_activity(claim, f"run {row.id}", grant.org_id, "run.refused",
+                    f"A run of {row.created_by_name}'s was refused: {reason}", row.workspace_id,
+                    "executions", "A run was refused",
+                    {"run_id": row.id, "experiment_id": row.experiment_id, "reason": reason})
+
+
 def _reporter(row: Run) -> str:
-    # The person who started the run, with no more than the rights to report it.
-    return claims.sign(sub=row.created_by, name=row.created_by_name, scopes=REPORTING_SCOPES)
+    # The person who started the run, with no more than the rights to report it: auth signs
+    # it (a worker holds no signing key).
+    return auth.run_claim(row.created_by, list(auth.RUN_REPORTING_SCOPES))
 
 
 def _document(row: Run) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from contextlib import AbstractContextManager
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,12 +43,13 @@ def write(user: UserClaim, claim: str) -> AbstractContextManager[ExperimentWrite
 
 def record_activity(claim: str, about: str, org_id: str, kind: str, summary: str,
                     workspace_id: str | None = None, scope: str | None = None,
-                    outsider_summary: str | None = None) -> None:
+                    outsider_summary: str | None = None,
+                    audited: dict[str, Any] | None = None) -> None:
     """Add an entry to an org's feed (dashboard's) for a change already made; a refusal is
     logged as about `about`, never raised."""
     try:
         dashboard.record_activity(claim, org_id, kind, summary, workspace_id, scope,
-                                  outsider_summary)
+                                  outsider_summary, audited)
     except (HubError, SQLAlchemyError) as exc:
         # The change is kept: a feed missing an entry must not turn the write into an error
         # (and a retry would only find the change made already).

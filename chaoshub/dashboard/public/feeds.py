@@ -4,6 +4,7 @@ its audit log (to read, page through and check)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -35,9 +36,11 @@ AUDIT_LISTING = "audit log"  # the listing's name, signed into its cursors
 def record_activity(
     claim: str, org_id: str, kind: str, summary: str, workspace_id: str | None = None,
     scope: str | None = None, outsider_summary: str | None = None,
+    audited: dict[str, Any] | None = None,
 ) -> None:
     """Add an entry to an org's feed, for a member of it (other services call this); an entry
-    about an execution (scope "executions") may carry a summary without its actor."""
+    about an execution (scope "executions") may carry a summary without its actor. With
+    `audited`, the org's audit log gets an entry of the same kind with these details."""
     user = signed_in(claim)
     problems = []
     if not kind or not summary:
@@ -51,6 +54,8 @@ def record_activity(
     with write(user.sub) as work:
         _recording_member(work.session, user, org_id, workspace_id)
         work.feed(org_id, kind, summary, workspace_id, scope, outsider_summary)
+        if audited is not None:
+            work.audit(org_id, kind, audited)
 
 
 @interface.public
