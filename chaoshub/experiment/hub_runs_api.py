@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field
 
-from chaoshub.core.openapi import Body, answers, body, docs
+from chaoshub.core.openapi import Body, answers, body, docs, query
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import credentials_first, current_claim, external_url
 from chaoshub.experiment import bodies, service
@@ -70,8 +70,8 @@ def start_run(experiment_id: str):
 @docs.validate(query=PageQuery, resp=answers(RunList, 400, 404), tags=["runs"])
 def list_runs(experiment_id: str):
     """The experiment's runs, on the hub and from clients, newest first: ?cursor=, ?limit=."""
-    page = service.page_runs(current_claim(), experiment_id, request.args.get("cursor") or None,
-                             request.args.get("limit"))
+    asked = query(PageQuery)
+    page = service.page_runs(current_claim(), experiment_id, asked.cursor or None, asked.limit)
     return jsonify({"runs": [run_body(r) for r in page.runs], "next_cursor": page.next_cursor})
 
 
