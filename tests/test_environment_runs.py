@@ -79,6 +79,7 @@ def test_a_run_gets_its_environment_and_reports_no_secret(app, alice, script, ca
                                      headers={"Authorization": f"Bearer {token}"})
     assert started.status_code == 202, started.get_json()
     run_id = started.get_json()["id"]
+    assert started.get_json()["environment"] == "staging"
     with app.app_context():
         row = runs.load_run(run_id)
         assert row.options["environment"] == "staging" and row.options["environment_id"]

@@ -62,6 +62,7 @@ class RunView(Frozen):
     desired: str
     origin: str = "client"  # where it ran: "hub" (a worker) or "client" (a laptop, a CI job)
     version: int | None = None  # the experiment's version a hub run executes
+    environment: str = ""  # the workspace's environment a hub run was started in
     reason: str = ""  # why it was refused, aborted or interrupted
     started_at: datetime | None = None
     node: str
@@ -301,6 +302,7 @@ def run_view(row: Run, org: str, workspace: str, events: list[RunEventView] | No
         id=row.id, experiment_id=row.experiment_id, workspace_id=row.workspace_id, org=org,
         workspace=workspace, status=row.status, desired=row.desired, origin=row.origin,
         version=row.version, reason=row.reason, started_at=row.started_at,
+        environment=str((row.options or {}).get("environment") or "") if detailed else "",
         node=row.node if detailed else "", created_by=row.created_by if detailed else "",
         created_by_name=row.created_by_name if detailed else "", created_at=row.created_at,
         finished_at=row.finished_at, execution_id=row.execution_id, last_seq=row.last_seq,
