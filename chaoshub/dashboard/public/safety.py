@@ -48,9 +48,9 @@ def set_run_policy(claim: str, org: str, workspace: str, policy: RunPolicy) -> R
     return policy
 
 
-@interface.public
+@interface.public(callers=("experiment",))
 def get_kill_switch(claim: str, org: str) -> KillSwitch:
-    """An org's kill switch, for its members."""
+    """An org's kill switch, for its members (experiment's pages show it as a banner)."""
     user = signed_in(claim)
     with transaction(SERVICE) as session:
         found, _, _ = org_access(user, store.find_org(session, org), "list_members")
