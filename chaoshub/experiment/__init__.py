@@ -15,10 +15,11 @@ def init_app(app: Flask) -> None:
     from chaoshub.experiment.legacy import legacy
     from chaoshub.experiment.models import HandledEvent
     from chaoshub.experiment.pages import pages
+    from chaoshub.experiment.run_pages import run_pages
 
-    api, runs_api, moves, hub_runs_api, environments_api = api_blueprints()
-    for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, environments_api,
-                      environment_pages):
+    api, runs_api, moves, hub_runs_api, run_events_api, environments_api = api_blueprints()
+    for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, run_events_api,
+                      run_pages, environments_api, environment_pages):
         app.register_blueprint(blueprint)
     events.subscribe(app, events.Subscription(
         subscriber=NAME, types=service.DASHBOARD_EVENTS,
@@ -32,6 +33,7 @@ def api_blueprints() -> list[Blueprint]:
     from chaoshub.experiment.hub_runs_api import hub_runs_api
     from chaoshub.experiment.move_routes import moves
     from chaoshub.experiment.routes import api
+    from chaoshub.experiment.run_events_api import run_events_api
     from chaoshub.experiment.runs_api import runs_api
 
-    return [api, runs_api, moves, hub_runs_api, environments_api]
+    return [api, runs_api, moves, hub_runs_api, run_events_api, environments_api]

@@ -16,6 +16,7 @@ from chaoshub.experiment import (
     grants,
     moves,
     plan,
+    run_pages,
     service,
     version_diff,
     versions,
@@ -33,6 +34,7 @@ OUTCOME_LABELS = {
     "interrupted": "Interrupted",
 }
 EXPERIMENTS_SHOWN = 20
+RUNS_SHOWN = 5
 # The query string of the workspace page's experiment list, as the listing API names them.
 LISTING_FILTERS = ("search", "tag", "contribution", "author", "last_run", "sort")
 
@@ -65,6 +67,8 @@ def _workspace_page(claim: str, org: str, workspace: str):
         outcomes=service.LAST_RUN_FILTERS,
         feed=dashboard.workspace_activity(claim, ws.org_name, ws.name), members=members, me=me,
         grantable=dashboard.grantable(ws.role), error=None, problems={}, form={},
+        in_progress=service.runs_in_progress(claim, ws.org_name, ws.name),
+        run_statuses=run_pages.STATUS_LABELS,
     )
     return make_response(html)
 
@@ -149,6 +153,8 @@ def experiment_page(org: str, workspace: str, experiment_id: str):
         executions = []  # outsiders may see nothing of this workspace's runs
     hub = external_url("")
     hypothesis = document.get("steady-state-hypothesis") or {}
+    may_run = (not verify(claim).anonymous
+               and grants.by_name(claim, org, workspace).allows("run"))
     html = render_template(
         "experiment/experiment.html",
         located=located, experiment=experiment, document=document, base=base,
@@ -165,8 +171,18 @@ def experiment_page(org: str, workspace: str, experiment_id: str):
         outcome_labels=OUTCOME_LABELS, chart=chart.runs_chart(executions, OUTCOME_LABELS),
         run_command=f"chaos run {hub}{base}", netloc=urlparse(hub).netloc, hub=hub,
         move_targets=moves.destinations(claim, experiment.workspace_id),
+        recent_runs=_recent_runs(claim, experiment_id), may_run=may_run,
+        run_statuses=run_pages.STATUS_LABELS,
     )
     return make_response(html)
+
+
+def _recent_runs(claim: str, experiment_id: str) -> list:
+    """The experiment's latest runs (on the hub and from clients), those in progress too."""
+    try:
+        return service.page_runs(claim, experiment_id, limit=RUNS_SHOWN).runs
+    except (NotFound, Forbidden):
+        return []  # outsiders may see nothing of this workspace's runs
 
 
 @pages.get("/<org>/<workspace>/experiment/<experiment_id>/execution/<execution_id>")
