@@ -19,10 +19,10 @@ Action = Literal[
     "release_kill_switch",
 ]
 # Python modules no policy lets an experiment call: they run commands, load code or reach the
-# worker's own files and network.
+# worker's own files and network (chaoslib's own providers would run a process or a shell).
 DENIED_MODULES = ("os", "subprocess", "builtins", "importlib", "pickle", "marshal", "shutil",
                   "socket", "sys", "ctypes", "multiprocessing", "pty", "posix", "runpy",
-                  "code", "chaoshub")
+                  "code", "chaoshub", "chaoslib", "chaostoolkit")
 # Programs a process activity may never name: shells and interpreters run anything.
 SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "busybox", "env",
           "xargs", "python", "python3", "perl", "ruby", "node", "php", "lua", "su", "sudo")
@@ -49,17 +49,14 @@ class WorkspaceView(WorkspaceRef):
 
 class RunPolicy(Frozen):
     """What runs of a workspace's experiments may do, checked when a run is asked for and again
-    by the worker before it starts. The defaults run process and http activities and the Chaos
-    Toolkit extensions' python modules, and nothing that runs a shell."""
+    by the worker before it starts. The defaults run process and http activities and the
+    python modules of the Chaos Toolkit extensions the workers have, and nothing that runs a
+    shell."""
 
     provider_types: list[Literal["process", "http", "python"]] = ["process", "http", "python"]
-    # Prefixes of the python modules activities and controls may name (DENIED_MODULES never).
-    python_modules: list[str] = [
-        "chaosk8s", "chaosaws", "chaosazure", "chaosgcp", "chaosaddons", "chaosreliably",
-        "chaosprometheus", "chaosistio", "chaosspring", "chaoscloud", "chaosdocker",
-        "chaosgrafana", "chaoshumio", "chaosslack",
-        "chaostf", "chaosmesh", "chaoscf", "chaoswm", "chaosnetwork",
-    ]
+    # Prefixes of the python modules activities and controls may name (DENIED_MODULES never);
+    # empty: the modules of the Chaos Toolkit extensions the workers have.
+    python_modules: list[str] = []
     # Absolute paths of the programs process activities may run; empty: any absolute path
     # but a shell or an interpreter.
     process_paths: list[str] = []

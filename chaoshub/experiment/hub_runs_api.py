@@ -11,6 +11,7 @@ from chaoshub.core.web import credentials_first, current_claim, external_url
 from chaoshub.experiment import bodies, service
 from chaoshub.experiment.presenters import experiment_path, run_body
 from chaoshub.experiment.runs import ConfigurationValue, Dry, RollbackStrategy, RunView
+from chaoshub.experiment.workers import WorkerView
 
 hub_runs_api = Blueprint("experiment_hub_runs", __name__, url_prefix="/api/v1")
 hub_runs_api.url_value_preprocessor(credentials_first)
@@ -89,3 +90,17 @@ def abort_run(run_id: str):
 
 def _page(run: RunView) -> str:
     return f"{experiment_path(run.org, run.workspace, run.experiment_id)}/run/{run.id}"
+
+
+class WorkerList(BaseModel):
+    """The live workers."""
+
+    workers: list[WorkerView]
+
+
+@hub_runs_api.get("/workers")
+@docs.validate(resp=answers(WorkerList, 401), tags=["runs"])
+def list_workers():
+    """The workers that run experiments, and the Chaos Toolkit extensions each has."""
+    return jsonify({"workers": [w.model_dump(mode="json")
+                                for w in service.list_workers(current_claim())]})

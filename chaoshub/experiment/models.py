@@ -239,6 +239,19 @@ class RunEnvironmentEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class Worker(Base):
+    """A worker process that runs experiments, and the Chaos Toolkit extensions it has: it
+    says so when it starts and while it lives."""
+
+    __tablename__ = "run_workers"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)  # host:pid
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # [{"name": distribution, "version": ..., "modules": [top-level modules]}]
+    extensions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
 class HandledEvent(HandledEventColumns, Base):
     """An event of dashboard's that experiment has applied: applying it again would change
     nothing."""

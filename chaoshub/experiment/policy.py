@@ -18,11 +18,17 @@ from chaoshub.dashboard.service import DENIED_MODULES, SHELLS, RunPolicy
 Where = tuple[str | int, ...]
 
 
-def violations(document: dict[str, Any], policy: RunPolicy) -> list[dict[str, str]]:
-    """What in `document` the policy does not allow, each with its pointer; empty: none."""
+def violations(document: dict[str, Any], policy: RunPolicy,
+               extensions: frozenset[str] | None = None) -> list[dict[str, str]]:
+    """What in `document` the policy does not allow, each with its pointer; empty: none.
+
+    `extensions` are the top-level modules of the Chaos Toolkit extensions the workers have,
+    which a policy without python_modules allows; None: not known yet (any module of an
+    extension's kind, "chaos...", passes until a worker knows better).
+    """
     found = []
     for where, provider in providers(document):
-        found.extend(_provider(where, provider, policy))
+        found.extend(_provider(where, provider, policy, extensions))
     runtime = document.get("runtime")
     if isinstance(runtime, dict) and "python" in runtime and not policy.allow_runtime_python:
         found.append(problem(("runtime", "python"),
@@ -74,24 +80,31 @@ def _controls(where: Where, controls: Any) -> Iterator[tuple[Where, dict[str, An
                 yield from _provided((*where, position), control)
 
 
-def _provider(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[dict]:
+def _provider(where: Where, provider: dict[str, Any], policy: RunPolicy,
+              extensions: frozenset[str] | None) -> list[dict]:
     kind = provider.get("type")
     if kind not in policy.provider_types:
         return [problem((*where, "type"), f"{kind!r} providers are not allowed here")]
     if kind == "python":
-        return _python(where, provider, policy)
+        return _python(where, provider, policy, extensions)
     if kind == "process":
         return _process(where, provider, policy)
     return _http(where, provider, policy)
 
 
-def _python(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[dict]:
+def _python(where: Where, provider: dict[str, Any], policy: RunPolicy,
+            extensions: frozenset[str] | None) -> list[dict]:
     module = provider.get("module")
     if not isinstance(module, str) or not module:
         return [problem((*where, "module"), "a python provider names its module")]
     if _within(module, DENIED_MODULES):
         return [problem((*where, "module"), f"the python module {module} is never allowed")]
-    if not _within(module, policy.python_modules):
+    if policy.python_modules:
+        allowed = _within(module, policy.python_modules)
+    else:
+        top = module.split(".")[0]
+        allowed = top in extensions if extensions is not None else top.startswith("chaos")
+    if not allowed:
         return [problem((*where, "module"),
                         f"the python module {module} is not among those the policy allows")]
     return []

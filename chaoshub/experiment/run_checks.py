@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, Forbidden, problem
 from chaoshub.dashboard.service import WorkspaceGrant
-from chaoshub.experiment import hub_runs, policy
+from chaoshub.experiment import hub_runs, policy, workers
 from chaoshub.experiment.models import Run
 
 SERVICE = "experiment"
@@ -26,9 +26,15 @@ def check_start(grant: WorkspaceGrant, experiment_id: str, version: int,
     if grant.kill_switch.engaged:
         raise Conflict(f"the org's kill switch is engaged ({grant.kill_switch.reason}): no run "
                        "starts until it is released")
-    found = policy.violations(document, grant.run_policy)
+    live = workers.live()
+    extensions = frozenset(m for w in live for e in w.extensions for m in e.modules) \
+        if live else None
+    found = policy.violations(document, grant.run_policy, extensions)
     if found:
         raise Forbidden("the workspace's run policy does not allow this experiment", found)
+    missing = workers.missing_modules(document)
+    if missing:
+        raise Conflict("no worker of this hub can run this experiment", missing)
     if active_in_workspace(grant.id) >= grant.run_policy.max_concurrent_runs:
         raise Conflict(f"the workspace runs {grant.run_policy.max_concurrent_runs} experiments "
                        "at once at most: wait for one to end")
@@ -43,7 +49,8 @@ def refusal(grant: WorkspaceGrant, document: dict[str, Any]) -> str:
     """Why the worker must not start a run after all ("" when it may)."""
     if grant.kill_switch.engaged:
         return f"the org's kill switch is engaged: {grant.kill_switch.reason}"
-    found = policy.violations(document, grant.run_policy)
+    here = frozenset(m for e in workers.installed_extensions() for m in e.modules)
+    found = policy.violations(document, grant.run_policy, here)
     if found:
         return "the workspace's run policy does not allow it: " + "; ".join(
             f"{p['pointer']}: {p['message']}" for p in found)

@@ -46,6 +46,7 @@ from chaoshub.experiment import (
     store,
     versions,
     worker,
+    workers,
 )
 from chaoshub.experiment.models import Execution, ExecutionJournal, Experiment, ExperimentVersion
 from chaoshub.experiment.schemas import (
@@ -743,6 +744,14 @@ def _run_experiment(claim: str, user: UserClaim, where, document: dict[str, Any]
 
 
 # Runs on the hub -------------------------------------------------------------------------
+
+
+@interface.public
+def list_workers(claim: str) -> list[workers.WorkerView]:
+    """The live workers and the Chaos Toolkit extensions each has (to signed-in people)."""
+    if claims.verify(claim).anonymous:
+        raise Unauthorized("sign in first")
+    return workers.live()
 
 
 def serve_runs(app, burst: bool = False, parent: int | None = None) -> None:

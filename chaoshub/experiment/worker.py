@@ -22,7 +22,16 @@ from chaoshub.auth import service as auth
 from chaoshub.core import db
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import HubError
-from chaoshub.experiment import child, environments, grants, hub_runs, queue, run_checks, runs
+from chaoshub.experiment import (
+    child,
+    environments,
+    grants,
+    hub_runs,
+    queue,
+    run_checks,
+    runs,
+    workers,
+)
 from chaoshub.experiment.child import ChildOutcome, ChildSpec
 from chaoshub.experiment.masking import Masker
 from chaoshub.experiment.models import ExperimentVersion, Run
@@ -87,9 +96,12 @@ def poll(until_idle: bool = False, idle_seconds: float = 0.5) -> int:
     returns how many ran. With `until_idle`, stops when none waits."""
     done = 0
     last_reap = 0.0
+    name = worker_name()
+    workers.announce(name)
     while not _orphaned():
         if time.monotonic() - last_reap > REAP_SECONDS:
             reap()
+            workers.heartbeat(name)
             last_reap = time.monotonic()
         run_id = hub_runs.next_queued()
         if run_id is None:
@@ -107,6 +119,7 @@ def serve_queue(app: Flask, burst: bool = False) -> None:
     global _app
     _app = app
     with app.app_context():
+        workers.announce(worker_name())
         runs_queue = queue.queue(app.config)
         # Runs queued while Redis was away, or before any worker started, get their job.
         for run_id in hub_runs.queued_ids():
@@ -137,11 +150,19 @@ class RunWorker(Worker):
         if _app is not None:
             with _app.app_context():
                 reap()
+                workers.heartbeat(worker_name())
 
 
 def _orphaned() -> bool:
     # An embedded worker whose server died (even by SIGKILL) stops too.
     return _parent is not None and os.getppid() != _parent
+
+
+def _alive(name: str) -> None:
+    try:
+        workers.heartbeat(name)
+    except Exception:  # a database hiccup: the next round says it
+        log.warning("worker %s: could not say it lives", name, exc_info=True)
 
 
 def reap() -> list[str]:
@@ -241,6 +262,7 @@ class _Lease:
         if now - self.reaped >= REAP_SECONDS:
             self.reaped = now
             reap()  # a busy worker reaps too: idle ones may be none
+            _alive(self.worker)
         if self.desired is None:
             return "abort"  # no longer this worker's run (reaped or ended): stop it
         return None if self.desired == "run" else self.desired
