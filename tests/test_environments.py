@@ -237,3 +237,21 @@ def test_the_masker_finds_secrets_as_given_and_encoded():
     assert masked["stdout"] == f"token={MASK}\n"
     assert masked[MASK] == [MASK, 5, None]
     assert not Masker([]) and Masker([]).data(data) is data
+
+
+def test_changes_to_environments_are_audited_and_in_the_feed_without_values(team):
+    mia, olga = team["mia"], team["olga"]
+    assert send(mia, "POST", BASE, staging()).status_code == 201
+    assert send(mia, "PUT", f"{BASE}/staging/secrets/API_TOKEN",
+                {"value": OTHER_SECRET, "target": "env"}).status_code == 200
+    assert send(mia, "DELETE", f"{BASE}/staging/secrets/password").status_code == 200
+    assert send(mia, "DELETE", f"{BASE}/staging").status_code == 204
+    log = olga.get("/api/v1/orgs/team/audit").get_json()["entries"]
+    changes = [(e["event"], e["details"].get("secret")) for e in log
+               if e["event"].startswith("environment.")]
+    assert changes == [("environment.created", None), ("environment.secret_set", "API_TOKEN"),
+                       ("environment.secret_removed", "password"),
+                       ("environment.deleted", None)]
+    feed = olga.get("/api/v1/orgs/team/activity").get_json()["entries"]
+    assert "mia added the environment staging in prod" in [e["summary"] for e in feed]
+    assert secret_free(log) and secret_free(feed)

@@ -37,6 +37,7 @@ from chaoshub.core.schemas import Frozen
 from chaoshub.dashboard.service import WorkspaceGrant
 from chaoshub.experiment import grants, secret_box
 from chaoshub.experiment.models import RunEnvironment, RunEnvironmentEntry
+from chaoshub.experiment.writes import ExperimentWrite, write
 
 SERVICE = "experiment"
 SCOPE = "runs:execute"  # what an API token needs to read or manage environments
@@ -186,7 +187,8 @@ def create_environment(claim: str, org: str, workspace: str, name: str, descript
     if found:
         raise ValidationFailed("the environment is not valid", found)
     try:
-        with transaction(SERVICE) as session:
+        with write(user, claim) as work:
+            session = work.session
             count = session.scalar(select(func.count()).select_from(RunEnvironment).where(
                 RunEnvironment.workspace_id == where.id))
             if count >= MAX_ENVIRONMENTS:
@@ -202,6 +204,9 @@ def create_environment(claim: str, org: str, workspace: str, name: str, descript
             for key, secret in secrets.items():
                 session.add(_secret_row(row.id, key, secret, now))
             session.flush()
+            _tell(work, user, where, "environment.created", f"added the environment {name}",
+                  {"environment": name, "configuration": sorted(configuration),
+                   "secrets": sorted(secrets), "protected": protected})
             return _view(session, row)
     except IntegrityError as exc:
         raise Conflict(f"the workspace has an environment named {name} already") from exc
@@ -213,14 +218,15 @@ def update_environment(claim: str, org: str, workspace: str, name: str,
                        ) -> EnvironmentView:
     """Change an environment's description, protection, or configuration values (a value of
     None removes it)."""
-    _, where = _manager(claim, org, workspace)
+    user, where = _manager(claim, org, workspace)
     configuration = configuration or {}
     found = _description_problems(description or "")
     found += _configuration_problems({k: v for k, v in configuration.items() if v is not None},
                                      {})
     if found:
         raise ValidationFailed("the change is not valid", found)
-    with transaction(SERVICE) as session:
+    with write(user, claim) as work:
+        session = work.session
         row = _row(session, where.id, name, lock=True)
         entries = _entries(session, row.id)
         now = utcnow()
@@ -244,18 +250,22 @@ def update_environment(claim: str, org: str, workspace: str, name: str,
             row.protected = protected
         row.updated_at = now
         session.flush()
+        _tell(work, user, where, "environment.changed", f"changed the environment {row.name}",
+              {"environment": row.name, "configuration": sorted(configuration),
+               "protected": protected})
         return _view(session, row)
 
 
 def set_secret(claim: str, org: str, workspace: str, name: str, secret: str,
                entry: SecretEntry) -> EnvironmentView:
     """Add or replace a secret of an environment; the answer shows its name only."""
-    _, where = _manager(claim, org, workspace)
+    user, where = _manager(claim, org, workspace)
     # The body is the secret; its name comes from the URL (pointed at as the whole body).
     found = [problem(where, message) for where, message in _secret_problems(secret, entry)]
     if found:
         raise ValidationFailed("the secret is not valid", found)
-    with transaction(SERVICE) as session:
+    with write(user, claim) as work:
+        session = work.session
         row = _row(session, where.id, name, lock=True)
         held = _entries(session, row.id).get(secret)
         if held is not None and held.kind != "secret":
@@ -269,14 +279,19 @@ def set_secret(claim: str, org: str, workspace: str, name: str, secret: str,
         session.add(_secret_row(row.id, secret, entry, now))
         row.updated_at = now
         session.flush()
+        # The secret's name only: never its value.
+        _tell(work, user, where, "environment.secret_set",
+              f"set the secret {secret} of the environment {row.name}",
+              {"environment": row.name, "secret": secret})
         return _view(session, row)
 
 
 def delete_secret(claim: str, org: str, workspace: str, name: str, secret: str
                   ) -> EnvironmentView:
     """Remove a secret of an environment."""
-    _, where = _manager(claim, org, workspace)
-    with transaction(SERVICE) as session:
+    user, where = _manager(claim, org, workspace)
+    with write(user, claim) as work:
+        session = work.session
         row = _row(session, where.id, name, lock=True)
         held = _entries(session, row.id).get(secret)
         if held is None or held.kind != "secret":
@@ -284,17 +299,23 @@ def delete_secret(claim: str, org: str, workspace: str, name: str, secret: str
         session.delete(held)
         row.updated_at = utcnow()
         session.flush()
+        _tell(work, user, where, "environment.secret_removed",
+              f"removed the secret {secret} of the environment {row.name}",
+              {"environment": row.name, "secret": secret})
         return _view(session, row)
 
 
 def delete_environment(claim: str, org: str, workspace: str, name: str) -> None:
     """Delete an environment with its values and secrets."""
-    _, where = _manager(claim, org, workspace)
-    with transaction(SERVICE) as session:
+    user, where = _manager(claim, org, workspace)
+    with write(user, claim) as work:
+        session = work.session
         row = _row(session, where.id, name, lock=True)
         session.execute(delete(RunEnvironmentEntry).where(
             RunEnvironmentEntry.environment_id == row.id))
         session.delete(row)
+        _tell(work, user, where, "environment.deleted", f"deleted the environment {row.name}",
+              {"environment": row.name})
 
 
 def delete_workspaces(session: Session, workspace_ids: list[str]) -> None:
@@ -367,6 +388,14 @@ def values_of_run(options: dict[str, Any] | None) -> RunValues | None:
 
 
 # Helpers --------------------------------------------------------------------------------------
+
+
+def _tell(work: ExperimentWrite, user: UserClaim, where: WorkspaceGrant, kind: str,
+          what: str, details: dict[str, Any]) -> None:
+    """Put a change of an environment in the org's feed (for its members) and audit log."""
+    work.feed(f"environment {details['environment']}", where.org_id, kind,
+              f"{user.name} {what} in {where.name}", where.id, "members",
+              audited={"workspace": where.name, **details})
 
 
 def _user(claim: str) -> UserClaim:

@@ -28,12 +28,14 @@ class ExperimentWrite(UnitOfWork):
 
     def feed(self, about: str, org_id: str, kind: str, summary: str,
              workspace_id: str | None = None, scope: str | None = None,
-             outsider_summary: str | None = None) -> None:
-        """Add an entry to the org's feed once the change is committed; `about` (e.g.
-        "experiment <id>") names the change in the warning logged if the feed refuses it."""
+             outsider_summary: str | None = None,
+             audited: dict[str, Any] | None = None) -> None:
+        """Add an entry to the org's feed (and with `audited`, its audit log) once the change is
+        committed; `about` (e.g. "experiment <id>") names the change in the warning logged if
+        the feed refuses it."""
         self.after_commit(functools.partial(
             record_activity, self.claim, about, org_id, kind, summary, workspace_id, scope,
-            outsider_summary))
+            outsider_summary, audited))
 
 
 def write(user: UserClaim, claim: str) -> AbstractContextManager[ExperimentWrite]:
