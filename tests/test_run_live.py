@@ -266,3 +266,25 @@ def test_a_stream_closes_after_its_time_and_the_viewer_reconnects(app, token, mo
     frames = whole_stream(app, run_id, bearer(token))  # ends though the run goes on
     assert [f["event"] for f in frames] == ["status", "run-started", "hypothesis-started"]
     assert frames[0]["data"]["ended"] is False
+
+
+def test_open_streams_are_bounded_per_process(app, token):
+    app.config["RUN_STREAMS_PER_PROCESS"] = 1
+    run_id = open_run(app, token).get_json()["id"]
+    watching = Reader(app, run_id, bearer(token))
+    watching.until(lambda f: f["event"] == "status")
+    full = elsewhere(lambda: app.test_client().get(
+        f"/api/v1/runs/{run_id}/events", headers={**STREAM, **bearer(token)}))
+    assert full.status_code == 503 and full.get_json()["error"] == "service_unavailable"
+    # JSON answers hold no thread: still served.
+    assert elsewhere(lambda: app.test_client().get(
+        f"/api/v1/runs/{run_id}/events", headers=bearer(token))).status_code == 200
+    watching.close()  # the viewer leaves: its slot is free again
+    put_journal(app, token, run_id, journal())
+    assert whole_stream(app, run_id, bearer(token))[-1]["data"]["ended"] is True
+
+
+def test_the_openapi_document_names_the_event_stream(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    answer = spec["paths"]["/api/v1/runs/{run_id}/events"]["get"]["responses"]["200"]
+    assert set(answer["content"]) == {"application/json", "text/event-stream"}

@@ -10,12 +10,14 @@ reads: each read opens and closes its own, and waiting happens on Redis or in a 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from chaoshub.core.db import transaction
@@ -34,6 +36,29 @@ MAX_SECONDS = 300.0  # then the stream closes and the browser reconnects, checke
 # A hub run that ends with an abort is first "finished" (its journal is in), then "aborted":
 # how long a "finished" hub run is watched before it is taken as the end.
 SETTLE_SECONDS = 1.5
+# Each open stream holds one of the server's threads: past this many in one process, viewers
+# are told to come back (the run page still shows the run, with its refresh link).
+STREAMS_PER_PROCESS = 16
+EXTENSION = "chaoshub.live_streams"
+_slots_made = threading.Lock()
+
+
+def stream_slot() -> Callable[[], None] | None:
+    """Take one of the process's stream slots: the function that gives it back, or None when
+    all are taken (RUN_STREAMS_PER_PROCESS, default STREAMS_PER_PROCESS)."""
+    with _slots_made:
+        slots = current_app.extensions.setdefault(EXTENSION, threading.BoundedSemaphore(
+            current_app.config.get("RUN_STREAMS_PER_PROCESS") or STREAMS_PER_PROCESS))
+    if not slots.acquire(blocking=False):
+        return None
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():  # once, however often the server closes the response
+            released.set()
+            slots.release()
+
+    return release
 
 
 def event_frame(event: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from spectree import Response as Documented
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from chaoshub.core.errors import BadRequest
+from chaoshub.core.errors import BadRequest, ServiceUnavailable
 from chaoshub.core.openapi import ErrorBody, Query, docs, query
 from chaoshub.core.web import current_claim, external_url
 from chaoshub.experiment import live, service
@@ -60,7 +60,8 @@ class _WithEventStream(Documented):
 @run_events_api.get("/runs/<run_id>/events")
 @docs.validate(query=EventsQuery, tags=["runs"],
                resp=_WithEventStream(HTTP_200=RunEvents, HTTP_400=ErrorBody,
-                                     HTTP_404=ErrorBody))
+                                     HTTP_403=ErrorBody, HTTP_404=ErrorBody,
+                                     HTTP_503=ErrorBody))
 def run_events(run_id: str):
     """A run's events as they happen: `Accept: text/event-stream` for server-sent events
     (resumable with Last-Event-ID; the stream ends when the run does), else JSON."""
@@ -79,11 +80,18 @@ def run_events(run_id: str):
                 "execution_url": _execution_url(run.org, run.workspace, run.experiment_id,
                                                 row.execution_id)}
 
+    release = live.stream_slot()
+    if release is None:
+        raise ServiceUnavailable("too many people are watching runs on this server: refresh "
+                                 "the page in a while")
     watch = live.Watch(run.id, run.detailed, after, status_body)
     # A werkzeug response, not Flask's: spectree then hands it on untouched instead of
     # reading the whole stream to check it.
-    return WerkzeugResponse(stream_with_context(watch.frames()), mimetype=EVENT_STREAM,
-                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = WerkzeugResponse(stream_with_context(watch.frames()), mimetype=EVENT_STREAM,
+                                headers={"Cache-Control": "no-cache",
+                                         "X-Accel-Buffering": "no"})
+    response.call_on_close(release)
+    return response
 
 
 def _wants_stream() -> bool:
