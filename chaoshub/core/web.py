@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -11,7 +12,8 @@ from flask import Flask, current_app, g, request
 from werkzeug.wrappers import Response
 
 from chaoshub.core.claims import UserClaim, verify
-from chaoshub.core.errors import Forbidden, HubError, Unauthorized
+from chaoshub.core.errors import Forbidden, HubError, NotFound, Unauthorized
+from chaoshub.core.request_memo import remember
 
 SESSION_COOKIE = "chaoshub_session"
 CSRF_COOKIE = "chaoshub_csrf"
@@ -19,6 +21,9 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 EXTENSION = "chaoshub.web"
+KILL_SWITCH_EXTENSION = "chaoshub.web.kill_switch"
+
+log = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
@@ -71,6 +76,28 @@ def viewer() -> UserClaim | None:
     except HubError:
         return None
     return None if user.anonymous else user
+
+
+def org_kill_switch(org: str | None = None):
+    """The kill switch of `org` (by default the org in the page's URL) for the banner every page
+    of the org shows, asked once per request: None for visitors and for those outside the
+    org, and None (logged) when it cannot be learnt, for a page must render all the same."""
+    fetch = current_app.extensions.get(KILL_SWITCH_EXTENSION)
+    org = org or (request.view_args or {}).get("org")
+    if fetch is None or not org or viewer() is None:
+        return None
+    return remember(("org_kill_switch", org.lower()), lambda: _learn_kill_switch(fetch, org))
+
+
+def _learn_kill_switch(fetch: Callable[[str, str], object], org: str):
+    try:
+        return fetch(current_claim(), org)
+    except (Unauthorized, Forbidden, NotFound):
+        return None  # not a member (an outsider of a public workspace), or no such org
+    except Exception:  # whatever went wrong, the page itself must not break
+        log.warning("the kill switch of org %r could not be learnt for its banner", org,
+                    exc_info=True)
+        return None
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -142,11 +169,15 @@ def _finish(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask, resolve_credentials: Callable[..., str]) -> None:
-    """Install the credential resolver, the CSRF check, the headers, and the template helpers."""
+def init_app(app: Flask, resolve_credentials: Callable[..., str],
+             kill_switch: Callable[[str, str], object] | None = None) -> None:
+    """Install the credential resolver, the CSRF check, the headers, and the template helpers;
+    `kill_switch(claim, org)`, when given, tells the pages' banner an org's kill switch."""
     app.extensions[EXTENSION] = resolve_credentials
+    app.extensions[KILL_SWITCH_EXTENSION] = kill_switch
     app.config.setdefault("FORM_ACTION_ORIGINS", [])
     app.before_request(_check_csrf)
     app.after_request(_finish)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["org_kill_switch"] = org_kill_switch
     app.context_processor(lambda: {"viewer": viewer()})

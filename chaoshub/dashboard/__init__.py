@@ -10,6 +10,7 @@ def init_app(app: Flask) -> None:
     from chaoshub.auth import service as auth
     from chaoshub.core import events
     from chaoshub.dashboard import (
+        safety_pages,  # noqa: F401  (adds its pages to `pages`)
         service,
         team_routes,  # noqa: F401  (adds its pages to `pages`)
         tokens,  # noqa: F401  (adds its pages to `pages`)

@@ -20,8 +20,8 @@ from chaoshub.core.errors import (
     error_response,
     problems_by_field,
 )
-from chaoshub.core.web import current_claim
-from chaoshub.dashboard import service
+from chaoshub.core.web import current_claim, org_kill_switch
+from chaoshub.dashboard import policy_form, service
 from chaoshub.dashboard.permissions import ROLES, grantable
 
 pages = Blueprint("dashboard", __name__)
@@ -258,7 +258,10 @@ def _home(claim: str, error: HubError | None = None, form=None):
 
 
 def _org_page(org, error: HubError | None = None, form=None, feed=None):
-    return _render("dashboard/org.html", error, form, org=org, feed=feed)
+    # The kill switch the banner shows too (asked once a request): None outside the org.
+    return _render("dashboard/org.html", error, form, org=org, feed=feed,
+                   kill_switch=org_kill_switch(),
+                   kill_switch_changed=request.args.get("kill_switch"))
 
 
 def _members_page(claim: str, org, error: HubError | None = None, form=None,
@@ -288,5 +291,10 @@ def _org_settings(org, error: HubError | None = None, form=None):
     return _render("dashboard/org_settings.html", error, form, org=org)
 
 
-def _workspace_settings(ws, error: HubError | None = None, form=None):
-    return _render("dashboard/workspace_settings.html", error, form, ws=ws)
+def _workspace_settings(ws, error: HubError | None = None, form=None, policy=None):
+    # `policy`: the run policy form as it was sent, shown again with its errors.
+    if policy is None:
+        policy = policy_form.policy_fields(
+            service.get_run_policy(current_claim(), ws.org_name, ws.name))
+    return _render("dashboard/workspace_settings.html", error, form, ws=ws, policy=policy,
+                   provider_types=policy_form.PROVIDER_TYPES)
