@@ -67,6 +67,10 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_ip: Mapped[str | None] = mapped_column(String(45))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # None for the tokens people make; "run" for one auth made for a run on the hub (its Job
+    # reports with it), which no listing shows and which goes when the run ends.
+    purpose: Mapped[str | None] = mapped_column(String(20))
+    run_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class Identity(Base):

@@ -173,6 +173,57 @@ def run_claim(account_id: str, scopes: list[claims.Scope]) -> str:
         return _issue(account.id, account.display_name, scopes)
 
 
+# A run's token lives no longer than this, whatever its run's deadline (a week, the longest a
+# policy allows, and a day's margin).
+RUN_TOKEN_MAX_SECONDS = 8 * 24 * 3600
+RUN_TOKEN = "run"  # the purpose of tokens made for runs
+
+
+@interface.public(callers=("experiment",))
+def mint_run_token(account_id: str, run_id: str, workspace_id: str, seconds: int) -> str:
+    """A real API token for the account that started a run, kept to the run's workspace, able
+    only to report runs, living `seconds`: what the run's Kubernetes Job reports with. Its
+    secret is in the answer, this once; no listing shows it; `revoke_run_token` ends it."""
+    # Only experiment may call this (service identity): it has checked that the account
+    # started the run, as for run_claim.
+    if not isinstance(seconds, int) or not 1 <= seconds <= RUN_TOKEN_MAX_SECONDS:
+        raise ValidationFailed("the run's token cannot be made", [
+            {"pointer": "/seconds", "message": f"from 1 to {RUN_TOKEN_MAX_SECONDS} seconds"}])
+    if not run_id or not workspace_id:
+        raise ValidationFailed("the run's token cannot be made", [
+            {"pointer": "/run_id", "message": "a run and its workspace are needed"}])
+    secret = token_secrets.new_token()
+    with transaction(SERVICE) as session:
+        if session.get(Account, account_id) is None:
+            raise NotFound("no such account")
+        token = ApiToken(
+            account_id=account_id, name=f"run {run_id}"[:100],
+            token_hash=token_secrets.token_hash(secret), hint=token_secrets.hint(secret),
+            scopes=list(RUN_REPORTING_SCOPES), workspace_id=workspace_id,
+            expires_at=utcnow() + timedelta(seconds=seconds), purpose=RUN_TOKEN, run_id=run_id)
+        session.add(token)
+        session.flush()
+        token_id = token.id
+    log.info("run token %s made for run %s", token_id, run_id)
+    return secret
+
+
+@interface.public(callers=("experiment",))
+def revoke_run_token(run_id: str) -> int:
+    """Revoke the tokens made for a run (it ended): the next request with one is refused.
+    How many were revoked."""
+    with transaction(SERVICE) as session:
+        rows = list(session.scalars(select(ApiToken).where(
+            ApiToken.run_id == run_id, ApiToken.purpose == RUN_TOKEN,
+            ApiToken.revoked_at.is_(None))))
+        for token in rows:
+            token.revoked_at = utcnow()
+        hashes = [t.token_hash for t in rows]
+    if hashes:
+        cache().forget(*(_token_key(h) for h in hashes))
+    return len(hashes)
+
+
 @interface.public(callers=("dashboard",))
 def get_account(claim: str) -> AccountView:
     """The account of the claim's user."""
@@ -311,7 +362,8 @@ def list_tokens(claim: str) -> list[TokenView]:
     with transaction(SERVICE) as session:
         rows = session.scalars(
             select(ApiToken)
-            .where(ApiToken.account_id == user.sub, ApiToken.revoked_at.is_(None))
+            .where(ApiToken.account_id == user.sub, ApiToken.revoked_at.is_(None),
+                   ApiToken.purpose.is_(None))
             .order_by(ApiToken.created_at.desc())
         )
         return [_token_view(t) for t in rows]
@@ -327,7 +379,8 @@ def page_tokens(claim: str, cursor: str | None = None,
     after = paging.timed(paging.decode(cursor, TOKENS, [user.sub])) if cursor else None
     with transaction(SERVICE) as session:
         query = select(ApiToken).where(ApiToken.account_id == user.sub,
-                                       ApiToken.revoked_at.is_(None))
+                                       ApiToken.revoked_at.is_(None),
+                                       ApiToken.purpose.is_(None))
         rows = list(session.scalars(paging.after(query, ApiToken.created_at, ApiToken.id, after)
                                     .limit(limit + 1)))
         views = [_token_view(t) for t in rows[:limit]]
@@ -344,7 +397,8 @@ def revoke_token(claim: str, token_id: str) -> None:
     user = _session_only(claim)
     with transaction(SERVICE) as session:
         token = session.get(ApiToken, token_id)
-        if token is None or token.account_id != user.sub or token.revoked_at is not None:
+        if token is None or token.account_id != user.sub or token.revoked_at is not None \
+                or token.purpose is not None:
             raise NotFound("no such token")
         token.revoked_at = utcnow()
         token_hash = token.token_hash
@@ -625,7 +679,10 @@ def _claim_for_token(secret: str, client_ip: str) -> str:
         failures, token = cache().peek(failures_key, _token_key(token_hash))
         if token is MISSING:
             token = _load_token(token_hash)
-            cache().put(_token_key(token_hash), token, ttl=RESOLVED_TTL)
+            # A run's token is read every time: it is revoked by a worker, another process
+            # whose in-memory cache this one would not hear forget it.
+            if token is None or not token.get("purpose"):
+                cache().put(_token_key(token_hash), token, ttl=RESOLVED_TTL)
     if token is None or token["expires_at"] <= utcnow().timestamp():
         # Only failures are limited: a valid token from an address that others share with a
         # guesser (a NAT, CI runners) still works, and guessing 178 random bits gains nothing.
@@ -654,6 +711,7 @@ def _load_token(token_hash: str) -> dict | None:
         "expires_at": token.expires_at.timestamp(), "hash": token_hash,
         "last_used_at": token.last_used_at.timestamp() if token.last_used_at else 0,
         "last_used_ip": token.last_used_ip, "name": token.name, "hint": token.hint,
+        "purpose": token.purpose,
     }
 
 
@@ -664,6 +722,13 @@ def _record_use(token: dict, client_ip: str) -> None:
             LAST_USED_EVERY:
         return
     address = client_ip or None
+    if token.get("purpose"):
+        # A run's token is the hub's own doing, from wherever its Job runs: its uses are no
+        # news for its account's audit log.
+        with transaction(SERVICE) as session:
+            session.execute(update(ApiToken).where(ApiToken.id == token["id"])
+                            .values(last_used_at=now, last_used_ip=address))
+        return
     with transaction(SERVICE) as session:
         # Only the request that changes the address matches here: one audit entry per new
         # address, however many requests race in from it.
