@@ -67,6 +67,9 @@ class RunPolicy(Frozen):
     dry_run_first: bool = False  # a dry run must pass before a new version's first real run
     allow_runtime_python: bool = False
     allow_vault: bool = False
+    # Where its runs execute: "local", a child process of a worker; "kubernetes", a Job of
+    # its own (only where the hub's RUN_EXECUTOR allows Jobs).
+    executor: Literal["local", "kubernetes"] = "local"
 
 
 class KillSwitch(Frozen):

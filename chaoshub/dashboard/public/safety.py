@@ -3,6 +3,8 @@ switch. The experiment service applies them, from the grant it asks for."""
 
 from __future__ import annotations
 
+from flask import current_app
+
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import ValidationFailed
 from chaoshub.core.models import utcnow
@@ -33,6 +35,11 @@ def set_run_policy(claim: str, org: str, workspace: str, policy: RunPolicy) -> R
     user = signed_in(claim)
     with write(user.sub) as work:
         found, ws, _ = workspace_access(work.session, user, org, workspace, "change_settings")
+        if policy.executor == "kubernetes" and current_app.config["RUN_EXECUTOR"] != \
+                "kubernetes":
+            raise ValidationFailed("the run policy cannot be saved", [{
+                "pointer": "/executor", "message": "this hub runs experiments on its own "
+                "workers only: running them as Kubernetes Jobs needs RUN_EXECUTOR=kubernetes"}])
         before = RunPolicy(**(ws.run_policy or {}))
         ws.run_policy = policy.model_dump(mode="json")
         work.forget(store.safety_key(ws.id))
