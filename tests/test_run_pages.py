@@ -144,3 +144,20 @@ def test_who_may_not_run_sees_no_buttons_and_may_not_press_them(app, alice, save
     assert carol.get(f"{base}/run/{run_id}").status_code == 404
     assert app.test_client().get(f"/api/v1/runs/{run_id}/events",
                                  headers=bearer(make_token(bob, FULL))).status_code == 200
+
+
+def test_the_run_page_names_the_extensions_of_the_worker_that_runs_it(app, alice, saved,
+                                                                      tmp_path, monkeypatch):
+    from chaoshub.experiment import workers
+    from tests.test_workers_registry import fake_extension
+
+    fake_extension(tmp_path, "chaostoolkit-fake", "1.2.3", "chaosfake")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    started = alice.post(f"/alice/Personal/experiment/{saved['id']}/runs",
+                         data={"csrf_token": csrf(alice)})
+    run_id = started.headers["Location"].rsplit("/", 1)[1]
+    with app.app_context():
+        workers.announce("host-b:7")
+        assert hub_runs.claim(run_id, "host-b:7") is not None
+    html = alice.get(page_of(saved, run_id)).get_data(as_text=True)
+    assert 'data-testid="fact-extensions">chaostoolkit-fake 1.2.3<' in html

@@ -41,12 +41,16 @@ def run_page(org: str, workspace: str, experiment_id: str, run_id: str):
     active = run.status not in live.ENDED
     may_run = grants.by_name(claim, org, workspace).allows("run")
     base = experiment_path(located.org, located.workspace, experiment_id)
+    # The Chaos Toolkit extensions of the worker that ran it, while that worker lives.
+    extensions = [] if run.origin != "hub" or verify(claim).anonymous else next(
+        (w.extensions for w in service.list_workers(claim) if w.name == run.node), [])
     return render_template(
         "experiment/run.html", located=located, experiment=located.experiment, run=run,
         base=base, page=f"{base}/run/{run.id}", active=active,
         may_abort=active and may_run and not verify(claim).anonymous,
         timeline=run_timeline.timeline(events), status_labels=STATUS_LABELS,
         origin_labels=ORIGIN_LABELS, events_url=f"/api/v1/runs/{run.id}/events",
+        extensions=extensions,
     )
 
 
