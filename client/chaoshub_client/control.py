@@ -19,6 +19,12 @@ CHAOSHUB_WORKSPACE, else from the settings' `vendor.chaoshub` (`hub_url`, `token
 `organization`, `workspace`); the token also from the settings' `auths` entry of the hub. The
 token is never read from the experiment and never written into the journal or the spool.
 
+With CHAOSHUB_RUN_ID (a run the hub started, executed as a Kubernetes Job), the control reports
+into that run instead of opening one: its events and journal go there, no spooled journal of
+another run is sent with its token, and a journal the hub does not take is kept, never sent
+later to open another run. The hub stops such a run itself (it deletes the Job); the control's
+own reading of the run's state is then the fallback, for when that stop does not arrive.
+
 This module runs on users' machines inside `chaos run`: it needs only chaoslib, requests and the
 standard library, and nothing of the hub's server side. chaoslib is not a dependency of this
 package: `chaos run`, the only caller, comes with it.
@@ -60,6 +66,9 @@ STATE_SECONDS = 2.0  # how often the run asks the hub whether it should stop
 # How the hub's wishes stop the run: chaoslib turns SIGTERM into an interruption (rollbacks
 # played under the "always" strategy) and SIGUSR2 into one without rollbacks.
 STOP_SIGNALS = {"abort": signal.SIGTERM, "abort-now": signal.SIGUSR2}
+# A run the hub executes is stopped by the hub (SIGTERM to the pod): the control waits this
+# long before it stops the run itself, since a second SIGTERM would cut the rollbacks short.
+STOP_HANDOFF_SECONDS = 10.0
 SPOOL_SUFFIX = ".journal.json"
 USER_AGENT = "chaoshub-control/1"
 
@@ -67,15 +76,18 @@ USER_AGENT = "chaoshub-control/1"
 class HubSettings:
     """Where and as whom to report runs."""
 
-    def __init__(self, url: str, token: str, org: str, workspace: str):
+    def __init__(self, url: str, token: str, org: str, workspace: str,
+                 run_id: str | None = None):
         self.url = url.rstrip("/")
         self.token = token
         self.org = org
         self.workspace = workspace
+        self.run_id = run_id  # the hub's run to report into; None: open a new one
 
     def __repr__(self) -> str:
         # The token stays out of logs and tracebacks.
-        return f"HubSettings(url={self.url!r}, org={self.org!r}, workspace={self.workspace!r})"
+        return f"HubSettings(url={self.url!r}, org={self.org!r}, " \
+               f"workspace={self.workspace!r}, run_id={self.run_id!r})"
 
 
 def load_hub_settings(settings: dict | None, experiment: dict | None = None,
@@ -99,7 +111,8 @@ def load_hub_settings(settings: dict | None, experiment: dict | None = None,
                        vendor.get("workspace"), arguments.get("workspace"))
     if not (token and org and workspace):
         return None
-    return HubSettings(url, token, org, workspace)
+    # Only the environment names a run to report into: the hub that started it sets it.
+    return HubSettings(url, token, org, workspace, _first(os.environ.get("CHAOSHUB_RUN_ID")))
 
 
 def configure_control(experiment: dict | None = None, settings: dict | None = None,
@@ -143,6 +156,7 @@ class HubReporter(RunEventHandler):
         self._sender: threading.Thread | None = None
         self._opened = threading.Event()  # set once opening the run succeeded or gave up
         self._finished = threading.Event()  # set when the run ends: the state watch stops
+        self._interrupted = threading.Event()  # set once chaoslib is stopping the run
         self._refused = False  # the hub answered, and will not take this run
         self._session = requests.Session()
         self._session.headers.update({"Authorization": f"Bearer {hub.token}",
@@ -159,9 +173,11 @@ class HubReporter(RunEventHandler):
         self._guard(self._finish, journal)
 
     def interrupted(self, experiment, journal) -> None:
+        self._interrupted.set()
         self._emit("run-interrupted")
 
     def signal_exit(self) -> None:
+        self._interrupted.set()
         self._emit("run-signal-exit")
 
     def start_hypothesis_before(self, experiment) -> None:
@@ -227,6 +243,9 @@ class HubReporter(RunEventHandler):
         if self._sender is not None:
             self._sender.join(DRAIN_SECONDS)
         body = plain(journal)
+        if self.hub.run_id is not None:
+            self._finish_hub_run(body)
+            return
         if self.run_id is None and not self._opened.is_set() and self._sender is not None:
             # The sender is still busy (a slow hub): the journal goes to the spool unharmed.
             self._spool(body, reason="the hub answered too slowly")
@@ -251,15 +270,31 @@ class HubReporter(RunEventHandler):
         else:
             self._spool(body, reason="the hub refused the journal", rejected=True)
 
+    def _finish_hub_run(self, journal: dict) -> None:
+        """Publish the journal of the run the hub started; kept when the hub does not take
+        it, never sent later to open another run."""
+        self.run_id = self.hub.run_id
+        outcome = self._put_journal(self.hub.run_id, journal)
+        if outcome == "sent":
+            logger.info(f"ChaosHub: journal published ({self.hub.url}/api/v1/runs/"
+                        f"{self.hub.run_id})")
+        else:
+            self._spool(journal, reason=f"the hub did not take the journal of its run "
+                        f"{self.hub.run_id} ({outcome})", rejected=True)
+
     def _send_all(self) -> None:
         try:
-            self.run_id = self._open(self.experiment)
+            if self.hub.run_id is not None:
+                self.run_id = self.hub.run_id  # the hub opened it: report into it
+            else:
+                self.run_id = self._open(self.experiment)
         finally:
             self._opened.set()
         if self.run_id is not None:
             threading.Thread(target=self._watch_state, name="chaoshub-state",
                              daemon=True).start()
-            self._guard(self._send_spooled)
+            if self.hub.run_id is None:
+                self._guard(self._send_spooled)
         finished = False
         while not finished:
             batch = [self._queue.get()]
@@ -295,7 +330,9 @@ class HubReporter(RunEventHandler):
 
     def _watch_state(self) -> None:
         """Ask the hub every few seconds whether it wants the run stopped (an abort, or the
-        org's kill switch), and stop it the way chaoslib stops on a signal."""
+        org's kill switch), and stop it the way chaoslib stops on a signal, once, unless it
+        is stopping already."""
+        asked_at: float | None = None
         while not self._finished.wait(STATE_SECONDS):
             try:
                 response = self._session.get(f"{self.hub.url}/api/v1/runs/{self.run_id}/state",
@@ -303,10 +340,17 @@ class HubReporter(RunEventHandler):
                 desired = response.json().get("desired") if response.ok else None
             except (requests.RequestException, ValueError):
                 continue  # the hub is away: the run goes on
-            if desired in STOP_SIGNALS:
-                logger.warning(f"ChaosHub: the hub asked this run to stop ({desired})")
-                os.kill(os.getpid(), STOP_SIGNALS[desired])
-                return
+            if desired not in STOP_SIGNALS:
+                continue
+            if self._interrupted.is_set():
+                return  # chaoslib is stopping it already (the hub's own signal came first)
+            asked_at = time.monotonic() if asked_at is None else asked_at
+            if self.hub.run_id is not None and desired == "abort" and \
+                    time.monotonic() - asked_at < STOP_HANDOFF_SECONDS:
+                continue  # the hub stops its own runs: give its SIGTERM the time to arrive
+            logger.warning(f"ChaosHub: the hub asked this run to stop ({desired})")
+            os.kill(os.getpid(), STOP_SIGNALS[desired])
+            return
 
     def _post_events(self, batch: list[dict]) -> None:
         response = self._request("POST", f"/api/v1/runs/{self.run_id}/events", batch)

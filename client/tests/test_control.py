@@ -29,7 +29,7 @@ SETTINGS = {"vendor": {"chaoshub": {"hub_url": URL, "token": "vendor-token",
 @pytest.fixture(autouse=True)
 def no_hub_environment(monkeypatch):
     for name in ("CHAOSHUB_URL", "CHAOSHUB_TOKEN", "CHAOSHUB_ORG", "CHAOSHUB_WORKSPACE",
-                 "CHAOSHUB_SPOOL_DIR"):
+                 "CHAOSHUB_SPOOL_DIR", "CHAOSHUB_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -141,3 +141,97 @@ def test_a_run_the_hub_refuses_keeps_its_journal_without_the_token(tmp_path):
     record = json.loads(kept.read_text())
     assert (record["hub_url"], record["org"], record["journal"]["status"]) == (
         URL, "alice", "completed")
+
+
+# Reporting into a run the hub started (its Kubernetes Job) ------------------------------------
+
+
+def test_the_run_to_report_into_comes_from_the_environment_only(monkeypatch):
+    assert load_hub_settings(SETTINGS).run_id is None
+    assert load_hub_settings(SETTINGS, None, {"run_id": "from-arguments"}).run_id is None
+    monkeypatch.setenv("CHAOSHUB_RUN_ID", "hub-run")
+    hub = load_hub_settings(SETTINGS)
+    assert hub.run_id == "hub-run" and "vendor-token" not in repr(hub)
+
+
+def hub_run_reporter(tmp_path, session) -> HubReporter:
+    hub = HubReporter(HubSettings(URL, "secret", "alice", "Personal", "hub-run"), tmp_path)
+    hub._session = session
+    return hub
+
+
+def test_a_hub_run_reports_its_events_and_journal_into_that_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(control, "STATE_SECONDS", 60)  # no state watch in this test
+    spooled = write_spool(tmp_path, {"hub_url": URL, "run_id": "other", "journal": {"n": 1}})
+    session = FakeSession(200, 200)
+    hub = hub_run_reporter(tmp_path, session)
+    hub.running({"title": "t"}, None, None, None, None, None)
+    hub.start_method({"title": "t"})
+    hub.finish({"status": "completed", "experiment": {"title": "t"}})
+    calls = [(m, p) for m, p, _ in session.sent]
+    assert calls == [("POST", "/api/v1/runs/hub-run/events"),
+                     ("PUT", "/api/v1/runs/hub-run/journal")]
+    events = session.sent[0][2]
+    assert [e["type"] for e in events] == ["run-started", "method-started", "run-finished"]
+    assert spooled.exists()  # another run's journal is never sent with this run's token
+    assert hub.run_id == "hub-run"
+
+
+def test_a_hub_run_whose_journal_is_not_taken_keeps_it_and_opens_no_other_run(tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setattr(control, "BACKOFF", 0)
+    for statuses in ([404], [503] * control.ATTEMPTS, [401]):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        session = FakeSession(*statuses)
+        hub_run_reporter(folder, session)._finish({"status": "completed"})
+        assert {m for m, _, _ in session.sent} == {"PUT"}
+        (kept,) = folder.glob("*.rejected.json")  # kept for people, never sent again
+        assert json.loads(kept.read_text())["run_id"] == "hub-run"
+        assert "secret" not in kept.read_text()
+
+
+class StateSession:
+    """Answers GET /state with `desired`; counts the questions."""
+
+    def __init__(self, desired: str):
+        self.desired = desired
+        self.asked = 0
+
+    def get(self, url, timeout):
+        self.asked += 1
+        return SimpleNamespace(ok=True, json=lambda: {"desired": self.desired})
+
+
+def watch(monkeypatch, hub: HubReporter, desired: str, handoff: float) -> list[int]:
+    signals: list[int] = []
+    monkeypatch.setattr(control, "STATE_SECONDS", 0.01)
+    monkeypatch.setattr(control, "STOP_HANDOFF_SECONDS", handoff)
+    monkeypatch.setattr(control.os, "kill", lambda pid, sig: signals.append(sig))
+    hub.run_id = hub.hub.run_id or "laptop-run"
+    hub._session = StateSession(desired)
+    hub._watch_state()
+    return signals
+
+
+def test_a_hub_run_leaves_an_abort_to_the_hub_first_then_stops_itself(tmp_path, monkeypatch):
+    hub = hub_run_reporter(tmp_path, None)
+    started = control.time.monotonic()
+    assert watch(monkeypatch, hub, "abort", 0.2) == [control.signal.SIGTERM]
+    assert control.time.monotonic() - started >= 0.2
+    assert hub._session.asked > 2
+    # Without rollbacks there is nothing to cut short: at once.
+    assert watch(monkeypatch, hub_run_reporter(tmp_path, None), "abort-now", 60) == [
+        control.signal.SIGUSR2]
+    # A laptop's run has no one else to stop it: at once.
+    laptop = reporter(tmp_path, None)
+    assert watch(monkeypatch, laptop, "abort", 60) == [control.signal.SIGTERM]
+    assert laptop._session.asked == 1
+
+
+def test_a_run_already_stopping_is_never_signalled_again(tmp_path, monkeypatch):
+    hub = hub_run_reporter(tmp_path, None)
+    hub.interrupted({}, {})  # the hub's SIGTERM came first: chaoslib is playing rollbacks
+    assert watch(monkeypatch, hub, "abort", 0) == []
+    laptop = reporter(tmp_path, None)
+    laptop.signal_exit()
+    assert watch(monkeypatch, laptop, "abort-now", 0) == []
