@@ -308,7 +308,7 @@ def test_a_run_as_a_job_is_created_watched_and_ends(stand_in):
     assert not any(method == "DELETE" for method, _ in calls)  # its time to live deletes it
 
 
-def test_an_abort_deletes_the_job_in_the_background_with_the_rollback_grace(stand_in):
+def test_an_abort_deletes_the_job_in_the_foreground_with_the_rollback_grace(stand_in):
     server = stand_in([ACTIVE])
     asked = iter([None, None, "abort"])
     outcome = _executor(server).supervise(_spec(), lambda _: None,
@@ -316,8 +316,8 @@ def test_an_abort_deletes_the_job_in_the_background_with_the_rollback_grace(stan
     assert outcome.ended_by == "abort"
     (delete,) = [r for r in server.requests if r["method"] == "DELETE"]
     assert delete["path"] == f"{JOBS}/{NAME}"
-    assert delete["query"]["propagationPolicy"] == ["Background"]
-    assert delete["body"]["propagationPolicy"] == "Background"
+    assert delete["query"]["propagationPolicy"] == ["Foreground"]
+    assert delete["body"]["propagationPolicy"] == "Foreground"
     assert delete["body"]["gracePeriodSeconds"] == 46  # the rollback grace, rounded up
     # Deleted: the next look finds no Job, and the watch ends.
     assert server.calls()[-1] == ("GET", f"{JOBS}/{NAME}")
@@ -337,10 +337,29 @@ def test_a_job_past_its_deadline_ends_as_the_childs_deadline(stand_in):
     assert (outcome.ended_by, outcome.exit_code) == ("deadline", 1)
 
 
-def test_a_failed_job_ends_with_a_failing_exit(stand_in):
+def test_a_failed_job_ends_with_a_failing_exit_and_says_why(stand_in):
     server = stand_in([FAILED])
     outcome = _executor(server).supervise(_spec(), lambda _: None, lambda: None)
     assert (outcome.ended_by, outcome.exit_code) == ("exit", 1)
+    assert outcome.problem == "the run's Job failed (BackoffLimitExceeded)"
+
+
+def test_the_lease_is_kept_while_the_pod_stops_and_an_abort_may_turn_into_abort_now(stand_in):
+    server = stand_in([ACTIVE] * 6 + [FAILED])
+    asked = []
+    wishes = iter(["abort", None, "abort", "abort-now", "abort-now"])
+
+    def should_stop():
+        asked.append(1)
+        return next(wishes, None)
+
+    executor = _executor(server)
+    executor.api.delete_job = lambda name, grace: deletes.append(grace) or True
+    deletes: list[int] = []
+    outcome = executor.supervise(_spec(), lambda _: None, should_stop)
+    assert outcome.ended_by == "abort"
+    assert deletes == [46, 5]  # the rollback grace, then no more than a few seconds
+    assert len(asked) == 6  # asked every round, stopping or not: the worker's lease lives
 
 
 def test_a_refused_creation_is_a_lost_run_and_leaves_no_job(stand_in):

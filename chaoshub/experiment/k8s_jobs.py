@@ -6,16 +6,18 @@ on_events, should_stop)` returns a `ChildOutcome`. The run's pod is the child: o
 (`backoffLimit: 0`: an experiment is never retried behind anyone's back), its deadline is the
 Job's `activeDeadlineSeconds`, its rollback grace the pod's `terminationGracePeriodSeconds`
 (Kubernetes sends SIGTERM, waits that long, then SIGKILL: what child.py does to a process group),
-and an abort deletes the Job. The experiment goes in a ConfigMap, the run's values, secrets and
-reporting token in a Secret; both are owned by the Job, so that deleting it, or its time to live
-running out, deletes them too.
+and an abort deletes the Job (in the foreground: the Job is there until its pod has ended, its
+rollbacks played and its journal sent). The experiment goes in a ConfigMap, the run's values,
+secrets and reporting token in a Secret; both are owned by the Job, so that deleting it, or its
+time to live running out, deletes them too.
 
 Results come back through the hub control (client/chaoshub_client/control.py), which `chaos run`
-loads from the settings file in the ConfigMap: events as they happen, then the journal. So the
-outcome this executor returns carries no journal and `on_events` is never called: the hub gets
-both from the pod directly. What the control still lacks to report into the run the worker
-queued (rather than open a new one), and what the worker lacks to read such an outcome, is
-listed in `REPORTING_GAPS`.
+loads from the settings file in the ConfigMap and which reports into the run named by
+CHAOSHUB_RUN_ID with the run's own token (auth.mint_run_token: the run's starter, its workspace,
+reporting scopes only, revoked when the run ends): events as they happen, then the journal. So
+the outcome this executor returns carries no journal and `on_events` is never called: the hub
+gets both from the pod directly, and the run is finished by the time its Job ends
+(experiment/job_runs.py settles the rest).
 
 The client speaks the REST API with `requests`, as the pod's service account (its token and CA
 from the files Kubernetes mounts); it needs the Role in k8s/job-runs/ and nothing else.
@@ -54,19 +56,6 @@ CHAOS_SETTINGS = "controls:\n  chaoshub:\n    provider:\n      type: python\n" \
                  "      module: chaoshub_client.control\n"
 JOB_STATES = ("active", "succeeded", "failed", "gone")
 
-# What is missing before a Job's results reach the run it belongs to (see the module docstring).
-REPORTING_GAPS = (
-    "the control always opens a new run (POST /api/v1/runs); it must report into the run named "
-    "by CHAOSHUB_RUN_ID instead (skip _open, never spool a journal to open another run later)",
-    "no run-scoped token exists: auth must mint one bound to the run id, with "
-    "executions:write only, that expires with the run's deadline and grace; the worker cannot "
-    "mint it (it holds no signing key)",
-    "PUT /api/v1/runs/{id}/journal ends the run as finished: worker._conclude must then leave "
-    "the run as it is (the outcome has no journal) and only settle aborts and deadlines",
-    "an abort deletes the Job (SIGTERM, then the grace), which plays rollbacks only under "
-    "--rollback-strategy always; the control's own reading of GET /api/v1/runs/{id}/state "
-    "would stop it sooner once it reports into this run",
-)
 
 JobState = Literal["active", "succeeded", "failed", "gone"]
 
@@ -108,7 +97,7 @@ class RunReporting:
     run_id: str
     org: str
     workspace: str
-    token: str  # run-scoped: see REPORTING_GAPS
+    token: str  # the run's own (auth.mint_run_token), revoked when the run ends
 
     def __repr__(self) -> str:
         # The token stays out of logs and tracebacks.
@@ -318,14 +307,15 @@ class KubernetesAPI:
         return "active", status
 
     def delete_job(self, name: str, grace_seconds: int | None = None) -> bool:
-        """Delete a Job and, in the background, its pods (SIGTERM, then the grace period) and
-        whatever it owns; False when it was gone already."""
+        """Delete a Job with its pods (SIGTERM, then the grace period) and whatever it owns;
+        False when it was gone already. In the foreground: the Job is there until its pods
+        have ended, so that whoever watches it knows when the run is really over."""
         body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
-                                "propagationPolicy": "Background"}
+                                "propagationPolicy": "Foreground"}
         if grace_seconds is not None:
             body["gracePeriodSeconds"] = grace_seconds
         response = self._call("DELETE", f"{self._collection('Job')}/{quote(name)}", body=body,
-                              params={"propagationPolicy": "Background"}, missing=True)
+                              params={"propagationPolicy": "Foreground"}, missing=True)
         return response is not None
 
     def job_log(self, name: str, tail_lines: int = LOG_TAIL_LINES) -> str:
@@ -419,15 +409,16 @@ class JobExecutor:
                 break
             if _deadline_exceeded(status):
                 ended_by = "deadline"
-            if stop_by is None:
-                wanted = _asked(should_stop)
-                if wanted in ("abort", "abort-now"):
-                    stop_by = wanted
-                    grace = math.ceil(spec.grace) if wanted == "abort" else ABORT_NOW_GRACE
-                    ended_by = "abort"
-                    self._delete_quietly(name, grace)
-                    # The pod needs its grace; after that the Job is over whatever the API says.
-                    wait_until = self.clock() + grace + 10 * self.poll_seconds
+            # Asked every round, even once stopping: that is what keeps the worker's lease.
+            wanted = _asked(should_stop)
+            if wanted in ("abort", "abort-now") and stop_by in (None, "abort") and \
+                    wanted != stop_by:
+                stop_by = wanted
+                grace = math.ceil(spec.grace) if wanted == "abort" else ABORT_NOW_GRACE
+                ended_by = "abort"
+                self._delete_quietly(name, grace)
+                # The pod needs its grace; after that the Job is over whatever the API says.
+                wait_until = min(wait_until, self.clock() + grace + 10 * self.poll_seconds)
         if _deadline_exceeded(status):
             ended_by = "deadline"
         log_tail = self._log_quietly(name) if state != "gone" else ""
@@ -435,7 +426,8 @@ class JobExecutor:
             return ChildOutcome(None, None, "lost", 0, log_tail,
                                 problem="the run's Job was deleted outside the hub")
         exit_code = 0 if state == "succeeded" else None if state in ("gone", "active") else 1
-        return ChildOutcome(None, exit_code, ended_by, 0, log_tail)
+        return ChildOutcome(None, exit_code, ended_by, 0, log_tail,
+                            problem=_failure(status) if state == "failed" else "")
 
     def _delete_quietly(self, name: str, grace: int) -> None:
         try:
@@ -448,6 +440,21 @@ class JobExecutor:
             return self.api.job_log(name)
         except KubernetesError:
             return ""
+
+
+def cluster_api(config: dict[str, Any]) -> KubernetesAPI:
+    """The Kubernetes API the worker creates runs' Jobs with: its own cluster's."""
+    return KubernetesAPI.in_cluster()
+
+
+def _failure(status: dict[str, Any]) -> str:
+    """Why a failed Job failed, as its Failed condition says."""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            said = ": ".join(str(part) for part in (condition.get("reason"),
+                                                   condition.get("message")) if part)
+            return f"the run's Job failed ({said[:500]})" if said else "the run's Job failed"
+    return "the run's Job failed"
 
 
 def _deadline_exceeded(status: dict[str, Any]) -> bool:
