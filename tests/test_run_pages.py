@@ -161,3 +161,18 @@ def test_the_run_page_names_the_extensions_of_the_worker_that_runs_it(app, alice
         assert hub_runs.claim(run_id, "host-b:7") is not None
     html = alice.get(page_of(saved, run_id)).get_data(as_text=True)
     assert 'data-testid="fact-extensions">chaostoolkit-fake 1.2.3<' in html
+
+
+def test_the_run_button_offers_the_workspaces_environments(app, alice, saved):
+    created = post_json(alice, "/api/v1/orgs/alice/workspaces/Personal/environments", {
+        "name": "staging", "configuration": {"target": {"value": "staging.example"}}})
+    assert created.status_code == 201, created.get_json()
+    page = alice.get(f"/alice/Personal/experiment/{saved['id']}",
+                     headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert '<option value="staging">staging</option>' in page
+    started = alice.post(f"/alice/Personal/experiment/{saved['id']}/runs",
+                         data={"csrf_token": csrf(alice), "environment": "staging"})
+    assert started.status_code == 303
+    with app.app_context():
+        row = runs.load_run(started.headers["Location"].rsplit("/", 1)[1])
+    assert row.options["environment"] == "staging"

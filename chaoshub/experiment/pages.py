@@ -13,15 +13,15 @@ from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment import (
     bodies,
     chart,
+    environments,
     grants,
     moves,
     plan,
-    run_pages,
     service,
     version_diff,
     versions,
 )
-from chaoshub.experiment.presenters import experiment_path
+from chaoshub.experiment.presenters import STATUS_LABELS, experiment_path
 
 pages = Blueprint("experiment_pages", __name__)
 
@@ -68,7 +68,7 @@ def _workspace_page(claim: str, org: str, workspace: str):
         feed=dashboard.workspace_activity(claim, ws.org_name, ws.name), members=members, me=me,
         grantable=dashboard.grantable(ws.role), error=None, problems={}, form={},
         in_progress=service.runs_in_progress(claim, ws.org_name, ws.name),
-        run_statuses=run_pages.STATUS_LABELS,
+        run_statuses=STATUS_LABELS,
     )
     return make_response(html)
 
@@ -155,6 +155,7 @@ def experiment_page(org: str, workspace: str, experiment_id: str):
     hypothesis = document.get("steady-state-hypothesis") or {}
     may_run = (not verify(claim).anonymous
                and grants.by_name(claim, org, workspace).allows("run"))
+    run_environments = _environment_names(claim, org, workspace) if may_run else []
     html = render_template(
         "experiment/experiment.html",
         located=located, experiment=experiment, document=document, base=base,
@@ -172,9 +173,19 @@ def experiment_page(org: str, workspace: str, experiment_id: str):
         run_command=f"chaos run {hub}{base}", netloc=urlparse(hub).netloc, hub=hub,
         move_targets=moves.destinations(claim, experiment.workspace_id),
         recent_runs=_recent_runs(claim, experiment_id), may_run=may_run,
-        run_statuses=run_pages.STATUS_LABELS,
+        run_statuses=STATUS_LABELS, run_environments=run_environments,
     )
     return make_response(html)
+
+
+def _environment_names(claim: str, org: str, workspace: str) -> list[str]:
+    """The workspace's environments a run may be started in (a token without runs:execute
+    sees none)."""
+    try:
+        page = environments.list_environments(claim, org, workspace, limit=100)
+    except HubError:
+        return []
+    return [e.name for e in page.environments]
 
 
 def _recent_runs(claim: str, experiment_id: str) -> list:

@@ -10,6 +10,13 @@ from chaoshub.core.web import external_url
 from chaoshub.experiment.runs import RunView
 from chaoshub.experiment.schemas import ExecutionView, ExperimentView, SavedExperiment
 
+# How run statuses and origins read on pages.
+STATUS_LABELS = {
+    "queued": "Queued", "running": "Running", "finished": "Finished", "aborted": "Aborted",
+    "interrupted": "Interrupted", "refused": "Refused",
+}
+ORIGIN_LABELS = {"hub": "on the hub", "client": "from a Chaos Toolkit client"}
+
 
 def experiment_path(org: str, workspace: str, experiment_id: str) -> str:
     """The path of an experiment's page (and of its raw document, for the CLI)."""

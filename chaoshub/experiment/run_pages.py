@@ -10,17 +10,17 @@ from chaoshub.core.claims import verify
 from chaoshub.core.errors import BadRequest, Conflict, NotFound, problem
 from chaoshub.core.web import current_claim, signed_in_claim
 from chaoshub.experiment import grants, live, run_timeline, service
-from chaoshub.experiment.presenters import experiment_path, run_body
+from chaoshub.experiment.presenters import (
+    ORIGIN_LABELS,
+    STATUS_LABELS,
+    experiment_path,
+    run_body,
+)
 from chaoshub.experiment.runs import Dry, RollbackStrategy, RunView
 
 run_pages = Blueprint("experiment_run_pages", __name__)
 
 RUN = "/<org>/<workspace>/experiment/<experiment_id>/run/<run_id>"
-STATUS_LABELS = {
-    "queued": "Queued", "running": "Running", "finished": "Finished", "aborted": "Aborted",
-    "interrupted": "Interrupted", "refused": "Refused",
-}
-ORIGIN_LABELS = {"hub": "on the hub", "client": "from a Chaos Toolkit client"}
 
 
 def run_path(run: RunView) -> str:
@@ -62,7 +62,8 @@ def start_from_page(org: str, workspace: str, experiment_id: str):
     service.get_workspace_experiment(claim, org, workspace, experiment_id)
     dry = _choice("dry", get_args(Dry))
     strategy = _choice("rollback_strategy", get_args(RollbackStrategy))
-    run = service.start_run(claim, experiment_id, None, dry, strategy)
+    environment = request.form.get("environment") or None
+    run = service.start_run(claim, experiment_id, None, dry, strategy, environment=environment)
     return redirect(run_path(run), code=303)
 
 
