@@ -27,6 +27,7 @@ from chaoshub.experiment import (
     environments,
     grants,
     hub_runs,
+    job_runs,
     queue,
     run_checks,
     runs,
@@ -59,7 +60,7 @@ def execute(run_id: str, worker: str | None = None) -> str:
         return ""
     try:
         document = _document(row)
-        reason = _refusal(row, document)
+        reason, grant = _refusal(row, document)
         if reason:
             hub_runs.end(row.id, "refused", reason, worker)
             _tell_refusal(row, reason)
@@ -70,8 +71,12 @@ def execute(run_id: str, worker: str | None = None) -> str:
             return "refused"
         masker = Masker(values.secret_values)
         lease = _Lease(row.id, worker, current_app.config["RUN_LEASE_SECONDS"])
-        outcome = child.supervise(_spec(row, document, values), _recorder(row.id, masker),
-                                  lease.wanted)
+        spec = _spec(row, document, values)
+        if grant.run_policy.executor == job_runs.KUBERNETES:
+            # Its pod reports events and journal into the run itself (the hub masks them).
+            outcome = job_runs.supervise(row, grant, spec, lease.wanted)
+            return job_runs.conclude(row, worker, outcome, *_status(outcome))
+        outcome = child.supervise(spec, _recorder(row.id, masker), lease.wanted)
     except Exception:  # the run must end whatever went wrong here
         log.exception("run %s: the worker failed", run_id)
         hub_runs.end(run_id, "interrupted", "the worker failed while running it", worker)
@@ -177,15 +182,16 @@ def reap() -> list[str]:
     return reaped
 
 
-def _refusal(row: Run, document: dict[str, Any]) -> str:
-    """Why the run may not start after all: the kill switch, the policy, or its starter's
-    rights, as dashboard says now ("" when it may)."""
+def _refusal(row: Run, document: dict[str, Any]) -> tuple[str, Any]:
+    """Why the run may not start after all: the kill switch, the policy, its starter's
+    rights, or an executor this hub lacks, as dashboard says now ("" when it may); and the
+    grant it was decided from."""
     try:
         grant = grants.by_id(_reporter(row), row.workspace_id)
         grants.require(grant, "run")
     except HubError as exc:
-        return f"its starter may no longer run experiments there ({exc.message})"
-    return run_checks.refusal(grant, document)
+        return f"its starter may no longer run experiments there ({exc.message})", None
+    return run_checks.refusal(grant, document) or job_runs.refusal(grant), grant
 
 
 def _tell_refusal(row: Run, reason: str) -> None:
