@@ -7,20 +7,11 @@ import pytest
 from chaoshub.experiment import child, runs, worker
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, make_token
+from tests.run_data import runnable
 
 pytestmark = pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")
 
 RUNNER = ["experiments:read", "executions:read", "executions:write", "runs:execute"]
-
-
-def runnable(title: str = "Run me") -> dict:
-    true = {"type": "process", "path": "/bin/true", "arguments": [], "timeout": 30}
-    return {
-        "title": title, "description": "A run on the hub.",
-        "steady-state-hypothesis": {"title": "ok", "probes": [
-            {"type": "probe", "name": "alive", "provider": true, "tolerance": 0}]},
-        "method": [{"type": "action", "name": "act", "provider": true}],
-    }
 
 
 def bearer(token: str) -> dict:

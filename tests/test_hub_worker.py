@@ -10,6 +10,7 @@ import pytest
 
 from chaoshub.core.models import utcnow
 from chaoshub.experiment import child, hub_runs, runs, worker
+from tests import run_data
 from tests.conftest import signed_up_client
 from tests.experiment_data import create
 
@@ -17,18 +18,11 @@ pytestmark = pytest.mark.skipif(not child.chaos_command(), reason="needs the cha
 
 
 def process(kind: str, name: str, *arguments: str, path: str = "/bin/true") -> dict:
-    return {"type": kind, "name": name, "provider": {
-        "type": "process", "path": path, "arguments": list(arguments), "timeout": 60}}
+    return run_data.process(kind, name, path, *arguments)
 
 
-def runnable(method: list[dict] | None = None, rollbacks: list[dict] | None = None) -> dict:
-    return {
-        "title": "A short run", "description": "It runs on the hub's worker.",
-        "steady-state-hypothesis": {"title": "ok", "probes": [
-            {**process("probe", "alive"), "tolerance": 0}]},
-        "method": method or [process("action", "act")],
-        "rollbacks": rollbacks or [process("action", "restore")],
-    }
+def runnable(method: list[dict] | None = None) -> dict:
+    return run_data.runnable("A short run", method)
 
 
 def queued(app, alice, document: dict, **options) -> str:

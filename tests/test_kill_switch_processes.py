@@ -14,34 +14,11 @@ import requests
 from chaoshub.experiment import child
 from tests.conftest import PASSWORD
 from tests.helpers import BIN, clean_env, running_hub
+from tests.run_data import sleeping, wait_for
 from tests.test_control import CLIENT, client_venv  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.workers,
               pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")]
-
-
-def sleeping(title: str, seconds: int = 60) -> dict:
-    def process(path: str, *arguments: str) -> dict:
-        return {"type": "process", "path": path, "arguments": list(arguments), "timeout": 120}
-
-    return {"title": title, "description": "Waits.",
-            "steady-state-hypothesis": {"title": "ok", "probes": [
-                {"type": "probe", "name": "alive", "provider": process("/bin/true"),
-                 "tolerance": 0}]},
-            "method": [{"type": "action", "name": "wait",
-                        "provider": process("/bin/sleep", str(seconds))}],
-            "rollbacks": [{"type": "action", "name": "restore",
-                           "provider": process("/bin/true")}]}
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def test_the_kill_switch_stops_hub_and_laptop_runs_and_refuses_new_ones(tmp_path, client_venv):  # noqa: F811

@@ -5,20 +5,14 @@ from __future__ import annotations
 import pytest
 
 from chaoshub.experiment import hub_runs, runs
+from tests import run_data
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, make_token
 from tests.test_runs_api import FULL, bearer, lifecycle, open_run, send
 
 
 def runnable(title: str = "Run me from the page") -> dict:
-    true = {"type": "process", "path": "/bin/true", "arguments": [], "timeout": 30}
-    return {
-        "title": title, "description": "Started from its page.",
-        "steady-state-hypothesis": {"title": "ok", "probes": [
-            {"type": "probe", "name": "alive", "provider": true, "tolerance": 0}]},
-        "method": [{"type": "action", "name": "act", "provider": true}],
-        "rollbacks": [{"type": "action", "name": "restore", "provider": true}],
-    }
+    return run_data.runnable(title)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 
 from chaoshub.experiment import child, runs
 from tests.helpers import BIN, clean_env, running_hub, signed_in_session, start, stop
+from tests.run_data import runnable, sleeping, wait_for
 
 pytestmark = [pytest.mark.workers,
               pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")]
@@ -21,26 +22,7 @@ RUNNER = ["experiments:read", "experiments:write", "executions:read", "execution
 
 
 def experiment(seconds: int = 0) -> dict:
-    def process(path: str, *arguments: str) -> dict:
-        return {"type": "process", "path": path, "arguments": list(arguments), "timeout": 120}
-
-    method = ([{"type": "action", "name": "wait", "provider": process("/bin/sleep", str(seconds))}]
-              if seconds else [{"type": "action", "name": "act", "provider": process("/bin/true")}])
-    return {"title": f"Wait {seconds} s", "description": "Runs on a worker.",
-            "steady-state-hypothesis": {"title": "ok", "probes": [
-                {"type": "probe", "name": "alive", "provider": process("/bin/true"),
-                 "tolerance": 0}]},
-            "method": method, "rollbacks": []}
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout} s")
+    return sleeping(f"Wait {seconds} s", seconds) if seconds else runnable("Quick")
 
 
 def test_the_embedded_worker_of_chaoshub_run_runs_an_experiment(tmp_path):
