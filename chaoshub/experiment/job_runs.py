@@ -16,8 +16,9 @@ from flask import current_app
 
 from chaoshub.auth import service as auth
 from chaoshub.dashboard.service import WorkspaceGrant
-from chaoshub.experiment import hub_runs, k8s_jobs, runs
+from chaoshub.experiment import environments, hub_runs, k8s_jobs, runs
 from chaoshub.experiment.child import ChildOutcome, ChildSpec
+from chaoshub.experiment.masking import Masker
 from chaoshub.experiment.models import Run
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,15 @@ def supervise(row: Run, grant: WorkspaceGrant, spec: ChildSpec, wanted) -> Child
         return executor.supervise(spec, lambda _: None, _JobWish(row.id, wanted))
     finally:
         revoke(row.id)
+
+
+def masked(row: Run, data):
+    """What a hub run's reporter sent (events, a journal) with the values of its environment's
+    secrets masked: a Job's pod reports its run itself, past the worker's masker."""
+    if row.origin != "hub" or not (row.options or {}).get("environment_id"):
+        return data
+    values = environments.values_of_run(row.options)
+    return Masker(values.secret_values).data(data) if values is not None else data
 
 
 def revoke(run_id: str) -> None:

@@ -36,6 +36,7 @@ from chaoshub.experiment import (
     environments,
     grants,
     hub_runs,
+    job_runs,
     journals,
     last_runs,
     listing,
@@ -657,7 +658,7 @@ def record_run_events(claim: str, run_id: str, events: list[Any]) -> runs.Events
     found = runs.event_problems(events)
     if found:
         raise ValidationFailed("the events are not valid", found)
-    return runs.record_events(row.id, events)
+    return runs.record_events(row.id, job_runs.masked(row, events))
 
 
 @interface.public
@@ -667,7 +668,7 @@ def finish_run(claim: str, run_id: str, journal: dict[str, Any]) -> runs.Finishe
     _writer(claim, EXECUTIONS_WRITE_SCOPE)
     row, where = _run(claim, run_id, "run")
     # Keyed by the run: a journal resent with other bytes (a new serialisation) is the same one.
-    published = publish_execution(claim, row.experiment_id, journal,
+    published = publish_execution(claim, row.experiment_id, job_runs.masked(row, journal),
                                   idempotency_key=f"run:{row.id}")
     finished = runs.mark_finished(row.id, published.execution.id)
     if row.desired != "run":
