@@ -31,14 +31,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     inputs.init_app(app)
     from chaoshub.auth import service as auth_service
-    from chaoshub.dashboard import service as dashboard_service
 
-    # Public functions of auth and dashboard: run here, or called over HTTP when their service
-    # is hosted elsewhere. The kill switch's banner is on dashboard's and experiment's pages
-    # (experiment may call dashboard; auth, below it, may not and shows no org's page).
-    pages_of_orgs = {"dashboard", "experiment"} & set(settings["CHAOSHUB_SERVICES"])
-    web.init_app(app, resolve_credentials=auth_service.resolve_credentials,
-                 kill_switch=dashboard_service.get_kill_switch if pages_of_orgs else None)
+    # Auth's public function: run here, or called over HTTP when auth is hosted elsewhere.
+    web.init_app(app, resolve_credentials=auth_service.resolve_credentials)
     db.init_app(app)
     cache.init_app(app)
     claims.init_app(app)

@@ -169,12 +169,16 @@ def _finish(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask, resolve_credentials: Callable[..., str],
-             kill_switch: Callable[[str, str], object] | None = None) -> None:
-    """Install the credential resolver, the CSRF check, the headers, and the template helpers;
-    `kill_switch(claim, org)`, when given, tells the pages' banner an org's kill switch."""
-    app.extensions[EXTENSION] = resolve_credentials
+def show_kill_switch(app: Flask, kill_switch: Callable[[str, str], object]) -> None:
+    """Let the banner of an org's pages learn its kill switch from `kill_switch(claim, org)`:
+    each service that renders pages of orgs hands over dashboard's function (core calls none)."""
     app.extensions[KILL_SWITCH_EXTENSION] = kill_switch
+
+
+def init_app(app: Flask, resolve_credentials: Callable[..., str]) -> None:
+    """Install the credential resolver, the CSRF check, the headers, and the template helpers."""
+    app.extensions[EXTENSION] = resolve_credentials
+    app.extensions.setdefault(KILL_SWITCH_EXTENSION, None)  # no banner until a service asks
     app.config.setdefault("FORM_ACTION_ORIGINS", [])
     app.before_request(_check_csrf)
     app.after_request(_finish)

@@ -8,7 +8,7 @@ NAME = "dashboard"
 def init_app(app: Flask) -> None:
     """Serve dashboard's pages and API, tokens' too; handle auth's account events."""
     from chaoshub.auth import service as auth
-    from chaoshub.core import events
+    from chaoshub.core import events, web
     from chaoshub.dashboard import (
         safety_pages,  # noqa: F401  (adds its pages to `pages`)
         service,
@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     from chaoshub.dashboard.routes import pages
 
     app.register_blueprint(pages)
+    web.show_kill_switch(app, service.get_kill_switch)  # the banner on every page of an org
     for blueprint in api_blueprints():
         app.register_blueprint(blueprint)
     events.subscribe(app, events.Subscription(

@@ -8,7 +8,7 @@ NAME = "experiment"
 def init_app(app: Flask) -> None:
     """Serve the experiment API, the legacy CLI API, the runs API and the experiment pages;
     delete the experiments of the workspaces dashboard deletes."""
-    from chaoshub.core import events
+    from chaoshub.core import events, web
     from chaoshub.dashboard import service as dashboard
     from chaoshub.experiment import service
     from chaoshub.experiment.environment_pages import environment_pages
@@ -21,6 +21,8 @@ def init_app(app: Flask) -> None:
     for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, run_events_api,
                       run_pages, environments_api, environment_pages):
         app.register_blueprint(blueprint)
+    # The org's kill switch, for the banner on experiment's pages of the org.
+    web.show_kill_switch(app, dashboard.get_kill_switch)
     events.subscribe(app, events.Subscription(
         subscriber=NAME, types=service.DASHBOARD_EVENTS,
         handler=service.handle_dashboard_event, handled=HandledEvent,
