@@ -55,6 +55,10 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     # A workspace's experiments sit inside dashboard's /api/v1/orgs tree: only a pattern tells
     # them apart.
     ("/api/v1/orgs/[^/]+/workspaces/[^/]+/experiments", "ImplementationSpecific", "experiment"),
+    # So do a workspace's run environments, the API's and their settings page.
+    ("/api/v1/orgs/[^/]+/workspaces/[^/]+/environments", "ImplementationSpecific",
+     "experiment"),
+    ("/[^/]+/[^/]+/-/environments", "ImplementationSpecific", "experiment"),
     ("/api/v1", "Prefix", "experiment"),
     # The legacy CLI plugin's API and the experiment pages it links to: org and workspace come
     # first, so only patterns tell them apart from dashboard's pages (/api/v1/... stays above).

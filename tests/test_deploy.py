@@ -499,6 +499,9 @@ def test_the_router_sends_each_path_to_its_service_but_private_ones():
     assert service_for("/api/v1/experiments/abc") == "experiment"
     assert service_for("/api/v1/orgs/o/workspaces/w") == "dashboard"
     assert service_for("/api/v1/orgs/o/workspaces/w/experiments") == "experiment"
+    assert service_for("/api/v1/orgs/o/workspaces/w/environments/staging") == "experiment"
+    assert service_for("/team/alpha/-/environments") == "experiment"
+    assert service_for("/api/v1/orgs/o/workspaces/w/policy") == "dashboard"
     # The workspace page is experiment's: exactly two segments, the first no reserved name.
     assert service_for("/team/alpha") == "experiment"
     assert service_for("/team/-") == "experiment"
