@@ -8,8 +8,10 @@ import logging
 import re
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
 from chaoshub.core import web
+from chaoshub.dashboard import policy_form
 from chaoshub.dashboard.schemas import RunPolicy
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, make_token, variant
@@ -231,6 +233,28 @@ def test_policy_errors_show_next_to_their_fields_and_keep_what_was_typed(team):
     assert len(field_errors(refused)) == 3  # the provider types' too
     assert 'value="an hour"' in page and re.search(r'name="allow_runtime_python" checked', page)
     assert alice.get(POLICY).get_json() == RunPolicy().model_dump(mode="json")  # unchanged
+
+
+def test_runs_as_kubernetes_jobs_are_refused_beside_their_field_where_the_hub_runs_none(team):
+    mona = team["mona"]
+    assert re.search(r'<option value="local" selected>', text(browse(mona, "/team/ops/-/settings")))
+    refused = form(mona, "/team/ops/-/policy", provider_types=["process"],
+                   max_duration_seconds="60", max_concurrent_runs="1", executor="kubernetes")
+    assert refused.status_code == 422
+    assert re.search(r'name="executor" aria-invalid="true"', text(refused))
+    assert re.search(r'<option value="kubernetes" selected>', text(refused))
+    assert any("RUN_EXECUTOR=kubernetes" in message for message in field_errors(refused))
+    assert mona.get(POLICY).get_json() == RunPolicy().model_dump(mode="json")
+
+
+def test_what_the_policy_form_does_not_hold_keeps_its_current_value():
+    current = RunPolicy(executor="kubernetes", http_hosts=["a.example.com"])
+    sent = MultiDict([("provider_types", "http"), ("http_hosts", "b.example.com\n"),
+                      ("max_duration_seconds", " 60 "), ("max_concurrent_runs", "2")])
+    policy = policy_form.policy_from(policy_form.submitted_policy(sent, current))
+    assert policy == RunPolicy(provider_types=["http"], http_hosts=["b.example.com"],
+                               max_duration_seconds=60, max_concurrent_runs=2,
+                               executor="kubernetes")
 
 
 def test_members_may_not_change_the_policy(team):

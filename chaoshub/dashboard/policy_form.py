@@ -10,9 +10,10 @@ from werkzeug.datastructures import MultiDict
 from chaoshub.core.errors import ValidationFailed, pydantic_problems
 from chaoshub.dashboard.schemas import RunPolicy
 
-# The choices of the provider types' checkboxes: every type the policy knows.
+# The choices of the provider types' checkboxes and of the executor: all the policy knows.
 PROVIDER_TYPES: tuple[str, ...] = get_args(
     get_args(RunPolicy.model_fields["provider_types"].annotation)[0])
+EXECUTORS: tuple[str, ...] = get_args(RunPolicy.model_fields["executor"].annotation)
 LISTS = ("python_modules", "process_paths", "http_hosts")  # one a line in their text areas
 NUMBERS = ("max_duration_seconds", "max_concurrent_runs")
 SWITCHES = ("dry_run_first", "allow_runtime_python", "allow_vault")  # checkboxes
@@ -25,12 +26,15 @@ def policy_fields(policy: RunPolicy) -> dict:
             **{name: str(fields[name]) for name in NUMBERS}}
 
 
-def submitted_policy(form: MultiDict) -> dict:
-    """The run policy form as it was sent, shaped as `policy_fields` shapes a policy."""
-    return {"provider_types": form.getlist("provider_types"),
+def submitted_policy(form: MultiDict, current: RunPolicy) -> dict:
+    """The run policy form as it was sent, shaped as `policy_fields` shapes a policy; what the
+    form does not hold is the `current` policy's."""
+    return {**policy_fields(current),
+            "provider_types": form.getlist("provider_types"),
             **{name: form.get(name, "") for name in LISTS},
             **{name: form.get(name, "").strip() for name in NUMBERS},
-            **{name: form.get(name) == "on" for name in SWITCHES}}
+            **{name: form.get(name) == "on" for name in SWITCHES},
+            **({"executor": form["executor"]} if "executor" in form else {})}
 
 
 def policy_from(shown: dict) -> RunPolicy:

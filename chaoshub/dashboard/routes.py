@@ -297,4 +297,4 @@ def _workspace_settings(ws, error: HubError | None = None, form=None, policy=Non
         policy = policy_form.policy_fields(
             service.get_run_policy(current_claim(), ws.org_name, ws.name))
     return _render("dashboard/workspace_settings.html", error, form, ws=ws, policy=policy,
-                   provider_types=policy_form.PROVIDER_TYPES)
+                   provider_types=policy_form.PROVIDER_TYPES, executors=policy_form.EXECUTORS)

@@ -45,7 +45,8 @@ def update_run_policy(org: str, workspace: str):
     """Save the workspace's run policy from its settings page (maintainers)."""
     claim = current_claim()
     ws = service.get_workspace(claim, org, workspace, "change_settings")
-    shown = submitted_policy(request.form)
+    shown = submitted_policy(request.form,
+                             service.get_run_policy(claim, ws.org_name, ws.name))
     try:
         service.set_run_policy(claim, org, workspace, policy_from(shown))
     except FORM_ERRORS as error:
