@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,21 @@ def test_public_functions_refuse_a_forged_claim(app, function):
     arguments = {name: None for name in list(function.signature.parameters)[1:]}
     with app.app_context(), pytest.raises(Unauthorized):
         function(forged, **arguments)
+
+
+def route_modules() -> dict[str, Path]:
+    """Every module of a service that serves routes (it decorates view functions)."""
+    found = {}
+    for path in sorted(p for service in SERVICES for p in (PACKAGE / service).rglob("*.py")):
+        if re.search(r"^@\w+\.(get|post|put|patch|delete|route)\(", path.read_text(), re.M):
+            dotted = ".".join(("chaoshub", *path.relative_to(PACKAGE).with_suffix("").parts))
+            found[dotted] = path
+    return found
+
+
+def test_route_modules_import_nothing_from_each_other():
+    routes = route_modules()
+    assert len(routes) > 10  # the check reads what it should
+    for name, path in routes.items():
+        imported = imported_modules(path.read_text())
+        assert not (imported & set(routes)) - {name}, name

@@ -10,13 +10,14 @@ def init_app(app: Flask) -> None:
     from chaoshub.auth import service as auth
     from chaoshub.core import events, web
     from chaoshub.dashboard import (
+        routes,  # noqa: F401  (adds its pages to `pages`)
         safety_pages,  # noqa: F401  (adds its pages to `pages`)
         service,
         team_routes,  # noqa: F401  (adds its pages to `pages`)
         tokens,  # noqa: F401  (adds its pages to `pages`)
     )
     from chaoshub.dashboard.models import HandledEvent
-    from chaoshub.dashboard.routes import pages
+    from chaoshub.dashboard.page_views import pages
 
     app.register_blueprint(pages)
     web.show_kill_switch(app, service.get_kill_switch)  # the banner on every page of an org

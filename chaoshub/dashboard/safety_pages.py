@@ -7,8 +7,8 @@ from flask import redirect, request
 
 from chaoshub.core.web import current_claim
 from chaoshub.dashboard import service
+from chaoshub.dashboard.page_views import FORM_ERRORS, org_view, pages, workspace_settings_view
 from chaoshub.dashboard.policy_form import policy_from, submitted_policy
-from chaoshub.dashboard.routes import FORM_ERRORS, _org_page, _workspace_settings, pages
 
 # The kill switch -----------------------------------------------------------------------------
 
@@ -31,7 +31,7 @@ def _switch(org: str, engaged: bool, reason: str = ""):
     try:
         service.set_kill_switch(claim, org, engaged, reason)
     except FORM_ERRORS as error:
-        return _org_page(view, error=error, form=request.form,
+        return org_view(view, error=error, form=request.form,
                          feed=service.org_activity(claim, view.name))
     return redirect(f"/{view.name}?kill_switch={'engaged' if engaged else 'released'}",
                     code=303)
@@ -50,5 +50,5 @@ def update_run_policy(org: str, workspace: str):
     try:
         service.set_run_policy(claim, org, workspace, policy_from(shown))
     except FORM_ERRORS as error:
-        return _workspace_settings(ws, error, policy=shown)
+        return workspace_settings_view(ws, error, policy=shown)
     return redirect(f"/{ws.org_name}/{ws.name}/-/settings?saved=1#run-policy", code=303)

@@ -10,14 +10,14 @@ from chaoshub.core.claims import verify
 from chaoshub.core.errors import BadRequest, Conflict, NotFound
 from chaoshub.core.web import current_claim, external_url, is_secure
 from chaoshub.dashboard import service
-from chaoshub.dashboard.api import jsonl_response, parse_day
-from chaoshub.dashboard.routes import (
+from chaoshub.dashboard.audit_exports import jsonl_response, parse_day
+from chaoshub.dashboard.page_views import (
     FORM_ERRORS,
-    _canonical,
-    _members_page,
-    _render,
-    _workspace_page,
+    canonical,
+    members_view,
     pages,
+    render,
+    workspace_view,
 )
 
 # Invitations -------------------------------------------------------------------------------
@@ -40,9 +40,9 @@ def create_invitation(org: str):
         new = service.create_invitation(claim, org, form.get("role", "member"),
                                         form.get("username", "").strip() or None, days)
     except FORM_ERRORS as error:
-        return _members_page(claim, view, error, form)
+        return members_view(claim, view, error, form)
     if new.token:
-        return _members_page(claim, view, new_link=external_url(f"/invitations/{new.token}"))
+        return members_view(claim, view, new_link=external_url(f"/invitations/{new.token}"))
     return redirect(f"/{view.name}/-/members", code=303)
 
 
@@ -54,7 +54,7 @@ def revoke_invitation(org: str, invitation_id: str):
     try:
         service.revoke_invitation(claim, org, invitation_id)
     except FORM_ERRORS as error:
-        return _members_page(claim, view, error)
+        return members_view(claim, view, error)
     return redirect(f"/{view.name}/-/members", code=303)
 
 
@@ -86,8 +86,8 @@ def _invitation_page(claim: str, token: str):
     try:
         invitation = service.get_invitation(claim, token)
     except NotFound as error:
-        return _render("dashboard/invitation.html", error, invitation=None, token=token)
-    return _render("dashboard/invitation.html", None, invitation=invitation, token=token)
+        return render("dashboard/invitation.html", error, invitation=None, token=token)
+    return render("dashboard/invitation.html", None, invitation=invitation, token=token)
 
 
 @pages.post("/invitations/<token>/accept")
@@ -99,7 +99,7 @@ def accept_invitation(token: str):
     except Conflict:
         invitation = service.get_invitation(claim, token)  # a member already: just go there
     except NotFound as error:
-        return _render("dashboard/invitation.html", error, invitation=None, token=token)
+        return render("dashboard/invitation.html", error, invitation=None, token=token)
     return redirect(f"/{invitation.org_name}", code=303)
 
 
@@ -123,7 +123,7 @@ def add_workspace_member(org: str, workspace: str):
         service.add_workspace_member(claim, org, workspace, form.get("username", "").strip(),
                                      form.get("role", "member"))
     except FORM_ERRORS as error:
-        return _workspace_page(claim, ws, error, form)
+        return workspace_view(claim, ws, error, form)
     return redirect(f"/{ws.org_name}/{ws.name}#members", code=303)
 
 
@@ -136,7 +136,7 @@ def change_workspace_member_role(org: str, workspace: str, username: str):
         service.change_workspace_member_role(claim, org, workspace, username,
                                              request.form.get("role", ""))
     except FORM_ERRORS as error:
-        return _workspace_page(claim, ws, error)
+        return workspace_view(claim, ws, error)
     return redirect(f"/{ws.org_name}/{ws.name}#members", code=303)
 
 
@@ -148,7 +148,7 @@ def remove_workspace_member(org: str, workspace: str, username: str):
     try:
         service.remove_workspace_member(claim, org, workspace, username)
     except FORM_ERRORS as error:
-        return _workspace_page(claim, ws, error)
+        return workspace_view(claim, ws, error)
     if username.lower() == auth.get_account(claim).username.lower():
         return redirect("/", code=303)  # gave up their role: the workspace may be closed now
     return redirect(f"/{ws.org_name}/{ws.name}#members", code=303)
@@ -162,7 +162,7 @@ def audit_page(org: str):
     """The org's audit log for its owners, filtered by event and dates."""
     claim = current_claim()
     view = service.get_org(claim, org)
-    redirected = _canonical(org, view.name)
+    redirected = canonical(org, view.name)
     if redirected:
         return redirected
     args = request.args
@@ -172,7 +172,7 @@ def audit_page(org: str):
                                     parse_day(args.get("since")), parse_day(args.get("until"), 1))
     except BadRequest as problem:
         error, entries = problem, []
-    return _render("dashboard/audit.html", error, args, org=view, entries=entries[::-1])
+    return render("dashboard/audit.html", error, args, org=view, entries=entries[::-1])
 
 
 @pages.get("/<org>/-/audit.jsonl")

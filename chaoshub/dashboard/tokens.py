@@ -18,7 +18,7 @@ from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, signed_in_claim
 from chaoshub.dashboard import api_models as m
 from chaoshub.dashboard import permissions, service
-from chaoshub.dashboard.routes import pages
+from chaoshub.dashboard.page_views import pages
 
 api = Blueprint("dashboard_tokens_api", __name__, url_prefix="/api/v1")
 
