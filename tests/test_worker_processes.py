@@ -125,3 +125,39 @@ def _descendants(pid: int) -> list[int]:
         found.extend(children)
         frontier.extend(children)
     return found
+
+
+def test_a_worker_without_the_signing_key_runs_for_a_hub_that_hosts_every_service(tmp_path):
+    """The Kubernetes hub layout: the hub hosts all three services; a worker hosts experiment
+    alone, holds the hub's service key but not its signing key, and asks the hub's auth and
+    dashboard over /internal/rpc. A worker with a key of its own is refused there."""
+    from tests.test_hardening_split import rpc
+
+    with running_hub(tmp_path, "--no-worker") as url:
+        instance = tmp_path / "instance"
+        http = signed_in_session(url, "alice")
+        saved = http.post(f"{url}/api/v1/orgs/alice/workspaces/Personal/experiments",
+                          json=runnable("Run by a separate worker")).json()
+        env = clean_env(CHAOSHUB_INSTANCE_PATH=str(tmp_path / "worker"),
+                        CHAOSHUB_SERVICES="experiment", PROXY_HOPS="0",
+                        EXPERIMENT_DATABASE_URL=f"sqlite:///{instance / 'experiment.db'}",
+                        AUTH_SERVICE_URL=url, DASHBOARD_SERVICE_URL=url,
+                        CHAOSHUB_SERVICE_KEY_FILE=str(instance / "service-key.pem"))
+        worker = start([str(BIN / "chaoshub"), "worker"], tmp_path, env, tmp_path / "w.log")
+        try:
+            started = http.post(f"{url}/api/v1/experiments/{saved['id']}/runs", json={})
+            assert started.status_code == 202, started.text
+            done = wait_for(lambda: (r := http.get(started.json()["url"]).json())["status"]
+                            not in ("queued", "running") and r, 60, "the run ended")
+            assert (done["status"], done["reason"]) == ("finished", ""), (
+                done, (tmp_path / "w.log").read_text()[-3000:])
+            assert not list((tmp_path / "worker").glob("signing-key*"))  # never made one
+        finally:
+            stop(worker)
+        # The hub takes calls from its own service's key only.
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        stranger = rpc({"auth": url}, "auth", "run_claim",
+                       {"account_id": "x", "scopes": ["executions:read"]},
+                       caller="experiment", key=Ed25519PrivateKey.generate())
+        assert stranger.status_code == 401

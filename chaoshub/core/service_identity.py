@@ -97,6 +97,13 @@ class ServiceIdentity:
         return caller
 
     def _key(self, caller: str, kid: str | None):
+        if caller in self.hosted:
+            # Another process of a service hosted here (a worker of the hub's): it holds this
+            # process's own service key, or it is no process of this deployment.
+            key = self.ring.public_keys.get(kid or "")
+            if key is None:
+                raise Unauthorized("the service assertion is signed with an unknown key")
+            return key
         client = self._clients.get(caller)
         if client is None or not kid:
             raise Unauthorized("the service assertion is signed with an unknown key")

@@ -180,8 +180,14 @@ def call(service: str, name: str):
 
 
 def init_app(app: Flask) -> None:
-    """Give the app its HTTP session, and serve remote calls when it hosts only some services."""
+    """Give the app its HTTP session, and serve remote calls when it hosts only some services,
+    or every one with a service key of its own (development: one is made)."""
     app.extensions[EXTENSION] = requests.Session()
-    if len(app.config["CHAOSHUB_SERVICES"]) < len(SERVICES):
+    config = app.config
+    keyed = bool(config.get("CHAOSHUB_SERVICE_KEY") or config.get("CHAOSHUB_SERVICE_KEY_FILE")
+                 or config["CHAOSHUB_ENV"] != "production")
+    # A hub hosting every service still takes the calls of its workers, which host experiment
+    # alone (no signing key) and prove it with the hub's own service key.
+    if len(config["CHAOSHUB_SERVICES"]) < len(SERVICES) or keyed:
         service_identity.init_app(app)
         app.register_blueprint(rpc)
