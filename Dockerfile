@@ -48,7 +48,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 # A numeric user, so that Kubernetes can check runAsNonRoot without a passwd lookup.
 USER 10001:10001
 EXPOSE 8080
-# Threads, because in split mode a request waits on calls to the other services. No control
-# socket: gunicorn would make it under $HOME, which this user does not have.
-CMD ["gunicorn", "--bind=0.0.0.0:8080", "--workers=2", "--threads=4", "--access-logfile=-", \
+# Threads, because in split mode a request waits on calls to the other services, and each open
+# stream of a run's live events holds one (at most half of them: RUN_STREAMS_PER_PROCESS). No
+# control socket: gunicorn would make it under $HOME, which this user does not have.
+CMD ["gunicorn", "--bind=0.0.0.0:8080", "--workers=2", "--threads=16", "--access-logfile=-", \
      "--no-control-socket", "chaoshub:create_app()"]

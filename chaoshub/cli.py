@@ -122,6 +122,8 @@ def _serve_with_gunicorn(app, host: str, port: int, workers: int) -> None:
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
+            # Threads: a run's live events hold one each while they are watched.
+            self.cfg.set("threads", 16)
             self.cfg.set("accesslog", "-")
 
         def load(self):

@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "RUN_MAX_SECONDS": 3600,
     "RUN_GRACE_SECONDS": 60,
     "RUN_LEASE_SECONDS": 30,
+    # Live views of runs one process serves at once: each holds a server thread.
+    "RUN_STREAMS_PER_PROCESS": 8,
     # The RQ queue of runs; unset: "<CACHE_PREFIX>-runs", so that hubs sharing a Redis each
     # keep their own.
     "RUNS_QUEUE": "",
@@ -80,7 +82,7 @@ INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES", "BODY_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
-                "RUN_JOB_TTL_SECONDS")
+                "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS")
 
 

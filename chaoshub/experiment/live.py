@@ -37,8 +37,9 @@ MAX_SECONDS = 300.0  # then the stream closes and the browser reconnects, checke
 # how long a "finished" hub run is watched before it is taken as the end.
 SETTLE_SECONDS = 1.5
 # Each open stream holds one of the server's threads: past this many in one process, viewers
-# are told to come back (the run page still shows the run, with its refresh link).
-STREAMS_PER_PROCESS = 16
+# are told to come back (the run page still shows the run, with its refresh link). Half the
+# threads of the image's gunicorn (16 a worker): the other half serve everything else.
+STREAMS_PER_PROCESS = 8
 EXTENSION = "chaoshub.live_streams"
 _slots_made = threading.Lock()
 
@@ -48,7 +49,7 @@ def stream_slot() -> Callable[[], None] | None:
     all are taken (RUN_STREAMS_PER_PROCESS, default STREAMS_PER_PROCESS)."""
     with _slots_made:
         slots = current_app.extensions.setdefault(EXTENSION, threading.BoundedSemaphore(
-            current_app.config.get("RUN_STREAMS_PER_PROCESS") or STREAMS_PER_PROCESS))
+            current_app.config["RUN_STREAMS_PER_PROCESS"] or STREAMS_PER_PROCESS))
     if not slots.acquire(blocking=False):
         return None
     released = threading.Event()
