@@ -10,7 +10,7 @@ def init_app(app: Flask) -> None:
     delete the experiments of the workspaces dashboard deletes."""
     from chaoshub.core import events, web
     from chaoshub.dashboard import service as dashboard
-    from chaoshub.experiment import service
+    from chaoshub.experiment import grants, service
     from chaoshub.experiment.environment_pages import environment_pages
     from chaoshub.experiment.legacy import legacy
     from chaoshub.experiment.models import HandledEvent
@@ -21,8 +21,8 @@ def init_app(app: Flask) -> None:
     for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, run_events_api,
                       run_pages, environments_api, environment_pages):
         app.register_blueprint(blueprint)
-    # The org's kill switch, for the banner on experiment's pages of the org.
-    web.show_kill_switch(app, dashboard.get_kill_switch)
+    # The org's kill switch, for the banner on the org's pages: one call to dashboard a page.
+    web.show_kill_switch(app, grants.kill_switch_of)
     events.subscribe(app, events.Subscription(
         subscriber=NAME, types=service.DASHBOARD_EVENTS,
         handler=service.handle_dashboard_event, handled=HandledEvent,

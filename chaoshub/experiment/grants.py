@@ -7,10 +7,12 @@ finds the workspace by the URL and then by an experiment's workspace asks once.
 
 from __future__ import annotations
 
+from flask import request
+
 from chaoshub.core import request_memo
 from chaoshub.core.errors import Forbidden, NotFound
 from chaoshub.dashboard import service as dashboard
-from chaoshub.dashboard.service import Action, WorkspaceGrant
+from chaoshub.dashboard.service import Action, KillSwitch, WorkspaceGrant
 
 
 def by_id(claim: str, workspace_id: str) -> WorkspaceGrant:
@@ -40,3 +42,14 @@ def executions_shown(grant: WorkspaceGrant, missing: str = "no such execution") 
     if grant.executions == "none":
         raise NotFound(missing)
     return grant.executions == "full"
+
+
+def kill_switch_of(claim: str, org: str) -> KillSwitch | None:
+    """The org's kill switch for the banner of its pages, for those who hold a role there: from
+    the grant a workspace's page asks for anyway, else from dashboard."""
+    args = request.view_args or {}
+    workspace = args.get("workspace")
+    if workspace and str(args.get("org", "")).lower() == org.lower():
+        grant = by_name(claim, org, workspace)
+        return grant.kill_switch if grant.role is not None else None
+    return dashboard.get_kill_switch(claim, org)
