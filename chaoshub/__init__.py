@@ -16,6 +16,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the hub, hosting the services that configuration names."""
     settings = load_settings(overrides)
     app = Flask(__name__, instance_path=settings["CHAOSHUB_INSTANCE_PATH"])
+    app.url_rule_class = web.LazyBuilderRule
+    app.jinja_options = {**app.jinja_options, "bytecode_cache": web.TEMPLATE_CODE}
     app.config.update(settings)
     app.config["SECRET_KEY"] = settings.get("SECRET_KEY") or instance_secret(
         settings, "secret-key"

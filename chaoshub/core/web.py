@@ -9,6 +9,8 @@ from collections.abc import Callable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import Flask, current_app, g, request
+from jinja2.bccache import Bucket, BytecodeCache
+from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
 from chaoshub.core.claims import UserClaim, verify
@@ -173,6 +175,44 @@ def show_kill_switch(app: Flask, kill_switch: Callable[[str, str], object]) -> N
     """Let the banner of an org's pages learn its kill switch from `kill_switch(claim, org)`:
     each service that renders pages of orgs hands over dashboard's function (core calls none)."""
     app.extensions[KILL_SWITCH_EXTENSION] = kill_switch
+
+
+class SharedTemplateCode(BytecodeCache):
+    """Compiled templates kept for every app of the process (each app has its own Jinja
+    environment, which would compile every template again)."""
+
+    def __init__(self):
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        """Fill `bucket` with the code compiled before, if any."""
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        """Keep the code just compiled into `bucket`."""
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CODE = SharedTemplateCode()
+
+
+class LazyBuilderRule(Rule):
+    """A URL rule whose URL builder is compiled when a URL is first built from it, not when the
+    app is made: an app holds some 280 rules, most never built from (a test suite makes
+    hundreds of apps, and compiling them all took most of the time making one)."""
+
+    def _compile_builder(self, append_unknown: bool = True):
+        compile_now = super()._compile_builder
+        compiled = None
+
+        def build(rule, *args, **kwargs):
+            nonlocal compiled
+            if compiled is None:  # two threads may both compile it: the same code either way
+                compiled = compile_now(append_unknown).__get__(rule, None)
+            return compiled(*args, **kwargs)
+
+        return build
 
 
 def init_app(app: Flask, resolve_credentials: Callable[..., str]) -> None:
