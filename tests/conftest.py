@@ -71,6 +71,8 @@ def postgres_urls(signing_key_file, tmp_path_factory) -> dict[str, str]:
     migrate.upgrade(app)
     db.dispose(app)
     yield urls
+    for engine in _CLEANERS.values():
+        engine.dispose()
     with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
         for name in names.values():
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -144,17 +146,21 @@ def _sqlite_urls(folder: Path) -> dict[str, str]:
     return {service: f"sqlite:///{folder / f'{service}.db'}" for service in SERVICES}
 
 
+_CLEANERS: dict[str, object] = {}
+
+
 def _truncate(urls: dict[str, str]) -> None:
+    """Empty every table: DELETE in reverse dependency order, on one engine per database for
+    the whole run (a TRUNCATE of every table, on a new connection, took a quarter second)."""
     from sqlalchemy import create_engine
 
     for service, url in urls.items():
-        tables = ", ".join(
-            f'"{t.name}"' for t in migrate.metadata(service).sorted_tables
-        )
-        engine = create_engine(url)
+        engine = _CLEANERS.get(url)
+        if engine is None:
+            engine = _CLEANERS[url] = create_engine(url, pool_size=1)
         with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} CASCADE"))
-        engine.dispose()
+            for table in reversed(migrate.metadata(service).sorted_tables):
+                connection.execute(text(f'DELETE FROM "{table.name}"'))
 
 
 # A real browser ------------------------------------------------------------------------------
