@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
+import time
 
 from timing import report, timed  # bench/timing.py, beside this script
 
@@ -23,6 +25,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis", default="", help="REDIS_URL for the cache (default: memory)")
     parser.add_argument("-n", type=int, default=2000, help="warm iterations")
+    parser.add_argument("--sustained", type=float, default=60.0,
+                        help="seconds of new claims verified one after the other (0: none)")
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="chaoshub-bench-")
@@ -51,11 +55,38 @@ def main() -> None:
         report("claim verification, already verified",
                timed(lambda: claims.verify(claim_tokens[0]), args.n))
 
+        if args.sustained:
+            sustained(args.sustained)
+
     client = app.test_client()
     headers = {"Authorization": f"Bearer {secret}"}
     client.get("/api/v1/me", headers=headers)
     report("GET /api/v1/me with the token, warm (whole request)",
            timed(lambda: client.get("/api/v1/me", headers=headers), args.n // 2))
+
+
+def sustained(seconds: float) -> None:
+    """Sign and verify a new claim after another for `seconds`, as a busy worker does (each
+    request brings one): the cost per claim at the end must be the cost at the start."""
+    windows: list[list[float]] = []
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        window = []
+        window_end = time.perf_counter() + min(5.0, seconds / 4)
+        while time.perf_counter() < window_end:
+            begin = time.perf_counter()
+            token = claims.sign(sub="bench", name="bench", scopes=("*",))
+            claims.verify(token)
+            claims.verify(token)  # the request's other services read it again
+            window.append((time.perf_counter() - begin) * 1000)
+        windows.append(window)
+    first, last = windows[0], windows[-1]
+    ratio = statistics.median(last) / statistics.median(first)
+    print(f"{'claims signed for ' + str(int(seconds)) + ' s: ms per claim, first window':<52} "
+          f"median {statistics.median(first):7.3f} ms   ({len(first)} claims)")
+    print(f"{'... last window':<52} median {statistics.median(last):7.3f} ms   "
+          f"({len(last)} claims; {sum(map(len, windows))} in all)   last/first {ratio:4.2f}  "
+          f"goal <= 1.5  {'ok' if ratio <= 1.5 else 'OVER'}")
 
 
 if __name__ == "__main__":

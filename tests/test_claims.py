@@ -215,3 +215,20 @@ def test_a_development_key_is_generated_into_the_instance_folder(settings, tmp_p
     pem = (instance / "signing-key.pem").read_text()
     assert "PRIVATE KEY" in pem
     assert (instance / "signing-key.pem").stat().st_mode & 0o077 == 0
+
+
+def test_the_verifier_remembers_a_bounded_number_of_claims_newest_kept(ring, verifier,
+                                                                       monkeypatch):
+    monkeypatch.setattr(claims, "VERIFIED_MAX", 50)
+    decoded = []
+    decode = verifier._decode
+    monkeypatch.setattr(verifier, "_decode",
+                        lambda token, audience: decoded.append(token) or decode(token, audience))
+    tokens = [make(ring, sub=f"account-{n}") for n in range(120)]
+    for token in tokens:
+        verifier.verify(token)
+    assert len(verifier._verified) == 50  # bounded: the oldest went, one at a time
+    decoded.clear()
+    assert verifier.verify(tokens[-1]).sub == "account-119"  # a recent one is remembered
+    assert verifier.verify(tokens[0]).sub == "account-0"  # an old one is checked again
+    assert decoded == [tokens[0]]

@@ -7,6 +7,7 @@ import hashlib
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -37,6 +38,9 @@ SESSION_SCOPES = ("*",)
 # and of the clocks of the processes that sign and check it.
 MAX_LIFETIME = MAX_CLAIM_TTL
 CLOCK_SKEW = 30
+# Claims a verifier remembers as checked: a busy worker's last seconds of them. Past this, the
+# oldest (first to expire) goes; a claim not remembered is only checked again.
+VERIFIED_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,8 @@ class Verifier:
         self.issuer = issuer
         self.audiences = audiences
         self._key_source = key_source  # callable: kid -> public key or None
-        self._verified: dict[str, UserClaim] = {}
+        # Oldest first: claims live one minute, so the oldest kept is the first to expire.
+        self._verified: OrderedDict[str, UserClaim] = OrderedDict()
         self._lock = threading.Lock()
 
     def verify(self, token: str, audience: str | None = None) -> UserClaim:
@@ -196,10 +201,13 @@ class Verifier:
         self._keep(hashlib.sha256(token.encode()).hexdigest(), claim, time.time())
 
     def _keep(self, cache_key: str, claim: UserClaim, now: float) -> None:
+        # Bounded, and O(1) an insert: every request brings a new claim, and a sweep of the
+        # whole cache on each insert once it was full took half a busy worker's CPU.
         with self._lock:
-            if len(self._verified) > 10_000:
-                self._verified = {k: c for k, c in self._verified.items() if c.exp > now}
             self._verified[cache_key] = claim
+            self._verified.move_to_end(cache_key)
+            while len(self._verified) > VERIFIED_MAX:
+                self._verified.popitem(last=False)
 
     def _decode(self, token: str, audience: str | None) -> UserClaim:
         try:
