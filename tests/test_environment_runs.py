@@ -54,10 +54,16 @@ def alice(app):
 
 
 @pytest.fixture
-def script(tmp_path):
+def script(tmp_path, alice):
     path = tmp_path / "tell.sh"
     path.write_text(SCRIPT)
     path.chmod(0o755)
+    # A program of the test's own: the workspace's policy must name it (by default, only the
+    # system's programs run).
+    allowed = alice.put("/api/v1/orgs/alice/workspaces/Personal/policy",
+                        json={"process_paths": [str(path)]},
+                        headers={"X-CSRF-Token": csrf(alice)})
+    assert allowed.status_code == 200, allowed.get_json()
     return str(path)
 
 

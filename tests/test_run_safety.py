@@ -55,6 +55,9 @@ def test_the_default_policy_allows_processes_http_and_extensions_and_nothing_tha
          process("sh", "/bin/sh", ["-c", "id"]),
          process("python", "/usr/bin/python3.12", ["-c", "print(1)"]),
          process("relative", "curl"),
+         process("downloaded", "/tmp/run/evil.sh"),
+         process("awk", "/usr/bin/awk", ["BEGIN { system(\"id\") }"]),
+         process("dotted", "/bin/../bin/sh", ["-c", "id"]),
          {"type": "probe", "name": "metadata", "provider": {
              "type": "http", "url": "http://169.254.169.254/latest/meta-data/"}},
          {"type": "probe", "name": "hub", "provider": {
@@ -70,7 +73,8 @@ def test_the_default_policy_allows_processes_http_and_extensions_and_nothing_tha
     assert sorted(p["pointer"] for p in policy.violations(refused, RunPolicy())) == sorted([
         "/method/0/provider/module", "/method/1/provider/arguments",
         "/method/2/provider/path", "/method/3/provider/path", "/method/4/provider/path",
-        "/method/5/provider/url", "/method/6/provider/module", "/method/7/provider/module",
+        "/method/5/provider/path", "/method/6/provider/path", "/method/7/provider/path",
+        "/method/8/provider/url", "/method/9/provider/module", "/method/10/provider/module",
         "/runtime/python", "/secrets/db/password", "/configuration/dynamic/provider/module",
         "/controls/0/provider/module",
     ])

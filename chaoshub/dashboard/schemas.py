@@ -23,9 +23,18 @@ Action = Literal[
 DENIED_MODULES = ("os", "subprocess", "builtins", "importlib", "pickle", "marshal", "shutil",
                   "socket", "sys", "ctypes", "multiprocessing", "pty", "posix", "runpy",
                   "code", "chaoshub", "chaoslib", "chaostoolkit")
-# Programs a process activity may never name: shells and interpreters run anything.
-SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "busybox", "env",
-          "xargs", "python", "python3", "perl", "ruby", "node", "php", "lua", "su", "sudo")
+# Programs a process activity may never name unless a policy lists them: shells, interpreters
+# and the programs that run another program or a command of their own.
+SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox", "env",
+          "xargs", "python", "python3", "perl", "ruby", "node", "php", "lua", "tclsh", "su",
+          "sudo", "doas", "awk", "gawk", "mawk", "nawk", "sed", "find", "timeout", "nice",
+          "nohup", "stdbuf", "setsid", "chroot", "flock", "watch", "script", "strace", "ltrace",
+          "gdb", "time", "make", "git", "ssh", "scp", "rsync", "tar", "zip", "vi", "vim", "ex",
+          "ed", "less", "more", "man", "socat", "nc", "ncat", "expect", "parallel", "run-parts",
+          "start-stop-daemon", "unshare", "nsenter", "ionice", "chrt", "taskset", "runuser")
+# Where the programs of a default policy live: folders a run cannot write to, so that no run
+# runs a file an earlier activity downloaded.
+SYSTEM_PROGRAMS = ("/bin", "/usr/bin", "/usr/local/bin", "/sbin", "/usr/sbin")
 
 
 class WorkspaceRef(Frozen):
@@ -57,8 +66,8 @@ class RunPolicy(Frozen):
     # Prefixes of the python modules activities and controls may name (DENIED_MODULES never);
     # empty: the modules of the Chaos Toolkit extensions the workers have.
     python_modules: list[str] = []
-    # Absolute paths of the programs process activities may run; empty: any absolute path
-    # but a shell or an interpreter.
+    # Absolute paths of the programs process activities may run; empty: the system's programs
+    # (SYSTEM_PROGRAMS) but shells, interpreters and the programs that run others (SHELLS).
     process_paths: list[str] = []
     # Hosts http activities may call; empty: any but link-local addresses (cloud metadata).
     http_hosts: list[str] = []

@@ -80,6 +80,7 @@ from chaoshub.dashboard.public.safety import (
 from chaoshub.dashboard.schemas import (
     DENIED_MODULES,
     SHELLS,
+    SYSTEM_PROGRAMS,
     Action,
     ActivityPage,
     AuditPage,
@@ -119,7 +120,7 @@ __all__ = [
     "INVITATIONS_LISTING", "MEMBERS_LISTING", "MY_INVITATIONS_LISTING", "NAME", "NAME_RULE",
     "OUTSIDER_EXECUTIONS", "PERSONAL_WORKSPACES", "RESERVED_NAMES", "SERVICE", "VISIBILITIES",
     "WORKSPACE_MEMBERS_LISTING", "interface", "outbox", "org_name_problem", "grantable",
-    "Roles", "DENIED_MODULES", "SHELLS", "KILL_SWITCH_ENGAGED",
+    "Roles", "DENIED_MODULES", "SHELLS", "SYSTEM_PROGRAMS", "KILL_SWITCH_ENGAGED",
     # The shapes its functions take and return.
     "Action", "ActivityPage", "AuditPage", "AuditView", "ChainBreak", "InvitationPage",
     "InvitationView", "KillSwitch", "MemberPage", "MemberView", "NewInvitation", "OrgView",

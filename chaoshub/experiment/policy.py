@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaoshub.core.errors import problem
-from chaoshub.dashboard.service import DENIED_MODULES, SHELLS, RunPolicy
+from chaoshub.dashboard.service import DENIED_MODULES, SHELLS, SYSTEM_PROGRAMS, RunPolicy
 
 Where = tuple[str | int, ...]
 
@@ -118,9 +118,14 @@ def _process(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[
     elif policy.process_paths and posixpath.normpath(path) not in policy.process_paths:
         found.append(problem((*where, "path"), f"{path} is not among the programs the policy "
                                                "allows"))
+    elif not policy.process_paths and (posixpath.normpath(path) != path
+                                       or posixpath.dirname(path) not in SYSTEM_PROGRAMS):
+        found.append(problem((*where, "path"), f"{path} is not one of the system's programs ("
+                                               f"{', '.join(SYSTEM_PROGRAMS)}): list it in "
+                                               "the workspace's policy to run it"))
     elif not policy.process_paths and _is_shell(path):
-        found.append(problem((*where, "path"), f"{path} runs any command: shells and "
-                                               "interpreters are not allowed"))
+        found.append(problem((*where, "path"), f"{path} runs other commands: shells, "
+                                               "interpreters and their like are not allowed"))
     arguments = provider.get("arguments")
     if isinstance(arguments, str):
         found.append(problem((*where, "arguments"),
