@@ -80,6 +80,15 @@ def test_the_default_policy_allows_processes_http_and_extensions_and_nothing_tha
     ])
 
 
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254/latest/meta-data/", "http://2852039166/", "http://0xa9.0xfe.0xa9.0xfe/",
+    "http://0251.0376.0251.0376/", "http://[fe80::1]/", "http://metadata.google.internal./"])
+def test_cloud_metadata_is_refused_however_its_address_is_written(url):
+    document = runnable([{"type": "probe", "name": "m", "provider": {"type": "http", "url": url}}])
+    assert [p["pointer"] for p in policy.violations(document, RunPolicy())] == [
+        "/method/0/provider/url"]
+
+
 def test_a_policy_narrows_programs_hosts_and_provider_types():
     narrow = RunPolicy(provider_types=["process", "http"], process_paths=["/bin/true"],
                        http_hosts=["status.example.com"])

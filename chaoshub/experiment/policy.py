@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+import socket
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -149,14 +150,26 @@ def _http(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[dic
         if host.lower() not in [h.lower() for h in policy.http_hosts]:
             return [problem((*where, "url"), f"{host} is not among the hosts the policy allows")]
         return []
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return [] if host.lower() != "metadata.google.internal" else [
+    address = _address(host)
+    if address is None:
+        return [] if host.lower().rstrip(".") != "metadata.google.internal" else [
             problem((*where, "url"), "cloud metadata endpoints are not allowed")]
     if address.is_link_local:
         return [problem((*where, "url"), "link-local addresses (cloud metadata) are not allowed")]
     return []
+
+
+def _address(host: str):
+    """The IP address `host` names, however it is written (resolvers take 2852039166 and
+    0xa9.0xfe.0xa9.0xfe for 169.254.169.254), or None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def _vault_entries(document: dict[str, Any]) -> Iterator[Where]:
