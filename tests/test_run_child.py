@@ -122,3 +122,24 @@ def test_no_chaos_cli_is_a_clear_problem_not_a_crash():
                         Recorder(), lambda: None)
     assert (outcome.ended_by, outcome.journal) == ("lost", None)
     assert "could not start" in outcome.problem
+
+
+def test_a_supervisor_that_fails_leaves_no_child_behind():
+    def broken(batch):
+        raise RuntimeError("the supervisor broke")
+
+    document = experiment([action("sleep", "/bin/sleep", "77")])
+    with pytest.raises(RuntimeError):
+        supervise(ChildSpec(document, deadline=60), broken, lambda: None)
+    time.sleep(0.5)
+    alive = [p for p in os.listdir("/proc") if p.isdigit()
+             and _cmdline(p) == "/bin/sleep\x0077\x00"]
+    assert alive == []
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read()
+    except OSError:
+        return ""

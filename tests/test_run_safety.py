@@ -3,11 +3,13 @@ org's kill switch."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chaoshub.dashboard.schemas import RunPolicy
 from chaoshub.experiment import child, policy, runs, worker
-from tests.conftest import csrf, post_json, signed_up_client
+from tests.conftest import FIXTURES, csrf, post_json, signed_up_client
 from tests.experiment_data import create, make_token
 
 RUNNER = ["experiments:read", "executions:read", "executions:write", "runs:execute"]
@@ -235,3 +237,17 @@ def test_the_kill_switch_aborts_the_orgs_runs_and_refuses_new_ones_until_release
     log = [e["event"] for e in alice.get("/api/v1/orgs/team/audit").get_json()["entries"]]
     assert {"org.kill_switch_engaged", "org.kill_switch_released"} <= set(log)
     assert viewer.get(switch).get_json()["engaged"] is False
+
+
+def test_a_journal_sent_for_a_run_that_never_ran_is_refused_and_opens_no_way(app):
+    alice = signed_up_client(app, "alice")
+    token = make_token(alice, RUNNER)
+    saved = create(alice, document=runnable())
+    assert put(alice, POLICY.format(org="alice", ws="Personal"),
+               {"dry_run_first": True}).status_code == 200
+    dry = start(app, token, saved["id"], {"dry": "activities"}).get_json()
+    journal = {**json.loads((FIXTURES / "journal.json").read_text())}
+    forged = app.test_client().put(f"/api/v1/runs/{dry['id']}/journal", json=journal,
+                                   headers={"Authorization": f"Bearer {token}"})
+    assert forged.status_code == 409  # a queued run has no journal to give
+    assert start(app, token, saved["id"]).status_code == 403  # still a dry run first

@@ -37,6 +37,8 @@ LIFETIME = 60  # seconds: one call and the clocks' drift, no more
 # The JWT type: neither a user claim nor any other JWT passes for an assertion.
 TYPE = "chaoshub-service+jwt"
 EXTENSION = "chaoshub.service_identity"
+# The one service that runs in processes of its own beside a hub that hosts every service.
+PEER_SERVICE = "experiment"
 
 
 def request_digest(target: str, authorization: str, body: bytes) -> str:
@@ -98,8 +100,11 @@ class ServiceIdentity:
 
     def _key(self, caller: str, kid: str | None):
         if caller in self.hosted:
-            # Another process of a service hosted here (a worker of the hub's): it holds this
-            # process's own service key, or it is no process of this deployment.
+            # Another process of a service hosted here: a worker of the hub's, which hosts the
+            # experiment service alone and holds this process's own service key. No other
+            # service runs apart from a hub that hosts it.
+            if caller != PEER_SERVICE:
+                raise Unauthorized(f"the {caller} service is hosted here: it makes no calls")
             key = self.ring.public_keys.get(kid or "")
             if key is None:
                 raise Unauthorized("the service assertion is signed with an unknown key")

@@ -116,7 +116,12 @@ def supervise(spec: ChildSpec, on_events: Callable[[list[dict[str, Any]]], None]
             except OSError as exc:
                 return ChildOutcome(None, None, "lost", 0,
                                     problem=f"the Chaos Toolkit CLI could not start: {exc}")
-            outcome = _watch(process, spec, files["events"], on_events, should_stop)
+            try:
+                outcome = _watch(process, spec, files["events"], on_events, should_stop)
+            finally:
+                # Whatever went wrong while watching, no child outlives its supervision.
+                _signal(process, signal.SIGKILL)
+                process.wait()
         outcome.journal = _journal(files["journal"])
         outcome.log_tail = _tail(log) or _tail(root / "output.log")
         return outcome
@@ -242,7 +247,7 @@ class _EventReader:
         for line in lines:
             try:
                 event = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # the child wrote what it liked there
                 continue
             if isinstance(event, dict) and isinstance(event.get("type"), str):
                 self.seq += 1

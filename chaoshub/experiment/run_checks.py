@@ -66,9 +66,9 @@ def active_in_workspace(workspace_id: str) -> int:
 
 
 def dry_run_passed(experiment_id: str, version: int) -> bool:
-    """True when a dry hub run of this version has finished."""
+    """True when a dry hub run of this version has finished on a worker."""
     with transaction(SERVICE) as session:
         finished = session.scalars(select(Run.options).where(
             Run.experiment_id == experiment_id, Run.version == version, Run.origin == "hub",
-            Run.status == "finished"))
+            Run.status == "finished", Run.worker != "", Run.started_at.is_not(None)))
         return any((options or {}).get("dry") for options in finished)

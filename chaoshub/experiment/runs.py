@@ -285,6 +285,10 @@ def mark_finished(run_id: str, execution_id: str) -> Run:
         run = session.scalar(select(Run).where(Run.id == run_id).with_for_update())
         if run is None:
             raise NotFound("no such run")
+        if run.status in ("queued", "refused") or (run.status == "aborted"
+                                                     and run.started_at is None
+                                                     and run.origin == "hub"):
+            raise Conflict(f"the run never ran ({run.status}): it has no journal to take")
         if run.status != "finished" or run.execution_id is None:
             run.status = "finished"
             run.execution_id = execution_id

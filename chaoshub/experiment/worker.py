@@ -243,10 +243,16 @@ def _spec(row: Run, document: dict[str, Any], values: environments.RunValues) ->
 
 def _recorder(run_id: str, masker: Masker):
     def record(batch: list[dict[str, Any]]) -> None:
+        # The child writes its events file itself: only events of the CLI's shape are kept.
+        batch = [event for event in batch if not runs.event_problems([event])]
+        if not batch:
+            return
         try:
             runs.record_events(run_id, masker.data(batch))  # no secret is ever kept
         except HubError as exc:  # too many events: the journal still tells all
             log.warning("run %s: events not kept: %s", run_id, exc.message)
+        except Exception:  # a database hiccup or an event it cannot hold: the run goes on
+            log.warning("run %s: events not kept", run_id, exc_info=True)
 
     return record
 
