@@ -84,7 +84,8 @@ def test_the_default_policy_allows_processes_http_and_extensions_and_nothing_tha
 
 @pytest.mark.parametrize("url", [
     "http://169.254.169.254/latest/meta-data/", "http://2852039166/", "http://0xa9.0xfe.0xa9.0xfe/",
-    "http://0251.0376.0251.0376/", "http://[fe80::1]/", "http://metadata.google.internal./"])
+    "http://0251.0376.0251.0376/", "http://[fe80::1]/", "http://metadata.google.internal./",
+    "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/latest/"])
 def test_cloud_metadata_is_refused_however_its_address_is_written(url):
     document = runnable([{"type": "probe", "name": "m", "provider": {"type": "http", "url": url}}])
     assert [p["pointer"] for p in policy.violations(document, RunPolicy())] == [
@@ -251,3 +252,24 @@ def test_a_journal_sent_for_a_run_that_never_ran_is_refused_and_opens_no_way(app
                                    headers={"Authorization": f"Bearer {token}"})
     assert forged.status_code == 409  # a queued run has no journal to give
     assert start(app, token, saved["id"]).status_code == 403  # still a dry run first
+
+
+def test_a_host_written_by_substitution_passes_only_where_no_host_list_is_kept():
+    document = runnable([{"type": "probe", "name": "web", "provider": {
+        "type": "http", "url": "${base_url}/health"}}])
+    assert policy.violations(document, RunPolicy()) == []
+    listed = RunPolicy(http_hosts=["status.example.com"])
+    assert [p["pointer"] for p in policy.violations(document, listed)] == [
+        "/method/0/provider/url"]
+    written = runnable([{"type": "probe", "name": "web", "provider": {
+        "type": "http", "url": "https://status.example.com/${path}"}}])
+    assert policy.violations(written, listed) == []
+
+
+def test_every_kind_of_shell_and_program_runner_is_refused_by_default():
+    for path in ("/usr/bin/rbash", "/usr/bin/ld.so", "/usr/bin/prlimit", "/usr/bin/setpriv",
+                 "/usr/bin/perl5.36-x86_64-linux-gnu", "/usr/local/bin/pip3.12",
+                 "/usr/bin/pydoc3", "/usr/bin/python3.12", "/usr/bin/timeout"):
+        document = runnable([process("x", path, ["-c", "id"])])
+        assert [p["pointer"] for p in policy.violations(document, RunPolicy())] == [
+            "/method/0/provider/path"], path

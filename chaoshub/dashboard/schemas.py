@@ -31,7 +31,19 @@ SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "bu
           "nohup", "stdbuf", "setsid", "chroot", "flock", "watch", "script", "strace", "ltrace",
           "gdb", "time", "make", "git", "ssh", "scp", "rsync", "tar", "zip", "vi", "vim", "ex",
           "ed", "less", "more", "man", "socat", "nc", "ncat", "expect", "parallel", "run-parts",
-          "start-stop-daemon", "unshare", "nsenter", "ionice", "chrt", "taskset", "runuser")
+          "start-stop-daemon", "unshare", "nsenter", "ionice", "chrt", "taskset", "runuser",
+          "prlimit", "setpriv", "setarch", "linux32", "linux64", "x86_64", "i386", "aarch64",
+          "choom", "runcon", "sg", "newgrp", "pkexec", "capsh", "unbuffer", "systemd-run",
+          "at", "batch", "crontab", "dpkg", "apt", "apt-get", "npm", "npx", "gem", "cpan",
+          "cargo", "go", "java", "jshell", "Rscript", "julia", "gcc", "cc", "tcc", "cmake",
+          "ninja", "ld.so", "wish", "sqlite3", "psql", "redis-cli", "mysql", "docker",
+          "kubectl-exec", "chaos", "chaoshub", "gunicorn", "rq", "flask")
+# Name prefixes and endings of programs in the same families: interpreters with their
+# versions (python3.12, perl5.36-x86_64-linux-gnu), loaders (ld-linux-x86-64.so.2), package
+# installers (pip3.12) and shells of every kind (rbash, yash).
+SHELL_PREFIXES = ("python", "perl", "ruby", "node", "php", "lua", "pip", "pydoc", "ld-", "ld.",
+                  "tclsh", "jython", "pypy", "bash", "zsh", "ksh")
+SHELL_SUFFIXES = ("sh",)
 # Where the programs of a default policy live: folders a run cannot write to, so that no run
 # runs a file an earlier activity downloaded.
 SYSTEM_PROGRAMS = ("/bin", "/usr/bin", "/usr/local/bin", "/sbin", "/usr/sbin")

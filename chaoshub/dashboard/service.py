@@ -79,6 +79,8 @@ from chaoshub.dashboard.public.safety import (
 )
 from chaoshub.dashboard.schemas import (
     DENIED_MODULES,
+    SHELL_PREFIXES,
+    SHELL_SUFFIXES,
     SHELLS,
     SYSTEM_PROGRAMS,
     Action,
@@ -120,7 +122,8 @@ __all__ = [
     "INVITATIONS_LISTING", "MEMBERS_LISTING", "MY_INVITATIONS_LISTING", "NAME", "NAME_RULE",
     "OUTSIDER_EXECUTIONS", "PERSONAL_WORKSPACES", "RESERVED_NAMES", "SERVICE", "VISIBILITIES",
     "WORKSPACE_MEMBERS_LISTING", "interface", "outbox", "org_name_problem", "grantable",
-    "Roles", "DENIED_MODULES", "SHELLS", "SYSTEM_PROGRAMS", "KILL_SWITCH_ENGAGED",
+    "Roles", "DENIED_MODULES", "SHELLS", "SHELL_PREFIXES",
+    "SHELL_SUFFIXES", "SYSTEM_PROGRAMS", "KILL_SWITCH_ENGAGED",
     # The shapes its functions take and return.
     "Action", "ActivityPage", "AuditPage", "AuditView", "ChainBreak", "InvitationPage",
     "InvitationView", "KillSwitch", "MemberPage", "MemberView", "NewInvitation", "OrgView",

@@ -14,9 +14,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaoshub.core.errors import problem
-from chaoshub.dashboard.service import DENIED_MODULES, SHELLS, SYSTEM_PROGRAMS, RunPolicy
+from chaoshub.dashboard.service import (
+    DENIED_MODULES,
+    SHELL_PREFIXES,
+    SHELL_SUFFIXES,
+    SHELLS,
+    SYSTEM_PROGRAMS,
+    RunPolicy,
+)
+
+# Programs whose names end as a shell's do but run none.
+NOT_SHELLS = frozenset({"sha1sum", "refresh", "fresh", "flush", "ssh-keygen"})
 
 Where = tuple[str | int, ...]
+METADATA_NAMES = ("metadata.google.internal", "metadata", "instance-data")
+METADATA_ADDRESSES = (ipaddress.ip_address("fd00:ec2::254"),)  # AWS's, over IPv6
 
 
 def violations(document: dict[str, Any], policy: RunPolicy,
@@ -141,10 +153,14 @@ def _http(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[dic
         host = parts.hostname if parts else None
     except ValueError:
         host = None
+    origin = "/".join(url.split("/", 3)[:3]) if isinstance(url, str) else ""
+    if "${" in origin:
+        # Substituted in the run, where nothing checks it again: a list of hosts must see it.
+        if policy.http_hosts:
+            return [problem((*where, "url"), "write the host out: the policy lists the hosts "
+                                             "runs may call")]
+        return []  # the workers' network policy keeps cloud metadata out of reach
     if not host or parts.scheme not in ("http", "https"):
-        if isinstance(url, str) and "${" in url:
-            # Substituted at run time: the worker checks the host once it is known.
-            return []
         return [problem((*where, "url"), "an http provider calls an http(s) URL")]
     if policy.http_hosts:
         if host.lower() not in [h.lower() for h in policy.http_hosts]:
@@ -152,9 +168,10 @@ def _http(where: Where, provider: dict[str, Any], policy: RunPolicy) -> list[dic
         return []
     address = _address(host)
     if address is None:
-        return [] if host.lower().rstrip(".") != "metadata.google.internal" else [
+        return [] if host.lower().rstrip(".") not in METADATA_NAMES else [
             problem((*where, "url"), "cloud metadata endpoints are not allowed")]
-    if address.is_link_local:
+    mapped = getattr(address, "ipv4_mapped", None)
+    if address.is_link_local or (mapped and mapped.is_link_local) or address in METADATA_ADDRESSES:
         return [problem((*where, "url"), "link-local addresses (cloud metadata) are not allowed")]
     return []
 
@@ -194,5 +211,5 @@ def _within(module: str, prefixes) -> bool:
 
 def _is_shell(path: str) -> bool:
     name = posixpath.basename(path)
-    return any(name == shell or (name.startswith(shell) and name[len(shell):].replace(
-        ".", "").isdigit()) for shell in SHELLS)
+    return (name in SHELLS or name.startswith(SHELL_PREFIXES)
+            or (name.endswith(SHELL_SUFFIXES) and name not in NOT_SHELLS))
