@@ -13,7 +13,7 @@ import sys
 import click
 
 from chaoshub import create_app
-from chaoshub.core import events, migrate
+from chaoshub.core import events, migrate, process
 from chaoshub.core.config import SERVICES, ConfigError
 from chaoshub.core.errors import HubError
 
@@ -46,6 +46,7 @@ def main() -> None:
                    "hosts the experiment service).")
 def run(host, port, service, production, workers, run_migrations, embedded_worker) -> None:
     """Serve the hub (or one of its services)."""
+    process.hide_from_children()  # a run's child of the same user reads nothing of the server
     app = _app(service)
     if run_migrations:
         migrate.upgrade(app)

@@ -143,3 +143,37 @@ def _cmdline(pid: str) -> str:
             return f.read()
     except OSError:
         return ""
+
+
+def test_a_run_reads_its_values_file_only_until_it_has_started():
+    document = experiment([action("wait", "/bin/sleep", "1"),
+                           action("look", "/bin/cat", "../vars.json")])
+    spec = ChildSpec(document, deadline=60, secrets={"db": {"password": "hunter2-secret"}})
+    outcome = supervise(spec, Recorder(), lambda: None)
+    look = outcome.journal["run"][1]
+    assert look["output"]["status"] != 0 and "hunter2" not in look["output"]["stdout"]
+
+
+def test_a_hidden_process_environment_is_unreadable_by_its_children():
+    import subprocess
+    from pathlib import Path
+
+    from chaoshub.core import process
+
+    # The module as it is, run by the system's Python as an ordinary user, as the hub runs
+    # (root reads every process's /proc whatever it says).
+    module = Path(process.__file__).read_text()
+    look = ("\nimport os, subprocess\n{hide}"
+            "r = subprocess.run(['/bin/cat', f'/proc/{{os.getpid()}}/environ'], "
+            "capture_output=True)\nprint(r.returncode, b'HUB_SECRET' in r.stdout)\n")
+    user = "nobody" if os.getuid() == 0 else None
+    env = {"PATH": "/usr/bin:/bin", "HUB_SECRET": "x", "HOME": "/tmp"}
+
+    def run(hide: str) -> list[str]:
+        done = subprocess.run(["/usr/bin/python3", "-c", module + look.format(hide=hide)],
+                              env=env, user=user, capture_output=True, text=True, timeout=30)
+        return done.stdout.split()
+
+    assert run("") == ["0", "True"]  # the check can fail: unhidden, the child reads it
+    hidden = run("hide_from_children()\n")
+    assert hidden[1] == "False" and hidden[0] != "0"

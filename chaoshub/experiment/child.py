@@ -173,11 +173,16 @@ def _watch(process: subprocess.Popen, spec: ChildSpec, events_file: Path,
            on_events: Callable[[list[dict[str, Any]]], None],
            should_stop: Callable[[], str | None]) -> ChildOutcome:
     reader = _EventReader(events_file)
+    values_file = events_file.with_name("vars.json")
     started = time.monotonic()
     ended_by: EndedBy = "exit"
     kill_at: float | None = None
     while process.poll() is None:
         _deliver(reader, on_events)
+        if reader.seq and values_file.exists():
+            # The CLI read its values before its first event: gone from the disk, no other
+            # process of the same user reads this run's secrets there.
+            values_file.unlink(missing_ok=True)
         now = time.monotonic()
         if kill_at is None:
             wanted = _asked(should_stop)

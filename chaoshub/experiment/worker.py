@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from rq import Worker
 
 from chaoshub.auth import service as auth
-from chaoshub.core import db
+from chaoshub.core import db, process
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import HubError
 from chaoshub.experiment import (
@@ -89,6 +89,7 @@ def serve(app: Flask, burst: bool = False, parent: int | None = None) -> None:
     the database. With `parent`, stop when that process (the server) is gone."""
     global _parent
     _parent = parent
+    process.hide_from_children()  # the runs' children read nothing of the worker's settings
     if app.config["REDIS_URL"]:
         serve_queue(app, burst)
         return
