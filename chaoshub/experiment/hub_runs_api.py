@@ -9,7 +9,7 @@ from chaoshub.core.openapi import Body, answers, body, docs, query
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import credentials_first, current_claim, external_url
 from chaoshub.experiment import bodies, service
-from chaoshub.experiment.presenters import experiment_path, run_body
+from chaoshub.experiment.presenters import run_body, run_path
 from chaoshub.experiment.runs import ConfigurationValue, Dry, RollbackStrategy, RunView
 from chaoshub.experiment.workers import WorkerView
 
@@ -61,7 +61,7 @@ def start_run(experiment_id: str):
                             options.rollback_strategy, options.configuration,
                             options.environment)
     response = jsonify({**run_body(run), "url": external_url(f"/api/v1/runs/{run.id}"),
-                        "page_url": external_url(_page(run))})
+                        "page_url": external_url(run_path(run))})
     response.status_code = 202
     response.headers["Location"] = f"/api/v1/runs/{run.id}"
     return response
@@ -86,10 +86,6 @@ def abort_run(run_id: str):
     response = jsonify(run_body(service.abort_run(claim, run_id, choice.rollbacks)))
     response.status_code = 202
     return response
-
-
-def _page(run: RunView) -> str:
-    return f"{experiment_path(run.org, run.workspace, run.experiment_id)}/run/{run.id}"
 
 
 class WorkerList(BaseModel):

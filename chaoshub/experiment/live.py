@@ -22,11 +22,11 @@ from sqlalchemy import select
 
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
-from chaoshub.experiment import run_stream, runs
+from chaoshub.experiment import hub_runs, run_stream, runs
 from chaoshub.experiment.models import Run, RunEvent
 
 SERVICE = "experiment"
-ENDED = ("finished", "aborted", "interrupted", "refused")
+ENDED = hub_runs.ENDED  # the statuses a run ends in: a stream ends with them
 RETRY_MS = 2000  # how soon a browser reconnects after the stream closes
 POLL_SECONDS = 0.5  # without Redis, how often the database is read
 STATUS_SECONDS = 2.0  # with Redis, how often the run's row is read for its status

@@ -43,6 +43,11 @@ def execution_body(execution: ExecutionView, with_activities: bool = True) -> di
     return execution.model_dump(mode="json", exclude=exclude)
 
 
+def run_path(run: RunView) -> str:
+    """The path of a run's page."""
+    return f"{experiment_path(run.org, run.workspace, run.experiment_id)}/run/{run.id}"
+
+
 def run_body(run: RunView) -> dict[str, Any]:
     """A run as the API shows it; each event flat, as the client sent it."""
     data = run.model_dump(mode="json", exclude={"events"})

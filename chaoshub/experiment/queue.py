@@ -41,11 +41,6 @@ def enqueue(run_id: str) -> bool:
     return True
 
 
-def depth() -> int:
-    """How many runs wait in the Redis queue (for autoscaling and /metrics)."""
-    return len(queue(current_app.config))
-
-
 def queue(config: Any) -> Queue:
     """The RQ queue of runs on the configured Redis."""
     connection = redis.Redis.from_url(config["REDIS_URL"], socket_timeout=30,

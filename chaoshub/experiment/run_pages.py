@@ -15,17 +15,13 @@ from chaoshub.experiment.presenters import (
     STATUS_LABELS,
     experiment_path,
     run_body,
+    run_path,
 )
-from chaoshub.experiment.runs import Dry, RollbackStrategy, RunView
+from chaoshub.experiment.runs import Dry, RollbackStrategy
 
 run_pages = Blueprint("experiment_run_pages", __name__)
 
 RUN = "/<org>/<workspace>/experiment/<experiment_id>/run/<run_id>"
-
-
-def run_path(run: RunView) -> str:
-    """The path of a run's page."""
-    return f"{experiment_path(run.org, run.workspace, run.experiment_id)}/run/{run.id}"
 
 
 @run_pages.get(RUN)
