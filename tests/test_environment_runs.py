@@ -9,12 +9,10 @@ import logging
 
 import pytest
 
-from chaoshub.experiment import child, runs, worker
+from chaoshub.experiment import runs, worker
 from chaoshub.experiment.masking import MASK
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, make_token
-
-pytestmark = pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")
 
 TOKEN = "tok-9f8e7d6c5b4a-secret"
 PASSWORD = "pw-0123456789-secret"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chaoshub.experiment import child, runs, worker
+from chaoshub.experiment import runs, worker
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, make_token
 from tests.run_data import runnable
-
-pytestmark = pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")
 
 RUNNER = ["experiments:read", "executions:read", "executions:write", "runs:execute"]
 

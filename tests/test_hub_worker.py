@@ -6,15 +6,11 @@ import threading
 import time
 from datetime import timedelta
 
-import pytest
-
 from chaoshub.core.models import utcnow
-from chaoshub.experiment import child, hub_runs, runs, worker
+from chaoshub.experiment import hub_runs, runs, worker
 from tests import run_data
 from tests.conftest import signed_up_client
 from tests.experiment_data import create
-
-pytestmark = pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")
 
 
 def process(kind: str, name: str, *arguments: str, path: str = "/bin/true") -> dict:

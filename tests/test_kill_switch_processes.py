@@ -11,14 +11,12 @@ import time
 import pytest
 import requests
 
-from chaoshub.experiment import child
 from tests.conftest import PASSWORD
 from tests.helpers import BIN, clean_env, running_hub
 from tests.run_data import sleeping, wait_for
 from tests.test_control import CLIENT, client_venv  # noqa: F401  (the fixture)
 
-pytestmark = [pytest.mark.workers,
-              pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")]
+pytestmark = pytest.mark.workers
 
 
 def test_the_kill_switch_stops_hub_and_laptop_runs_and_refuses_new_ones(tmp_path, client_venv):  # noqa: F811

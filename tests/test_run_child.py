@@ -7,10 +7,7 @@ import time
 
 import pytest
 
-from chaoshub.experiment import child
 from chaoshub.experiment.child import ChildSpec, supervise
-
-pytestmark = pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")
 
 
 def probe(name: str, path: str, *arguments: str, timeout: int = 30) -> dict:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from chaoshub.dashboard.schemas import RunPolicy
-from chaoshub.experiment import child, policy, runs, worker
+from chaoshub.experiment import policy, runs, worker
 from tests.conftest import FIXTURES, csrf, post_json, signed_up_client
 from tests.experiment_data import create, make_token
 
@@ -139,7 +139,6 @@ def test_maintainers_change_the_policy_members_read_it_outsiders_do_not_see_it(a
 # Runs under the policy ------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")
 def test_a_violation_is_refused_at_request_time_and_again_at_the_worker(app):
     alice = signed_up_client(app, "alice")
     token = make_token(alice, RUNNER)
@@ -188,7 +187,6 @@ def test_concurrency_and_dry_run_first_are_enforced(app):
     assert start(app, token, other["id"], {"dry": "activities"}).status_code == 202
 
 
-@pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")
 def test_a_dry_run_that_passed_opens_the_way_to_the_real_one(app):
     alice = signed_up_client(app, "alice")
     token = make_token(alice, RUNNER)

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from chaoshub.experiment import child, runs
+from chaoshub.experiment import runs
 from tests.helpers import BIN, clean_env, running_hub, signed_in_session, start, stop
 from tests.run_data import runnable, sleeping, wait_for
 
-pytestmark = [pytest.mark.workers,
-              pytest.mark.skipif(not child.chaos_command(), reason="needs the chaos CLI")]
+pytestmark = pytest.mark.workers
 
 RUNNER = ["experiments:read", "experiments:write", "executions:read", "executions:write",
           "runs:execute"]
