@@ -52,8 +52,10 @@ def alice(app):
 
 
 @pytest.fixture
-def script(tmp_path, alice):
+def script(tmp_path, alice, app):
     path = tmp_path / "tell.sh"
+    # Outside the system's folders: the operator lets runs read it, as for a tool of their own.
+    app.config["RUN_SANDBOX_READ"] = str(tmp_path)
     path.write_text(SCRIPT)
     path.chmod(0o755)
     # A program of the test's own: the workspace's policy must name it (by default, only the

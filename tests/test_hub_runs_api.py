@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chaoshub.experiment import runs, worker
+from chaoshub.auth import service as auth
+from chaoshub.core.errors import Forbidden
+from chaoshub.experiment import runs, service, worker
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, make_token
 from tests.run_data import runnable
@@ -130,3 +132,26 @@ def test_a_queued_run_aborted_ends_at_once_and_a_second_abort_is_a_conflict(app,
     with app.app_context():
         assert worker.poll(until_idle=True) == 0
         assert runs.load_run(run["id"]).execution_id is None
+
+
+def test_only_the_claim_made_for_a_hub_run_reports_it(app, alice, saved):
+    token = make_token(alice, RUNNER)
+    run = start(app, token, saved["id"]).get_json()
+    journal = {"status": "completed", "deviated": False, "run": [], "experiment": runnable()}
+    # The member who started it, with every reporting scope, still cannot end it by hand.
+    put = app.test_client().put(f"/api/v1/runs/{run['id']}/journal", json=journal,
+                                headers=bearer(token))
+    events = app.test_client().post(f"/api/v1/runs/{run['id']}/events",
+                                    json={"seq": 1, "type": "run-started"},
+                                    headers=bearer(token))
+    assert (put.status_code, events.status_code) == (403, 403)
+    assert "worker" in put.get_json()["message"]
+    with app.app_context():
+        assert runs.load_run(run["id"]).status == "queued"
+        # The worker's claim for another run reports nothing here either.
+        other = auth.run_claim(runs.load_run(run["id"]).created_by,
+                               list(auth.RUN_REPORTING_SCOPES), "another-run")
+        with pytest.raises(Forbidden, match="worker alone"):
+            service.finish_run(other, run["id"], journal)
+        assert worker.poll(until_idle=True) == 1
+        assert runs.load_run(run["id"]).status == "finished"

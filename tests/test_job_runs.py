@@ -45,6 +45,7 @@ def test_a_worker_refuses_a_run_of_a_workspace_asking_for_jobs_the_hub_no_longer
 def test_what_a_jobs_pod_reports_into_its_run_has_the_secrets_masked(app):
     import json
 
+    from chaoshub.auth import service as auth
     from chaoshub.experiment import hub_runs, runs
     from chaoshub.experiment.masking import MASK
     from tests.conftest import post_json
@@ -62,9 +63,13 @@ def test_what_a_jobs_pod_reports_into_its_run_has_the_secrets_masked(app):
     assert started.status_code == 202, started.get_json()
     run_id = started.get_json()["id"]
     with app.app_context():
-        assert hub_runs.claim(run_id, "test-worker") is not None
+        row = hub_runs.claim(run_id, "test-worker")
+        assert row is not None
+        # What the Job's pod reports with: the token made for this run.
+        reporter = {"Authorization": "Bearer " + auth.mint_run_token(
+            row.created_by, run_id, row.workspace_id, 600)}
     said = f"token={TOKEN} password={PASSWORD}"
-    events = app.test_client().post(f"/api/v1/runs/{run_id}/events", headers=bearer, json=[
+    events = app.test_client().post(f"/api/v1/runs/{run_id}/events", headers=reporter, json=[
         {"seq": 1, "type": "activity-completed", "name": "tell", "output": said}])
     assert events.status_code in (200, 201), events.get_json()
     journal = {"status": "completed", "deviated": False, "experiment": runnable(),
@@ -73,7 +78,7 @@ def test_what_a_jobs_pod_reports_into_its_run_has_the_secrets_masked(app):
                "run": [{"activity": runnable()["method"][0], "status": "succeeded",
                         "output": said, "start": "2025-01-01T00:00:00",
                         "end": "2025-01-01T00:00:01", "duration": 1}], "rollbacks": []}
-    finished = app.test_client().put(f"/api/v1/runs/{run_id}/journal", headers=bearer,
+    finished = app.test_client().put(f"/api/v1/runs/{run_id}/journal", headers=reporter,
                                      json=journal)
     assert finished.status_code in (200, 201), finished.get_json()
     with app.app_context():

@@ -65,7 +65,14 @@ def test_the_default_policy_allows_processes_http_and_extensions_and_nothing_tha
          {"type": "probe", "name": "hub", "provider": {
              "type": "python", "module": "chaoshub.core.claims", "func": "sign"}},
          {"type": "probe", "name": "unlisted", "provider": {
-             "type": "python", "module": "requests", "func": "get"}}],
+             "type": "python", "module": "requests", "func": "get"}},
+         # Allowed modules, but what they hold under these names runs a shell or loads code.
+         {"type": "probe", "name": "reexported", "provider": {
+             "type": "python", "module": "chaosk8s.pod.probes", "func": "system"}},
+         {"type": "probe", "name": "dotted", "provider": {
+             "type": "python", "module": "chaosk8s", "func": "os.system"}},
+         {"type": "probe", "name": "private", "provider": {
+             "type": "python", "module": "chaosk8s", "func": "__builtins__"}}],
         runtime={"python": {"dependencies": ["x"]}},
         secrets={"db": {"password": {"type": "vault", "path": "secret/db"}}},
         configuration={"dynamic": {"type": "probe", "name": "p", "provider": {
@@ -77,6 +84,7 @@ def test_the_default_policy_allows_processes_http_and_extensions_and_nothing_tha
         "/method/2/provider/path", "/method/3/provider/path", "/method/4/provider/path",
         "/method/5/provider/path", "/method/6/provider/path", "/method/7/provider/path",
         "/method/8/provider/url", "/method/9/provider/module", "/method/10/provider/module",
+        "/method/11/provider/func", "/method/12/provider/func", "/method/13/provider/func",
         "/runtime/python", "/secrets/db/password", "/configuration/dynamic/provider/module",
         "/controls/0/provider/module",
     ])
@@ -248,7 +256,7 @@ def test_a_journal_sent_for_a_run_that_never_ran_is_refused_and_opens_no_way(app
     journal = {**json.loads((FIXTURES / "journal.json").read_text())}
     forged = app.test_client().put(f"/api/v1/runs/{dry['id']}/journal", json=journal,
                                    headers={"Authorization": f"Bearer {token}"})
-    assert forged.status_code == 409  # a queued run has no journal to give
+    assert forged.status_code == 403  # only its worker reports a run on the hub
     assert start(app, token, saved["id"]).status_code == 403  # still a dry run first
 
 

@@ -45,7 +45,7 @@ def test_a_run_token_reports_runs_in_its_workspace_only(app, alice, caplog):
         secret = _mint(app, alice, 600)
         with app.app_context():
             user = claims.verify(auth.resolve_credentials(bearer_token=secret))
-    assert (user.sub, user.workspace) == (account, workspace)
+    assert (user.sub, user.workspace, user.run) == (account, workspace, RUN_ID)
     assert set(user.scopes) == {"executions:read", "executions:write"}
     assert not user.allows("runs:execute") and not user.allows("experiments:write")
     assert secret not in caplog.text

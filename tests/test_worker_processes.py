@@ -157,6 +157,6 @@ def test_a_worker_without_the_signing_key_runs_for_a_hub_that_hosts_every_servic
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         stranger = rpc({"auth": url}, "auth", "run_claim",
-                       {"account_id": "x", "scopes": ["executions:read"]},
+                       {"account_id": "x", "scopes": ["executions:read"], "run_id": "r"},
                        caller="experiment", key=Ed25519PrivateKey.generate())
         assert stranger.status_code == 401

@@ -159,18 +159,21 @@ RUN_REPORTING_SCOPES = ("executions:read", "executions:write")
 
 
 @interface.public(callers=("experiment",))
-def run_claim(account_id: str, scopes: list[claims.Scope]) -> str:
-    """A claim for the account that started a run on the hub, limited to reporting runs: what
-    the experiment service's workers act with (they hold no signing key)."""
+def run_claim(account_id: str, scopes: list[claims.Scope], run_id: str) -> str:
+    """A claim for the account that started run `run_id` on the hub, limited to reporting
+    that run: what the experiment service's workers act with (they hold no signing key)."""
     # Only experiment may call this (service identity): it has checked that the account
     # started the run; the claim can do no more than that account could, and only report.
     if not scopes or not set(scopes) <= set(RUN_REPORTING_SCOPES):
         raise Forbidden("a run's claim may only read and report runs")
+    if not isinstance(run_id, str) or not run_id:
+        raise ValidationFailed("the run's claim cannot be made", [
+            {"pointer": "/run_id", "message": "the run it reports is needed"}])
     with transaction(SERVICE) as session:
         account = session.get(Account, account_id)
         if account is None:
             raise NotFound("no such account")
-        return _issue(account.id, account.display_name, scopes)
+        return _issue(account.id, account.display_name, scopes, run=run_id)
 
 
 # A run's token lives no longer than this, whatever its run's deadline (a week, the longest a
@@ -510,8 +513,9 @@ def _session_only(claim: str) -> claims.UserClaim:
     return user
 
 
-def _issue(sub: str, name: str, scopes, workspace: str | None = None) -> str:
-    return claims.sign(sub=sub, name=name, scopes=tuple(scopes), workspace=workspace)
+def _issue(sub: str, name: str, scopes, workspace: str | None = None,
+           run: str | None = None) -> str:
+    return claims.sign(sub=sub, name=name, scopes=tuple(scopes), workspace=workspace, run=run)
 
 
 def _claim_for(account: Account) -> str:
@@ -690,7 +694,8 @@ def _claim_for_token(secret: str, client_ip: str) -> str:
         ratelimit.record_failure(SERVICE, "token", client_ip, TOKEN_FAILURE_WINDOW)
         raise Unauthorized("the API token is not valid: it may be mistyped, expired or revoked")
     claim = _issue(token["account_id"], token["display_name"], token["scopes"],
-                   token["workspace_id"])
+                   token["workspace_id"],
+                   run=token.get("run_id") if token.get("purpose") == RUN_TOKEN else None)
     _record_use(token, client_ip)
     return claim
 
@@ -711,7 +716,7 @@ def _load_token(token_hash: str) -> dict | None:
         "expires_at": token.expires_at.timestamp(), "hash": token_hash,
         "last_used_at": token.last_used_at.timestamp() if token.last_used_at else 0,
         "last_used_ip": token.last_used_ip, "name": token.name, "hint": token.hint,
-        "purpose": token.purpose,
+        "purpose": token.purpose, "run_id": token.run_id,
     }
 
 

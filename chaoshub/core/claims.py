@@ -54,6 +54,7 @@ class UserClaim:
     exp: int
     aud: str = HUB_AUDIENCE
     workspace: str | None = None  # an API token restricted to one workspace carries its id
+    run: str | None = None  # a claim made to report one hub run carries its id
 
     @property
     def anonymous(self) -> bool:
@@ -148,6 +149,7 @@ def issue_with_claim(
     ttl: int,
     audience: str = HUB_AUDIENCE,
     workspace: str | None = None,
+    run: str | None = None,
 ) -> tuple[str, UserClaim]:
     """Sign a new UserClaim: the token, and the claim it carries."""
     now = int(time.time())
@@ -163,11 +165,14 @@ def issue_with_claim(
     }
     if workspace:
         payload["ws"] = workspace
+    if run:
+        payload["run"] = run
     token = jwt.encode(
         payload, ring.private_keys[0], algorithm=ALGORITHM, headers={"kid": ring.signing_kid}
     )
     claim = UserClaim(sub=sub, name=name, scopes=tuple(scopes), jti=payload["jti"],
-                      exp=payload["exp"], aud=audience, workspace=workspace or None)
+                      exp=payload["exp"], aud=audience, workspace=workspace or None,
+                      run=run or None)
     return token, claim
 
 
@@ -243,6 +248,7 @@ class Verifier:
             exp=payload["exp"],
             aud=payload["aud"],
             workspace=payload.get("ws"),
+            run=payload.get("run"),
         )
 
 
@@ -258,8 +264,9 @@ def _shape_problem(payload: dict[str, Any]) -> str | None:
     scopes = payload.get("scopes", [])
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
         return "scopes must be a list of strings"
-    if "ws" in payload and not isinstance(payload["ws"], str):
-        return "ws must be a string"
+    for name in ("ws", "run"):
+        if name in payload and not isinstance(payload[name], str):
+            return f"{name} must be a string"
     return lifetime_problem(payload, MAX_LIFETIME)
 
 
@@ -327,13 +334,14 @@ def key_ring() -> KeyRing:
     return ring
 
 
-def sign(*, sub: str, name: str, scopes: tuple[str, ...], workspace: str | None = None) -> str:
+def sign(*, sub: str, name: str, scopes: tuple[str, ...], workspace: str | None = None,
+         run: str | None = None) -> str:
     """A new claim signed with this process's keys (auth), which its own verifier trusts as is:
     the request that asked for it does not pay for checking a signature made a moment ago."""
     config = current_app.config
     token, claim = issue_with_claim(key_ring(), issuer=config["CLAIM_ISSUER"], sub=sub,
                                     name=name, scopes=scopes, ttl=config["CLAIM_TTL"],
-                                    workspace=workspace)
+                                    workspace=workspace, run=run)
     current_app.extensions[EXTENSION][1].trust(token, claim)
     return token
 

@@ -68,6 +68,13 @@ DEFAULTS: dict[str, Any] = {
     # account RUN_JOB_SERVICE_ACCOUNT, report to the hub at RUN_JOB_HUB_URL, and are deleted
     # RUN_JOB_TTL_SECONDS after they end.
     "RUN_EXECUTOR": "local",
+    # A local run's child confines itself with Landlock: it reads the system and the hub's
+    # Python, writes its own folder, and cannot see or signal other processes. "auto" confines
+    # where the kernel allows it (Linux 5.13+) and warns where not; "landlock" refuses to run
+    # otherwise; "off" never confines. RUN_SANDBOX_READ adds readable paths (colon-separated),
+    # for tools an experiment calls that live elsewhere.
+    "RUN_SANDBOX": "auto",
+    "RUN_SANDBOX_READ": "",
     "RUN_JOB_NAMESPACE": "",
     "RUN_JOB_IMAGE": "",
     "RUN_JOB_SERVICE_ACCOUNT": "chaoshub-run",
@@ -76,6 +83,7 @@ DEFAULTS: dict[str, Any] = {
 }
 PASSWORD_HASHINGS = ("standard", "fast")
 RUN_EXECUTORS = ("local", "kubernetes")
+RUN_SANDBOXES = ("auto", "landlock", "off")
 MAX_CLAIM_TTL = 300  # seconds: the longest-lived claim a verifier accepts
 
 INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
@@ -108,6 +116,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     settings["SIGNUP_OPEN"] = str(settings["SIGNUP_OPEN"]).strip().lower() in ("1", "true", "yes")
     settings["RUNS_QUEUE"] = settings["RUNS_QUEUE"] or f"{settings['CACHE_PREFIX']}-runs"
     settings["RUN_EXECUTOR"] = str(settings["RUN_EXECUTOR"]).strip().lower()
+    settings["RUN_SANDBOX"] = str(settings["RUN_SANDBOX"]).strip().lower()
     settings["SIGNUP_ALLOWED_DOMAINS"] = frozenset(
         d.strip().lower() for d in str(settings["SIGNUP_ALLOWED_DOMAINS"]).split(",") if d.strip()
     )
@@ -219,6 +228,8 @@ def _check(settings: dict[str, Any]) -> None:
     if not 0 < settings["CLAIM_TTL"] <= MAX_CLAIM_TTL:
         raise ConfigError(f"CLAIM_TTL must be between 1 and {MAX_CLAIM_TTL} seconds "
                           "(verifiers refuse more)")
+    if settings["RUN_SANDBOX"] not in RUN_SANDBOXES:
+        raise ConfigError(f"RUN_SANDBOX must be one of {', '.join(RUN_SANDBOXES)}")
     if settings["RUN_EXECUTOR"] not in RUN_EXECUTORS:
         raise ConfigError(f"RUN_EXECUTOR must be one of {', '.join(RUN_EXECUTORS)}")
     if settings["RUN_EXECUTOR"] == "kubernetes":

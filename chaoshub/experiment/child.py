@@ -1,10 +1,11 @@
 """One run of an experiment as a supervised `chaos run` child process.
 
 The child gets its own session and process group, a fresh temporary HOME and working directory,
-an empty settings file, a minimal explicit environment (never the hub's), resource limits, and
-the hub's own deadline: SIGTERM, a grace period for rollbacks, then SIGKILL of the whole group.
-chaoslib cannot be trusted to stop by itself (a python activity has no timeout, RQ's job timeout
-is swallowed inside one, and RQ's stop-job leaves the child orphaned), so nothing else stops it.
+an empty settings file, a minimal explicit environment (never the hub's), resource limits, a
+Landlock sandbox (the system and its own folder only, no other process), and the hub's own
+deadline: SIGTERM, a grace period for rollbacks, then SIGKILL of the whole group. chaoslib
+cannot be trusted to stop by itself (a python activity has no timeout, RQ's job timeout is
+swallowed inside one, and RQ's stop-job leaves the child orphaned), so nothing else stops it.
 
 This module imports nothing of chaoslib: the experiment is code, and only the child runs it.
 """
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from chaoshub.experiment import sandbox
 
 POLL_SECONDS = 0.1  # how often the supervisor reads new events and asks whether to stop
 MAX_JOURNAL_BYTES = 16 * 1024 * 1024
@@ -52,6 +55,8 @@ class ChildSpec:
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # --var-file secrets
     environment: dict[str, str] = field(default_factory=dict)  # the child's own variables
     chaos: tuple[str, ...] = ()  # the command that starts the CLI; found next to Python
+    sandbox: bool = False  # confine the child with Landlock (sandbox.py)
+    sandbox_read: tuple[str, ...] = ()  # what a sandboxed child may read beyond the system
 
 
 @dataclass
@@ -111,9 +116,9 @@ def supervise(spec: ChildSpec, on_events: Callable[[list[dict[str, Any]]], None]
                     _command(spec, files, log), cwd=work, env=child_environment(spec, home),
                     stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                     start_new_session=True, close_fds=True,
-                    preexec_fn=_limits(spec.deadline + spec.grace),  # noqa: PLW1509
+                    preexec_fn=_confine(spec, root),  # noqa: PLW1509
                 )
-            except OSError as exc:
+            except (OSError, subprocess.SubprocessError) as exc:
                 return ChildOutcome(None, None, "lost", 0,
                                     problem=f"the Chaos Toolkit CLI could not start: {exc}")
             try:
@@ -154,8 +159,9 @@ def _command(spec: ChildSpec, files: dict[str, Path], log: Path) -> list[str]:
     return [*command, str(files["experiment"])]
 
 
-def _limits(seconds: float) -> Callable[[], None]:
-    cpu = int(seconds) + 60
+def _confine(spec: ChildSpec, root: Path) -> Callable[[], None]:
+    cpu = int(spec.deadline + spec.grace) + 60
+    rules = sandbox.rules([str(root)], spec.sandbox_read) if spec.sandbox else None
 
     def apply() -> None:
         # Runs in the child between fork and exec; the worker that starts it has one thread.
@@ -165,6 +171,8 @@ def _limits(seconds: float) -> Callable[[], None]:
             _, hard = resource.getrlimit(limit)
             capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(limit, (capped, capped))
+        if rules is not None:
+            rules.apply()
 
     return apply
 

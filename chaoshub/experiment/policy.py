@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,15 @@ from chaoshub.dashboard.service import (
 NOT_SHELLS = frozenset({"sha1sum", "refresh", "fresh", "flush", "ssh-keygen"})
 
 Where = tuple[str | int, ...]
+FUNCTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# Names under which a module commonly holds what it imported from os, subprocess, builtins or
+# pickle: an allowed module's attribute of that name runs a shell or loads code.
+DENIED_FUNCTIONS = frozenset({
+    "system", "popen", "Popen", "run", "call", "check_call", "check_output", "getoutput",
+    "getstatusoutput", "exec", "eval", "compile", "execl", "execle", "execlp", "execlpe",
+    "execv", "execve", "execvp", "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe",
+    "spawnv", "spawnve", "spawnvp", "spawnvpe", "posix_spawn", "posix_spawnp", "fork",
+    "import_module", "load", "loads", "open", "remove", "rmtree", "kill", "killpg"})
 METADATA_NAMES = ("metadata.google.internal", "metadata", "instance-data")
 METADATA_ADDRESSES = (ipaddress.ip_address("fd00:ec2::254"),)  # AWS's, over IPv6
 
@@ -120,6 +130,14 @@ def _python(where: Where, provider: dict[str, Any], policy: RunPolicy,
     if not allowed:
         return [problem((*where, "module"),
                         f"the python module {module} is not among those the policy allows")]
+    if "controls" in where:
+        return []  # a control's module is called by the hook names chaoslib knows
+    func = provider.get("func")
+    if not isinstance(func, str) or not FUNCTION_NAME.fullmatch(func):
+        return [problem((*where, "func"), "a python provider names a public function")]
+    if func in DENIED_FUNCTIONS:
+        return [problem((*where, "func"),
+                        f"{func} is what modules import from os or subprocess: never allowed")]
     return []
 
 

@@ -488,7 +488,7 @@ def authorize_write(
     may not write there."""
     _writer(claim, WRITE_SCOPE if action == "write" else EXECUTIONS_WRITE_SCOPE)
     if run_id is not None:
-        _run(claim, run_id, action)
+        _reported(claim, run_id)
     elif experiment_id is not None:
         _experiment(claim, experiment_id, action,
                     at=None if org is None else (org, workspace or ""))
@@ -653,8 +653,7 @@ def create_run(
 @interface.public
 def record_run_events(claim: str, run_id: str, events: list[Any]) -> runs.EventsRecorded:
     """Keep a batch of a run's events; a `seq` sent before is skipped, so resending is safe."""
-    _writer(claim, EXECUTIONS_WRITE_SCOPE)
-    row, _ = _run(claim, run_id, "run")
+    row, _ = _reported(claim, run_id)
     found = runs.event_problems(events)
     if found:
         raise ValidationFailed("the events are not valid", found)
@@ -665,8 +664,7 @@ def record_run_events(claim: str, run_id: str, events: list[Any]) -> runs.Events
 def finish_run(claim: str, run_id: str, journal: dict[str, Any]) -> runs.FinishedRun:
     """Publish the run's journal as its execution (as `publish_execution` does) and close the
     run; a repeat returns the same execution."""
-    _writer(claim, EXECUTIONS_WRITE_SCOPE)
-    row, where = _run(claim, run_id, "run")
+    row, where = _reported(claim, run_id)
     # Keyed by the run: a journal resent with other bytes (a new serialisation) is the same one.
     published = publish_execution(claim, row.experiment_id, job_runs.masked(row, journal),
                                   idempotency_key=f"run:{row.id}")
@@ -709,6 +707,16 @@ def _run(claim: str, run_id: str, action: str):
         raise NotFound("no such run")
     _, where = _experiment(claim, row.experiment_id, "read", missing="no such run")
     return row, grants.require(where, action)
+
+
+def _reported(claim: str, run_id: str):
+    """The run and its workspace, if the claim may report its events and journal: a run on the
+    hub only by the claim made for it (its worker's, its Job's token), never by a member's."""
+    user = _writer(claim, EXECUTIONS_WRITE_SCOPE)
+    row, where = _run(claim, run_id, "run")
+    if user.run != row.id and (user.run is not None or row.origin == "hub"):
+        raise Forbidden("a run on the hub is reported by its worker alone; abort it to stop it")
+    return row, where
 
 
 def _run_experiment(claim: str, user: UserClaim, where, document: dict[str, Any],

@@ -31,6 +31,7 @@ from chaoshub.experiment import (
     queue,
     run_checks,
     runs,
+    sandbox,
     workers,
 )
 from chaoshub.experiment.child import ChildOutcome, ChildSpec
@@ -90,11 +91,21 @@ def serve(app: Flask, burst: bool = False, parent: int | None = None) -> None:
     global _parent
     _parent = parent
     process.hide_from_children()  # the runs' children read nothing of the worker's settings
+    _check_sandbox(app.config["RUN_SANDBOX"])
     if app.config["REDIS_URL"]:
         serve_queue(app, burst)
         return
     with app.app_context():
         poll(until_idle=burst)
+
+
+def _check_sandbox(mode: str) -> None:
+    if mode == "off" or sandbox.abi() > 0:
+        return
+    if mode == "landlock":
+        raise SystemExit("RUN_SANDBOX=landlock, but this kernel offers no Landlock: "
+                         "runs would not be confined")
+    log.warning("this kernel offers no Landlock: runs are not confined (RUN_SANDBOX=auto)")
 
 
 def poll(until_idle: bool = False, idle_seconds: float = 0.5) -> int:
@@ -211,7 +222,7 @@ def _tell_refusal(row: Run, reason: str) -> None:
 def _reporter(row: Run) -> str:
     # The person who started the run, with no more than the rights to report it: auth signs
     # it (a worker holds no signing key).
-    return auth.run_claim(row.created_by, list(auth.RUN_REPORTING_SCOPES))
+    return auth.run_claim(row.created_by, list(auth.RUN_REPORTING_SCOPES), row.id)
 
 
 def _document(row: Run) -> dict[str, Any]:
@@ -239,7 +250,15 @@ def _spec(row: Run, document: dict[str, Any], values: environments.RunValues) ->
         configuration={**values.configuration, **(options.get("configuration") or {})},
         secrets=values.secrets,
         environment=values.environment,
+        sandbox=sandboxed(),
+        sandbox_read=tuple(p for p in config["RUN_SANDBOX_READ"].split(":") if p),
     )
+
+
+def sandboxed() -> bool:
+    """Whether this worker's runs are confined: RUN_SANDBOX, and what the kernel offers."""
+    mode = current_app.config["RUN_SANDBOX"]
+    return mode == "landlock" or (mode == "auto" and sandbox.abi() > 0)
 
 
 def _recorder(run_id: str, masker: Masker):
