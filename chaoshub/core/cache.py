@@ -1,4 +1,5 @@
-"""Cache-aside helpers: Redis when configured, in-process otherwise; never needed to be right."""
+"""Cache-aside helpers: Redis when configured (with each process's own copies of what it read in
+front of it), in-process otherwise; never needed to be right."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 import redis
 from flask import Flask, current_app
+
+from chaoshub.core.local_cache import LocalLayer
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +101,21 @@ class RedisBackend:
     def set(self, key: str, value: str, ttl: int) -> None:
         self._call("set", lambda: self.client.set(key, value, ex=ttl))
 
-    def delete(self, keys: list[str]) -> None:
-        if keys:
+    def delete(self, keys: list[str], announce: tuple[str, str] | None = None) -> None:
+        """Delete `keys`; with `announce` (channel, message), publish it in the same trip."""
+        if not keys:
+            return
+        if announce is None:
             self._call("delete", lambda: self.client.delete(*keys))
+            return
+
+        def delete_and_publish() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(*keys)
+            pipe.publish(*announce)
+            pipe.execute()
+
+        self._call("delete", delete_and_publish)
 
     def incr(self, key: str, ttl: int) -> int | None:
         def count() -> int:
@@ -120,10 +135,11 @@ class Cache:
     """Namespaced cache-aside: `remember` reads through, `forget` invalidates."""
 
     def __init__(self, backend: MemoryBackend | RedisBackend, default_ttl: int,
-                 prefix: str = "chaoshub"):
+                 prefix: str = "chaoshub", local: LocalLayer | None = None):
         self.backend = backend
         self.default_ttl = default_ttl
         self.prefix = prefix
+        self.local = local  # a process's own copies in front of Redis (local_cache.py)
 
     def key(self, service: str, *parts: Any) -> str:
         """The full key of an entry owned by `service`."""
@@ -133,20 +149,25 @@ class Cache:
         self, key: str, load: Callable[[], Any], ttl: int | None = None
     ) -> Any:
         """The cached JSON value of `key`, loading and storing it on a miss."""
-        raw = self.backend.get(key)
+        # Taken before the read: a change that lands while the value loads keeps it from a copy.
+        generation = self.local.generation() if self.local else 0
+        raw = self._read([key])[0]
         if raw is not None:
             try:
                 return json.loads(raw)
             except ValueError:
                 pass
         value = load()
-        self.backend.set(key, json.dumps(value), ttl or self.default_ttl)
+        encoded = json.dumps(value)
+        self.backend.set(key, encoded, ttl or self.default_ttl)
+        if self.local:
+            self.local.keep(key, encoded, generation)
         return value
 
     def peek(self, *keys: str) -> list[Any]:
         """The cached JSON values of `keys` in one round trip; MISSING for those not held."""
         values = []
-        for raw in self.backend.get_many(list(keys)):
+        for raw in self._read(list(keys)):
             try:
                 values.append(MISSING if raw is None else json.loads(raw))
             except ValueError:
@@ -158,8 +179,32 @@ class Cache:
         self.backend.set(key, json.dumps(value), ttl or self.default_ttl)
 
     def forget(self, *keys: str) -> None:
-        """Drop entries after a write that changes them."""
-        self.backend.delete(list(keys))
+        """Drop entries after a write that changes them, in every process's own copies too."""
+        if self.local is None:
+            self.backend.delete(list(keys))
+            return
+        self.local.drop(keys)
+        self.backend.delete(list(keys), announce=(self.local.channel, json.dumps(keys)))
+
+    def _read(self, keys: list[str]) -> list[str | None]:
+        # What `put` stores was read from the databases just now, as any process would: only
+        # `forget` (a change) needs the other processes told.
+        if self.local is None:
+            return self.backend.get_many(keys) if len(keys) > 1 else [self.backend.get(keys[0])]
+        found = [self.local.get(key) for key in keys]
+        wanted = [key for key, raw in zip(keys, found, strict=True) if raw is None]
+        if not wanted:
+            return found
+        generation = self.local.generation()
+        fetched = iter(self.backend.get_many(wanted))
+        answers = []
+        for key, raw in zip(keys, found, strict=True):
+            if raw is None:
+                raw = next(fetched)
+                if raw is not None:
+                    self.local.keep(key, raw, generation)
+            answers.append(raw)
+        return answers
 
     def hit(self, key: str, window: int) -> int | None:
         """Count one more event in a fixed window of `window` seconds; None if not counted."""
@@ -178,10 +223,15 @@ class Cache:
 
 def init_app(app: Flask) -> None:
     """Pick the backend from REDIS_URL."""
-    url = app.config.get("REDIS_URL")
+    config = app.config
+    url = config.get("REDIS_URL")
     backend = RedisBackend(url) if url else MemoryBackend()
-    app.extensions[EXTENSION] = Cache(backend, app.config["CACHE_TTL"],
-                                      app.config["CACHE_PREFIX"])
+    local = None
+    if url and config["CACHE_LOCAL_SECONDS"] > 0:
+        local = LocalLayer(url, config["CACHE_PREFIX"], config["CACHE_LOCAL_SECONDS"],
+                           config["CACHE_LOCAL_ITEMS"])
+    app.extensions[EXTENSION] = Cache(backend, config["CACHE_TTL"], config["CACHE_PREFIX"],
+                                      local)
 
 
 def cache() -> Cache:

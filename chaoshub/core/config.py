@@ -24,6 +24,10 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",
     "CACHE_TTL": 300,
     "CACHE_PREFIX": "chaoshub",
+    # With Redis, each process keeps what it read for at most this many seconds (0: never), up
+    # to CACHE_LOCAL_ITEMS entries; a change drops them in every process over Redis pub/sub.
+    "CACHE_LOCAL_SECONDS": 5,
+    "CACHE_LOCAL_ITEMS": 4096,
     "CLAIM_TTL": 60,
     "CLAIM_ISSUER": "chaoshub",
     "SESSION_LIFETIME_DAYS": 14,
@@ -86,7 +90,8 @@ RUN_EXECUTORS = ("local", "kubernetes")
 RUN_SANDBOXES = ("auto", "landlock", "off")
 MAX_CLAIM_TTL = 300  # seconds: the longest-lived claim a verifier accepts
 
-INT_SETTINGS = ("CACHE_TTL", "CLAIM_TTL", "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
+INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_TTL",
+                "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES", "BODY_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",

@@ -1,0 +1,53 @@
+"""Two gunicorn workers of one hub with Redis: what one changes, the other stops serving from its
+own copies within a second (chaoshub/core/local_cache.py)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.experiment_data import experiment
+from tests.helpers import running_hub, signed_in_session
+
+pytestmark = pytest.mark.workers
+BOUND = 1.0  # seconds: the README's promise
+ROUNDS = 40  # requests on fresh connections, spread over both workers
+
+
+def answers(url: str, headers: dict) -> list[requests.Response]:
+    # A new connection each time: gunicorn's two workers race to accept them.
+    return [requests.get(url, headers=headers, timeout=10) for _ in range(ROUNDS)]
+
+
+@pytest.fixture
+def hub(tmp_path, redis_url):
+    with running_hub(tmp_path, "--production", "--workers", "2", "--no-worker",
+                     REDIS_URL=redis_url, CACHE_PREFIX=f"chaoshub-test-{uuid.uuid4().hex[:12]}",
+                     CACHE_LOCAL_SECONDS="30") as url:
+        yield url
+
+
+def test_a_token_revoked_and_a_document_changed_through_one_worker_hold_on_both(hub):
+    http = signed_in_session(hub, "alice")
+    made = http.post(f"{hub}/api/v1/tokens", json={"name": "ci", "scopes": ["full"]}).json()
+    bearer = {"Authorization": f"Bearer {made['secret']}"}
+    saved = http.post(f"{hub}/api/v1/orgs/alice/workspaces/Personal/experiments",
+                      json=experiment()).json()
+    document_url = f"{hub}/api/v1/experiments/{saved['id']}"
+    # Warm: both workers keep the token, the grant and the document (for 30 s, left alone).
+    assert {r.status_code for r in answers(document_url, bearer)} == {200}
+
+    changed = {**experiment(), "title": "Changed through one worker"}
+    assert http.put(document_url, json=changed).status_code == 200
+    time.sleep(BOUND)
+    titles = {r.json()["experiment"]["title"] for r in answers(document_url, bearer)}
+    assert titles == {"Changed through one worker"}
+
+    assert http.delete(f"{hub}/api/v1/tokens/{made['id']}").status_code == 204
+    time.sleep(BOUND)
+    refused = {r.status_code for r in answers(document_url, bearer)}
+    # Refused everywhere: 401, then 429 once the address has failed too often.
+    assert 401 in refused and refused <= {401, 429}
