@@ -341,27 +341,24 @@ def publish_execution(
     try:
         with write(user, claim) as work:
             session = work.session
-            earlier = store.find_execution(session, experiment_id, digest, key)
-            if earlier is None:
-                # Locked where it was authorized: a move cannot slip in before the insert.
-                experiment = store.experiment_in(session, experiment_id, view.workspace_id)
-                row, activities = store.add_execution(session, experiment, journal, digest,
-                                                      key, user.sub, user.name)
-                session.flush()
-                last_runs.record(session, row)
-                published = PublishedExecution(
-                    execution=store.execution_view(row, activities), created=True)
-                work.forget(_executions_key(experiment_id))
-                outcome = published.execution.outcome
-                work.feed(f"execution {row.id}", view.org_id, "execution.published",
-                          f"{user.name} published a run of {view.title}: {outcome}",
-                          view.workspace_id, "executions",
-                          f"A run of {view.title} was published: {outcome}")
-            else:
-                published = PublishedExecution(execution=store.execution_view(earlier),
-                                               created=False)
+            # Locked where it was authorized: a move cannot slip in before the insert.
+            experiment = store.experiment_in(session, experiment_id, view.workspace_id)
+            # No look for an earlier copy first: the unique keys refuse a repeat (rare: a
+            # retry), and the new journal (every other publish) saves the query.
+            row, activities = store.add_execution(session, experiment, journal, digest, key,
+                                                  user.sub, user.name)
+            last_runs.record(session, row)
+            published = PublishedExecution(execution=store.execution_view(row, activities),
+                                           created=True)
+            work.forget(_executions_key(experiment_id))
+            outcome = published.execution.outcome
+            work.feed(f"execution {row.id}", view.org_id, "execution.published",
+                      f"{user.name} published a run of {view.title}: {outcome}",
+                      view.workspace_id, "executions",
+                      f"A run of {view.title} was published: {outcome}")
     except IntegrityError:
-        # The same journal raced in from a retry: the other request stored it first.
+        # A repeat (the same content or idempotency key), perhaps racing in from a retry: the
+        # first one is the answer.
         with transaction(SERVICE) as session:
             earlier = store.find_execution(session, experiment_id, digest, key)
             if earlier is None:
