@@ -63,10 +63,11 @@ def redis_keys(url: str, prefix: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Server:
-    """A running gunicorn."""
+    """A running gunicorn: its address, its log and its master's pid."""
 
     url: str
     log: Path
+    pid: int
 
 
 @contextlib.contextmanager
@@ -83,7 +84,7 @@ def gunicorn(app: str, env: dict[str, str], logdir: Path, *, workers: int,
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                                start_new_session=True, preexec_fn=_die_with_parent)
     try:
-        server = Server(url=f"http://127.0.0.1:{port}", log=log)
+        server = Server(url=f"http://127.0.0.1:{port}", log=log, pid=process.pid)
         _wait_until_serving(server, process)
         yield server
     finally:

@@ -18,23 +18,35 @@ of full size would make a million of them tens of gigabytes rather than a few mi
 Each experiment's last run (the columns publishing keeps on its row) is brought up to date.
 Rows numbered `--start`+1 onwards are made, so a second call with a larger start adds to the
 first.
+
+`seed_through_app` makes the same rows through SQLAlchemy on an app's experiment database, any
+database the hub takes: the load bench seeds SQLite with it (tens of thousands of rows a minute,
+not the millions of the single statement above).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from flask import Flask
 from psycopg.types.json import Json
+from sqlalchemy import insert, select, update
 
-from chaoshub.experiment import journals
+from chaoshub.core import db
+from chaoshub.experiment import journals, store
+from chaoshub.experiment.models import Execution, ExecutionActivity, ExecutionJournal, Experiment
 
 SAMPLE_JOURNAL = Path(__file__).resolve().parents[2] / "shared" / "samples" / "journal.json"
 BATCH = 200_000
+APP_BATCH = 2_000  # rows per transaction through SQLAlchemy: a short lock on SQLite
 STEP_SECONDS = 30
 # (status, deviated, outcome) by n % 20: mostly passing runs, as on a hub that is used.
 OUTCOME_MIX = ([("completed", False, "passed")] * 14 + [("completed", True, "deviated")] * 3
@@ -152,6 +164,86 @@ def seed(database_url: str, experiment_id: str, count: int, start: int = 0,
         # What autovacuum would have done on a hub that grew slowly: fresh statistics.
         connection.execute("VACUUM ANALYZE executions, execution_journals, execution_activities")
     return time.perf_counter() - began
+
+
+def seed_through_app(app: Flask, experiment_id: str, count: int, start: int = 0,
+                     hot_share: float = 0.1, progress=print) -> float:
+    """Add `count` executions (numbered after `start`) as `seed` does, through `app`'s
+    experiment database; returns the seconds it took."""
+    began = time.perf_counter()
+    hot_every = max(1, round(1 / hot_share)) if hot_share > 0 else 0
+    with app.app_context():
+        engine = db.database(store.SERVICE).engine
+        with engine.connect() as connection:
+            workspace = connection.scalar(
+                select(Experiment.workspace_id).where(Experiment.id == experiment_id))
+            if workspace is None:
+                raise SystemExit(f"no experiment {experiment_id} in that database")
+            experiments = {row.id: row for row in connection.execute(
+                select(Experiment.id, Experiment.workspace_id, Experiment.version,
+                       Experiment.created_by, Experiment.title)
+                .where(Experiment.workspace_id == workspace).order_by(Experiment.id))}
+        others = [e for e in experiments if e != experiment_id] if hot_every != 1 else []
+        activities = sample_activities()
+        now = datetime.now(UTC).replace(microsecond=0)
+        done = start
+        while done < start + count:
+            last = min(done + APP_BATCH, start + count)
+            rows = [_seeded_row(n, experiment_id, others, hot_every, now, experiments)
+                    for n in range(done + 1, last + 1)]
+            with engine.begin() as connection:
+                connection.execute(insert(Execution), [r["execution"] for r in rows])
+                connection.execute(insert(ExecutionJournal), [
+                    {"execution_id": r["execution"]["id"], "journal": r["journal"]}
+                    for r in rows])
+                connection.execute(insert(ExecutionActivity), [
+                    {"execution_id": r["execution"]["id"], **a} for r in rows
+                    for a in activities])
+            done = last
+            if (done - start) % (APP_BATCH * 5) == 0 or done == start + count:
+                progress(f"  seeded {done - start:>9,} / {count:,} executions "
+                         f"({time.perf_counter() - began:5.1f} s)")
+        with engine.begin() as connection:
+            for experiment in experiments:
+                latest = connection.execute(
+                    select(Execution.id, Execution.created_at, Execution.outcome)
+                    .where(Execution.experiment_id == experiment)
+                    .order_by(Execution.created_at.desc(), Execution.id.desc()).limit(1)).first()
+                if latest is not None:
+                    connection.execute(
+                        update(Experiment).where(Experiment.id == experiment).values(
+                            last_execution_id=latest.id, last_run_at=latest.created_at,
+                            last_run_outcome=latest.outcome))
+    return time.perf_counter() - began
+
+
+def _seeded_row(n: int, hot: str, others: list[str], hot_every: int, now: datetime,
+                experiments: dict) -> dict:
+    # Row n as SEED_SQL makes it: the same experiment, times, outcome and derived ids.
+    experiment = experiments[hot if not others or (hot_every and n % hot_every == 0)
+                             else others[n % len(others)]]
+    status, deviated, outcome = OUTCOME_MIX[n % 20]
+    execution_id = str(uuid.UUID(hashlib.md5(f"seed:{hot}:{n}".encode()).hexdigest()))
+    ended = now - timedelta(seconds=n * STEP_SECONDS)
+    duration = 5.0 + n % 50 + (n % 1000) / 1000.0
+    started = ended - timedelta(seconds=duration)
+    node = f"ci-runner-{n % 8}"
+    return {
+        "execution": {
+            "id": execution_id, "experiment_id": experiment.id,
+            "workspace_id": experiment.workspace_id, "version": experiment.version,
+            "status": status, "deviated": deviated, "outcome": outcome, "started_at": started,
+            "ended_at": ended, "duration": duration, "node": node,
+            "published_by": experiment.created_by, "published_by_name": "seed",
+            "content_hash": hashlib.sha256(execution_id.encode()).hexdigest(),
+            "idempotency_key": None, "created_at": ended + timedelta(seconds=1),
+        },
+        "journal": {
+            "chaoslib-version": "1.45.1", "node": node, "status": status, "deviated": deviated,
+            "start": started.isoformat(), "end": ended.isoformat(), "duration": duration,
+            "experiment": {"title": experiment.title, "version": "1.0.0"},
+        },
+    }
 
 
 def _has_last_run(connection: psycopg.Connection) -> bool:

@@ -26,7 +26,7 @@ end
 
 # Each thread numbers its requests; with the thread's number and the run's date, every
 # request's timestamp is one no other request of the bench sends.
-UNIQUE_POST_LUA = """
+STAMP_LUA = """
 local made = 0
 function setup(thread)
   thread:set("thread_number", made)
@@ -34,11 +34,29 @@ function setup(thread)
 end
 
 local sent = 0
-function request()
-  sent = sent + 1
+function stamped_body()
   local stamp = string.format("%sT%02d:%02d:%02d.%06d+00:00", day, thread_number % 24,
     math.floor(sent / 60000000) % 60, math.floor(sent / 1000000) % 60, sent % 1000000)
-  return wrk.format("POST", path, headers, body_before .. stamp .. body_after)
+  return body_before .. stamp .. body_after
+end
+"""
+
+UNIQUE_POST_LUA = """
+function request()
+  sent = sent + 1
+  return wrk.format("POST", path, headers, stamped_body())
+end
+"""
+
+# Odd requests repeat the first POST, even ones send a new body: half and half in each thread,
+# whichever of its connections takes them.
+PAIR_LUA = """
+function request()
+  sent = sent + 1
+  if sent % 2 == 1 then
+    return wrk.format("POST", first_path, headers, first_body)
+  end
+  return wrk.format("POST", path, headers, stamped_body())
 end
 """
 
@@ -79,11 +97,18 @@ def unique_post_script(path: str, headers: dict[str, str], body: str, placeholde
                        day: str) -> str:
     """A wrk script POSTing `body` to `path`, its `placeholder` replaced by a timestamp unique
     to each request (`day` is this run's date, YYYY-MM-DD)."""
-    before, after = body.split(placeholder)
+    return "\n".join([_stamped_lua(path, headers, body, placeholder, day), UNIQUE_POST_LUA,
+                      REPORT_LUA])
+
+
+def pair_post_script(first_path: str, first_body: str, path: str, headers: dict[str, str],
+                     body: str, placeholder: str, day: str) -> str:
+    """A wrk script alternating two POSTs: `first_body` to `first_path` as it is, then `body`
+    to `path` with a timestamp unique to each request in place of `placeholder`."""
     return "\n".join([
-        _headers_lua(headers), f"path = {_lua_string(path)}", f"day = {_lua_string(day)}",
-        f"body_before = {_lua_string(before)}", f"body_after = {_lua_string(after)}",
-        UNIQUE_POST_LUA, REPORT_LUA,
+        _stamped_lua(path, headers, body, placeholder, day),
+        f"first_path = {_lua_string(first_path)}", f"first_body = {_lua_string(first_body)}",
+        PAIR_LUA, REPORT_LUA,
     ])
 
 
@@ -104,6 +129,15 @@ def run(wrk: str, url: str, script: str, workdir: Path, *, duration: int, connec
     return LoadResult(requests=raw["requests"], seconds=raw["duration_us"] / 1e6,
                       p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
                       errors=raw["socket_errors"] + raw["status_errors"])
+
+
+def _stamped_lua(path: str, headers: dict[str, str], body: str, placeholder: str,
+                 day: str) -> str:
+    before, after = body.split(placeholder)
+    return "\n".join([
+        _headers_lua(headers), f"path = {_lua_string(path)}", f"day = {_lua_string(day)}",
+        f"body_before = {_lua_string(before)}", f"body_after = {_lua_string(after)}", STAMP_LUA,
+    ])
 
 
 def _headers_lua(headers: dict[str, str]) -> str:
