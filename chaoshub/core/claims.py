@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 from jwt.algorithms import OKPAlgorithm
 
 from chaoshub.core import request_memo
@@ -305,6 +305,11 @@ def jwks_key_source(jwks_url: str, timeout: float):
 
 
 EXTENSION = "chaoshub.claims"
+# A claim made for the request that holds it, in the process that made it (see `sign`).
+LOCAL_PREFIX = "local."
+# Calls from other processes (transport.RPC_PREFIX, which imports this module): what they get
+# back must be checkable where they run.
+REMOTE_CALLS = "/internal/"
 
 
 def init_app(app: Flask) -> None:
@@ -336,18 +341,48 @@ def key_ring() -> KeyRing:
 
 def sign(*, sub: str, name: str, scopes: tuple[str, ...], workspace: str | None = None,
          run: str | None = None) -> str:
-    """A new claim signed with this process's keys (auth), which its own verifier trusts as is:
-    the request that asked for it does not pay for checking a signature made a moment ago."""
+    """A new claim made with this process's keys (auth). Within a request served here (not a
+    call from another process), it is a handle to the claim kept for that request alone:
+    nobody outside reads it, so nothing is signed; `portable` signs one that must leave."""
     config = current_app.config
+    if has_request_context() and not request.path.startswith(REMOTE_CALLS):
+        claim = UserClaim(sub=sub, name=name, scopes=tuple(scopes), jti=uuid.uuid4().hex,
+                          exp=int(time.time()) + config["CLAIM_TTL"],
+                          workspace=workspace or None, run=run or None)
+        handle = LOCAL_PREFIX + claim.jti
+        request_memo.keep(("claim", handle, None), claim)
+        return handle
     token, claim = issue_with_claim(key_ring(), issuer=config["CLAIM_ISSUER"], sub=sub,
                                     name=name, scopes=scopes, ttl=config["CLAIM_TTL"],
                                     workspace=workspace, run=run)
+    # Its own verifier trusts it as is: the caller does not pay for checking a signature
+    # made a moment ago.
     current_app.extensions[EXTENSION][1].trust(token, claim)
     return token
 
 
+def portable(token: str) -> str:
+    """`token` as a signed claim that another process can check (a handle is signed now)."""
+    if not token.startswith(LOCAL_PREFIX):
+        return token
+    claim = verify(token)
+    config = current_app.config
+    return issue_with_claim(key_ring(), issuer=config["CLAIM_ISSUER"], sub=claim.sub,
+                            name=claim.name, scopes=claim.scopes,
+                            ttl=max(1, claim.exp - int(time.time())),
+                            workspace=claim.workspace, run=claim.run)[0]
+
+
 def verify(token: str, audience: str | None = None) -> UserClaim:
     """The verified claim inside `token`; Unauthorized when it is not valid."""
+    if token.startswith(LOCAL_PREFIX):
+        # Made by this request, in this process: it is valid here and now, nowhere else.
+        claim = request_memo.recall(("claim", token, None))
+        if claim is None or (audience is not None and audience != claim.aud):
+            raise Unauthorized("the claim is not valid here")
+        if claim.exp < time.time():
+            raise Unauthorized("the claim has expired")
+        return claim
     # Every service function a request reaches verifies its claim: once per request is enough.
     verifier = current_app.extensions[EXTENSION][1]
     return request_memo.remember(("claim", token, audience),

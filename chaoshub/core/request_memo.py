@@ -28,3 +28,10 @@ def keep(key: tuple, value: Any) -> None:
     """Remember `value` under `key` for the rest of the request (nothing outside one)."""
     if has_request_context():
         request.environ.setdefault(ENVIRON_KEY, {})[key] = value
+
+
+def recall(key: tuple) -> Any:
+    """What this request remembered under `key`; None outside a request or when nothing."""
+    if not has_request_context():
+        return None
+    return request.environ.get(ENVIRON_KEY, {}).get(key)

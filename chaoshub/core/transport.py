@@ -21,7 +21,7 @@ import requests
 from flask import Blueprint, Flask, current_app, jsonify, request
 from pydantic import TypeAdapter, ValidationError
 
-from chaoshub.core import service_identity
+from chaoshub.core import claims, service_identity
 from chaoshub.core.config import SERVICES
 from chaoshub.core.errors import (
     BadRequest,
@@ -77,7 +77,7 @@ class PublicFunction:
         body = {}
         for name, value in bound.arguments.items():
             if name == CLAIM_PARAMETER:
-                headers["Authorization"] = f"Bearer {value}"
+                headers["Authorization"] = f"Bearer {claims.portable(value)}"
             else:
                 body[name] = params[name].dump_python(value, mode="json")
         # Encoded here: the assertion is bound to these very bytes.

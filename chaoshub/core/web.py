@@ -42,15 +42,18 @@ def bearer_token() -> str | None:
 
 def current_claim() -> str:
     """The signed claim for whoever makes this request (an anonymous one for visitors)."""
-    if "chaoshub_claim" not in g:
-        # Handed over by the app factory: core sits below the services and imports none of them.
-        resolve_credentials = current_app.extensions[EXTENSION]
-        g.chaoshub_claim = resolve_credentials(
-            session_token=request.cookies.get(SESSION_COOKIE),
-            bearer_token=bearer_token(),
-            client_ip=request.remote_addr or "",
-        )
-    return g.chaoshub_claim
+    # Kept for the request, not in flask.g: an app context may outlive many requests.
+    return remember(("current_claim",), _resolve_claim)
+
+
+def _resolve_claim() -> str:
+    # Handed over by the app factory: core sits below the services and imports none of them.
+    resolve_credentials = current_app.extensions[EXTENSION]
+    return resolve_credentials(
+        session_token=request.cookies.get(SESSION_COOKIE),
+        bearer_token=bearer_token(),
+        client_ip=request.remote_addr or "",
+    )
 
 
 def signed_in_claim() -> str:
@@ -154,6 +157,10 @@ def _check_csrf() -> None:
         raise Forbidden("the form has expired or did not come from this site; reload and retry")
 
 
+# Answers worth revalidating: documents and API answers (pages carry a form token each time).
+CONDITIONAL_TYPES = frozenset({"application/json", "application/x-yaml"})
+
+
 def _finish(response: Response) -> Response:
     new_token = g.get("new_csrf_token")
     if new_token:
@@ -168,6 +175,13 @@ def _finish(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
+    if request.method in ("GET", "HEAD") and response.status_code == 200 and \
+            response.mimetype in CONDITIONAL_TYPES and not response.is_streamed:
+        # A client that kept an answer asks again with If-None-Match and gets a 304, no body.
+        headers.setdefault("Cache-Control", "private, no-cache")
+        if response.get_etag()[0] is None:
+            response.add_etag()
+        response.make_conditional(request)
     return response
 
 

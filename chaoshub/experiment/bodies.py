@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -59,6 +62,33 @@ def wants_yaml() -> bool:
         return False
     accept = request.accept_mimetypes
     return max(accept.quality(t) for t in YAML_TYPES) > accept.quality("application/json")
+
+
+class RenderedDocuments:
+    """Experiment documents rendered for an answer, kept per process by what wholly decides
+    their bytes (the experiment, its version, where it lives, the format): `chaos run` reads
+    the same document again and again, and its bytes never change under the same key."""
+
+    def __init__(self, max_items: int = 512):
+        self.max_items = max_items
+        self._items: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def answer(self, key: tuple, document: Callable[[], dict[str, Any]],
+               yaml_wanted: bool) -> Response:
+        """The answer for `key`, rendered from `document()` the first time; with its ETag."""
+        key = (*key, yaml_wanted)
+        found = self._items.get(key)
+        if found is None:
+            rendered = document_response(document(), yaml_wanted, pretty=False)
+            found = (rendered.get_data(), rendered.mimetype)
+            with self._lock:
+                self._items[key] = found
+                while len(self._items) > self.max_items:
+                    self._items.popitem(last=False)
+        response = Response(found[0], mimetype=found[1])
+        response.add_etag()
+        return response
 
 
 def document_response(document: dict[str, Any], yaml_wanted: bool, status: int = 200,

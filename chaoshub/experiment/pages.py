@@ -24,6 +24,7 @@ from chaoshub.experiment import (
 from chaoshub.experiment.presenters import STATUS_LABELS, experiment_path
 
 pages = Blueprint("experiment_pages", __name__)
+RENDERED = bodies.RenderedDocuments()
 
 OUTCOME_LABELS = {
     "passed": "Passed",
@@ -114,13 +115,15 @@ def experiment(org: str, workspace: str, experiment_id: str):
         located = service.get_workspace_experiment(current_claim(), org, workspace,
                                                    experiment_id)
         path = experiment_path(located.org, located.workspace, experiment_id)
-        document = versions.with_hub_extension(located.experiment.document, {
-            "name": versions.HUB_EXTENSION, "experiment": experiment_id,
-            "self": external_url(path), "organization": located.org,
-            "workspace": located.workspace,
-        })
-        # Read by chaoslib on every `chaos run`, not by people: compact.
-        response = bodies.document_response(document, bodies.wants_yaml(), pretty=False)
+        url = external_url(path)
+        stored = located.experiment
+        # Read by chaoslib on every `chaos run`, not by people: compact, and rendered once.
+        response = RENDERED.answer(
+            (stored.id, stored.version, stored.updated_at, url, located.org, located.workspace),
+            lambda: versions.with_hub_extension(stored.document, {
+                "name": versions.HUB_EXTENSION, "experiment": experiment_id, "self": url,
+                "organization": located.org, "workspace": located.workspace}),
+            bodies.wants_yaml())
     response.headers["Vary"] = "Accept"
     return response
 
