@@ -8,7 +8,8 @@ import secrets
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Request, current_app, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from jinja2.bccache import Bucket, BytecodeCache
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
@@ -157,6 +158,8 @@ def _check_csrf() -> None:
         raise Forbidden("the form has expired or did not come from this site; reload and retry")
 
 
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"),
+                    ("X-Frame-Options", "DENY"))
 # Answers worth revalidating: documents and API answers (pages carry a form token each time).
 CONDITIONAL_TYPES = frozenset({"application/json", "application/x-yaml"})
 
@@ -168,21 +171,37 @@ def _finish(response: Response) -> Response:
             CSRF_COOKIE, new_token, secure=is_secure(), httponly=True, samesite="Lax"
         )
     headers = response.headers
+    present = {name.lower() for name, _ in headers.items()}  # one pass: the lookups are linear
     # Browsers apply form-action to redirects too: sign-in forms end at the providers' pages.
-    targets = "".join(f" {origin}" for origin in current_app.config["FORM_ACTION_ORIGINS"])
-    headers.setdefault("Content-Security-Policy",
-                       CONTENT_SECURITY_POLICY.format(form_targets=targets))
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
+    if "content-security-policy" not in present:
+        targets = "".join(f" {origin}" for origin in current_app.config["FORM_ACTION_ORIGINS"])
+        headers.add("Content-Security-Policy",
+                    CONTENT_SECURITY_POLICY.format(form_targets=targets))
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
     if request.method in ("GET", "HEAD") and response.status_code == 200 and \
             response.mimetype in CONDITIONAL_TYPES and not response.is_streamed:
         # A client that kept an answer asks again with If-None-Match and gets a 304, no body.
-        headers.setdefault("Cache-Control", "private, no-cache")
-        if response.get_etag()[0] is None:
+        if "cache-control" not in present:
+            headers.add("Cache-Control", "private, no-cache")
+        if "etag" not in present:
             response.add_etag()
-        response.make_conditional(request)
+        if "If-None-Match" in request.headers or "If-Modified-Since" in request.headers:
+            response.make_conditional(request)
     return response
+
+
+class CookielessSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (the sign-in providers' state lives there), opened only
+    when a request carries its cookie: API calls and most pages never do, and opening one
+    makes a signing serializer each time."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """The request's session: a new empty one when it sent no cookie."""
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def show_kill_switch(app: Flask, kill_switch: Callable[[str, str], object]) -> None:
@@ -236,6 +255,7 @@ def init_app(app: Flask, resolve_credentials: Callable[..., str]) -> None:
     app.config.setdefault("FORM_ACTION_ORIGINS", [])
     app.before_request(_check_csrf)
     app.after_request(_finish)
+    app.session_interface = CookielessSessions()
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["org_kill_switch"] = org_kill_switch
     app.context_processor(lambda: {"viewer": viewer()})

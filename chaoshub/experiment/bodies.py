@@ -71,7 +71,7 @@ class RenderedDocuments:
 
     def __init__(self, max_items: int = 512):
         self.max_items = max_items
-        self._items: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
+        self._items: OrderedDict[tuple, tuple[bytes, str, str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def answer(self, key: tuple, document: Callable[[], dict[str, Any]],
@@ -81,13 +81,14 @@ class RenderedDocuments:
         found = self._items.get(key)
         if found is None:
             rendered = document_response(document(), yaml_wanted, pretty=False)
-            found = (rendered.get_data(), rendered.mimetype)
+            rendered.add_etag()
+            found = (rendered.get_data(), rendered.mimetype, rendered.get_etag()[0])
             with self._lock:
                 self._items[key] = found
                 while len(self._items) > self.max_items:
                     self._items.popitem(last=False)
         response = Response(found[0], mimetype=found[1])
-        response.add_etag()
+        response.set_etag(found[2])
         return response
 
 
