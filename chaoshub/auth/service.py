@@ -673,14 +673,11 @@ def _expand_scopes(scopes: list[str], problems: list[dict]) -> list[str]:
 
 
 def _claim_for_token(secret: str, client_ip: str) -> str:
-    failures_key = ratelimit.failures_key(SERVICE, "token", client_ip)
     token = None
-    if not token_secrets.well_formed(secret):
-        failures = cache().peek(failures_key)[0]
-    else:
-        # Every API call comes here: the address's failures and the token in one round trip.
+    if token_secrets.well_formed(secret):
+        # Every API call comes here: the token alone, from this process's own copy when warm.
         token_hash = token_secrets.token_hash(secret)
-        failures, token = cache().peek(failures_key, _token_key(token_hash))
+        token = cache().peek(_token_key(token_hash))[0]
         if token is MISSING:
             token = _load_token(token_hash)
             # A run's token is read every time: it is revoked by a worker, another process
@@ -688,9 +685,11 @@ def _claim_for_token(secret: str, client_ip: str) -> str:
             if token is None or not token.get("purpose"):
                 cache().put(_token_key(token_hash), token, ttl=RESOLVED_TTL)
     if token is None or token["expires_at"] <= utcnow().timestamp():
-        # Only failures are limited: a valid token from an address that others share with a
-        # guesser (a NAT, CI runners) still works, and guessing 178 random bits gains nothing.
-        ratelimit.refuse_at(failures, TOKEN_FAILURE_LIMIT, TOKEN_FAILURE_WINDOW)
+        # Only failures are limited, and their count read only then: a valid token from an
+        # address that others share with a guesser (a NAT, CI runners) still works, and
+        # guessing 178 random bits gains nothing.
+        ratelimit.refuse_when_over(SERVICE, "token", client_ip, TOKEN_FAILURE_LIMIT,
+                                   TOKEN_FAILURE_WINDOW)
         ratelimit.record_failure(SERVICE, "token", client_ip, TOKEN_FAILURE_WINDOW)
         raise Unauthorized("the API token is not valid: it may be mistyped, expired or revoked")
     claim = _issue(token["account_id"], token["display_name"], token["scopes"],
