@@ -7,6 +7,7 @@ one without touching the database.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import string
 import zlib
@@ -15,6 +16,7 @@ PREFIX = "chub_"
 ALPHABET = string.digits + string.ascii_letters
 RANDOM_LENGTH = 30
 CHECKSUM_LENGTH = 6
+_BASE62 = re.compile("[0-9A-Za-z]+", re.ASCII)
 
 
 def new_token() -> str:
@@ -28,7 +30,8 @@ def well_formed(token: str) -> bool:
     if not token.startswith(PREFIX) or len(token) != len(PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH:
         return False
     body, checksum = token[len(PREFIX):-CHECKSUM_LENGTH], token[-CHECKSUM_LENGTH:]
-    return all(c in ALPHABET for c in body) and secrets.compare_digest(checksum, _checksum(body))
+    return _BASE62.fullmatch(body) is not None and secrets.compare_digest(checksum,
+                                                                          _checksum(body))
 
 
 def token_hash(token: str) -> str:

@@ -60,6 +60,8 @@ def wants_yaml() -> bool:
         return True
     if request.args.get("format") == "json":
         return False
+    if "yaml" not in request.headers.get("Accept", "").lower():
+        return False  # the common case, without parsing the header
     accept = request.accept_mimetypes
     return max(accept.quality(t) for t in YAML_TYPES) > accept.quality("application/json")
 
