@@ -96,3 +96,27 @@ def test_no_copy_is_served_while_the_messages_cannot_arrive(own_redis):  # noqa:
     assert store.local.get(key) is None
     assert store.remember(key, lambda: {"account": "from the database"}) == {
         "account": "from the database"}
+
+
+def test_a_message_that_names_no_keys_changes_nothing_and_stops_nothing(redis_url):
+    first, second = two_processes(redis_url)
+    until(lambda: listening(first) and listening(second))
+    key = first.key("experiment", "experiment", "e2")
+    assert first.remember(key, lambda: {"title": "v1"}) == {"title": "v1"}
+    client = redis.Redis.from_url(redis_url)
+    for junk in (b"1", b"not json", b'{"a": 1}', b"[1, 2]"):
+        client.publish(first.channel, junk)
+    # The listener lives on: a real change still arrives.
+    second.forget(key)
+    until(lambda: first.local.get(key) is None, timeout=1.0)
+    assert first.local.listening
+
+
+def test_a_process_keeping_no_copies_still_announces_its_changes(redis_url):
+    keeper, _ = two_processes(redis_url)
+    until(lambda: listening(keeper))
+    plain = Cache(RedisBackend(redis_url), 60, keeper.prefix)  # CACHE_LOCAL_SECONDS=0
+    key = keeper.key("auth", "token", "t2")
+    assert keeper.remember(key, lambda: {"account": "a"}) == {"account": "a"}
+    plain.forget(key)
+    until(lambda: keeper.local.get(key) is None, timeout=1.0)

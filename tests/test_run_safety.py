@@ -76,7 +76,9 @@ def test_the_default_policy_allows_processes_http_and_extensions_and_nothing_tha
         runtime={"python": {"dependencies": ["x"]}},
         secrets={"db": {"password": {"type": "vault", "path": "secret/db"}}},
         configuration={"dynamic": {"type": "probe", "name": "p", "provider": {
-            "type": "python", "module": "subprocess", "func": "run"}}},
+            "type": "python", "module": "subprocess", "func": "run"}},
+            "controls": {"type": "probe", "name": "q", "provider": {
+                "type": "python", "module": "chaosaws.ec2.actions", "func": "system"}}},
         controls=[{"name": "c", "provider": {"type": "python", "module": "pickle"}}],
     )
     assert sorted(p["pointer"] for p in policy.violations(refused, RunPolicy())) == sorted([
@@ -86,6 +88,7 @@ def test_the_default_policy_allows_processes_http_and_extensions_and_nothing_tha
         "/method/8/provider/url", "/method/9/provider/module", "/method/10/provider/module",
         "/method/11/provider/func", "/method/12/provider/func", "/method/13/provider/func",
         "/runtime/python", "/secrets/db/password", "/configuration/dynamic/provider/module",
+        "/configuration/controls/provider/func",
         "/controls/0/provider/module",
     ])
 

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 
-from chaoshub.core.local_cache import LocalLayer
+from chaoshub.core.local_cache import CHANNEL_SUFFIX, LocalLayer
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,8 @@ class Cache:
         self.default_ttl = default_ttl
         self.prefix = prefix
         self.local = local  # a process's own copies in front of Redis (local_cache.py)
+        # Changes are announced on Redis even by a process that keeps no copies: others may.
+        self.channel = prefix + CHANNEL_SUFFIX if isinstance(backend, RedisBackend) else None
 
     def key(self, service: str, *parts: Any) -> str:
         """The full key of an entry owned by `service`."""
@@ -180,11 +182,12 @@ class Cache:
 
     def forget(self, *keys: str) -> None:
         """Drop entries after a write that changes them, in every process's own copies too."""
-        if self.local is None:
+        if self.local is not None:
+            self.local.drop(keys)
+        if self.channel is None:
             self.backend.delete(list(keys))
-            return
-        self.local.drop(keys)
-        self.backend.delete(list(keys), announce=(self.local.channel, json.dumps(keys)))
+        else:
+            self.backend.delete(list(keys), announce=(self.channel, json.dumps(keys)))
 
     def _read(self, keys: list[str]) -> list[str | None]:
         # What `put` stores was read from the databases just now, as any process would: only

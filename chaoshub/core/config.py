@@ -235,6 +235,8 @@ def _check(settings: dict[str, Any]) -> None:
                           "(verifiers refuse more)")
     if settings["RUN_SANDBOX"] not in RUN_SANDBOXES:
         raise ConfigError(f"RUN_SANDBOX must be one of {', '.join(RUN_SANDBOXES)}")
+    if any(not p.startswith("/") for p in str(settings["RUN_SANDBOX_READ"]).split(":") if p):
+        raise ConfigError("RUN_SANDBOX_READ holds absolute paths only (a run starts elsewhere)")
     if settings["RUN_EXECUTOR"] not in RUN_EXECUTORS:
         raise ConfigError(f"RUN_EXECUTOR must be one of {', '.join(RUN_EXECUTORS)}")
     if settings["RUN_EXECUTOR"] == "kubernetes":

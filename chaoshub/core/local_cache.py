@@ -26,6 +26,8 @@ import redis
 log = logging.getLogger(__name__)
 
 RECONNECT_SECONDS = 1.0
+PING_SECONDS = 1.0  # quiet this long, the listener asks Redis whether it is still there
+SILENCE_SECONDS = 3.0  # and with no answer for this long, takes the connection for lost
 CHANNEL_SUFFIX = ":invalidations"
 
 
@@ -103,10 +105,9 @@ class _Listener:
     def of(cls, url: str) -> _Listener:
         with cls._lock:
             key = (os.getpid(), url)
-            if key not in cls._running:
+            if key not in cls._running or not cls._running[key].alive():
                 cls._running[key] = listener = cls(url)
-                threading.Thread(target=listener._listen, name="cache-invalidations",
-                                 daemon=True).start()
+                listener.thread.start()
             return cls._running[key]
 
     def __init__(self, url: str):
@@ -115,9 +116,11 @@ class _Listener:
         self.subscribed = False
         self._layers: weakref.WeakSet[LocalLayer] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._listen, name="cache-invalidations",
+                                       daemon=True)
 
     def alive(self) -> bool:
-        return self.pid == os.getpid()
+        return self.pid == os.getpid() and self.thread.is_alive()
 
     @classmethod
     def _after_fork(cls) -> None:
@@ -132,39 +135,58 @@ class _Listener:
         with self._lock:
             return [x for x in self._layers if channel is None or x.channel == channel]
 
+    def _set(self, subscribed: bool) -> bool:
+        with self._lock:
+            was, self.subscribed = self.subscribed, subscribed
+            layers = list(self._layers)
+        for layer in layers:
+            layer.reset(listening=subscribed)  # nothing is missed from a new subscription on
+        return was
+
     def _listen(self) -> None:
+        # Named in Redis's CLIENT LIST: which process listens, for operators (and tests).
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=2.0,
-                                      health_check_interval=1)
+                                      client_name=f"chaoshub-invalidations-{os.getpid()}")
         while True:
             pubsub = client.pubsub()
             try:
                 # Every hub on this Redis, whatever its prefix: each layer takes its own channel.
                 pubsub.psubscribe("*" + CHANNEL_SUFFIX)
+                heard = time.monotonic()
                 while True:
                     message = pubsub.get_message(timeout=0.5)
-                    if message is None:
-                        pubsub.check_health()  # a silent peer ends here, within seconds
-                    elif message["type"] == "psubscribe":
-                        with self._lock:
-                            self.subscribed = True
-                            layers = list(self._layers)
-                        for layer in layers:
-                            layer.reset(listening=True)  # nothing is missed from now on
-                    elif message["type"] == "pmessage":
-                        keys = json.loads(message["data"])
-                        for layer in self._each(message["channel"].decode()):
-                            layer.drop(keys)
-            except (redis.RedisError, OSError, ValueError) as exc:
-                with self._lock:
-                    was, self.subscribed = self.subscribed, False
-                    layers = list(self._layers)
-                for layer in layers:
-                    layer.reset(listening=False)
-                if was:
+                    now = time.monotonic()
+                    if message is not None:
+                        heard = now
+                        self._take(message)
+                    elif now - heard > SILENCE_SECONDS:
+                        # The pings below went unanswered: a connection lost without a word.
+                        raise redis.ConnectionError("Redis stopped answering")
+                    elif now - heard > PING_SECONDS:
+                        pubsub.ping()
+            except Exception as exc:  # noqa: BLE001 (whatever broke, copies must not outlive it)
+                if self._set(False):
                     log.warning("cache invalidations lost (%s): reading from Redis alone", exc)
                 time.sleep(RECONNECT_SECONDS)
             finally:
-                pubsub.close()
+                try:
+                    pubsub.close()
+                except Exception:  # noqa: BLE001, S110 (a dead connection closes as it can)
+                    pass
+
+    def _take(self, message: dict) -> None:
+        if message["type"] == "psubscribe":
+            self._set(True)
+        elif message["type"] == "pmessage":
+            try:
+                keys = json.loads(message["data"])
+            except ValueError:
+                keys = None
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                log.warning("an invalidation message that names no keys was ignored")
+                return
+            for layer in self._each(message["channel"].decode()):
+                layer.drop(keys)
 
 
 os.register_at_fork(after_in_child=_Listener._after_fork)

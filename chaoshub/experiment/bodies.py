@@ -60,7 +60,8 @@ def wants_yaml() -> bool:
         return True
     if request.args.get("format") == "json":
         return False
-    if "yaml" not in request.headers.get("Accept", "").lower():
+    asked = request.headers.get("Accept", "").lower()
+    if "yaml" not in asked and "text/" not in asked:
         return False  # the common case, without parsing the header
     accept = request.accept_mimetypes
     return max(accept.quality(t) for t in YAML_TYPES) > accept.quality("application/json")
@@ -71,9 +72,10 @@ class RenderedDocuments:
     their bytes (the experiment, its version, where it lives, the format): `chaos run` reads
     the same document again and again, and its bytes never change under the same key."""
 
-    def __init__(self, max_items: int = 512):
-        self.max_items = max_items
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024):
+        self.max_bytes = max_bytes
         self._items: OrderedDict[tuple, tuple[bytes, str, str]] = OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
 
     def answer(self, key: tuple, document: Callable[[], dict[str, Any]],
@@ -86,9 +88,11 @@ class RenderedDocuments:
             rendered.add_etag()
             found = (rendered.get_data(), rendered.mimetype, rendered.get_etag()[0])
             with self._lock:
-                self._items[key] = found
-                while len(self._items) > self.max_items:
-                    self._items.popitem(last=False)
+                if key not in self._items:
+                    self._items[key] = found
+                    self._size += len(found[0])
+                while self._size > self.max_bytes and self._items:
+                    self._size -= len(self._items.popitem(last=False)[1][0])
         response = Response(found[0], mimetype=found[1])
         response.set_etag(found[2])
         return response

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from chaoshub.experiment import sandbox
 
@@ -113,12 +113,12 @@ def supervise(spec: ChildSpec, on_events: Callable[[list[dict[str, Any]]], None]
         with open(root / "output.log", "wb") as output:
             try:
                 process = subprocess.Popen(  # noqa: S603 (a list, no shell)
-                    _command(spec, files, log), cwd=work, env=child_environment(spec, home),
-                    stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                    start_new_session=True, close_fds=True,
-                    preexec_fn=_confine(spec, root),  # noqa: PLW1509
+                    _launcher(spec, root, _command(spec, files, log)), cwd=work,
+                    env=child_environment(spec, home), stdin=subprocess.DEVNULL,
+                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                    close_fds=True,
                 )
-            except (OSError, subprocess.SubprocessError) as exc:
+            except OSError as exc:
                 return ChildOutcome(None, None, "lost", 0,
                                     problem=f"the Chaos Toolkit CLI could not start: {exc}")
             try:
@@ -129,6 +129,11 @@ def supervise(spec: ChildSpec, on_events: Callable[[list[dict[str, Any]]], None]
                 process.wait()
         outcome.journal = _journal(files["journal"])
         outcome.log_tail = _tail(log) or _tail(root / "output.log")
+        if outcome.exit_code == sandbox.LAUNCH_FAILED and outcome.journal is None and \
+                not outcome.events:
+            outcome.ended_by = "lost"
+            outcome.problem = _tail(root / "output.log").strip()[-500:] or \
+                "the Chaos Toolkit CLI could not start"
         return outcome
 
 
@@ -159,22 +164,14 @@ def _command(spec: ChildSpec, files: dict[str, Path], log: Path) -> list[str]:
     return [*command, str(files["experiment"])]
 
 
-def _confine(spec: ChildSpec, root: Path) -> Callable[[], None]:
-    cpu = int(spec.deadline + spec.grace) + 60
+def _launcher(spec: ChildSpec, root: Path, command: list[str]) -> list[str]:
+    # The limits and the sandbox are applied by a program of their own that then execs the
+    # CLI: the worker has threads, so no Python runs between its fork and exec.
+    limits = {"RLIMIT_CPU": int(spec.deadline + spec.grace) + 60,
+              "RLIMIT_AS": ADDRESS_SPACE, "RLIMIT_NPROC": PROCESSES,
+              "RLIMIT_FSIZE": FILE_SIZE, "RLIMIT_CORE": 0}
     rules = sandbox.rules([str(root)], spec.sandbox_read) if spec.sandbox else None
-
-    def apply() -> None:
-        # Runs in the child between fork and exec; the worker that starts it has one thread.
-        for limit, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, ADDRESS_SPACE),
-                             (resource.RLIMIT_NPROC, PROCESSES),
-                             (resource.RLIMIT_FSIZE, FILE_SIZE), (resource.RLIMIT_CORE, 0)):
-            _, hard = resource.getrlimit(limit)
-            capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(limit, (capped, capped))
-        if rules is not None:
-            rules.apply()
-
-    return apply
+    return sandbox.launcher_command(limits, rules, command)
 
 
 def _watch(process: subprocess.Popen, spec: ChildSpec, events_file: Path,
@@ -246,7 +243,7 @@ class _EventReader:
 
     def read(self) -> list[dict[str, Any]]:
         try:
-            with open(self.path, "rb") as stream:
+            with _open_own(self.path) as stream:
                 stream.seek(self.offset)
                 chunk = stream.read()
         except OSError:
@@ -270,9 +267,11 @@ class _EventReader:
 
 def _journal(path: Path) -> dict[str, Any] | None:
     try:
-        if path.stat().st_size > MAX_JOURNAL_BYTES:
+        with _open_own(path) as stream:
+            data = stream.read(MAX_JOURNAL_BYTES + 1)
+        if len(data) > MAX_JOURNAL_BYTES:
             return None
-        journal = json.loads(path.read_text(encoding="utf-8"))
+        journal = json.loads(data.decode("utf-8"))
     except (OSError, ValueError):
         return None
     return journal if isinstance(journal, dict) else None
@@ -280,8 +279,18 @@ def _journal(path: Path) -> dict[str, Any] | None:
 
 def _tail(path: Path) -> str:
     try:
-        with open(path, "rb") as stream:
-            stream.seek(max(0, path.stat().st_size - LOG_TAIL_BYTES))
+        with _open_own(path) as stream:
+            stream.seek(max(0, os.fstat(stream.fileno()).st_size - LOG_TAIL_BYTES))
             return stream.read().decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+def _open_own(path: Path) -> BinaryIO:
+    # The child owns its folder and may leave a link or a pipe there in a file's place: the
+    # supervisor reads regular files only, never through a link, never blocking.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path.name} is not a regular file")
+    return os.fdopen(fd, "rb")

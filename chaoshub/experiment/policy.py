@@ -130,8 +130,10 @@ def _python(where: Where, provider: dict[str, Any], policy: RunPolicy,
     if not allowed:
         return [problem((*where, "module"),
                         f"the python module {module} is not among those the policy allows")]
-    if "controls" in where:
-        return []  # a control's module is called by the hook names chaoslib knows
+    if where[0] != "configuration" and "controls" in where:
+        # A control's module is called by the hook names chaoslib knows. (Configuration keys
+        # are the experiment's own words: a key named "controls" is no control.)
+        return []
     func = provider.get("func")
     if not isinstance(func, str) or not FUNCTION_NAME.fullmatch(func):
         return [problem((*where, "func"), "a python provider names a public function")]

@@ -10,15 +10,26 @@ separated from each other as from the worker.
 
 Written against the kernel's small, stable system-call interface with ctypes: the Python
 bindings on PyPI are young single-author projects, and this needs three calls.
+
+It runs as a program of its own (`launcher_command`): the child execs it, it sets its resource
+limits, confines itself and execs `chaos`. Nothing runs in Python between fork and exec in the
+worker, which has threads (Python's preexec_fn is not safe then), and this file imports nothing
+beyond the standard library, so it starts with `python -I -S`.
+
+What the kernel's ABI leaves out: before ABI 3 (Linux 6.2) a run may truncate files it cannot
+open, before ABI 6 (Linux 6.12) it may signal any process of the same user; Unix and TCP sockets
+are not confined at all (network rules would refuse http probes).
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import resource
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 # The same numbers on every architecture (allocated after the syscall tables were unified).
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
@@ -88,7 +99,7 @@ class Rules:
     own: tuple[str, ...]
 
     def apply(self) -> None:
-        """Restrict the calling process (a child between fork and exec) to these rules."""
+        """Restrict the calling process (the launcher, before it execs `chaos`) to these."""
         handled = _handled(self.version)
         scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL if self.version >= 6 else 0
         attr = _RulesetAttr(handled, 0, scoped)
@@ -143,3 +154,48 @@ def _call_libc(name: str, *args) -> None:
     if getattr(_libc, name)(*args) != 0:
         errno = ctypes.get_errno()
         raise SandboxError(errno, f"{name}: {os.strerror(errno)}")
+
+
+# The ABI from which a run is confined as the README says: no truncation outside its folder and
+# no signal to processes outside its domain.
+FULL_ABI = 6
+LAUNCH_FAILED = 125  # the launcher's exit code when it could not confine or start the CLI
+
+
+def gaps(version: int) -> list[str]:
+    """What a kernel of this Landlock ABI leaves unconfined (beyond sockets, never confined)."""
+    found = []
+    if version < 3:
+        found.append("truncating files outside the run's folder")
+    if version < FULL_ABI:
+        found.append("signalling other processes of the same user")
+    return found
+
+
+def launcher_command(limits: dict[str, int], confine: Rules | None,
+                     command: list[str]) -> list[str]:
+    """The command that starts `command` under `limits` (RLIMIT_* names) and `confine`."""
+    plan = {"limits": limits, "rules": asdict(confine) if confine else None}
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(plan), "--",
+            *command]
+
+
+def _launch(argv: list[str]) -> None:
+    plan, command = json.loads(argv[1]), argv[3:]
+    for name, value in plan["limits"].items():
+        limit = getattr(resource, name)
+        _, hard = resource.getrlimit(limit)
+        capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(limit, (capped, capped))
+    if plan["rules"]:
+        found = plan["rules"]
+        Rules(found["version"], tuple(found["read"]), tuple(found["own"])).apply()
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    try:
+        _launch(sys.argv)
+    except Exception as exc:  # noqa: BLE001 (the supervisor reads this in the run's output)
+        sys.stderr.write(f"the run could not start: {exc}\n")
+        sys.exit(LAUNCH_FAILED)

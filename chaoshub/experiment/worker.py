@@ -100,12 +100,17 @@ def serve(app: Flask, burst: bool = False, parent: int | None = None) -> None:
 
 
 def _check_sandbox(mode: str) -> None:
-    if mode == "off" or sandbox.abi() > 0:
+    if mode == "off":
         return
-    if mode == "landlock":
-        raise SystemExit("RUN_SANDBOX=landlock, but this kernel offers no Landlock: "
-                         "runs would not be confined")
-    log.warning("this kernel offers no Landlock: runs are not confined (RUN_SANDBOX=auto)")
+    version = sandbox.abi()
+    if mode == "landlock" and version < sandbox.FULL_ABI:
+        raise SystemExit(f"RUN_SANDBOX=landlock needs Landlock ABI {sandbox.FULL_ABI} (Linux "
+                         f"6.12) or later; this kernel offers {version or 'none'}")
+    if version == 0:
+        log.warning("this kernel offers no Landlock: runs are not confined (RUN_SANDBOX=auto)")
+    elif sandbox.gaps(version):
+        log.warning("Landlock ABI %s: runs are confined, but not from %s", version,
+                    " or ".join(sandbox.gaps(version)))
 
 
 def poll(until_idle: bool = False, idle_seconds: float = 0.5) -> int:
