@@ -347,16 +347,24 @@ def publish_execution(
         raise ValidationFailed("the journal is not valid", found)
     digest = versions.content_hash(journal)
     key = store.idempotency_key(idempotency_key)
+    columns = store.execution_columns(experiment_id, view.workspace_id, journal, digest, key,
+                                      user.sub, user.name)
     try:
         with write(user, claim) as work:
             session = work.session
-            # Locked where it was authorized: a move cannot slip in before the insert.
-            experiment = store.experiment_in(session, experiment_id, view.workspace_id)
+            # Locked where it was authorized (a move cannot slip in before the insert), and its
+            # last run kept, in one statement.
+            latest = last_runs.record(session, experiment_id, view.workspace_id, columns["id"],
+                                      columns["created_at"], columns["outcome"])
+            if latest is None:
+                store.experiment_in(session, experiment_id, view.workspace_id)  # says why
+                raise NotFound("no such experiment")
+            columns["version"] = store.version_of_run(
+                session, experiment_id, latest,
+                view.document if view.version == latest else None, journal)
             # No look for an earlier copy first: the unique keys refuse a repeat (rare: a
             # retry), and the new journal (every other publish) saves the query.
-            row, activities = store.add_execution(session, experiment, journal, digest, key,
-                                                  user.sub, user.name)
-            last_runs.record(session, row)
+            row, activities = store.add_execution(session, columns, journal)
             published = PublishedExecution(execution=store.execution_view(row, activities),
                                            created=True)
             work.forget(_executions_key(experiment_id))

@@ -152,33 +152,30 @@ def find_execution(session: Session, experiment_id: str, content_hash: str,
         Execution.experiment_id == experiment_id, same).order_by(Execution.created_at)).first()
 
 
-def version_of_run(session: Session, experiment: Experiment, journal: dict[str, Any]) -> int:
-    """The version a journal ran: the one with its experiment's content hash, else the latest."""
+def version_of_run(session: Session, experiment_id: str, latest: int,
+                   latest_document: dict[str, Any] | None, journal: dict[str, Any]) -> int:
+    """The version a journal ran: the one with its experiment's content hash, else the latest
+    (`latest`, whose document the caller may know already: no query when it is that one)."""
     ran = journal.get("experiment")
     if isinstance(ran, dict):
         digest = versions.content_hash(versions.normalized(ran, as_run=True))
+        if latest_document is not None and digest == versions.content_hash(latest_document):
+            return latest
         number = session.scalar(select(func.max(ExperimentVersion.number)).where(
-            ExperimentVersion.experiment_id == experiment.id,
+            ExperimentVersion.experiment_id == experiment_id,
             ExperimentVersion.content_hash == digest))
         if number is not None:
             return number
-    return experiment.version
+    return latest
 
 
-def add_execution(session: Session, experiment: Experiment, journal: dict[str, Any],
-                  content_hash: str, key: str | None, publisher: str,
-                  publisher_name: str) -> tuple[Execution, list[ExecutionActivity]]:
-    """Store a journal and its index; IntegrityError when the experiment has it already (the
-    same content or idempotency key). The rows come back unattached, to be read."""
+def add_execution(session: Session, columns: dict[str, Any], journal: dict[str, Any]
+                  ) -> tuple[Execution, list[ExecutionActivity]]:
+    """Store a journal and its index (`columns`, from `execution_columns`); IntegrityError
+    when the experiment has it already (the same content or idempotency key). The rows come
+    back unattached, to be read."""
     # Plain INSERTs, the activities in one statement: a journal's twenty-odd rows as ORM
     # objects cost more than the rest of the publish together.
-    columns = {
-        "id": new_id(), "experiment_id": experiment.id, "workspace_id": experiment.workspace_id,
-        "version": version_of_run(session, experiment, journal), "content_hash": content_hash,
-        "idempotency_key": key, "published_by": publisher,
-        "published_by_name": journals.text(publisher_name, 500), "created_at": utcnow(),
-        **journals.index(journal),
-    }
     session.execute(insert(Execution.__table__), [columns])
     session.execute(insert(ExecutionJournal.__table__), [{"execution_id": columns["id"],
                                                           "journal": journal}])
@@ -188,6 +185,18 @@ def add_execution(session: Session, experiment: Experiment, journal: dict[str, A
         # The table's own INSERT: the ORM's would split the rows by which values are None.
         session.execute(insert(ExecutionActivity.__table__), activities)
     return Execution(**columns), [ExecutionActivity(**a) for a in activities]
+
+
+def execution_columns(experiment_id: str, workspace_id: str, journal: dict[str, Any],
+                      content_hash: str, key: str | None, publisher: str,
+                      publisher_name: str) -> dict[str, Any]:
+    """A new execution's row, but for its `version`, from its journal."""
+    return {
+        "id": new_id(), "experiment_id": experiment_id, "workspace_id": workspace_id,
+        "content_hash": content_hash, "idempotency_key": key, "published_by": publisher,
+        "published_by_name": journals.text(publisher_name, 500), "created_at": utcnow(),
+        **journals.index(journal),
+    }
 
 
 def execution_view(row: Execution, activities: list[ExecutionActivity] | None = None,
