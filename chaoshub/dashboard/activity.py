@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, insert, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from chaoshub.core import paging
@@ -45,15 +45,17 @@ class Feed(NamedTuple):
 
 def record(session: Session, org_id: str, actor_id: str, kind: str, summary: str,
            workspace_id: str | None = None, scope: str | None = None,
-           outsider_summary: str | None = None) -> ActivityEntry:
+           outsider_summary: str | None = None) -> None:
     """Add an entry inside the caller's transaction."""
-    entry = ActivityEntry(org_id=org_id, workspace_id=workspace_id, actor_id=actor_id,
-                          kind=kind[:KIND_MAX], summary=summary[:SUMMARY_MAX],
-                          scope=scope or ("readers" if workspace_id else "members"),
-                          outsider_summary=outsider_summary and outsider_summary[:SUMMARY_MAX],
-                          created_at=utcnow())
-    session.add(entry)
-    return entry
+    # A plain INSERT: nothing reads the entry back. The change it tells of goes in first (a
+    # table's INSERT does not flush the session by itself): the entry may refer to it.
+    session.flush()
+    session.execute(insert(ActivityEntry.__table__), [{
+        "org_id": org_id, "workspace_id": workspace_id, "actor_id": actor_id,
+        "kind": kind[:KIND_MAX], "summary": summary[:SUMMARY_MAX],
+        "scope": scope or ("readers" if workspace_id else "members"),
+        "outsider_summary": outsider_summary and outsider_summary[:SUMMARY_MAX],
+        "created_at": utcnow()}])
 
 
 def user_feed(user: UserClaim) -> Feed:

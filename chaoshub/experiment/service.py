@@ -364,12 +364,12 @@ def publish_execution(
                 view.document if view.version == latest else None, journal)
             # No look for an earlier copy first: the unique keys refuse a repeat (rare: a
             # retry), and the new journal (every other publish) saves the query.
-            row, activities = store.add_execution(session, columns, journal)
-            published = PublishedExecution(execution=store.execution_view(row, activities),
+            published = PublishedExecution(execution=store.add_execution(session, columns,
+                                                                         journal),
                                            created=True)
             work.forget(_executions_key(experiment_id))
             outcome = published.execution.outcome
-            work.feed(f"execution {row.id}", view.org_id, "execution.published",
+            work.feed(f"execution {columns['id']}", view.org_id, "execution.published",
                       f"{user.name} published a run of {view.title}: {outcome}",
                       view.workspace_id, "executions",
                       f"A run of {view.title} was published: {outcome}")
