@@ -61,6 +61,42 @@ def test_memory_cache_reads_through_and_forgets():
     assert len(calls) == 2
 
 
+def test_a_derived_value_is_kept_until_any_entry_changes(monkeypatch):
+    store = Cache(MemoryBackend(), default_ttl=60)
+    made = []
+
+    def work_out():
+        made.append(1)
+        return len(made)
+
+    assert store.derived(("grant", "a"), work_out) == 1
+    assert store.derived(("grant", "a"), work_out) == 1  # kept
+    assert store.derived(("grant", "b"), work_out) == 2  # its own key
+    store.forget(store.key("dashboard", "anything"))
+    assert store.derived(("grant", "a"), work_out) == 3  # any change drops them all
+    # And a few seconds at most.
+    now = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: now + 60)
+    assert store.derived(("grant", "a"), work_out) == 4
+
+
+def test_a_value_worked_out_while_an_entry_changed_is_not_kept():
+    store = Cache(MemoryBackend(), default_ttl=60)
+
+    def changed_meanwhile():
+        store.forget(store.key("dashboard", "roles"))
+        return "stale"
+
+    assert store.derived(("grant", "a"), changed_meanwhile) == "stale"
+    assert store.derived(("grant", "a"), lambda: "fresh") == "fresh"
+
+
+def test_nothing_derived_is_kept_with_redis_and_no_copies_of_its_own(redis_url):
+    store = Cache(RedisBackend(redis_url), default_ttl=30, prefix=f"chaoshub-test-{uuid4().hex}")
+    assert store.derived(("grant", "a"), lambda: 1) == 1
+    assert store.derived(("grant", "a"), lambda: 2) == 2  # another process could change it
+
+
 def test_memory_cache_entries_expire():
     store = Cache(MemoryBackend(), default_ttl=60)
     calls = []

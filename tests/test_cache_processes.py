@@ -84,3 +84,24 @@ def test_a_token_revoked_and_a_document_changed_through_one_worker_hold_on_both(
     refused = {r.status_code for r in answers(document_url, bearer)}
     # Refused everywhere: 401, then 429 once the address has failed too often.
     assert 401 in refused and refused <= {401, 429}
+
+
+def test_a_member_removed_through_one_worker_is_refused_by_both(hub):
+    hub, _ = hub
+    alice, bob = signed_in_session(hub, "alice"), signed_in_session(hub, "bob")
+    assert alice.post(f"{hub}/api/v1/orgs", json={"name": "team"}).status_code == 201
+    assert alice.post(f"{hub}/api/v1/orgs/team/workspaces", json={"name": "ops"}).status_code == 201
+    assert alice.post(f"{hub}/api/v1/orgs/team/members",
+                      json={"username": "bob", "role": "member"}).status_code == 201
+    saved = alice.post(f"{hub}/api/v1/orgs/team/workspaces/ops/experiments",
+                       json=experiment()).json()
+    made = bob.post(f"{hub}/api/v1/tokens", json={"name": "ci", "scopes": ["full"]}).json()
+    bearer = {"Authorization": f"Bearer {made['secret']}"}
+    # The workspace is private: what bob may read there rests on his membership alone.
+    document_url = f"{hub}/team/ops/experiment/{saved['id']}"
+    # Warm: both workers keep bob's token, his grant in the workspace and the document.
+    assert {r.status_code for r in answers(document_url, bearer)} == {200}
+
+    assert alice.delete(f"{hub}/api/v1/orgs/team/members/bob").status_code == 204
+    time.sleep(BOUND)
+    assert {r.status_code for r in answers(document_url, bearer)} == {404}

@@ -120,3 +120,23 @@ def test_a_process_keeping_no_copies_still_announces_its_changes(redis_url):
     assert keeper.remember(key, lambda: {"account": "a"}) == {"account": "a"}
     plain.forget(key)
     until(lambda: keeper.local.get(key) is None, timeout=1.0)
+
+
+def test_a_derived_value_is_dropped_by_a_change_in_another_process(redis_url):
+    first, second = two_processes(redis_url)
+    until(lambda: listening(first) and listening(second))
+    assert first.derived(("grant", "bob"), lambda: "member") == "member"
+    assert first.derived(("grant", "bob"), lambda: pytest.fail("kept")) == "member"
+    second.forget(second.key("dashboard", "roles", "bob"))
+    until(lambda: first.derived(("grant", "bob"), lambda: "gone") == "gone", timeout=1.0)
+
+
+def test_nothing_derived_is_kept_while_the_messages_cannot_arrive(own_redis):  # noqa: F811
+    process, url = own_redis
+    store, _ = two_processes(url)
+    until(lambda: listening(store))
+    assert store.derived(("grant", "bob"), lambda: "member") == "member"
+    process.kill()
+    process.wait()
+    until(lambda: not store.local.listening, timeout=5.0)
+    assert store.derived(("grant", "bob"), lambda: "asked again") == "asked again"

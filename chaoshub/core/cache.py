@@ -7,8 +7,9 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from flask import Flask, current_app
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 EXTENSION = "chaoshub.cache"
 # What `peek` answers for a key it does not hold (a cached None is a real answer: a miss).
 MISSING = object()
+# Without Redis: how long, and how many, values worked out from entries a process keeps.
+MEMORY_DERIVED_SECONDS = 5.0
+MEMORY_DERIVED_ITEMS = 4096
+T = TypeVar("T")
 
 
 class MemoryBackend:
@@ -140,6 +145,12 @@ class Cache:
         self.default_ttl = default_ttl
         self.prefix = prefix
         self.local = local  # a process's own copies in front of Redis (local_cache.py)
+        # Values worked out from entries (`derived`), each with the generation it was made in.
+        self._derived: OrderedDict[tuple, tuple[int, float, Any]] = OrderedDict()
+        self._derived_seconds = local.seconds if local else MEMORY_DERIVED_SECONDS
+        self._derived_items = local.max_items if local else MEMORY_DERIVED_ITEMS
+        self._changes = 0  # this process's own `forget`s: the generation without a local layer
+        self._derived_lock = threading.Lock()
         # Changes are announced on Redis even by a process that keeps no copies: others may.
         self.channel = prefix + CHANNEL_SUFFIX if isinstance(backend, RedisBackend) else None
 
@@ -176,12 +187,39 @@ class Cache:
                 values.append(MISSING)
         return values
 
+    def derived(self, key: tuple, work_out: Callable[[], T]) -> T:
+        """A value worked out from cached entries (`work_out()`, immutable), kept in this process
+        until any entry changes and for a few seconds at most."""
+        # Any change drops every derived value: they are few, and changes rare next to reads.
+        generation = self._generation()
+        if generation is None:
+            return work_out()
+        found = self._derived.get(key)
+        if found is not None and found[0] == generation and found[1] > time.monotonic():
+            return found[2]
+        value = work_out()
+        # Kept with the generation read before working it out: a change meanwhile voids it.
+        with self._derived_lock:
+            self._derived[key] = (generation, time.monotonic() + self._derived_seconds, value)
+            self._derived.move_to_end(key)
+            while len(self._derived) > self._derived_items:
+                self._derived.popitem(last=False)
+        return value
+
+    def _generation(self) -> int | None:
+        # With Redis, only a process that hears every change may keep what it worked out.
+        if self.local is not None:
+            generation = self.local.generation()
+            return generation if self.local.listening else None
+        return self._changes if isinstance(self.backend, MemoryBackend) else None
+
     def put(self, key: str, value: Any, ttl: int | None = None) -> None:
         """Store `value` (JSON) under `key`, as `remember` does after a load."""
         self.backend.set(key, json.dumps(value), ttl or self.default_ttl)
 
     def forget(self, *keys: str) -> None:
         """Drop entries after a write that changes them, in every process's own copies too."""
+        self._changes += 1
         if self.local is not None:
             self.local.drop(keys)
         if self.channel is None:

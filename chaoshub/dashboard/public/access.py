@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chaoshub.core import claims
+from chaoshub.core.cache import cache
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Forbidden, NotFound, Unauthorized
@@ -123,19 +124,28 @@ def grant(claim: str, org: str = "", workspace: str = "", workspace_id: str = ""
     workspace; otherwise the grant, whose `allowed` may hold no more than "read".
     """
     user = claims.verify(claim)
+    # Worked out from cached entries only, so kept until any of them changes: what the caller
+    # holds is in the key, not who they are by name or until when.
+    key = ("grant", user.sub, user.scopes, user.workspace, org, workspace, workspace_id)
+    found = cache().derived(key, lambda: _grant(user, org, workspace, workspace_id))
+    if "write" in found.allowed and user.is_session:
+        # Where a page offers to move things: read afresh, it is not among the cached entries.
+        with transaction(SERVICE) as session:
+            return found.model_copy(update={
+                "move_to": _writable_workspaces(session, user, except_id=found.id)})
+    return found
+
+
+def _grant(user: UserClaim, org: str, workspace: str, workspace_id: str) -> WorkspaceGrant:
     found, held = (store.workspace_by_id(workspace_id, account(user)) if workspace_id
                    else store.workspace_by_name(org, workspace, account(user)))
     ref = _decide(user, found, held, "read")
     role = held.in_workspace(ref.id) if held else None
     allowed = permissions.allowed_actions(role, user, True)
-    move_to = []
-    if "write" in allowed and user.is_session:
-        with transaction(SERVICE) as session:
-            move_to = _writable_workspaces(session, user, except_id=ref.id)
     safety = store.run_safety(ref.id)
     return WorkspaceGrant(**ref.model_dump(), role=role, allowed=allowed,
                           executions="full" if role else ref.outsider_executions,
-                          move_to=move_to, run_policy=RunPolicy(**safety["run_policy"]),
+                          run_policy=RunPolicy(**safety["run_policy"]),
                           kill_switch=KillSwitch(**safety["kill_switch"]))
 
 
