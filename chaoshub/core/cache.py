@@ -219,13 +219,15 @@ class Cache:
 
     def forget(self, *keys: str) -> None:
         """Drop entries after a write that changes them, in every process's own copies too."""
-        self._changes += 1
         if self.local is not None:
             self.local.drop(keys)
         if self.channel is None:
             self.backend.delete(list(keys))
         else:
             self.backend.delete(list(keys), announce=(self.channel, json.dumps(keys)))
+        # Counted once the entries are gone: a value worked out from them before is void.
+        with self._derived_lock:
+            self._changes += 1
 
     def _read(self, keys: list[str]) -> list[str | None]:
         # What `put` stores was read from the databases just now, as any process would: only
