@@ -497,6 +497,7 @@ def test_the_router_sends_each_path_to_its_service_but_private_ones():
     assert service_for("/settings/tokens/abc/revoke") == "dashboard"  # it resolves workspaces
     assert service_for("/api/v1/tokens/abc") == "dashboard"
     assert service_for("/api/v1/experiments/abc") == "experiment"
+    assert service_for("/-/runs") == "experiment"  # the runs overview: no org is named "-"
     assert service_for("/api/v1/orgs/o/workspaces/w") == "dashboard"
     assert service_for("/api/v1/orgs/o/workspaces/w/experiments") == "experiment"
     assert service_for("/api/v1/orgs/o/workspaces/w/environments/staging") == "experiment"

@@ -106,12 +106,13 @@ class Execution(Base):
         UniqueConstraint("experiment_id", "content_hash"),
         UniqueConstraint("experiment_id", "idempotency_key"),
         Index("ix_executions_listing", "experiment_id", "created_at", "id"),
+        Index("ix_executions_workspace_recent", "workspace_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     experiment_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("experiments.id", ondelete="CASCADE"))
-    workspace_id: Mapped[str] = mapped_column(String(36), index=True)
+    workspace_id: Mapped[str] = mapped_column(String(36))
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))
     deviated: Mapped[bool] = mapped_column(Boolean)

@@ -41,6 +41,7 @@ from chaoshub.experiment import (
     last_runs,
     listing,
     moves,
+    overview,
     queue,
     run_checks,
     runs,
@@ -872,6 +873,22 @@ def runs_in_progress(claim: str, org: str, workspace: str) -> list[active_runs.A
     return [active_runs.ActiveRun(
         run=runs.run_view(row, where.org_name, where.name, [], detailed), title=title)
         for row, title in active_runs.in_workspace(where.id)]
+
+
+@interface.public
+def runs_overview(claim: str) -> overview.Overview:
+    """How the runs of the workspaces the user holds a role in are doing (signed in only)."""
+    user = _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    if user.anonymous:
+        raise Unauthorized("sign in to see how your runs are doing")
+    places = []
+    for org in dashboard.list_orgs(claim):
+        for ws in org.workspaces:
+            grant = grants.by_id(claim, ws.id)
+            # Their own workspaces, where they see every run in full.
+            if grant.role is not None and grant.executions == "full":
+                places.append(overview.Place(id=ws.id, org=org.name, workspace=ws.name))
+    return overview.gather(places)
 
 
 def _record_run_activity(claim: str, view: ExperimentView, kind: str, summary: str,

@@ -1,0 +1,28 @@
+"""The runs overview page: how the runs of someone's workspaces are doing."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, make_response, redirect, render_template, request
+
+from chaoshub.core.errors import Unauthorized
+from chaoshub.core.web import current_claim
+from chaoshub.experiment import service
+from chaoshub.experiment.pages import OUTCOME_LABELS
+from chaoshub.experiment.presenters import STATUS_LABELS
+
+overview_pages = Blueprint("overview_pages", __name__)
+
+
+# Under "/-/": no org can be named "-", so the path never hides an org's page.
+@overview_pages.get("/-/runs")
+def runs_overview():
+    """Recent runs, runs in progress, what deviated this week and what has not run for a month."""
+    try:
+        found = service.runs_overview(current_claim())
+    except Unauthorized:
+        return redirect("/signin?next=" + quote(request.path), code=302)
+    return make_response(render_template(
+        "experiment/overview.html", overview=found, outcomes=OUTCOME_LABELS,
+        run_statuses=STATUS_LABELS))
