@@ -40,3 +40,26 @@ def test_the_api_reference_shows_operations_and_their_schemas(page, hub_url):
 
     page.get_by_test_id("spec-link").click()
     assert json.loads(page.locator("body").inner_text())["openapi"].startswith("3.")
+
+
+def test_every_parameter_is_described_and_the_intro_reads_as_prose(page, hub_url):
+    spec = json.loads(page.context.request.get(f"{hub_url}/api/v1/openapi.json").text())
+    parameters = [(path, p) for path, methods in spec["paths"].items()
+                  for operation in methods.values() for p in operation.get("parameters", [])]
+    undescribed = [(path, p["name"]) for path, p in parameters
+                   if not p.get("description", "").strip()]
+    assert len(parameters) > 100 and undescribed == []
+
+    page.goto(f"{hub_url}/api/v1/docs")
+    intro = page.get_by_test_id("api-intro")
+    assert "`" not in intro.inner_text()
+    assert intro.locator("code").first.inner_text().startswith("Authorization: Bearer")
+    # The path's own parameters are described on the page too.
+    assert "org's name" in page.locator("#get_org tbody tr").first.inner_text()
+
+
+def test_the_home_page_links_to_the_api_reference(page, hub_url):
+    page.goto(hub_url)
+    page.get_by_test_id("api-docs-link").click()
+    page.wait_for_url(f"{hub_url}/api/v1/docs")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("ChaosHub API")

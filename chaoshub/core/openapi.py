@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
@@ -15,6 +17,24 @@ from chaoshub.core.errors import BadRequest, ValidationFailed, pydantic_problems
 from chaoshub.core.inputs import parse_json
 
 SPEC_PATH = "/api/v1/openapi.json"
+DOCS_PATH = "/api/v1/docs"
+# What each path parameter names: the API uses every name with one meaning, so one table
+# describes them all (a route may still say more with `path_parameter_descriptions`).
+PATH_PARAMETERS = {
+    "org": "The org's name (any case; a former name still answers).",
+    "workspace": "The workspace's name within the org (any case).",
+    "username": "The person's username.",
+    "invitation_id": "The invitation's id, as listed by the org's invitations.",
+    "token": "An invitation link's secret (or, for its invitee, the invitation's id).",
+    "token_id": "The API token's id (never its secret), as GET /api/v1/tokens lists it.",
+    "experiment_id": "The experiment's id, as its listing and its page's address show it.",
+    "number": "The version's number, 1 for the first.",
+    "execution_id": "The execution's id, as the experiment's executions list it.",
+    "run_id": "The run's id, as starting it answered (and the run's page shows).",
+    "name": "The run environment's name within the workspace.",
+    "secret": "The secret's name within the environment.",
+}
+CODE_SPAN = re.compile(r"`([^`]+)`")
 
 
 class ErrorBody(BaseModel):
@@ -53,6 +73,10 @@ class HubPlugin(FlaskPlugin):
 
     def get_func_operation_id(self, func, path, method):
         return func.__name__
+
+    def parse_path(self, route, path_parameter_descriptions):
+        return super().parse_path(route, {**PATH_PARAMETERS,
+                                          **(path_parameter_descriptions or {})})
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -172,12 +196,20 @@ def openapi_document():
     return jsonify(docs.spec)
 
 
-@pages.get("/api/v1/docs")
+@pages.get(DOCS_PATH)
 def browse():
     """The API's operations, readable in a browser."""
     spec = docs.spec
     return render_template("api_docs.html", spec=spec, spec_url=SPEC_PATH,
-                           sections=operations_by_tag(spec), type_name=type_name)
+                           sections=operations_by_tag(spec), type_name=type_name,
+                           marked=code_spans)
+
+
+def code_spans(text: str) -> Markup:
+    """`text` as HTML, its Markdown code spans (what the document's descriptions use of
+    Markdown) shown as code."""
+    return Markup(CODE_SPAN.sub(lambda found: f"<code>{found.group(1)}</code>",
+                                str(escape(text))))
 
 
 def operations_by_tag(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -138,14 +138,15 @@ class AuditQuery(PageQuery):
     event: str | None = Field(None, description="a prefix of the event's name")
     since: str | None = Field(None, description="YYYY-MM-DD")
     until: str | None = Field(None, description="YYYY-MM-DD, included")
-    format: Literal["json", "jsonl"] | None = None
+    format: Literal["json", "jsonl"] | None = Field(None, description=(
+        "json (the default): a page of entries; jsonl: the whole log, one entry a line"))
 
 
 class SearchQuery(Query):
     """A name prefix to look for."""
 
-    q: str = ""
-    limit: int = Field(10, ge=1)
+    q: str = Field("", description="the start of the names to find, in any case")
+    limit: int = Field(10, ge=1, description="at most this many of each kind (up to 50)")
 
 
 class TokenRequest(Body):

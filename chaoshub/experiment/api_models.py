@@ -90,7 +90,7 @@ class VersionDiff(RootModel[dict[str, Any]]):
 class ListQuery(PageQuery):
     """Paging and filters of a workspace's experiments."""
 
-    tag: str | None = None
+    tag: str | None = Field(None, description="only the experiments with this tag")
     search: str | None = Field(None, description=(
         "the start of the title, or of a word of the title or the description"))
     contribution: str | None = Field(None, description=(
@@ -107,13 +107,14 @@ class ListQuery(PageQuery):
 class DownloadQuery(Query):
     """Ask for the document itself, as a file."""
 
-    format: Literal["json", "yaml", "yml"] | None = None
+    format: Literal["json", "yaml", "yml"] | None = Field(None, description=(
+        "the experiment's document alone, as a file in this format"))
 
 
 class WriteQuery(Query):
     """The message of the version a write makes."""
 
-    message: str = ""
+    message: str = Field("", description="what changed, kept with the version it makes")
 
 
 class DiffQuery(Query):
@@ -121,8 +122,8 @@ class DiffQuery(Query):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: int = Field(alias="from", ge=1)
-    to: int = Field(ge=1)
+    from_: int = Field(alias="from", ge=1, description="the number of the earlier version")
+    to: int = Field(ge=1, description="the number of the later version")
 
 
 class CompareQuery(Query):
