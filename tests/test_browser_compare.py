@@ -15,11 +15,13 @@ COLOURS = {"deviated": "rgb(232, 89, 12)", "passed": "rgb(43, 138, 62)",
 
 
 def slower_and_failing() -> dict:
-    """A passing run (09:01) in which `run-true` took 2.5 s and `read-marker-size` failed."""
+    """A passing run (09:01) in which `run-true` took 2.5 s, `read-marker-size` failed and
+    `delete-marker-file` took 6.7 ms instead of 2.7 (timing noise)."""
     later = variant("passed")
     later["duration"] = 2.6
     later["run"][0]["duration"] = 2.5
     later["run"][1]["status"] = "failed"
+    later["run"][2]["duration"] = 0.0067
     return later
 
 
@@ -104,6 +106,23 @@ def test_compare_with_the_previous_run_from_the_execution_page(page, hub):
     assert changes(page, "faster") == ["run-true method 2.50 s → 1.4 ms: −2.50 s (×0.00054)"]
     page.get_by_role("link", name="Run A").click()
     page.wait_for_url(f"**/execution/{runs['passed']}")
+
+
+def test_a_few_milliseconds_more_is_not_called_slower(page, hub):
+    url, experiment_id, runs = hub
+    sign_in_browser(page, url, "heidi")
+    page.goto(f"{url}/heidi/Personal/experiment/{experiment_id}/compare"
+              f"?a={runs['deviated']}&b={runs['passed']}")
+    slower = page.get_by_test_id("slower")
+    assert slower.get_by_role("heading").inner_text() == "Slower in run B"
+    assert [t.split(" ")[0] for t in changes(page, "slower")] == ["run-true"]
+    assert "delete-marker-file" not in slower.inner_text()
+    assert page.get_by_test_id("faster").count() == 0
+    assert page.get_by_test_id("unchanged").inner_text().startswith("None got faster;")
+    # The table of every activity still shows the small change, unmarked.
+    row = page.get_by_test_id("activity-row").filter(has_text="delete-marker-file")
+    assert " ".join(row.inner_text().split()).endswith("2.7 ms succeeded 6.7 ms +4.0 ms")
+    assert "differs" not in (row.get_attribute("class") or "")
 
 
 def test_pick_two_runs_on_the_experiment_page(page, hub):

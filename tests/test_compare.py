@@ -27,15 +27,23 @@ def publish(browser, experiment_id: str, body) -> str:
     return response.get_json()["id"]
 
 
+def slow_delete() -> dict:
+    """The sample's deviated run, in which `delete-marker-file` took 0.9 s."""
+    first = journal()
+    first["run"][2]["duration"] = 0.9
+    return first
+
+
 def changed_run() -> dict:
-    """A run after the sample's deviated one: the steady state holds again, but `run-true` got
-    slow, `read-marker-size` failed, `delete-marker-file` got faster, one hypothesis probe is
-    gone and one rollback is new."""
+    """A run after `slow_delete`: the steady state holds again, but `run-true` got slow,
+    `read-marker-size` failed, `delete-marker-file` got faster, `recreate-marker-file` moved
+    by a few milliseconds (noise), one hypothesis probe is gone and one rollback is new."""
     later = variant("passed")
     later["duration"] = 2.6
     later["run"][0]["duration"] = 2.5
     later["run"][1]["status"] = "failed"
     later["run"][2]["duration"] = 0.0001
+    later["rollbacks"][0]["duration"] = 0.0067  # 2.7 ms in the sample: x2.4, +4 ms
     del later["steady_states"]["before"]["probes"][1]
     notify = json.loads(json.dumps(later["rollbacks"][0]))
     notify["activity"]["name"] = "notify-team"
@@ -49,7 +57,7 @@ def names(pairs: list[dict]) -> list[tuple[str, str]]:
 
 def test_compare_tells_what_flipped_changed_slowed_and_went(alice):
     created = create(alice)
-    before = publish(alice, created["id"], journal())
+    before = publish(alice, created["id"], slow_delete())
     after = publish(alice, created["id"], changed_run())
     response = alice.get(f"/api/v1/experiments/{created['id']}/compare?a={before}&b={after}")
     assert response.status_code == 200, response.get_json()
@@ -199,6 +207,48 @@ def test_repeated_activities_pair_by_order():
     noisy = compare.compare(execution(run(("method", "a", 10.0), ("method", "b", 0.0001))),
                             execution(run(("method", "a", 10.5), ("method", "b", 0.0005))))
     assert noisy.slower == [] and noisy.faster == []
+
+
+def timed_pair(before: float, after: float):
+    """One method action that took `before` seconds in run A and `after` in run B."""
+    [pair] = compare.pair_activities(
+        [ActivityView(phase="method", name="x", type="action", status="succeeded",
+                      duration=before)],
+        [ActivityView(phase="method", name="x", type="action", status="succeeded",
+                      duration=after)])
+    return pair
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    (0.0022, 0.0067),  # three times as long, 4.5 ms more: process start-up jitter
+    (0.05, 0.14),      # almost three times as long, but under 100 ms more
+    (10.0, 11.5),      # 1.5 s more, but 15% of a long wait
+    (30.0, 29.0),      # a second faster out of thirty
+    (0.0, 0.09),
+])
+def test_timing_noise_is_neither_slower_nor_faster(before, after):
+    assert not compare.is_notable(timed_pair(before, after))
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    (0.0014, 2.5),  # a real slowdown
+    (1.0, 1.25),    # a quarter longer, 250 ms more
+    (10.0, 13.0),
+    (2.0, 0.5),     # a real speed-up
+    (0.0, 0.1),
+])
+def test_a_real_change_of_duration_is_notable(before, after):
+    assert compare.is_notable(timed_pair(before, after))
+
+
+def test_unknown_durations_are_not_compared():
+    pair = timed_pair(1.0, 5.0)
+    for a, b in ((None, 5.0), (1.0, None)):
+        unknown = pair.model_copy(update={
+            "a": pair.a.model_copy(update={"duration": a}),
+            "b": pair.b.model_copy(update={"duration": b}),
+            "duration_change": compare.change(a, b)})
+        assert not compare.is_notable(unknown)
 
 
 # The pages -------------------------------------------------------------------------------

@@ -17,8 +17,14 @@ from chaoshub.experiment.schemas import (
 PHASES = ("before", "method", "during", "after", "rollbacks")
 STEADY_STATE_PHASES = frozenset({"before", "during", "after"})
 # Timings jitter from run to run: a change is slower or faster only past both bounds.
-NOTABLE_SECONDS = 0.001
-NOTABLE_RATIO = 0.1
+# Between two runs of the same experiment, starting a process, importing a Python module or
+# a busy machine moves an activity by milliseconds to tens of milliseconds (2.2 -> 6.7 ms is
+# three times as long and means nothing): 100 ms is past that jitter and about what a person
+# notices. An activity that waits on purpose (a 30 s pause, a rollout) drifts by more than
+# that without anything having changed, so the change must also be a fifth of its duration
+# in run A, where a slower or faster system shows.
+NOTABLE_SECONDS = 0.1
+NOTABLE_RATIO = 0.2
 
 Key = tuple[str, str, int]
 
@@ -64,12 +70,12 @@ def is_flipped(pair: ActivityPair) -> bool:
 
 
 def is_notable(pair: ActivityPair) -> bool:
-    """True when an activity's duration moved more than timing noise."""
+    """True when an activity's duration moved more than timing noise: by at least
+    NOTABLE_SECONDS and by at least NOTABLE_RATIO of its duration in run A."""
     if pair.duration_change is None or pair.a is None or pair.b is None:
         return False
-    shorter = min(pair.a.duration or 0.0, pair.b.duration or 0.0)
     moved = abs(pair.duration_change)
-    return moved >= NOTABLE_SECONDS and moved >= NOTABLE_RATIO * shorter
+    return moved >= NOTABLE_SECONDS and moved >= NOTABLE_RATIO * (pair.a.duration or 0.0)
 
 
 def change(before: float | None, after: float | None) -> float | None:
