@@ -14,10 +14,11 @@ BEFORE, AFTER = "rgb(255, 245, 245)", "rgb(244, 252, 245)"  # hub.css, as the br
 
 
 def third_version() -> dict:
-    """The second version with its steady-state probes swapped and a probe added to the
-    method."""
+    """The second version with its steady-state probes swapped, a probe added to the method
+    and the file `delete-marker-file` removes moved."""
     changed = second_version()
     changed["steady-state-hypothesis"]["probes"].reverse()
+    changed["method"][1]["provider"]["arguments"][1] = "/tmp/elsewhere"
     changed["method"].append({"type": "probe", "name": "count-files",
                               "provider": {"type": "process", "path": "ls"}})
     return changed
@@ -67,6 +68,11 @@ def test_follow_a_version_to_its_changes_then_pick_another_pair(page, hub):
     assert " ".join(hypothesis.get_by_test_id("reordered").inner_text().split()) == (
         "order changed was marker-file-exists → marker-file-test-succeeds; "
         "now marker-file-test-succeeds → marker-file-exists")
+    # A changed item of a list inside the provider: its path and the two values alone.
+    moved = method.get_by_test_id("changed")
+    assert moved.get_by_test_id("activity-name").inner_text() == "delete-marker-file"
+    assert folded(moved.get_by_test_id("field").all_inner_texts()) == [
+        'provider.arguments[1] "${marker_path}" "/tmp/elsewhere"']
     assert page.get_by_test_id("section-rollbacks").count() == 0
     assert page.get_by_test_id("unchanged").inner_text() == \
         "Unchanged: Rollbacks, and every other field."
@@ -84,10 +90,17 @@ def test_follow_a_version_to_its_changes_then_pick_another_pair(page, hub):
                   .all_inner_texts()) == ["read-marker-size"]
     changed = method.get_by_test_id("changed")
     assert changed.get_by_test_id("activity-name").inner_text() == "run-true"
-    assert changed.get_by_test_id("changed-fields").inner_text() == "provider"
+    # The one key that changed, with its old and new value; not the whole provider.
+    assert changed.get_by_test_id("changed-fields").inner_text() == "provider.timeout"
     field = changed.get_by_test_id("field")
+    assert field.count() == 1
     before, after = field.get_by_test_id("before"), field.get_by_test_id("after")
-    assert '"timeout": 5' in before.inner_text() and '"timeout": 10' in after.inner_text()
+    assert (field.get_by_role("rowheader").inner_text(), before.inner_text(),
+            after.inner_text()) == ("provider.timeout", "5", "10")
+    whole = changed.locator("details pre")
+    assert not whole.first.is_visible()  # the whole activity only when asked for
+    changed.get_by_text("The whole activity, before and after").click()
+    assert '"timeout": 5' in whole.first.inner_text()
     assert before.evaluate("pre => getComputedStyle(pre).backgroundColor") == BEFORE
     assert after.evaluate("pre => getComputedStyle(pre).backgroundColor") == AFTER
     # Side by side: the new value sits to the right of the old one, on the same line.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+from chaoshub.experiment import diff
+from chaoshub.experiment.diff import UNSET, PathChange
 from tests.conftest import csrf, signed_up_client
 from tests.experiment_data import create, experiment
 
@@ -58,8 +60,12 @@ def test_the_page_shows_what_was_added_removed_and_changed(app):
     method = html.unescape(section(text, "section-method"))
     assert 'data-testid="removed"' in method and "read-marker-size" in method
     assert 'data-testid="changed"' in method and "run-true" in method
-    assert '<span data-testid="changed-fields">provider</span>' in method
-    assert '"timeout": 5' in method and '"timeout": 10' in method  # before and after
+    # The one key that changed, not the whole provider twice.
+    assert '<span data-testid="changed-fields">provider.timeout</span>' in method
+    assert ('<th scope="row"><code>provider.timeout</code></th>'
+            '<td><pre class="output before" data-testid="before">5</pre></td>'
+            '<td><pre class="output after" data-testid="after">10</pre></td>') in method
+    assert '"timeout": 5' in method and '"timeout": 10' in method  # the whole, folded
     assert 'data-testid="reordered"' not in method
     rollbacks = html.unescape(section(text, "section-rollbacks"))
     assert 'data-testid="added"' in rollbacks and "say-done" in rollbacks
@@ -93,8 +99,9 @@ def test_a_new_order_and_the_hypothesis_fields_show(app):
     assert "order changed" in shown
     assert "marker-file-exists → marker-file-test-succeeds; " in shown
     assert "marker-file-test-succeeds → marker-file-exists" in shown
-    assert "<code>steady-state-hypothesis</code>" in section(text, "fields")
-    assert '"title": "The marker is there"' in section(text, "fields")
+    fields = section(text, "fields")
+    assert "<code>steady-state-hypothesis.title</code>" in fields
+    assert '"The marker is there"' in fields and '"title":' not in fields
 
 
 def test_identical_versions_say_there_is_no_difference(app):
@@ -170,3 +177,68 @@ def test_the_experiment_page_links_each_version_to_its_changes(app):
             in text)
     assert "changes since v1" in text
     assert f'href="/api/v1/experiments/{created["id"]}/diff?from=1&amp;to=2"' in text
+
+
+# The values that changed, by path -------------------------------------------------------
+
+
+def test_one_changed_key_of_a_provider_is_one_change():
+    before = {"type": "action", "name": "run-true",
+              "provider": {"type": "process", "path": "true", "timeout": 5}}
+    after = {**before, "provider": {**before["provider"], "timeout": 10}}
+    assert diff.changes(before, after) == [PathChange("provider.timeout", 5, 10)]
+    assert diff.changes(before, before) == []
+
+
+def test_nested_dicts_and_lists_name_the_innermost_value():
+    before = {"provider": {"arguments": {"headers": {"x-team": "sre"}, "ports": [80, 443],
+                                          "checks": [{"path": "/", "code": 200}]}}}
+    after = {"provider": {"arguments": {"headers": {"x-team": "ops"}, "ports": [80, 8443],
+                                         "checks": [{"path": "/", "code": 204}]}}}
+    assert diff.changes(before, after) == [
+        PathChange("provider.arguments.headers.x-team", "sre", "ops"),
+        PathChange("provider.arguments.ports[1]", 443, 8443),
+        PathChange("provider.arguments.checks[0].code", 200, 204),
+    ]
+
+
+def test_added_and_removed_keys_and_items():
+    before = {"provider": {"arguments": ["-f", "/tmp/marker"], "timeout": 5}}
+    after = {"provider": {"arguments": ["-v", "-f", "/tmp/marker"], "secrets": ["k8s"]}}
+    # One inserted argument is one addition: the others did not change.
+    assert diff.changes(before, after) == [
+        PathChange("provider.arguments[0]", UNSET, "-v"),
+        PathChange("provider.timeout", 5, UNSET),
+        PathChange("provider.secrets", UNSET, ["k8s"]),
+    ]
+    assert diff.changes([1, 2, 3], [1, 3]) == [PathChange("[1]", 2, UNSET)]
+
+
+def test_a_value_of_another_type_changes_as_a_whole():
+    assert diff.changes({"tolerance": True}, {"tolerance": 1}) == [
+        PathChange("tolerance", True, 1)]
+    assert diff.changes({"a": {"b": 1}}, {"a": [1]}) == [PathChange("a", {"b": 1}, [1])]
+    assert diff.changes({"a": None}, {}) == [PathChange("a", None, UNSET)]
+
+
+def test_odd_keys_are_quoted():
+    assert [c.path for c in diff.changes({"a b": 1, "x": {"é.": 1}}, {"a b": 2, "x": {"é.": 2}})
+            ] == ['["a b"]', 'x["é."]']
+
+
+def test_the_page_shows_paths_in_nested_arguments(app):
+    alice = signed_up_client(app, "alice")
+    created = create(alice)
+    base = f"/alice/Personal/experiment/{created['id']}"
+    changed = experiment()
+    changed["method"][2]["provider"]["arguments"][1] = "/tmp/other-marker"
+    changed["configuration"] = {"marker_path": "/tmp/a"}
+    put(alice, created["id"], changed)
+    text = html.unescape(page(alice, f"{base}/versions/diff", **{"from": 1, "to": 2})
+                         .get_data(as_text=True))
+    method = section(text, "section-method")
+    assert 'data-testid="changed-fields">provider.arguments[1]<' in method
+    assert '"/tmp/other-marker"</pre>' in method
+    fields = section(text, "fields")
+    assert "<code>configuration.marker_path</code>" in fields
+    assert '"/tmp/chaoshub-demo/marker.txt"</pre>' in fields and '"/tmp/a"</pre>' in fields

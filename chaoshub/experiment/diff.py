@@ -1,7 +1,12 @@
-"""A structural diff of two experiment documents: activities by name, other fields by key."""
+"""A structural diff of two experiment documents: activities by name, other fields by key, and
+within a changed activity or field, the values that changed by their paths."""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any
 
 SECTIONS = ("hypothesis", "method", "rollbacks")
@@ -62,3 +67,71 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     ]
     result["identical"] = old == new
     return result
+
+
+# A key that reads well after a dot; any other is written as a quoted string in brackets.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()  # the side of a change where the key or the list item is not there
+
+
+@dataclass(frozen=True)
+class PathChange:
+    """One value that changed, at `path` (such as `provider.arguments[1]`); `before` or `after`
+    is UNSET when the key or item was added or removed."""
+
+    path: str
+    before: Any
+    after: Any
+
+
+def changes(before: Any, after: Any, path: str = "") -> list[PathChange]:
+    """The smallest values that differ between `before` and `after`, with their paths: dicts
+    are compared key by key, lists item by item (aligned, so one inserted item reads as one
+    addition, not as every later item changed; a removed item has its index in `before`, the
+    others their index in `after`), anything else as a whole."""
+    if before is not UNSET and after is not UNSET and _canonical(before) == _canonical(after):
+        return []  # on the JSON text: true and 1, or 1 and 1.0, differ in a document
+    if isinstance(before, dict) and isinstance(after, dict):
+        found = []
+        for key in [*before, *(k for k in after if k not in before)]:
+            found += changes(before.get(key, UNSET), after.get(key, UNSET), _key(path, key))
+        return found
+    if isinstance(before, list) and isinstance(after, list):
+        return _list_changes(before, after, path)
+    return [PathChange(path, before, after)]
+
+
+def _list_changes(before: list[Any], after: list[Any], path: str) -> list[PathChange]:
+    # Items are aligned on their JSON text; a run of replaced items is compared pairwise.
+    matcher = SequenceMatcher(a=[_canonical(v) for v in before],
+                              b=[_canonical(v) for v in after], autojunk=False)
+    found = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        paired = min(i2 - i1, j2 - j1)
+        for offset in range(paired):
+            found += changes(before[i1 + offset], after[j1 + offset], f"{path}[{j1 + offset}]")
+        for i in range(i1 + paired, i2):
+            found.append(PathChange(f"{path}[{i}]", before[i], UNSET))
+        for j in range(j1 + paired, j2):
+            found.append(PathChange(f"{path}[{j}]", UNSET, after[j]))
+    return found
+
+
+def _key(path: str, key: Any) -> str:
+    key = str(key)
+    if _PLAIN_KEY.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)

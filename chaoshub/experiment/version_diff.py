@@ -19,7 +19,8 @@ MAX_VERSION = 2**31 - 1  # versions are numbered in an INTEGER column: none can 
 
 @dataclass(frozen=True)
 class FieldChange:
-    """One field, its value before and after as indented JSON (None when not set)."""
+    """One value that changed, by its path (such as `provider.timeout`), before and after as
+    indented JSON (None when not set)."""
 
     field: str
     before: str | None
@@ -28,7 +29,8 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class ActivityChange:
-    """An activity found in both versions with different contents."""
+    """An activity found in both versions with different contents: the values that changed,
+    and the whole activity before and after."""
 
     name: str
     fields: list[FieldChange]
@@ -104,8 +106,7 @@ def changes(claim: str, experiment_id: str, old: int, new: int) -> VersionChange
     return VersionChanges(
         versions=versions, old=numbered[old], new=numbered[new],
         sections=[_section(key, found[key], before, after) for key in diff.SECTIONS],
-        fields=[FieldChange(f["field"], _json(f["before"]), _json(f["after"]))
-                for f in found["fields"]],
+        fields=_changes(_other_fields(before), _other_fields(after)),
         identical=found["identical"],
     )
 
@@ -117,9 +118,7 @@ def _section(key: str, found: dict[str, Any], old: dict[str, Any],
     for entry in found["changed"]:
         name = entry["name"]
         changed.append(ActivityChange(
-            name=name,
-            fields=[FieldChange(f, _json(before[name].get(f)), _json(after[name].get(f)))
-                    for f in entry["fields"]],
+            name=name, fields=_changes(before[name], after[name]),
             before=_json(before[name]) or "", after=_json(after[name]) or "",
         ))
     return SectionChanges(
@@ -132,8 +131,26 @@ def _section(key: str, found: dict[str, Any], old: dict[str, Any],
     )
 
 
+def _changes(old: Any, new: Any) -> list[FieldChange]:
+    # The values that changed rather than the whole fields holding them: one key of a provider
+    # reads as `provider.timeout`, 5 -> 10, not as two copies of the provider.
+    return [FieldChange(c.path, _json(c.before), _json(c.after))
+            for c in diff.changes(old, new)]
+
+
+def _other_fields(document: dict[str, Any]) -> dict[str, Any]:
+    # The document without its activities (the sections show those), the hypothesis' own
+    # fields kept.
+    rest = {k: v for k, v in document.items()
+            if k not in ("steady-state-hypothesis", "method", "rollbacks")}
+    hypothesis = document.get("steady-state-hypothesis")
+    if isinstance(hypothesis, dict) and any(k != "probes" for k in hypothesis):
+        rest["steady-state-hypothesis"] = {k: v for k, v in hypothesis.items() if k != "probes"}
+    return rest
+
+
 def _json(value: Any) -> str | None:
     # Absent and null read the same on the page: "not set".
-    if value is None:
+    if value is None or value is diff.UNSET:
         return None
     return json.dumps(value, indent=2, ensure_ascii=False)
