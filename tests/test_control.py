@@ -84,6 +84,15 @@ def hub(tmp_path_factory):
         yield url, token.stdout.strip(), root
 
 
+def make_token(root: Path, scopes: str, name: str) -> str:
+    """A new API token of alice's on the hub `root` holds, with these scopes."""
+    made = subprocess.run([BIN / "chaoshub", "token", "create", "--username", "alice", "--name",
+                           name, "--scopes", scopes], capture_output=True, text=True, timeout=60,
+                          env=clean_env(CHAOSHUB_INSTANCE_PATH=str(root / "instance")), cwd=root)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
 @pytest.fixture
 def laptop(tmp_path, client_venv):
     """A user's machine: its own home, spool folder and copy of the sample experiment."""
@@ -105,6 +114,17 @@ def login(laptop, url: str, token: str, workspace: str) -> None:
                           env=clean_env(HOME=str(laptop["home"])), capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 0, done.stderr
+
+
+def write_settings(laptop, url: str, token: str, workspace: str) -> None:
+    """The settings `chaoshub login` writes, for a hub it would refuse to log in to (one that
+    is down, a workspace that does not exist yet)."""
+    laptop["settings"].write_text(yaml.safe_dump({
+        "vendor": {"chaoshub": {"hub_url": url, "token": token, "organization": "alice",
+                                "workspace": workspace}},
+        "auths": {url.removeprefix("http://"): {"type": "bearer", "value": token}},
+        "controls": {"chaoshub": {"provider": {"type": "python",
+                                               "module": "chaoshub_client.control"}}}}))
 
 
 def chaos_run(laptop, name: str) -> tuple[subprocess.CompletedProcess, dict]:
@@ -169,7 +189,7 @@ def test_a_run_without_the_hub_goes_on_and_its_journal_is_sent_later(hub, laptop
     _, token, root = hub
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    login(laptop, url, token, "Public")
+    write_settings(laptop, url, token, "Public")  # `chaoshub login` refuses a hub that is down
     done, offline = chaos_run(laptop, "offline")  # nobody listens there yet
     assert done.returncode == 1, done.stderr
     assert offline["status"] == "completed" and offline["deviated"] is True
@@ -209,7 +229,7 @@ def test_a_run_without_the_hub_goes_on_and_its_journal_is_sent_later(hub, laptop
 
 def test_a_run_the_hub_refuses_goes_on_and_its_journal_is_kept(hub, laptop):
     url, token, _ = hub
-    login(laptop, url, token, "Nowhere")  # no such workspace: the hub answers 404
+    write_settings(laptop, url, token, "Nowhere")  # no such workspace: the hub answers 404
     done, local = chaos_run(laptop, "refused")
     assert done.returncode == 1, done.stderr
     assert local["status"] == "completed"

@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 import click
 import yaml
 
+from chaoshub_client.login_check import LoginProblem, check_login
+
 # Other distributions add subcommands here (the server: run, db, user, token, route, audit).
 COMMANDS_GROUP = "chaoshub.commands"
 CONTROL_MODULE = "chaoshub_client.control"
@@ -51,7 +53,8 @@ def main() -> None:
               show_default=True, type=click.Path(dir_okay=False),
               help="The Chaos Toolkit settings file to write.")
 def login(url, token, org, workspace, settings_path) -> None:
-    """Make `chaos run` report runs to this hub: writes the Chaos Toolkit's settings."""
+    """Make `chaos run` report runs to this hub: checks the token, org and workspace with the
+    hub, then writes the Chaos Toolkit's settings."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise click.BadParameter("use the hub's http(s) address", param_hint="--url")
@@ -77,6 +80,13 @@ def login(url, token, org, workspace, settings_path) -> None:
     for key, value in (("organization", org), ("workspace", workspace)):
         if value:
             hub[key] = value
+    try:
+        # What runs will use (an org or workspace kept from before too) is checked, and
+        # nothing is written when the hub says it cannot work.
+        checked = check_login(url, token, _text(hub.get("organization")),
+                              _text(hub.get("workspace")))
+    except LoginProblem as problem:
+        raise click.ClickException(f"{problem}; the settings were not written") from problem
     # chaoslib sends this when it loads an experiment from the hub's URL.
     section(settings, "auths")[parsed.netloc] = {"type": "bearer", "value": token}
     section(settings, "controls")["chaoshub"] = {
@@ -88,7 +98,14 @@ def login(url, token, org, workspace, settings_path) -> None:
         yaml.safe_dump(settings, out, sort_keys=False, allow_unicode=True)
     os.chmod(path, 0o600)
     where = f"{hub.get('organization', '?')}/{hub.get('workspace', '?')}"
-    click.echo(f"{path}: `chaos run` now reports runs to {url} ({where})")
+    click.echo(f"{path}: `chaos run` now reports runs to {url} ({where}) as "
+               f"{checked.username}")
+    for warning in checked.warnings:
+        click.secho(f"Warning: {warning}", err=True, fg="yellow")
     if "organization" not in hub or "workspace" not in hub:
         click.echo("name the org and workspace with --org and --workspace (or CHAOSHUB_ORG "
                    "and CHAOSHUB_WORKSPACE when running)", err=True)
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) and value else None

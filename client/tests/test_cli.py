@@ -12,8 +12,23 @@ from click.testing import CliRunner
 
 from chaoshub_client import cli
 from chaoshub_client.cli import main
+from chaoshub_client.login_check import LoginCheck, LoginProblem
 
 URL = "https://hub.example.com"
+
+
+@pytest.fixture(autouse=True)
+def hub_says_yes(monkeypatch):
+    """No hub here: the check answers as a hub that knows the token (tests/test_client_login.py
+    asks a real one); records what it was asked."""
+    asked = []
+
+    def check(url, token, org, workspace):
+        asked.append((url, token, org, workspace))
+        return LoginCheck(username="alice")
+
+    monkeypatch.setattr(cli, "check_login", check)
+    return asked
 
 
 def login(settings, *args: str, **env: str):
@@ -25,7 +40,7 @@ def test_login_writes_settings_that_name_the_control(tmp_path):
     settings = tmp_path / "home" / ".chaostoolkit" / "settings.yaml"
     done = login(settings, "--token", "chub_secret", "--org", "alice", "--workspace", "Personal")
     assert done.exit_code == 0, done.output
-    assert "now reports runs to https://hub.example.com (alice/Personal)" in done.output
+    assert "now reports runs to https://hub.example.com (alice/Personal) as alice" in done.output
     assert yaml.safe_load(settings.read_text()) == {
         "vendor": {"chaoshub": {"hub_url": URL, "token": "chub_secret",
                                 "organization": "alice", "workspace": "Personal"}},
@@ -36,7 +51,7 @@ def test_login_writes_settings_that_name_the_control(tmp_path):
     assert stat.S_IMODE(settings.stat().st_mode) == 0o600
 
 
-def test_login_merges_into_what_is_there_and_tightens_the_file(tmp_path):
+def test_login_merges_into_what_is_there_and_tightens_the_file(tmp_path, hub_says_yes):
     settings = tmp_path / "settings.yaml"
     settings.write_text(yaml.safe_dump({
         "vendor": {"other": {"x": 1}, "chaoshub": {"organization": "alice", "workspace": "W"}},
@@ -55,6 +70,28 @@ def test_login_merges_into_what_is_there_and_tightens_the_file(tmp_path):
     assert set(written["controls"]) == {"tracing", "chaoshub"}
     assert written["runtime"] == {"rollbacks": {"strategy": "always"}}
     assert stat.S_IMODE(settings.stat().st_mode) == 0o600
+    # The org kept from before is checked with the new workspace: what runs will use.
+    assert hub_says_yes == [(URL, "chub_from_env", "alice", "Public")]
+
+
+def test_login_writes_nothing_when_the_hub_says_no(tmp_path, monkeypatch):
+    def refuse(url, token, org, workspace):
+        raise LoginProblem(f"{url} refused the token (401: invalid token)")
+
+    monkeypatch.setattr(cli, "check_login", refuse)
+    settings = tmp_path / "settings.yaml"
+    done = login(settings, "--token", "chub_bad", "--org", "alice", "--workspace", "W")
+    assert done.exit_code == 1
+    assert "refused the token (401: invalid token); the settings were not written" in done.output
+    assert not settings.exists()
+
+
+def test_login_shows_the_hubs_warnings_and_still_writes(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "check_login", lambda *a: LoginCheck("alice", ["lacks x"]))
+    settings = tmp_path / "settings.yaml"
+    done = login(settings, "--token", "chub_weak", "--org", "alice", "--workspace", "W")
+    assert done.exit_code == 0 and "Warning: lacks x" in done.output
+    assert yaml.safe_load(settings.read_text())["vendor"]["chaoshub"]["token"] == "chub_weak"
 
 
 def test_login_says_when_the_org_or_workspace_is_missing(tmp_path):
