@@ -47,12 +47,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import requests
+import yaml
 from chaoslib.run import RunEventHandler
 
-__all__ = ["configure_control", "HubReporter", "HubSettings", "load_hub_settings"]
+from chaoshub_client.link import HUB_EXTENSION, LoadedSource, link_file, loaded_source
+
+__all__ = ["after_loading_experiment_control", "configure_control", "HubReporter",
+           "HubSettings", "load_hub_settings"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -115,6 +119,33 @@ def load_hub_settings(settings: dict | None, experiment: dict | None = None,
     return HubSettings(url, token, org, workspace, _first(os.environ.get("CHAOSHUB_RUN_ID")))
 
 
+# The local file this process's `chaos run` loaded its experiment from, if it was one.
+_loaded: LoadedSource | None = None
+
+
+def after_loading_experiment_control(context: Any = None, state: Any = None,
+                                     **kwargs: Any) -> None:
+    """Note the local file chaoslib loaded the experiment from (`context` is the source it was
+    given: a path or a URL), to link it to its experiment on the hub once the run is opened."""
+    global _loaded
+    try:
+        _loaded = loaded_source(context)
+    except Exception:  # a reporting problem must never stop an experiment
+        logger.debug("ChaosHub: the experiment's source could not be read", exc_info=True)
+
+
+def _source() -> LoadedSource | None:
+    """The local file the experiment came from: noted by the loader hook (a control declared in
+    the settings), else named by the `chaos run` command line (one declared in the experiment,
+    which chaoslib sets up only after loading)."""
+    if _loaded is not None:
+        return _loaded
+    import click
+
+    context = click.get_current_context(silent=True)
+    return loaded_source(context.params.get("source")) if context is not None else None
+
+
 def configure_control(experiment: dict | None = None, settings: dict | None = None,
                       event_registry: Any = None, configuration: dict | None = None,
                       secrets: dict | None = None, **kwargs: Any) -> None:
@@ -137,7 +168,7 @@ def configure_control(experiment: dict | None = None, settings: dict | None = No
                            "login` or set CHAOSHUB_URL, CHAOSHUB_TOKEN, CHAOSHUB_ORG and "
                            "CHAOSHUB_WORKSPACE): the run is not reported")
             return
-        event_registry.register(HubReporter(hub))
+        event_registry.register(HubReporter(hub, source=_source()))
     except Exception:  # a reporting problem must never stop an experiment
         logger.debug("ChaosHub: the control could not be set up", exc_info=True)
 
@@ -145,10 +176,13 @@ def configure_control(experiment: dict | None = None, settings: dict | None = No
 class HubReporter(RunEventHandler):
     """Reports one run: opens it, streams its events, publishes its journal."""
 
-    def __init__(self, hub: HubSettings, spool_dir: Path | None = None):
+    def __init__(self, hub: HubSettings, spool_dir: Path | None = None,
+                 source: LoadedSource | None = None):
         self.hub = hub
         self.spool_dir = spool_dir or spool_folder()
+        self.source = source  # the local file the experiment came from, to link it
         self.run_id: str | None = None
+        self.experiment_id: str | None = None  # the hub's experiment the run reports to
         self.experiment: dict | None = None
         self._seq = itertools.count(1)
         self._seq_lock = threading.Lock()
@@ -252,6 +286,8 @@ class HubReporter(RunEventHandler):
             return
         if self.run_id is None and not self._refused:
             self.run_id = self._open(body.get("experiment") or self.experiment)
+            if self.run_id is not None:
+                self._guard(self._link_source)
         if self.run_id is None:
             # A refused run is kept too, but never retried: it would be refused again.
             self._spool(body, reason="the run could not be opened on the hub",
@@ -293,6 +329,7 @@ class HubReporter(RunEventHandler):
         if self.run_id is not None:
             threading.Thread(target=self._watch_state, name="chaoshub-state",
                              daemon=True).start()
+            self._guard(self._link_source)
             if self.hub.run_id is None:
                 self._guard(self._send_spooled)
         finished = False
@@ -326,7 +363,33 @@ class HubReporter(RunEventHandler):
             return None
         opened = response.json()
         logger.info(f"ChaosHub: reporting this run to {opened.get('execution_url')}")
+        if isinstance(opened.get("experiment_id"), str):
+            self.experiment_id = opened["experiment_id"]
         return opened.get("id")
+
+    def _link_source(self) -> None:
+        """Write the experiment the run reports to into the local file it came from (its
+        `chaoshub` extension), so that the file, edited, becomes a new version of it."""
+        if self.source is None or self.experiment_id is None or self.hub.run_id is not None:
+            return
+        page = "/".join(quote(part, safe="") for part in (
+            self.hub.org, self.hub.workspace, "experiment", self.experiment_id))
+        extension = {"name": HUB_EXTENSION, "experiment": self.experiment_id,
+                     "self": f"{self.hub.url}/{page}", "organization": self.hub.org,
+                     "workspace": self.hub.workspace}
+        try:
+            outcome = link_file(self.source, extension)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            logger.warning(f"ChaosHub: could not write the experiment's link into "
+                           f"{self.source.path}: {exc}")
+            return
+        if outcome == "linked":
+            logger.info(f"ChaosHub: {self.source.path} now names its experiment on the hub "
+                        f"({extension['self']}): run it again once edited, and it becomes a "
+                        "new version of that experiment")
+        elif outcome == "changed":
+            logger.warning(f"ChaosHub: {self.source.path} changed during the run: the link to "
+                           f"its experiment on the hub ({extension['self']}) was not written")
 
     def _watch_state(self) -> None:
         """Ask the hub every few seconds whether it wants the run stopped (an abort, or the

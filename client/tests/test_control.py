@@ -97,7 +97,8 @@ class FakeSession:
     def request(self, method, url, data, timeout, headers):
         self.sent.append((method, url.removeprefix(URL), json.loads(data)))
         status = self.statuses.pop(0)
-        body = {"id": "new-run", "execution_url": f"{URL}/x"} if status == 201 else {}
+        body = {"id": "new-run", "experiment_id": "e-1",
+                "execution_url": f"{URL}/x"} if status == 201 else {}
         return SimpleNamespace(status_code=status, json=lambda: body, text="")
 
 
@@ -105,6 +106,24 @@ def reporter(tmp_path, session: FakeSession) -> HubReporter:
     hub = HubReporter(HubSettings(URL, "secret", "alice", "Personal"), tmp_path)
     hub._session = session
     return hub
+
+
+def test_a_run_of_a_local_file_writes_its_link_into_it_and_one_from_a_url_never(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(control, "_loaded", None)
+    path = tmp_path / "experiment.json"
+    path.write_text('{"title": "t"}')
+    control.after_loading_experiment_control(context=str(path), state={"title": "t"})
+    hub = HubReporter(HubSettings(URL, "secret", "alice", "My Space"), tmp_path,
+                      source=control._source())
+    hub._session = FakeSession(201)
+    assert hub._open({"title": "t"}) == "new-run"
+    hub._link_source()
+    assert json.loads(path.read_text())["extensions"] == [{
+        "name": "chaoshub", "experiment": "e-1", "organization": "alice",
+        "workspace": "My Space", "self": f"{URL}/alice/My%20Space/experiment/e-1"}]
+    control.after_loading_experiment_control(context=f"{URL}/alice/W/experiment/e-1")
+    assert control._loaded is None
 
 
 def test_spooled_journals_of_this_hub_are_sent_and_the_refused_kept(tmp_path, monkeypatch):
