@@ -11,10 +11,13 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from chaoshub.auth import secrets as token_secrets
+from chaoshub.auth import service as auth
 from chaoshub.auth.models import ApiToken
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
+from chaoshub.dashboard.tokens import PURPOSES, SCOPE_HELP
 from tests.conftest import csrf, post_json, signed_up_client
+from tests.experiment_data import journal
 
 EXPERIMENTS = "/api/v1/orgs/alice/workspaces/Personal/experiments"
 
@@ -276,3 +279,59 @@ def test_tokens_page_by_signed_cursor(app, alice):
     assert bob.get(f"/api/v1/tokens?cursor={cursor}").status_code == 400
     assert alice.get(f"/api/v1/activity?cursor={cursor}").status_code == 400
     assert alice.get("/api/v1/tokens?limit=101").status_code == 400
+
+
+def test_a_cli_token_publishes_experiments_and_their_runs(app, alice, sample_experiment):
+    created = make_token(alice, scopes=["cli"])
+    assert created["scopes"] == ["experiments:read", "experiments:write", "executions:read",
+                                 "executions:write"]
+    assert make_token(alice, scopes=["ci"])["scopes"] == created["scopes"] + ["runs:execute"]
+    api = app.test_client()
+    published = api.post(EXPERIMENTS, json=sample_experiment, headers=bearer(created["secret"]))
+    assert published.status_code == 201, published.get_json()
+    experiment_id = published.get_json()["id"]
+    run = api.post(f"/api/v1/experiments/{experiment_id}/executions", json=journal(),
+                   headers=bearer(created["secret"]))
+    assert run.status_code == 201, run.get_json()
+
+
+def test_the_token_form_offers_purposes_and_defaults_to_reporting_runs(alice):
+    html = alice.get("/settings/tokens").get_data(as_text=True)
+    for label in ("Report runs from the CLI", "Read only", "Run from CI"):
+        assert label in html
+    assert 'name="preset" value="cli" data-scopes="experiments:read experiments:write ' \
+           'executions:read executions:write" checked' in html
+    for scope in ("experiments:write", "executions:write"):
+        assert f'value="{scope}" checked' in html
+    assert 'value="runs:execute" checked' not in html
+    assert "start runs on the hub" in html  # each scope says what it allows
+
+
+@pytest.mark.parametrize(("preset", "expected"), [
+    ("cli", ["experiments:read", "experiments:write", "executions:read", "executions:write"]),
+    ("read-only", ["experiments:read", "executions:read", "orgs:read"]),
+    ("ci", ["experiments:read", "experiments:write", "executions:read", "executions:write",
+            "runs:execute"]),
+    ("custom", ["audit:read"]),
+])
+def test_a_purpose_submitted_without_javascript_is_expanded_server_side(alice, preset, expected):
+    # Without JavaScript the boxes keep their first ticks: the purpose chosen decides.
+    created = alice.post("/settings/tokens", data={
+        "csrf_token": csrf(alice), "name": "laptop", "preset": preset,
+        "scopes": ["audit:read"]})
+    assert created.status_code == 201
+    assert alice.get("/api/v1/tokens").get_json()["tokens"][0]["scopes"] == expected
+
+
+def test_an_unknown_purpose_is_a_field_error_not_a_token(alice):
+    answer = alice.post("/settings/tokens", data={
+        "csrf_token": csrf(alice), "name": "laptop", "preset": "everything",
+        "scopes": ["full"]})
+    assert answer.status_code == 422
+    assert "choose one of the purposes" in answer.get_data(as_text=True)
+    assert alice.get("/api/v1/tokens").get_json()["tokens"] == []
+
+
+def test_every_scope_is_explained_on_the_form():
+    assert set(SCOPE_HELP) == set(auth.SCOPES)
+    assert set(PURPOSES) <= set(auth.SCOPE_PRESETS)

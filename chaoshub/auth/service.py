@@ -65,8 +65,13 @@ RESERVED_NAMES = frozenset({
 })
 # The scopes a token may carry, and what a session's claim carries instead: core's, for all.
 SCOPES, SESSION_SCOPES = claims.SCOPES, claims.SESSION_SCOPES
-# The audit log (sign-in and token addresses) is in no preset but full.
-SCOPE_PRESETS = {"read-only": ("experiments:read", "executions:read", "orgs:read"),
+# What each purpose needs. The CLI reads the experiment it runs, publishes it and reports its
+# run; CI does that and starts runs on the hub. The audit log (sign-in and token addresses) is in
+# no preset but full.
+CLI_SCOPES = ("experiments:read", "experiments:write", "executions:read", "executions:write")
+SCOPE_PRESETS = {"cli": CLI_SCOPES,
+                 "read-only": ("experiments:read", "executions:read", "orgs:read"),
+                 "ci": (*CLI_SCOPES, "runs:execute"),
                  "full": SCOPES}
 RESOLVED_TTL = 60  # seconds a resolved session or token stays cached (revocation forgets it)
 LAST_USED_EVERY = 60  # seconds between two writes of a token's last use from the same IP

@@ -154,7 +154,7 @@ class TokenRequest(Body):
 
     name: str = ""
     scopes: list[str] = Field(..., description="any of " + ", ".join(auth.SCOPES)
-                              + ", or the presets " + " and ".join(auth.SCOPE_PRESETS))
+                              + ", or the presets " + ", ".join(auth.SCOPE_PRESETS))
     expires_in_days: int | None = Field(None, ge=1)
     workspace: str | None = Field(None, description="org/workspace")
 

@@ -22,6 +22,25 @@ from chaoshub.dashboard.page_views import pages
 
 api = Blueprint("dashboard_tokens_api", __name__, url_prefix="/api/v1")
 
+# The purposes the form offers, each one of auth's presets, in the order shown; the first is the
+# form's default: a newcomer's first token reports runs from the CLI.
+PURPOSES = {
+    "cli": "Report runs from the CLI",
+    "read-only": "Read only",
+    "ci": "Run from CI",
+}
+CUSTOM = "custom"  # the boxes as ticked, no preset
+# What each scope lets a token do, beside its box.
+SCOPE_HELP = {
+    "experiments:read": "read experiments and their versions (chaos run reads them from the hub)",
+    "experiments:write": "publish new experiments and versions",
+    "executions:read": "read runs, their journals and timelines",
+    "executions:write": "report runs: journals and live events from chaos run",
+    "runs:execute": "start runs on the hub, use its environments and the kill switch",
+    "orgs:read": "list your orgs, their workspaces, members and activity",
+    "audit:read": "read the audit logs of the orgs you own (sign-ins and token addresses)",
+}
+
 
 def token_workspace(claim: str, workspace: str | None) -> tuple[str | None, str | None]:
     """The id and "org/name" label of the workspace a new token is to be kept to, if any."""
@@ -101,7 +120,7 @@ def create_token_from_form():
     except ValueError:
         days = 0
     try:
-        new = auth.create_token(claim, form.get("name", ""), form.getlist("scopes"), days,
+        new = auth.create_token(claim, form.get("name", ""), chosen_scopes(form), days,
                                 *token_workspace(claim, form.get("workspace", "").strip()))
     except ValidationFailed as error:
         problems = problems_by_field(error.details)
@@ -118,11 +137,30 @@ def revoke_token_from_form(token_id: str):
     return redirect("/settings/tokens?revoked=1", code=303)
 
 
+def chosen_scopes(form) -> list[str]:
+    """The scopes a submitted form asks for: a purpose's preset (auth expands it), whatever the
+    boxes say, or the ticked boxes when the purpose is custom."""
+    # Without JavaScript the boxes do not follow the purpose chosen: the purpose wins, as the
+    # page shows it would with JavaScript (ticking a box there switches to custom).
+    purpose = form.get("preset", CUSTOM)
+    if purpose == CUSTOM:
+        return form.getlist("scopes")
+    if purpose not in PURPOSES:
+        raise ValidationFailed("the token cannot be created", [
+            {"pointer": "/preset", "message": "choose one of the purposes, or custom"}])
+    return [purpose]
+
+
 def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200):
+    purpose = form.get("preset", CUSTOM) if form else next(iter(PURPOSES))
+    if purpose in PURPOSES:
+        chosen = auth.SCOPE_PRESETS[purpose]
+    else:
+        chosen = form.getlist("scopes") if form else ()
     html = render_template(
         "dashboard/tokens.html", tokens=auth.list_tokens(claim), new=new,
-        problems=problems or {}, form=form or {}, scopes=auth.SCOPES,
-        revoked=request.args.get("revoked"),
-        chosen=form.getlist("scopes") if form else auth.SCOPE_PRESETS["read-only"],
+        problems=problems or {}, form=form or {}, scopes=auth.SCOPES, help=SCOPE_HELP,
+        purposes={key: (label, auth.SCOPE_PRESETS[key]) for key, label in PURPOSES.items()},
+        purpose=purpose, revoked=request.args.get("revoked"), chosen=chosen,
     )
     return make_response(html, status)
