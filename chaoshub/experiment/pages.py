@@ -17,6 +17,7 @@ from chaoshub.experiment import (
     grants,
     moves,
     plan,
+    run_timeline,
     service,
     version_diff,
     versions,
@@ -215,7 +216,7 @@ def execution_page(org: str, workspace: str, experiment_id: str, execution_id: s
         state = states.get(phase)
         if isinstance(state, dict):
             steady.append({"phase": phase, "met": state.get("steady_state_met"),
-                           "probes": plan.run_entries(state.get("probes"))})
+                           "probes": run_timeline.journal_entries(state.get("probes"))})
     base = experiment_path(located.org, located.workspace, experiment_id)
     runs = service.list_executions(claim, experiment_id)
     return render_template(
@@ -223,8 +224,8 @@ def execution_page(org: str, workspace: str, experiment_id: str, execution_id: s
         chart=chart.runs_chart(runs, OUTCOME_LABELS, current_id=execution_id),
         previous=chart.previous_run(runs, execution_id),
         located=located, experiment=located.experiment, execution=execution, base=base,
-        method=plan.run_entries(journal.get("run")),
-        rollbacks=plan.run_entries(journal.get("rollbacks")), steady=steady,
+        method=run_timeline.journal_entries(journal.get("run")),
+        rollbacks=run_timeline.journal_entries(journal.get("rollbacks")), steady=steady,
         interruption=journal.get("interruption") if isinstance(
             journal.get("interruption"), dict) else None,
         outcome_labels=OUTCOME_LABELS,

@@ -1,11 +1,15 @@
 """A run's timeline from its events: the steady-state checks, the method and the rollbacks,
 each with its activities as they started and ended. The run page draws it on the server, and
-its script (static/run.js) extends it the same way as events arrive."""
+its script (static/run.js) extends it the same way as events arrive. An execution's page draws
+the same activities from its journal (`journal_entries`), each with its verdict."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
+
+from chaoshub.experiment import plan
 
 SECTION_TITLES = {
     "before": "Steady state before the method",
@@ -14,6 +18,17 @@ SECTION_TITLES = {
     "rollbacks": "Rollbacks",
 }
 OUTPUT_SHOWN = 2000  # characters of an activity's output on the page
+TRACEBACK_SHOWN = 20000  # characters of an exception's traceback (its end: where it was raised)
+# chaoslib wraps every provider's error in this; its own name adds nothing for a reader.
+WRAPPER = "chaoslib.exceptions.ActivityFailed: "
+# The words and colour (a CSS class) of each verdict: a probe that ran fine but returned a
+# value outside its tolerance is what made the run deviate, and must not read as a success.
+VERDICTS = {
+    "failed": "failed",
+    "missed": "tolerance not met",
+    "succeeded": "succeeded",
+    "unknown": "did not finish",
+}
 
 
 def timeline(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -90,3 +105,73 @@ def _text(value: Any) -> str:
     if isinstance(value, list):
         return "".join(str(v) for v in value)[:2000]
     return str(value)[:2000]
+
+
+def journal_entries(entries: Any) -> list[dict[str, Any]]:
+    """A journal's activity runs for an execution's page: each as `plan.run_entries` draws it,
+    with its verdict and the words for it, the command a process activity ran, and an error
+    as one line plus its traceback."""
+    raw = entries if isinstance(entries, list) else []
+    rows = []
+    for entry, row in zip(raw, plan.run_entries(raw), strict=True):
+        entry = entry if isinstance(entry, dict) else {}
+        verdict = _verdict(row)
+        headline, traceback = error_lines(entry.get("exception"))
+        limit = _timeout(entry.get("activity"))
+        if headline.startswith("Timed out") and limit is not None:
+            headline += f" (its timeout is {limit:g} s)"
+        rows.append({**row, "verdict": verdict, "verdict_label": VERDICTS[verdict],
+                     "command": _command(entry.get("activity")),
+                     "error": headline, "traceback": traceback,
+                     # chaoslib writes a null output for an activity that raised: no output.
+                     "output": row["output"] if entry.get("output") is not None else ""})
+    return rows
+
+
+def error_lines(exception: Any) -> tuple[str, str]:
+    """An exception as chaoslib keeps it (a list of traceback lines, or a string): one line
+    saying what went wrong, and the whole traceback ("" when there is none)."""
+    if isinstance(exception, list):
+        text = "".join(str(part) for part in exception)
+    else:
+        text = str(exception or "")
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "", ""
+    last = lines[-1].removeprefix(WRAPPER)
+    timed_out = "TimeoutExpired" in text or "took too long" in last
+    headline = f"Timed out: {last}" if timed_out else last
+    traceback = text.strip() if len(lines) > 1 else ""
+    if len(traceback) > TRACEBACK_SHOWN:
+        traceback = "… " + traceback[-TRACEBACK_SHOWN:]
+    return headline[:OUTPUT_SHOWN], traceback
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    # A failed run fails whatever its tolerance; a probe that ran but missed it did not succeed.
+    if row["status"] == "failed":
+        return "failed"
+    if row["tolerance_met"] is False:
+        return "missed"
+    return "succeeded" if row["status"] == "succeeded" else "unknown"
+
+
+def _timeout(activity: Any) -> float | None:
+    provider = activity.get("provider") if isinstance(activity, dict) else None
+    limit = provider.get("timeout") if isinstance(provider, dict) else None
+    return float(limit) if isinstance(limit, int | float) and not isinstance(limit, bool) \
+        else None
+
+
+def _command(activity: Any) -> str:
+    # A process activity's command line, quoted as a shell would need it: which arguments it
+    # ran with matters as much as the program.
+    provider = activity.get("provider") if isinstance(activity, dict) else None
+    if not isinstance(provider, dict) or provider.get("type") != "process":
+        return ""
+    path, arguments = str(provider.get("path") or ""), provider.get("arguments")
+    if isinstance(arguments, list):
+        return shlex.join([path, *(str(a) for a in arguments)])[:OUTPUT_SHOWN]
+    if isinstance(arguments, str) and arguments:
+        return f"{shlex.quote(path)} {arguments}"[:OUTPUT_SHOWN]
+    return shlex.quote(path) if path else ""
