@@ -6,6 +6,8 @@ import pytest
 
 from chaoshub.auth import service as auth
 from chaoshub.dashboard import service as dashboard
+from chaoshub.experiment import service as experiment
+from tests import experiment_data
 from tests.conftest import signed_up_client
 from tests.test_invitations import claim_for
 
@@ -67,7 +69,68 @@ def test_the_api_and_the_page(app):
     mine = olga.get("/api/v1/search?q=ol&limit=1").json
     assert [u["url"] for u in mine["users"]] == ["/olga"]
     assert olga.get("/api/v1/search?q=ol&limit=x").status_code == 400
-    page = olga.get("/search?q=olga")
+    page = olga.get("/-/search?q=olga")
     hits = page.text.count('data-testid="search-hit"')
     assert page.status_code == 200 and hits == 2  # the user and the org
-    assert 'action="/search"' in olga.get("/").text
+    assert 'action="/-/search"' in olga.get("/").text
+    moved = olga.get("/search?q=olga")  # the former address, kept for old links
+    assert moved.status_code == 301 and moved.headers["Location"].endswith("/-/search?q=olga")
+
+
+def document(title: str, *tags: str) -> dict:
+    found = experiment_data.experiment()
+    found["title"], found["tags"] = title, list(tags)
+    return found
+
+
+def titles(hits) -> list[str]:
+    return [hit.title for hit in hits]
+
+
+def test_experiments_and_runs_are_found_where_the_reader_may_see_them(hub):
+    olga, mary, otto = hub("olga"), hub("mary"), hub("otto")
+    visitor = auth.resolve_credentials()
+    dashboard.create_org(olga, "team")
+    dashboard.create_workspace(olga, "team", "secret", "private")
+    dashboard.create_workspace(olga, "team", "inside", "internal")
+    dashboard.create_workspace(olga, "team", "open", "public", "status")
+    dashboard.add_member(olga, "team", "mary", "member")
+    hidden = experiment.create_experiment(olga, "team", "secret", document("Latency storm"))
+    experiment.create_experiment(olga, "team", "inside", document("Disk fill", "latency"))
+    shown = experiment.create_experiment(olga, "team", "open", document("Network latency"))
+    hidden_run = experiment.publish_execution(olga, hidden.id, experiment_data.journal())
+    shown_run = experiment.publish_execution(olga, shown.id, experiment_data.journal())
+
+    # By the start of the title, of one of its words, or of a tag; newest first.
+    assert titles(experiment.search(mary, "LATENCY").experiments) == [
+        "Network latency", "Disk fill", "Latency storm"]
+    assert [run.id for run in experiment.search(mary, "latency").runs] == [
+        shown_run.execution.id, hidden_run.execution.id]
+    assert titles(experiment.search(mary, "net").experiments) == ["Network latency"]
+    assert experiment.search(mary, "work").experiments == []  # the start of a word only
+
+    # A private workspace's experiments and runs never show to outsiders.
+    assert titles(experiment.search(otto, "latency").experiments) == [
+        "Network latency", "Disk fill"]
+    assert titles(experiment.search(visitor, "latency").experiments) == ["Network latency"]
+    by_id = experiment.search(otto, hidden_run.execution.id[:8])
+    assert by_id.runs == [] and by_id.experiments == []
+    # Where outsiders see runs' statuses, they find them, by id too.
+    found = experiment.search(visitor, shown_run.execution.id[:8]).runs
+    assert [run.url for run in found] == [
+        f"/team/open/experiment/{shown.id}/execution/{shown_run.execution.id}"]
+
+    # A workspace made private later takes its experiments and runs out of sight.
+    dashboard.update_workspace(olga, "team", "open", visibility="private")
+    assert experiment.search(visitor, "latency") == experiment.search(visitor, "zzz")
+    assert titles(experiment.search(otto, "latency").experiments) == ["Disk fill"]
+    assert experiment.search(otto, "latency").runs == []  # internal, showing no runs
+
+
+def test_the_search_page_shows_experiments_and_runs(app):
+    olga = signed_up_client(app, "olga")
+    made = experiment_data.create(olga, "olga", "Public", document("Kill the cache", "redis"))
+    page = olga.get("/-/search?q=redis")
+    assert page.status_code == 200 and "Kill the cache" in page.text
+    assert f'href="/olga/Public/experiment/{made["id"]}"' in page.text
+    assert app.test_client().get("/-/search?q=kill").text.count("Kill the cache") == 1

@@ -240,6 +240,16 @@ class SearchResults(Frozen):
     workspaces: list[SearchHit] = []
 
 
+class WorkspaceSight(Frozen):
+    """A workspace the caller may see, and what they see of its executions (as in a grant)."""
+
+    id: str
+    org_name: str
+    name: str
+    visibility: Visibility
+    executions: OutsiderExecutions
+
+
 class AuditPage(Frozen):
     """A page of an org's audit log, oldest first, and the cursor of the next page."""
 

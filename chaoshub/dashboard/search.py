@@ -1,4 +1,5 @@
-"""Search's internals: users, orgs and workspaces by name prefix, within what the reader sees."""
+"""Search's internals: users, orgs and workspaces by name prefix, within what the reader sees,
+and which of the workspaces another service found something in the reader may see."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from sqlalchemy.orm import Session
 
 from chaoshub.core.claims import UserClaim
 from chaoshub.dashboard.models import Org, OrgMember, Profile, Workspace, WorkspaceMember
-from chaoshub.dashboard.schemas import SearchHit, SearchResults
+from chaoshub.dashboard.schemas import SearchHit, SearchResults, WorkspaceSight
 
 MAX_LIMIT = 50
 MAX_QUERY = 40
+MAX_WORKSPACES = 500  # workspaces asked about in one call
 
 
 def search(session: Session, user: UserClaim, q: str, limit: int) -> SearchResults:
@@ -38,6 +40,28 @@ def readable(user: UserClaim) -> ColumnElement[bool]:
     if user.workspace:  # an API token restricted to one workspace
         clause = and_(clause, Workspace.id == user.workspace)
     return clause
+
+
+def sights(session: Session, user: UserClaim, workspace_ids: list[str]) -> list[WorkspaceSight]:
+    """Of these workspaces, those the reader may see, each with what they see of its runs."""
+    ids = list(dict.fromkeys(workspace_ids))[:MAX_WORKSPACES]
+    if not ids:
+        return []
+    rows = session.execute(select(Workspace, Org.name).join(Org, Org.id == Workspace.org_id)
+                           .where(Workspace.id.in_(ids), readable(user))).all()
+    orgs: set[str] = set()
+    given: set[str] = set()
+    if not user.anonymous:
+        orgs = set(session.scalars(select(OrgMember.org_id).where(
+            OrgMember.account_id == user.sub, OrgMember.org_id.in_({w.org_id for w, _ in rows}))))
+        given = set(session.scalars(select(WorkspaceMember.workspace_id).where(
+            WorkspaceMember.account_id == user.sub, WorkspaceMember.workspace_id.in_(ids))))
+    # As in a grant: whoever holds a role there sees every run in full, others what the
+    # workspace shows outsiders.
+    return [WorkspaceSight(id=ws.id, org_name=org_name, name=ws.name, visibility=ws.visibility,
+                           executions="full" if ws.org_id in orgs or ws.id in given
+                           else ws.outsider_executions)
+            for ws, org_name in rows]
 
 
 def _users(session: Session, user: UserClaim, pattern: str, limit: int) -> list[SearchHit]:

@@ -77,6 +77,7 @@ from chaoshub.dashboard.public.safety import (
     set_kill_switch,
     set_run_policy,
 )
+from chaoshub.dashboard.public.sights import workspace_sights
 from chaoshub.dashboard.schemas import (
     DENIED_MODULES,
     SHELL_PREFIXES,
@@ -104,6 +105,7 @@ from chaoshub.dashboard.schemas import (
     WorkspaceMemberPage,
     WorkspaceMemberView,
     WorkspaceRef,
+    WorkspaceSight,
     WorkspaceView,
 )
 from chaoshub.dashboard.store import SERVICE
@@ -128,10 +130,12 @@ __all__ = [
     "Action", "ActivityPage", "AuditPage", "AuditView", "ChainBreak", "InvitationPage",
     "InvitationView", "KillSwitch", "MemberPage", "MemberView", "NewInvitation", "OrgView",
     "OutsiderExecutions", "Role", "RunPolicy", "SearchResults", "Visibility", "WorkspaceGrant",
-    "WorkspaceMemberPage", "WorkspaceMemberView", "WorkspaceRef", "WorkspaceView",
+    "WorkspaceMemberPage", "WorkspaceMemberView", "WorkspaceRef", "WorkspaceSight",
+    "WorkspaceView",
     # Orgs and workspaces.
     "create_org", "list_orgs", "get_org", "update_org", "delete_org", "reserve_existing_names",
     "create_workspace", "get_workspace", "update_workspace", "delete_workspace", "search",
+    "workspace_sights",
     # Members.
     "list_members", "page_members", "add_member", "change_member_role", "remove_member",
     "list_workspace_members", "page_workspace_members", "add_workspace_member",

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import make_response, redirect, render_template, request
+from flask import make_response, redirect, request
 
 from chaoshub.auth import service as auth
 from chaoshub.core.claims import verify
@@ -189,7 +189,6 @@ def audit_export(org: str):
 
 @pages.get("/search")
 def search_page():
-    """Users, orgs and workspaces whose names start with ?q=."""
-    q = request.args.get("q", "").strip()
-    found = service.search(current_claim(), q, 20) if q else None
-    return render_template("dashboard/search.html", q=q, found=found)
+    """The search page's former address: to /-/search, which adds experiments and runs."""
+    query = request.query_string.decode("latin-1")
+    return redirect("/-/search" + (f"?{query}" if query else ""), code=301)

@@ -18,10 +18,12 @@ def init_app(app: Flask) -> None:
     from chaoshub.experiment.overview_pages import overview_pages
     from chaoshub.experiment.pages import pages
     from chaoshub.experiment.run_pages import run_pages
+    from chaoshub.experiment.search_pages import search_pages
 
     api, runs_api, moves, hub_runs_api, run_events_api, environments_api = api_blueprints()
     for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, run_events_api,
-                      run_pages, environments_api, environment_pages, overview_pages):
+                      run_pages, environments_api, environment_pages, overview_pages,
+                      search_pages):
         app.register_blueprint(blueprint)
     app.register_blueprint(editor)  # the pages that write experiments: new, edit, delete
     # The org's kill switch, for the banner on the org's pages: one call to dashboard a page.

@@ -50,6 +50,7 @@ from chaoshub.experiment import (
     worker,
     workers,
 )
+from chaoshub.experiment import search as experiment_search
 from chaoshub.experiment.models import Execution, ExecutionJournal, Experiment, ExperimentVersion
 from chaoshub.experiment.schemas import (
     ExecutionComparison,
@@ -889,6 +890,16 @@ def runs_overview(claim: str) -> overview.Overview:
             if grant.role is not None and grant.executions == "full":
                 places.append(overview.Place(id=ws.id, org=org.name, workspace=ws.name))
     return overview.gather(places)
+
+
+# Search ----------------------------------------------------------------------------------------
+
+
+@interface.public
+def search(claim: str, q: str, limit: int = 10) -> experiment_search.ExperimentResults:
+    """Experiments whose title (or a word of it) or a tag starts with `q`, and runs whose id
+    or experiment's title does, newest first, as far as the claim may see them."""
+    return experiment_search.find(claim, claims.verify(claim), q, limit)
 
 
 def _record_run_activity(claim: str, view: ExperimentView, kind: str, summary: str,

@@ -323,7 +323,7 @@ def _workspace_changes(
 # Search --------------------------------------------------------------------------------------
 
 
-@interface.public
+@interface.public(callers=("experiment",))
 def search(claim: str, q: str, limit: int = 10) -> SearchResults:
     """Users, orgs and workspaces whose names start with `q`, as far as the claim may see."""
     user = claims.verify(claim)
