@@ -12,6 +12,7 @@ from chaoshub.cli import main
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Forbidden, NotFound
 from chaoshub.dashboard import service as dashboard
+from chaoshub.dashboard.audit_exports import readable_details
 from chaoshub.dashboard.models import AuditEntry
 from tests.conftest import post_json, signed_up_client
 from tests.test_invitations import claim_for
@@ -155,3 +156,32 @@ def test_the_json_log_pages_by_signed_cursor(app):
     assert olga.get(f"{url}?event=member.&cursor={cursor}").status_code == 400
     assert olga.get(f"/api/v1/activity?cursor={cursor}").status_code == 400
     assert olga.get(f"{url}?limit=101").status_code == 400
+
+
+def test_details_read_as_text_on_the_page_and_as_recorded_in_the_export(app):
+    olga = signed_up_client(app, "olga")
+    made = post_json(olga, "/api/v1/tokens", {"name": "laptop", "scopes": ["read-only"]})
+    assert made.status_code == 201
+    page = olga.get("/olga/-/audit?event=auth.token").text
+    assert "<dt>Scopes</dt><dd>experiments:read, executions:read, orgs:read</dd>" in page
+    assert "<dt>Token ID</dt>" in page and "<dt>Expires</dt>" in page
+    assert " UTC</dd>" in page
+    for python in ("[&#39;", "None", "token_id"):
+        assert python not in page
+    export = json.loads(olga.get("/olga/-/audit.jsonl?event=auth.token").text)
+    assert export["details"]["scopes"] == ["experiments:read", "executions:read", "orgs:read"]
+
+
+@pytest.mark.parametrize(("details", "text"), [
+    ({"scopes": ["a:read", "b:write"]}, [("Scopes", "a:read, b:write")]),
+    ({"scopes": []}, [("Scopes", "none")]),
+    ({"previous_ip": None, "ip": "203.0.113.9"}, [("Address", "203.0.113.9")]),
+    ({"sessions_ended": 2, "dry": False}, [("Sessions ended", "2"), ("Dry", "no")]),
+    ({"expires_at": "2027-03-04T21:05:06.123456+01:00"}, [("Expires", "2027-03-04 20:05 UTC")]),
+    ({"changes": {"max_seconds": {"from": None, "to": 60}}},
+     [("Changes", "max seconds from none to 60")]),
+    ({"workspace_ids": ["w1", "w2"]}, [("Workspace IDs", "w1, w2")]),
+    ({}, []),
+])
+def test_details_are_humanised(details, text):
+    assert readable_details(details) == text

@@ -1,4 +1,5 @@
-"""Account events in the audit log: sign-ins and tokens, in every org of the account."""
+"""Account events in the audit log: sign-ins in every org of the account, a token's events in
+the account's own org and the org of the workspace it is kept to."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def from_address(ip: str, secret: str) -> dict:
             "environ_base": {"REMOTE_ADDR": ip}}
 
 
-def test_sign_ins_and_tokens_reach_the_log_of_every_org_and_no_secret_does(
+def test_sign_ins_reach_every_org_tokens_the_accounts_own_and_no_secret_does(
         app, monkeypatch, settings):
     olga = signed_up_client(app, "olga")
     assert post_json(olga, "/api/v1/orgs", {"name": "team"}).status_code == 201
@@ -56,26 +57,31 @@ def test_sign_ins_and_tokens_reach_the_log_of_every_org_and_no_secret_does(
     assert mary.post("/signout/everywhere",
                      data={"csrf_token": csrf(mary)}).status_code == 303
 
+    # The team's log has its member's sign-ins; the token, kept to no workspace of the team,
+    # is mary's own business.
     entries = auth_events(olga, "team")
-    assert [e["event"] for e in entries] == [
-        "auth.sign_in", "auth.token_created", "auth.token_new_ip", "auth.token_new_ip",
-        "auth.token_revoked", "auth.sign_out_everywhere"]
+    assert [e["event"] for e in entries] == ["auth.sign_in", "auth.sign_out_everywhere"]
     assert {e["actor"] for e in entries} == {"mary"}
-    details = [e["details"] for e in entries]
-    assert details[0] == {"method": "password", "ip": "127.0.0.1"}
-    assert details[1]["token_id"] == token["id"] and details[1]["hint"] == token["secret"][:9]
-    assert details[1]["scopes"] == ["experiments:read", "executions:read", "orgs:read"]
-    assert (details[2]["ip"], details[2]["previous_ip"]) == (FIRST_IP, None)
-    assert (details[3]["ip"], details[3]["previous_ip"]) == (SECOND_IP, FIRST_IP)
-    assert details[4] == {"token_id": token["id"], "name": "ci", "hint": token["secret"][:9]}
-    assert details[5] == {"sessions_ended": 2}  # the sign-up browser signed in twice
+    assert entries[0]["details"] == {"method": "password", "ip": "127.0.0.1"}
+    ended = entries[1]["details"]["sessions_ended"]
 
-    # The account's own personal org holds the same events, its earlier sign-in first.
+    # The account's own personal org holds them all, its earlier sign-ins first.
     sign_in(mary, "mary")
-    mine = [e["event"] for e in auth_events(mary, "mary")]
-    assert mine[:2] == ["auth.sign_in", "auth.sign_in"] and mine[-1] == "auth.sign_in"
-    assert len(mine) == 8
+    entries = auth_events(mary, "mary")
+    kinds = [e["event"] for e in entries]
+    first = kinds.index("auth.token_created")
+    assert kinds[:first] == ["auth.sign_in"] * ended  # each sign-in opened a session it ended
+    assert kinds[first:] == [
+        "auth.token_created", "auth.token_new_ip", "auth.token_new_ip", "auth.token_revoked",
+        "auth.sign_out_everywhere", "auth.sign_in"]
+    details = [e["details"] for e in entries[first:]]
+    assert details[0]["token_id"] == token["id"] and details[0]["hint"] == token["secret"][:9]
+    assert details[0]["scopes"] == ["experiments:read", "executions:read", "orgs:read"]
+    assert (details[1]["ip"], details[1]["previous_ip"]) == (FIRST_IP, None)
+    assert (details[2]["ip"], details[2]["previous_ip"]) == (SECOND_IP, FIRST_IP)
+    assert details[3] == {"token_id": token["id"], "name": "ci", "hint": token["secret"][:9]}
 
+    assert "auth.token_created" not in olga.get("/team/-/audit.jsonl").text
     exported = olga.get("/team/-/audit.jsonl").text + mary.get("/mary/-/audit.jsonl").text
     assert "auth.token_created" in exported
     for secret in (token["secret"], cookie, mary.get_cookie(SESSION_COOKIE).value):
@@ -98,6 +104,35 @@ def test_a_provider_sign_in_is_recorded_with_its_provider_and_address(app):
     assert [(e.event, e.details) for e in entries] == [
         ("auth.sign_in", {"method": "github", "ip": "198.51.100.7"}),
         ("auth.sign_in", {"method": "github", "ip": "203.0.113.9"})]
+
+
+def test_a_token_kept_to_a_teams_workspace_is_in_that_teams_log_too(app):
+    olga = signed_up_client(app, "olga")
+    assert post_json(olga, "/api/v1/orgs", {"name": "team"}).status_code == 201
+    assert post_json(olga, "/api/v1/orgs/team/workspaces",
+                     {"name": "prod", "visibility": "private"}).status_code == 201
+    assert post_json(olga, "/api/v1/orgs", {"name": "other"}).status_code == 201
+    mine = post_json(olga, "/api/v1/tokens", {"name": "laptop", "scopes": ["read-only"],
+                                              "workspace": "olga/Personal"}).get_json()
+    kept = post_json(olga, "/api/v1/tokens", {"name": "deploy", "scopes": ["cli"],
+                                              "workspace": "team/prod"}).get_json()
+    api = app.test_client()
+    assert api.get("/api/v1/me", **from_address(FIRST_IP, kept["secret"])).status_code == 200
+    assert olga.delete(f"/api/v1/tokens/{kept['id']}",
+                       headers={"X-CSRF-Token": csrf(olga)}).status_code == 204
+
+    team = [e for e in auth_events(olga, "team") if e["event"].startswith("auth.token")]
+    assert [(e["event"], e["details"]["token_id"]) for e in team] == [
+        ("auth.token_created", kept["id"]), ("auth.token_new_ip", kept["id"]),
+        ("auth.token_revoked", kept["id"])]
+    # The entry names the workspace; its id only routed the event.
+    assert all(e["details"]["workspace"] == "team/prod" and "workspace_id" not in e["details"]
+               for e in team)
+    assert [e["event"] for e in auth_events(olga, "other")
+            if e["event"].startswith("auth.token")] == []
+    own = {e["details"]["token_id"] for e in auth_events(olga, "olga")
+           if e["event"].startswith("auth.token")}
+    assert own == {mine["id"], kept["id"]}
 
 
 def test_signing_in_and_tokens_work_while_the_log_cannot_be_written(app, monkeypatch, caplog):

@@ -411,7 +411,8 @@ def revoke_token(claim: str, token_id: str) -> None:
         token.revoked_at = utcnow()
         token_hash = token.token_hash
         _account_event(session, user.sub, "token_revoked",
-                       {"token_id": token.id, "name": token.name, "hint": token.hint})
+                       {"token_id": token.id, "name": token.name, "hint": token.hint,
+                        **_token_place(token.workspace_id, token.workspace_label)})
     cache().forget(_token_key(token_hash))
 
 
@@ -659,7 +660,7 @@ def _create_token(claim: str, name: str, scopes: list[str], expires_in_days: int
         session.flush()
         _account_event(session, user.sub, "token_created", {
             "token_id": token.id, "name": token.name, "hint": token.hint, "scopes": wanted,
-            "workspace": label, "expires_at": token.expires_at.isoformat()})
+            "expires_at": token.expires_at.isoformat(), **_token_place(workspace_id, label)})
     log.info("token %s created for %s", token.id, user.sub)
     return NewToken(secret=secret, token=_token_view(token))
 
@@ -721,6 +722,7 @@ def _load_token(token_hash: str) -> dict | None:
         "last_used_at": token.last_used_at.timestamp() if token.last_used_at else 0,
         "last_used_ip": token.last_used_ip, "name": token.name, "hint": token.hint,
         "purpose": token.purpose, "run_id": token.run_id,
+        "workspace_label": token.workspace_label,
     }
 
 
@@ -748,7 +750,8 @@ def _record_use(token: dict, client_ip: str) -> None:
         if moved:
             _account_event(session, token["account_id"], "token_new_ip", {
                 "token_id": token["id"], "name": token.get("name"), "hint": token.get("hint"),
-                "ip": address, "previous_ip": token["last_used_ip"]})
+                "ip": address, "previous_ip": token["last_used_ip"],
+                **_token_place(token["workspace_id"], token.get("workspace_label"))})
         else:
             session.execute(update(ApiToken).where(ApiToken.id == token["id"])
                             .values(last_used_at=now, last_used_ip=address))
@@ -759,6 +762,12 @@ def _account_event(session: Session, account_id: str, what: str, details: dict) 
     # In the change's own transaction: the event is kept exactly when the change is, and waits
     # in the outbox while dashboard is away (signing in and tokens go on meanwhile).
     outbox.emit(session, f"account.{what}", account_id, ("account", account_id), details)
+
+
+def _token_place(workspace_id: str | None, label: str | None) -> dict:
+    # Dashboard writes a token's events into the log of the org its workspace is in, besides
+    # the account's own, and shows the workspace's name; a token kept nowhere names none.
+    return {"workspace": label, "workspace_id": workspace_id} if workspace_id else {}
 
 
 def _hash(token: str) -> str:

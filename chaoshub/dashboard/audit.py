@@ -24,6 +24,9 @@ ATTEMPTS = 5
 # to forge an org's own events (member or settings changes).
 ACCOUNT_EVENTS = ("auth.sign_in", "auth.sign_out_everywhere", "auth.token_created",
                   "auth.token_revoked", "auth.token_new_ip")
+# Of those, the events of one token: they go to its account's personal org, and to a team's org
+# only when the token is kept to one of its workspaces (auth names it: `workspace_id`).
+TOKEN_EVENTS = ("auth.token_created", "auth.token_revoked", "auth.token_new_ip")
 # Every owner of every org of the account reads these entries: no credential may reach them.
 SECRET_KEYS = frozenset({"secret", "token", "password", "session", "session_token", "cookie",
                          "authorization", "code", "state", "nonce"})

@@ -1,4 +1,5 @@
-"""The audit log as files and date ranges: what its API route and its page share."""
+"""The audit log as files, date ranges and readable text: what its API route and its page
+share."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from urllib.parse import quote
 from flask import Response
 
 from chaoshub.core.errors import BadRequest
+from chaoshub.dashboard.page_views import pages
+
+# Words of detail keys written otherwise than in lower case, and keys that read better renamed.
+WORDS = {"id": "ID", "ids": "IDs", "ip": "IP", "url": "URL"}
+LABELS = {"hint": "Starts with", "expires_at": "Expires", "ip": "Address",
+          "previous_ip": "Previous address"}
 
 
 def jsonl_response(entries, filename: str) -> Response:
@@ -34,3 +41,41 @@ def parse_day(value: str | None, add_days: int = 0) -> datetime | None:
     if len(value) == 10:
         moment = moment.replace(tzinfo=UTC) + timedelta(days=add_days)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@pages.app_template_filter("audit_details")
+def readable_details(details: dict) -> list[tuple[str, str]]:
+    """An entry's details as (label, text) pairs for people: keys humanised, lists joined,
+    empty values left out. The export and the API keep the details as recorded."""
+    return [(_label(key), _text(value, key)) for key, value in (details or {}).items()
+            if value is not None]
+
+
+def _label(key: str) -> str:
+    if key in LABELS:
+        return LABELS[key]
+    words = [WORDS.get(word, word) for word in str(key).split("_") if word]
+    text = " ".join(words) or str(key)
+    return text[:1].upper() + text[1:]
+
+
+def _text(value, key: str = "") -> str:
+    if value is None or value == [] or value == {}:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_text(item) for item in value)
+    if isinstance(value, dict):
+        if set(value) == {"from", "to"}:  # a setting's change
+            return f"from {_text(value['from'])} to {_text(value['to'])}"
+        return "; ".join(f"{_label(k).lower()} {_text(v, k)}" for k, v in value.items())
+    if isinstance(value, str) and key.endswith("_at"):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo:
+            moment = moment.astimezone(UTC)
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return str(value)

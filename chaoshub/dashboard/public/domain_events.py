@@ -61,22 +61,41 @@ def create_personal_org(session: Session, event: events.Event) -> None:
 
 def audit_account_event(session: Session, event: events.Event) -> None:
     """Write an account's security event (auth's, ACCOUNT_EVENT_TYPES) into the audit log of
-    each of the account's orgs, in the session of its delivery."""
+    each of the account's orgs it concerns, in the session of its delivery: a sign-in into all
+    of them, a token's event into the personal org and the org of the workspace it is kept to."""
     name = "auth." + event.type.removeprefix("account.")
-    problems = audit.account_event_problems(name, event.payload)
+    details = dict(event.payload) if isinstance(event.payload, dict) else event.payload
+    # Where the token is kept says which logs it concerns; the entry names the workspace itself.
+    kept_to = details.pop("workspace_id", None) \
+        if name in audit.TOKEN_EVENTS and isinstance(details, dict) else None
+    problems = audit.account_event_problems(name, details)
     if problems or not event.actor:
         # No retry would mend it: it is dropped, not left to hold back the events after it.
         log.error("event %s (%s) not written to the audit log: %s", event.id, event.type,
                   problems or "no actor")
         return
     with joining(session, event.actor) as work:
-        # Every writer takes the chains in one order: two of them cannot deadlock on them.
         # Orgs where the account holds only a workspace role log its events too.
-        org_ids = sorted(set(session.scalars(select(OrgMember.org_id)
-                                             .where(OrgMember.account_id == event.actor)))
-                         | set(store.workspace_roles(session, event.actor)))
-        for org_id in org_ids:
-            work.audit(org_id, name, event.payload)
+        org_ids = (set(session.scalars(select(OrgMember.org_id)
+                                       .where(OrgMember.account_id == event.actor)))
+                   | set(store.workspace_roles(session, event.actor)))
+        if name in audit.TOKEN_EVENTS:
+            # A token is its account's own: a team sees only one kept to its workspace.
+            org_ids &= _token_orgs(session, event.actor, kept_to)
+        # Every writer takes the chains in one order: two of them cannot deadlock on them.
+        for org_id in sorted(org_ids):
+            work.audit(org_id, name, details)
+
+
+def _token_orgs(session: Session, account_id: str, workspace_id: str | None) -> set[str]:
+    # A personal org has no member but its account (members are refused there).
+    orgs = set(session.scalars(select(Org.id).join(OrgMember, OrgMember.org_id == Org.id)
+                               .where(Org.personal.is_(True),
+                                      OrgMember.account_id == account_id)))
+    if isinstance(workspace_id, str):
+        orgs |= set(session.scalars(select(Workspace.org_id)
+                                    .where(Workspace.id == workspace_id)))
+    return orgs
 
 
 # Dashboard's own events ------------------------------------------------------------------------
