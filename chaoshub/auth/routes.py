@@ -13,7 +13,7 @@ from flask import (
     session,
 )
 
-from chaoshub.auth import oauth, service
+from chaoshub.auth import oauth, passwords, service
 from chaoshub.core.claims import verify
 from chaoshub.core.errors import (
     Conflict,
@@ -34,6 +34,9 @@ from chaoshub.core.web import (
 
 auth = Blueprint("auth", __name__)
 INTENT = "chaoshub_oauth_intent"
+# service.USERNAME as an HTML pattern: browsers anchor it themselves and compile it with the
+# `v` flag, where a literal '-' in a class must be escaped (tests check the two agree).
+USERNAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_\-]{1,38}"
 
 
 @auth.get("/auth/.well-known/jwks.json")
@@ -50,25 +53,25 @@ def jwks():
 
 @auth.get("/signup")
 def signup_page():
-    """The sign-up form."""
-    return render_template("auth/signup.html", problems={}, form={},
-                           providers=oauth.providers().values())
+    """The sign-up form, with the rules its fields follow."""
+    return _signup_page({}, {})
 
 
 @auth.post("/signup")
 def signup():
-    """Create a local account, then send the person to sign in."""
+    """Create a local account and sign it in, then go where the person was heading."""
     form = request.form
     username = form.get("username", "").strip()
     try:
-        service.sign_up(username, form.get("password", ""), form.get("display_name", ""),
-                        client_ip=request.remote_addr or "")
-    except (ValidationFailed, Forbidden) as error:
-        problems = problems_by_field(error.details)
-        return render_template("auth/signup.html", problems=problems, form=form,
-                               message=error.message, providers=oauth.providers().values()
-                               ), error.status
-    return redirect(f"/signin?created={username}", code=303)
+        grant = service.sign_up(username, form.get("password", ""), form.get("display_name", ""),
+                                client_ip=request.remote_addr or "")
+    except (ValidationFailed, Forbidden, RateLimited) as error:
+        response = make_response(_signup_page(problems_by_field(error.details), form,
+                                              message=error.message), error.status)
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    return _signed_in(grant, form.get("next"))
 
 
 @auth.get("/signin")
@@ -212,6 +215,15 @@ def _signin_page(**context):
     html = render_template("auth/signin.html", providers=oauth.providers().values(),
                            next=safe_next(request.values.get("next"), ""), **context)
     return make_response(html)
+
+
+def _signup_page(problems: dict, form, **context) -> str:
+    # The rules come from the checks themselves, so the form and the service cannot disagree.
+    return render_template(
+        "auth/signup.html", problems=problems, form=form, providers=oauth.providers().values(),
+        next=safe_next(request.values.get("next"), ""), username_pattern=USERNAME_PATTERN,
+        username_rule=service.USERNAME_RULE, password_min=passwords.MIN_LENGTH,
+        password_max=passwords.MAX_LENGTH, **context)
 
 
 def _signed_in(grant, target: str | None):

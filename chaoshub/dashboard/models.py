@@ -51,6 +51,8 @@ class Org(Base):
     name: Mapped[str] = mapped_column(String(40))
     # Lower-cased name: org names are unique whatever their case.
     name_key: Mapped[str] = mapped_column(String(40), unique=True)
+    # What pages show ("Acme Platform Team"); empty: the name itself. The name stays the slug.
+    display_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     personal: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     url: Mapped[str | None] = mapped_column(String(200))

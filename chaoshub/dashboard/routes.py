@@ -15,7 +15,7 @@ from chaoshub.core.errors import (
     error_response,
 )
 from chaoshub.core.web import current_claim
-from chaoshub.dashboard import service
+from chaoshub.dashboard import service, validation
 from chaoshub.dashboard.page_views import (
     FORM_ERRORS,
     canonical,
@@ -54,11 +54,17 @@ def home():
 
 @pages.post("/orgs")
 def create_org():
-    """Create an org from the home page's form, then show it."""
+    """Create an org from the home page's form, then show it: a name with spaces is kept as
+    its display name, and its address is made from it."""
     claim = current_claim()
-    name = request.form.get("name", "").strip()
+    typed = " ".join(request.form.get("name", "").split())
+    name = validation.org_name_from(typed)
     try:
-        org = service.create_org(claim, name)
+        if name != typed and not validation.NAME.match(name):
+            raise ValidationFailed(f"{typed!r} cannot name an org", [{
+                "pointer": "/name",
+                "message": "use at least 2 letters or digits: the org's address is made of them"}])
+        org = service.create_org(claim, name, "" if name == typed else typed)
     except FORM_ERRORS as error:
         return home_page(claim, error=error, form=request.form)
     return redirect(f"/{org.name}", code=303)

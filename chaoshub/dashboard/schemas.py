@@ -128,6 +128,7 @@ class OrgView(Frozen):
     personal: bool
     role: Role | None
     workspaces: list[WorkspaceRef]
+    display_name: str = ""
     description: str = ""
     url: str | None = None
     email: str | None = None

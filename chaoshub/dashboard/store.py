@@ -321,6 +321,7 @@ def org_view(
     return OrgView(
         id=org.id,
         name=org.name,
+        display_name=org.display_name or "",
         personal=org.personal,
         role=role,
         workspaces=[ref(ws, org) for ws in workspaces],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from chaoshub.auth import service as auth
 from chaoshub.core.errors import ValidationFailed
@@ -16,6 +17,7 @@ OUTSIDER_EXECUTIONS = ("none", "status", "full")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DESCRIPTION_MAX = 1000
+DISPLAY_NAME_MAX = 100
 
 
 def org_name_problem(name: str) -> str | None:
@@ -33,6 +35,27 @@ def check_org_name(name: str) -> None:
     if problem:
         raise ValidationFailed(f"{name!r} cannot name an org",
                                [{"pointer": "/name", "message": problem}])
+
+
+def org_name_from(display_name: str) -> str:
+    """The address an org named `display_name` gets: itself when it is a valid name, else a
+    slug of it ("Acme Platform Team" -> "acme-platform-team"), cut to the longest name."""
+    text = (display_name or "").strip()
+    if NAME.match(text):
+        return text
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:39].rstrip("-")
+
+
+def checked_display_name(display_name: str | None) -> str:
+    """`display_name` trimmed, or ValidationFailed when it is too long or holds control
+    characters."""
+    text = " ".join((display_name or "").split())
+    if len(text) > DISPLAY_NAME_MAX or any(unicodedata.category(c) == "Cc" for c in text):
+        raise ValidationFailed("the display name cannot be used", [
+            {"pointer": "/display_name",
+             "message": f"{DISPLAY_NAME_MAX} characters at most, no control characters"}])
+    return text
 
 
 def check_role(role: str) -> None:

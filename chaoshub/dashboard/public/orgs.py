@@ -54,10 +54,12 @@ def reserve_existing_names() -> list[str]:
 
 
 @interface.public
-def create_org(claim: str, name: str) -> OrgView:
-    """Create a collaborative org; its creator becomes its owner."""
+def create_org(claim: str, name: str, display_name: str = "") -> OrgView:
+    """Create a collaborative org; its creator becomes its owner. `name` is its address, and
+    `display_name` (spaces allowed) what pages show, when given."""
     user = session_user(claim)
     validation.check_org_name(name)
+    display_name = validation.checked_display_name(display_name)
     org_id = new_id()
     # Auth keeps the names that usernames and orgs share: a sign-up cannot take this one now.
     auth.reserve_name(claim, name, org_id)
@@ -66,13 +68,15 @@ def create_org(claim: str, name: str) -> OrgView:
             session = work.session
             if store.name_taken(session, name.lower()):
                 raise Conflict(f"the name {name!r} is taken")
-            org = Org(id=org_id, name=name, name_key=name.lower(), personal=False)
+            org = Org(id=org_id, name=name, name_key=name.lower(), personal=False,
+                      display_name=display_name)
             session.add(org)
             session.flush()
             session.add(OrgMember(org_id=org.id, account_id=user.sub, role="owner"))
             work.feed(org.id, "org.created",
                       f"{store.username(session, user)} created the org {name}")
-            work.audit(org.id, "org.created", {"name": name})
+            work.audit(org.id, "org.created",
+                       {"name": name, **({"display_name": display_name} if display_name else {})})
             view = store.org_view(org, "owner", [],
                                   permissions.allowed_actions("owner", user, True))
             work.forget(*store.member_keys(session, org, user.sub))
