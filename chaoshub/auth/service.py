@@ -57,6 +57,7 @@ EVENT_SUBSCRIBERS = ("dashboard",)
 outbox = events.Outbox(SERVICE, OutboxEvent, OutboxAck, EVENT_SUBSCRIBERS)
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}$")
+USERNAME_RULE = "2 to 39 letters, digits, '-' or '_', starting with a letter or digit"
 # Usernames and org names become the first segment of URLs: none may shadow a route of the hub.
 RESERVED_NAMES = frozenset({
     "about", "account", "admin", "api", "auth", "docs", "help", "internal", "invitations",
@@ -86,8 +87,9 @@ SIGN_UP_WINDOW = 3600  # sign-ups per address: SIGNUP_LIMIT_PER_HOUR
 
 @interface.public
 def sign_up(username: str, password: str, display_name: str = "",
-            client_ip: str = "") -> AccountView:
-    """Create an account with a local password (the sign-up form), if sign-up is open."""
+            client_ip: str = "") -> SessionGrant:
+    """Create an account with a local password (the sign-up form), if sign-up is open, and
+    open its first session: a new account needs no second sign-in."""
     config = current_app.config
     if not config["SIGNUP_OPEN"]:
         raise Forbidden("sign-up is closed on this hub: ask an administrator for an invitation")
@@ -99,15 +101,17 @@ def sign_up(username: str, password: str, display_name: str = "",
     limit = config["SIGNUP_LIMIT_PER_HOUR"]
     ratelimit.refuse_when_over(SERVICE, "sign-up", client_ip, limit, SIGN_UP_WINDOW)
     ratelimit.record_failure(SERVICE, "sign-up", client_ip, SIGN_UP_WINDOW)
-    return create_local_account(username, password, display_name)
+    created = create_local_account(username, password, display_name)
+    with transaction(SERVICE) as session:
+        account = session.get(Account, created.id)
+    return _open_session(account, {"method": "password", "ip": client_ip or None})
 
 
 def create_local_account(username: str, password: str, display_name: str = "") -> AccountView:
     """Create an account with a local password and its personal org (operators bypass closures)."""
     problems = []
     if not USERNAME.match(username or ""):
-        problems.append({"pointer": "/username", "message":
-                         "2 to 39 letters, digits, '-' or '_', starting with a letter or digit"})
+        problems.append({"pointer": "/username", "message": USERNAME_RULE})
     weak = passwords.problem(password, username)
     if weak:
         problems.append({"pointer": "/password", "message": weak})
