@@ -227,17 +227,19 @@ def test_a_run_without_the_hub_goes_on_and_its_journal_is_sent_later(hub, laptop
         stop(server)
 
 
-def test_a_run_the_hub_refuses_goes_on_and_its_journal_is_kept(hub, laptop):
+def test_a_run_the_hub_refuses_goes_on_and_its_journal_waits(hub, laptop):
     url, token, _ = hub
     write_settings(laptop, url, token, "Nowhere")  # no such workspace: the hub answers 404
     done, local = chaos_run(laptop, "refused")
     assert done.returncode == 1, done.stderr
     assert local["status"] == "completed"
-    # Kept, but never retried: sending it again would be refused again.
-    assert list(laptop["spool"].glob("*.journal.json")) == []
-    rejected = list(laptop["spool"].glob("*.rejected.json"))
-    assert len(rejected) == 1 and token not in rejected[0].read_text()
-    assert json.loads(rejected[0].read_text())["journal"]["start"] == local["start"]
+    # The workspace may be made later: the journal waits for the next run, with the reason.
+    assert list(laptop["spool"].glob("*.rejected.json")) == []
+    (waiting,) = laptop["spool"].glob("*.journal.json")
+    assert token not in waiting.read_text()
+    record = json.loads(waiting.read_text())
+    assert record["journal"]["start"] == local["start"]
+    assert record["reason"].startswith("the hub refused the run (404:")
 
 
 def test_the_client_venv_holds_nothing_of_the_server(client_venv):
@@ -250,7 +252,7 @@ def test_the_client_venv_holds_nothing_of_the_server(client_venv):
     helped = subprocess.run([client_venv / "chaoshub", "--help"], capture_output=True, text=True,
                             timeout=30, env=clean_env())
     commands = helped.stdout.split("Commands:")[1].splitlines()
-    assert [line.split()[0] for line in commands if line.strip()] == ["login"]
+    assert [line.split()[0] for line in commands if line.strip()] == ["login", "spool"]
 
 
 def test_settings_from_the_old_login_still_find_the_control():

@@ -11,6 +11,7 @@ import click
 import yaml
 
 from chaoshub_client.login_check import LoginProblem, check_login
+from chaoshub_client.spool import spool
 
 # Other distributions add subcommands here (the server: run, db, user, token, route, audit).
 COMMANDS_GROUP = "chaoshub.commands"
@@ -105,6 +106,9 @@ def login(url, token, org, workspace, settings_path) -> None:
     if "organization" not in hub or "workspace" not in hub:
         click.echo("name the org and workspace with --org and --workspace (or CHAOSHUB_ORG "
                    "and CHAOSHUB_WORKSPACE when running)", err=True)
+
+
+main.add_command(spool)
 
 
 def _text(value) -> str | None:

@@ -51,7 +51,11 @@ from urllib.parse import quote, urlparse
 
 import requests
 import yaml
-from chaoslib.run import RunEventHandler
+
+try:
+    from chaoslib.run import RunEventHandler
+except ImportError:  # `chaoshub spool` where chaostoolkit is not installed: it sends, no more
+    RunEventHandler = object
 
 from chaoshub_client.link import HUB_EXTENSION, LoadedSource, link_file, loaded_source
 
@@ -73,7 +77,11 @@ STOP_SIGNALS = {"abort": signal.SIGTERM, "abort-now": signal.SIGUSR2}
 # A run the hub executes is stopped by the hub (SIGTERM to the pod): the control waits this
 # long before it stops the run itself, since a second SIGTERM would cut the rollbacks short.
 STOP_HANDOFF_SECONDS = 10.0
-SPOOL_SUFFIX = ".journal.json"
+SPOOL_SUFFIX = ".journal.json"  # waiting: sent again at the start of the next run
+REJECTED_SUFFIX = ".rejected.json"  # sent again only when asked (`chaoshub spool send`)
+# Refusals whose reason may go away (a new token, a scope or role granted, a workspace made):
+# the journal waits and is sent again, instead of being set aside.
+PASSING_REFUSALS = (401, 403, 404)
 USER_AGENT = "chaoshub-control/1"
 
 
@@ -191,7 +199,8 @@ class HubReporter(RunEventHandler):
         self._opened = threading.Event()  # set once opening the run succeeded or gave up
         self._finished = threading.Event()  # set when the run ends: the state watch stops
         self._interrupted = threading.Event()  # set once chaoslib is stopping the run
-        self._refused = False  # the hub answered, and will not take this run
+        self._refused = False  # the hub answered, and will not take this run as it is
+        self._refusal = ""  # what the hub said when it did not open the run
         self._session = requests.Session()
         self._session.headers.update({"Authorization": f"Bearer {hub.token}",
                                       "Accept": "application/json",
@@ -289,11 +298,12 @@ class HubReporter(RunEventHandler):
             if self.run_id is not None:
                 self._guard(self._link_source)
         if self.run_id is None:
-            # A refused run is kept too, but never retried: it would be refused again.
-            self._spool(body, reason="the run could not be opened on the hub",
+            # A run refused for what it is is kept too, but not sent again by itself: it
+            # would be refused again.
+            self._spool(body, reason=self._refusal or "the run could not be opened on the hub",
                         rejected=self._refused)
             return
-        outcome = self._put_journal(self.run_id, body)
+        outcome, reason = self._put_journal(self.run_id, body)
         if outcome == "sent":
             logger.info(f"ChaosHub: journal published ({self.hub.url}/api/v1/runs/"
                         f"{self.run_id})")
@@ -301,22 +311,22 @@ class HubReporter(RunEventHandler):
             # The run vanished from the hub (deleted meanwhile): the next run opens a new one.
             self.run_id = None
             self._spool(body, reason="the hub no longer knows the run")
-        elif outcome == "retry":
-            self._spool(body, reason="the hub did not take the journal")
+        elif outcome in ("retry", "parked"):
+            self._spool(body, reason=reason)
         else:
-            self._spool(body, reason="the hub refused the journal", rejected=True)
+            self._spool(body, reason=reason, rejected=True)
 
     def _finish_hub_run(self, journal: dict) -> None:
         """Publish the journal of the run the hub started; kept when the hub does not take
         it, never sent later to open another run."""
         self.run_id = self.hub.run_id
-        outcome = self._put_journal(self.hub.run_id, journal)
+        outcome, reason = self._put_journal(self.hub.run_id, journal)
         if outcome == "sent":
             logger.info(f"ChaosHub: journal published ({self.hub.url}/api/v1/runs/"
                         f"{self.hub.run_id})")
         else:
             self._spool(journal, reason=f"the hub did not take the journal of its run "
-                        f"{self.hub.run_id} ({outcome})", rejected=True)
+                        f"{self.hub.run_id} ({reason})", rejected=True, hub_run=True)
 
     def _send_all(self) -> None:
         try:
@@ -356,10 +366,12 @@ class HubReporter(RunEventHandler):
                            "and its journal will be sent later")
             return None
         if response.status_code != 201:
-            # An expired token or a busy hub may do better later; anything else will not.
-            self._refused = response.status_code not in (401, 408, 429)
-            logger.warning(f"ChaosHub: the hub refused the run ({response.status_code}: "
-                           f"{_message(response)})")
+            # A token, scope, role or workspace may be fixed, a busy hub do better later; a
+            # document the hub finds wrong will stay wrong.
+            self._refused = response.status_code not in (*PASSING_REFUSALS, 408, 429)
+            self._refusal = (f"the hub refused the run ({response.status_code}: "
+                             f"{_message(response)})")
+            logger.warning(f"ChaosHub: {self._refusal}")
             return None
         opened = response.json()
         logger.info(f"ChaosHub: reporting this run to {opened.get('execution_url')}")
@@ -421,20 +433,24 @@ class HubReporter(RunEventHandler):
             logger.debug(f"ChaosHub: events refused ({response.status_code}: "
                          f"{_message(response)})")
 
-    def _put_journal(self, run_id: str, journal: dict) -> str:
-        """Send a run's journal: "sent", "retry" (later, from the spool), "gone" (no such run)
-        or "refused"."""
+    def _put_journal(self, run_id: str, journal: dict) -> tuple[str, str]:
+        """Send a run's journal: the outcome, "sent", "retry" (the hub is away or busy),
+        "parked" (refused for a reason that may go away), "gone" (no such run) or "refused"
+        (for what it is), and what the hub said."""
         response = self._request("PUT", f"/api/v1/runs/{run_id}/journal", journal)
-        if response is None or response.status_code >= 500 or response.status_code in (
-                401, 408, 429):
-            return "retry"
+        if response is None:
+            return "retry", f"{self.hub.url} cannot be reached, or is too busy"
+        said = f"{response.status_code}: {_message(response)}"
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            return "retry", f"the hub did not take the journal ({said})"
         if response.status_code in (200, 201):
-            return "sent"
+            return "sent", "published"
         if response.status_code == 404:
-            return "gone"
-        logger.warning(f"ChaosHub: the hub refused the journal ({response.status_code}: "
-                       f"{_message(response)})")
-        return "refused"
+            return "gone", f"the hub no longer knows the run ({said})"
+        logger.warning(f"ChaosHub: the hub refused the journal ({said})")
+        if response.status_code in PASSING_REFUSALS:
+            return "parked", f"the hub refused the journal ({said})"
+        return "refused", f"the hub refused the journal ({said})"
 
     def _request(self, method: str, path: str, body: Any) -> requests.Response | None:
         """One call with bounded retries and exponential backoff; None when the hub never
@@ -458,10 +474,14 @@ class HubReporter(RunEventHandler):
 
     # The spool ----------------------------------------------------------------------------
 
-    def _spool(self, journal: dict, reason: str, rejected: bool = False) -> None:
+    def _spool(self, journal: dict, reason: str, rejected: bool = False,
+               hub_run: bool = False) -> None:
         record = {"hub_url": self.hub.url, "org": self.hub.org,
                   "workspace": self.hub.workspace, "run_id": self.run_id,
-                  "spooled_at": datetime.now(UTC).isoformat(), "journal": journal}
+                  "spooled_at": datetime.now(UTC).isoformat(), "reason": reason,
+                  "journal": journal}
+        if hub_run:
+            record["hub_run"] = True  # the hub's own run: its journal goes there or nowhere
         try:
             path = write_spool(self.spool_dir, record, rejected)
         except OSError as exc:
@@ -469,42 +489,59 @@ class HubReporter(RunEventHandler):
                          f"{self.spool_dir}: {exc}")
             return
         if rejected:
-            logger.warning(f"ChaosHub: {reason}; it is kept in {path}")
+            logger.warning(f"ChaosHub: {reason}; it is kept in {path} (`chaoshub spool send` "
+                           "sends it again)")
         else:
             logger.warning(f"ChaosHub: {reason}; the journal is kept in {path} and will be "
-                           "sent at the start of the next run")
+                           "sent at the start of the next run (or by `chaoshub spool send`)")
 
     def _send_spooled(self) -> None:
         """Send the journals earlier runs could not send to this hub, oldest first."""
         for path in sorted(self.spool_dir.glob(f"*{SPOOL_SUFFIX}")):
-            claimed = path.with_name(f"{path.name}.sending-{os.getpid()}")
-            try:
-                # Renamed first: two runs starting together never send the same journal.
-                path.rename(claimed)
-                record = json.loads(claimed.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if _dict(record).get("hub_url") != self.hub.url:
-                claimed.rename(path)
-                continue
-            outcome = self._send_record(record)
+            outcome, _ = self.resend(path)
             if outcome == "sent":
-                claimed.unlink(missing_ok=True)
                 logger.info(f"ChaosHub: sent the journal of an earlier run ({path.name})")
-            elif outcome == "refused":
-                claimed.rename(path.with_name(path.name.removesuffix(SPOOL_SUFFIX)
-                                              + ".rejected.json"))
-            else:
-                claimed.rename(path)
+            elif outcome == "retry":
                 return  # the hub is struggling: the rest waits for another run
 
-    def _send_record(self, record: dict) -> str:
+    def resend(self, path: Path) -> tuple[str, str]:
+        """Send a parked journal of this hub again, and file it by the outcome: gone when
+        sent, waiting again when the reason may pass, set aside when refused for what it is.
+        The outcome ("sent", "retry", "parked", "refused", or "skipped": another hub's, or
+        being sent by another process) and what happened."""
+        claimed = path.with_name(f"{path.name}.sending-{os.getpid()}")
+        try:
+            # Renamed first: two runs starting together never send the same journal.
+            path.rename(claimed)
+            record = json.loads(claimed.read_text(encoding="utf-8"))
+        except OSError:
+            return "skipped", "being sent by another process"
+        except ValueError:
+            claimed.rename(path)
+            return "skipped", "not a journal this client wrote"
+        if _dict(record).get("hub_url") != self.hub.url:
+            claimed.rename(path)
+            return "skipped", f"kept for {_dict(record).get('hub_url')}"
+        outcome, reason = self._send_record(record)
+        stem = path.name.removesuffix(SPOOL_SUFFIX).removesuffix(REJECTED_SUFFIX)
+        if outcome == "sent":
+            claimed.unlink(missing_ok=True)
+        elif outcome == "retry":
+            claimed.rename(path)  # as it was: the hub said nothing about the journal
+        else:
+            suffix = REJECTED_SUFFIX if outcome == "refused" else SPOOL_SUFFIX
+            refile(claimed, path.with_name(stem + suffix), {**record, "reason": reason})
+        return outcome, reason
+
+    def _send_record(self, record: dict) -> tuple[str, str]:
         journal = _dict(record.get("journal"))
         run_id = record.get("run_id")
         if isinstance(run_id, str):
-            outcome = self._put_journal(run_id, journal)
+            outcome, reason = self._put_journal(run_id, journal)
             if outcome != "gone":
-                return outcome
+                return outcome, reason
+            if record.get("hub_run"):
+                return "refused", reason  # the hub's own run: never opened again elsewhere
         reporter = HubReporter(HubSettings(self.hub.url, self.hub.token,
                                            record.get("org") or self.hub.org,
                                            record.get("workspace") or self.hub.workspace),
@@ -512,9 +549,13 @@ class HubReporter(RunEventHandler):
         reporter._session = self._session
         run_id = reporter._open(journal.get("experiment"))
         if run_id is None:
-            return "refused" if reporter._refused else "retry"
-        outcome = self._put_journal(run_id, journal)
-        return "refused" if outcome == "gone" else outcome
+            if reporter._refused:
+                return "refused", reporter._refusal
+            if reporter._refusal:
+                return "parked", reporter._refusal
+            return "retry", f"{self.hub.url} cannot be reached, or is too busy"
+        outcome, reason = self._put_journal(run_id, journal)
+        return ("refused", reason) if outcome == "gone" else (outcome, reason)
 
     # Helpers ------------------------------------------------------------------------------
 
@@ -548,7 +589,7 @@ def write_spool(folder: Path, record: dict, rejected: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     name = f"{stamp}-{uuid.uuid4().hex[:8]}"
-    path = folder / (f"{name}.rejected.json" if rejected else f"{name}{SPOOL_SUFFIX}")
+    path = folder / (f"{name}{REJECTED_SUFFIX}" if rejected else f"{name}{SPOOL_SUFFIX}")
     partial = folder / f".{name}.partial"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -556,6 +597,24 @@ def write_spool(folder: Path, record: dict, rejected: bool = False) -> Path:
     # Renamed once whole: the next run never reads half a journal.
     partial.rename(path)
     return path
+
+
+def refile(claimed: Path, destination: Path, record: dict) -> None:
+    """Write a record anew under `destination` (whole or not at all) and drop `claimed`."""
+    partial = destination.with_name(f".{destination.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(record, out, ensure_ascii=False, default=_encode)
+    partial.rename(destination)
+    claimed.unlink(missing_ok=True)
+
+
+def parked_journals(folder: Path) -> list[Path]:
+    """The journals waiting in the spool folder and those set aside, oldest first."""
+    if not folder.is_dir():
+        return []
+    return sorted([*folder.glob(f"*{SPOOL_SUFFIX}"), *folder.glob(f"*{REJECTED_SUFFIX}")],
+                  key=lambda p: p.name)
 
 
 def bounded_output(output: Any) -> dict[str, Any]:
@@ -617,6 +676,7 @@ def _dict(value: Any) -> dict:
 
 def _message(response: requests.Response) -> str:
     try:
-        return str(response.json().get("message"))[:200]
+        message = response.json().get("message")
     except (ValueError, AttributeError):
-        return response.text[:200]
+        message = None
+    return str(message or getattr(response, "text", "") or "no message")[:200]

@@ -153,13 +153,45 @@ def test_a_busy_hub_leaves_the_spool_for_the_next_run(tmp_path, monkeypatch):
 
 
 def test_a_run_the_hub_refuses_keeps_its_journal_without_the_token(tmp_path):
-    hub = reporter(tmp_path, FakeSession(404))
+    hub = reporter(tmp_path, FakeSession(422))
     hub._finish({"status": "completed", "experiment": {"title": "t"}})
     (kept,) = tmp_path.glob("*.rejected.json")
     assert "secret" not in kept.read_text()
     record = json.loads(kept.read_text())
     assert (record["hub_url"], record["org"], record["journal"]["status"]) == (
         URL, "alice", "completed")
+    assert record["reason"] == "the hub refused the run (422: no message)"
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_refusal_that_may_pass_parks_the_journal_and_the_next_run_sends_it(tmp_path,
+                                                                            status):
+    hub = reporter(tmp_path, FakeSession(status))
+    hub._finish({"status": "completed", "experiment": {"title": "t"}})
+    assert list(tmp_path.glob("*.rejected.json")) == []
+    (parked,) = tmp_path.glob("*.journal.json")
+    assert json.loads(parked.read_text())["reason"] == \
+        f"the hub refused the run ({status}: no message)"
+    # Refused again: still waiting, with what the hub said this time.
+    again = FakeSession(403)
+    reporter(tmp_path, again)._send_spooled()
+    assert parked.exists() and len(again.sent) == 1
+    # The reason went away (a new token, a scope granted): opened and published.
+    later = FakeSession(201, 201)
+    reporter(tmp_path, later)._send_spooled()
+    assert [(m, p) for m, p, _ in later.sent] == [("POST", "/api/v1/runs"),
+                                                   ("PUT", "/api/v1/runs/new-run/journal")]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_hub_runs_journal_sent_again_goes_to_that_run_only(tmp_path):
+    hub_run_reporter(tmp_path, FakeSession(403))._finish({"status": "completed"})
+    (kept,) = tmp_path.glob("*.rejected.json")
+    session = FakeSession(404)
+    outcome, reason = reporter(tmp_path, session).resend(kept)
+    assert (outcome, [(m, p) for m, p, _ in session.sent]) == (
+        "refused", [("PUT", "/api/v1/runs/hub-run/journal")])
+    assert kept.exists() and "no longer knows the run" in json.loads(kept.read_text())["reason"]
 
 
 # Reporting into a run the hub started (its Kubernetes Job) ------------------------------------
@@ -182,15 +214,16 @@ def hub_run_reporter(tmp_path, session) -> HubReporter:
 def test_a_hub_run_reports_its_events_and_journal_into_that_run(tmp_path, monkeypatch):
     monkeypatch.setattr(control, "STATE_SECONDS", 60)  # no state watch in this test
     spooled = write_spool(tmp_path, {"hub_url": URL, "run_id": "other", "journal": {"n": 1}})
-    session = FakeSession(200, 200)
+    session = FakeSession(200, 200, 200, 200)
     hub = hub_run_reporter(tmp_path, session)
     hub.running({"title": "t"}, None, None, None, None, None)
     hub.start_method({"title": "t"})
     hub.finish({"status": "completed", "experiment": {"title": "t"}})
     calls = [(m, p) for m, p, _ in session.sent]
-    assert calls == [("POST", "/api/v1/runs/hub-run/events"),
-                     ("PUT", "/api/v1/runs/hub-run/journal")]
-    events = session.sent[0][2]
+    # The events go out in one batch or more, as the sender thread finds them queued.
+    assert set(calls[:-1]) == {("POST", "/api/v1/runs/hub-run/events")}
+    assert calls[-1] == ("PUT", "/api/v1/runs/hub-run/journal")
+    events = [e for _, _, batch in session.sent[:-1] for e in batch]
     assert [e["type"] for e in events] == ["run-started", "method-started", "run-finished"]
     assert spooled.exists()  # another run's journal is never sent with this run's token
     assert hub.run_id == "hub-run"
