@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode, urlparse
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, make_response, redirect, render_template, request
 
@@ -19,6 +19,7 @@ from chaoshub.experiment import (
     plan,
     run_timeline,
     service,
+    use_it,
     version_diff,
     versions,
 )
@@ -174,7 +175,7 @@ def experiment_page(org: str, workspace: str, experiment_id: str):
         secrets=plan.secrets(document), configuration=plan.configuration(document),
         versions=service.list_versions(claim, experiment_id), executions=executions,
         outcome_labels=OUTCOME_LABELS, chart=chart.runs_chart(executions, OUTCOME_LABELS),
-        run_command=f"chaos run {hub}{base}", netloc=urlparse(hub).netloc, hub=hub,
+        use_it=use_it.commands(hub, located.org, located.workspace, hub + base),
         move_targets=moves.destinations(claim, experiment.workspace_id),
         recent_runs=_recent_runs(claim, experiment_id), may_run=may_run,
         run_statuses=STATUS_LABELS, run_environments=run_environments,

@@ -45,9 +45,10 @@ def main() -> None:
 
 @main.command()
 @click.option("--url", required=True, help="The hub's address, e.g. https://hub.example.com.")
-@click.option("--token", required=True, envvar="CHAOSHUB_TOKEN",
+@click.option("--token", required=True, envvar="CHAOSHUB_TOKEN", prompt="API token",
+              hide_input=True,
               help="An API token with executions:write (and experiments:write to publish new "
-                   "experiments); also read from CHAOSHUB_TOKEN.")
+                   "experiments); also read from CHAOSHUB_TOKEN, else asked for (hidden).")
 @click.option("--org", default=None, help="The org runs are reported to (its name).")
 @click.option("--workspace", default=None, help="The workspace runs are reported to.")
 @click.option("--settings", "settings_path", default="~/.chaostoolkit/settings.yaml",

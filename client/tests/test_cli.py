@@ -74,6 +74,15 @@ def test_login_merges_into_what_is_there_and_tightens_the_file(tmp_path, hub_say
     assert hub_says_yes == [(URL, "chub_from_env", "alice", "Public")]
 
 
+def test_login_asks_for_the_token_when_none_is_given(tmp_path, hub_says_yes):
+    settings = tmp_path / "settings.yaml"
+    done = CliRunner().invoke(main, ["login", "--url", URL, "--org", "alice", "--workspace",
+                                     "W", "--settings", str(settings)], input="chub_typed\n")
+    assert done.exit_code == 0, done.output
+    assert "API token:" in done.output and "chub_typed" not in done.output  # not echoed
+    assert hub_says_yes == [(URL, "chub_typed", "alice", "W")]
+
+
 def test_login_writes_nothing_when_the_hub_says_no(tmp_path, monkeypatch):
     def refuse(url, token, org, workspace):
         raise LoginProblem(f"{url} refused the token (401: invalid token)")
