@@ -13,9 +13,6 @@ from chaoshub.experiment import run_timeline
 from tests.experiment_data import FIXTURES, experiment, journal
 from tests.helpers import running_hub, sign_in_browser, signed_in_session
 
-# hub.css's colours, as the browser computes them.
-OK, DANGER = "rgb(43, 138, 62)", "rgb(201, 42, 42)"
-
 
 def failing_journal() -> dict:
     """A deviated run: `slow-sleep` timed out, `read-missing-file-size` raised, and the marker
@@ -114,11 +111,25 @@ def colour(locator, prop: str) -> str:
     return locator.evaluate(f"e => getComputedStyle(e).{prop}")
 
 
+def theme(page, variable: str) -> str:
+    """The colour a hub.css variable (--ok, --danger) names, as the browser computes it."""
+    return page.evaluate("""name => {
+        const probe = document.createElement("span");
+        probe.style.color = `var(${name})`;
+        document.body.append(probe);
+        const computed = getComputedStyle(probe).color;
+        probe.remove();
+        return computed;
+    }""", variable)
+
+
 @pytest.mark.e2e
 def test_a_probe_outside_its_tolerance_reads_as_not_met(page, hub):
     url, runs = hub
     sign_in_browser(page, url, "judy")
     page.goto(runs["sample"])
+    ok, danger = theme(page, "--ok"), theme(page, "--danger")
+    assert ok != danger
     missed = entry(page, "marker-file-exists", "steady-after")
     assert missed.get_attribute("data-verdict") == "missed"
     assert missed.get_by_test_id("verdict").inner_text() == "tolerance not met"
@@ -126,13 +137,13 @@ def test_a_probe_outside_its_tolerance_reads_as_not_met(page, hub):
     assert "succeeded" not in missed.inner_text()
     assert missed.get_by_test_id("verdict-note").inner_text() == (
         "It ran, but what it returned is outside its tolerance (must be true).")
-    assert colour(missed.get_by_test_id("verdict"), "color") == DANGER
-    assert colour(missed, "borderLeftColor") == DANGER
+    assert colour(missed.get_by_test_id("verdict"), "color") == danger
+    assert colour(missed, "borderLeftColor") == danger
     # The same probe before the method held: it reads, and looks, like a success.
     held = entry(page, "marker-file-exists", "steady-before")
     assert held.get_by_test_id("run-status").inner_text() == "succeeded"
     assert held.get_by_test_id("verdict").inner_text() == "tolerance met"
-    assert colour(held, "borderLeftColor") == OK
+    assert colour(held, "borderLeftColor") == ok
     # A process activity shows its arguments.
     assert entry(page, "delete-marker-file").get_by_test_id("command").inner_text() == \
         "rm -f '${marker_path}'"
@@ -145,10 +156,11 @@ def test_a_timeout_and_an_exception_read_as_one_line_each(page, hub):
     url, runs = hub
     sign_in_browser(page, url, "judy")
     page.goto(runs["failing"])
+    danger = theme(page, "--danger")
     slow = entry(page, "slow-sleep")
     assert slow.get_by_test_id("run-status").inner_text() == "failed"
-    assert colour(slow.get_by_test_id("run-status"), "color") == DANGER
-    assert colour(slow, "borderLeftColor") == DANGER
+    assert colour(slow.get_by_test_id("run-status"), "color") == danger
+    assert colour(slow, "borderLeftColor") == danger
     assert slow.get_by_test_id("command").inner_text() == "sleep 3"
     assert slow.get_by_test_id("error").inner_text() == (
         "Timed out: process activity took too long to complete (its timeout is 1 s)")
