@@ -7,7 +7,9 @@ import pytest
 from chaoshub.auth import service as auth
 from chaoshub.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from chaoshub.dashboard import service as dashboard
-from tests.conftest import post_json, signed_up_client
+from chaoshub.experiment import service as experiment
+from tests import experiment_data
+from tests.conftest import PASSWORD, post_json, signed_up_client
 from tests.test_invitations import claim_for
 
 
@@ -108,7 +110,9 @@ def test_the_api_and_pages(app):
     assert visitor.get("/api/v1/orgs/team/workspaces/prod/activity").status_code == 200
     assert visitor.get("/api/v1/activity").status_code == 401
     for path in ("/", "/team", "/team/prod"):
-        assert "olga created the workspace prod" in olga.get(path).text
+        page = olga.get(path).text
+        assert '<a class="feed-actor" data-testid="activity-actor" href="/olga">olga</a>' in page
+        assert '<a data-testid="activity-link" href="/team/prod">created the workspace prod' in page
 
 
 def test_feed_cursors_serve_their_own_feed_and_the_page_size_rule(app):
@@ -131,3 +135,58 @@ def test_feed_cursors_serve_their_own_feed_and_the_page_size_rule(app):
     post_json(olga, "/api/v1/orgs", {"name": "other"})
     assert olga.get(f"/api/v1/orgs/other/activity?cursor={first}").status_code == 400
     assert olga.get("/api/v1/activity?limit=101").status_code == 400
+
+
+def by_kind(page) -> dict[str, object]:
+    return {entry.kind: entry for entry in page.entries}
+
+
+def test_entries_link_to_what_they_are_about_and_name_people_by_username(hub):
+    # Olga's entries from the experiment service are written with her display name, the
+    # dashboard's with her username: the feed names her one way, by username.
+    auth.create_local_account("olga", PASSWORD, "Olga Smith")
+    olga, mary = hub("olga"), hub("mary")
+    visitor = auth.resolve_credentials()
+    dashboard.create_org(olga, "team")
+    dashboard.create_workspace(olga, "team", "open", "public", "status")
+    dashboard.add_member(olga, "team", "mary", "member")
+    made = experiment.create_experiment(olga, "team", "open", experiment_data.experiment())
+    ran = experiment.publish_execution(olga, made.id, experiment_data.journal()).execution
+
+    seen = by_kind(dashboard.org_activity(mary, "team"))
+    created = seen["experiment.created"]
+    assert created.summary.startswith("Olga Smith created")
+    assert (created.actor, created.actor_url) == ("olga", "/olga")
+    assert created.action == f"created the experiment {made.title}"
+    assert created.url == f"/team/open/experiment/{made.id}"
+    published = seen["execution.published"]
+    assert published.url == f"/team/open/experiment/{made.id}/execution/{ran.id}"
+    assert published.actor == "olga" and published.action.startswith("published a run of")
+    assert seen["member.joined"].url == "/mary"  # the member, not who added them
+    assert seen["member.joined"].action == "added mary as member"
+    assert seen["workspace.created"].url == "/team/open"
+    assert seen["org.created"].url == "/team"
+
+    # Visitors follow no link to people; the run they see the status of, without its actor.
+    outside = by_kind(dashboard.org_activity(visitor, "team"))
+    assert "member.joined" not in outside
+    assert all(entry.actor_url is None for entry in outside.values())
+    status = outside["execution.published"]
+    assert (status.actor, status.action) == ("someone", "")
+    assert status.url == published.url
+    assert outside["experiment.created"].url == created.url
+
+
+def test_a_subject_must_name_what_it_is_about(hub):
+    olga = hub("olga")
+    org = dashboard.create_org(olga, "team")
+    ws = dashboard.create_workspace(olga, "team", "prod")
+    for bad in ("experiment", "experiment:", "execution:only-one", "planet:x", "x" * 200):
+        with pytest.raises(ValidationFailed):
+            dashboard.record_activity(olga, org.id, "note", "a note", ws.id, subject=bad)
+    with pytest.raises(ValidationFailed):  # an experiment lives in a workspace
+        dashboard.record_activity(olga, org.id, "note", "a note", subject="experiment:e1")
+    dashboard.record_activity(olga, org.id, "note", "olga ran e1", ws.id,
+                              subject="run:e1:r1")
+    assert dashboard.workspace_activity(olga, "team", "prod").entries[0].url == (
+        "/team/prod/experiment/e1/run/r1")

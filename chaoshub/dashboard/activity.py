@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import NamedTuple
+from urllib.parse import quote
 
 from sqlalchemy import ColumnElement, and_, false, insert, not_, or_, select, true
 from sqlalchemy.orm import Session
@@ -29,7 +30,10 @@ SCOPES = ("members", "readers", "executions")
 # What reads executions: a token without it sees no entry about one.
 EXECUTIONS_READ_SCOPE = "executions:read"
 LISTING = "activity feed"
-KIND_MAX, SUMMARY_MAX = 40, 300
+KIND_MAX, SUMMARY_MAX, SUBJECT_MAX = 40, 300, 120
+# What an entry may be about beyond its org and workspace (see ActivityEntry.subject), and how
+# many ids each names.
+SUBJECT_IDS = {"experiment": 1, "execution": 2, "run": 2, "member": 1}
 
 
 class Feed(NamedTuple):
@@ -41,12 +45,28 @@ class Feed(NamedTuple):
     insider: ColumnElement[bool]
     # Which feed it is (the user's, an org's, a workspace's): its cursors serve it alone.
     filters: tuple = ()
+    # People are linked for signed-in readers only: visitors see workspaces, not who is here.
+    people: bool = False
+
+
+def subject_problem(subject: str | None) -> str | None:
+    """Why `subject` cannot be an entry's subject; None when it can (or is None)."""
+    if subject is None:
+        return None
+    kind, _, ids = subject.partition(":")
+    parts = ids.split(":")
+    if (kind not in SUBJECT_IDS or len(parts) != SUBJECT_IDS[kind] or not all(parts)
+            or len(subject) > SUBJECT_MAX):
+        return ("experiment:<id>, execution:<experiment id>:<id>, run:<experiment id>:<id> "
+                f"or member:<account id>, in at most {SUBJECT_MAX} characters")
+    return None
 
 
 def record(session: Session, org_id: str, actor_id: str, kind: str, summary: str,
            workspace_id: str | None = None, scope: str | None = None,
-           outsider_summary: str | None = None) -> None:
-    """Add an entry inside the caller's transaction."""
+           outsider_summary: str | None = None, subject: str | None = None) -> None:
+    """Add an entry inside the caller's transaction; `subject` names what it is about (see
+    ActivityEntry.subject) when that is more than its workspace or org."""
     # A plain INSERT: nothing reads the entry back. The change it tells of goes in first (a
     # table's INSERT does not flush the session by itself): the entry may refer to it.
     session.flush()
@@ -55,7 +75,7 @@ def record(session: Session, org_id: str, actor_id: str, kind: str, summary: str
         "kind": kind[:KIND_MAX], "summary": summary[:SUMMARY_MAX],
         "scope": scope or ("readers" if workspace_id else "members"),
         "outsider_summary": outsider_summary and outsider_summary[:SUMMARY_MAX],
-        "created_at": utcnow()}])
+        "subject": subject, "created_at": utcnow()}])
 
 
 def user_feed(user: UserClaim) -> Feed:
@@ -89,13 +109,17 @@ def workspace_feed(user: UserClaim, workspace_id: str, member: bool) -> Feed:
 
 
 def page(session: Session, feed: Feed, cursor: str | None, limit: int | None) -> ActivityPage:
-    """One page of the entries of `feed`, newest first."""
+    """One page of the entries of `feed`, newest first, each with the links its reader may
+    follow."""
     limit = paging.page_size(limit)
     # An outsider seeing only what the feed shows them of an execution: its status.
     status_only = and_(not_(feed.insider), ActivityEntry.scope == "executions",
                        Workspace.outsider_executions != "full")
+    # Who sees a workspace's runs in full: its insiders, and outsiders where it shows them so.
+    runs_shown = or_(feed.insider, Workspace.outsider_executions == "full")
     query = (select(ActivityEntry, Org.name, Workspace.name, Profile.username,
-                    status_only.label("status_only"))
+                    Profile.display_name, status_only.label("status_only"),
+                    runs_shown.label("runs_shown"))
              .join(Org, Org.id == ActivityEntry.org_id)
              .outerjoin(Workspace, Workspace.id == ActivityEntry.workspace_id)
              .outerjoin(Profile, Profile.account_id == ActivityEntry.actor_id)
@@ -103,7 +127,8 @@ def page(session: Session, feed: Feed, cursor: str | None, limit: int | None) ->
     query = paging.after(query, ActivityEntry.created_at, ActivityEntry.id,
                          decode_cursor(cursor, feed) if cursor else None)
     rows = session.execute(query.limit(limit + 1)).all()
-    entries = [_view(*row) for row in rows[:limit]]
+    members = _usernames(session, rows[:limit]) if feed.people else {}
+    entries = [_view(feed, members, *row) for row in rows[:limit]]
     more = len(rows) > limit
     return ActivityPage(entries=entries,
                         next_cursor=encode_cursor(rows[limit - 1][0], feed) if more else None)
@@ -138,14 +163,68 @@ def _feed(user: UserClaim, where: ColumnElement[bool], insider: ColumnElement[bo
         where = and_(where, ActivityEntry.workspace_id == user.workspace)
     if not user.anonymous and not user.allows(EXECUTIONS_READ_SCOPE):
         where = and_(where, ActivityEntry.scope != "executions")
-    return Feed(where, insider, filters)
+    return Feed(where, insider, filters, people=not user.anonymous)
 
 
-def _view(entry: ActivityEntry, org_name: str, workspace_name: str | None,
-          username: str | None, status_only: bool | None) -> FeedEntry:
-    actor_id, actor, summary = (("", "someone", entry.outsider_summary) if status_only else
-                                (entry.actor_id, username or "someone", entry.summary))
+def _usernames(session: Session, rows) -> dict[str, str]:
+    """The usernames of the members the entries of `rows` are about, by account id."""
+    ids = {row[0].subject.split(":", 1)[1] for row in rows
+           if row[0].subject and row[0].subject.startswith("member:")}
+    if not ids:
+        return {}
+    return {account_id: username for account_id, username in session.execute(
+        select(Profile.account_id, Profile.username)
+        .where(Profile.account_id.in_(ids), Profile.username != ""))}
+
+
+def _view(feed: Feed, members: dict[str, str], entry: ActivityEntry, org_name: str,
+          workspace_name: str | None, username: str | None, display_name: str | None,
+          status_only: bool | None, runs_shown: bool | None) -> FeedEntry:
+    if status_only:
+        actor_id, actor, summary, action = "", "someone", entry.outsider_summary, ""
+    else:
+        actor_id, actor, summary = entry.actor_id, username or "someone", entry.summary
+        action = _action(summary, username, display_name)
+    where = f"/{_quoted(org_name)}"
+    if workspace_name:
+        where += f"/{_quoted(workspace_name)}"
     return FeedEntry(id=entry.id, org_id=entry.org_id, org_name=org_name,
                      workspace_id=entry.workspace_id, workspace_name=workspace_name,
                      actor_id=actor_id, actor=actor, kind=entry.kind, summary=summary,
-                     created_at=entry.created_at)
+                     created_at=entry.created_at, action=action,
+                     actor_url=f"/{_quoted(username)}" if feed.people and username and actor_id
+                     else None,
+                     url=_subject_url(entry.subject, where, bool(workspace_name), members,
+                                      bool(runs_shown)) or where)
+
+
+def _action(summary: str, username: str | None, display_name: str | None) -> str:
+    """The summary without the name of its actor in front (whichever of their names it was
+    written with), so that every entry names people alike; "" when it does not start so."""
+    for name in (username, display_name):
+        if name and summary.startswith(name + " "):
+            return summary[len(name) + 1:]
+    return ""
+
+
+def _subject_url(subject: str | None, where: str, in_workspace: bool, members: dict[str, str],
+                 runs_shown: bool) -> str | None:
+    """The page of what the entry is about, when the reader may open it; None: its place's."""
+    if not subject:
+        return None
+    kind, _, ids = subject.partition(":")
+    if kind == "member":
+        return f"/{_quoted(members[ids])}" if ids in members else None
+    if not in_workspace:
+        return None
+    experiment, _, child = ids.partition(":")
+    path = f"{where}/experiment/{_quoted(experiment)}"
+    if kind == "execution":
+        return f"{path}/execution/{_quoted(child)}"
+    if kind == "run" and runs_shown:  # a run's page is for those who see runs in full
+        return f"{path}/run/{_quoted(child)}"
+    return path
+
+
+def _quoted(name: str) -> str:
+    return quote(name, safe="")

@@ -169,6 +169,9 @@ class ActivityEntry(Base):
     scope: Mapped[str] = mapped_column(String(16))
     # The summary without its actor, for outsiders who see the status of executions only.
     outsider_summary: Mapped[str | None] = mapped_column(String(300))
+    # What the entry is about beyond its org and workspace, for its link: "experiment:<id>",
+    # "execution:<experiment id>:<id>", "run:<experiment id>:<id>" or "member:<account id>".
+    subject: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

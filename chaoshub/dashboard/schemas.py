@@ -192,6 +192,12 @@ class FeedEntry(Frozen):
     kind: str
     summary: str
     created_at: datetime
+    # The summary without its actor's name in front ("" when it does not start with it).
+    action: str = ""
+    # The actor's page, for signed-in readers; the page of what the entry is about (the
+    # experiment, the run, the member, else its workspace or org), as far as the reader sees.
+    actor_url: str | None = None
+    url: str | None = None
 
 
 class ActivityPage(Frozen):

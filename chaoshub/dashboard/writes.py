@@ -19,10 +19,13 @@ class DashboardWrite(UnitOfWork):
     outbox = outbox
 
     def feed(self, org_id: str, kind: str, summary: str, workspace_id: str | None = None,
-             scope: str | None = None, outsider_summary: str | None = None) -> None:
-        """Add an entry to the org's activity feed, written with the change."""
+             scope: str | None = None, outsider_summary: str | None = None,
+             subject: str | None = None) -> None:
+        """Add an entry to the org's activity feed, written with the change (`subject`: what
+        it is about, see activity.record)."""
         self.write_last(lambda session: activity.record(
-            session, org_id, self.actor, kind, summary, workspace_id, scope, outsider_summary))
+            session, org_id, self.actor, kind, summary, workspace_id, scope, outsider_summary,
+            subject))
 
     def audit(self, org_id: str, event: str, details: dict[str, Any] | None = None) -> None:
         """Add an entry to the org's audit log, written with the change."""

@@ -105,7 +105,8 @@ def create_experiment(
     with write(user, claim) as work:
         view = _create(work, user, where.id, where.org_id, document, message).experiment
         work.feed(f"experiment {view.id}", view.org_id, "experiment.created",
-                  f"{user.name} created the experiment {view.title}", view.workspace_id)
+                  f"{user.name} created the experiment {view.title}", view.workspace_id,
+                  subject=f"experiment:{view.id}")
     return view
 
 
@@ -151,7 +152,8 @@ def publish_experiment(
             summary = (f"{user.name} created the experiment {view.title}" if saved.created else
                        f"{user.name} changed the experiment {view.title} "
                        f"(version {view.version})")
-            work.feed(f"experiment {view.id}", view.org_id, kind, summary, view.workspace_id)
+            work.feed(f"experiment {view.id}", view.org_id, kind, summary, view.workspace_id,
+                      subject=f"experiment:{view.id}")
     return saved.model_copy(update={"org": where.org_name, "workspace": where.name})
 
 
@@ -169,7 +171,8 @@ def update_experiment(
             view = saved.experiment
             work.feed(f"experiment {view.id}", view.org_id, "experiment.changed",
                       f"{user.name} changed the experiment {view.title} "
-                      f"(version {view.version})", view.workspace_id)
+                      f"(version {view.version})", view.workspace_id,
+                      subject=f"experiment:{view.id}")
     return saved
 
 
@@ -206,8 +209,11 @@ def move_experiment(claim: str, experiment_id: str, org: str, workspace: str) ->
             work.forget(*_cache_keys(experiment_id))
             for org_id, workspace_id, summary in moves.feed_entries(user.name, view.title,
                                                                      source, destination):
+                # Linked where it went only: the way out names no place it could lead to.
+                here = workspace_id == destination.id
                 work.feed(f"experiment {experiment_id}", org_id, moves.KIND, summary,
-                          workspace_id, "members")
+                          workspace_id, "members",
+                          subject=f"experiment:{experiment_id}" if here else None)
     return ExperimentAt(experiment=view, org=destination.org_name, workspace=destination.name,
                         visibility=destination.visibility)
 
@@ -374,7 +380,8 @@ def publish_execution(
             work.feed(f"execution {columns['id']}", view.org_id, "execution.published",
                       f"{user.name} published a run of {view.title}: {outcome}",
                       view.workspace_id, "executions",
-                      f"A run of {view.title} was published: {outcome}")
+                      f"A run of {view.title} was published: {outcome}",
+                      subject=f"execution:{experiment_id}:{columns['id']}")
     except IntegrityError:
         # A repeat (the same content or idempotency key), perhaps racing in from a retry: the
         # first one is the answer.
@@ -908,4 +915,5 @@ def _record_run_activity(claim: str, view: ExperimentView, kind: str, summary: s
     # audit entries are left, and a feed that refuses them does not undo it.
     record_activity(claim, f"experiment {view.id}", view.org_id, kind, summary,
                     view.workspace_id, "executions", outsider_summary,
-                    {"run_id": run_id, "experiment_id": view.id, "workspace_id": view.workspace_id})
+                    {"run_id": run_id, "experiment_id": view.id, "workspace_id": view.workspace_id},
+                    f"run:{view.id}:{run_id}")

@@ -29,13 +29,14 @@ class ExperimentWrite(UnitOfWork):
     def feed(self, about: str, org_id: str, kind: str, summary: str,
              workspace_id: str | None = None, scope: str | None = None,
              outsider_summary: str | None = None,
-             audited: dict[str, Any] | None = None) -> None:
+             audited: dict[str, Any] | None = None, subject: str | None = None) -> None:
         """Add an entry to the org's feed (and with `audited`, its audit log) once the change is
         committed; `about` (e.g. "experiment <id>") names the change in the warning logged if
-        the feed refuses it."""
+        the feed refuses it, `subject` what the entry links to (see dashboard's
+        record_activity)."""
         self.after_commit(functools.partial(
             record_activity, self.claim, about, org_id, kind, summary, workspace_id, scope,
-            outsider_summary, audited))
+            outsider_summary, audited, subject))
 
 
 def write(user: UserClaim, claim: str) -> AbstractContextManager[ExperimentWrite]:
@@ -46,12 +47,12 @@ def write(user: UserClaim, claim: str) -> AbstractContextManager[ExperimentWrite
 def record_activity(claim: str, about: str, org_id: str, kind: str, summary: str,
                     workspace_id: str | None = None, scope: str | None = None,
                     outsider_summary: str | None = None,
-                    audited: dict[str, Any] | None = None) -> None:
+                    audited: dict[str, Any] | None = None, subject: str | None = None) -> None:
     """Add an entry to an org's feed (dashboard's) for a change already made; a refusal is
     logged as about `about`, never raised."""
     try:
         dashboard.record_activity(claim, org_id, kind, summary, workspace_id, scope,
-                                  outsider_summary, audited)
+                                  outsider_summary, audited, subject)
     except (HubError, SQLAlchemyError) as exc:
         # The change is kept: a feed missing an entry must not turn the write into an error
         # (and a retry would only find the change made already).

@@ -36,11 +36,13 @@ AUDIT_LISTING = "audit log"  # the listing's name, signed into its cursors
 def record_activity(
     claim: str, org_id: str, kind: str, summary: str, workspace_id: str | None = None,
     scope: str | None = None, outsider_summary: str | None = None,
-    audited: dict[str, Any] | None = None,
+    audited: dict[str, Any] | None = None, subject: str | None = None,
 ) -> None:
     """Add an entry to an org's feed, for a member of it (other services call this); an entry
     about an execution (scope "executions") may carry a summary without its actor. With
-    `audited`, the org's audit log gets an entry of the same kind with these details."""
+    `audited`, the org's audit log gets an entry of the same kind with these details; with
+    `subject` ("experiment:<id>", "execution:<experiment id>:<id>", ...), the entry links to
+    it for those who may see it."""
     user = signed_in(claim)
     problems = []
     if not kind or not summary:
@@ -49,11 +51,15 @@ def record_activity(
         problems.append({"pointer": "/scope", "message": "one of " + ", ".join(activity.SCOPES)})
     if scope in ("readers", "executions") and not workspace_id:
         problems.append({"pointer": "/scope", "message": f"{scope!r} needs a workspace"})
+    if (problem := activity.subject_problem(subject)) is not None:
+        problems.append({"pointer": "/subject", "message": problem})
+    elif subject and not subject.startswith("member:") and not workspace_id:
+        problems.append({"pointer": "/subject", "message": "an experiment needs a workspace"})
     if problems:
         raise ValidationFailed("the activity cannot be recorded", problems)
     with write(user.sub) as work:
         _recording_member(work.session, user, org_id, workspace_id)
-        work.feed(org_id, kind, summary, workspace_id, scope, outsider_summary)
+        work.feed(org_id, kind, summary, workspace_id, scope, outsider_summary, subject)
         if audited is not None:
             work.audit(org_id, kind, audited)
 

@@ -163,7 +163,7 @@ def accept_invitation(claim: str, token: str) -> InvitationView:
         name = store.username(session, user)
         work.feed(org.id, "invitation.accepted",
                   f"{name} accepted an invitation from {view.invited_by} "
-                  f"and joined as {invitation.role}")
+                  f"and joined as {invitation.role}", subject=f"member:{user.sub}")
         work.audit(org.id, "invitation.accepted", {
             "invitation_id": invitation.id, "kind": view.kind, "username": name,
             "role": invitation.role})

@@ -77,7 +77,8 @@ def add_member(claim: str, org: str, username: str, role: Role = "member") -> Me
         session.add(member)
         session.flush()
         work.feed(found.id, "member.joined",
-                  f"{store.username(session, user)} added {account.username} as {role}")
+                  f"{store.username(session, user)} added {account.username} as {role}",
+                  subject=f"member:{account.id}")
         work.audit(found.id, "member.added",
                    {"username": account.username, "account_id": account.id, "role": role})
         view = store.member_view(member, profile)
@@ -132,7 +133,8 @@ def remove_member(claim: str, org: str, username: str) -> None:
         left = member.account_id == user.sub
         actor = store.username(session, user)
         work.feed(found.id, "member.left",
-                  f"{actor} left {found.name}" if left else f"{actor} removed {profile.username}")
+                  f"{actor} left {found.name}" if left else f"{actor} removed {profile.username}",
+                  subject=f"member:{member.account_id}")
         details = {"username": profile.username, "account_id": member.account_id,
                    "role": member.role, "left": left}
         if dropped:
@@ -195,7 +197,7 @@ def add_workspace_member(
         session.flush()
         work.feed(found.id, "workspace.member_added",
                   f"{store.username(session, user)} added {account.username} to "
-                  f"{ws.name} as {role}", ws.id, "members")
+                  f"{ws.name} as {role}", ws.id, "members", subject=f"member:{account.id}")
         work.audit(found.id, "workspace.member_added",
                    {"workspace": ws.name, "workspace_id": ws.id,
                     "username": account.username, "account_id": account.id, "role": role})
@@ -222,7 +224,8 @@ def change_workspace_member_role(
         if member.role != role:
             work.feed(found.id, "workspace.member_role_changed",
                       f"{store.username(session, user)} made {profile.username} "
-                      f"{role} in {ws.name}", ws.id, "members")
+                      f"{role} in {ws.name}", ws.id, "members",
+                      subject=f"member:{member.account_id}")
             work.audit(found.id, "workspace.member_role_changed",
                        {"workspace": ws.name, "workspace_id": ws.id,
                         "username": profile.username, "account_id": member.account_id,
@@ -252,7 +255,7 @@ def remove_workspace_member(claim: str, org: str, workspace: str, username: str)
         work.feed(found.id, "workspace.member_removed",
                   f"{actor} left {ws.name}" if left
                   else f"{actor} removed {profile.username} from {ws.name}",
-                  ws.id, "members")
+                  ws.id, "members", subject=f"member:{member.account_id}")
         work.audit(found.id, "workspace.member_removed",
                    {"workspace": ws.name, "workspace_id": ws.id,
                     "username": profile.username, "account_id": member.account_id,
