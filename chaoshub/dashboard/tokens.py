@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, make_response, redirect, render_template, request
 
 from chaoshub.auth import service as auth
+from chaoshub.core import client_setup
 from chaoshub.core.claims import verify
 from chaoshub.core.errors import (
     Forbidden,
@@ -15,7 +16,7 @@ from chaoshub.core.errors import (
 )
 from chaoshub.core.openapi import answers, body, docs, query
 from chaoshub.core.paging import PageQuery
-from chaoshub.core.web import current_claim, signed_in_claim
+from chaoshub.core.web import current_claim, external_url, signed_in_claim
 from chaoshub.dashboard import api_models as m
 from chaoshub.dashboard import permissions, service
 from chaoshub.dashboard.page_views import pages
@@ -125,7 +126,7 @@ def create_token_from_form():
     except ValidationFailed as error:
         problems = problems_by_field(error.details)
         return _tokens(claim, problems=problems, form=form, status=422)
-    response = _tokens(claim, new=new, status=201)
+    response = _tokens(claim, new=new, status=201, guide=_guide(form.get("guide", ""), new.secret))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -151,7 +152,18 @@ def chosen_scopes(form) -> list[str]:
     return [purpose]
 
 
-def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200):
+def _guide(place: str, new_secret: str) -> dict | None:
+    """The next step of a workspace's first-run guide (which made this token): the command
+    that logs the CLI in to `place` ("org/workspace")."""
+    org, _, workspace = place.partition("/")
+    if not org or not workspace:
+        return None
+    return {"org": org, "workspace": workspace, "install": client_setup.INSTALL,
+            "login": client_setup.login_command(external_url(""), org, workspace, new_secret)}
+
+
+def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200,
+            guide: dict | None = None):
     purpose = form.get("preset", CUSTOM) if form else next(iter(PURPOSES))
     if purpose in PURPOSES:
         chosen = auth.SCOPE_PRESETS[purpose]
@@ -161,6 +173,6 @@ def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200):
         "dashboard/tokens.html", tokens=auth.list_tokens(claim), new=new,
         problems=problems or {}, form=form or {}, scopes=auth.SCOPES, help=SCOPE_HELP,
         purposes={key: (label, auth.SCOPE_PRESETS[key]) for key, label in PURPOSES.items()},
-        purpose=purpose, revoked=request.args.get("revoked"), chosen=chosen,
+        purpose=purpose, revoked=request.args.get("revoked"), chosen=chosen, guide=guide,
     )
     return make_response(html, status)

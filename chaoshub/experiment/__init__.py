@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
     from chaoshub.experiment import grants, service
     from chaoshub.experiment.editor import editor
     from chaoshub.experiment.environment_pages import environment_pages
+    from chaoshub.experiment.guide_pages import guide_pages
     from chaoshub.experiment.legacy import legacy
     from chaoshub.experiment.models import HandledEvent
     from chaoshub.experiment.overview_pages import overview_pages
@@ -23,7 +24,7 @@ def init_app(app: Flask) -> None:
     api, runs_api, moves, hub_runs_api, run_events_api, environments_api = api_blueprints()
     for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, run_events_api,
                       run_pages, environments_api, environment_pages, overview_pages,
-                      search_pages):
+                      search_pages, guide_pages):
         app.register_blueprint(blueprint)
     app.register_blueprint(editor)  # the pages that write experiments: new, edit, delete
     # The org's kill switch, for the banner on the org's pages: one call to dashboard a page.

@@ -9,8 +9,7 @@ from flask import Blueprint, make_response, redirect, render_template, request
 from chaoshub.core.errors import Unauthorized
 from chaoshub.core.web import current_claim
 from chaoshub.experiment import service
-from chaoshub.experiment.pages import OUTCOME_LABELS
-from chaoshub.experiment.presenters import STATUS_LABELS
+from chaoshub.experiment.presenters import OUTCOME_LABELS, STATUS_LABELS
 
 overview_pages = Blueprint("overview_pages", __name__)
 

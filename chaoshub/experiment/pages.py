@@ -15,6 +15,7 @@ from chaoshub.experiment import (
     chart,
     environments,
     grants,
+    guide,
     moves,
     plan,
     run_timeline,
@@ -23,19 +24,11 @@ from chaoshub.experiment import (
     version_diff,
     versions,
 )
-from chaoshub.experiment.presenters import STATUS_LABELS, experiment_path
+from chaoshub.experiment.presenters import OUTCOME_LABELS, STATUS_LABELS, experiment_path
 
 pages = Blueprint("experiment_pages", __name__)
 RENDERED = bodies.RenderedDocuments()
 
-OUTCOME_LABELS = {
-    "passed": "Passed",
-    "deviated": "Deviated",
-    "baseline-not-met": "Steady state not met before the method",
-    "probe-error": "A probe failed",
-    "aborted": "Aborted",
-    "interrupted": "Interrupted",
-}
 EXPERIMENTS_SHOWN = 20
 RUNS_SHOWN = 5
 # The query string of the workspace page's experiment list, as the listing API names them.
@@ -65,8 +58,13 @@ def _workspace_page(claim: str, org: str, workspace: str):
                if ws.allows("list_members") else None)
     # The reader among them, found by account: their row offers "Leave".
     me = next((m.username for m in members or () if m.account_id == verify(claim).sub), None)
+    listing = _experiments(claim, org, workspace, ws)
+    # An empty workspace, unfiltered, shows those who may write here how to make a first run.
+    empty = not listing["rows"] and not listing["filters"] and not listing["problem"]
     html = render_template(
-        "dashboard/workspace.html", ws=ws, listing=_experiments(claim, org, workspace, ws),
+        "dashboard/workspace.html", ws=ws, listing=listing,
+        guide=guide.first_run_steps(ws.org_name, ws.name)
+        if empty and "write" in ws.allowed and not request.args.get("cursor") else None,
         outcomes=service.LAST_RUN_FILTERS,
         feed=dashboard.workspace_activity(claim, ws.org_name, ws.name), members=members, me=me,
         grantable=dashboard.grantable(ws.role), error=None, problems={}, form={},

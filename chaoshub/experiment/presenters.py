@@ -10,6 +10,15 @@ from chaoshub.core.web import external_url
 from chaoshub.experiment.runs import RunView
 from chaoshub.experiment.schemas import ExecutionView, ExperimentView, SavedExperiment
 
+# How an execution's outcome reads on pages.
+OUTCOME_LABELS = {
+    "passed": "Passed",
+    "deviated": "Deviated",
+    "baseline-not-met": "Steady state not met before the method",
+    "probe-error": "A probe failed",
+    "aborted": "Aborted",
+    "interrupted": "Interrupted",
+}
 # How run statuses and origins read on pages.
 STATUS_LABELS = {
     "queued": "Queued", "running": "Running", "finished": "Finished", "aborted": "Aborted",

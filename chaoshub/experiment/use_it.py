@@ -9,8 +9,9 @@ from urllib.parse import urlparse
 
 import yaml
 
-# The client distribution (client/pyproject.toml) and the control it ships.
-CLIENT_PACKAGE = "chaoshub-client"
+from chaoshub.core import client_setup
+
+# The control the client ships.
 CONTROL_MODULE = "chaoshub_client.control"
 TOKEN_PLACEHOLDER = "<your API token>"
 
@@ -28,8 +29,7 @@ class UseIt:
 def commands(hub: str, org: str, workspace: str, experiment_url: str) -> UseIt:
     """The commands for the experiment at `experiment_url` of `org`/`workspace` on the hub whose
     address is `hub` (no trailing slash)."""
-    login = " ".join(["chaoshub login", "--url", shlex.quote(hub), "--org", shlex.quote(org),
-                      "--workspace", shlex.quote(workspace)])
+    login = client_setup.login_command(hub, org, workspace)
     # What `chaoshub login` writes, for those who keep their settings by hand; auths first:
     # chaoslib sends it when it loads the experiment from the hub.
     settings = {
@@ -38,6 +38,6 @@ def commands(hub: str, org: str, workspace: str, experiment_url: str) -> UseIt:
                                 "organization": org, "workspace": workspace}},
         "controls": {"chaoshub": {"provider": {"type": "python", "module": CONTROL_MODULE}}},
     }
-    return UseIt(install=f"pip install chaostoolkit {CLIENT_PACKAGE}", login=login,
+    return UseIt(install=client_setup.INSTALL, login=login,
                  settings=yaml.safe_dump(settings, sort_keys=False, allow_unicode=True).rstrip(),
                  run=f"chaos run {shlex.quote(experiment_url)}")
