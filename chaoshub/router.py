@@ -51,7 +51,6 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("/api/v1/orgs", "Prefix", "dashboard"),
     ("/api/v1/activity", "Prefix", "dashboard"),
     ("/api/v1/invitations", "Prefix", "dashboard"),
-    ("/api/v1/search", "Prefix", "dashboard"),
     # A workspace's experiments sit inside dashboard's /api/v1/orgs tree: only a pattern tells
     # them apart.
     ("/api/v1/orgs/[^/]+/workspaces/[^/]+/experiments", "ImplementationSpecific", "experiment"),

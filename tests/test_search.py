@@ -7,6 +7,7 @@ import pytest
 from chaoshub.auth import service as auth
 from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment import service as experiment
+from chaoshub.router import service_for
 from tests import experiment_data
 from tests.conftest import signed_up_client
 from tests.test_invitations import claim_for
@@ -127,10 +128,22 @@ def test_experiments_and_runs_are_found_where_the_reader_may_see_them(hub):
     assert experiment.search(otto, "latency").runs == []  # internal, showing no runs
 
 
-def test_the_search_page_shows_experiments_and_runs(app):
+def test_the_search_page_and_the_api_show_experiments_and_runs(app):
     olga = signed_up_client(app, "olga")
     made = experiment_data.create(olga, "olga", "Public", document("Kill the cache", "redis"))
+    experiment_data.create(olga, "olga", "Personal", document("Kill the database"))
     page = olga.get("/-/search?q=redis")
     assert page.status_code == 200 and "Kill the cache" in page.text
     assert f'href="/olga/Public/experiment/{made["id"]}"' in page.text
-    assert app.test_client().get("/-/search?q=kill").text.count("Kill the cache") == 1
+    visitor = app.test_client()
+    assert visitor.get("/-/search?q=kill").text.count("Kill the") == 1
+
+    # The API answers the same, composed the same way, for the same readers.
+    assert [e["title"] for e in olga.get("/api/v1/search?q=kill").json["experiments"]] == [
+        "Kill the database", "Kill the cache"]
+    found = visitor.get("/api/v1/search?q=kill").json
+    assert [e["url"] for e in found["experiments"]] == [
+        f"/olga/Public/experiment/{made['id']}"]
+    assert found["runs"] == [] and found["users"] == []
+    # Split, both go to the service that composes them.
+    assert service_for("/api/v1/search") == service_for("/-/search") == "experiment"

@@ -1,4 +1,5 @@
-"""Dashboard's JSON API: orgs, workspaces, members, invitations, activity, audit and search."""
+"""Dashboard's JSON API: orgs, workspaces, members, invitations, activity and audit (search,
+which finds experiments too, is composed by the experiment service)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,13 @@ from chaoshub.dashboard.schemas import (
     InvitationView,
     MemberView,
     OrgView,
-    SearchResults,
     WorkspaceMemberView,
     WorkspaceRef,
     WorkspaceView,
 )
 
 api = Blueprint("dashboard_api", __name__, url_prefix="/api/v1/orgs")
-# What is not under one org: my invitations, my feed, search.
+# What is not under one org: my invitations, my feed.
 hub_api = Blueprint("dashboard_hub_api", __name__, url_prefix="/api/v1")
 
 # Orgs --------------------------------------------------------------------------------------
@@ -318,15 +318,6 @@ def audit_log(org: str):
         return jsonl_response(service.audit_log(*asked), f"{org}-audit.jsonl")
     page = service.audit_page(*asked, args.cursor or None, args.limit)
     return jsonify(page.model_dump(mode="json"))
-
-
-@hub_api.get("/search")
-@docs.validate(query=m.SearchQuery, resp=answers(SearchResults, 400), tags=["search"])
-def search():
-    """Users, orgs and workspaces whose names start with ?q=, as far as the caller may see."""
-    asked = query(m.SearchQuery)
-    found = service.search(current_claim(), asked.q, asked.limit)
-    return jsonify(found.model_dump(mode="json"))
 
 
 # Helpers -----------------------------------------------------------------------------------

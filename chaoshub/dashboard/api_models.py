@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from chaoshub.auth import service as auth
-from chaoshub.core.openapi import Body, Query, shown_as
+from chaoshub.core.openapi import Body, shown_as
 from chaoshub.core.paging import PageQuery
 from chaoshub.dashboard.schemas import (
     AuditView,
@@ -140,13 +140,6 @@ class AuditQuery(PageQuery):
     until: str | None = Field(None, description="YYYY-MM-DD, included")
     format: Literal["json", "jsonl"] | None = Field(None, description=(
         "json (the default): a page of entries; jsonl: the whole log, one entry a line"))
-
-
-class SearchQuery(Query):
-    """A name prefix to look for."""
-
-    q: str = Field("", description="the start of the names to find, in any case")
-    limit: int = Field(10, ge=1, description="at most this many of each kind (up to 50)")
 
 
 class TokenRequest(Body):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from chaoshub.core.openapi import Query, shown_as
 from chaoshub.core.paging import PageQuery
+from chaoshub.dashboard.service import SearchResults as NamesFound
 from chaoshub.experiment.runs import RunView
 from chaoshub.experiment.schemas import (
     ExecutionComparison,
@@ -16,6 +17,7 @@ from chaoshub.experiment.schemas import (
     ListedExperiment,
     VersionView,
 )
+from chaoshub.experiment.search import FoundExperiment, FoundRun
 
 
 class ExperimentDocument(BaseModel):
@@ -124,6 +126,23 @@ class DiffQuery(Query):
 
     from_: int = Field(alias="from", ge=1, description="the number of the earlier version")
     to: int = Field(ge=1, description="the number of the later version")
+
+
+class SearchQuery(Query):
+    """What to look for: the start of names, titles, tags or run ids."""
+
+    q: str = Field("", description=(
+        "the start of what to find, in any case: a username, an org's or workspace's name, an "
+        "experiment's title (or a word of it) or tag, a run's id or its experiment's title"))
+    limit: int = Field(10, ge=1, description="at most this many of each kind (up to 50)")
+
+
+SearchResults = shown_as(
+    NamesFound, "SearchResults",
+    experiments=(list[FoundExperiment], Field(..., description="newest first")),
+    runs=(list[FoundRun], Field(..., description="newest first")))
+SearchResults.__doc__ = ("What a search found, by kind: people (for signed-in callers), orgs, "
+                         "workspaces, experiments and runs, as far as the caller may see them.")
 
 
 class CompareQuery(Query):

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 from chaoshub.core.openapi import answers, docs, query
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import current_claim, signed_in_claim
+from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
 from chaoshub.experiment.presenters import execution_body, saved_body, serialize
@@ -181,3 +182,19 @@ def compare_executions(experiment_id: str):
     # Each execution's activities are in the pairs already.
     return jsonify(comparison.model_dump(mode="json", exclude={"a": {"activities"},
                                                                "b": {"activities"}}))
+
+
+# Search --------------------------------------------------------------------------------------
+
+
+@api.get("/search")
+@docs.validate(query=m.SearchQuery, resp=answers(m.SearchResults, 400), tags=["search"])
+def search():
+    """People, orgs and workspaces whose names start with ?q=, experiments whose title (or a
+    word of it) or a tag does, and runs whose id or experiment's title does, as far as the
+    caller may see them."""
+    asked = query(m.SearchQuery)
+    claim = current_claim()
+    names = dashboard.search(claim, asked.q, asked.limit)
+    found = service.search(claim, asked.q, asked.limit)
+    return jsonify({**names.model_dump(mode="json"), **found.model_dump(mode="json")})
