@@ -282,7 +282,7 @@ def decline_invitation(invitation_id: str):
     return "", 204
 
 
-# Activity, audit, search -------------------------------------------------------------------
+# Activity and audit -------------------------------------------------------------------------
 
 
 @hub_api.get("/activity")
