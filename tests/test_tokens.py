@@ -335,3 +335,9 @@ def test_an_unknown_purpose_is_a_field_error_not_a_token(alice):
 def test_every_scope_is_explained_on_the_form():
     assert set(SCOPE_HELP) == set(auth.SCOPES)
     assert set(PURPOSES) <= set(auth.SCOPE_PRESETS)
+
+
+def test_the_tokens_page_title_is_plain_text(app):
+    alice = signed_up_client(app, "alice")
+    html = alice.get("/settings/tokens").get_data(as_text=True)
+    assert "<title>API tokens · ChaosHub</title>" in html
