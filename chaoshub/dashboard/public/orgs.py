@@ -88,7 +88,7 @@ def create_org(claim: str, name: str, display_name: str = "") -> OrgView:
     return view
 
 
-@interface.public
+@interface.public(callers=("experiment",))
 def list_orgs(claim: str) -> list[OrgView]:
     """The orgs the claim's user belongs to, or holds a role in one workspace of, each with the
     workspaces they may see."""
