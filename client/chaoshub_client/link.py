@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ def loaded_source(source: Any) -> LoadedSource | None:
     if path.suffix.lower() not in (".json", ".yaml", ".yml") or not path.is_file():
         return None
     try:
-        return LoadedSource(path.resolve(), path.read_text(encoding="utf-8"))
+        # Its line endings as they are: a file written with CRLF is written back with CRLF.
+        return LoadedSource(path.resolve(), _read(path))
     except (OSError, UnicodeDecodeError):
         return None
 
@@ -60,9 +62,12 @@ def link_file(source: LoadedSource, extension: dict[str, Any]) -> str:
     """Write `extension` into the file as its `chaoshub` extension. Returns "linked",
     "already" (the file names that experiment there already) or "changed" (the file changed
     since it was loaded: left alone)."""
-    current = source.path.read_text(encoding="utf-8")
-    if current != source.text:
+    raw = _read(source.path)
+    if raw != source.text:
         return "changed"
+    # Edited with LF line ends, written back with the file's own.
+    crlf = "\r\n" in raw
+    current = raw.replace("\r\n", "\n") if crlf else raw
     yaml_file = source.path.suffix.lower() in (".yaml", ".yml")
     document = yaml.safe_load(current) if yaml_file else json.loads(current)
     if not isinstance(document, dict):
@@ -73,7 +78,7 @@ def link_file(source: LoadedSource, extension: dict[str, Any]) -> str:
     merged = {**present, **extension}  # keys of the user's own in the extension stay
     wanted = with_extension(document, merged)
     text = _yaml_edited(current, wanted, merged) if yaml_file else _json_text(current, wanted)
-    _replace(source.path, text)
+    _replace(source.path, text.replace("\n", "\r\n") if crlf else text)
     return "linked"
 
 
@@ -108,10 +113,11 @@ def _yaml_edited(current: str, document: dict[str, Any], extension: dict[str, An
     Falls back to writing the whole document anew when the layout is not one it can edit."""
     try:
         edited = _yaml_in_place(current, extension)
+        # An edit that would not read back as the document (say after a `...` end marker).
+        if edited is not None and yaml.safe_load(edited) == document:
+            return edited
     except (yaml.YAMLError, ValueError):
-        edited = None
-    if edited is not None and yaml.safe_load(edited) == document:
-        return edited
+        pass
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 
@@ -171,11 +177,23 @@ def _node_end(node: yaml.Node) -> int:
     return node.end_mark.index
 
 
+def _read(path: Path) -> str:
+    with open(path, encoding="utf-8", newline="") as file:
+        return file.read()
+
+
 def _replace(path: Path, text: str) -> None:
     """Write the file whole or not at all, keeping its permissions."""
-    partial = path.with_name(f".{path.name}.chaoshub-partial")
     mode = path.stat().st_mode & 0o777
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(partial, path)
+    # A new file of a name no one could have chosen before (O_EXCL): a fixed name could be a
+    # link placed there by someone else sharing the folder, and the write would follow it.
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".chaoshub-partial",
+                                   dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
