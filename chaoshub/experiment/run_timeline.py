@@ -6,6 +6,7 @@ the same activities from its journal (`journal_entries`), each with its verdict.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from typing import Any
 
@@ -159,8 +160,13 @@ def _verdict(row: dict[str, Any]) -> str:
 def _timeout(activity: Any) -> float | None:
     provider = activity.get("provider") if isinstance(activity, dict) else None
     limit = provider.get("timeout") if isinstance(provider, dict) else None
-    return float(limit) if isinstance(limit, int | float) and not isinstance(limit, bool) \
-        else None
+    if not isinstance(limit, int | float) or isinstance(limit, bool):
+        return None
+    try:
+        seconds = float(limit)
+    except OverflowError:  # a journal's integer past any float: no timeout worth saying
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def _command(activity: Any) -> str:
