@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 
 from chaoshub.experiment import diff
 from chaoshub.experiment.diff import UNSET, PathChange
@@ -242,3 +243,18 @@ def test_the_page_shows_paths_in_nested_arguments(app):
     fields = section(text, "fields")
     assert "<code>configuration.marker_path</code>" in fields
     assert '"/tmp/chaoshub-demo/marker.txt"</pre>' in fields and '"/tmp/a"</pre>' in fields
+
+
+def test_long_lists_are_compared_index_by_index_in_linear_time():
+    # Aligning [0, 1, 0, 1, ...] with [1, 0, 1, 0, ...] took seconds at this length (quadratic),
+    # minutes for the longest list a document may hold.
+    before, after = {"data": [0, 1] * 6000}, {"data": [1, 0] * 6000}
+    started = time.monotonic()
+    found = diff.changes(before, after)
+    assert time.monotonic() - started < 2.0
+    assert len(found) == 12000 and found[0] == PathChange("data[0]", 0, 1)
+    # Index by index, one changed item of a long list is still one change.
+    edited = {"data": [*before["data"][:-1], 7]}
+    assert diff.changes(before, edited) == [PathChange("data[11999]", 1, 7)]
+    assert diff.changes(before, {"data": [*before["data"], 5]}) == [
+        PathChange("data[12000]", UNSET, 5)]

@@ -71,6 +71,8 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 # A key that reads well after a dot; any other is written as a quoted string in brackets.
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+# Two lists longer than this together (their lengths multiplied) are compared index by index.
+ALIGNED_PAIRS_MAX = 250_000
 
 
 class _Unset:
@@ -110,10 +112,16 @@ def changes(before: Any, after: Any, path: str = "") -> list[PathChange]:
 
 def _list_changes(before: list[Any], after: list[Any], path: str) -> list[PathChange]:
     # Items are aligned on their JSON text; a run of replaced items is compared pairwise.
-    matcher = SequenceMatcher(a=[_canonical(v) for v in before],
-                              b=[_canonical(v) for v in after], autojunk=False)
+    if len(before) * len(after) > ALIGNED_PAIRS_MAX:
+        # Aligning takes time quadratic in the lists' lengths (minutes for a long list of
+        # repeated values, which a document may hold): long lists go index by index.
+        opcodes = [("replace", 0, len(before), 0, len(after))]
+    else:
+        opcodes = SequenceMatcher(a=[_canonical(v) for v in before],
+                                  b=[_canonical(v) for v in after],
+                                  autojunk=False).get_opcodes()
     found = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in opcodes:
         if tag == "equal":
             continue
         paired = min(i2 - i1, j2 - j1)
