@@ -43,3 +43,17 @@ def test_an_odd_activity_in_a_journal_still_shows_its_page(app, oddity):
                      f"{published.get_json()['id']}", headers=BROWSER)
     assert page.status_code == 200
     assert created["title"] in page.get_data(as_text=True)
+
+
+def test_a_journal_with_a_duration_too_large_for_a_float_is_kept(app):
+    alice = signed_up_client(app, "alice")
+    created = create(alice)
+    body = journal()
+    body["duration"] = body["run"][0]["duration"] = 10**400
+    published = alice.post(f"/api/v1/experiments/{created['id']}/executions", json=body,
+                           headers={"X-CSRF-Token": csrf(alice)})
+    assert published.status_code == 201, published.get_json()
+    assert published.get_json()["duration"] is None  # no number worth showing
+    page = alice.get(f"/alice/Personal/experiment/{created['id']}/execution/"
+                     f"{published.get_json()['id']}", headers=BROWSER)
+    assert page.status_code == 200

@@ -106,7 +106,11 @@ def number(value: Any) -> float | None:
     """A finite number, or None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        found = float(value)
+    except OverflowError:  # an integer past any float (JSON has no bound): no number to keep
+        return None
+    return found if math.isfinite(found) else None
 
 
 def text(value: Any, limit: int) -> str:
