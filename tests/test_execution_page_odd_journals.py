@@ -1,10 +1,11 @@
-"""An execution's page shows a journal whatever odd values chaoslib or a hand-written journal
-put in its activities: a page, never a server error."""
+"""An execution's page and a run's timeline show a journal or events whatever odd values
+chaoslib or a hand-written journal put in its activities: a page, never a server error."""
 
 from __future__ import annotations
 
 import pytest
 
+from chaoshub.experiment import run_timeline
 from tests.conftest import csrf, signed_up_client
 from tests.experiment_data import create, journal
 
@@ -57,3 +58,15 @@ def test_a_journal_with_a_duration_too_large_for_a_float_is_kept(app):
     page = alice.get(f"/alice/Personal/experiment/{created['id']}/execution/"
                      f"{published.get_json()['id']}", headers=BROWSER)
     assert page.status_code == 200
+
+
+def test_a_run_event_with_a_duration_too_large_for_a_float_shows_none():
+    events = [{"type": "method-started"},
+              {"type": "activity-started", "name": "wait", "activity_type": "action"},
+              {"type": "activity-completed", "name": "wait", "status": "succeeded",
+               "duration": 10**400}]
+    (method,) = run_timeline.timeline(events)["sections"]
+    assert [(e["name"], e["status"], e["duration"]) for e in method["entries"]] == [
+        ("wait", "succeeded", None)]
+    finished = run_timeline.timeline([*events[:2], {**events[2], "duration": 1.5}])
+    assert finished["sections"][0]["entries"][0]["duration"] == 1.5

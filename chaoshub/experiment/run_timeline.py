@@ -10,7 +10,7 @@ import math
 import shlex
 from typing import Any
 
-from chaoshub.experiment import plan
+from chaoshub.experiment import journals, plan
 
 SECTION_TITLES = {
     "before": "Steady state before the method",
@@ -78,10 +78,10 @@ def _activity(section: dict[str, Any], event: dict[str, Any]) -> None:
     if entry is None:  # its start was not seen: the end alone
         entry = {"name": name, "type": _text(event.get("activity_type")), "start": None}
         section["entries"].append(entry)
-    duration = event.get("duration")
     entry.update(
         status=_text(event.get("status")) or "completed",
-        duration=duration if isinstance(duration, int | float) else None,
+        # A finite number the page can show (an integer past any float is none).
+        duration=journals.number(event.get("duration")),
         output=output_text(event),
         error=_text(event.get("exception") or event.get("error")),
     )
