@@ -3,6 +3,8 @@ experiment, with a first experiment to download that checks this hub answers."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import csrf, post_json, signed_up_client
@@ -38,7 +40,9 @@ def test_the_guides_token_is_kept_to_the_workspace_and_its_page_shows_the_login(
     assert answer.status_code == 201
     page = answer.get_data(as_text=True)
     assert 'data-testid="guide-login-command"' in page
-    assert "--org alice --workspace Personal" in page
+    assert "chaoshub login --url http://localhost --org alice --workspace Personal" in page
+    # Shown once in its own field, never inside a command to paste into a shell.
+    assert page.count(answer_secret(page)) == 1
     tokens = alice.get("/api/v1/tokens").get_json()["tokens"]
     assert [(t["name"], t["workspace"]) for t in tokens] == [
         ("chaos CLI for alice/Personal", "alice/Personal")]
@@ -60,3 +64,8 @@ def test_a_workspace_with_experiments_shows_them_instead(alice):
     create(alice)
     assert 'data-testid="first-run-guide"' not in alice.get("/alice/Personal").get_data(
         as_text=True)
+
+
+def answer_secret(page: str) -> str:
+    """The new token's secret, from its one-time field."""
+    return re.search(r'value="([^"]+)" aria-label="New token secret"', page).group(1)

@@ -1,5 +1,5 @@
 """scripts/serve: installs only when the packaging changed, with no deprecation warning, and
-listens where it is told (--host/--port, or HOST/PORT)."""
+listens where it is told (--host/--port, or CHAOSHUB_HOST/CHAOSHUB_PORT)."""
 
 from __future__ import annotations
 
@@ -71,9 +71,9 @@ def _stop_group(process: subprocess.Popen) -> None:
 
 def _start(copy: Path, log: Path, *args: str, **env: str) -> tuple[str, set[str]]:
     """Run scripts/serve until the hub answers; its output and the addresses it listens on."""
-    port = int(env.get("PORT") or args[args.index("--port") + 1])
+    port = int(env.get("CHAOSHUB_PORT") or args[args.index("--port") + 1])
     environment = clean_env(CHAOSHUB_INSTANCE_PATH=str(copy / "instance"), **env)
-    for name in ("HOST", "PORT"):
+    for name in ("CHAOSHUB_HOST", "CHAOSHUB_PORT", "HOST", "PORT"):
         if name not in env:
             environment.pop(name, None)
     environment.pop("PIP_REQUIRE_VIRTUALENV", None)
@@ -99,7 +99,8 @@ def test_a_second_start_reinstalls_nothing_warns_nothing_and_listens_where_told(
     assert addresses == {"127.0.0.1"}, first  # by default, this machine only
 
     port = free_port()
-    second, addresses = _start(copy, tmp_path / "second.log", "--host", "0.0.0.0", PORT=str(port))
+    second, addresses = _start(copy, tmp_path / "second.log", "--host", "0.0.0.0",
+                                  CHAOSHUB_PORT=str(port), HOST="a-machine-name")
     assert "not reinstalling" in second, second
     assert "deprecat" not in second.lower() and "Installing" not in second, second
     assert f"serve: .venv/bin/chaoshub run --port {port} --host 0.0.0.0" in second
@@ -108,7 +109,7 @@ def test_a_second_start_reinstalls_nothing_warns_nothing_and_listens_where_told(
     # A change to what the install reads installs again.
     pyproject = copy / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "\n")
-    third, addresses = _start(copy, tmp_path / "third.log", HOST="127.0.0.1",
-                              PORT=str(free_port()))
+    third, addresses = _start(copy, tmp_path / "third.log", CHAOSHUB_HOST="127.0.0.1",
+                              CHAOSHUB_PORT=str(free_port()))
     assert "not reinstalling" not in third and "deprecat" not in third.lower(), third
     assert addresses == {"127.0.0.1"}

@@ -9,10 +9,8 @@ CLIENT_PACKAGE = "chaoshub-client"  # client/pyproject.toml
 INSTALL = f"pip install chaostoolkit {CLIENT_PACKAGE}"
 
 
-def login_command(hub_url: str, org: str, workspace: str, token: str | None = None) -> str:
-    """The `chaoshub login` line that makes `chaos run` report to `org`/`workspace` (without a
-    token, the command asks for it)."""
-    words = ["chaoshub", "login", "--url", hub_url]
-    if token:
-        words += ["--token", token]
-    return " ".join(shlex.quote(w) for w in [*words, "--org", org, "--workspace", workspace])
+def login_command(hub_url: str, org: str, workspace: str) -> str:
+    """The `chaoshub login` line that makes `chaos run` report to `org`/`workspace`; it asks for
+    the token, unseen, so that no token lands in a shell's history."""
+    words = ["chaoshub", "login", "--url", hub_url, "--org", org, "--workspace", workspace]
+    return " ".join(shlex.quote(w) for w in words)

@@ -126,7 +126,7 @@ def create_token_from_form():
     except ValidationFailed as error:
         problems = problems_by_field(error.details)
         return _tokens(claim, problems=problems, form=form, status=422)
-    response = _tokens(claim, new=new, status=201, guide=_guide(form.get("guide", ""), new.secret))
+    response = _tokens(claim, new=new, status=201, guide=_guide(form.get("guide", "")))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -152,14 +152,14 @@ def chosen_scopes(form) -> list[str]:
     return [purpose]
 
 
-def _guide(place: str, new_secret: str) -> dict | None:
+def _guide(place: str) -> dict | None:
     """The next step of a workspace's first-run guide (which made this token): the command
     that logs the CLI in to `place` ("org/workspace")."""
     org, _, workspace = place.partition("/")
     if not org or not workspace:
         return None
     return {"org": org, "workspace": workspace, "install": client_setup.INSTALL,
-            "login": client_setup.login_command(external_url(""), org, workspace, new_secret)}
+            "login": client_setup.login_command(external_url(""), org, workspace)}
 
 
 def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200,
