@@ -47,7 +47,8 @@ def test_the_main_pages_have_no_serious_accessibility_violation(browser, hub, sc
             found[path] = blocking(page)
         sign_in_browser(page, url, "alice")
         base = f"/alice/Personal/experiment/{experiment_id}"
-        for path in ("/", "/-/runs", "/alice", "/alice/Personal", base,
+        # /alice/Public is empty: its writer sees the first-run guide.
+        for path in ("/", "/-/runs", "/alice", "/alice/Personal", "/alice/Public", base,
                      f"{base}/execution/{execution_id}", "/settings/tokens",
                      "/search?q=alice", "/api/v1/docs"):
             page.goto(url + path)

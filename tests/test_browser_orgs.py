@@ -32,7 +32,7 @@ def test_an_owner_builds_an_org_and_a_member_sees_it(page, hub_url, tmp_path):
     assert page.get_by_test_id("visibility").inner_text() == "private"
     assert page.get_by_test_id("no-experiments").is_visible()
 
-    page.get_by_role("link", name="Chaos-Team").click()
+    page.get_by_role("link", name="Chaos-Team", exact=True).click()
     page.get_by_role("link", name="Members").click()
     page.wait_for_url(f"{hub_url}/Chaos-Team/-/members")
     page.get_by_label("Username").fill("mary")
@@ -49,7 +49,7 @@ def test_an_owner_builds_an_org_and_a_member_sees_it(page, hub_url, tmp_path):
     team = page.get_by_test_id("org").filter(has_text="Chaos-Team")
     assert "member" in team.inner_text() and "production" in team.inner_text()
 
-    team.get_by_role("link", name="Chaos-Team").click()
+    team.get_by_role("link", name="Chaos-Team", exact=True).click()
     page.wait_for_url(f"{hub_url}/Chaos-Team")
     workspaces = page.get_by_test_id("workspace")
     assert workspaces.count() == 1 and "private" in workspaces.inner_text()

@@ -60,9 +60,8 @@ def signed_in(urls, username) -> requests.Session:
     session = browser(urls)
     assert form(session, f"{urls['auth']}/signup", username=username,
                 password=PASSWORD).status_code == 303
-    assert form(session, f"{urls['auth']}/signin", username=username,
-                password=PASSWORD).status_code == 303
-    # Land on the home page as a browser does: it fetches the new personal org at once.
+    # Sign-up signed the account in. Land on the home page as a browser does: it fetches the
+    # new personal org at once.
     assert session.get(f"{urls['dashboard']}/", allow_redirects=False).status_code == 200
     return session
 

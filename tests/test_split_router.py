@@ -76,9 +76,8 @@ def signed_in(hub_url: str, username: str) -> requests.Session:
     session = browser(hub_url)
     signup = form(session, f"{hub_url}/signup", username=username, password=PASSWORD)
     assert signup.status_code == 303, signup.text
-    assert form(session, f"{hub_url}/signin", username=username,
-                password=PASSWORD).status_code == 303
-    # Land on the home page as a browser does: it fetches the new personal org at once.
+    # Sign-up signed the account in. Land on the home page as a browser does: it fetches the
+    # new personal org at once.
     assert session.get(f"{hub_url}/", allow_redirects=False).status_code == 200
     return session
 
