@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from chaoshub.core import cache, claims, db, errors, health, inputs, logs, openapi, transport, web
+from chaoshub.core import (
+    cache,
+    claims,
+    db,
+    errors,
+    health,
+    inputs,
+    logs,
+    openapi,
+    request_ids,
+    transport,
+    web,
+)
 from chaoshub.core.config import instance_secret, load_settings
 
 
@@ -23,8 +34,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         settings, "secret-key"
     )
     app.config["SESSION_COOKIE_SECURE"] = settings["PUBLIC_URL"].startswith("https://")
-    logs.install()
-    logging.basicConfig(level=settings["LOG_LEVEL"])
+    logs.configure(settings["LOG_LEVEL"], settings["CHAOSHUB_LOG_FORMAT"])
+    request_ids.init_app(app)  # first: every answer carries its request's id, a refusal too
     if settings["PROXY_HOPS"]:
         # Behind N trusted proxies: take the client's address and scheme from their headers.
         hops = settings["PROXY_HOPS"]

@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     # thread, events then go only right after the commits of this process.
     "EVENTS_POLL_SECONDS": 2.0,
     "LOG_LEVEL": "INFO",
+    # Log lines as "json" (one object a line) or readable "text"; unset: json in production.
+    "CHAOSHUB_LOG_FORMAT": "",
     "TOKEN_DEFAULT_DAYS": 90,
     "TOKEN_MAX_DAYS": 365,
     "SIGNUP_OPEN": "true",
@@ -122,6 +124,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     settings["RUNS_QUEUE"] = settings["RUNS_QUEUE"] or f"{settings['CACHE_PREFIX']}-runs"
     settings["RUN_EXECUTOR"] = str(settings["RUN_EXECUTOR"]).strip().lower()
     settings["RUN_SANDBOX"] = str(settings["RUN_SANDBOX"]).strip().lower()
+    settings["CHAOSHUB_LOG_FORMAT"] = (str(settings["CHAOSHUB_LOG_FORMAT"]).strip().lower()
+                                       or ("json" if is_production(settings) else "text"))
     settings["SIGNUP_ALLOWED_DOMAINS"] = frozenset(
         d.strip().lower() for d in str(settings["SIGNUP_ALLOWED_DOMAINS"]).split(",") if d.strip()
     )
@@ -235,6 +239,8 @@ def _check(settings: dict[str, Any]) -> None:
                           "(verifiers refuse more)")
     if settings["RUN_SANDBOX"] not in RUN_SANDBOXES:
         raise ConfigError(f"RUN_SANDBOX must be one of {', '.join(RUN_SANDBOXES)}")
+    if settings["CHAOSHUB_LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigError("CHAOSHUB_LOG_FORMAT must be json or text")
     if any(not p.startswith("/") for p in str(settings["RUN_SANDBOX_READ"]).split(":") if p):
         raise ConfigError("RUN_SANDBOX_READ holds absolute paths only (a run starts elsewhere)")
     if settings["RUN_EXECUTOR"] not in RUN_EXECUTORS:

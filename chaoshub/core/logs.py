@@ -1,9 +1,17 @@
-"""Logging that never writes a secret: API tokens and invitation links are scrubbed out."""
+"""Logging that never writes a secret (API tokens and invitation links are scrubbed out), each
+line with the id of the request it was written for, as text or as JSON lines."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
+
+from chaoshub.core import request_ids
+
+FORMATS = ("json", "text")
+TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 # An API token (`chub_...`), an invitation link's secret (`chinv_...`), and whatever a client
 # puts after a credential-looking name in a query string (a provider's `code` and `state` too).
@@ -23,6 +31,7 @@ def scrub(text: str) -> str:
 def _scrubbing(factory):
     def make_record(*args, **kwargs) -> logging.LogRecord:
         record = factory(*args, **kwargs)
+        record.request_id = request_ids.current() or "-"
         try:
             message = record.getMessage()
         except Exception:  # a bad format is for the handler to report, as usual
@@ -43,3 +52,35 @@ def install() -> None:
     factory = logging.getLogRecordFactory()
     if not getattr(factory, "scrubs", False):
         logging.setLogRecordFactory(_scrubbing(factory))
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time (UTC), level, logger, message, request id, and the
+    exception's traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            # Scrubbed again: a record may come from elsewhere than this process's factory.
+            "level": record.levelname, "logger": record.name,
+            "message": scrub(record.getMessage()),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        if record.exc_info:
+            line["exception"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure(level: str, fmt: str) -> None:
+    """Send the process's log lines to stderr at `level`, as "json" lines or readable "text"."""
+    install()
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(TEXT))
+    root = logging.getLogger()
+    # Once per process: an app made again (tests make many) keeps the one handler.
+    for old in [h for h in root.handlers if getattr(h, "chaoshub", False)]:
+        root.removeHandler(old)
+    handler.chaoshub = True
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -21,7 +21,7 @@ import requests
 from flask import Blueprint, Flask, current_app, jsonify, request
 from pydantic import TypeAdapter, ValidationError
 
-from chaoshub.core import claims, service_identity
+from chaoshub.core import claims, request_ids, service_identity
 from chaoshub.core.config import SERVICES
 from chaoshub.core.errors import (
     BadRequest,
@@ -74,6 +74,8 @@ class PublicFunction:
         bound.apply_defaults()
         params, result = self.adapters
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if request_ids.current():
+            headers[request_ids.HEADER] = request_ids.current()  # one id across the services
         body = {}
         for name, value in bound.arguments.items():
             if name == CLAIM_PARAMETER:
