@@ -147,3 +147,18 @@ def test_only_the_public_interface_is_reachable_remotely(hub):
         response = requests.post(f"{urls['auth']}/internal/rpc/auth/{name}",
                                  json={"profile": profile})
         assert response.status_code == 404, name
+
+
+def test_one_request_id_follows_a_request_into_the_service_it_calls(hub):
+    urls, root = hub
+    dora = signed_in(urls, "dora")
+    # Dashboard makes the token by asking auth, another process, which logs it.
+    made = dora.post(f"{urls['dashboard']}/api/v1/tokens",
+                     json={"name": "traced", "scopes": ["experiments:read"]},
+                     headers={"X-CSRF-Token": dora.cookies.get("chaoshub_csrf"),
+                              "X-Request-Id": "trace-dora-1"})
+    assert made.status_code == 201, made.text
+    assert made.headers["X-Request-Id"] == "trace-dora-1"
+    created = [line for line in (root / "auth.log").read_text().splitlines()
+               if f"token {made.json()['id']} created" in line]
+    assert len(created) == 1 and "[trace-dora-1]" in created[0], created
