@@ -38,39 +38,37 @@ def hub(tmp_path_factory):
                     f"{base}/execution/{ran['id']}", "/settings/tokens", "/search?q=alice"]
 
 
-def test_at_390_px_no_page_scrolls_sideways_and_the_navigation_fits(browser, hub):
+def each_page(browser, hub, width: int, height: int):
+    """Each of the hub's pages, opened by alice in a window this size: (path, page)."""
     url, paths = hub
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     try:
         sign_in_browser(page, url, "alice")
-        wide = {}
         for path in paths:
             page.goto(url + path)
-            width = page.evaluate("document.documentElement.scrollWidth")
-            if width > 390:
-                wide[path] = width
-            for name in ("Dashboard", "Runs", "Tokens", "Settings"):
-                box = page.get_by_role("navigation", name="Main").get_by_role(
-                    "link", name=name).bounding_box()
-                assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (path, name)
-        assert wide == {}
+            yield path, page
     finally:
         context.close()
+
+
+def test_at_390_px_no_page_scrolls_sideways_and_the_navigation_fits(browser, hub):
+    wide = {}
+    for path, page in each_page(browser, hub, width=390, height=844):
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            wide[path] = width
+        for name in ("Dashboard", "Runs", "Tokens", "Settings"):
+            box = page.get_by_role("navigation", name="Main").get_by_role(
+                "link", name=name).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (path, name)
+    assert wide == {}
 
 
 def test_at_1280_px_no_two_cards_touch(browser, hub):
-    url, paths = hub
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    try:
-        sign_in_browser(page, url, "alice")
-        touching = {}
-        for path in paths:
-            page.goto(url + path)
-            close = page.evaluate(TOUCHING)
-            if close:
-                touching[path] = close
-        assert touching == {}
-    finally:
-        context.close()
+    touching = {}
+    for path, page in each_page(browser, hub, width=1280, height=900):
+        close = page.evaluate(TOUCHING)
+        if close:
+            touching[path] = close
+    assert touching == {}

@@ -164,10 +164,7 @@ def _message() -> str:
 @_signin_on_401
 def edit_page(org: str, workspace: str, experiment_id: str):
     """The editor: the latest version's document as JSON or YAML (?format=yaml)."""
-    claim = signed_in_claim()
-    service.authorize_write(claim, "write", org=org, workspace=workspace,
-                            experiment_id=experiment_id)
-    located = service.get_workspace_experiment(claim, org, workspace, experiment_id)
+    claim, located = _writable(org, workspace, experiment_id)
     fmt = "yaml" if request.args.get("format") == "yaml" else "json"
     text = document_text.render(located.experiment.document, fmt)
     return _editor_page(located, text, fmt, located.experiment.version)
@@ -176,10 +173,7 @@ def edit_page(org: str, workspace: str, experiment_id: str):
 @editor.post(f"{EXPERIMENT}/edit")
 def save(org: str, workspace: str, experiment_id: str):
     """Save the text as the experiment's next version, with the message typed."""
-    claim = signed_in_claim()
-    service.authorize_write(claim, "write", org=org, workspace=workspace,
-                            experiment_id=experiment_id)
-    located = service.get_workspace_experiment(claim, org, workspace, experiment_id)
+    claim, located = _writable(org, workspace, experiment_id)
     text, fmt = request.form.get("document", ""), request.form.get("format") or None
     message = _message()
     opened = request.form.get("base_version", "")
@@ -214,6 +208,14 @@ def _editor_page(located, text: str, fmt: str, base_version, message: str = "", 
     return make_response(html, status)
 
 
+def _writable(org: str, workspace: str, experiment_id: str):
+    """The signed-in claim and the experiment, once it is sure the claim may write it there."""
+    claim = signed_in_claim()
+    service.authorize_write(claim, "write", org=org, workspace=workspace,
+                            experiment_id=experiment_id)
+    return claim, service.get_workspace_experiment(claim, org, workspace, experiment_id)
+
+
 # Deleting ------------------------------------------------------------------------------------
 
 
@@ -221,10 +223,7 @@ def _editor_page(located, text: str, fmt: str, base_version, message: str = "", 
 @_signin_on_401
 def delete_page(org: str, workspace: str, experiment_id: str):
     """The confirmation asked before an experiment is deleted."""
-    claim = signed_in_claim()
-    service.authorize_write(claim, "write", org=org, workspace=workspace,
-                            experiment_id=experiment_id)
-    located = service.get_workspace_experiment(claim, org, workspace, experiment_id)
+    claim, located = _writable(org, workspace, experiment_id)
     base = experiment_path(located.org, located.workspace, experiment_id)
     return render_template(
         "experiment/delete.html", located=located, experiment=located.experiment, base=base,
