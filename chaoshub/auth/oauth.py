@@ -42,7 +42,9 @@ def init_app(app: Flask) -> None:
     config = app.config
     oauth = OAuth(app)
     providers: dict[str, Provider] = {}
-    pkce = {"code_challenge_method": "S256"}
+    # Every call to a provider (discovery, token, keys, profile) gives up after the timeout: a
+    # provider that hangs gets the person a clear 503 page, not a request that never ends.
+    pkce = {"code_challenge_method": "S256", "default_timeout": config["OAUTH_TIMEOUT_SECONDS"]}
     origins: set[str] = set()  # where sign-in forms may lead (the providers' authorize pages)
 
     if creds := _settings(config, "GITHUB"):

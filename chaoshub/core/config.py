@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     # Every other body (forms, settings, members, tokens): parsing costs ~20x its size in memory.
     "BODY_MAX_BYTES": 64 * 1024,
     "SERVICE_TIMEOUT": 10.0,
+    # Seconds each call to a sign-in provider may take (connecting, then reading).
+    "OAUTH_TIMEOUT_SECONDS": 5.0,
     # Seconds between two polls for other services' events (core/events.py); 0: no polling
     # thread, events then go only right after the commits of this process.
     "EVENTS_POLL_SECONDS": 2.0,
@@ -98,7 +100,7 @@ INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
                 "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS")
-FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS")
+FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS")
 
 
 class ConfigError(RuntimeError):
