@@ -65,3 +65,55 @@ def test_the_log_format_is_json_in_production_unless_asked(tmp_path):
     assert load_settings(development)["CHAOSHUB_LOG_FORMAT"] == "text"
     with pytest.raises(ConfigError, match="CHAOSHUB_LOG_FORMAT"):
         load_settings({**development, "CHAOSHUB_LOG_FORMAT": "xml"})
+
+
+def test_a_hub_run_carries_the_id_of_the_request_that_started_it_into_its_worker(app, caplog):
+    from chaoshub.experiment import worker
+    from tests.conftest import signed_up_client
+    from tests.experiment_data import create, make_token
+    from tests.run_data import process, runnable
+
+    alice = signed_up_client(app, "alice")
+    saved = create(alice, document=runnable(method=[process("action", "fails", "/bin/false")]))
+    token = make_token(alice, ["experiments:read", "executions:read", "executions:write",
+                               "runs:execute"])
+    started = app.test_client().post(
+        f"/api/v1/experiments/{saved['id']}/runs", json={},
+        headers={"Authorization": f"Bearer {token}", request_ids.HEADER: "start-run-7"})
+    assert started.status_code == 202, started.get_json()
+    assert started.get_json()["request_id"] == "start-run-7"
+    caplog.set_level(logging.INFO)
+    with app.app_context():
+        assert worker.poll(until_idle=True) == 1
+    assert request_ids.current() is None  # the worker's id ends with its run
+    run = alice.get(f"/api/v1/runs/{started.get_json()['id']}").get_json()
+    assert run["request_id"] == "start-run-7" and run["events"]
+    # Every event the worker kept came in under the id that queued the run.
+    assert {event["request_id"] for event in run["events"]} == {"start-run-7"}
+    worker_lines = [r for r in caplog.records if r.name.startswith("chaoshub.experiment")]
+    assert worker_lines and {r.request_id for r in worker_lines} == {"start-run-7"}
+
+
+def test_a_client_runs_events_carry_the_id_of_the_request_they_came_in_with(app):
+    from tests import run_data
+    from tests.conftest import signed_up_client
+    from tests.experiment_data import make_token
+
+    alice = signed_up_client(app, "alice")
+    token = make_token(alice, ["experiments:write", "executions:write"])
+    headers = {"Authorization": f"Bearer {token}"}
+    opening = {"org": "alice", "workspace": "Personal", "experiment": run_data.runnable()}
+    opened = app.test_client().post("/api/v1/runs", json=opening,
+                                    headers={**headers, request_ids.HEADER: "open-1"})
+    assert opened.status_code == 201, opened.get_json()
+    run_id = opened.get_json()["id"]
+    for seq, sent in ((1, "batch-1"), (2, "batch-2")):
+        answer = app.test_client().post(
+            f"/api/v1/runs/{run_id}/events", headers={**headers, request_ids.HEADER: sent},
+            # A client's own request_id is not taken: the hub says which request it came with.
+            json=[{"seq": seq, "type": "activity-started", "name": "x",
+                   "request_id": "forged"}])
+        assert answer.status_code == 200, answer.get_json()
+    run = alice.get(f"/api/v1/runs/{run_id}").get_json()
+    assert run["request_id"] == "open-1"
+    assert [e["request_id"] for e in run["events"]] == ["batch-1", "batch-2"]

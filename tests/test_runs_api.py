@@ -92,7 +92,7 @@ def test_a_run_from_its_start_to_its_execution(app, alice, token):
     assert running["events"][3] == {
         "seq": 4, "type": "activity-completed", "timestamp": "2026-11-23T08:57:40.000004+00:00",
         "name": "marker-file-exists", "activity_type": "probe", "status": "succeeded",
-        "duration": 0.001, "output": True}
+        "duration": 0.001, "output": True, "request_id": running["events"][1]["request_id"]}
     send(app, token, body["id"], events[6:])
 
     finished = put_journal(app, token, body["id"], journal())

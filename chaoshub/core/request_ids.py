@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import Flask, Response, request
@@ -21,9 +23,25 @@ def current() -> str | None:
     return _current.get()
 
 
+def new() -> str:
+    """A fresh request id."""
+    return uuid.uuid4().hex
+
+
+@contextmanager
+def bound(request_id: str) -> Iterator[str]:
+    """Work outside a request (a worker running a run) under `request_id`: its log lines and
+    its calls to other services carry it, as the request's own would."""
+    token = _current.set(request_id if SANE.fullmatch(request_id or "") else new())
+    try:
+        yield _current.get()
+    finally:
+        _current.reset(token)
+
+
 def _take() -> None:
     asked = request.headers.get(HEADER, "")
-    _current.set(asked if SANE.fullmatch(asked) else uuid.uuid4().hex)
+    _current.set(asked if SANE.fullmatch(asked) else new())
 
 
 def _echo(response: Response) -> Response:

@@ -182,6 +182,9 @@ class RunEvent(BaseModel):
     seq: int
     type: str
     timestamp: str | None = None
+    request_id: str | None = Field(
+        None, description="The id of the request the event came in with (a hub run's: the "
+        "request that queued it); set by the hub, ignored when sent")
 
 
 class RunEvents(RootModel[list[RunEvent] | RunEvent]):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from sqlalchemy import select, update
 
-from chaoshub.core import paging
+from chaoshub.core import paging, request_ids
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
 from chaoshub.experiment import journals, store
@@ -35,7 +35,8 @@ def queue_run(experiment_id: str, workspace_id: str, version: int, options: dict
         row = Run(experiment_id=experiment_id, workspace_id=workspace_id, status="queued",
                   desired="run", origin="hub", version=version, options=options,
                   node="", created_by=user_id, created_by_name=journals.text(user_name, 500),
-                  last_seq=0, event_count=0, created_at=utcnow())
+                  request_id=request_ids.current() or "", last_seq=0, event_count=0,
+                  created_at=utcnow())
         session.add(row)
         session.flush()
         return row.id

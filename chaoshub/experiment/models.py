@@ -183,6 +183,8 @@ class Run(Base):
     node: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(36))
     created_by_name: Mapped[str] = mapped_column(Text, default="")
+    # The request that started or opened the run: its worker and events carry it on.
+    request_id: Mapped[str] = mapped_column(String(128), default="", server_default="")
     last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     event_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     execution_id: Mapped[str | None] = mapped_column(
@@ -203,6 +205,8 @@ class RunEvent(Base):
     timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The request the event came in with (a hub run's: the one that queued it).
+    request_id: Mapped[str] = mapped_column(String(128), default="", server_default="")
 
 
 class RunEnvironment(Base):

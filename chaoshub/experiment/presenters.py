@@ -58,10 +58,12 @@ def run_path(run: RunView) -> str:
 
 
 def run_body(run: RunView) -> dict[str, Any]:
-    """A run as the API shows it; each event flat, as the client sent it."""
+    """A run as the API shows it; each event flat, as the client sent it, with the id of the
+    request it came in with."""
     data = run.model_dump(mode="json", exclude={"events"})
     data["events"] = [{"seq": e.seq, "type": e.type,
-                       "timestamp": e.timestamp.isoformat() if e.timestamp else None, **e.data}
+                       "timestamp": e.timestamp.isoformat() if e.timestamp else None, **e.data,
+                       "request_id": e.request_id}
                       for e in run.events]
     data["execution_url"] = (external_url(
         f"{experiment_path(run.org, run.workspace, run.experiment_id)}"

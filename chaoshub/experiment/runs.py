@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from chaoshub.core import request_ids
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, NotFound, ValidationFailed
 from chaoshub.core.models import utcnow
@@ -48,6 +49,7 @@ class RunEventView(Frozen):
     type: str
     timestamp: datetime | None
     data: dict[str, Any]
+    request_id: str = ""  # the request it came in with (a hub run's: the one that queued it)
 
 
 class RunView(Frozen):
@@ -73,6 +75,7 @@ class RunView(Frozen):
     execution_id: str | None
     last_seq: int
     event_count: int
+    request_id: str = ""  # the request that queued or opened it, for finding it in the logs
     events: list[RunEventView] = []
     detailed: bool = True
 
@@ -158,7 +161,9 @@ def bounded_output(output: Any) -> dict[str, Any]:
 def event_data(event: dict[str, Any]) -> dict[str, Any]:
     """What is kept of an event besides its seq, type and timestamp: outputs capped, strings
     cut, and nothing at all past MAX_EVENT_BYTES but a marker."""
-    data = {k: v for k, v in event.items() if k not in ("seq", "type", "timestamp")}
+    # The request id is the hub's to say (the request the event came in with).
+    data = {k: v for k, v in event.items()
+            if k not in ("seq", "type", "timestamp", "request_id")}
     data = _capped(data)
     if len(json.dumps(data, ensure_ascii=False, default=str).encode()) > MAX_EVENT_BYTES:
         kept = {k: v for k, v in data.items()
@@ -194,7 +199,8 @@ def add_run(experiment_id: str, workspace_id: str, user_id: str, user_name: str,
         store.experiment_in(session, experiment_id, workspace_id)
         row = Run(experiment_id=experiment_id, workspace_id=workspace_id, status="running",
                   desired="run", node=journals.text(node, 500), created_by=user_id,
-                  created_by_name=journals.text(user_name, 500), last_seq=0, event_count=0,
+                  created_by_name=journals.text(user_name, 500),
+                  request_id=request_ids.current() or "", last_seq=0, event_count=0,
                   created_at=utcnow())
         session.add(row)
         session.flush()
@@ -229,7 +235,8 @@ def load_events(run_id: str) -> list[RunEventView]:
     with transaction(SERVICE) as session:
         rows = session.scalars(select(RunEvent).where(RunEvent.run_id == run_id)
                                .order_by(RunEvent.seq))
-        return [RunEventView(seq=r.seq, type=r.type, timestamp=r.timestamp, data=r.data)
+        return [RunEventView(seq=r.seq, type=r.type, timestamp=r.timestamp, data=r.data,
+                             request_id=r.request_id)
                 for r in rows]
 
 
@@ -263,12 +270,14 @@ def _record(run_id: str, events: list[dict[str, Any]]
             raise ValidationFailed(f"a run keeps at most {MAX_EVENTS_PER_RUN} events", [
                 {"pointer": "", "message": "too many events for one run"}])
         received = utcnow()
+        request_id = request_ids.current() or ""
         kept = []
         for event in new:
             timestamp = journals.timestamp(event.get("timestamp"))
             data = event_data(event)
             session.add(RunEvent(run_id=run_id, seq=event["seq"], type=event["type"],
-                                 timestamp=timestamp, data=data, received_at=received))
+                                 timestamp=timestamp, data=data, received_at=received,
+                                 request_id=request_id))
             kept.append({"seq": event["seq"], "type": event["type"],
                          "timestamp": timestamp.isoformat() if timestamp else None, **data})
         session.flush()
@@ -310,7 +319,8 @@ def run_view(row: Run, org: str, workspace: str, events: list[RunEventView] | No
         node=row.node if detailed else "", created_by=row.created_by if detailed else "",
         created_by_name=row.created_by_name if detailed else "", created_at=row.created_at,
         finished_at=row.finished_at, execution_id=row.execution_id, last_seq=row.last_seq,
-        event_count=row.event_count, events=(events or []) if detailed else [],
+        event_count=row.event_count, request_id=row.request_id if detailed else "",
+        events=(events or []) if detailed else [],
         detailed=detailed,
     )
 

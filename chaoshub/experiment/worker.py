@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from rq import Worker
 
 from chaoshub.auth import service as auth
-from chaoshub.core import db, process
+from chaoshub.core import db, process, request_ids
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import HubError
 from chaoshub.experiment import (
@@ -59,6 +59,18 @@ def execute(run_id: str, worker: str | None = None) -> str:
     row = hub_runs.claim(run_id, worker, current_app.config["RUN_LEASE_SECONDS"])
     if row is None:
         return ""
+    # Under the id of the request that queued it: its log lines, its calls to the other
+    # services and its events are found by the id the person who started it was answered with.
+    with request_ids.bound(row.request_id or f"run-{row.id}"):
+        log.info("run %s: taken by %s (version %s of experiment %s)", row.id, worker,
+                 row.version, row.experiment_id)
+        status = _execute(row, worker)
+        log.info("run %s: %s", row.id, status)
+        return status
+
+
+def _execute(row: Run, worker: str) -> str:
+    run_id = row.id
     try:
         document = _document(row)
         reason, grant = _refusal(row, document)
