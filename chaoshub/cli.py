@@ -231,11 +231,12 @@ def route(host, port) -> None:
     from werkzeug.serving import run_simple
 
     from chaoshub.core import logs
-    from chaoshub.router import Router, RouterRequestHandler, max_body, service_urls
+    from chaoshub.router import Router, RouterRequestHandler, log_settings, max_body, service_urls
 
-    logs.install()  # its access log carries the same URLs as the services'
     try:
         urls, limit = service_urls(), max_body()
+        # Its lines (the access log's too) scrubbed and shaped as the services' are.
+        logs.configure(*log_settings())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     targets = ", ".join(f"{service} at {url}" for service, url in urls.items())

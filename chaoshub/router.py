@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.cookiejar
 import io
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -23,7 +24,10 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.serving import DechunkedInput, WSGIRequestHandler
 from werkzeug.wrappers import Request
 
-from chaoshub.core.config import DEFAULTS, SERVICES, ConfigError
+from chaoshub.core import logs, request_ids
+from chaoshub.core.config import DEFAULTS, SERVICES, ConfigError, is_production
+
+log = logging.getLogger(__name__)
 
 # (path, pathType as in an Ingress, service): the Ingress's table. Prefix matches whole segments
 # (/signin matches /signin/x, never /signing); ImplementationSpecific is a regular expression
@@ -118,6 +122,19 @@ def max_body() -> int:
         raise ConfigError(f"MAX_CONTENT_LENGTH must be a number, got {value!r}") from exc
 
 
+def log_settings() -> tuple[str, str]:
+    """The router's log level and format, read as the services read theirs."""
+    values = _settings()
+    level = (values.get("LOG_LEVEL") or DEFAULTS["LOG_LEVEL"]).upper()
+    fmt = (values.get("CHAOSHUB_LOG_FORMAT") or "").strip().lower() or (
+        "json" if is_production(values) else "text")
+    if fmt not in logs.FORMATS:
+        raise ConfigError("CHAOSHUB_LOG_FORMAT must be json or text")
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(f"LOG_LEVEL must be a logging level, got {level!r}")
+    return level, fmt
+
+
 def _settings() -> dict[str, str | None]:
     return {**dotenv_values(".env"), **os.environ}
 
@@ -137,6 +154,13 @@ class Router:
         self.http.trust_env = False
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterator[bytes]:
+        # The id starts here when the client sent none: the service it reaches, and those that
+        # service calls, log under it, and the answer names it.
+        with request_ids.bound(environ.get("HTTP_X_REQUEST_ID", "")) as request_id:
+            environ["HTTP_X_REQUEST_ID"] = request_id
+            return self._forward(environ, start_response)
+
+    def _forward(self, environ: dict, start_response: Callable) -> Iterator[bytes]:
         request = Request(environ)
         request.max_content_length = self.max_body
         service = service_for(request.path)
@@ -167,7 +191,9 @@ class Router:
                               f"bodies are limited to {self.max_body} bytes")
             return _error(start_response, "400 Bad Request", "bad_request",
                           "the body is malformed or ended early")
-        except requests.RequestException:
+        except requests.RequestException as exc:
+            log.warning("%s %s: the %s service cannot be reached (%s)", request.method,
+                        request.path, service, exc.__class__.__name__)
             return _error(start_response, "502 Bad Gateway", "bad_gateway",
                           f"the {service} service cannot be reached")
         # The raw headers keep each Set-Cookie apart; requests would join them with commas.
@@ -272,5 +298,6 @@ def _relay(answer: requests.Response) -> Iterator[bytes]:
 def _error(start_response: Callable, status: str, code: str, message: str) -> Iterator[bytes]:
     body = json.dumps({"error": code, "message": message, "details": None}).encode()
     start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(body)))])
+                            ("Content-Length", str(len(body))),
+                            (request_ids.HEADER, request_ids.current() or "")])
     return iter([body])
