@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 import click
 
@@ -268,3 +269,51 @@ def verify_audit(org_name) -> None:
     if breaks:
         sys.exit(1)
     click.echo(f"audit chains intact ({'org ' + org_name if org_name else 'every org'})")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keys/--no-keys", "with_keys", default=True, show_default=True,
+              help="Copy the signing, service, session and run-secrets keys too.")
+def backup(folder, with_keys) -> None:
+    """Back up the three databases and the keys into FOLDER (new or empty), while the hub
+    serves."""
+    from chaoshub.core import backup as backups
+
+    app = _app_of_every_service()
+    try:
+        manifest = backups.backup(app, folder, with_keys)
+    except backups.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for service, database in manifest["databases"].items():
+        rows = sum(table["rows"] for table in database["tables"])
+        click.echo(f"{service}: {rows} rows at revision {database['revision']}")
+    keys = ", ".join(key["name"] for key in manifest["keys"]) or "none"
+    click.echo(f"keys: {keys}")
+    click.echo(f"backup written to {folder} (owner-only: it holds the hub's secrets)")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keys/--no-keys", "with_keys", default=True, show_default=True,
+              help="Put the backup's keys in the instance folder.")
+def restore(folder, with_keys) -> None:
+    """Restore a backup into empty databases migrated to its revisions (hub stopped)."""
+    from chaoshub.core import backup as backups
+
+    app = _app_of_every_service()
+    try:
+        restored = backups.restore(app, folder, with_keys)
+    except backups.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for service, rows in restored.rows.items():
+        click.echo(f"{service}: {rows} rows restored")
+    click.echo(f"keys: {', '.join(restored.keys) or 'none'} in {app.instance_path}")
+    for name in restored.overridden:
+        click.echo(f"warning: this hub's settings name another {name} than the backup's "
+                   "(the instance folder's copy is used only without them)", err=True)
+
+
+def _app_of_every_service():
+    # Backups take every database at once, whatever this process would host.
+    return _app(",".join(SERVICES))

@@ -169,7 +169,8 @@ def run_secrets_keys(settings: dict[str, Any]) -> list[str]:
                           "secrets (32 random bytes, URL-safe base64)")
     made = instance_file(settings["CHAOSHUB_INSTANCE_PATH"], "run-secrets.key",
                          lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
-    return [made.read_text().strip()]
+    # Comma-separated too: a restored backup puts a hub's whole RUN_SECRETS_KEY there.
+    return [k.strip() for k in made.read_text().split(",") if k.strip()]
 
 
 def instance_file(instance_path: str, name: str, make: Callable[[], str]) -> Path:

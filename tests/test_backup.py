@@ -1,0 +1,218 @@
+"""`chaoshub backup` and `chaoshub restore`: a whole hub goes into a folder and comes back, on
+SQLite and on PostgreSQL, into the same engine and into the other one."""
+
+from __future__ import annotations
+
+import json
+import stat
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from chaoshub import create_app
+from chaoshub.cli import main
+from chaoshub.core import db, migrate
+from chaoshub.core.config import SERVICES
+from chaoshub.experiment import runs
+from tests.conftest import (
+    POSTGRES_URL,
+    _settings,
+    _sqlite_urls,
+    csrf,
+    post_json,
+    sign_in,
+    signed_up_client,
+)
+from tests.experiment_data import create, experiment, journal, make_token, variant
+from tests.run_data import runnable
+
+READER = ["experiments:read", "executions:read", "orgs:read"]
+
+
+def cli(settings: dict, *args: str):
+    """Run the real `chaoshub` command with a hub's settings as its environment."""
+    env = {key: str(value) for key, value in settings.items()}
+    env["CHAOSHUB_SERVICES"] = None  # every service: what a backup reads
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def populate(app) -> dict:
+    """A hub with two people, a team org, experiments with versions, executions with journals,
+    hub runs with events, tokens and audit entries; what the checks need of it."""
+    alice = signed_up_client(app, "alice")
+    bob = signed_up_client(app, "bob")
+    assert post_json(alice, "/api/v1/orgs", {"name": "acme"}).status_code == 201
+    assert post_json(alice, "/api/v1/orgs/acme/workspaces",
+                     {"name": "core", "visibility": "private"}).status_code == 201
+    assert post_json(alice, "/api/v1/orgs/acme/members",
+                     {"username": "bob", "role": "member"}).status_code == 201
+    experiments = [create(alice), create(alice, "acme", "core", runnable("Team run")),
+                   create(bob, "bob", "Personal")]
+    first = experiments[0]["id"]
+    for title in ("Second title", "Third title"):
+        changed = {**experiment(), "title": title}
+        assert alice.put(f"/api/v1/experiments/{first}", json=changed,
+                         headers={"X-CSRF-Token": csrf(alice)}).status_code == 200
+    for outcome, target in (("passed", first), ("deviated", first),
+                            ("passed", experiments[1]["id"])):
+        published = alice.post(f"/api/v1/experiments/{target}/executions",
+                               json=variant(outcome), headers={"X-CSRF-Token": csrf(alice)})
+        assert published.status_code == 201, published.get_json()
+    token = make_token(alice, [*READER, "executions:write", "runs:execute"])
+    run_ids = []
+    for _ in range(2):
+        started = app.test_client().post(f"/api/v1/experiments/{experiments[1]['id']}/runs",
+                                         json={}, headers={"Authorization": f"Bearer {token}"})
+        assert started.status_code == 202, started.get_json()
+        run_ids.append(started.get_json()["id"])
+    with app.app_context():
+        for run_id in run_ids:
+            runs.record_events(run_id, [
+                {"seq": 1, "type": "run-started", "timestamp": "2026-01-01T00:00:00Z"},
+                {"seq": 2, "type": "activity-started", "timestamp": "2026-01-01T00:00:01Z",
+                 "name": "alive"}])
+    return {"token": token, "experiments": [e["id"] for e in experiments], "runs": run_ids}
+
+
+def rows(settings: dict) -> dict[str, dict[str, list]]:
+    """Every row of every table of the hub's three databases, by primary key."""
+    app = create_app(settings)
+    found = {}
+    try:
+        for service in SERVICES:
+            tables = {}
+            with app.extensions[db.EXTENSION][service].engine.connect() as connection:
+                for table in migrate.metadata(service).sorted_tables:
+                    query = select(table).order_by(*table.primary_key.columns)
+                    tables[table.name] = [tuple(r) for r in connection.execute(query)]
+            found[service] = tables
+    finally:
+        db.dispose(app)
+    return found
+
+
+@pytest.fixture
+def new_hubs(tmp_path, signing_key_file):
+    """Makes the settings of a hub on empty, freshly migrated databases (new SQLite files or
+    new PostgreSQL databases) with an instance folder of its own; drops them afterwards."""
+    made: list[str] = []
+
+    def make(engine: str) -> dict:
+        folder = tmp_path / f"new-{uuid.uuid4().hex[:6]}"
+        folder.mkdir()
+        if engine == "sqlite":
+            urls = _sqlite_urls(folder)
+        else:
+            suffix = uuid.uuid4().hex[:8]
+            names = {s: f"chaoshub_restore_{suffix}_{s}" for s in SERVICES}
+            with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
+                for name in names.values():
+                    admin.execute(f'CREATE DATABASE "{name}"')
+                    made.append(name)
+            base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+            urls = {s: f"{base}/{name}" for s, name in names.items()}
+        settings = _settings(folder, signing_key_file, urls)
+        app = create_app(settings)
+        migrate.upgrade(app)
+        db.dispose(app)
+        return settings
+
+    yield make
+    if made:
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
+            for name in made:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_hub_comes_back_whole_from_its_backup(app, settings, backend, new_hubs, tmp_path):
+    made = populate(app)
+    folder = tmp_path / "backup"
+    backed_up = cli(settings, "backup", str(folder))
+    assert backed_up.exit_code == 0, backed_up.output
+    assert "auth:" in backed_up.output and "keys: signing-key.pem" in backed_up.output
+    assert "test-secret" not in backed_up.output  # no secret printed
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {s: manifest["databases"][s]["revision"] for s in SERVICES} == {
+        s: migrate.heads(s)[0] for s in SERVICES}
+    counts = {t["name"]: t["rows"] for t in manifest["databases"]["experiment"]["tables"]}
+    assert counts["experiment_versions"] == 5 and counts["execution_journals"] == 3
+    assert counts["run_events"] == 4
+    written = [p for p in folder.rglob("*")]
+    assert all(stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600)
+               for p in [folder, *written])
+    before = rows(settings)
+    assert before["dashboard"]["audit_log"]
+
+    other = "postgresql" if backend == "sqlite" else "sqlite"
+    for engine in (backend, other):  # the same engine, and a move to the other one
+        target = new_hubs(engine)
+        restored = cli(target, "restore", str(folder))
+        assert restored.exit_code == 0, restored.output
+        assert rows(target) == before
+        verified = cli(target, "audit", "verify")
+        assert verified.exit_code == 0 and "audit chains intact" in verified.output
+
+        hub = create_app(target)
+        try:
+            _check_reads(hub, made)
+            # The restored hub goes on: new entries follow the restored ones in each chain.
+            alice = hub.test_client()
+            assert sign_in(alice, "alice").status_code == 303
+            make_token(alice, READER)
+        finally:
+            db.dispose(hub)
+        assert cli(target, "audit", "verify").exit_code == 0
+
+        # A second restore into the now used databases is refused, and changes nothing.
+        now = rows(target)
+        refused = cli(target, "restore", str(folder))
+        assert refused.exit_code == 1, refused.output
+        assert "is not empty" in refused.output, refused.output
+        assert len(refused.output.splitlines()) == 1, repr(refused.output)
+        assert rows(target) == now
+
+
+def _check_reads(hub, made: dict) -> None:
+    client = hub.test_client()
+    bearer = {"Authorization": f"Bearer {made['token']}"}  # made before the backup
+    first = client.get(f"/api/v1/experiments/{made['experiments'][0]}", headers=bearer)
+    assert first.status_code == 200 and first.get_json()["title"] == "Third title"
+    versions = client.get(f"/api/v1/experiments/{made['experiments'][0]}/versions",
+                          headers=bearer).get_json()
+    assert len(versions["versions"]) == 3
+    executions = client.get(f"/api/v1/experiments/{made['experiments'][0]}/executions",
+                            headers=bearer).get_json()["executions"]
+    assert sorted(e["outcome"] for e in executions) == ["deviated", "passed"]
+    for execution in executions:
+        kept = client.get(f"/api/v1/executions/{execution['id']}/journal", headers=bearer)
+        assert kept.status_code == 200
+        assert kept.get_json()["experiment"]["title"] == journal()["experiment"]["title"]
+    run = client.get(f"/api/v1/runs/{made['runs'][0]}", headers=bearer).get_json()
+    assert [e["type"] for e in run["events"]] == ["run-started", "activity-started"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_missing_corrupt_or_partial_backup_is_refused_with_one_line(settings, tmp_path):
+    folder = tmp_path / "backup"
+    assert cli(settings, "backup", str(folder)).exit_code == 0
+    again = cli(settings, "backup", str(folder))
+    assert again.exit_code == 1 and "not an empty folder" in again.output
+
+    def refused(where: Path) -> str:
+        result = cli(settings, "restore", str(where))
+        assert result.exit_code == 1, result.output
+        assert len(result.output.splitlines()) == 1
+        return result.output
+
+    assert "holds no manifest.json" in refused(tmp_path / "nowhere")
+    table = folder / "auth" / "accounts.jsonl.gz"
+    table.write_bytes(table.read_bytes()[:-4] + b"oops")
+    assert "accounts.jsonl.gz does not match its checksum" in refused(folder)
+    table.unlink()
+    assert "incomplete: auth/accounts.jsonl.gz is missing" in refused(folder)
+    (folder / "manifest.json").write_text("{not json")
+    assert "is corrupt" in refused(folder)
