@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +13,11 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 EXTENSION = "chaoshub.databases"
+# A request waits this long at most for a connection, new (PostgreSQL answering) or from the
+# pool: with PostgreSQL away, it answers 503 at once rather than hanging (errors.py).
+CONNECT_SECONDS = 2
+POOL_WAIT_SECONDS = 2
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 class ServiceDatabase:
@@ -37,7 +44,23 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # pool_pre_ping: a connection PostgreSQL closed (a restart) is replaced, not handed out.
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                           pool_timeout=POOL_WAIT_SECONDS,
+                           connect_args={"connect_timeout": CONNECT_SECONDS})
+    _ENGINES.add(engine)
+    return engine
+
+
+def _forget_pools_in_child() -> None:
+    # A forked process (gunicorn's workers, forked after `chaoshub run` migrated and reserved
+    # names) must not use its parent's connections: two processes on one socket mix their
+    # answers. It drops them without closing them (they are still the parent's).
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
