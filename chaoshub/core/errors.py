@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from pydantic import ValidationError
+from sqlalchemy import exc as sql
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,23 @@ class RateLimited(HubError):
 
 class ServiceUnavailable(HubError):
     code, status = "service_unavailable", 503
+    retry_after: int | None = None
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """A database did not answer (down, restarting, or every connection busy): try again."""
+
+    retry_after = 5
+
+    def __init__(self, message: str = "", details: Any = None):
+        super().__init__(message or "a database is not answering right now; try again in a "
+                         "few seconds", details)
+
+
+# What SQLAlchemy raises when the database is away rather than the request wrong: connections
+# refused, dropped or timed out, and no pooled connection free in time.
+DATABASE_AWAY = (sql.OperationalError, sql.InterfaceError, sql.DisconnectionError,
+                 sql.TimeoutError)
 
 
 ERRORS_BY_CODE: dict[str, type[HubError]] = {
@@ -142,8 +160,9 @@ def error_response(error: HubError) -> Response | tuple[Any, int]:
         response = Response(html, status=error.status, mimetype="text/html")
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(error, RateLimited):
-        response.headers["Retry-After"] = str(error.retry_after)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -166,6 +185,15 @@ def init_app(app: Flask) -> None:
         if status == 405 and error.valid_methods:
             response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
         return response
+
+    @app.errorhandler(sql.SQLAlchemyError)
+    def _database_error(error: sql.SQLAlchemyError):
+        if not isinstance(error, DATABASE_AWAY):
+            return _unexpected(error)
+        # One line, no stack: every request says it while a database restarts.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    str(error).splitlines()[0][:200])
+        return error_response(DatabaseUnavailable())
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

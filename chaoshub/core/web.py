@@ -15,7 +15,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
 from chaoshub.core.claims import UserClaim, verify
-from chaoshub.core.errors import Forbidden, HubError, NotFound, Unauthorized
+from chaoshub.core.errors import DATABASE_AWAY, Forbidden, HubError, NotFound, Unauthorized
 from chaoshub.core.request_memo import remember
 
 SESSION_COOKIE = "chaoshub_session"
@@ -79,7 +79,7 @@ def viewer() -> UserClaim | None:
     """Who is signed in, for page templates; None for visitors or when auth cannot answer."""
     try:
         user = verify(current_claim())
-    except HubError:
+    except (HubError, *DATABASE_AWAY):  # the error page of a database away renders all the same
         return None
     return None if user.anonymous else user
 

@@ -1,0 +1,43 @@
+"""A database that does not answer costs a request a clear 503 within seconds, never a 500."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from chaoshub import create_app
+from chaoshub.auth.secrets import new_token
+from tests.helpers import free_port
+
+
+@pytest.fixture
+def app(tmp_path, signing_key_file):
+    # Nobody listens on this port: every connection is refused.
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
+    return create_app({
+        "CHAOSHUB_INSTANCE_PATH": str(tmp_path), "CHAOSHUB_SIGNING_KEY_FILE": str(signing_key_file),
+        "SECRET_KEY": "test-secret", "REDIS_URL": "", "EVENTS_POLL_SECONDS": 0,
+        **{f"{s}_DATABASE_URL": dead for s in ("AUTH", "DASHBOARD", "EXPERIMENT")}})
+
+
+def test_an_api_call_gets_a_503_with_retry_after_and_no_stack(app):
+    began = time.monotonic()
+    answer = app.test_client().get("/api/v1/me",
+                                   headers={"Authorization": f"Bearer {new_token()}"})
+    assert time.monotonic() - began < 3
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
+    body = answer.get_json()
+    assert body["error"] == "service_unavailable"
+    assert "database" in body["message"]
+    assert "Traceback" not in answer.text and "psycopg" not in answer.text
+
+
+def test_a_page_gets_a_503_page(app):
+    browser = app.test_client()
+    browser.set_cookie("chaoshub_session", "x" * 43)
+    answer = browser.get("/", headers={"Accept": "text/html"})
+    assert answer.status_code == 503
+    assert answer.mimetype == "text/html"
+    assert "try again" in answer.text and "psycopg" not in answer.text
