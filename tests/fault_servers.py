@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import itertools
 import os
 import pwd
 import shutil
@@ -33,7 +34,16 @@ import redis
 import requests
 
 from chaoshub.core.config import SERVICES
-from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
+from tests.experiment_data import journal as journal_fixture
+from tests.helpers import (
+    BIN,
+    clean_env,
+    free_port,
+    signed_in_session,
+    start,
+    stop,
+    wait_until_up,
+)
 
 # Redis ----------------------------------------------------------------------------------------
 
@@ -41,9 +51,12 @@ from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
 class RedisServer:
     """A `redis-server` on a port of its own; `kill` it, then `start` it again on that port."""
 
-    def __init__(self, folder: Path, port: int | None = None):
+    def __init__(self, folder: Path, port: int | None = None, *, persistent: bool = False):
         self.folder = folder
         self.port = port or free_port()
+        # Persistent: an append-only file written on every command, so that what the server
+        # held before a SIGKILL is back after the restart, as with a production Redis.
+        self.persistent = persistent
         self.process: subprocess.Popen | None = None
 
     @property
@@ -55,7 +68,8 @@ class RedisServer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder),
+             "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always",
+             "--dir", str(self.folder),
              "--logfile", str(self.folder / "redis.log")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
@@ -81,11 +95,11 @@ def _answers(client: redis.Redis) -> bool:
 
 
 @contextlib.contextmanager
-def redis_server(root: Path) -> Iterator[RedisServer]:
+def redis_server(root: Path, *, persistent: bool = False) -> Iterator[RedisServer]:
     """A running RedisServer with its files in `root`, stopped on exit."""
     folder = root / "redis"
     folder.mkdir(parents=True, exist_ok=True)
-    server = RedisServer(folder)
+    server = RedisServer(folder, persistent=persistent)
     server.start()
     try:
         yield server
@@ -277,6 +291,39 @@ def workers(root: Path, env: dict[str, str], count: int = 1) -> Iterator[list[su
         for process in started:
             if process.poll() is None:
                 stop(process)
+
+
+# Accounts and payloads ------------------------------------------------------------------------
+
+
+def bearer_session(hub_url: str, username: str, scopes: tuple[str, ...] = ("full",)
+                   ) -> tuple[requests.Session, str]:
+    """A signed-in browser session of a new account, and an API token of it."""
+    http = signed_in_session(hub_url, username)
+    made = http.post(f"{hub_url}/api/v1/tokens", json={"name": "faults", "scopes": list(scopes)})
+    assert made.status_code == 201, made.text
+    return http, made.json()["secret"]
+
+
+def with_token(secret: str) -> Callable[[], requests.Session]:
+    """A factory of sessions sending `secret` as their bearer token."""
+    def session() -> requests.Session:
+        made = requests.Session()
+        made.headers["Authorization"] = f"Bearer {secret}"
+        return made
+    return session
+
+
+_journals = itertools.count()
+
+
+def unique_journal() -> dict:
+    """The sample journal with a start time of its own: each one is a new execution."""
+    journal = journal_fixture()
+    n = next(_journals)
+    minutes, micro = divmod(n, 1_000_000)
+    journal["start"] = f"2026-01-01T00:{minutes % 60:02d}:00.{micro:06d}+00:00"
+    return journal
 
 
 # Processes, read from /proc ---------------------------------------------------------------------

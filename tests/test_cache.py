@@ -162,3 +162,38 @@ def test_stopping_a_real_redis_mid_way(settings, own_redis, sample_experiment, c
         assert again.status_code == 201
     assert "redis unavailable" in caplog.text
     assert app.test_client().get("/status/health").get_json()["status"] == "degraded"
+
+
+def test_a_change_that_could_not_reach_redis_is_done_once_redis_answers(redis_url):
+    prefix = f"chaoshub-test-{uuid4().hex}"
+    writer, reader = RedisBackend(redis_url, prefix), RedisBackend(redis_url, prefix)
+    store = Cache(writer, default_ttl=30, prefix=prefix)
+    key = store.key("dashboard", "roles", "org", "bob")
+    store.put(key, {"member": True})
+    listener = redis.Redis.from_url(redis_url).pubsub()
+    listener.subscribe(store.channel)
+    # As after a failure: this process skips Redis for a while, its delete goes nowhere.
+    writer._down_until = time.monotonic() + 60
+    store.forget(key)
+    assert writer.owes() and reader.get(key) is not None  # stale in Redis, for now
+    deadline = time.monotonic() + 3
+    while writer.owes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not writer.owes()
+    assert reader.get(key) is None  # deleted despite the pause: the debt does not wait
+    messages = [listener.get_message(timeout=1) for _ in range(2)]
+    assert any(m and m["type"] == "message" and key in m["data"].decode() for m in messages)
+    listener.close()
+
+
+def test_reads_wait_a_moment_once_redis_answers_after_a_failure(redis_url):
+    backend = RedisBackend(redis_url, f"chaoshub-test-{uuid4().hex}")
+    backend.set(f"{backend.prefix}:k", "v", 30)
+    assert backend.get(f"{backend.prefix}:k") == "v"
+    backend._fail("get", redis.ConnectionError("as if Redis were away"))
+    backend.ping()  # it answers again
+    # Another process may still owe Redis a change: this one reads the databases meanwhile.
+    assert backend.get(f"{backend.prefix}:k") is None
+    assert backend.get_many([f"{backend.prefix}:k"]) == [None]
+    backend._reads_from = time.monotonic()  # the moment has passed
+    assert backend.get(f"{backend.prefix}:k") == "v"

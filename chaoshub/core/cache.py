@@ -74,32 +74,69 @@ class MemoryBackend:
 
 
 class RedisBackend:
-    """Redis, with short timeouts and a pause after a failure so a dead Redis costs little."""
+    """Redis, with short timeouts and a pause after a failure so a dead Redis costs little.
+
+    A change it could not announce (Redis away) is owed: the keys it names may still be in
+    Redis, stale, when Redis comes back with its data. A thread of this process deletes and
+    announces them as soon as Redis answers again; and every process, once Redis answers again
+    after a failure, leaves its reads a moment (`SETTLE_SECONDS`) for those debts to be paid.
+    """
 
     name = "redis"
     RETRY_AFTER = 5.0
+    REPAY_EVERY = 0.2  # how often a process owing invalidations tries Redis again
+    SETTLE_SECONDS = 1.0  # after a failure, reads wait this long once Redis answers again
+    MAX_OWED = 10_000  # past this many keys owed, the whole prefix is dropped on the return
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, prefix: str = "chaoshub"):
         self.client = redis.Redis.from_url(
             url, socket_connect_timeout=0.25, socket_timeout=0.5, health_check_interval=30
         )
+        self.prefix = prefix
         self._down_until = 0.0
+        self._failed = False  # since the last answer
+        self._reads_from = 0.0  # reads go to the databases until then (settling)
+        self._owed: set[str] = set()
+        self._owed_channel: str | None = None
+        self._owed_everything = False
+        self._owed_lock = threading.Lock()
+        self._repayer: threading.Thread | None = None
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         if time.monotonic() < self._down_until:
             return None
         try:
-            return fn()
+            value = fn()
         except redis.RedisError as exc:
-            self._down_until = time.monotonic() + self.RETRY_AFTER
-            log.warning("redis unavailable (%s: %s); serving from the databases", what, exc)
+            self._fail(what, exc)
             return None
+        self._answered()
+        return value
+
+    def _fail(self, what: str, exc: Exception) -> None:
+        self._down_until = time.monotonic() + self.RETRY_AFTER
+        if not self._failed:
+            log.warning("redis unavailable (%s: %s); serving from the databases", what, exc)
+        self._failed = True
+
+    def _answered(self) -> None:
+        if self._failed:
+            self._failed = False
+            self._reads_from = time.monotonic() + self.SETTLE_SECONDS
+            log.warning("redis answers again; reading it from %.1f s on", self.SETTLE_SECONDS)
+
+    def _settling(self) -> bool:
+        return time.monotonic() < self._reads_from
 
     def get(self, key: str) -> str | None:
+        if self._settling():
+            return None
         value = self._call("get", lambda: self.client.get(key))
         return value.decode() if isinstance(value, bytes) else value
 
     def get_many(self, keys: list[str]) -> list[str | None]:
+        if self._settling():
+            return [None] * len(keys)
         values = self._call("mget", lambda: self.client.mget(keys)) or [None] * len(keys)
         return [v.decode() if isinstance(v, bytes) else v for v in values]
 
@@ -107,20 +144,68 @@ class RedisBackend:
         self._call("set", lambda: self.client.set(key, value, ex=ttl))
 
     def delete(self, keys: list[str], announce: tuple[str, str] | None = None) -> None:
-        """Delete `keys`; with `announce` (channel, message), publish it in the same trip."""
+        """Delete `keys`; with `announce` (channel, message), publish it in the same trip.
+        Keys that could not be deleted are owed, and deleted once Redis answers again."""
         if not keys:
             return
-        if announce is None:
-            self._call("delete", lambda: self.client.delete(*keys))
-            return
 
-        def delete_and_publish() -> None:
+        def delete_and_publish() -> bool:
             pipe = self.client.pipeline(transaction=False)
             pipe.delete(*keys)
-            pipe.publish(*announce)
+            if announce is not None:
+                pipe.publish(*announce)
             pipe.execute()
+            return True
 
-        self._call("delete", delete_and_publish)
+        if not self._call("delete", delete_and_publish):
+            self._owe(keys, announce[0] if announce else None)
+
+    def _owe(self, keys: list[str], channel: str | None) -> None:
+        with self._owed_lock:
+            if len(self._owed) + len(keys) > self.MAX_OWED:
+                self._owed_everything = True
+                self._owed.clear()
+            elif not self._owed_everything:
+                self._owed.update(keys)
+            self._owed_channel = channel
+            if self._repayer is None or not self._repayer.is_alive():
+                self._repayer = threading.Thread(target=self._repay, daemon=True,
+                                                 name="cache-owed-invalidations")
+                self._repayer.start()
+
+    def owes(self) -> bool:
+        """Whether some change could not reach Redis yet."""
+        return bool(self._owed) or self._owed_everything
+
+    def _repay(self) -> None:
+        # Its own trips, not `_call`'s: the pause after a failure must not delay the debt.
+        while True:
+            time.sleep(self.REPAY_EVERY)
+            with self._owed_lock:
+                keys, channel = sorted(self._owed), self._owed_channel
+                everything = self._owed_everything
+            try:
+                if everything:
+                    keys = [k.decode() for k in
+                            self.client.scan_iter(match=f"{self.prefix}:*", count=1000)]
+                for start in range(0, len(keys), 500):
+                    batch = keys[start:start + 500]
+                    pipe = self.client.pipeline(transaction=False)
+                    pipe.delete(*batch)
+                    if channel is not None:
+                        pipe.publish(channel, json.dumps(batch))
+                    pipe.execute()
+            except redis.RedisError:
+                continue
+            with self._owed_lock:
+                self._owed.difference_update(keys)
+                if everything:
+                    self._owed_everything = False
+                if not self.owes():
+                    self._repayer = None
+                    log.warning("redis answers again: %d invalidations it missed are done",
+                                len(keys))
+                    return
 
     def incr(self, key: str, ttl: int) -> int | None:
         def count() -> int:
@@ -132,8 +217,13 @@ class RedisBackend:
         return self._call("incr", count)
 
     def ping(self) -> None:
-        self.client.ping()
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            self._fail("ping", exc)
+            raise
         self._down_until = 0.0
+        self._answered()
 
 
 class Cache:
@@ -268,7 +358,7 @@ def init_app(app: Flask) -> None:
     """Pick the backend from REDIS_URL."""
     config = app.config
     url = config.get("REDIS_URL")
-    backend = RedisBackend(url) if url else MemoryBackend()
+    backend = RedisBackend(url, config["CACHE_PREFIX"]) if url else MemoryBackend()
     local = None
     if url and config["CACHE_LOCAL_SECONDS"] > 0:
         local = LocalLayer(url, config["CACHE_PREFIX"], config["CACHE_LOCAL_SECONDS"],
