@@ -18,7 +18,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY client/pyproject.toml client/README.md client/
 RUN mkdir chaoshub client/chaoshub_client \
     && touch chaoshub/__init__.py client/chaoshub_client/__init__.py \
-    && pip install ./client ".[postgres]" \
+    && pip install ./client ".[postgres,tracing]" \
     && pip uninstall --yes chaoshub chaoshub-client
 # The client is installed into the venv (the runtime stage needs no copy of client/); the server
 # in place: the code stays at /app/chaoshub, next to the migrations it looks for in

@@ -17,6 +17,7 @@ from chaoshub.core import (
     logs,
     openapi,
     request_ids,
+    tracing,
     transport,
     web,
 )
@@ -36,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_SECURE"] = settings["PUBLIC_URL"].startswith("https://")
     logs.configure(settings["LOG_LEVEL"], settings["CHAOSHUB_LOG_FORMAT"])
     request_ids.init_app(app)  # first: every answer carries its request's id, a refusal too
+    tracing.init_app(app)
     if settings["PROXY_HOPS"]:
         # Behind N trusted proxies: take the client's address and scheme from their headers.
         hops = settings["PROXY_HOPS"]

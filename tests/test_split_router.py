@@ -22,6 +22,7 @@ from chaoshub import create_app
 from chaoshub.core import db
 from tests.conftest import FIXTURES, PASSWORD
 from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
+from tests.otlp_receiver import Receiver
 
 pytestmark = pytest.mark.split
 
@@ -31,9 +32,22 @@ PREFIX = f"chaoshub-test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory, redis_url):
+def root(tmp_path_factory):
+    """The folder of the processes' instances and logs."""
+    return tmp_path_factory.mktemp("split-router")
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    """Where the services send their traces."""
+    running = Receiver()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def hub(root, receiver, redis_url):
     """The three services on one Redis, and the router: (router URL, service URLs, Redis)."""
-    root = tmp_path_factory.mktemp("split-router")
     cache = redis.Redis.from_url(redis_url)
     ports = {name: free_port() for name in (*SERVICES, "router")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -43,8 +57,11 @@ def hub(tmp_path_factory, redis_url):
         # Started together, then awaited: the services migrate their databases in parallel.
         for service in SERVICES:
             # PROXY_HOPS: the services read the client's address from the router's headers.
+            # Traces to the receiver, sent at once rather than every few seconds.
             env = clean_env(CHAOSHUB_INSTANCE_PATH=str(root / service), REDIS_URL=redis_url,
-                            CACHE_PREFIX=PREFIX, PROXY_HOPS="1", **service_urls)
+                            CACHE_PREFIX=PREFIX, PROXY_HOPS="1", **service_urls,
+                            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+                            OTEL_BSP_SCHEDULE_DELAY="100")
             command = ["run", "--service", service, "--port", str(ports[service])]
             started.append((service, start([str(BIN / "chaoshub"), *command], root, env,
                                            root / f"{service}.log")))
@@ -220,3 +237,26 @@ def test_the_public_address_and_every_service_serve_the_whole_api_document(hub, 
     page = requests.get(f"{hub_url}/api/v1/docs", timeout=10)
     assert page.status_code == 200
     assert [i for i in ids if f'id="{i}"' not in page.text] == []
+
+
+def test_one_request_is_one_trace_and_one_request_id_across_the_router_and_every_service(
+        hub, root, receiver):
+    hub_url, _, _ = hub
+    tracer = signed_in(hub_url, "tracer")
+    # No id from the client: the router makes it, and every service works under it.
+    created = post_experiment(tracer, hub_url, "tracer", "Personal")
+    assert created.status_code == 201, created.text
+    request_id = created.headers["X-Request-Id"]
+    spans = receiver.wait_for(lambda spans: {f"chaoshub-{s}" for s in SERVICES} <= {
+        s["service"] for s in spans if s["attributes"].get("chaoshub.request_id") == request_id})
+    spans = [s for s in spans if s["trace_id"] in {
+        t["trace_id"] for t in spans if t["attributes"].get("chaoshub.request_id") == request_id}]
+    first = next(s for s in spans if s["service"] == "chaoshub-experiment"
+                 and s["parent_id"] == "")
+    assert first["name"] == "POST /api/v1/orgs/<org>/workspaces/<workspace>/experiments"
+    # One trace: each call's span is the parent of the span that served it.
+    assert {s["trace_id"] for s in spans} == {first["trace_id"]}
+    by_id = {s["span_id"]: s for s in spans}
+    for served in (s for s in spans if s["service"] != "chaoshub-experiment"):
+        call = by_id[served["parent_id"]]
+        assert call["name"].startswith("call ") and served["name"].startswith("POST /internal")

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     # Log lines as "json" (one object a line) or readable "text"; unset: json in production.
     "CHAOSHUB_LOG_FORMAT": "",
+    # Traces over OTLP/HTTP (e.g. http://otel-collector:4318); unset, none are made.
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+    "OTEL_SERVICE_NAME": "",  # unset: chaoshub-<the services the process hosts>
     "TOKEN_DEFAULT_DAYS": 90,
     "TOKEN_MAX_DAYS": 365,
     "SIGNUP_OPEN": "true",
@@ -244,6 +247,9 @@ def _check(settings: dict[str, Any]) -> None:
         raise ConfigError(f"RUN_SANDBOX must be one of {', '.join(RUN_SANDBOXES)}")
     if settings["CHAOSHUB_LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError("CHAOSHUB_LOG_FORMAT must be json or text")
+    if settings["OTEL_EXPORTER_OTLP_ENDPOINT"] and not str(
+            settings["OTEL_EXPORTER_OTLP_ENDPOINT"]).startswith(("http://", "https://")):
+        raise ConfigError("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL")
     if any(not p.startswith("/") for p in str(settings["RUN_SANDBOX_READ"]).split(":") if p):
         raise ConfigError("RUN_SANDBOX_READ holds absolute paths only (a run starts elsewhere)")
     if settings["RUN_EXECUTOR"] not in RUN_EXECUTORS:

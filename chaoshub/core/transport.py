@@ -21,7 +21,7 @@ import requests
 from flask import Blueprint, Flask, current_app, jsonify, request
 from pydantic import TypeAdapter, ValidationError
 
-from chaoshub.core import claims, request_ids, service_identity
+from chaoshub.core import claims, request_ids, service_identity, tracing
 from chaoshub.core.config import SERVICES
 from chaoshub.core.errors import (
     BadRequest,
@@ -89,9 +89,10 @@ class PublicFunction:
         base = current_app.config[f"{self.service.upper()}_SERVICE_URL"]
         url = f"{base}{RPC_PREFIX}/{self.target}"
         try:
-            response = http_session().post(
-                url, data=data, headers=headers, timeout=current_app.config["SERVICE_TIMEOUT"]
-            )
+            with tracing.call_span(self.service, self.name, headers):
+                response = http_session().post(
+                    url, data=data, headers=headers,
+                    timeout=current_app.config["SERVICE_TIMEOUT"])
         except requests.RequestException as exc:
             raise ServiceUnavailable(f"the {self.service} service cannot be reached") from exc
         payload = _json_or_none(response)
