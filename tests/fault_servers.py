@@ -373,7 +373,9 @@ class Sample:
     seconds: float
     status: int | None
     error: str = ""
-    body: str = ""  # kept for failures only: what the client saw
+    body: str = ""  # kept for answers of 400 and more only: what the client saw
+    headers: dict[str, str] = field(default_factory=dict)  # likewise
+    answer_id: str = ""  # the `id` of a 2xx JSON answer that has one (what was made)
 
 
 def failed(sample: Sample) -> bool:
@@ -482,15 +484,18 @@ class Load:
             while self._take_turn():
                 name, action = self.actions[(client + n) % len(self.actions)]
                 began = self.now()
-                status, error, body = None, "", ""
+                status, error, body, headers, made = None, "", "", {}, ""
                 try:
                     answer = action(session, n)
                     status = answer.status_code
                     if status >= 400:
-                        body = answer.text[:500]
+                        body, headers = answer.text[:500], dict(answer.headers)
+                    elif status == 201:
+                        made = _made_id(answer)
                 except Exception as exc:  # noqa: BLE001 (every failure is counted, not raised)
                     error = f"{type(exc).__name__}: {exc}"[:500]
-                sample = Sample(name, began, self.now() - began, status, error, body)
+                sample = Sample(name, began, self.now() - began, status, error, body, headers,
+                                made)
                 with self._lock:
                     self.report.samples.append(sample)
                 n += 1
@@ -500,6 +505,14 @@ class Load:
 
     def __exit__(self, *_exc) -> None:
         self.stop()
+
+
+def _made_id(answer: requests.Response) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        return ""
+    return str(body.get("id", "")) if isinstance(body, dict) else ""
 
 
 def run_load(actions: dict[str, Action], clients: int, *, seconds: float | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -85,6 +86,29 @@ def test_the_write_stands_when_the_feed_cannot_take_it(app, olga, monkeypatch, c
         publish(olga, created["id"])
     assert olga.get(f"/api/v1/experiments/{created['id']}").status_code == 200
     assert sum("activity not recorded" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_an_entry_the_feed_could_not_take_for_a_moment_is_added_a_little_later(
+        app, olga, monkeypatch):
+    real, refused = dashboard.record_activity, []
+
+    def away_once(*args, **kwargs):
+        if not refused:  # the first call only: dashboard's database restarting
+            refused.append(args)
+            raise ServiceUnavailable("a database is not answering right now")
+        return real(*args, **kwargs)
+
+    created = create(olga, "team", "secret", titled("Break the vault"))
+    monkeypatch.setattr(dashboard, "record_activity", away_once)
+    publish(olga, created["id"])
+    assert len(refused) == 1
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        kinds = [e["kind"] for e in feed(olga, "/api/v1/orgs/team/activity")]
+        if "execution.published" in kinds:
+            break
+        time.sleep(0.1)
+    assert kinds.count("execution.published") == 1
 
 
 def test_the_workspace_page_lists_its_experiments(app, olga):
