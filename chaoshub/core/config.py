@@ -91,6 +91,12 @@ DEFAULTS: dict[str, Any] = {
     "RUN_JOB_SERVICE_ACCOUNT": "chaoshub-run",
     "RUN_JOB_HUB_URL": "",
     "RUN_JOB_TTL_SECONDS": 3600,
+    # How many days the hub keeps executions' journals (the execution, its activities and its
+    # outcome stay), hub runs' events and activity feed entries; 0 or empty: forever. Workers
+    # remove what is older, audited in each org's log (never the audit log itself).
+    "RETENTION_JOURNAL_DAYS": "",
+    "RETENTION_RUN_EVENTS_DAYS": "",
+    "RETENTION_ACTIVITY_DAYS": "",
 }
 PASSWORD_HASHINGS = ("standard", "fast")
 RUN_EXECUTORS = ("local", "kubernetes")
@@ -104,6 +110,8 @@ INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
                 "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS")
+RETENTION_SETTINGS = ("RETENTION_JOURNAL_DAYS", "RETENTION_RUN_EVENTS_DAYS",
+                      "RETENTION_ACTIVITY_DAYS")
 
 
 class ConfigError(RuntimeError):
@@ -121,6 +129,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         settings[key] = _number(int, key, settings[key])
     for key in FLOAT_SETTINGS:
         settings[key] = _number(float, key, settings[key])
+    for key in RETENTION_SETTINGS:
+        settings[key] = _days(key, settings[key])
     hops = settings["PROXY_HOPS"]
     settings["PROXY_HOPS"] = None if hops in ("", None) else _number(int, "PROXY_HOPS", hops)
 
@@ -207,6 +217,19 @@ def _number(kind: type, key: str, value: Any) -> Any:
         return kind(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key} must be a number, got {value!r}") from exc
+
+
+def _days(key: str, value: Any) -> int:
+    if value is None or str(value).strip() == "":
+        return 0  # kept forever
+    try:
+        days = int(str(value).strip())
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be a whole number of days (0 or empty: keep forever), "
+                          f"got {value!r}") from exc
+    if days < 0:
+        raise ConfigError(f"{key} must be 0 (keep forever) or more days, got {days}")
+    return days
 
 
 def _names(value: Any) -> list[str]:

@@ -70,6 +70,7 @@ from chaoshub.dashboard.public.orgs import (
     update_org,
     update_workspace,
 )
+from chaoshub.dashboard.public.retention import RETENTION_EVENT, apply_retention
 from chaoshub.dashboard.public.safety import (
     KILL_SWITCH_ENGAGED,
     get_kill_switch,
@@ -150,6 +151,8 @@ __all__ = [
     # Access, and what keeps runs safe.
     "grant", "authorize", "authorize_workspace", "get_run_policy", "set_run_policy",
     "get_kill_switch", "set_kill_switch",
+    # Retention.
+    "apply_retention", "RETENTION_EVENT",
     # Domain events.
     "handle_account_event", "create_personal_org", "audit_account_event", "pending_events",
     "ack_events",

@@ -207,7 +207,10 @@ def execution_page(org: str, workspace: str, experiment_id: str, execution_id: s
     execution = service.get_execution(claim, execution_id)
     if execution.experiment_id != experiment_id:
         raise NotFound("no such execution of this experiment")
-    journal = service.get_journal(claim, execution_id) if execution.detailed else {}
+    try:
+        journal = service.get_journal(claim, execution_id) if execution.detailed else {}
+    except NotFound:
+        journal = {}  # retention removed it: the execution's summary still shows
     states = journal.get("steady_states") if isinstance(journal.get("steady_states"),
                                                           dict) else {}
     steady = []

@@ -448,8 +448,8 @@ def get_journal(claim: str, execution_id: str) -> dict[str, Any]:
         raise NotFound("no such journal")
     with transaction(SERVICE) as session:
         stored = session.get(ExecutionJournal, execution_id)
-        if stored is None:
-            raise NotFound("no such journal")
+        if stored is None:  # the execution is there: retention removed its journal
+            raise NotFound("its journal is no longer kept (RETENTION_JOURNAL_DAYS)")
         return stored.journal
 
 

@@ -29,6 +29,7 @@ from chaoshub.experiment import (
     hub_runs,
     job_runs,
     queue,
+    retention,
     run_checks,
     runs,
     sandbox,
@@ -200,7 +201,8 @@ def _alive(name: str) -> None:
 
 
 def reap() -> list[str]:
-    """End the runs whose worker was lost; logs each."""
+    """End the runs whose worker was lost; logs each. Sweeps old data too when it is due."""
+    retention.sweep_when_due()  # every worker's maintenance passes here
     try:
         reaped = hub_runs.reap()
     except Exception:  # a database hiccup: the next round reaps them
