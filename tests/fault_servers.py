@@ -20,6 +20,8 @@ import os
 import pwd
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -291,6 +293,96 @@ def workers(root: Path, env: dict[str, str], count: int = 1) -> Iterator[list[su
         for process in started:
             if process.poll() is None:
                 stop(process)
+
+
+# A connection that drops mid-answer ----------------------------------------------------------
+
+
+class CuttingProxy:
+    """An HTTP/1.1 proxy in front of `upstream` (host, port), request by request (keep-alive
+    too) that, for its next `cut` requests, forwards the whole request, waits for the whole
+    answer, and drops the client's connection (a reset) before it gets a byte of it: the server
+    did the work, the client never heard. Other requests go through as they are."""
+
+    def __init__(self, upstream: tuple[str, int]):
+        self.upstream = upstream
+        self.cut = 0
+        self.cuts = 0  # answers dropped so far
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _cutting(self) -> bool:
+        with self._lock:
+            if self.cut <= 0:
+                return False
+            self.cut -= 1
+            self.cuts += 1
+            return True
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, socket.create_connection(self.upstream) as server, \
+                contextlib.suppress(OSError):
+            while request := _read_message(client):
+                server.sendall(request)
+                answer = _read_message(server)  # the whole answer: the work is done
+                if self._cutting():
+                    # A reset rather than a clean close: what a dropped connection looks like.
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      struct.pack("ii", 1, 0))
+                    return
+                client.sendall(answer)
+
+
+def _read_message(sock: socket.socket) -> bytes:
+    """One HTTP/1.1 message (headers and a Content-Length body) from `sock`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+@contextlib.contextmanager
+def cutting_proxy(url: str) -> Iterator[CuttingProxy]:
+    """A CuttingProxy in front of the server at `url` (http://host:port), closed on exit."""
+    host, port = url.removeprefix("http://").split(":")
+    proxy = CuttingProxy((host, int(port)))
+    try:
+        yield proxy
+    finally:
+        proxy.close()
 
 
 # Accounts and payloads ------------------------------------------------------------------------

@@ -326,3 +326,27 @@ def test_a_run_body_may_be_large_but_not_unbounded(app, token):
     answer = app.test_client().post(f"/api/v1/runs/{run_id}/events", data=json.dumps(batch),
                                     headers={**bearer(token), "Content-Type": "application/json"})
     assert answer.status_code == 413
+
+
+def test_a_run_opened_again_with_its_idempotency_key_is_the_same_run(app, token, alice):
+    keyed = {**bearer(token), "Idempotency-Key": "opening-1"}
+    body = {"org": "alice", "workspace": "Personal", "experiment": as_run()}
+    first = app.test_client().post("/api/v1/runs", json=body, headers=keyed)
+    again = app.test_client().post("/api/v1/runs", json=body, headers=keyed)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["id"] == first.get_json()["id"]
+    other = app.test_client().post("/api/v1/runs", json=body,
+                                   headers={**bearer(token), "Idempotency-Key": "opening-2"})
+    assert other.get_json()["id"] != first.get_json()["id"]
+    assert open_run(app, token).get_json()["id"] != first.get_json()["id"]  # no key: a new run
+    # Another account's key of the same name opens its own run.
+    bob = make_token(signed_up_client(app, "bob"), FULL)
+    theirs = app.test_client().post(
+        "/api/v1/runs", json={**body, "org": "bob"},
+        headers={**bearer(bob), "Idempotency-Key": "opening-1"})
+    assert theirs.status_code == 201 and theirs.get_json()["id"] != first.get_json()["id"]
+    # The same key for another workspace is a mistake, said as such.
+    assert post_json(alice, "/api/v1/orgs/alice/workspaces", {"name": "ops"}).status_code == 201
+    elsewhere = app.test_client().post("/api/v1/runs", json={**body, "workspace": "ops"},
+                                       headers=keyed)
+    assert elsewhere.status_code == 409

@@ -161,7 +161,9 @@ class Run(Base):
 
     __tablename__ = "runs"
     __table_args__ = (Index("ix_runs_listing", "experiment_id", "created_at", "id"),
-                      Index("ix_runs_status", "status", "created_at"))
+                      Index("ix_runs_status", "status", "created_at"),
+                      # A run opened again with its Idempotency-Key (a retry) is the first one.
+                      Index("ix_runs_idempotency", "created_by", "idempotency_key", unique=True))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     experiment_id: Mapped[str] = mapped_column(
@@ -185,6 +187,8 @@ class Run(Base):
     created_by_name: Mapped[str] = mapped_column(Text, default="")
     # The request that started or opened the run: its worker and events carry it on.
     request_id: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    # The client's Idempotency-Key when it opened the run (store.idempotency_key's form).
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     event_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     execution_id: Mapped[str | None] = mapped_column(

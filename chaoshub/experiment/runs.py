@@ -192,19 +192,39 @@ def _capped(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_run(experiment_id: str, workspace_id: str, user_id: str, user_name: str,
-            node: str) -> str:
-    """Open a run of the experiment; returns its id."""
+            node: str, idempotency_key: str | None = None) -> str:
+    """Open a run of the experiment; returns its id. With `idempotency_key` (from
+    store.idempotency_key), the run this user opened with that key before, if any."""
+    if idempotency_key and (earlier := _run_by_key(user_id, idempotency_key, workspace_id)):
+        return earlier
+    try:
+        with transaction(SERVICE) as session:
+            # Locked where the run was authorized: a move cannot slip in before the insert.
+            store.experiment_in(session, experiment_id, workspace_id)
+            row = Run(experiment_id=experiment_id, workspace_id=workspace_id, status="running",
+                      desired="run", node=journals.text(node, 500), created_by=user_id,
+                      created_by_name=journals.text(user_name, 500),
+                      request_id=request_ids.current() or "", idempotency_key=idempotency_key,
+                      last_seq=0, event_count=0, created_at=utcnow())
+            session.add(row)
+            session.flush()
+            return row.id
+    except IntegrityError:
+        # The same key racing in from a retry: the first one is the answer.
+        if idempotency_key and (earlier := _run_by_key(user_id, idempotency_key, workspace_id)):
+            return earlier
+        raise
+
+
+def _run_by_key(user_id: str, key: str, workspace_id: str) -> str | None:
     with transaction(SERVICE) as session:
-        # Locked where the run was authorized: a move cannot slip in before the insert.
-        store.experiment_in(session, experiment_id, workspace_id)
-        row = Run(experiment_id=experiment_id, workspace_id=workspace_id, status="running",
-                  desired="run", node=journals.text(node, 500), created_by=user_id,
-                  created_by_name=journals.text(user_name, 500),
-                  request_id=request_ids.current() or "", last_seq=0, event_count=0,
-                  created_at=utcnow())
-        session.add(row)
-        session.flush()
-        return row.id
+        earlier = session.execute(select(Run.id, Run.workspace_id).where(
+            Run.created_by == user_id, Run.idempotency_key == key)).first()
+    if earlier is None:
+        return None
+    if earlier.workspace_id != workspace_id:
+        raise Conflict("this Idempotency-Key opened a run in another workspace: send a new one")
+    return earlier.id
 
 
 def experiment_with_content(workspace_id: str, content_hash: str) -> str | None:

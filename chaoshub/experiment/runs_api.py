@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from chaoshub.core.openapi import answers, docs, validated
 from chaoshub.core.web import credentials_first, current_claim, external_url
@@ -28,12 +28,14 @@ def _challenge(response):
 @docs.validate(json=m.RunOpening, tags=["runs"],
                resp=answers(m.RunOpened, 400, 401, 403, 404, 413, 422, status=201))
 def create_run():
-    """Open a run: {"org", "workspace", "experiment", "experiment_id"?, "node"?} -> 201."""
+    """Open a run: {"org", "workspace", "experiment", "experiment_id"?, "node"?} -> 201; sent
+    again with the same Idempotency-Key header (a retry), the same run."""
     # The workspace is named in the body: only the scope can be checked before reading it.
     claim = bodies.writer_claim(service.EXECUTIONS_WRITE_SCOPE)
     opening = validated(m.RunOpening, bodies.read_object("EXPERIMENT_MAX_BYTES", "run"))
     run = service.create_run(claim, opening.org, opening.workspace, opening.experiment,
-                             opening.experiment_id, opening.node)
+                             opening.experiment_id, opening.node,
+                             request.headers.get("Idempotency-Key"))
     response = jsonify({"id": run.id, "experiment_id": run.experiment_id,
                         "execution_url": external_url(f"/api/v1/runs/{run.id}")})
     response.status_code = 201

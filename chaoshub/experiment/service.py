@@ -657,10 +657,11 @@ def _update(work: ExperimentWrite, user: UserClaim, experiment_id: str,
 @interface.public
 def create_run(
     claim: str, org: str, workspace: str, document: dict[str, Any],
-    experiment_id: str | None = None, node: str = "",
+    experiment_id: str | None = None, node: str = "", idempotency_key: str | None = None,
 ) -> runs.RunView:
     """Open a run of `document` in the workspace: published as the legacy CLI does, or linked
-    to the experiment `experiment_id` (or its `chaoshub` extension) names there."""
+    to the experiment `experiment_id` (or its `chaoshub` extension) names there. Opened again
+    with the same `idempotency_key` (a retry), it is the run opened the first time."""
     user = _writer(claim, EXECUTIONS_WRITE_SCOPE)
     try:
         where = grants.require(grants.by_name(claim, org, workspace), "run")
@@ -669,7 +670,8 @@ def create_run(
     # The shapes of document, experiment_id and node are the API model's to check (RunOpening),
     # and the transport's for a remote call (these type hints).
     linked = _run_experiment(claim, user, where, document, experiment_id)
-    run_id = runs.add_run(linked, where.id, user.sub, user.name, node)
+    run_id = runs.add_run(linked, where.id, user.sub, user.name, node,
+                          store.idempotency_key(idempotency_key))
     return runs.run_view(runs.load_run(run_id), where.org_name, where.name, [])
 
 

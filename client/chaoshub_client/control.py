@@ -360,7 +360,9 @@ class HubReporter(RunEventHandler):
         """Open a run of `experiment` on the hub; its id, or None when it cannot be."""
         body = {"org": self.hub.org, "workspace": self.hub.workspace,
                 "experiment": experiment or {}, "node": platform.node()}
-        response = self._request("POST", "/api/v1/runs", body)
+        # One key for every attempt: a retry after an answer lost on the way opens no second run.
+        response = self._request("POST", "/api/v1/runs", body,
+                                 idempotency_key=str(uuid.uuid4()))
         if response is None:
             logger.warning(f"ChaosHub: {self.hub.url} cannot be reached: the run goes on, "
                            "and its journal will be sent later")
@@ -452,16 +454,20 @@ class HubReporter(RunEventHandler):
             return "parked", f"the hub refused the journal ({said})"
         return "refused", f"the hub refused the journal ({said})"
 
-    def _request(self, method: str, path: str, body: Any) -> requests.Response | None:
+    def _request(self, method: str, path: str, body: Any,
+                 idempotency_key: str | None = None) -> requests.Response | None:
         """One call with bounded retries and exponential backoff; None when the hub never
-        answered (or only with 5xx or 429)."""
+        answered (or only with 5xx or 429). With `idempotency_key`, every attempt carries it
+        (Idempotency-Key), so that the hub does the work once."""
         data = json.dumps(body, ensure_ascii=False, default=_encode).encode()
+        headers = {"Content-Type": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         delay = BACKOFF
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 response = self._session.request(
-                    method, self.hub.url + path, data=data, timeout=TIMEOUT,
-                    headers={"Content-Type": "application/json"})
+                    method, self.hub.url + path, data=data, timeout=TIMEOUT, headers=headers)
                 if response.status_code < 500 and response.status_code != 429:
                     return response
                 logger.debug(f"ChaosHub: {method} {path}: {response.status_code}")

@@ -93,9 +93,11 @@ class FakeSession:
     def __init__(self, *statuses: int):
         self.statuses = list(statuses)
         self.sent: list[tuple[str, str, dict]] = []
+        self.headers: list[dict] = []
 
     def request(self, method, url, data, timeout, headers):
         self.sent.append((method, url.removeprefix(URL), json.loads(data)))
+        self.headers.append(dict(headers))
         status = self.statuses.pop(0)
         body = {"id": "new-run", "experiment_id": "e-1",
                 "execution_url": f"{URL}/x"} if status == 201 else {}
@@ -150,6 +152,18 @@ def test_a_busy_hub_leaves_the_spool_for_the_next_run(tmp_path, monkeypatch):
     session = FakeSession(*[503] * control.ATTEMPTS)
     reporter(tmp_path, session)._send_spooled()
     assert first.exists() and len(session.sent) == control.ATTEMPTS
+
+
+def test_a_run_opened_again_after_a_lost_answer_carries_the_same_idempotency_key(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(control, "BACKOFF", 0)
+    session = FakeSession(503, 502, 201, 201)
+    hub = reporter(tmp_path, session)
+    assert hub._open({"title": "t"}) == "new-run"
+    keys = [h.get("Idempotency-Key") for h in session.headers]
+    assert len(keys) == 3 and keys[0] and len(set(keys)) == 1  # every attempt, one key
+    hub._open({"title": "t"})
+    assert session.headers[3]["Idempotency-Key"] != keys[0]  # a new run, a new key
 
 
 def test_a_run_the_hub_refuses_keeps_its_journal_without_the_token(tmp_path):
