@@ -137,6 +137,7 @@ def poll(until_idle: bool = False, idle_seconds: float = 0.5) -> int:
         if time.monotonic() - last_reap > REAP_SECONDS:
             reap()
             workers.heartbeat(name)
+            retention.sweep_when_due()
             last_reap = time.monotonic()
         run_id = hub_runs.next_queued()
         if run_id is None:
@@ -186,6 +187,8 @@ class RunWorker(Worker):
             with _app.app_context():
                 reap()
                 workers.heartbeat(worker_name())
+                # Here, not in a run's work-horse: what a sweep could not audit yet stays known.
+                retention.sweep_when_due()
 
 
 def _orphaned() -> bool:
@@ -201,8 +204,7 @@ def _alive(name: str) -> None:
 
 
 def reap() -> list[str]:
-    """End the runs whose worker was lost; logs each. Sweeps old data too when it is due."""
-    retention.sweep_when_due()  # every worker's maintenance passes here
+    """End the runs whose worker was lost; logs each."""
     try:
         reaped = hub_runs.reap()
     except Exception:  # a database hiccup: the next round reaps them
