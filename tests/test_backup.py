@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -216,3 +218,70 @@ def test_a_missing_corrupt_or_partial_backup_is_refused_with_one_line(settings, 
     assert "incomplete: auth/accounts.jsonl.gz is missing" in refused(folder)
     (folder / "manifest.json").write_text("{not json")
     assert "is corrupt" in refused(folder)
+
+
+def test_a_backup_is_one_snapshot_per_database_while_the_hub_serves(
+        app, settings, backend, new_hubs, tmp_path, monkeypatch):
+    from chaoshub.core import backup as backups
+
+    alice = signed_up_client(app, "alice")
+    target = create(alice)["id"]
+    published: list[str] = []
+    stop = threading.Event()
+
+    failures: list[object] = []
+
+    def publish_until_stopped():
+        while not stop.is_set():
+            body = {**variant("passed"), "duration": len(published) + 0.5}  # a new journal
+            answer = alice.post(f"/api/v1/experiments/{target}/executions", json=body,
+                                headers={"X-CSRF-Token": token})
+            if answer.status_code != 201:
+                failures.append(answer.get_json())
+                return
+            published.append(answer.get_json()["id"])
+
+    dump_table = backups._dump_table
+
+    def dump_then_let_writes_land(connection, table, path):
+        count = dump_table(connection, table, path)
+        if table.name == "executions":
+            # Executions published now, before their journals' table is read, must not reach
+            # the backup: neither they nor their journals are in its snapshot.
+            seen = len(published)
+            assert _wait(lambda: len(published) >= seen + 2)
+        return count
+
+    monkeypatch.setattr(backups, "_dump_table", dump_then_let_writes_land)
+    token = csrf(alice)
+    writer = threading.Thread(target=publish_until_stopped)
+    writer.start()
+    try:
+        assert _wait(lambda: len(published) >= 1)
+        folder = tmp_path / "backup"
+        result = cli(settings, "backup", str(folder))
+    finally:
+        stop.set()
+        writer.join()
+    assert not failures
+    assert result.exit_code == 0, result.output
+    tables = {t["name"]: t["rows"] for t in json.loads((folder / "manifest.json").read_text())
+              ["databases"]["experiment"]["tables"]}
+    assert tables["executions"] == tables["execution_journals"] < len(published)
+
+    restored = new_hubs(backend)
+    assert cli(restored, "restore", str(folder)).exit_code == 0
+    found = rows(restored)["experiment"]
+    journals = {row[0] for row in found["execution_journals"]}
+    with_activities = {row[0] for row in found["execution_activities"]}
+    assert {row[0] for row in found["executions"]} == journals == with_activities
+    assert cli(restored, "audit", "verify").exit_code == 0
+
+
+def _wait(condition, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
