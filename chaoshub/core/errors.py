@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -86,11 +88,15 @@ DATABASE_AWAY = (sql.OperationalError, sql.InterfaceError, sql.DisconnectionErro
                  sql.TimeoutError)
 
 
+class InsufficientStorage(HubError):
+    code, status = "insufficient_storage", 507
+
+
 ERRORS_BY_CODE: dict[str, type[HubError]] = {
     cls.code: cls
     for cls in (
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
-        ValidationFailed, RateLimited, ServiceUnavailable,
+        ValidationFailed, RateLimited, ServiceUnavailable, InsufficientStorage,
     )
 }
 
@@ -197,10 +203,31 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
+        if full := storage_full(error):
+            return error_response(full)
         log.exception("unhandled error on %s %s", request.method, request.path)
         hub_error = HubError("something went wrong on our side; it has been logged")
         hub_error.code, hub_error.status = "internal_error", 500
         return error_response(hub_error)
+
+
+def storage_full(error: BaseException) -> InsufficientStorage | None:
+    """The 507 to answer when `error` (or what caused it) says the disk is full: SQLite's
+    SQLITE_FULL, or ENOSPC from a write; None otherwise. The transaction was rolled back."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+            isinstance(error, sqlite3.Error)
+            and (getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+                 or "database or disk is full" in str(error)))
+        if full:
+            log.error("a write failed: the disk is full (%s)", error.__class__.__name__)
+            return InsufficientStorage("the hub's storage is full: nothing was written; "
+                                       "try again later")
+        # SQLAlchemy keeps the driver's error as `orig`.
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return None
 
 
 _CODES_BY_STATUS = {cls.status: code for code, cls in ERRORS_BY_CODE.items()}

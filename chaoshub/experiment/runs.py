@@ -21,6 +21,7 @@ from chaoshub.core.errors import Conflict, NotFound, ValidationFailed
 from chaoshub.core.models import utcnow
 from chaoshub.core.schemas import Frozen
 from chaoshub.experiment import journals, run_stream, store
+from chaoshub.experiment.hub_runs import ACTIVE
 from chaoshub.experiment.models import Experiment, ExperimentVersion, Run, RunEvent
 from chaoshub.experiment.schemas import ExecutionView
 
@@ -286,6 +287,9 @@ def _record(run_id: str, events: list[dict[str, Any]]
         new = [e for e in events if e["seq"] not in seen]
         if new and run.status == "finished":
             raise Conflict("the run has finished: its journal is in, it takes no more events")
+        if new and run.status not in ACTIVE:
+            # Its worker was lost (or it was stopped): a worker that comes back is refused.
+            raise Conflict(f"the run has ended ({run.status}): it takes no more events")
         if run.event_count + len(new) > MAX_EVENTS_PER_RUN:
             raise ValidationFailed(f"a run keeps at most {MAX_EVENTS_PER_RUN} events", [
                 {"pointer": "", "message": "too many events for one run"}])
@@ -308,6 +312,13 @@ def _record(run_id: str, events: list[dict[str, Any]]
                               last_seq=run.last_seq), kept
 
 
+def refuse_late_journal(run: Run) -> None:
+    """Refuse the journal of a hub run that ended without it (its worker was lost, or it was
+    stopped): the worker that comes back after the reaper ended its run changes nothing."""
+    if run.origin == "hub" and run.execution_id is None and run.status not in ACTIVE:
+        raise Conflict(f"the run has ended ({run.status}) without its journal: it takes none now")
+
+
 def mark_finished(run_id: str, execution_id: str) -> Run:
     """Record that the run's journal became `execution_id` (the first time only)."""
     with transaction(SERVICE) as session:
@@ -318,6 +329,7 @@ def mark_finished(run_id: str, execution_id: str) -> Run:
                                                      and run.started_at is None
                                                      and run.origin == "hub"):
             raise Conflict(f"the run never ran ({run.status}): it has no journal to take")
+        refuse_late_journal(run)
         if run.status != "finished" or run.execution_id is None:
             run.status = "finished"
             run.execution_id = execution_id

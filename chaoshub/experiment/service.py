@@ -690,6 +690,7 @@ def finish_run(claim: str, run_id: str, journal: dict[str, Any]) -> runs.Finishe
     """Publish the run's journal as its execution (as `publish_execution` does) and close the
     run; a repeat returns the same execution."""
     row, where = _reported(claim, run_id)
+    runs.refuse_late_journal(row)  # before it becomes an execution (mark_finished checks again)
     # Keyed by the run: a journal resent with other bytes (a new serialisation) is the same one.
     published = publish_execution(claim, row.experiment_id, job_runs.masked(row, journal),
                                   idempotency_key=f"run:{row.id}")

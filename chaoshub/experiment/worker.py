@@ -327,7 +327,8 @@ def _conclude(row: Run, worker: str, outcome: ChildOutcome, masker: Masker) -> s
     if outcome.journal is None:
         if status == "finished":
             status, reason = "interrupted", "the run ended without a journal"
-        hub_runs.end(row.id, status, reason, worker)
+        if not hub_runs.end(row.id, status, reason, worker):
+            return _lost(row.id)
         return status
     reporter = _reporter(row)
     # The service module starts workers (it is what `chaoshub worker` may import): imported
@@ -337,11 +338,22 @@ def _conclude(row: Run, worker: str, outcome: ChildOutcome, masker: Masker) -> s
     try:
         service.finish_run(reporter, row.id, masker.data(outcome.journal))
     except HubError as exc:
-        hub_runs.end(row.id, "interrupted", f"its journal was not kept: {exc.message}", worker)
+        if not hub_runs.end(row.id, "interrupted", f"its journal was not kept: {exc.message}",
+                            worker):
+            return _lost(row.id)
         return "interrupted"
     if status != "finished":
         hub_runs.settle(row.id, status, reason)
     return status
+
+
+def _lost(run_id: str) -> str:
+    """The run ended without this worker (the reaper took it as lost): its outcome is not
+    kept; the run's status as the hub holds it."""
+    log.warning("run %s: no longer this worker's (its lease ran out): its outcome is not kept",
+                run_id)
+    ended = runs.load_run(run_id)
+    return ended.status if ended is not None else ""
 
 
 def _status(outcome: ChildOutcome) -> tuple[str, str | None]:

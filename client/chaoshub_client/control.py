@@ -536,7 +536,11 @@ class HubReporter(RunEventHandler):
             claimed.rename(path)  # as it was: the hub said nothing about the journal
         else:
             suffix = REJECTED_SUFFIX if outcome == "refused" else SPOOL_SUFFIX
-            refile(claimed, path.with_name(stem + suffix), {**record, "reason": reason})
+            try:
+                refile(claimed, path.with_name(stem + suffix), {**record, "reason": reason})
+            except OSError as exc:  # a full disk: it waits as it was
+                claimed.rename(path)
+                return "retry", f"{reason}; it could not be filed again here: {exc}"
         return outcome, reason
 
     def _send_record(self, record: dict) -> tuple[str, str]:
@@ -598,20 +602,28 @@ def write_spool(folder: Path, record: dict, rejected: bool = False) -> Path:
     path = folder / (f"{name}{REJECTED_SUFFIX}" if rejected else f"{name}{SPOOL_SUFFIX}")
     partial = folder / f".{name}.partial"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(record, out, ensure_ascii=False, default=_encode)
     # Renamed once whole: the next run never reads half a journal.
-    partial.rename(path)
+    _write_whole(fd, partial, path, record)
     return path
+
+
+def _write_whole(fd: int, partial: Path, destination: Path, record: dict) -> None:
+    """Write the record through `fd` (open on `partial`), then rename it to `destination`;
+    on a failure (a full disk), nothing is left behind."""
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(record, out, ensure_ascii=False, default=_encode)
+        partial.rename(destination)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def refile(claimed: Path, destination: Path, record: dict) -> None:
     """Write a record anew under `destination` (whole or not at all) and drop `claimed`."""
     partial = destination.with_name(f".{destination.name}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(record, out, ensure_ascii=False, default=_encode)
-    partial.rename(destination)
+    _write_whole(fd, partial, destination, record)
     claimed.unlink(missing_ok=True)
 
 
