@@ -194,6 +194,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(sql.SQLAlchemyError)
     def _database_error(error: sql.SQLAlchemyError):
+        if full := storage_full(error):  # an OperationalError too, but not an outage
+            return error_response(full)
         if not isinstance(error, DATABASE_AWAY):
             return _unexpected(error)
         # One line, no stack: every request says it while a database restarts.
@@ -213,14 +215,16 @@ def init_app(app: Flask) -> None:
 
 def storage_full(error: BaseException) -> InsufficientStorage | None:
     """The 507 to answer when `error` (or what caused it) says the disk is full: SQLite's
-    SQLITE_FULL, or ENOSPC from a write; None otherwise. The transaction was rolled back."""
+    SQLITE_FULL, PostgreSQL's disk_full (53100), or ENOSPC from a write; None otherwise. The
+    transaction was rolled back."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or (
             isinstance(error, sqlite3.Error)
             and (getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-                 or "database or disk is full" in str(error)))
+                 or "database or disk is full" in str(error))) or (
+            getattr(error, "sqlstate", None) == "53100")
         if full:
             log.error("a write failed: the disk is full (%s)", error.__class__.__name__)
             return InsufficientStorage("the hub's storage is full: nothing was written; "
