@@ -4,6 +4,7 @@ SQLite and on PostgreSQL, into the same engine and into the other one."""
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import threading
 import time
@@ -28,6 +29,7 @@ from tests.conftest import (
     post_json,
     sign_in,
     signed_up_client,
+    unavailable,
 )
 from tests.experiment_data import create, experiment, journal, make_token, variant
 from tests.run_data import runnable
@@ -97,37 +99,61 @@ def rows(settings: dict) -> dict[str, dict[str, list]]:
     return found
 
 
-@pytest.fixture
-def new_hubs(tmp_path, signing_key_file):
-    """Makes the settings of a hub on empty, freshly migrated databases (new SQLite files or
-    new PostgreSQL databases) with an instance folder of its own; drops them afterwards."""
+@pytest.fixture(scope="module")
+def postgres_templates(tmp_path_factory, signing_key_file):
+    """Three PostgreSQL databases migrated once, copied (CREATE DATABASE ... TEMPLATE) for
+    each new hub; dropped with every copy at the end."""
     made: list[str] = []
+    suffix = uuid.uuid4().hex[:8]
+    try:
+        admin = psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        unavailable("PostgreSQL", exc)
+
+    def database(template: str | None = None) -> dict[str, str]:
+        names = {s: f"chaoshub_restore_{uuid.uuid4().hex[:8]}_{s}" for s in SERVICES}
+        for service, name in names.items():
+            copied = f' TEMPLATE "{template}_{service}"' if template else ""
+            admin.execute(f'CREATE DATABASE "{name}"{copied}')
+            made.append(name)
+        base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+        return {s: f"{base}/{name}" for s, name in names.items()}
+
+    with admin:
+        template = f"chaoshub_template_{suffix}"
+        names = {s: f"{template}_{s}" for s in SERVICES}
+        for name in names.values():
+            admin.execute(f'CREATE DATABASE "{name}"')
+            made.append(name)
+        base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+        urls = {s: f"{base}/{name}" for s, name in names.items()}
+        app = create_app(_settings(tmp_path_factory.mktemp("pg-template"), signing_key_file,
+                                   urls))
+        migrate.upgrade(app)
+        db.dispose(app)  # a template takes no connection while it is copied
+        yield lambda: database(template)
+        for name in reversed(made):
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def new_hubs(request, tmp_path, signing_key_file):
+    """Makes the settings of a hub on empty, freshly migrated databases (new SQLite files or
+    new PostgreSQL databases) with an instance folder of its own."""
 
     def make(engine: str) -> dict:
         folder = tmp_path / f"new-{uuid.uuid4().hex[:6]}"
         folder.mkdir()
         if engine == "sqlite":
+            template = request.getfixturevalue("sqlite_template")
+            for service in SERVICES:
+                shutil.copy(template / f"{service}.db", folder / f"{service}.db")
             urls = _sqlite_urls(folder)
         else:
-            suffix = uuid.uuid4().hex[:8]
-            names = {s: f"chaoshub_restore_{suffix}_{s}" for s in SERVICES}
-            with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
-                for name in names.values():
-                    admin.execute(f'CREATE DATABASE "{name}"')
-                    made.append(name)
-            base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-            urls = {s: f"{base}/{name}" for s, name in names.items()}
-        settings = _settings(folder, signing_key_file, urls)
-        app = create_app(settings)
-        migrate.upgrade(app)
-        db.dispose(app)
-        return settings
+            urls = request.getfixturevalue("postgres_templates")()
+        return _settings(folder, signing_key_file, urls)
 
-    yield make
-    if made:
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
-            for name in made:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return make
 
 
 def test_a_hub_comes_back_whole_from_its_backup(app, settings, backend, new_hubs, tmp_path):
