@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from chaoshub import create_app
 from chaoshub.cli import main
+from chaoshub.core import backup as backups
 from chaoshub.core import db, migrate
 from chaoshub.core.config import SERVICES
 from chaoshub.experiment import runs
@@ -224,7 +225,8 @@ def _check_reads(hub, made: dict) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_missing_corrupt_or_partial_backup_is_refused_with_one_line(settings, tmp_path):
+def test_a_missing_corrupt_or_partial_backup_is_refused_with_one_line(settings, tmp_path,
+                                                                      monkeypatch):
     folder = tmp_path / "backup"
     assert cli(settings, "backup", str(folder)).exit_code == 0
     again = cli(settings, "backup", str(folder))
@@ -237,6 +239,13 @@ def test_a_missing_corrupt_or_partial_backup_is_refused_with_one_line(settings, 
         return result.output
 
     assert "holds no manifest.json" in refused(tmp_path / "nowhere")
+    # A backup that fails half way leaves nothing that looks like one (here its keys' step).
+    failing = tmp_path / "failing"
+    with monkeypatch.context() as patched:
+        patched.setattr(backups, "_copy_keys", _unreadable_key)
+        failed = cli(settings, "backup", str(failing))
+    assert failed.exit_code == 1 and "Error: a key cannot be read" in failed.output
+    assert list(failing.iterdir()) == []
     table = folder / "auth" / "accounts.jsonl.gz"
     table.write_bytes(table.read_bytes()[:-4] + b"oops")
     assert "accounts.jsonl.gz does not match its checksum" in refused(folder)
@@ -248,8 +257,6 @@ def test_a_missing_corrupt_or_partial_backup_is_refused_with_one_line(settings, 
 
 def test_a_backup_is_one_snapshot_per_database_while_the_hub_serves(
         app, settings, backend, new_hubs, tmp_path, monkeypatch):
-    from chaoshub.core import backup as backups
-
     alice = signed_up_client(app, "alice")
     target = create(alice)["id"]
     published: list[str] = []
@@ -302,6 +309,10 @@ def test_a_backup_is_one_snapshot_per_database_while_the_hub_serves(
     with_activities = {row[0] for row in found["execution_activities"]}
     assert {row[0] for row in found["executions"]} == journals == with_activities
     assert cli(restored, "audit", "verify").exit_code == 0
+
+
+def _unreadable_key(config, folder):
+    raise backups.BackupError("a key cannot be read")
 
 
 def _wait(condition, seconds: float = 20) -> bool:

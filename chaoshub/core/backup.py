@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -77,6 +78,17 @@ def backup(app: Flask, folder: Path, with_keys: bool = True) -> dict[str, Any]:
                               "this version's head: migrate it first (chaoshub db upgrade)")
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)
+    try:
+        return _write_backup(app, folder, revisions, with_keys)
+    except BaseException:
+        # The folder was new or empty: what a failed backup wrote goes, not left to look whole.
+        for child in folder.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+
+
+def _write_backup(app: Flask, folder: Path, revisions: dict[str, str | None],
+                  with_keys: bool) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
