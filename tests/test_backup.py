@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -149,10 +150,12 @@ def new_hubs(request, tmp_path, signing_key_file):
             template = request.getfixturevalue("sqlite_template")
             for service in SERVICES:
                 shutil.copy(template / f"{service}.db", folder / f"{service}.db")
-            urls = _sqlite_urls(folder)
-        else:
-            urls = request.getfixturevalue("postgres_templates")()
-        return _settings(folder, signing_key_file, urls)
+            return _settings(folder, signing_key_file, _sqlite_urls(folder))
+        # As in production: PostgreSQL with Redis, whose entries of this hub restore empties.
+        urls = request.getfixturevalue("postgres_templates")()
+        return {**_settings(folder, signing_key_file, urls),
+                "REDIS_URL": request.getfixturevalue("redis_url"),
+                "CACHE_PREFIX": f"chaoshub-test-{uuid.uuid4().hex[:12]}"}
 
     return make
 
@@ -179,8 +182,10 @@ def test_a_hub_comes_back_whole_from_its_backup(app, settings, backend, new_hubs
     other = "postgresql" if backend == "sqlite" else "sqlite"
     for engine in (backend, other):  # the same engine, and a move to the other one
         target = new_hubs(engine)
+        stale = _stale_cache_entry(target)
         restored = cli(target, "restore", str(folder))
         assert restored.exit_code == 0, restored.output
+        assert stale() is None  # what the cache held of the empty hub is gone
         assert rows(target) == before
         verified = cli(target, "audit", "verify")
         assert verified.exit_code == 0 and "audit chains intact" in verified.output
@@ -309,6 +314,16 @@ def test_a_backup_is_one_snapshot_per_database_while_the_hub_serves(
     with_activities = {row[0] for row in found["execution_activities"]}
     assert {row[0] for row in found["executions"]} == journals == with_activities
     assert cli(restored, "audit", "verify").exit_code == 0
+
+
+def _stale_cache_entry(settings: dict):
+    """Put an entry in the hub's Redis (when it has one); reads it back."""
+    if not settings["REDIS_URL"]:
+        return lambda: None
+    client = redis.Redis.from_url(settings["REDIS_URL"])
+    key = f"{settings['CACHE_PREFIX']}:auth:stale"
+    client.set(key, "{}", ex=60)
+    return lambda: client.get(key)
 
 
 def _unreadable_key(config, folder):
