@@ -15,6 +15,7 @@ from chaoshub.core import (
     health,
     inputs,
     logs,
+    metrics,
     openapi,
     request_ids,
     tracing,
@@ -53,7 +54,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cache.init_app(app)
     claims.init_app(app)
     transport.init_app(app)
-    app.register_blueprint(health.health)
+    metrics.init_app(app)
+    health.init_app(app)
 
     from chaoshub import auth, dashboard, experiment
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import redis
 from flask import Flask, current_app
 
+from chaoshub.core import metrics
 from chaoshub.core.local_cache import CHANNEL_SUFFIX, LocalLayer
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,7 @@ class Cache:
         # Taken before the read: a change that lands while the value loads keeps it from a copy.
         generation = self.local.generation() if self.local else 0
         raw = self._read([key])[0]
+        metrics.cache_read(raw is not None)
         if raw is not None:
             try:
                 return json.loads(raw)
@@ -271,6 +273,7 @@ class Cache:
         """The cached JSON values of `keys` in one round trip; MISSING for those not held."""
         values = []
         for raw in self._read(list(keys)):
+            metrics.cache_read(raw is not None)
             try:
                 values.append(MISSING if raw is None else json.loads(raw))
             except ValueError:

@@ -44,6 +44,11 @@ DEFAULTS: dict[str, Any] = {
     # thread, events then go only right after the commits of this process.
     "EVENTS_POLL_SECONDS": 2.0,
     "LOG_LEVEL": "INFO",
+    # /metrics: unset, anyone reaching the process may read it (the Ingress sends it nowhere);
+    # METRICS_TOKEN asks for `Authorization: Bearer <it>`, METRICS_ALLOW (CIDRs, comma-separated)
+    # for a client address in one of them; both set, both are asked.
+    "METRICS_TOKEN": "",
+    "METRICS_ALLOW": "",
     # Log lines as "json" (one object a line) or readable "text"; unset: json in production.
     "CHAOSHUB_LOG_FORMAT": "",
     # Traces over OTLP/HTTP (e.g. http://otel-collector:4318); unset, none are made.

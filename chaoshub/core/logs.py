@@ -54,9 +54,15 @@ def install() -> None:
         logging.setLogRecordFactory(_scrubbing(factory))
 
 
+# What every record carries: anything else on a record came through `extra=` (the access log's
+# method, route, status...) and goes into its JSON line as a field of its own.
+RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "request_id", "taskName"}
+
+
 class JsonLines(logging.Formatter):
-    """One JSON object a line: time (UTC), level, logger, message, request id, and the
-    exception's traceback when there is one."""
+    """One JSON object a line: time (UTC), level, logger, message, request id, the fields given
+    with `extra=`, and the exception's traceback when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON."""
@@ -67,9 +73,12 @@ class JsonLines(logging.Formatter):
             "message": scrub(record.getMessage()),
             "request_id": getattr(record, "request_id", "-"),
         }
+        for name, value in record.__dict__.items():
+            if name not in RECORD_ATTRIBUTES and name not in line:
+                line[name] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
             line["exception"] = scrub(self.formatException(record.exc_info))
-        return json.dumps(line, ensure_ascii=False)
+        return json.dumps(line, ensure_ascii=False, default=str)
 
 
 def configure(level: str, fmt: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import time
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ import requests
 from flask import Blueprint, Flask, current_app, jsonify, request
 from pydantic import TypeAdapter, ValidationError
 
-from chaoshub.core import claims, request_ids, service_identity, tracing
+from chaoshub.core import claims, metrics, request_ids, service_identity, tracing
 from chaoshub.core.config import SERVICES
 from chaoshub.core.errors import (
     BadRequest,
@@ -88,15 +89,21 @@ class PublicFunction:
             self.service, self.target, headers.get("Authorization", ""), data, self.callers)
         base = current_app.config[f"{self.service.upper()}_SERVICE_URL"]
         url = f"{base}{RPC_PREFIX}/{self.target}"
+        started = time.perf_counter()
         try:
             with tracing.call_span(self.service, self.name, headers):
                 response = http_session().post(
                     url, data=data, headers=headers,
                     timeout=current_app.config["SERVICE_TIMEOUT"])
         except requests.RequestException as exc:
+            metrics.service_call(self.service, self.name, "unreachable",
+                                 time.perf_counter() - started)
             raise ServiceUnavailable(f"the {self.service} service cannot be reached") from exc
         payload = _json_or_none(response)
-        if response.status_code != 200 or not isinstance(payload, dict):
+        ok = response.status_code == 200 and isinstance(payload, dict)
+        metrics.service_call(self.service, self.name, "ok" if ok else "error",
+                             time.perf_counter() - started)
+        if not ok:
             raise error_from_payload(payload, response.status_code)
         return result.validate_python(payload.get("result"))
 
