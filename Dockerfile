@@ -51,5 +51,7 @@ EXPOSE 8080
 # Threads, because in split mode a request waits on calls to the other services, and each open
 # stream of a run's live events holds one (at most half of them: RUN_STREAMS_PER_PROCESS). No
 # control socket: gunicorn would make it under $HOME, which this user does not have.
-CMD ["gunicorn", "--bind=0.0.0.0:8080", "--workers=2", "--threads=16", "--access-logfile=-", \
-     "--no-control-socket", "chaoshub:create_app()"]
+# The hub writes one access log line per request itself (gunicorn's own is off); the config's hooks
+# give the workers one folder of metrics (PROMETHEUS_MULTIPROC_DIR) that /metrics adds up.
+CMD ["gunicorn", "--bind=0.0.0.0:8080", "--workers=2", "--threads=16", \
+     "--config=python:chaoshub.gunicorn_config", "--no-control-socket", "chaoshub:create_app()"]

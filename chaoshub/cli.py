@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 import click
+from werkzeug.serving import WSGIRequestHandler
 
 from chaoshub import create_app
-from chaoshub.core import events, migrate, process
+from chaoshub.core import events, metrics, migrate, process
 from chaoshub.core.config import SERVICES, ConfigError
 from chaoshub.core.errors import HubError
 
@@ -48,6 +49,8 @@ def main() -> None:
 def run(host, port, service, production, workers, run_migrations, embedded_worker) -> None:
     """Serve the hub (or one of its services)."""
     process.hide_from_children()  # a run's child of the same user reads nothing of the server
+    if production:
+        metrics.prepare_multiprocess_dir()  # before the app is made: its metrics go there
     app = _app(service)
     if run_migrations:
         migrate.upgrade(app)
@@ -62,7 +65,15 @@ def run(host, port, service, production, workers, run_migrations, embedded_worke
         _serve_with_gunicorn(app, host, port, workers)
     else:
         events.start_polling(app)  # what waited while this process was down arrives now
-        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True,
+                request_handler=_NoAccessLog)
+
+
+class _NoAccessLog(WSGIRequestHandler):
+    """The dev server's requests, without its access log: the hub writes a line of its own."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Nothing: chaoshub.access logs each request."""
 
 
 @main.command()
@@ -77,6 +88,8 @@ def _work(service: str | None, burst: bool = False, parent: int | None = None) -
     from chaoshub.core import logs
     from chaoshub.experiment import service as experiment
 
+    # A worker serves no /metrics: values it wrote to the server's folder would stay there.
+    os.environ.pop(metrics.MULTIPROC_ENV, None)
     app = _app(service)
     logs.install()
     where = (f"the {app.config['RUNS_QUEUE']} queue of Redis" if app.config["REDIS_URL"]
@@ -126,11 +139,14 @@ def _serve_with_gunicorn(app, host: str, port: int, workers: int) -> None:
             self.cfg.set("workers", workers)
             # Threads: a run's live events hold one each while they are watched.
             self.cfg.set("threads", 16)
-            self.cfg.set("accesslog", "-")
+            # No access log of gunicorn's: the hub writes one line per request (chaoshub.access).
+            self.cfg.set("child_exit", metrics.child_exit)
 
         def load(self):
             return app
 
+    # What this process counted making the app (its pools' connections) is no worker's.
+    metrics.forget_process(os.getpid())
     Hub().run()
 
 

@@ -34,16 +34,17 @@ log = logging.getLogger(__name__)
 # matched from the path's start, as ingress-nginx reads it; the longest path wins, as there.
 # Dashboard's pages live at the root (/<org>, /<org>/<workspace>/-/settings), so it takes every
 # path nobody else does, except the private ones (service None): /internal, where a service
-# answers the others' calls, and /status, for probes.
+# answers the others' calls, /status, for probes, and /metrics, for Prometheus.
 # The first segments of two-segment paths served by others than experiment (no org is named so):
 # /<org>/<workspace>, experiment's workspace page, is every other path of exactly two segments.
-NOT_ORGS = ("api", "auth", "internal", "invitations", "settings", "signin", "signout", "signup",
-            "static", "status")
+NOT_ORGS = ("api", "auth", "internal", "invitations", "metrics", "settings", "signin", "signout",
+            "signup", "static", "status")
 WORKSPACE_PAGE = "/(?!(?:" + "|".join(NOT_ORGS) + ")/)[^/]+/[^/]+$"
 ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("/", "Prefix", "dashboard"),
     ("/internal", "Prefix", None),
     ("/status", "Prefix", None),
+    ("/metrics", "Prefix", None),  # for Prometheus, inside the cluster only
     ("/signin", "Prefix", "auth"),
     ("/signup", "Prefix", "auth"),
     ("/signout", "Prefix", "auth"),

@@ -47,11 +47,14 @@ SERVICE_KEYS = "chaoshub-service-keys"  # split mode: one key per service, each 
 INGRESS_CONTROLLER = {"namespaceSelector": {"matchLabels": {
     "kubernetes.io/metadata.name": "ingress-nginx"}}, "podSelector": {"matchLabels": {
         "app.kubernetes.io/name": "ingress-nginx"}}}
+PROMETHEUS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+              "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
 CLOSED = "chaoshub-private-paths"  # the Service with no pods where private paths go
 OPTIONAL_SECRETS = {"chaoshub-oauth"}
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 # Paths that must never be reachable from outside the cluster.
-PRIVATE_PATHS = ("/internal", "/internal/rpc/auth/resolve_credentials", "/status/health")
+PRIVATE_PATHS = ("/internal", "/internal/rpc/auth/resolve_credentials", "/status/health",
+                 "/metrics")
 USE_REGEX = "nginx.ingress.kubernetes.io/use-regex"
 
 # The overlays skaffold deploys on minikube, and the production shapes a cluster's own overlay
@@ -324,7 +327,7 @@ def test_only_the_ingress_controller_and_the_other_services_reach_a_server(layou
                 assert rule["ports"] == [{"port": "http", "protocol": "TCP"}], where
                 for peer in rule["from"]:
                     if "namespaceSelector" in peer:
-                        assert peer == INGRESS_CONTROLLER, where
+                        assert peer in (INGRESS_CONTROLLER, PROMETHEUS), where
                         continue
                     # Only the hub's servers and workers: not the migration Job, Redis or
                     # PostgreSQL.
@@ -452,8 +455,31 @@ def test_probes_ask_the_app_for_routes_it_serves(layout, apps):
                 probed += 1
         if workload in _servers(resources) and container is pod["containers"][0]:
             assert container["livenessProbe"]["httpGet"]["path"] == "/status/live"
-            assert container["readinessProbe"]["httpGet"]["path"] == "/status/health"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/status/ready"
     assert probed
+
+
+def test_prometheus_scrapes_each_server_where_it_serves_metrics(layout, apps):
+    _, resources = layout
+    configmaps = _named(resources, "ConfigMap")
+    servers = _servers(resources)
+    assert servers
+    for server in servers:
+        pod_template = server["spec"]["template"]
+        annotations = pod_template["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", server["metadata"]["name"]
+        container = pod_template["spec"]["containers"][0]
+        ports = {str(p["containerPort"]) for p in container["ports"]}
+        assert annotations["prometheus.io/port"] in ports
+        hosted = _container_env(container, configmaps).get("CHAOSHUB_SERVICES")
+        urls = apps[tuple(hosted.split(",")) if hosted else SERVICES].url_map.bind("hub")
+        urls.match(annotations["prometheus.io/path"], method="GET")
+        # Prometheus gets through the NetworkPolicy to the port it scrapes, and only that one.
+        rules = [rule for policy in _kind(resources, "NetworkPolicy")
+                 if _selects(policy["spec"]["podSelector"], _pod_labels(server))
+                 for rule in policy["spec"]["ingress"] if PROMETHEUS in rule["from"]]
+        assert rules and all(rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+                             for rule in rules)
 
 
 # Public paths: the Ingress and `chaoshub route` -----------------------------------------------

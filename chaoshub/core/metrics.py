@@ -11,11 +11,13 @@ the first app is made, not with this module: it picks its mode from the environm
 
 from __future__ import annotations
 
+import atexit
 import glob
 import hmac
 import ipaddress
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -101,7 +103,14 @@ def prepare_multiprocess_dir() -> str:
     else:
         folder = tempfile.mkdtemp(prefix="chaoshub-metrics-")
         os.environ[MULTIPROC_ENV] = folder
+        # Removed when this process ends, not when a forked worker does (they inherit atexit).
+        atexit.register(_remove_folder, folder, os.getpid())
     return folder
+
+
+def _remove_folder(folder: str, owner: int) -> None:
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def forget_process(pid: int) -> None:
