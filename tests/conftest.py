@@ -28,6 +28,8 @@ REQUIRE_SERVICES = os.environ.get("CHAOSHUB_REQUIRE_SERVICES") == "1"
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 FIXTURES = Path(__file__).parent / "fixtures"
 PASSWORD = "a long enough passphrase"
+# Every log line of the run teed to a file and grepped for secrets at its end.
+pytest_plugins = ["tests.log_secrets"]
 
 
 def unavailable(what: str, error: Exception):
