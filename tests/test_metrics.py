@@ -184,7 +184,8 @@ def test_one_scrape_adds_up_every_gunicorn_worker(tmp_path):
     folder = tmp_path / "prometheus"
     folder.mkdir()
     (folder / "counter_1.db").write_bytes(b"stale")  # a previous run's: emptied at start
-    env = hub_env(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    env = hub_env(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(folder), LOG_LEVEL="INFO",
+                  CHAOSHUB_LOG_FORMAT="json")
     with hub(tmp_path, env, workers=2) as server:
         assert not (folder / "counter_1.db").exists()
         session_count = 0
@@ -215,6 +216,12 @@ def test_one_scrape_adds_up_every_gunicorn_worker(tmp_path):
                      route="/status/live", method="GET", status="200")
         # Both workers' counts in one scrape (the wait for the server counted its own).
         assert session_count <= live <= session_count + 60, (live, session_count)
+        # One access line per request, from the hub: none of gunicorn's own.
+        log = server.log.read_text()
+        lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        assert len([line for line in lines if line.get("logger") == "chaoshub.access"
+                    and line["path"] == "/status/live"]) == live
+        assert '"GET /status/live HTTP/1.1"' not in log
 
         # A worker killed: gunicorn's child_exit takes its live gauges out, its counts stay.
         victim = sorted(served)[0]
