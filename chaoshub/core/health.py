@@ -24,10 +24,12 @@ Check = Callable[[], tuple[str, dict[str, Any]]]
 health = Blueprint("health", __name__, url_prefix="/status")
 
 
-def add_check(app: Flask, name: str, check: Check) -> None:
+def add_check(app: Flask, name: str, check: Check, needs: str | None = None) -> None:
     """Have /status/health run `check()` (in an app context) and list it under `name`; its
-    "down" makes the hub degraded, not down: only a database makes it down."""
-    app.extensions[EXTENSION][name] = check
+    "down" makes the hub degraded, not down: only a database makes it down. A check that
+    `needs` a service's database is "unknown" while that database is down (not asked again:
+    each attempt may wait for the connection's timeout)."""
+    app.extensions[EXTENSION][name] = (check, needs)
 
 
 def _timed(check: Callable[[], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -52,9 +54,12 @@ def _databases() -> dict[str, dict[str, Any]]:
     return found
 
 
-def _others() -> dict[str, dict[str, Any]]:
+def _others(databases: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     found = {"redis": _timed(lambda: (cache().status(), {}))}
-    for name, check in current_app.extensions[EXTENSION].items():
+    for name, (check, needs) in current_app.extensions[EXTENSION].items():
+        if needs and databases.get(f"{needs}_database", {}).get("status") == "down":
+            found[name] = {"status": "unknown", "latency_ms": 0.0}
+            continue
         def guarded(check=check, name=name) -> tuple[str, dict[str, Any]]:
             try:
                 return check()
@@ -85,7 +90,8 @@ def ready():
 def check():
     """ok when everything answers, degraded without Redis (or the runs queue), down (503) when
     a database fails; each dependency with its status and latency."""
-    dependencies = {**_databases(), **_others()}
+    databases = _databases()
+    dependencies = {**databases, **_others(databases)}
     databases_down = any(d["status"] == "down" for n, d in dependencies.items()
                          if n.endswith("_database"))
     if databases_down:

@@ -98,5 +98,6 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = redis.Redis.from_url(
         url, socket_connect_timeout=0.25, socket_timeout=0.5) if url else None
     metrics.add_collector(app, collect)
-    health.add_check(app, "runs_queue", check_queue)
-    health.add_check(app, "workers", check_workers)
+    # Without Redis the queue is counted in the experiment database.
+    health.add_check(app, "runs_queue", check_queue, needs=None if url else SERVICE)
+    health.add_check(app, "workers", check_workers, needs=SERVICE)
