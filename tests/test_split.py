@@ -162,3 +162,21 @@ def test_one_request_id_follows_a_request_into_the_service_it_calls(hub):
     created = [line for line in (root / "auth.log").read_text().splitlines()
                if f"token {made.json()['id']} created" in line]
     assert len(created) == 1 and "[trace-dora-1]" in created[0], created
+
+
+def test_each_process_counts_its_calls_to_the_others_in_its_metrics(hub):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    urls, _ = hub
+    signed_in(urls, "scraped1")  # dashboard's home page asks auth who is signed in
+    calls, timed = {}, {}
+    for family in text_string_to_metric_families(requests.get(f"{urls['dashboard']}/metrics",
+                                                              timeout=10).text):
+        for sample in family.samples:
+            key = (sample.labels.get("service"), sample.labels.get("function"))
+            if sample.name == "chaoshub_service_calls_total" and sample.labels["outcome"] == "ok":
+                calls[key] = sample.value
+            if sample.name == "chaoshub_service_call_duration_seconds_count":
+                timed[key] = sample.value
+    assert calls.get(("auth", "resolve_credentials"), 0) >= 1, calls
+    assert timed[("auth", "resolve_credentials")] >= calls[("auth", "resolve_credentials")]

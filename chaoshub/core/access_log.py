@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import request
+from flask import Request
 
 from chaoshub.core import claims
 from chaoshub.core.errors import HubError
@@ -30,14 +30,15 @@ def user_id() -> str:
     return "-" if user.anonymous else user.sub
 
 
-def write(route: str, status: int, seconds: float) -> None:
-    """Log the request being answered."""
+def write(current: Request, route: str, status: int, seconds: float) -> None:
+    """Log the request being answered (`current`, matched to `route`)."""
     if not log.isEnabledFor(logging.INFO):
         return
     latency_ms = round(seconds * 1000, 1)
     user = user_id()
+    method, path = current.method, current.path
     # The path alone, never the query string (a provider's code, a token someone put there);
     # the log's scrubbing still takes secrets out of the path (an invitation's link).
-    log.info("%s %s %s %.1fms user=%s", request.method, request.path, status, latency_ms, user,
-             extra={"method": request.method, "route": route, "path": request.path,
-                    "status": status, "latency_ms": latency_ms, "user_id": user})
+    log.info("%s %s %s %.1fms user=%s", method, path, status, latency_ms, user,
+             extra={"method": method, "route": route, "path": path, "status": status,
+                    "latency_ms": latency_ms, "user_id": user})

@@ -175,17 +175,18 @@ class _Timed:
 
 
 def _finish(response: Response) -> Response:
-    started = request.environ.get(STARTED)
+    current = request._get_current_object()  # once: each use of the proxy looks it up again
+    started = current.environ.get(STARTED)
     if started is None:
         return response
     seconds = time.perf_counter() - started
-    rule = request.url_rule
+    rule = current.url_rule
     route = rule.rule if rule is not None else UNMATCHED
     status = response.status_code
-    labels = (route, request.method, str(status))
+    labels = (route, current.method, str(status))
     HTTP_REQUESTS.labels(*labels).inc()
     HTTP_LATENCY.labels(*labels).observe(seconds)
-    access_log.write(route, status, seconds)
+    access_log.write(current, route, status, seconds)
     return response
 
 
