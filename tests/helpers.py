@@ -40,7 +40,7 @@ def start(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subproc
         return subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
     """Poll `url` until it answers 200; fail with the process's log if it dies or hangs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -260,3 +260,8 @@ def test_one_request_is_one_trace_and_one_request_id_across_the_router_and_every
     for served in (s for s in spans if s["service"] != "chaoshub-experiment"):
         call = by_id[served["parent_id"]]
         assert call["name"].startswith("call ") and served["name"].startswith("POST /internal")
+    # And in the logs: each service's access line for its part of the request names the id.
+    for service in SERVICES:
+        lines = [line for line in (root / f"{service}.log").read_text().splitlines()
+                 if f"[{request_id}]" in line]
+        assert any(" POST /" in line for line in lines), (service, lines)
