@@ -37,6 +37,11 @@ def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults-workers")
     with fault_servers.redis_server(root) as redis, fault_servers.postgres_cluster() as pg:
         databases = pg.create_databases()
+        with pg.connect() as admin:
+            # As README advises: a worker host lost in the middle of a write holds its row
+            # locks until PostgreSQL ends its session.
+            admin.execute("ALTER DATABASE chaoshub_experiment "
+                          "SET idle_in_transaction_session_timeout = '5s'")
         env = fault_servers.hub_env(root, databases, redis.url, RUN_LEASE_SECONDS=str(LEASE),
                                     LOG_LEVEL="INFO")
         with fault_servers.hub(root / "hub", env, workers=1) as hub:
@@ -79,10 +84,15 @@ def row(stack, run_id: str) -> dict:
 
 
 def running_on(stack, workers, run_id: str):
-    """The worker process holding the run, once its method (the sleep) has started."""
-    found = wait_for(lambda: (r := row(stack, run_id))["status"] == "running"
-                     and r["event_count"] >= 3 and r, 60, "the slow run started its method")
-    pid = int(found["worker"].rsplit(":", 1)[1])
+    """The worker process holding the run, once its method's sleep has started."""
+    def sleeping():
+        with stack["pg"].connect("chaoshub_experiment") as db:
+            return db.execute("SELECT count(*) FROM run_events WHERE run_id = %s AND type = "
+                              "'activity-started' AND data->>'name' = 'wait'",
+                              (run_id,)).fetchone()[0]
+
+    wait_for(sleeping, 60, "the slow run started its sleep")
+    pid = int(row(stack, run_id)["worker"].rsplit(":", 1)[1])
     return next(w for w in workers if w.pid == pid)
 
 
@@ -102,8 +112,9 @@ def interrupted_within_the_lease(stack, run_id: str, since: float) -> tuple[dict
     lost = wait_for(lambda: (r := row(stack, run_id))["status"] == "interrupted" and r,
                     LEASE + REAP + 10, "the lost run interrupted")
     after = time.monotonic() - since
-    # Within the lease and a round of the survivor's reaper (and a second of polling).
-    assert after < LEASE + REAP + 2, after
+    # Within the lease and a round of the survivor's reaper, give or take a few seconds of a
+    # busy machine (polling, RQ's maintenance coming after a job).
+    assert after < LEASE + REAP + 4, after
     assert lost["reason"] == "its worker was lost before the journal arrived"
     assert lost["lease_until"] is None and lost["execution_id"] is None
     assert lost["event_count"] >= 3 and lost["events"] == lost["event_count"]

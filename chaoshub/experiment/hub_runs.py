@@ -155,10 +155,16 @@ def reap(now: datetime | None = None) -> list[str]:
     reaped = []
     for run_id in lost:
         with transaction(SERVICE) as session:
-            # Again under the lease condition: the worker may have renewed it meanwhile.
-            if session.execute(update(Run).where(
-                    Run.id == run_id, Run.status == "running", Run.lease_until < now).values(
-                    status="interrupted", lease_until=None, finished_at=utcnow(),
-                    reason="its worker was lost before the journal arrived")).rowcount:
-                reaped.append(run_id)
+            # Again under the lease condition: the worker may have renewed it meanwhile. A row
+            # that a lost worker's open transaction still holds (a host gone mid-write) is left
+            # for a later round rather than waited on: the reaper, and the worker it runs in,
+            # never hang on it (PostgreSQL frees it once it ends that session).
+            if session.scalar(select(Run.id).where(
+                    Run.id == run_id, Run.status == "running", Run.lease_until < now)
+                    .with_for_update(skip_locked=True)) is None:
+                continue
+            session.execute(update(Run).where(Run.id == run_id).values(
+                status="interrupted", lease_until=None, finished_at=utcnow(),
+                reason="its worker was lost before the journal arrived"))
+            reaped.append(run_id)
     return reaped
