@@ -67,14 +67,20 @@ def record_activity(claim: str, about: str, org_id: str, kind: str, summary: str
     except (ServiceUnavailable, *DATABASE_AWAY) as exc:
         # Dashboard's database is away for a moment (a restart): the change is made, so is
         # its entry, a little later, while the claim that asks for it is still valid.
-        _retry_later(functools.partial(call, claims.portable(claim)), about, exc)
+        _retry_later(call, claim, about, exc)
     except (HubError, SQLAlchemyError) as exc:
         # The change is kept: a feed missing an entry must not turn the write into an error
         # (and a retry would only find the change made already).
         log.warning("%s: activity not recorded: %s", about, exc)
 
 
-def _retry_later(call: functools.partial, about: str, exc: Exception) -> None:
+def _retry_later(call, claim: str, about: str, exc: Exception) -> None:
+    try:
+        # Signed now if it is this request's handle: the retries run outside the request.
+        claim = claims.portable(claim)
+    except HubError as refused:
+        log.warning("%s: activity not recorded: %s (%s)", about, exc, refused)
+        return
     if not _retrying.acquire(blocking=False):
         log.warning("%s: activity not recorded (too many waiting): %s", about, exc)
         return
@@ -83,7 +89,8 @@ def _retry_later(call: functools.partial, about: str, exc: Exception) -> None:
     deadline = time.monotonic() + app.config["CLAIM_TTL"] * 0.75
     log.warning("%s: activity not recorded yet, trying again: %s", about,
                 str(exc).splitlines()[0][:200])
-    threading.Thread(target=_retry, args=(app, call, about, deadline), daemon=True,
+    retry = functools.partial(call, claim)
+    threading.Thread(target=_retry, args=(app, retry, about, deadline), daemon=True,
                      name="feed-entry-retry").start()
 
 
@@ -94,7 +101,7 @@ def _retry(app, call: functools.partial, about: str, deadline: float) -> None:
             with app.app_context():
                 try:
                     call()
-                    log.warning("%s: activity recorded on a later attempt", about)
+                    log.info("%s: activity recorded on a later attempt", about)
                     return
                 except (ServiceUnavailable, *DATABASE_AWAY) as exc:
                     if time.monotonic() > deadline:
