@@ -104,6 +104,7 @@ def test_postgres_restarted_under_load(servers):
         back = load.now()
         time.sleep(BACK_WITHIN + 1)
     check(load.report, away, back, "pg_ctl restart -m fast")
+    assert "Traceback" not in served.log.read_text(errors="replace")  # one line each, no stack
     assert_whole(postgres, experiment_id, published(load.report))
 
 
@@ -120,6 +121,7 @@ def test_postgres_stopped_for_seconds_under_load(servers):
         back = load.now()
         time.sleep(BACK_WITHIN + 1)
     check(load.report, away, back, "pg_ctl stop -m fast, 3 s, start")
+    assert "Traceback" not in served.log.read_text(errors="replace")
     assert_whole(postgres, experiment_id, published(load.report))
 
 

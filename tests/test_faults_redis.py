@@ -110,3 +110,4 @@ def test_redis_killed_under_load_costs_no_request_and_leaves_no_stale_permission
     # Refused (404: the workspace is private) by every worker, right after the recovery and on.
     assert refused == {404}
     assert statuses(bobs_read, bob_secret) == {404}
+    assert "Traceback" not in served.log.read_text(errors="replace")
