@@ -239,3 +239,14 @@ def test_one_scrape_adds_up_every_gunicorn_worker(tmp_path):
         again = scrape(requests.get(f"{server.url}/metrics", timeout=10).text)
         assert value(again, "chaoshub_http_requests", "chaoshub_http_requests_total",
                      route="/status/live", method="GET", status="200") >= live
+
+
+def test_webhook_deliveries_count_once_webhooks_deliver(client):
+    def failed() -> float:
+        return value(scrape(client.get("/metrics").get_data(as_text=True)),
+                     "chaoshub_webhook_deliveries", "chaoshub_webhook_deliveries_total",
+                     outcome="failed")
+
+    before = failed()
+    metrics.webhook_delivery("failed")  # what issue 15's webhooks call after each attempt
+    assert failed() == before + 1

@@ -79,7 +79,7 @@ def _families() -> None:
     SERVICE_CALL_LATENCY = Histogram("chaoshub_service_call_duration_seconds", "Time of a call "
                                      "to another process's service, by service and function",
                                      ("service", "function"), buckets=LATENCY_BUCKETS)
-    # Issue 15's webhooks count their deliveries here (delivered, failed); defined now so that
+    # Issue 15's webhooks count their deliveries here (`webhook_delivery`); defined now so that
     # dashboards and alerts can be written against the family before the first delivery.
     WEBHOOK_DELIVERIES = Counter("chaoshub_webhook_deliveries", "Webhook deliveries, by outcome",
                                  ("outcome",))
@@ -134,6 +134,12 @@ def cache_read(hit: bool) -> None:
     counter = CACHE_HITS if hit else CACHE_MISSES
     if counter is not None:
         counter.inc()
+
+
+def webhook_delivery(outcome: str) -> None:
+    """Count one webhook delivery, "delivered" or "failed" (for issue 15's webhooks)."""
+    if WEBHOOK_DELIVERIES is not None:
+        WEBHOOK_DELIVERIES.labels(outcome).inc()
 
 
 def service_call(service: str, function: str, outcome: str, seconds: float) -> None:
