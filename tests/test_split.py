@@ -80,7 +80,11 @@ def test_each_process_hosts_one_service_and_owns_one_database(hub):
         assert f"{service}.db" in files
         assert not {f"{s}.db" for s in SERVICES if s != service} & files
         health = requests.get(f"{urls[service]}/status/health").json()
-        assert health["checks"] == {f"{service}_database": "ok", "redis": "absent"}
+        expected = {f"{service}_database": "ok", "redis": "absent"}
+        if service == "experiment":  # where runs live: their queue, and the workers
+            assert health["checks"]["workers"] in ("ok", "none")  # its embedded one, once up
+            expected |= {"runs_queue": "ok", "workers": health["checks"]["workers"]}
+        assert health["checks"] == expected
     assert (root / "auth" / "signing-key.pem").exists()
     assert not (root / "dashboard" / "signing-key.pem").exists()
     assert not (root / "experiment" / "signing-key.pem").exists()
