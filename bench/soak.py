@@ -48,6 +48,7 @@ from tests.fault_servers import (  # noqa: E402
 from tests.run_data import runnable  # noqa: E402
 
 RUN_EVERY = 3.0  # seconds between two hub runs started by the load (each is a `chaos run`)
+EXPERIMENTS = 8  # read, listed and published to in turn
 GOALS = {"errors": 0, "rss_growth": 0.10, "p99_ratio": 1.5}
 
 
@@ -181,22 +182,27 @@ def _soak(served: Hub, seconds: float, clients: int, warm_up: float, window: flo
     url = served.url
     _, secret = bearer_session(url, "soak")
     http = with_token(secret)()
-    saved = http.post(f"{url}/api/v1/orgs/soak/workspaces/Personal/experiments",
-                      json=experiment()).json()
+    # Several experiments, as a team's CI publishes for many: publishes to one experiment take
+    # its row's lock in turn, and a single one would measure that queue alone.
+    saved = [http.post(f"{url}/api/v1/orgs/soak/workspaces/Personal/experiments",
+                       json={**experiment(), "title": f"Soak {n}"}).json()["id"]
+             for n in range(EXPERIMENTS)]
     quick = http.post(f"{url}/api/v1/orgs/soak/workspaces/Personal/experiments",
                       json=runnable("Soak run")).json()
     # The worker registers itself: a run asked before would be refused.
     wait_for(lambda: http.post(f"{url}/api/v1/experiments/{quick['id']}/runs", json={},
                                timeout=30).status_code == 202, 60, "the worker took runs")
     runs = Runs(url, quick["id"])
-    read = f"{url}/soak/Personal/experiment/{saved['id']}"
     page = f"{url}/soak/Personal"
-    listing = f"{url}/api/v1/experiments/{saved['id']}/executions"
-    publish = f"{url}/api/soak/Personal/experiment/{saved['id']}/execution"
+
+    def one(n: int) -> str:
+        return saved[n % EXPERIMENTS]
+
     load = Load({
-        "read": lambda s, n: s.get(read, timeout=30),
-        "publish": lambda s, n: s.post(publish, json=unique_journal(), timeout=30),
-        "list": lambda s, n: s.get(listing, timeout=30),
+        "read": lambda s, n: s.get(f"{url}/soak/Personal/experiment/{one(n)}", timeout=30),
+        "publish": lambda s, n: s.post(f"{url}/api/soak/Personal/experiment/{one(n)}/execution",
+                                       json=unique_journal(), timeout=30),
+        "list": lambda s, n: s.get(f"{url}/api/v1/experiments/{one(n)}/executions", timeout=30),
         "page": lambda s, n: s.get(page, timeout=30),
         "runs": runs,
     }, clients, session=with_token(secret), seconds=seconds)
