@@ -1,10 +1,13 @@
 """Real servers to break on purpose, and a bounded load client to count what breaks.
 
-- `redis_server`: a `redis-server` of its own on a spare loopback port (no persistence), that a
-  test may SIGKILL and start again on the same port;
+- `redis_server`: a `redis-server` of its own on a spare loopback port (no persistence unless
+  asked), that a test may SIGKILL and start again on the same port;
 - `postgres_cluster`: a PostgreSQL cluster made with `initdb` and run with `pg_ctl` (as the
   `postgres` user when the tests run as root), on a spare port, to restart, stop or crash;
-- `hub`: `chaoshub run --production` (gunicorn) on those, with its master's pid;
+- `hub`: `chaoshub run --production` (gunicorn) on those, with its processes and their memory;
+  `workers`: `chaoshub worker` processes beside it;
+- `cutting_proxy`: an HTTP proxy that drops the connection after the server answered, before
+  the client hears (a lost answer);
 - `Load` / `run_load`: N threads, each with its own `requests.Session`, sending requests for a
   duration or a count and recording each one's status, latency and error.
 
