@@ -21,7 +21,7 @@ import pytest
 
 from tests import fault_servers
 from tests.fault_servers import descendants
-from tests.helpers import signed_in_session
+from tests.helpers import BIN, signed_in_session
 from tests.run_data import runnable, sleeping, wait_for
 
 pytestmark = pytest.mark.faults
@@ -44,14 +44,32 @@ def stack(tmp_path_factory):
                           "SET idle_in_transaction_session_timeout = '5s'")
         env = fault_servers.hub_env(root, databases, redis.url, RUN_LEASE_SECONDS=str(LEASE),
                                     LOG_LEVEL="INFO")
-        with fault_servers.hub(root / "hub", env, workers=1) as hub:
-            http = signed_in_session(hub.url, "alice")
-            # The quick runs in a workspace of their own: a workspace runs 3 at once at most.
-            made = http.post(f"{hub.url}/api/v1/orgs/alice/workspaces", json={"name": "Queue"})
-            assert made.status_code == 201, made.text
-            yield {"hub": hub, "pg": pg, "env": env, "http": http, "experiments": {
-                "quick": save(hub.url, http, "Queue", runnable("Quick")),
-                "slow": save(hub.url, http, "Personal", sleeping("Waits 4 s", 4))}}
+        upgraded = subprocess.run([str(BIN / "chaoshub"), "db", "upgrade"], env=env, cwd=root,
+                                  capture_output=True, text=True, timeout=120)
+        assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+        logs = root / "workers"
+        logs.mkdir()
+        # The workers start while the hub does: each takes seconds to load.
+        with fault_servers.workers(logs, env, count=3) as workers, \
+                fault_servers.hub(root / "hub", env, workers=1) as hub:
+            try:
+                http = signed_in_session(hub.url, "alice")
+                # The quick runs in a workspace of their own: one runs 3 at once at most.
+                made = http.post(f"{hub.url}/api/v1/orgs/alice/workspaces",
+                                 json={"name": "Queue"})
+                assert made.status_code == 201, made.text
+                yield {"hub": hub, "pg": pg, "http": http, "workers": workers, "logs": logs,
+                       "experiments": {
+                           "quick": save(hub.url, http, "Queue", runnable("Quick")),
+                           "slow": save(hub.url, http, "Personal", sleeping("Waits 4 s", 4))}}
+            finally:
+                # All at once: a worker that ran jobs may take seconds to say goodbye to RQ.
+                for process in workers:
+                    if process.poll() is None:
+                        process.terminate()
+                for process in workers:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.wait(15)
 
 
 def save(url: str, http, workspace: str, document: dict) -> str:
@@ -126,7 +144,7 @@ def worker_logs(root: Path) -> str:
 
 
 def test_a_killed_worker_and_a_lost_host_lose_their_runs_and_the_survivor_runs_the_queue(
-        stack, tmp_path):
+        stack):
     """One worker is killed (SIGKILL of the worker, its work-horse and the run's child, which
     has a session of its own); another's host is lost, by freezing (SIGSTOP) the worker and
     every process below it: they answer nothing and renew nothing, their connections stay open
@@ -134,58 +152,51 @@ def test_a_killed_worker_and_a_lost_host_lose_their_runs_and_the_survivor_runs_t
     the third worker. Then the frozen run's child is resumed (SIGCONT) first and ends its run,
     writing its events and journal; then its worker and work-horse, which read them and try to
     keep them: their events, lease renewal, journal and final status are all refused."""
-    with fault_servers.workers(tmp_path, stack["env"], count=3) as workers:
-        frozen: list[int] = []
-        try:
-            doomed = {fault: start_run(stack, "slow") for fault in ("killed", "frozen")}
-            holders = {fault: running_on(stack, workers, run) for fault, run in doomed.items()}
-            (survivor,) = [w for w in workers if w not in holders.values()]
-            killed, stopped = holders["killed"], holders["frozen"]
-            (horse,) = [p for p in descendants(stopped.pid) if _parent(p) == stopped.pid]
-            frozen = [stopped.pid, *descendants(stopped.pid)]
-            for pid in [killed.pid, *descendants(killed.pid)]:
-                os.kill(pid, signal.SIGKILL)
-            for pid in frozen:
-                os.kill(pid, signal.SIGSTOP)
-            fault_at = time.monotonic()
-            queued = [start_run(stack, "quick") for _ in range(2)]
-            lost = {fault: interrupted_within_the_lease(stack, run, fault_at)
-                    for fault, run in doomed.items()}
-            took = finished_by(stack, queued, survivor)
-            assert killed.wait(5) == -signal.SIGKILL
+    workers, logs = stack["workers"], stack["logs"]
+    frozen: list[int] = []
+    try:
+        doomed = {fault: start_run(stack, "slow") for fault in ("killed", "frozen")}
+        holders = {fault: running_on(stack, workers, run) for fault, run in doomed.items()}
+        (survivor,) = [w for w in workers if w not in holders.values()]
+        killed, stopped = holders["killed"], holders["frozen"]
+        (horse,) = [p for p in descendants(stopped.pid) if _parent(p) == stopped.pid]
+        frozen = [stopped.pid, *descendants(stopped.pid)]
+        for pid in [killed.pid, *descendants(killed.pid)]:
+            os.kill(pid, signal.SIGKILL)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        fault_at = time.monotonic()
+        queued = [start_run(stack, "quick") for _ in range(2)]
+        lost = {fault: interrupted_within_the_lease(stack, run, fault_at)
+                for fault, run in doomed.items()}
+        took = finished_by(stack, queued, survivor)
+        assert killed.wait(5) == -signal.SIGKILL
 
-            # The run's child first: it finishes its run while its supervisor is still away.
-            child = [p for p in frozen if p not in (stopped.pid, horse)]
-            for pid in child:
-                os.kill(pid, signal.SIGCONT)
-            wait_for(lambda: all(_ended(p) for p in child), 30, "the run's child ended")
-            for pid in (horse, stopped.pid):
-                os.kill(pid, signal.SIGCONT)
-            frozen = []
-            # The work-horse reads what the child left, reports it, and exits.
-            wait_for(lambda: _ended(horse), 30, "the resumed work-horse ended its job")
-            late = row(stack, doomed["frozen"])
-            assert late == lost["frozen"][0], "the resumed worker changed the run"
-            assert stopped.poll() is None  # it goes on serving the queue
-            said = (tmp_path / f"worker-{workers.index(stopped)}.log").read_text()
-            # It did try: its events and its outcome were refused.
-            run = doomed["frozen"]
-            assert f"run {run}: events not kept: the run has ended (interrupted)" in said
-            assert f"run {run}: no longer this worker's" in said
-        except BaseException:
-            print(worker_logs(tmp_path))
-            raise
-        finally:
-            for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
-            # All at once: a worker that ran jobs may take seconds to say goodbye to RQ.
-            for process in workers:
-                if process.poll() is None:
-                    process.terminate()
-            for process in workers:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(15)
-    assert "Traceback" not in worker_logs(tmp_path)
+        # The run's child first: it finishes its run while its supervisor is still away.
+        child = [p for p in frozen if p not in (stopped.pid, horse)]
+        for pid in child:
+            os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: all(_ended(p) for p in child), 30, "the run's child ended")
+        for pid in (horse, stopped.pid):
+            os.kill(pid, signal.SIGCONT)
+        frozen = []
+        # The work-horse reads what the child left, reports it, and exits.
+        wait_for(lambda: _ended(horse), 30, "the resumed work-horse ended its job")
+        late = row(stack, doomed["frozen"])
+        assert late == lost["frozen"][0], "the resumed worker changed the run"
+        assert stopped.poll() is None  # it goes on serving the queue
+        said = (logs / f"worker-{workers.index(stopped)}.log").read_text()
+        # It did try: its events and its outcome were refused.
+        run = doomed["frozen"]
+        assert f"run {run}: events not kept: the run has ended (interrupted)" in said
+        assert f"run {run}: no longer this worker's" in said
+    except BaseException:
+        print(worker_logs(logs))
+        raise
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    assert "Traceback" not in worker_logs(logs)
     for fault, (row_, after) in lost.items():
         print(f"{fault} worker: its run interrupted {after:.1f} s after the fault (lease "
               f"{LEASE} s, reaper every {REAP} s), {row_['events']} events kept")
