@@ -1,7 +1,8 @@
 """A pytest plugin (tests/conftest.py loads it): every log record of the test process is teed to
 a file under the session's tmp folder, formatted as the hub's JSON lines (with the fields given
 through `extra=`), and at the end of the session that file and every other `*.log` under the
-session's tmp folder (the servers the tests started wrote there) are grepped for secrets. A
+session's tmp folder (the servers the tests started wrote there) are grepped for secrets (under
+pytest-xdist, by the controller, in every worker's folder). A
 secret found fails the run, naming where it is without printing it.
 
 The tee sees every record the loggers make: a level a logger leaves out (DEBUG below the hub's
@@ -78,13 +79,18 @@ def tee_log_records(tmp_path_factory) -> Iterator[Path]:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Fail the run when a log line written during it holds a secret."""
-    if _tee is None:
+    if _tee is not None:
+        logging.getLogger().removeHandler(_tee)
+        _tee.close()
+    # Under pytest-xdist a worker's exit status is not the run's: the controller, which runs no
+    # test, greps once every worker is done (their tmp folders sit inside its own).
+    if hasattr(session.config, "workerinput"):
         return
-    logging.getLogger().removeHandler(_tee)
-    _tee.close()
-    basetemp = Path(_tee.stream.name).parent
+    if _tee is None and not session.config.pluginmanager.has_plugin("dsession"):
+        return
+    basetemp = session.config._tmp_path_factory.getbasetemp()
     found = []
-    for path in sorted(basetemp.rglob("*.log")) + [basetemp / TEE_NAME]:
+    for path in sorted(basetemp.rglob("*.log")) + sorted(basetemp.rglob(TEE_NAME)):
         try:
             with path.open(encoding="utf-8", errors="replace") as lines:
                 found += [(path, n, kind) for n, kind in find_secrets(lines)]
