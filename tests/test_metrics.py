@@ -250,3 +250,17 @@ def test_webhook_deliveries_count_once_webhooks_deliver(client):
     before = failed()
     metrics.webhook_delivery("failed")  # what issue 15's webhooks call after each attempt
     assert failed() == before + 1
+
+
+def test_a_method_the_hub_does_not_know_is_counted_as_other(client):
+    # A client picks the method: each made-up one must not become a series of its own.
+    before = scrape(client.get("/metrics").get_data(as_text=True))
+    for made_up in ("BREW", "WHEN1", "WHEN2"):
+        assert client.open("/status/live", method=made_up).status_code == 405
+    after = scrape(client.get("/metrics").get_data(as_text=True))
+    methods = {dict(labels).get("method") for _, labels in after["chaoshub_http_requests"]}
+    assert not methods & {"BREW", "WHEN1", "WHEN2"}
+    assert value(after, "chaoshub_http_requests", "chaoshub_http_requests_total",
+                 method="other", status="405") - value(
+        before, "chaoshub_http_requests", "chaoshub_http_requests_total",
+        method="other", status="405") == 3

@@ -37,6 +37,10 @@ UNMATCHED = "<unmatched>"  # the route label of a request no rule matched (404, 
 # Seconds: from a cached read (~1 ms) to the slowest page worth telling apart.
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 WEBHOOK_OUTCOMES = ("delivered", "failed")
+# The method label's values: a client may send any token as a method, and each new one would be a
+# new series in every worker's files (and every scrape) for as long as the hub runs.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 
 # Set by `_families()` once prometheus_client is imported: what the hot paths count into.
 HTTP_REQUESTS: Any = None
@@ -189,7 +193,8 @@ def _finish(response: Response) -> Response:
     rule = current.url_rule
     route = rule.rule if rule is not None else UNMATCHED
     status = response.status_code
-    labels = (route, current.method, str(status))
+    method = current.method if current.method in METHODS else OTHER_METHOD
+    labels = (route, method, str(status))
     HTTP_REQUESTS.labels(*labels).inc()
     HTTP_LATENCY.labels(*labels).observe(seconds)
     access_log.write(current, route, status, seconds)
