@@ -41,3 +41,37 @@ def test_a_page_gets_a_503_page(app):
     assert answer.status_code == 503
     assert answer.mimetype == "text/html"
     assert "try again" in answer.text and "psycopg" not in answer.text
+
+
+def test_a_query_sqlite_cannot_run_is_a_500_not_a_503(tmp_path, signing_key_file):
+    # SQLite raises an OperationalError for a missing table too: the code's fault, not an outage.
+    from sqlalchemy import text
+
+    from chaoshub.core.db import transaction
+
+    app = create_app({
+        "CHAOSHUB_INSTANCE_PATH": str(tmp_path), "CHAOSHUB_SIGNING_KEY_FILE": str(signing_key_file),
+        "SECRET_KEY": "test-secret", "REDIS_URL": "", "EVENTS_POLL_SECONDS": 0,
+        **{f"{s}_DATABASE_URL": f"sqlite:///{tmp_path}/{s.lower()}.db"
+           for s in ("AUTH", "DASHBOARD", "EXPERIMENT")}})
+
+    def broken():
+        with transaction("experiment") as session:
+            session.execute(text("SELECT * FROM no_such_table"))
+
+    def locked():
+        import sqlite3
+
+        from sqlalchemy.exc import OperationalError
+
+        busy = sqlite3.OperationalError("database is locked")
+        busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
+        raise OperationalError("SELECT 1", {}, busy)
+
+    app.add_url_rule("/test/broken", "broken", broken)
+    app.add_url_rule("/test/locked", "locked", locked)
+    client = app.test_client()
+    answer = client.get("/test/broken")
+    assert answer.status_code == 500
+    assert answer.get_json()["error"] == "internal_error"
+    assert client.get("/test/locked").status_code == 503

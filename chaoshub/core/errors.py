@@ -196,7 +196,7 @@ def init_app(app: Flask) -> None:
     def _database_error(error: sql.SQLAlchemyError):
         if full := storage_full(error):  # an OperationalError too, but not an outage
             return error_response(full)
-        if not isinstance(error, DATABASE_AWAY):
+        if not isinstance(error, DATABASE_AWAY) or _query_wrong(error):
             return _unexpected(error)
         # One line, no stack: every request says it while a database restarts.
         log.warning("database unavailable on %s %s: %s", request.method, request.path,
@@ -211,6 +211,15 @@ def init_app(app: Flask) -> None:
         hub_error = HubError("something went wrong on our side; it has been logged")
         hub_error.code, hub_error.status = "internal_error", 500
         return error_response(hub_error)
+
+
+def _query_wrong(error: sql.SQLAlchemyError) -> bool:
+    # SQLite says "no such table", "no such column" and syntax errors with an OperationalError
+    # too, all under SQLITE_ERROR: a fault of the code or its migrations (a 500 with its stack),
+    # not a database away (busy, locked, unable to open: other codes).
+    orig = getattr(error, "orig", None)
+    return isinstance(orig, sqlite3.Error) and \
+        (getattr(orig, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_ERROR
 
 
 def storage_full(error: BaseException) -> InsufficientStorage | None:
