@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from chaoshub.core import logs
 from tests.conftest import PASSWORD
@@ -35,3 +36,17 @@ def test_log_records_reach_the_tee_as_the_hub_writes_them(tee_log_records):
     last = tee_log_records.read_text().splitlines()[-1]
     assert '"logger": "chaoshub.test"' in last and "refused" in last
     assert secret not in last and list(find_secrets([last])) == []
+
+
+def test_a_text_line_scrubs_the_traceback_too():
+    # The record factory cleans the message only: an exception's text is the formatter's to clean.
+    secret = "chub_" + "q" * 30
+    try:
+        raise ValueError(f"GET https://provider.example/cb?code={'c' * 20}&x=1 with {secret}")
+    except ValueError:
+        record = logging.getLogger("chaoshub.test").makeRecord(
+            "chaoshub.test", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    line = logs.Text().format(record)
+    assert "ValueError" in line and "failed" in line
+    assert secret not in line and "c" * 20 not in line
+    assert list(find_secrets(line.splitlines())) == []

@@ -83,11 +83,27 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class Text(logging.Formatter):
+    """Readable lines (TEXT), the traceback and stack scrubbed as the message is: the record
+    factory cleans the message only, and an exception's text may quote a URL or a token."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT)
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        """The traceback, scrubbed."""
+        return scrub(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 (logging's name)
+        """The stack, scrubbed."""
+        return scrub(super().formatStack(stack_info))
+
+
 def configure(level: str, fmt: str) -> None:
     """Send the process's log lines to stderr at `level`, as "json" lines or readable "text"."""
     install()
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(TEXT))
+    handler.setFormatter(JsonLines() if fmt == "json" else Text())
     root = logging.getLogger()
     # Once per process: an app made again (tests make many) keeps the one handler.
     for old in [h for h in root.handlers if getattr(h, "chaoshub", False)]:
