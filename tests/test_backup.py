@@ -337,3 +337,14 @@ def _wait(condition, seconds: float = 20) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def test_a_manifest_naming_a_file_outside_its_backup_is_refused(tmp_path):
+    outside = tmp_path / "elsewhere.pem"
+    outside.write_text("not the backup's")
+    (tmp_path / "backup").mkdir()
+    for named in (str(outside), "../elsewhere.pem"):
+        manifest = {"databases": {}, "keys": [{"name": "signing-key.pem", "file": named,
+                                              "sha256": backups._sha256(outside)}]}
+        with pytest.raises(backups.BackupError, match="outside its folder"):
+            backups.check_files(tmp_path / "backup", manifest)

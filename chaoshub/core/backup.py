@@ -275,8 +275,12 @@ def check_files(folder: Path, manifest: dict[str, Any]) -> None:
     """Every file the manifest lists is there, unchanged."""
     listed = [t for database in manifest["databases"].values() for t in database["tables"]]
     for entry in [*listed, *manifest["keys"]]:
-        path = Path(folder) / entry["file"]
-        if ".." in Path(entry["file"]).parts or not path.is_file():
+        named = Path(entry["file"])
+        if named.is_absolute() or ".." in named.parts:
+            # `folder / "/etc/x"` is /etc/x: a manifest names files inside its backup only.
+            raise BackupError(f"the backup is corrupt: {entry['file']} is outside its folder")
+        path = Path(folder) / named
+        if not path.is_file():
             raise BackupError(f"the backup is incomplete: {entry['file']} is missing")
         if _sha256(path) != entry["sha256"]:
             raise BackupError(f"the backup is corrupt: {entry['file']} does not match its "
