@@ -350,3 +350,6 @@ def test_a_run_opened_again_with_its_idempotency_key_is_the_same_run(app, token,
     elsewhere = app.test_client().post("/api/v1/runs", json={**body, "workspace": "ops"},
                                        headers=keyed)
     assert elsewhere.status_code == 409
+    # And the API's description says it may.
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert "409" in spec["paths"]["/api/v1/runs"]["post"]["responses"]

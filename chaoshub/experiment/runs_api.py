@@ -26,7 +26,7 @@ def _challenge(response):
 
 @runs_api.post("")
 @docs.validate(json=m.RunOpening, tags=["runs"],
-               resp=answers(m.RunOpened, 400, 401, 403, 404, 413, 422, status=201))
+               resp=answers(m.RunOpened, 400, 401, 403, 404, 409, 413, 422, status=201))
 def create_run():
     """Open a run: {"org", "workspace", "experiment", "experiment_id"?, "node"?} -> 201; sent
     again with the same Idempotency-Key header (a retry), the same run."""
