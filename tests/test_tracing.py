@@ -58,3 +58,15 @@ def test_each_request_is_a_span_named_by_its_route_joined_to_the_callers_trace(t
     assert (span["trace_id"], span["parent_id"]) == (caller_trace, caller_span)
     # The path itself (its ids) is in no span.
     assert not any("no-such-id" in str(s) for s in spans)
+
+
+def test_a_made_up_method_names_no_span_of_its_own(traced, receiver):
+    answer = traced.test_client().open("/status/live", method="BREW",
+                                       headers={"X-Request-Id": "traced-brew"})
+    assert answer.status_code == 405
+    tracing.flush()
+    spans = receiver.wait_for(lambda spans: any(
+        s["attributes"].get("chaoshub.request_id") == "traced-brew" for s in spans))
+    span = next(s for s in spans if s["attributes"].get("chaoshub.request_id") == "traced-brew")
+    assert span["name"] == "_OTHER (no route)"
+    assert span["attributes"]["http.request.method"] == "_OTHER"
