@@ -75,3 +75,41 @@ def test_a_query_sqlite_cannot_run_is_a_500_not_a_503(tmp_path, signing_key_file
     assert answer.status_code == 500
     assert answer.get_json()["error"] == "internal_error"
     assert client.get("/test/locked").status_code == 503
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_database_away_in_another_service_keeps_its_retry_after(settings):
+    # Split mode: auth answers as a hub whose database is away does; the caller passes it on.
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class AuthAway(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"error": "service_unavailable", "details": None,
+                               "message": "a database is not answering right now"}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Retry-After", "7")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AuthAway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = create_app({**settings, "CHAOSHUB_SERVICES": "dashboard,experiment",
+                          "AUTH_SERVICE_URL": f"http://127.0.0.1:{server.server_port}",
+                          "PROXY_HOPS": 0})
+        answer = app.test_client().get("/api/v1/orgs",
+                                       headers={"Authorization": f"Bearer {new_token()}"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.status_code == 503
+    assert answer.get_json()["error"] == "service_unavailable"
+    assert answer.headers["Retry-After"] == "7"

@@ -104,7 +104,13 @@ class PublicFunction:
         metrics.service_call(self.service, self.name, "ok" if ok else "error",
                              time.perf_counter() - started)
         if not ok:
-            raise error_from_payload(payload, response.status_code)
+            error = error_from_payload(payload, response.status_code)
+            # The service's own Retry-After (a database restarting there, a rate limit) goes on
+            # to the client as a monolith would have said it.
+            if hasattr(error, "retry_after") and response.headers.get("Retry-After",
+                                                                        "").isdigit():
+                error.retry_after = int(response.headers["Retry-After"])
+            raise error
         return result.validate_python(payload.get("result"))
 
     def call_from_request(self) -> Any:
