@@ -13,10 +13,11 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 EXTENSION = "chaoshub.databases"
-# A request waits this long at most for a connection, new (PostgreSQL answering) or from the
-# pool: with PostgreSQL away, it answers 503 at once rather than hanging (errors.py).
+# A request waits this long at most for a connection, new (PostgreSQL answering; libpq takes
+# no less than 2 s) or from the pool: with PostgreSQL away, it answers 503 (errors.py) within
+# 2 s all told, rather than hanging; the pool's wait leaves room for the answer itself.
 CONNECT_SECONDS = 2
-POOL_WAIT_SECONDS = 2
+POOL_WAIT_SECONDS = 1.5
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
