@@ -43,6 +43,7 @@ from tests.experiment_data import journal as journal_fixture
 from tests.helpers import (
     BIN,
     clean_env,
+    descendants,
     free_port,
     signed_in_session,
     start,
@@ -423,24 +424,6 @@ def unique_journal() -> dict:
 
 # Processes, read from /proc ---------------------------------------------------------------------
 
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        children = [p for p, parent in parents.items() if parent == current]
-        found.extend(children)
-        frontier.extend(children)
-    return found
 
 
 def rss_mb(pid: int) -> float:

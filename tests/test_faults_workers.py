@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests import fault_servers
-from tests.fault_servers import descendants
-from tests.helpers import BIN, signed_in_session
+from tests.helpers import BIN, descendants, signed_in_session
 from tests.run_data import runnable, sleeping, wait_for
 
 pytestmark = pytest.mark.faults

@@ -6,12 +6,19 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from chaoshub.experiment import runs
-from tests.helpers import BIN, clean_env, running_hub, signed_in_session, start, stop
+from tests.helpers import (
+    BIN,
+    clean_env,
+    descendants,
+    running_hub,
+    signed_in_session,
+    start,
+    stop,
+)
 from tests.run_data import runnable, sleeping, wait_for
 
 pytestmark = pytest.mark.workers
@@ -79,7 +86,7 @@ def test_rq_workers_run_experiments_and_a_killed_one_loses_its_run_within_the_le
         pid = int(row.worker.rsplit(":", 1)[1])
         victim = next(w for w in workers if w.pid == pid)
         # The worker, its work-horse and the run's child (in its own session) all go at once.
-        for process in [pid, *_descendants(pid)]:
+        for process in [pid, *descendants(pid)]:
             os.kill(process, signal.SIGKILL)
         killed_at = time.monotonic()
         lost = wait_for(lambda: (r := status(slow)).status == "interrupted" and r, 30,
@@ -106,24 +113,6 @@ def _token(app) -> str:
 
     return make_token(signed_up_client(app, "alice"), RUNNER)
 
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid`, read from /proc (a child may be in a session of its own)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        children = [p for p, parent in parents.items() if parent == current]
-        found.extend(children)
-        frontier.extend(children)
-    return found
 
 
 def test_a_worker_without_the_signing_key_runs_for_a_hub_that_hosts_every_service(tmp_path):
