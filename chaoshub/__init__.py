@@ -28,7 +28,7 @@ from chaoshub.core.config import instance_secret, load_settings
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the hub, hosting the services that configuration names."""
     settings = load_settings(overrides)
-    app = Flask(__name__, instance_path=settings["CHAOSHUB_INSTANCE_PATH"])
+    app = web.Hub(__name__, instance_path=settings["CHAOSHUB_INSTANCE_PATH"])
     app.url_rule_class = web.LazyBuilderRule
     app.jinja_options = {**app.jinja_options, "bytecode_cache": web.TEMPLATE_CODE}
     app.config.update(settings)

@@ -28,6 +28,8 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # PostgreSQL keeps no NUL in text, and a lone surrogate cannot be written as UTF-8.
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# The environ's keys that hold request headers (request.headers shows these alone).
+_HEADER_KEYS = ("HTTP_", "CONTENT_TYPE", "CONTENT_LENGTH")
 
 
 def parse_json(data: str | bytes) -> Any:
@@ -100,10 +102,11 @@ def check_request_text() -> None:
     check_text(request.path, "the URL")
     for key, value in request.args.items(multi=True):
         check_text(key + value, "the URL")
-    headers = list(request.headers.items())
-    # One search over them all; the header at fault is looked for only when there is one.
-    if _BAD_TEXT.search("".join(value for _, value in headers)):
-        for name, value in headers:
+    # One search over every header as the server handed it over (the WSGI environ, which
+    # request.headers reads again for each item); the header at fault is looked for only then.
+    if _BAD_TEXT.search("".join([value for key, value in request.environ.items()
+                                 if key.startswith(_HEADER_KEYS) and isinstance(value, str)])):
+        for name, value in request.headers.items():
             check_text(value, f"the {name} header")
     if request.mimetype in FORM_TYPES:
         for key, value in request.form.items(multi=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import secrets
@@ -174,9 +175,8 @@ def _finish(response: Response) -> Response:
     present = {name.lower() for name, _ in headers.items()}  # one pass: the lookups are linear
     # Browsers apply form-action to redirects too: sign-in forms end at the providers' pages.
     if "content-security-policy" not in present:
-        targets = "".join(f" {origin}" for origin in current_app.config["FORM_ACTION_ORIGINS"])
         headers.add("Content-Security-Policy",
-                    CONTENT_SECURITY_POLICY.format(form_targets=targets))
+                    _content_security_policy(tuple(current_app.config["FORM_ACTION_ORIGINS"])))
     for name, value in SECURITY_HEADERS:
         if name.lower() not in present:
             headers.add(name, value)
@@ -190,6 +190,31 @@ def _finish(response: Response) -> Response:
         if "If-None-Match" in request.headers or "If-Modified-Since" in request.headers:
             response.make_conditional(request)
     return response
+
+
+class Hub(Flask):
+    """The hub's Flask app: Flask as it is, but for how it calls views and hooks."""
+
+    _SYNC_KNOWN = 4096  # functions remembered as plain ones, at most (views and hooks: ~300)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._plain: set[Callable] = set()
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        """`func` as Flask would call it, checked once per function: Flask asks whether each
+        view and hook is a coroutine function on every request (a dozen times each)."""
+        if func in self._plain:
+            return func
+        wrapped = super().ensure_sync(func)
+        if wrapped is func and len(self._plain) < self._SYNC_KNOWN:
+            self._plain.add(func)
+        return wrapped
+
+
+@functools.lru_cache(maxsize=8)
+def _content_security_policy(form_targets: tuple[str, ...]) -> str:
+    return CONTENT_SECURITY_POLICY.format(form_targets="".join(f" {o}" for o in form_targets))
 
 
 class CookielessSessions(SecureCookieSessionInterface):

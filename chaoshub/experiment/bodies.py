@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -10,6 +11,8 @@ from typing import Any
 
 import yaml
 from flask import Response, current_app, request
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from chaoshub.core import inputs
 from chaoshub.core.claims import verify
@@ -60,11 +63,18 @@ def wants_yaml() -> bool:
         return True
     if request.args.get("format") == "json":
         return False
-    asked = request.headers.get("Accept", "").lower()
+    return _prefers_yaml(request.headers.get("Accept", ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _prefers_yaml(accept: str) -> bool:
+    # Clients send one Accept again and again (`chaos run` names JSON and YAML): each header
+    # is parsed once per process.
+    asked = accept.lower()
     if "yaml" not in asked and "text/" not in asked:
-        return False  # the common case, without parsing the header
-    accept = request.accept_mimetypes
-    return max(accept.quality(t) for t in YAML_TYPES) > accept.quality("application/json")
+        return False
+    parsed = parse_accept_header(accept, MIMEAccept)
+    return max(parsed.quality(t) for t in YAML_TYPES) > parsed.quality("application/json")
 
 
 class RenderedDocuments:

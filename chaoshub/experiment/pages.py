@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, make_response, redirect, render_template, request
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from chaoshub.core.claims import verify
 from chaoshub.core.errors import BadRequest, Forbidden, HubError, NotFound, Unauthorized
@@ -138,9 +141,15 @@ def _challenge(response):
 
 
 def _is_browser() -> bool:
-    # Named explicitly: `*/*` (old chaoslib) matches text/html but is not a browser.
+    return _names_html(request.headers.get("Accept", ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _names_html(accept: str) -> bool:
+    # Named explicitly: `*/*` (old chaoslib) matches text/html but is not a browser. Each
+    # header parsed once per process: `chaos run` sends the same one on every read.
     return any(value.lower() in ("text/html", "application/xhtml+xml") and quality > 0
-               for value, quality in request.accept_mimetypes)
+               for value, quality in parse_accept_header(accept, MIMEAccept))
 
 
 def experiment_page(org: str, workspace: str, experiment_id: str):
