@@ -38,7 +38,9 @@ the CPU time (user + system, from /proc) of the server's gunicorn master and wor
 wrk completed; and the resident memory of each hub worker, idle (after its first request) and
 after all the pass's load. Then each pass's targets, with PASS or MISS. --quick: 5 s runs, 100k
 instead of 1M executions. Ctrl+C (or SIGTERM) still stops the servers and drops the databases.
-The access log is off for every server.
+The hub writes no access line (LOG_LEVEL=WARNING), as neither the ceiling nor gunicorn (by
+default) does; the read is measured a second time on a hub writing its access line to stderr
+(LOG_LEVEL=INFO, the hub's default), to show what that line costs.
 """
 
 from __future__ import annotations
@@ -160,11 +162,18 @@ def _measure_pass(kind: str, args: argparse.Namespace, wrk: str, plan: Plan) -> 
                                                 threads=args.threads))
 
         ceiling = serve("load_apps:hello()")
+        # Like the ceiling (and gunicorn by default), the hub writes no access line; a second
+        # hub with its access line on shows what that line costs a read.
+        env["LOG_LEVEL"] = "WARNING"
         hub = serve("chaoshub:create_app()")
+        env["LOG_LEVEL"] = "INFO"
+        logged_hub = serve("chaoshub:create_app()")
+        env["LOG_LEVEL"] = "WARNING"
         setup = (f"{os.cpu_count()} CPUs; gunicorn -w {args.workers} --threads {args.threads}; "
                  f"wrk -t{plan.wrk_threads} -c{plan.connections} -d{plan.duration}s")
         print(f"{setup}: ceiling {ceiling.url}, hub {hub.url}")
         _first_requests(hub.url, token, args.workers)
+        _first_requests(logged_hub.url, token, args.workers)
         idle = worker_rss_mb(hub.pid)
 
         def seeder(listed: str, count: int, start: int) -> float:
@@ -172,7 +181,7 @@ def _measure_pass(kind: str, args: argparse.Namespace, wrk: str, plan: Plan) -> 
                 return seed(databases["experiment"], listed, count, start=start, progress=print)
             return seed_through_app(app, listed, count, start=start, progress=print)
 
-        bench = Bench(wrk, plan, workdir, ceiling, hub)
+        bench = Bench(wrk, plan, workdir, ceiling, hub, logged_hub)
         results, queries = _scenarios(bench, app, token, sizes, seeder)
         memory = Memory(idle_mb=idle, loaded_mb=worker_rss_mb(hub.pid))
         print_report(title, results, queries, memory, setup)
@@ -181,20 +190,23 @@ def _measure_pass(kind: str, args: argparse.Namespace, wrk: str, plan: Plan) -> 
 class Bench:
     """Runs each scenario with wrk: a short warm-up, the ceiling, then the measured run."""
 
-    def __init__(self, wrk: str, plan: Plan, workdir: Path, ceiling: Server, hub: Server):
+    def __init__(self, wrk: str, plan: Plan, workdir: Path, ceiling: Server, hub: Server,
+                 logged_hub: Server):
         self.wrk, self.plan, self.workdir = wrk, plan, workdir
-        self.ceiling, self.hub = ceiling, hub
+        self.ceiling, self.hub, self.logged_hub = ceiling, hub, logged_hub
         self.runs = 0
 
-    def measure(self, label: str, path: str, make_script) -> Measured:
-        """Warm up, measure the ceiling, then the scenario (`path` on the hub);
-        `make_script(run_number)` gives each of the scenario's runs its script."""
-        url = self.hub.url + path
+    def measure(self, label: str, path: str, make_script, logged: bool = False) -> Measured:
+        """Warm up, measure the ceiling, then the scenario (`path` on the hub, or on the hub
+        writing access lines when `logged`); `make_script(run_number)` gives each of the
+        scenario's runs its script."""
+        hub = self.logged_hub if logged else self.hub
+        url = hub.url + path
         self._run(url, make_script(self.runs + 1), self.plan.warmup)
         # Right before the scenario: the machine's load then is the scenario's too.
         ceiling, ceiling_cpu = self._measured(self.ceiling, self.ceiling.url + "/",
                                               static_script({}))
-        result, cpu = self._measured(self.hub, url, make_script(self.runs + 1))
+        result, cpu = self._measured(hub, url, make_script(self.runs + 1))
         print(f"  {label:<40} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
               f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  cpu {cpu:.2f} ms/req   "
               f"(ceiling {ceiling.rps:.0f} req/s, p50 {ceiling.p50_ms:.2f} ms)")
@@ -231,6 +243,8 @@ def _scenarios(bench: Bench, app, token: str, sizes: tuple[int, ...], seeder: Se
         e.get("experiment") == listed for e in body.get("extensions", [])))
     results["read"] = bench.measure("read experiment (CLI, warm cache)", page,
                                     lambda _: static_script(cli_get))
+    results["read logged"] = bench.measure("  the same, access log on", page,
+                                           lambda _: static_script(cli_get), logged=True)
 
     listing = f"/api/v1/experiments/{listed}/executions?limit={LISTED}"
     seeded = 0

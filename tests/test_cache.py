@@ -80,6 +80,24 @@ def test_a_derived_value_is_kept_until_any_entry_changes(monkeypatch):
     assert store.derived(("grant", "a"), work_out) == 4
 
 
+def test_a_derived_value_its_keep_refuses_is_worked_out_each_time():
+    store = Cache(MemoryBackend(), default_ttl=60)
+    made = []
+
+    def work_out():
+        made.append(1)
+        return None if len(made) < 3 else len(made)
+
+    def keep(value):
+        return value is not None
+
+    assert store.derived(("token", "a"), work_out, keep=keep) is None
+    assert store.derived(("token", "a"), work_out, keep=keep) is None  # not kept: again
+    assert store.derived(("token", "a"), work_out, keep=keep) == 3
+    assert store.derived(("token", "a"), work_out, keep=keep) == 3  # kept now
+    assert len(made) == 3
+
+
 def test_a_value_worked_out_while_an_entry_changed_is_not_kept():
     store = Cache(MemoryBackend(), default_ttl=60)
 

@@ -127,6 +127,8 @@ def test_revocation_takes_effect_on_the_next_request(app, alice):
     created = make_token(alice)
     browser = app.test_client()
     assert browser.get("/api/v1/me", headers=bearer(created["secret"])).status_code == 200
+    # Read again: from the copy this process keeps of the token, decoded.
+    assert browser.get("/api/v1/me", headers=bearer(created["secret"])).status_code == 200
     response = alice.delete(f"/api/v1/tokens/{created['id']}",
                             headers={"X-CSRF-Token": csrf(alice)})
     assert response.status_code == 204

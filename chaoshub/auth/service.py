@@ -687,7 +687,10 @@ def _claim_for_token(secret: str, client_ip: str) -> str:
     if token_secrets.well_formed(secret):
         # Every API call comes here: the token alone, from this process's own copy when warm.
         token_hash = token_secrets.token_hash(secret)
-        token = cache().peek(_token_key(token_hash))[0]
+        # Decoded once per process while no cached entry changes (a revocation is a change).
+        token = cache().derived(("token", token_hash),
+                                lambda: cache().peek(_token_key(token_hash))[0],
+                                keep=lambda found: found is not MISSING)
         if token is MISSING:
             token = _load_token(token_hash)
             # A run's token is read every time: it is revoked by a worker, another process

@@ -280,9 +280,10 @@ class Cache:
                 values.append(MISSING)
         return values
 
-    def derived(self, key: tuple, work_out: Callable[[], T]) -> T:
+    def derived(self, key: tuple, work_out: Callable[[], T],
+                keep: Callable[[T], bool] | None = None) -> T:
         """A value worked out from cached entries (`work_out()`, immutable), kept in this process
-        until any entry changes and for a few seconds at most."""
+        until any entry changes and for a few seconds at most (and only when `keep(value)`)."""
         # Any change drops every derived value: they are few, and changes rare next to reads.
         generation = self._generation()
         if generation is None:
@@ -291,6 +292,8 @@ class Cache:
         if found is not None and found[0] == generation and found[1] > time.monotonic():
             return found[2]
         value = work_out()
+        if keep is not None and not keep(value):
+            return value
         # Kept with the generation read before working it out: a change meanwhile voids it.
         with self._derived_lock:
             self._derived[key] = (generation, time.monotonic() + self._derived_seconds, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ Scope = Literal[
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 # What a browser session's claim carries instead of scopes: all of its user's rights.
 SESSION_SCOPES = ("*",)
+_SESSION_SCOPES = frozenset(SESSION_SCOPES)
 # What a verifier accepts of a claim's lifetime (issued ones live CLAIM_TTL, a minute by default),
 # and of the clocks of the processes that sign and check it.
 MAX_LIFETIME = MAX_CLAIM_TTL
@@ -64,7 +66,7 @@ class UserClaim:
     @property
     def is_session(self) -> bool:
         """True when the claim comes from a signed-in browser session, not an API token."""
-        return not self.anonymous and set(SESSION_SCOPES) <= set(self.scopes)
+        return not self.anonymous and _SESSION_SCOPES.issubset(self.scopes)
 
     def allows(self, scope: str) -> bool:
         """True when the credential behind this claim carries `scope` (a session has them all)."""
@@ -346,7 +348,7 @@ def sign(*, sub: str, name: str, scopes: tuple[str, ...], workspace: str | None 
     nobody outside reads it, so nothing is signed; `portable` signs one that must leave."""
     config = current_app.config
     if has_request_context() and not request.path.startswith(REMOTE_CALLS):
-        claim = UserClaim(sub=sub, name=name, scopes=tuple(scopes), jti=uuid.uuid4().hex,
+        claim = UserClaim(sub=sub, name=name, scopes=tuple(scopes), jti=os.urandom(16).hex(),
                           exp=int(time.time()) + config["CLAIM_TTL"],
                           workspace=workspace or None, run=run or None)
         handle = LOCAL_PREFIX + claim.jti

@@ -564,11 +564,9 @@ def _experiment(claim: str, experiment_id: str, action: str,
     experiment must also live there.
     """
     where = _readable_workspace(claim, *at) if at is not None else None
-    stored = cache().remember(_experiment_key(experiment_id),
-                              lambda: store.load_experiment(experiment_id))
-    if stored is None:
+    view = cache().derived(("experiment", experiment_id), lambda: _stored_view(experiment_id))
+    if view is None:
         raise NotFound(missing)
-    view = ExperimentView(**stored)
     if where is not None:
         # Read is granted on the workspace in the URL: the experiment only has to be there.
         if view.workspace_id != where.id:
@@ -579,6 +577,14 @@ def _experiment(claim: str, experiment_id: str, action: str,
         except (NotFound, Forbidden) as exc:
             raise NotFound(missing) from exc
     return view, grants.require(where, action)
+
+
+def _stored_view(experiment_id: str) -> ExperimentView | None:
+    # Decoded and built once per process while no cached entry changes: `chaos run` reads the
+    # same experiment again and again.
+    stored = cache().remember(_experiment_key(experiment_id),
+                              lambda: store.load_experiment(experiment_id))
+    return None if stored is None else ExperimentView(**stored)
 
 
 def _readable_workspace(claim: str, org: str, workspace: str):
