@@ -20,6 +20,7 @@ import yaml
 from werkzeug.test import EnvironBuilder
 
 from chaoshub.core import inputs
+from chaoshub.core.errors import BadRequest
 from chaoshub.core.web import CSRF_COOKIE, SESSION_COOKIE
 from tests.conftest import csrf, post_json, sign_up, signed_up_client
 from tests.experiment_data import create, experiment, journal, make_token
@@ -366,3 +367,27 @@ def test_an_audit_export_of_an_org_named_with_a_kelvin_sign_answers(app):
         assert "filename=Kteam-audit.jsonl" in disposition
         encoded = disposition.split("filename*=UTF-8''", 1)[1]
         assert unquote(encoded) == "\u212ateam-audit.jsonl"
+
+
+@pytest.mark.parametrize("body, problem", [
+    (b'{"a": "x\\u0000"}', "NUL"),
+    (b'{"a": "x\\ud800"}', "lone surrogate"),
+    # A surrogate written as UTF-8 bytes: json decodes bodies with surrogatepass.
+    ('{"a": "x\ud800"}'.encode("utf-8", "surrogatepass"), "lone surrogate"),
+    ('{"a": "x\ud800"}', "lone surrogate"),
+    (b'{"a": [1e999]}', "NaN and Infinity"),
+    (b"[" * 65 + b"]" * 65, "nests deeper"),
+])
+def test_a_body_without_escapes_is_checked_as_closely_as_one_with_them(body, problem):
+    # Bodies with no \u escape and no surrogate bytes skip the walk over their strings.
+    with pytest.raises(BadRequest, match=problem):
+        inputs.parse_json(body)
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 64 + b"]" * 64,
+    '{"a": "\ud7ff \u00e9", "b": 1.5e308}'.encode(),  # 0xED begins U+D7FF: not a surrogate
+    b'{"k\\u0041": "\\u00e9\\ud83d\\ude00"}',  # escapes, a pair among them
+])
+def test_clean_bodies_pass_either_way(body):
+    assert inputs.parse_json(body) is not None
