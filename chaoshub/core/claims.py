@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
+import itertools
 import threading
 import time
 import uuid
@@ -309,6 +309,7 @@ def jwks_key_source(jwks_url: str, timeout: float):
 EXTENSION = "chaoshub.claims"
 # A claim made for the request that holds it, in the process that made it (see `sign`).
 LOCAL_PREFIX = "local."
+_HANDLES = itertools.count(1)
 # Calls from other processes (transport.RPC_PREFIX, which imports this module): what they get
 # back must be checkable where they run.
 REMOTE_CALLS = "/internal/"
@@ -348,7 +349,8 @@ def sign(*, sub: str, name: str, scopes: tuple[str, ...], workspace: str | None 
     nobody outside reads it, so nothing is signed; `portable` signs one that must leave."""
     config = current_app.config
     if has_request_context() and not request.path.startswith(REMOTE_CALLS):
-        claim = UserClaim(sub=sub, name=name, scopes=tuple(scopes), jti=os.urandom(16).hex(),
+        # Known by this request alone (its memo holds it): a number of the process suffices.
+        claim = UserClaim(sub=sub, name=name, scopes=tuple(scopes), jti=str(next(_HANDLES)),
                           exp=int(time.time()) + config["CLAIM_TTL"],
                           workspace=workspace or None, run=run or None)
         handle = LOCAL_PREFIX + claim.jti

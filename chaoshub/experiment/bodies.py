@@ -59,9 +59,11 @@ def read_object(limit_setting: str, what: str, yaml_allowed: bool = False) -> di
 
 def wants_yaml() -> bool:
     """True when the client asked for YAML (?format=yaml, or an Accept preferring it)."""
-    if request.args.get("format") in ("yaml", "yml"):
+    # A missing key costs werkzeug an exception: most reads have no query string at all.
+    asked = request.args.get("format") if request.query_string else None
+    if asked in ("yaml", "yml"):
         return True
-    if request.args.get("format") == "json":
+    if asked == "json":
         return False
     return _prefers_yaml(request.headers.get("Accept", ""))
 
