@@ -133,7 +133,9 @@ def publish_experiment(
         here = stored is not None and stored["workspace_id"] == where.id
         if here and isinstance(document, dict):
             digest = versions.content_hash(document)
-            if digest == versions.content_hash(stored["document"]):
+            # Entries cached before they carried the hash work it out.
+            if digest == (stored.get("content_hash")
+                          or versions.content_hash(stored["document"])):
                 # What every `chaos run` after the first sends: the latest version as it is,
                 # valid when it was stored. Nothing to check, write or lock.
                 return SavedExperiment(experiment=ExperimentView(**stored), created=False,

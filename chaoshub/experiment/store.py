@@ -41,10 +41,14 @@ def experiment_view(row: Experiment) -> ExperimentView:
 
 
 def load_experiment(experiment_id: str) -> dict | None:
-    """An experiment as cached JSON, or None."""
+    """An experiment as cached JSON, or None; with its document's content hash, which every
+    repeat publish compares with."""
     with transaction(SERVICE) as session:
         row = session.get(Experiment, experiment_id)
-        return experiment_view(row).model_dump(mode="json") if row else None
+        if row is None:
+            return None
+        return {**experiment_view(row).model_dump(mode="json"),
+                "content_hash": versions.content_hash(row.document)}
 
 
 def describe(row: Experiment, document: dict[str, Any]) -> None:
