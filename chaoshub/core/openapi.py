@@ -187,6 +187,21 @@ def answers(ok: type[BaseModel] | None, *errors: int,
     return Response(**codes)
 
 
+class DocumentAnswers(Response):
+    """Documented answers whose success is a document of another type than JSON (an XML or
+    HTML download): spectree describes JSON bodies only."""
+
+    def __init__(self, media_type: str, description: str, *errors: int):
+        super().__init__(HTTP_200=(None, description),
+                         **{f"HTTP_{code}": ErrorBody for code in errors})
+        self.media_type = media_type
+
+    def generate_spec(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        spec = super().generate_spec(*args, **kwargs)
+        spec["200"]["content"] = {self.media_type: {"schema": {"type": "string"}}}
+        return spec
+
+
 pages = Blueprint("api_docs", __name__)
 
 

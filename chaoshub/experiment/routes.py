@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, render_template, request
 
-from chaoshub.core.openapi import answers, docs, query
+from chaoshub.core.openapi import DocumentAnswers, answers, docs, query
 from chaoshub.core.paging import PageQuery
-from chaoshub.core.web import current_claim, signed_in_claim
+from chaoshub.core.web import current_claim, external_url, signed_in_claim
 from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment import api_models as m
-from chaoshub.experiment import bodies, service
-from chaoshub.experiment.presenters import execution_body, saved_body, serialize
+from chaoshub.experiment import bodies, reports, service
+from chaoshub.experiment.presenters import (
+    OUTCOME_LABELS,
+    execution_body,
+    saved_body,
+    serialize,
+)
 from chaoshub.experiment.schemas import (
     ExecutionView,
     VersionView,
 )
 
 api = Blueprint("experiment_api", __name__, url_prefix="/api/v1")
+
+# A report is a file of its own, opened from a disk: it may style itself, and load nothing.
+REPORT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+                 "form-action 'none'; frame-ancestors 'none'")
 
 
 # Experiments -------------------------------------------------------------------------------
@@ -171,6 +180,42 @@ def get_execution(execution_id: str):
 def get_journal(execution_id: str):
     """The journal of an execution, as published."""
     return jsonify(service.get_journal(current_claim(), execution_id))
+
+
+@api.get("/executions/<execution_id>/junit")
+@docs.validate(resp=DocumentAnswers(
+    "application/xml", "A JUnit XML document (the Ant format CI servers read)", 403, 404),
+    tags=["executions"])
+def get_execution_junit(execution_id: str):
+    """The execution as JUnit XML for CI: one test suite named after the experiment, a test
+    case per steady-state probe (before and after the method) and per method and rollback
+    activity; a tolerance not met is a failure, a failed activity an error, one that did not
+    run a skip. As its journal, not for those who may see its status only."""
+    xml = service.get_execution_junit(current_claim(), execution_id, external_url(""))
+    response = Response(xml, content_type="application/xml; charset=utf-8")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="execution-{execution_id}-junit.xml"')
+    return response
+
+
+@api.get("/executions/<execution_id>/report")
+@docs.validate(resp=DocumentAnswers(
+    "text/html", "A self-contained HTML page: it loads nothing from anywhere", 403, 404),
+    tags=["executions"])
+def get_execution_report(execution_id: str):
+    """The execution as an HTML report to keep or attach: its outcome, when and how long,
+    who published it, its steady states, method and rollbacks (its status only, for those
+    who may see no more)."""
+    report = service.get_execution_report(current_claim(), execution_id)
+    html = render_template("experiment/report.html", report=report,
+                           execution=report.execution, outcome_labels=OUTCOME_LABELS,
+                           page_url=external_url(reports.execution_path(report)),
+                           hub_url=external_url("/"))
+    response = Response(html, content_type="text/html; charset=utf-8")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{reports.filename(report, "html")}"')
+    response.headers["Content-Security-Policy"] = REPORT_POLICY
+    return response
 
 
 @api.get("/experiments/<experiment_id>/compare")

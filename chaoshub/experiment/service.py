@@ -43,6 +43,7 @@ from chaoshub.experiment import (
     moves,
     overview,
     queue,
+    reports,
     run_checks,
     runs,
     store,
@@ -448,11 +449,42 @@ def get_journal(claim: str, execution_id: str) -> dict[str, Any]:
     view = get_execution(claim, execution_id)
     if not view.detailed:
         raise NotFound("no such journal")
-    with transaction(SERVICE) as session:
-        stored = session.get(ExecutionJournal, execution_id)
-        if stored is None:  # the execution is there: retention removed its journal
-            raise NotFound("its journal is no longer kept (RETENTION_JOURNAL_DAYS)")
-        return stored.journal
+    journal = _stored_journal(execution_id)
+    if journal is None:  # the execution is there: retention removed its journal
+        raise NotFound("its journal is no longer kept (RETENTION_JOURNAL_DAYS)")
+    return journal
+
+
+@interface.public
+def get_execution_report(claim: str, execution_id: str) -> reports.ExecutionReport:
+    """An execution as its report shows it: its index, and its steady states, method and
+    rollbacks from its journal (its status only, for outsiders who may see no more)."""
+    execution = get_execution(claim, execution_id)
+    view, where = _experiment(claim, execution.experiment_id, "read",
+                              missing="no such execution")
+    report = reports.ExecutionReport(experiment_title=view.title, org=where.org_name,
+                                     workspace=where.name, execution=execution)
+    if not execution.detailed:
+        return report
+    journal = _stored_journal(execution_id)
+    if journal is None:  # retention removed it: the execution's summary still shows
+        return report.model_copy(update={"journal_kept": False})
+    return report.model_copy(update={"sections": reports.sections(journal),
+                                     "interruption": reports.interruption(journal)})
+
+
+@interface.public
+def get_execution_junit(claim: str, execution_id: str, hub_url: str = "") -> str:
+    """The execution as a JUnit XML document, its page's address under `hub_url` among the
+    suite's properties; NotFound where its journal would be (outsiders who may see its status
+    only, a journal that retention removed)."""
+    report = get_execution_report(claim, execution_id)
+    if not report.execution.detailed:
+        raise NotFound("no such report: only this execution's status is shown to you")
+    if not report.journal_kept:
+        raise NotFound("its journal is no longer kept (RETENTION_JOURNAL_DAYS)")
+    url = f"{hub_url}{reports.execution_path(report)}" if hub_url else ""
+    return reports.junit_xml(report, url)
 
 
 @interface.public
@@ -606,6 +638,12 @@ def _located(claim: str, org: str, workspace: str, experiment_id: str) -> Experi
 def _status_only(view: ExecutionView) -> ExecutionView:
     return view.model_copy(update={"node": "", "published_by": "", "published_by_name": "",
                                    "activities": [], "detailed": False})
+
+
+def _stored_journal(execution_id: str) -> dict[str, Any] | None:
+    with transaction(SERVICE) as session:
+        stored = session.get(ExecutionJournal, execution_id)
+        return None if stored is None else stored.journal
 
 
 def _version(experiment_id: str, number: int) -> ExperimentVersion:
