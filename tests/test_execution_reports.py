@@ -16,6 +16,7 @@ from chaoshub.experiment import journals, reports
 from chaoshub.experiment.schemas import ExecutionView
 from tests.conftest import csrf, signed_up_client
 from tests.experiment_data import FIXTURES, create, experiment, journal, make_token, variant
+from tests.test_execution_page_odd_journals import ODDITIES
 
 SCHEMA = etree.XMLSchema(etree.parse(str(FIXTURES / "junit.xsd")))
 SAMPLES = Path(__file__).parents[2] / "shared" / "samples"
@@ -160,6 +161,17 @@ def test_every_text_is_escaped_and_what_xml_cannot_hold_is_replaced():
     assert kept in failure.get("message")
     url = next(p for p in suite.iter("property") if p.get("name") == "url")
     assert url.get("value") == "http://hub/?a=1&b=<2>"
+
+
+@pytest.mark.parametrize("oddity", sorted(ODDITIES))
+def test_an_odd_journal_still_makes_a_valid_document(oddity):
+    ran = journal()
+    ODDITIES[oddity](ran["run"][0])
+    ran["experiment"]["method"][1] = "not an activity"
+    ran["start"] = "0005-01-02T03:04:05"
+    suite = parsed(reports.junit_xml(report_of(ran)))
+    assert suite.get("timestamp") == "0005-01-02T03:04:05"
+    assert int(suite.get("tests")) >= 8
 
 
 def test_a_report_file_name_is_the_title_and_day_in_plain_letters():

@@ -118,7 +118,7 @@ def junit_xml(report: ExecutionReport, url: str = "") -> str:
         "errors": str(counts["error"]), "skipped": str(counts["skipped"]),
         "time": _seconds(execution.duration),
         # The Ant format's timestamp has no zone: the hub's times are all UTC.
-        "timestamp": started.strftime("%Y-%m-%dT%H:%M:%S"),
+        "timestamp": started.replace(tzinfo=None, microsecond=0).isoformat(),
     })
     if execution.node:
         suite.set("hostname", _clean(execution.node))
@@ -156,7 +156,7 @@ def filename(report: ExecutionReport, extension: str) -> str:
         "ascii", "ignore").decode()
     words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:FILENAME_WORDS]
     started = report.execution.started_at or report.execution.created_at
-    return f"{words.rstrip('-') or 'execution'}-{started:%Y-%m-%d}.{extension}"
+    return f"{words.rstrip('-') or 'execution'}-{started.date().isoformat()}.{extension}"
 
 
 def execution_path(report: ExecutionReport) -> str:
