@@ -14,6 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from chaoshub import create_app
@@ -111,6 +113,24 @@ def settings(request, backend, tmp_path, signing_key_file) -> dict:
             "CACHE_PREFIX": f"chaoshub-test-{uuid.uuid4().hex[:12]}"}
 
 
+class BufferedClient(FlaskClient):
+    """A test client that reads each answer whole and closes it, as a server does once it has
+    sent it: what runs on close (the feed's delivery) is done when the call returns."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def buffered_test_clients():
+    """Every app the tests make (here or in a module of its own) gets BufferedClient as its
+    test client; a test reading a stream as it comes asks for buffered=False."""
+    before = Flask.test_client_class
+    Flask.test_client_class = BufferedClient
+    yield
+    Flask.test_client_class = before
+
+
 @pytest.fixture
 def app(settings):
     hub = create_app(settings)
@@ -140,6 +160,8 @@ def _settings(folder: Path, key_file: Path, urls: dict[str, str]) -> dict:
         "PASSWORD_HASHING": "fast",
         # No polling thread per app: events go right after each commit, in the same thread.
         "EVENTS_POLL_SECONDS": 0,
+        # No delivery thread either: feed entries go once the answer is closed (BufferedClient).
+        "FEED_DELIVERY_SECONDS": 0,
         **{f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()},
     }
 

@@ -3,6 +3,8 @@ named by username wherever the entry was written."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -43,6 +45,12 @@ def hub(tmp_path_factory):
         ran = http.post(f"{url}/api/v1/experiments/{made.json()['id']}/executions",
                         json=journal())
         assert ran.status_code == 201, ran.text
+        # Experiment's entries reach the feed a moment after its answers.
+        deadline = time.monotonic() + 10
+        while "execution.published" not in {
+                e["kind"] for e in http.get(f"{url}/api/v1/orgs/team/activity").json()["entries"]}:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         assert http.post(f"{url}/api/v1/orgs/team/members",
                          json={"username": "bob"}).status_code == 201
         yield {"url": url, "experiment": made.json(), "run": ran.json()["id"]}

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-import time
-
 import pytest
 
-from chaoshub.core.errors import ServiceUnavailable
-from chaoshub.dashboard import service as dashboard
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, experiment, journal
 
@@ -76,39 +71,7 @@ def test_experiments_and_runs_show_in_the_feed_of_those_who_may_read_them(app, o
     assert shown["id"] not in str(feed(otto, "/api/v1/activity"))
 
 
-def test_the_write_stands_when_the_feed_cannot_take_it(app, olga, monkeypatch, caplog):
-    def unavailable(*args, **kwargs):
-        raise ServiceUnavailable("the dashboard service cannot be reached")
-
-    monkeypatch.setattr(dashboard, "record_activity", unavailable)
-    with caplog.at_level(logging.WARNING, logger="chaoshub.experiment.service"):
-        created = create(olga, "team", "secret", titled("Break the vault"))
-        publish(olga, created["id"])
-    assert olga.get(f"/api/v1/experiments/{created['id']}").status_code == 200
-    assert sum("activity not recorded" in r.getMessage() for r in caplog.records) == 2
-
-
-def test_an_entry_the_feed_could_not_take_for_a_moment_is_added_a_little_later(
-        app, olga, monkeypatch):
-    real, refused = dashboard.record_activity, []
-
-    def away_once(*args, **kwargs):
-        if not refused:  # the first call only: dashboard's database restarting
-            refused.append(args)
-            raise ServiceUnavailable("a database is not answering right now")
-        return real(*args, **kwargs)
-
-    created = create(olga, "team", "secret", titled("Break the vault"))
-    monkeypatch.setattr(dashboard, "record_activity", away_once)
-    publish(olga, created["id"])
-    assert len(refused) == 1
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        kinds = [e["kind"] for e in feed(olga, "/api/v1/orgs/team/activity")]
-        if "execution.published" in kinds:
-            break
-        time.sleep(0.1)
-    assert kinds.count("execution.published") == 1
+# When a feed cannot take an entry for a while: tests/test_feed_outbox.py.
 
 
 def test_the_workspace_page_lists_its_experiments(app, olga):

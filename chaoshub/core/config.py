@@ -43,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between two polls for other services' events (core/events.py); 0: no polling
     # thread, events then go only right after the commits of this process.
     "EVENTS_POLL_SECONDS": 2.0,
+    # Experiment's feed entries go to dashboard from a thread of each process, at most this
+    # often (seconds) after a commit, many in one transaction (experiment/feed_outbox.py); 0:
+    # right after each answer is sent, no thread (what fails then waits for the next one).
+    "FEED_DELIVERY_SECONDS": 0.2,
     "LOG_LEVEL": "INFO",
     # /metrics: unset, anyone reaching the process may read it (the Ingress sends it nowhere);
     # METRICS_TOKEN asks for `Authorization: Bearer <it>`, METRICS_ALLOW (CIDRs, comma-separated)
@@ -114,7 +118,8 @@ INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
                 "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS")
-FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS")
+FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS",
+                  "FEED_DELIVERY_SECONDS")
 RETENTION_SETTINGS = ("RETENTION_JOURNAL_DAYS", "RETENTION_RUN_EVENTS_DAYS",
                       "RETENTION_ACTIVITY_DAYS")
 
@@ -268,6 +273,8 @@ def _check(settings: dict[str, Any]) -> None:
                           "directly")
     if settings["EVENTS_POLL_SECONDS"] < 0:
         raise ConfigError("EVENTS_POLL_SECONDS must be 0 (no polling) or more")
+    if settings["FEED_DELIVERY_SECONDS"] < 0:
+        raise ConfigError("FEED_DELIVERY_SECONDS must be 0 (after each answer) or more")
     if not 0 < settings["CLAIM_TTL"] <= MAX_CLAIM_TTL:
         raise ConfigError(f"CLAIM_TTL must be between 1 and {MAX_CLAIM_TTL} seconds "
                           "(verifiers refuse more)")

@@ -188,11 +188,23 @@ def _run_after_commit(session: Session) -> None:
 
 def insert_new(session: Session, model: type, rows: list[dict[str, Any]]) -> int:
     """Insert the rows whose keys are not there yet; how many went in (SQLite, PostgreSQL)."""
-    dialect = {"sqlite": sqlite, "postgresql": postgresql}[session.get_bind().dialect.name]
-    key = model.__table__.primary_key.columns.values()[0]
     # Counted from RETURNING: on PostgreSQL the row count of this statement comes back as -1.
-    inserted = dialect.insert(model).values(rows).on_conflict_do_nothing().returning(key)
-    return len(session.execute(inserted).all())
+    return len(inserted_keys(session, model, rows))
+
+
+def inserted_keys(session: Session, model: type, rows: list[dict[str, Any]],
+                  key: Any = None) -> list[Any]:
+    """Insert, in one statement, the rows whose unique keys are not there yet; the `key`
+    column's values (default: the primary key's) of those that went in."""
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}[session.get_bind().dialect.name]
+    table = model.__table__
+    if key is None:
+        key = table.primary_key.columns.values()[0]
+    # One statement compiled once (and cached), whatever the number of rows: SQLAlchemy sends
+    # them as one multi-row INSERT ("insertmanyvalues") and gathers what RETURNING gives.
+    session.flush()
+    statement = dialect.insert(table).on_conflict_do_nothing().returning(key)
+    return list(session.execute(statement, rows).scalars())
 
 
 # Subscribing -------------------------------------------------------------------------------

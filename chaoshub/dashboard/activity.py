@@ -9,7 +9,7 @@ from urllib.parse import quote
 from sqlalchemy import ColumnElement, and_, false, insert, not_, or_, select, true
 from sqlalchemy.orm import Session
 
-from chaoshub.core import paging
+from chaoshub.core import events, paging
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.models import utcnow
 from chaoshub.dashboard.models import (
@@ -20,7 +20,7 @@ from chaoshub.dashboard.models import (
     Workspace,
     WorkspaceMember,
 )
-from chaoshub.dashboard.schemas import ActivityPage, FeedEntry
+from chaoshub.dashboard.schemas import ActivityPage, FeedEntry, NewActivity
 
 # Who may read an entry: the org's members only, or whoever may read its workspace at the
 # time of reading (so a workspace made private later takes its history with it), or, for an
@@ -76,6 +76,23 @@ def record(session: Session, org_id: str, actor_id: str, kind: str, summary: str
         "scope": scope or ("readers" if workspace_id else "members"),
         "outsider_summary": outsider_summary and outsider_summary[:SUMMARY_MAX],
         "subject": subject, "created_at": utcnow()}])
+
+
+def record_delivered(session: Session, entries: list[NewActivity]) -> set[str]:
+    """Add entries other services asked for (checked already) inside the caller's transaction,
+    in one statement, leaving out those added before (by their outbox id); the outbox ids of
+    the entries added now."""
+    rows = [{
+        "org_id": e.org_id, "workspace_id": e.workspace_id, "actor_id": e.actor_id,
+        "kind": e.kind[:KIND_MAX], "summary": e.summary[:SUMMARY_MAX],
+        "scope": e.scope or ("readers" if e.workspace_id else "members"),
+        "outsider_summary": e.outsider_summary and e.outsider_summary[:SUMMARY_MAX],
+        # When it happened, not when it arrived: the feed keeps the order of events.
+        "subject": e.subject, "created_at": e.created_at, "outbox_id": e.id,
+    } for e in entries]
+    if not rows:
+        return set()
+    return set(events.inserted_keys(session, ActivityEntry, rows, ActivityEntry.outbox_id))
 
 
 def user_feed(user: UserClaim) -> Feed:

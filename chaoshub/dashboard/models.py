@@ -173,6 +173,9 @@ class ActivityEntry(Base):
     # "execution:<experiment id>:<id>", "run:<experiment id>:<id>" or "member:<account id>".
     subject: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The id of the entry in the outbox of the service that asked for it (experiment's feed
+    # outbox): the same entry delivered again is not added twice. None for dashboard's own.
+    outbox_id: Mapped[str | None] = mapped_column(String(36), unique=True, index=True)
 
 
 class AuditEntry(Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -198,6 +198,24 @@ class FeedEntry(Frozen):
     # experiment, the run, the member, else its workspace or org), as far as the reader sees.
     actor_url: str | None = None
     url: str | None = None
+
+
+class NewActivity(Frozen):
+    """An entry another service asks to add to an org's feed (record_activities), as its
+    outbox keeps it: `id` makes a second delivery of it change nothing."""
+
+    id: str
+    org_id: str
+    workspace_id: str | None = None
+    actor_id: str
+    kind: str
+    summary: str
+    scope: str | None = None
+    outsider_summary: str | None = None
+    # With details, the org's audit log gets an entry of the same kind.
+    audited: dict[str, Any] | None = None
+    subject: str | None = None
+    created_at: datetime
 
 
 class ActivityPage(Frozen):

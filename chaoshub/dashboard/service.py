@@ -26,7 +26,7 @@ from chaoshub.dashboard.public.feeds import (
     audit_log,
     audit_page,
     org_activity,
-    record_activity,
+    record_activities,
     verify_audit_chains,
     workspace_activity,
 )
@@ -95,6 +95,7 @@ from chaoshub.dashboard.schemas import (
     KillSwitch,
     MemberPage,
     MemberView,
+    NewActivity,
     NewInvitation,
     OrgView,
     OutsiderExecutions,
@@ -129,7 +130,8 @@ __all__ = [
     "SHELL_SUFFIXES", "SYSTEM_PROGRAMS", "KILL_SWITCH_ENGAGED",
     # The shapes its functions take and return.
     "Action", "ActivityPage", "AuditPage", "AuditView", "ChainBreak", "InvitationPage",
-    "InvitationView", "KillSwitch", "MemberPage", "MemberView", "NewInvitation", "OrgView",
+    "InvitationView", "KillSwitch", "MemberPage", "MemberView", "NewActivity", "NewInvitation",
+    "OrgView",
     "OutsiderExecutions", "Role", "RunPolicy", "SearchResults", "Visibility", "WorkspaceGrant",
     "WorkspaceMemberPage", "WorkspaceMemberView", "WorkspaceRef", "WorkspaceSight",
     "WorkspaceView",
@@ -146,7 +148,7 @@ __all__ = [
     "my_invitations", "page_my_invitations", "get_invitation", "accept_invitation",
     "decline_invitation",
     # Feeds and the audit log.
-    "record_activity", "activity_feed", "org_activity", "workspace_activity", "audit_log",
+    "record_activities", "activity_feed", "org_activity", "workspace_activity", "audit_log",
     "audit_page", "verify_audit_chains",
     # Access, and what keeps runs safe.
     "grant", "authorize", "authorize_workspace", "get_run_policy", "set_run_policy",

@@ -7,10 +7,11 @@ NAME = "experiment"
 
 def init_app(app: Flask) -> None:
     """Serve the experiment API, the legacy CLI API, the runs API and the experiment pages;
-    delete the experiments of the workspaces dashboard deletes."""
+    deliver its feed entries to dashboard; delete the experiments of the workspaces dashboard
+    deletes."""
     from chaoshub.core import events, web
     from chaoshub.dashboard import service as dashboard
-    from chaoshub.experiment import grants, operations, service
+    from chaoshub.experiment import feed_outbox, grants, operations, service
     from chaoshub.experiment.editor import editor
     from chaoshub.experiment.environment_pages import environment_pages
     from chaoshub.experiment.guide_pages import guide_pages
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.register_blueprint(editor)  # the pages that write experiments: new, edit, delete
     operations.init_app(app)  # runs in /metrics, the queue and the workers in /status/health
+    feed_outbox.init_app(app)  # feed entries to dashboard, after the answers
     # The org's kill switch, for the banner on the org's pages: one call to dashboard a page.
     web.show_kill_switch(app, grants.kill_switch_of)
     events.subscribe(app, events.Subscription(

@@ -187,7 +187,7 @@ def create_environment(claim: str, org: str, workspace: str, name: str, descript
     if found:
         raise ValidationFailed("the environment is not valid", found)
     try:
-        with write(user, claim) as work:
+        with write(user) as work:
             session = work.session
             count = session.scalar(select(func.count()).select_from(RunEnvironment).where(
                 RunEnvironment.workspace_id == where.id))
@@ -225,7 +225,7 @@ def update_environment(claim: str, org: str, workspace: str, name: str,
                                      {})
     if found:
         raise ValidationFailed("the change is not valid", found)
-    with write(user, claim) as work:
+    with write(user) as work:
         session = work.session
         row = _row(session, where.id, name, lock=True)
         entries = _entries(session, row.id)
@@ -264,7 +264,7 @@ def set_secret(claim: str, org: str, workspace: str, name: str, secret: str,
     found = [problem(where, message) for where, message in _secret_problems(secret, entry)]
     if found:
         raise ValidationFailed("the secret is not valid", found)
-    with write(user, claim) as work:
+    with write(user) as work:
         session = work.session
         row = _row(session, where.id, name, lock=True)
         held = _entries(session, row.id).get(secret)
@@ -290,7 +290,7 @@ def delete_secret(claim: str, org: str, workspace: str, name: str, secret: str
                   ) -> EnvironmentView:
     """Remove a secret of an environment."""
     user, where = _manager(claim, org, workspace)
-    with write(user, claim) as work:
+    with write(user) as work:
         session = work.session
         row = _row(session, where.id, name, lock=True)
         held = _entries(session, row.id).get(secret)
@@ -308,7 +308,7 @@ def delete_secret(claim: str, org: str, workspace: str, name: str, secret: str
 def delete_environment(claim: str, org: str, workspace: str, name: str) -> None:
     """Delete an environment with its values and secrets."""
     user, where = _manager(claim, org, workspace)
-    with write(user, claim) as work:
+    with write(user) as work:
         session = work.session
         row = _row(session, where.id, name, lock=True)
         session.execute(delete(RunEnvironmentEntry).where(
@@ -393,7 +393,7 @@ def values_of_run(options: dict[str, Any] | None) -> RunValues | None:
 def _tell(work: ExperimentWrite, user: UserClaim, where: WorkspaceGrant, kind: str,
           what: str, details: dict[str, Any]) -> None:
     """Put a change of an environment in the org's feed (for its members) and audit log."""
-    work.feed(f"environment {details['environment']}", where.org_id, kind,
+    work.feed(where.org_id, kind,
               f"{user.name} {what} in {where.name}", where.id, "members",
               audited={"workspace": where.name, **details})
 

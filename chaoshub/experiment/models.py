@@ -266,3 +266,26 @@ class HandledEvent(HandledEventColumns, Base):
     nothing."""
 
     __tablename__ = "experiment_handled_events"
+
+
+class FeedOutboxEntry(Base):
+    """An entry for an org's activity feed (dashboard's), written in the transaction of the
+    change it tells of and kept until dashboard has taken it (feed_outbox.py)."""
+
+    __tablename__ = "feed_outbox"
+    __table_args__ = (Index("ix_feed_outbox_order", "created_at", "id"),)
+
+    # Dashboard keeps it with the entry: a batch delivered twice adds nothing the second time.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(String(36))
+    workspace_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    actor_id: Mapped[str] = mapped_column(String(36))
+    # Unbounded here: dashboard cuts and checks them, and a long title must not fail the write.
+    kind: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    outsider_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # With details, the org's audit log gets an entry of the same kind.
+    audited: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    subject: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -103,9 +103,9 @@ def create_experiment(
     user = _writer(claim, WRITE_SCOPE)
     where = grants.require(grants.by_name(claim, org, workspace), "write")
     document = _checked(document)
-    with write(user, claim) as work:
+    with write(user) as work:
         view = _create(work, user, where.id, where.org_id, document, message).experiment
-        work.feed(f"experiment {view.id}", view.org_id, "experiment.created",
+        work.feed(view.org_id, "experiment.created",
                   f"{user.name} created the experiment {view.title}", view.workspace_id,
                   subject=f"experiment:{view.id}")
     return view
@@ -143,7 +143,7 @@ def publish_experiment(
                                        changed=False, content_hash=digest,
                                        org=where.org_name, workspace=where.name)
     document = _checked(document)
-    with write(user, claim) as work:
+    with write(user) as work:
         if here:
             saved = _update(work, user, experiment_id, document, "published from the chaos CLI")
         else:
@@ -155,7 +155,7 @@ def publish_experiment(
             summary = (f"{user.name} created the experiment {view.title}" if saved.created else
                        f"{user.name} changed the experiment {view.title} "
                        f"(version {view.version})")
-            work.feed(f"experiment {view.id}", view.org_id, kind, summary, view.workspace_id,
+            work.feed(view.org_id, kind, summary, view.workspace_id,
                       subject=f"experiment:{view.id}")
     return saved.model_copy(update={"org": where.org_name, "workspace": where.name})
 
@@ -168,11 +168,11 @@ def update_experiment(
     user = _writer(claim, WRITE_SCOPE)
     _experiment(claim, experiment_id, "write")
     document = _checked(document)
-    with write(user, claim) as work:
+    with write(user) as work:
         saved = _update(work, user, experiment_id, document, message)
         if saved.changed:
             view = saved.experiment
-            work.feed(f"experiment {view.id}", view.org_id, "experiment.changed",
+            work.feed(view.org_id, "experiment.changed",
                       f"{user.name} changed the experiment {view.title} "
                       f"(version {view.version})", view.workspace_id,
                       subject=f"experiment:{view.id}")
@@ -185,7 +185,7 @@ def delete_experiment(claim: str, experiment_id: str) -> int:
     went."""
     user = _writer(claim, WRITE_SCOPE)
     _experiment(claim, experiment_id, "write")
-    with write(user, claim) as work:
+    with write(user) as work:
         count = len(work.session.scalars(select(Execution.id).where(
             Execution.experiment_id == experiment_id)).all())
         store.delete_experiments(work.session, [experiment_id])
@@ -206,7 +206,7 @@ def move_experiment(claim: str, experiment_id: str, org: str, workspace: str) ->
             {"pointer": f"/{name}", "message": "a name is needed"} for name in missing])
     destination = grants.require(grants.by_name(claim, org, workspace), "write")
     if destination.id != source.id:
-        with write(user, claim) as work:
+        with write(user) as work:
             view = store.experiment_view(moves.move_rows(
                 work.session, experiment_id, source.id, destination.id, destination.org_id))
             work.forget(*_cache_keys(experiment_id))
@@ -214,8 +214,7 @@ def move_experiment(claim: str, experiment_id: str, org: str, workspace: str) ->
                                                                      source, destination):
                 # Linked where it went only: the way out names no place it could lead to.
                 here = workspace_id == destination.id
-                work.feed(f"experiment {experiment_id}", org_id, moves.KIND, summary,
-                          workspace_id, "members",
+                work.feed(org_id, moves.KIND, summary, workspace_id, "members",
                           subject=f"experiment:{experiment_id}" if here else None)
     return ExperimentAt(experiment=view, org=destination.org_name, workspace=destination.name,
                         visibility=destination.visibility)
@@ -361,7 +360,7 @@ def publish_execution(
     columns = store.execution_columns(experiment_id, view.workspace_id, journal, digest, key,
                                       user.sub, user.name)
     try:
-        with write(user, claim) as work:
+        with write(user) as work:
             session = work.session
             # Locked where it was authorized (a move cannot slip in before the insert), and its
             # last run kept, in one statement.
@@ -380,7 +379,7 @@ def publish_execution(
                                            created=True)
             work.forget(_executions_key(experiment_id))
             outcome = published.execution.outcome
-            work.feed(f"execution {columns['id']}", view.org_id, "execution.published",
+            work.feed(view.org_id, "execution.published",
                       f"{user.name} published a run of {view.title}: {outcome}",
                       view.workspace_id, "executions",
                       f"A run of {view.title} was published: {outcome}",
@@ -866,7 +865,7 @@ def start_run(claim: str, experiment_id: str, version: int | None = None,
     run_id = hub_runs.queue_run(view.id, view.workspace_id, number, options, user.sub,
                                 user.name)
     queue.enqueue(run_id)
-    _record_run_activity(claim, view, "run.started",
+    _record_run_activity(user, view, "run.started",
                          f"{user.name} started a run of {view.title} (version {number})",
                          f"A run of {view.title} was started", run_id)
     return runs.run_view(runs.load_run(run_id), where.org_name, where.name, [])
@@ -881,7 +880,7 @@ def abort_run(claim: str, run_id: str, rollbacks: bool = True) -> runs.RunView:
         raise Conflict(f"the run has ended ({row.status}): there is nothing to abort")
     hub_runs.request_abort(row.id, rollbacks, f"aborted by {user.name}")
     view, _ = _experiment(claim, row.experiment_id, "read", missing="no such run")
-    _record_run_activity(claim, view, "run.aborted",
+    _record_run_activity(user, view, "run.aborted",
                          f"{user.name} aborted a run of {view.title}"
                          + ("" if rollbacks else " without its rollbacks"),
                          f"A run of {view.title} was aborted", row.id)
@@ -958,11 +957,11 @@ def search(claim: str, q: str, limit: int = 10) -> experiment_search.ExperimentR
     return experiment_search.find(claim, claims.verify(claim), q, limit)
 
 
-def _record_run_activity(claim: str, view: ExperimentView, kind: str, summary: str,
+def _record_run_activity(user: UserClaim, view: ExperimentView, kind: str, summary: str,
                          outsider_summary: str, run_id: str) -> None:
     # The run was queued or asked to stop in hub_runs' own transaction: only its feed and
     # audit entries are left, and a feed that refuses them does not undo it.
-    record_activity(claim, f"experiment {view.id}", view.org_id, kind, summary,
-                    view.workspace_id, "executions", outsider_summary,
+    record_activity(user.sub, view.org_id, kind, summary, view.workspace_id, "executions",
+                    outsider_summary,
                     {"run_id": run_id, "experiment_id": view.id, "workspace_id": view.workspace_id},
                     f"run:{view.id}:{run_id}")

@@ -234,7 +234,7 @@ def _tell_refusal(row: Run, reason: str) -> None:
         grant = grants.by_id(claim, row.workspace_id)
     except HubError:
         return  # its starter is gone from there: the run's own reason says it all
-    record_activity(claim, f"run {row.id}", grant.org_id, "run.refused",
+    record_activity(row.created_by, grant.org_id, "run.refused",
                     f"{row.created_by_name} had a run refused: {reason}", row.workspace_id,
                     "executions", "A run was refused",
                     {"run_id": row.id, "experiment_id": row.experiment_id, "reason": reason},

@@ -3,18 +3,18 @@ its audit log (to read, page through and check)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chaoshub.core import claims, paging
-from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
-from chaoshub.core.errors import Forbidden, NotFound, ValidationFailed
+from chaoshub.core.errors import NotFound
 from chaoshub.dashboard import activity, audit, permissions, store
 from chaoshub.dashboard.interface import interface
-from chaoshub.dashboard.models import Org
+from chaoshub.dashboard.models import Org, Workspace
 from chaoshub.dashboard.public.access import (
     org_access,
     org_reader,
@@ -22,46 +22,47 @@ from chaoshub.dashboard.public.access import (
     signed_in,
     workspace_access,
 )
-from chaoshub.dashboard.schemas import ActivityPage, AuditPage, AuditView, ChainBreak
+from chaoshub.dashboard.schemas import (
+    ActivityPage,
+    AuditPage,
+    AuditView,
+    ChainBreak,
+    NewActivity,
+)
 from chaoshub.dashboard.store import SERVICE
-from chaoshub.dashboard.writes import write
 
 AUDIT_LISTING = "audit log"  # the listing's name, signed into its cursors
+# What other services may write into audit logs: their own kinds of event (experiment's runs
+# and environments), never one that would pass for dashboard's or auth's.
+OTHER_SERVICES_AUDIT = ("run.", "environment.")
+log = logging.getLogger(__name__)
 
 
 # Activity --------------------------------------------------------------------------------------
 
 
 @interface.public(callers=("experiment",))
-def record_activity(
-    claim: str, org_id: str, kind: str, summary: str, workspace_id: str | None = None,
-    scope: str | None = None, outsider_summary: str | None = None,
-    audited: dict[str, Any] | None = None, subject: str | None = None,
-) -> None:
-    """Add an entry to an org's feed, for a member of it (other services call this); an entry
-    about an execution (scope "executions") may carry a summary without its actor. With
-    `audited`, the org's audit log gets an entry of the same kind with these details; with
-    `subject` ("experiment:<id>", "execution:<experiment id>:<id>", ...), the entry links to
-    it for those who may see it."""
-    user = signed_in(claim)
-    problems = []
-    if not kind or not summary:
-        problems.append({"pointer": "/kind", "message": "a kind and a summary are needed"})
-    if scope is not None and scope not in activity.SCOPES:
-        problems.append({"pointer": "/scope", "message": "one of " + ", ".join(activity.SCOPES)})
-    if scope in ("readers", "executions") and not workspace_id:
-        problems.append({"pointer": "/scope", "message": f"{scope!r} needs a workspace"})
-    if (problem := activity.subject_problem(subject)) is not None:
-        problems.append({"pointer": "/subject", "message": problem})
-    elif subject and not subject.startswith("member:") and not workspace_id:
-        problems.append({"pointer": "/subject", "message": "an experiment needs a workspace"})
-    if problems:
-        raise ValidationFailed("the activity cannot be recorded", problems)
-    with write(user.sub) as work:
-        _recording_member(work.session, user, org_id, workspace_id)
-        work.feed(org_id, kind, summary, workspace_id, scope, outsider_summary, subject)
-        if audited is not None:
-            work.audit(org_id, kind, audited)
+def record_activities(entries: list[NewActivity]) -> int:
+    """Add the entries another service's outbox holds to their orgs' feeds (and, for those
+    with `audited`, their audit logs) in one transaction; how many were added. An entry added
+    before (the same outbox id) adds nothing again, and one that is not valid is logged and
+    left out without holding back the others."""
+    # No user claim: the calling service (checked by the interface) authorized each change
+    # when it made it. Its word is taken for who did it, not for where: each entry stays in
+    # its org's workspace.
+    valid = [entry for entry in entries if not _logged_problem(entry, _entry_problem(entry))]
+    if not valid:
+        return 0
+    with transaction(SERVICE) as session:
+        valid = _in_their_orgs(session, valid)
+        added = activity.record_delivered(session, valid)
+        # Each audit entry once, with the feed entry it goes with; every writer takes the
+        # chains in the order of their orgs (two cannot deadlock), each org's in the order
+        # its entries happened.
+        for entry in sorted((e for e in valid if e.audited is not None and e.id in added),
+                            key=lambda e: e.org_id):
+            audit.append(session, entry.org_id, entry.actor_id, entry.kind, entry.audited)
+    return len(added)
 
 
 @interface.public
@@ -98,21 +99,49 @@ def workspace_activity(
                              cursor, limit)
 
 
-def _recording_member(session: Session, user: UserClaim, org_id: str,
-                      workspace_id: str | None) -> None:
-    # Other services write to feeds and logs on behalf of a member of the org, never blind.
-    if workspace_id:
-        # Every published run comes here: the cached answer the permission checks use.
-        found, held = store.workspace_by_id(workspace_id, user.sub)
-        if found is None or found["org_id"] != org_id:
-            raise NotFound("no such workspace in this org")
-    else:
-        if session.get(Org, org_id or "") is None:
-            raise NotFound("no such org")
-        held = store.roles(org_id, user.sub)
-    # Someone with a role in one workspace only records what happens in that workspace.
-    if held.org is None and (not workspace_id or held.in_workspace(workspace_id) is None):
-        raise Forbidden("only a member of the org may record what happens in it")
+def _entry_problem(entry: NewActivity) -> str | None:
+    if not entry.kind or not entry.summary:
+        return "a kind and a summary are needed"
+    if entry.scope is not None and entry.scope not in activity.SCOPES:
+        return "its scope is not one of " + ", ".join(activity.SCOPES)
+    if entry.scope in ("readers", "executions") and not entry.workspace_id:
+        return f"the scope {entry.scope!r} needs a workspace"
+    if (problem := activity.subject_problem(entry.subject)) is not None:
+        return "its subject is not " + problem
+    if entry.subject and not entry.subject.startswith("member:") and not entry.workspace_id:
+        return "an experiment needs a workspace"
+    if entry.audited is not None and not entry.kind.startswith(OTHER_SERVICES_AUDIT):
+        return "other services audit only their own kinds of event"
+    return None
+
+
+def _in_their_orgs(session: Session, entries: list[NewActivity]) -> list[NewActivity]:
+    # One query for the workspaces of the batch, one for the orgs of entries without one.
+    workspace_ids = {e.workspace_id for e in entries if e.workspace_id}
+    org_of: dict[str, str] = {}
+    if workspace_ids:
+        org_of = dict(session.execute(select(Workspace.id, Workspace.org_id)
+                                      .where(Workspace.id.in_(workspace_ids))).all())
+    bare = {e.org_id for e in entries if not e.workspace_id}
+    orgs = set(session.scalars(select(Org.id).where(Org.id.in_(bare)))) if bare else set()
+    kept = []
+    for entry in entries:
+        if entry.workspace_id:
+            problem = None if org_of.get(entry.workspace_id) == entry.org_id \
+                else "no such workspace in this org"
+        else:
+            problem = None if entry.org_id in orgs else "no such org"
+        if not _logged_problem(entry, problem):
+            kept.append(entry)
+    return kept
+
+
+def _logged_problem(entry: NewActivity, problem: str | None) -> bool:
+    if problem is None:
+        return False
+    # No retry would mend it: it is dropped, not left to hold back the entries after it.
+    log.warning("feed entry %s (%s) not recorded: %s", entry.id, entry.kind[:40], problem)
+    return True
 
 
 # Audit -----------------------------------------------------------------------------------------

@@ -1,0 +1,248 @@
+"""Experiment's feed outbox: the activity feed entries its writes tell of, kept in its own
+database until dashboard has taken them.
+
+A write puts its entries into the `feed_outbox` table in its own transaction (`add`): an entry
+exists exactly when its change does, whatever happens to the process after the commit.
+`deliver` hands the pending entries to dashboard's `record_activities` in batches, oldest
+first (as many as one call's body holds), and deletes them in the same transaction; dashboard
+keeps each entry's outbox id, so a batch delivered twice (the delete lost) adds nothing the
+second time. An entry dashboard refuses (its checks) is logged and left out; one whose call
+dashboard refuses whole is tried alone, then dropped, so that it holds back no other.
+
+When: never before the answer. With FEED_DELIVERY_SECONDS > 0 a thread of each process takes
+what is pending at most that often after a commit woke it (many entries, one dashboard
+transaction), and every RETRY_SECONDS or so what is left (dashboard away, another process
+gone), backing off while dashboard keeps failing. With 0, a request's entries go right after
+its answer is sent (the response's close), and a write outside a request (a worker, a command)
+delivers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import threading
+import weakref
+from typing import Any
+
+from flask import Flask, Response, current_app, g, has_app_context, has_request_context
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from chaoshub.core import events
+from chaoshub.core.db import transaction
+from chaoshub.core.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from chaoshub.core.models import new_id, utcnow
+from chaoshub.dashboard import service as dashboard
+from chaoshub.experiment.models import FeedOutboxEntry
+
+SERVICE = "experiment"
+EXTENSION = "chaoshub.feed_outbox"
+BATCH = 100  # entries per call to dashboard, at most
+CALL_BYTES = 48 * 1024  # the JSON of one call's entries, at most (BODY_MAX_BYTES is 64 KiB)
+ENTRY_BYTES = 400  # an entry's JSON besides its texts: ids, keys, time
+# What dashboard answers to a call it will never take, however often it is made.
+REFUSED = (BadRequest, PayloadTooLarge, ValidationFailed)
+RETRY_SECONDS = 5.0  # the longest an entry left behind waits for its next attempt
+_PENDING = "chaoshub_feed_pending"  # on flask.g: this request put entries in the outbox
+log = logging.getLogger(__name__)
+_table = FeedOutboxEntry.__table__
+
+
+def entry(actor_id: str, org_id: str, kind: str, summary: str, workspace_id: str | None = None,
+          scope: str | None = None, outsider_summary: str | None = None,
+          audited: dict[str, Any] | None = None, subject: str | None = None) -> dict[str, Any]:
+    """An outbox row for a feed entry (see dashboard's NewActivity for what each field means)."""
+    return {"id": new_id(), "org_id": org_id, "workspace_id": workspace_id,
+            "actor_id": actor_id, "kind": kind, "summary": summary, "scope": scope,
+            "outsider_summary": outsider_summary, "audited": audited, "subject": subject,
+            "created_at": utcnow()}
+
+
+def add(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Put entries into the outbox inside the caller's transaction (one plain INSERT)."""
+    # A single row goes as a plain execute: the driver's executemany costs more for one.
+    session.execute(insert(_table), rows[0] if len(rows) == 1 else rows)
+
+
+def deliver(limit: int = BATCH) -> int:
+    """Hand what the outbox holds to dashboard, `limit` entries a call at most, oldest first,
+    until a call takes less; how many entries dashboard added. Raises what the call raises
+    (dashboard away): the entries of that call stay for the next attempt."""
+    added = 0
+    while True:
+        with transaction(SERVICE) as session:
+            # Locked, skipping those another process is delivering (PostgreSQL; SQLite has a
+            # single writer, and a batch that goes twice changes nothing).
+            rows = session.execute(
+                select(_table).order_by(_table.c.created_at, _table.c.id).limit(limit)
+                .with_for_update(skip_locked=True)).all()
+            if not rows:
+                return added
+            entries = _one_call([dashboard.NewActivity(**row._mapping) for row in rows])
+            added += _hand_over(entries)
+            session.execute(delete(_table).where(_table.c.id.in_([e.id for e in entries])))
+        if len(entries) == len(rows) < limit:  # neither a full batch nor cut short
+            return added
+
+
+def _one_call(entries: list[Any]) -> list[Any]:
+    # What one call's body can hold (the oldest first, one at least): a process hosting
+    # dashboard alone reads no body larger than BODY_MAX_BYTES.
+    room, size = CALL_BYTES, 0
+    for taken, found in enumerate(entries):
+        size += _json_size(found)
+        if size > room and taken:
+            return entries[:taken]
+    return entries
+
+
+def _json_size(found: Any) -> int:
+    texts = (found.kind, found.summary, found.outsider_summary, found.subject)
+    # Escaped as the call's JSON escapes them (non-ASCII takes up to 12 bytes a character).
+    return ENTRY_BYTES + sum(len(json.dumps(t)) for t in texts if t) + (
+        len(json.dumps(found.audited)) if found.audited is not None else 0)
+
+
+def _hand_over(entries: list[Any]) -> int:
+    try:
+        return dashboard.record_activities(entries)
+    except REFUSED as exc:
+        if len(entries) == 1:
+            # No retry would mend it: dropped, not left to hold back the entries after it.
+            log.error("feed entry %s (%s) dropped, dashboard refuses it: %s", entries[0].id,
+                      entries[0].kind[:40], exc)
+            return 0
+        # An entry dashboard's checks did not foresee spoils the call: each goes alone, so
+        # that only it is dropped.
+        return sum(_hand_over([found]) for found in entries)
+
+
+def pending() -> int:
+    """How many entries wait in the outbox."""
+    with transaction(SERVICE) as session:
+        return session.scalar(select(func.count()).select_from(_table)) or 0
+
+
+def committed() -> None:
+    """Have the entries a commit just put into the outbox delivered, as FEED_DELIVERY_SECONDS
+    says (after the commit of a write that fed)."""
+    if not has_app_context():
+        return
+    if not has_request_context():
+        _deliver_or_log()  # a worker's or a command's: nobody waits for an answer
+        return
+    app = current_app._get_current_object()
+    courier = app.extensions.get(EXTENSION)
+    if courier is not None and courier.every > 0:
+        start(app)
+        courier.woken.set()
+    else:
+        g.setdefault(_PENDING, True)  # delivered once the answer is sent
+
+
+# Right after the answer (FEED_DELIVERY_SECONDS = 0) ------------------------------------------
+
+
+def _after_request(response: Response) -> Response:
+    if g.pop(_PENDING, False):
+        # Once the server has sent the answer and closes it: outside the request by then.
+        app = current_app._get_current_object()
+        response.call_on_close(functools.partial(_deliver_in, app))
+    return response
+
+
+def _teardown_request(error: BaseException | None) -> None:
+    # A request that made no answer (a test's request context alone): deliver now.
+    if g.pop(_PENDING, False):
+        _deliver_or_log()
+
+
+def _deliver_in(app: Flask) -> None:
+    with app.app_context():
+        _deliver_or_log()
+
+
+def _deliver_or_log() -> bool:
+    try:
+        deliver()
+        return True
+    except Exception as exc:  # whatever failed, the entries wait in the outbox
+        log.warning("feed entries stay in the outbox until the next attempt: %s",
+                    str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        return False
+
+
+# The thread (FEED_DELIVERY_SECONDS > 0) ------------------------------------------------------
+
+
+class Courier:
+    """One app's delivery thread, and what wakes it."""
+
+    def __init__(self, every: float):
+        self.every = every
+        self.woken = threading.Event()
+        self.stopped = threading.Event()
+        self.lock = threading.Lock()
+        self.pid: int | None = None
+        self.thread: threading.Thread | None = None
+
+
+def init_app(app: Flask) -> None:
+    """Deliver this app's feed entries as its FEED_DELIVERY_SECONDS says."""
+    app.extensions[EXTENSION] = Courier(float(app.config["FEED_DELIVERY_SECONDS"]))
+    app.after_request(_after_request)
+    app.teardown_request(_teardown_request)
+    # The thread starts with a process's first request: what an earlier process left goes in.
+    app.before_request(functools.partial(start, app))
+
+
+def start(app: Flask) -> None:
+    """Start this process's delivery thread, if the app delivers from one."""
+    courier = app.extensions.get(EXTENSION)
+    # A process forked after the thread started (a server's workers) starts its own.
+    if courier is None or courier.every <= 0 or courier.pid == os.getpid():
+        return
+    with courier.lock:
+        if courier.pid == os.getpid():
+            return
+        courier.pid = os.getpid()
+        courier.stopped.clear()
+        courier.woken.set()  # a first look at once: entries may wait from before
+        courier.thread = threading.Thread(target=_run, args=(weakref.ref(app), courier),
+                                          name="chaoshub-feed", daemon=True)
+        courier.thread.start()
+
+
+def stop(app: Flask) -> None:
+    """Stop this process's delivery thread and wait for its round to end."""
+    courier = app.extensions.get(EXTENSION)
+    if courier is None or courier.thread is None:
+        return
+    courier.stopped.set()
+    courier.woken.set()
+    courier.thread.join(timeout=30)
+    courier.pid = courier.thread = None
+
+
+def _run(app_ref: weakref.ref, courier: Courier) -> None:
+    failures = 0
+    while not courier.stopped.is_set():
+        if failures:
+            # Dashboard is failing: asked again later, however many commits wake the thread.
+            courier.stopped.wait(min(RETRY_SECONDS, events.backoff(failures, courier.every)))
+        else:
+            courier.woken.wait(RETRY_SECONDS)
+        # The entries committed meanwhile go in the same batch.
+        courier.stopped.wait(courier.every)
+        courier.woken.clear()
+        if courier.stopped.is_set():
+            return
+        app = app_ref()  # weak: an app that is gone (tests make many) ends its thread
+        if app is None:
+            return
+        with app.app_context():
+            failures = 0 if _deliver_or_log() else failures + 1
+        del app
