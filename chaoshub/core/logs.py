@@ -102,11 +102,12 @@ class Text(logging.Formatter):
 def configure(level: str, fmt: str) -> None:
     """Send the process's log lines to stderr at `level`, as "json" lines or readable "text"."""
     install()
-    # Neither format shows where a line was logged from, nor its thread or process: logging
-    # then skips working them out for each record (a stack walk among them), which the access
-    # line of every request would pay for (the logging HOWTO's "Optimization").
+    # Neither format shows where a line was logged from, nor its thread: logging then skips
+    # working them out for each record (a stack walk among them), which the access line of
+    # every request would pay for (the logging HOWTO's "Optimization"). The process id stays
+    # (one getpid a record): gunicorn's own lines format it, and fail without it.
     logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging.logThreads = logging.logMultiprocessing = False
     logging.logAsyncioTasks = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLines() if fmt == "json" else Text())
