@@ -39,3 +39,13 @@ def wait_for(predicate, timeout: float, what: str):
             return value
         time.sleep(0.2)
     raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def deviating(title: str = "Deviates") -> dict:
+    """An experiment whose method breaks its own hypothesis: the probe finds no marker file
+    before the method, the method makes one (in the run's working folder), and the probe after
+    it deviates."""
+    return runnable(title, [process("action", "make-marker", "/usr/bin/touch", "marker")],
+                    **{"steady-state-hypothesis": {"title": "no marker", "probes": [
+                        {**process("probe", "no-marker", "/usr/bin/test", "!", "-e", "marker"),
+                         "tolerance": 0}]}})

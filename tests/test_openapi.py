@@ -103,6 +103,8 @@ def test_the_docs_page_lists_operations_and_schemas(client):
 @pytest.fixture
 def hub(app):
     """A hub where alice has an experiment with one execution, and a signed-in browser."""
+    # No worker here: a generated ?wait= on a queued run would only hold the test up.
+    app.config["RUN_WAIT_MAX_SECONDS"] = 0
     alice = signed_up_client(app, "alice")
     made = create(alice)
     execution = post_json(alice, f"/api/v1/experiments/{made['id']}/executions", journal())

@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     "RUN_LEASE_SECONDS": 30,
     # Live views of runs one process serves at once: each holds a server thread.
     "RUN_STREAMS_PER_PROCESS": 8,
+    # The longest a request waits for a run to end (?wait=, at most 600): below the timeout
+    # of the proxies in front of the hub.
+    "RUN_WAIT_MAX_SECONDS": 600,
     # The RQ queue of runs; unset: "<CACHE_PREFIX>-runs", so that hubs sharing a Redis each
     # keep their own.
     "RUNS_QUEUE": "",
@@ -117,7 +120,7 @@ INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES", "BODY_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
-                "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS")
+                "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS", "RUN_WAIT_MAX_SECONDS")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS",
                   "FEED_DELIVERY_SECONDS")
 RETENTION_SETTINGS = ("RETENTION_JOURNAL_DAYS", "RETENTION_RUN_EVENTS_DAYS",

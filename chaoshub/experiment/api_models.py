@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 from chaoshub.core.openapi import Query, shown_as
 from chaoshub.core.paging import PageQuery
 from chaoshub.dashboard.service import SearchResults as NamesFound
+from chaoshub.experiment.run_waits import MAX_SECONDS as MAX_WAIT_SECONDS
 from chaoshub.experiment.runs import RunView
 from chaoshub.experiment.schemas import (
     ExecutionComparison,
@@ -194,3 +195,31 @@ class RunEvents(RootModel[list[RunEvent] | RunEvent]):
 Run = shown_as(RunView, "Run", drop=("events",), events=(list[RunEvent], []),
                execution_url=(str | None, None))
 FinishedRun = shown_as(Run, "FinishedRun", execution=(ExecutionSummary, ...))
+
+
+class WaitQuery(Query):
+    """How long to wait for the run to end before answering."""
+
+    wait: int = Field(0, ge=0, le=MAX_WAIT_SECONDS, description=(
+        "Seconds (0 to 600) to wait for the run to end before answering: 200 (201 for a run "
+        "just started) once it has ended, 202 with the run as it is when the time is up. "
+        "RUN_WAIT_MAX_SECONDS may cap it below 600; 0 (the default) answers at once."))
+
+
+class RunExecution(BaseModel):
+    """The execution an ended run became: its status and outcome, and where to read more."""
+
+    id: str
+    status: str = Field(description="As chaostoolkit says: completed, failed, aborted or "
+                                    "interrupted.")
+    deviated: bool
+    outcome: str = Field(description="The hub's reading: passed, deviated, baseline-not-met, "
+                                     "probe-error, aborted or interrupted.")
+    url: str = Field(description="The execution in the API.")
+    page_url: str
+    junit_url: str = Field(description="Its JUnit XML, for CI test reports.")
+    report_url: str = Field(description="Its self-contained HTML report.")
+
+
+WaitedRun = shown_as(Run, "WaitedRun", ended=(bool, ...),
+                     execution=(RunExecution | None, None))

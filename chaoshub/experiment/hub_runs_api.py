@@ -5,12 +5,19 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field
 
-from chaoshub.core.openapi import Body, answers, body, docs, query
+from chaoshub.core.openapi import Body, answers, body, docs, query, shown_as
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import credentials_first, current_claim, external_url
+from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
-from chaoshub.experiment.presenters import run_body, run_path
-from chaoshub.experiment.runs import ConfigurationValue, Dry, RollbackStrategy, RunView
+from chaoshub.experiment.presenters import result_body, run_body, run_path
+from chaoshub.experiment.runs import (
+    ConfigurationValue,
+    Dry,
+    RollbackStrategy,
+    RunResult,
+    RunView,
+)
 from chaoshub.experiment.workers import WorkerView
 
 hub_runs_api = Blueprint("experiment_hub_runs", __name__, url_prefix="/api/v1")
@@ -36,11 +43,8 @@ class RunAbort(Body):
     rollbacks: bool = True
 
 
-class StartedRun(RunView):
-    """A run just queued, and where to follow it."""
-
-    url: str
-    page_url: str
+StartedRun = shown_as(m.WaitedRun, "StartedRun", url=(str, ...), page_url=(str, ...))
+StartedRun.__doc__ = "A run just queued (or, with ?wait=, ended), and where to follow it."
 
 
 class RunList(BaseModel):
@@ -51,18 +55,28 @@ class RunList(BaseModel):
 
 
 @hub_runs_api.post("/experiments/<experiment_id>/runs")
-@docs.validate(json=NewRun, tags=["runs"],
-               resp=answers(StartedRun, 400, 401, 403, 404, 409, 422, status=202))
+@docs.validate(query=m.WaitQuery, json=NewRun, tags=["runs"],
+               resp=answers(StartedRun, 400, 401, 403, 404, 409, 422, status=(201, 202)))
 def start_run(experiment_id: str):
-    """Start a run of the experiment on the hub's workers: 202 with the queued run."""
+    """Start a run of the experiment on the hub's workers: 202 with the queued run; with
+    ?wait=N (which needs executions:read too), 201 with its status, outcome and execution once
+    it has ended within N seconds, else 202 with the run as it is then."""
     claim = bodies.writer_claim(service.RUNS_EXECUTE_SCOPE)
+    asked = query(m.WaitQuery)
+    if asked.wait:
+        # Checked before the run starts: it is not started for a caller who cannot follow it.
+        bodies.writer_claim(service.EXECUTIONS_READ_SCOPE)
     options = body(NewRun)
     run = service.start_run(claim, experiment_id, options.version, options.dry,
                             options.rollback_strategy, options.configuration,
                             options.environment)
-    response = jsonify({**run_body(run), "url": external_url(f"/api/v1/runs/{run.id}"),
+    if asked.wait:
+        result = service.wait_for_run(claim, run.id, asked.wait)
+    else:
+        result = RunResult(run=run, ended=False)
+    response = jsonify({**result_body(result), "url": external_url(f"/api/v1/runs/{run.id}"),
                         "page_url": external_url(run_path(run))})
-    response.status_code = 202
+    response.status_code = 201 if result.ended else 202
     response.headers["Location"] = f"/api/v1/runs/{run.id}"
     return response
 

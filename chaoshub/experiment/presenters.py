@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from chaoshub.core.web import external_url
-from chaoshub.experiment.runs import RunView
+from chaoshub.experiment.runs import RunResult, RunView
 from chaoshub.experiment.schemas import ExecutionView, ExperimentView, SavedExperiment
 
 # How an execution's outcome reads on pages.
@@ -68,4 +68,21 @@ def run_body(run: RunView) -> dict[str, Any]:
     data["execution_url"] = (external_url(
         f"{experiment_path(run.org, run.workspace, run.experiment_id)}"
         f"/execution/{run.execution_id}") if run.execution_id else None)
+    return data
+
+
+def result_body(result: RunResult) -> dict[str, Any]:
+    """A run as a caller waiting for its end sees it: the run, whether it has ended, and its
+    execution's status and outcome with the links to its JUnit XML and report."""
+    data = run_body(result.run)
+    data["ended"] = result.ended
+    execution = result.execution
+    data["execution"] = None if execution is None else {
+        "id": execution.id, "status": execution.status, "deviated": execution.deviated,
+        "outcome": execution.outcome,
+        "url": external_url(f"/api/v1/executions/{execution.id}"),
+        "page_url": data["execution_url"],
+        "junit_url": external_url(f"/api/v1/executions/{execution.id}/junit"),
+        "report_url": external_url(f"/api/v1/executions/{execution.id}/report"),
+    }
     return data

@@ -86,6 +86,15 @@ RollbackStrategy = Literal["default", "always", "never", "deviated"]
 ConfigurationValue = str | int | float | bool
 
 
+class RunResult(Frozen):
+    """A run as a caller waiting for its end sees it: whether it has ended, and the execution
+    it became (its status only: the outcome, never its details), if any."""
+
+    run: RunView
+    ended: bool
+    execution: ExecutionView | None = None
+
+
 class RunPage(Frozen):
     """One page of an experiment's runs, without their events, and the next page's cursor."""
 

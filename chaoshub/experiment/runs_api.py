@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from chaoshub.core.openapi import answers, docs, validated
+from chaoshub.core.openapi import answers, docs, query, validated
 from chaoshub.core.web import credentials_first, current_claim, external_url
 from chaoshub.experiment import api_models as m
 from chaoshub.experiment import bodies, service
-from chaoshub.experiment.presenters import execution_body, run_body
+from chaoshub.experiment.presenters import execution_body, result_body, run_body
 from chaoshub.experiment.runs import EventsRecorded, RunState
 
 runs_api = Blueprint("experiment_runs", __name__, url_prefix="/api/v1/runs")
@@ -73,10 +73,19 @@ def finish_run(run_id: str):
 
 
 @runs_api.get("/<run_id>")
-@docs.validate(resp=answers(m.Run, 404), tags=["runs"])
+@docs.validate(query=m.WaitQuery, resp=answers(m.WaitedRun, 400, 403, 404, status=(200, 202)),
+               tags=["runs"])
 def get_run(run_id: str):
-    """A run: its status, its events so far, and its execution once finished."""
-    return jsonify(run_body(service.get_run(current_claim(), run_id)))
+    """A run: its status, its events so far, and its execution (status, outcome, links to its
+    JUnit XML and report) once it has ended. With ?wait=N, answered once it has ended (200) or
+    after N seconds (202 with the run as it is): a long poll."""
+    seconds = query(m.WaitQuery).wait
+    if not seconds:
+        return jsonify(result_body(service.wait_for_run(current_claim(), run_id, 0)))
+    result = service.wait_for_run(current_claim(), run_id, seconds)
+    response = jsonify(result_body(result))
+    response.status_code = 200 if result.ended else 202
+    return response
 
 
 @runs_api.get("/<run_id>/state")

@@ -45,6 +45,7 @@ from chaoshub.experiment import (
     queue,
     reports,
     run_checks,
+    run_waits,
     runs,
     store,
     versions,
@@ -914,6 +915,25 @@ def watch_run(claim: str, run_id: str) -> runs.RunView:
     row, where = _run(claim, run_id, "read")
     detailed = grants.executions_shown(where, "no such run")
     return runs.run_view(row, where.org_name, where.name, [], detailed)
+
+
+def wait_for_run(claim: str, run_id: str, seconds: float) -> runs.RunResult:
+    """The run once it has ended, or as it is after `seconds`, with its events (for those who
+    may see them) and its execution's status and outcome. The claim is checked before the wait
+    (a long wait outlives it); what is answered after is the same run."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    row, where = _run(claim, run_id, "read")
+    detailed = grants.executions_shown(where, "no such run")
+    if seconds > 0:
+        row = run_waits.until_ended(row.id, seconds)
+        if row is None:
+            raise NotFound("no such run")  # deleted with its experiment while we waited
+    execution = None
+    if row.execution_id and (loaded := store.load_execution(row.execution_id)) is not None:
+        execution = store.execution_view(loaded[0], detailed=False)
+    view = runs.run_view(row, where.org_name, where.name,
+                         runs.load_events(row.id) if detailed else [], detailed)
+    return runs.RunResult(run=view, ended=row.status in hub_runs.ENDED, execution=execution)
 
 
 @interface.public
