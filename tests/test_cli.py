@@ -140,7 +140,7 @@ def test_the_installed_chaoshub_command_carries_every_server_command():
                             timeout=60, env=clean_env())
     commands = listed.stdout.split("Commands:")[1].splitlines()
     assert [line.split()[0] for line in commands if line.strip()] == sorted(
-        [*main.commands, "login", "spool"])
+        [*main.commands, "hub-run", "login", "spool"])
 
 
 def test_serving_needs_no_chaostoolkit(fresh):

@@ -252,7 +252,7 @@ def test_the_client_venv_holds_nothing_of_the_server(client_venv):
     helped = subprocess.run([client_venv / "chaoshub", "--help"], capture_output=True, text=True,
                             timeout=30, env=clean_env())
     commands = helped.stdout.split("Commands:")[1].splitlines()
-    assert [line.split()[0] for line in commands if line.strip()] == ["login", "spool"]
+    assert [line.split()[0] for line in commands if line.strip()] == ["hub-run", "login", "spool"]
 
 
 def test_settings_from_the_old_login_still_find_the_control():

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 import click
 import yaml
 
+from chaoshub_client.hub_run import hub_run
 from chaoshub_client.login_check import LoginProblem, check_login
 from chaoshub_client.spool import spool
 
@@ -110,6 +111,7 @@ def login(url, token, org, workspace, settings_path) -> None:
 
 
 main.add_command(spool)
+main.add_command(hub_run)
 
 
 def _text(value) -> str | None:
