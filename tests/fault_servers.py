@@ -294,9 +294,7 @@ def workers(root: Path, env: dict[str, str], count: int = 1) -> Iterator[list[su
     try:
         yield started
     finally:
-        for process in started:
-            if process.poll() is None:
-                stop(process)
+        stop(*started)
 
 
 # A connection that drops mid-answer ----------------------------------------------------------

@@ -55,14 +55,19 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float
     raise AssertionError(f"{url} did not come up:\n{log.read_text()}")
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Stop a process and reap it."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def stop(*processes: subprocess.Popen, timeout: float = 10) -> None:
+    """Stop processes and reap them: all asked at once, so that their shutdowns (seconds each
+    for a service flushing its traces) overlap; any still there after `timeout` is killed."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager

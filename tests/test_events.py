@@ -275,8 +275,7 @@ def split_hub(tmp_path_factory):
             hub.start(service)
         yield hub
     finally:
-        for service in list(hub.processes):
-            hub.stop(service)
+        stop(*(hub.processes.pop(service) for service in list(hub.processes)))
 
 
 def eventually(check, timeout: float = 20.0):

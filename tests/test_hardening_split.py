@@ -63,8 +63,7 @@ def hub(tmp_path_factory):
             wait_until_up(f"{urls[name]}{path}", process, root / f"{name}.log")
         yield urls["router"], urls, root, router
     finally:
-        for _, process in started:
-            stop(process)
+        stop(*(process for _, process in started))
 
 
 def service_key(root, service: str) -> Ed25519PrivateKey:

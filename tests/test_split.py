@@ -41,8 +41,7 @@ def hub(tmp_path_factory):
             wait_until_up(f"{urls[service]}/status/live", process, log)
         yield urls, root
     finally:
-        for process in processes:
-            stop(process)
+        stop(*processes)
 
 
 def browser(urls) -> requests.Session:

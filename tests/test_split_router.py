@@ -73,8 +73,7 @@ def hub(root, receiver, redis_url):
             wait_until_up(f"{urls[name]}{path}", process, root / f"{name}.log")
         yield urls["router"], urls, cache
     finally:
-        for _, process in started:
-            stop(process)
+        stop(*(process for _, process in started))
 
 
 def browser(hub_url: str) -> requests.Session:

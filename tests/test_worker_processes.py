@@ -100,9 +100,7 @@ def test_rq_workers_run_experiments_and_a_killed_one_loses_its_run_within_the_le
         again = run(create(experiment()))
         wait_for(lambda: status(again).status == "finished", 60, "the survivor took a new run")
     finally:
-        for process in workers:
-            if process.poll() is None:
-                stop(process)
+        stop(*workers)
         for n in range(2):
             print((tmp_path / f"w{n}.log").read_text()[-3000:])
 
