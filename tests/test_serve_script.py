@@ -16,8 +16,10 @@ from tests.helpers import clean_env, free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# It installs the packages (PyPI gives pip its build backend) and starts the hub twice.
-pytestmark = pytest.mark.workers
+# It installs the packages (PyPI gives pip its build backend) and starts the hub three times:
+# slow, but it times nothing (it waits up to 240 s for each start), so scripts/test runs it on
+# the two processes with the fast and browser tests rather than alone with the timed ones.
+pytestmark = pytest.mark.install
 
 
 def _checkout_copy(target: Path) -> Path:
