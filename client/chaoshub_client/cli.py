@@ -13,6 +13,7 @@ import yaml
 from chaoshub_client.hub_run import hub_run
 from chaoshub_client.login_check import LoginProblem, check_login
 from chaoshub_client.spool import spool
+from chaoshub_client.yaml_errors import yaml_problem
 
 # Other distributions add subcommands here (the server: run, db, user, token, route, audit).
 COMMANDS_GROUP = "chaoshub.commands"
@@ -68,7 +69,7 @@ def login(url, token, org, workspace, settings_path) -> None:
         try:
             settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise click.ClickException(f"{path} is not valid YAML: {exc}") from exc
+            raise click.ClickException(f"{path} is not valid YAML: {yaml_problem(exc)}") from exc
         if not isinstance(settings, dict):
             raise click.ClickException(f"{path} does not hold a YAML mapping")
 

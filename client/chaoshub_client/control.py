@@ -58,6 +58,7 @@ except ImportError:  # `chaoshub spool` where chaostoolkit is not installed: it 
     RunEventHandler = object
 
 from chaoshub_client.link import HUB_EXTENSION, LoadedSource, link_file, loaded_source
+from chaoshub_client.yaml_errors import yaml_problem
 
 __all__ = ["after_loading_experiment_control", "configure_control", "HubReporter",
            "HubSettings", "load_hub_settings"]
@@ -395,7 +396,7 @@ class HubReporter(RunEventHandler):
             outcome = link_file(self.source, extension)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             logger.warning(f"ChaosHub: could not write the experiment's link into "
-                           f"{self.source.path}: {exc}")
+                           f"{self.source.path}: {yaml_problem(exc)}")
             return
         if outcome == "linked":
             logger.info(f"ChaosHub: {self.source.path} now names its experiment on the hub "

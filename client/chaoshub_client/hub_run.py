@@ -21,6 +21,8 @@ import click
 import requests
 import yaml
 
+from chaoshub_client.yaml_errors import yaml_problem
+
 USER_AGENT = "chaoshub-hub-run/1"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
@@ -100,7 +102,7 @@ def saved_login(settings_path: str) -> tuple[str, str]:
     except OSError as exc:
         raise CannotRun(f"no login saved at {path}: run `chaoshub login` first") from exc
     except yaml.YAMLError as exc:
-        raise CannotRun(f"{path} is not valid YAML: {exc}") from exc
+        raise CannotRun(f"{path} is not valid YAML: {yaml_problem(exc)}") from exc
     hub = (settings.get("vendor") or {}).get("chaoshub") if isinstance(settings, dict) else None
     if not isinstance(hub, dict) or not hub.get("hub_url") or not hub.get("token"):
         raise CannotRun(f"{path} holds no ChaosHub login: run `chaoshub login` first")

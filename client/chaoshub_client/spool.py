@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 import click
 import yaml
 
+from chaoshub_client.yaml_errors import yaml_problem
+
 SETTINGS_HELP = "The Chaos Toolkit settings `chaoshub login` wrote (for the hub's token)."
 OUTCOMES = {
     "sent": "sent: the run is on the hub",
@@ -116,7 +118,7 @@ def _settings(path: Path) -> dict[str, Any]:
     try:
         settings = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     except (OSError, yaml.YAMLError) as exc:
-        raise click.ClickException(f"{path} cannot be read: {exc}") from exc
+        raise click.ClickException(f"{path} cannot be read: {yaml_problem(exc)}") from exc
     return settings if isinstance(settings, dict) else {}
 
 

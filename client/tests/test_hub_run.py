@@ -210,3 +210,19 @@ def test_an_unreachable_hub_or_no_login_exits_2(hub, tmp_path, monkeypatch):
     down = run(hub, "alice/W/Cache latency", "--wait")
     assert down.exit_code == 2 and "cannot reach http://127.0.0.1:9" in down.output
     assert "chub_other" not in down.output
+
+
+def test_a_settings_file_that_is_not_yaml_never_shows_its_token(tmp_path, monkeypatch):
+    monkeypatch.delenv("CHAOSHUB_URL", raising=False)
+    monkeypatch.delenv("CHAOSHUB_TOKEN", raising=False)
+    settings = tmp_path / "settings.yaml"
+    # A stray colon in the token's line: PyYAML's own message would quote that line.
+    settings.write_text("vendor:\n  chaoshub:\n    hub_url: http://hub\n"
+                        "    token: chub_secretvalue: x\n", encoding="utf-8")
+    done = CliRunner().invoke(main, ["hub-run", "alice/W/x", "--settings", str(settings)])
+    assert done.exit_code == 2, done.output
+    assert "not valid YAML: mapping values are not allowed here at line 4" in done.output
+    assert "chub_secretvalue" not in done.output
+    login = CliRunner().invoke(main, ["login", "--url", "http://127.0.0.1:9",
+                                      "--settings", str(settings)], input="chub_x\n")
+    assert "at line 4" in login.output and "chub_secretvalue" not in login.output
