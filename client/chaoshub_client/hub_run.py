@@ -90,6 +90,19 @@ def message(answer: requests.Response) -> str:
         return str(answer.reason or "")[:200]
 
 
+def answer_json(answer: requests.Response, doing: str) -> dict[str, Any]:
+    """A 2xx answer's JSON object; CannotRun (exit 2, not 1: nothing says the run failed) when
+    something else answered, such as a proxy's page."""
+    try:
+        body = answer.json()
+    except ValueError as exc:
+        raise CannotRun(f"{doing}: the hub did not answer with JSON "
+                        f"({answer.status_code})") from exc
+    if not isinstance(body, dict):
+        raise CannotRun(f"{doing}: the hub did not answer as a ChaosHub does")
+    return body
+
+
 def saved_login(settings_path: str) -> tuple[str, str]:
     """The hub's URL and token: CHAOSHUB_URL and CHAOSHUB_TOKEN when set (as the control reads
     them), else those `chaoshub login` saved."""
@@ -136,7 +149,7 @@ def find_experiment(hub: Hub, org: str, workspace: str, name: str) -> dict[str, 
     if ID_PATTERN.match(name.lower()):
         answer = hub.call("GET", f"/api/v1/experiments/{name.lower()}")
         if answer.status_code == 200:
-            return answer.json()
+            return answer_json(answer, f"reading the experiment {name}")
     base = f"/api/v1/orgs/{quote(org, safe='')}/workspaces/{quote(workspace, safe='')}"
     found: list[dict[str, Any]] = []
     cursor = None
@@ -151,7 +164,7 @@ def find_experiment(hub: Hub, org: str, workspace: str, name: str) -> dict[str, 
         if answer.status_code != 200:
             raise CannotRun(f"listing the experiments of {org}/{workspace}: "
                             f"{answer.status_code} {message(answer)}")
-        page = answer.json()
+        page = answer_json(answer, f"listing the experiments of {org}/{workspace}")
         found += [e for e in page.get("experiments", []) if e.get("title") == name]
         cursor = page.get("next_cursor")
         if not cursor:
@@ -178,7 +191,8 @@ def verdict(hub: Hub, run: dict[str, Any]) -> tuple[int, str]:
     if outcome != "passed":
         return NOT_RUN, f"the run ended {outcome}{reason}"
     detail = hub.call("GET", f"/api/v1/executions/{execution['id']}")
-    activities = detail.json().get("activities", []) if detail.status_code == 200 else []
+    activities = (answer_json(detail, f"reading the execution {execution['id']}")
+                  .get("activities", []) if detail.status_code == 200 else [])
     failed = [a.get("name", "?") for a in activities if a.get("status") == "failed"]
     if execution.get("status") == "failed" or failed:
         return FAILED, "the run failed: " + (", ".join(failed) or "chaostoolkit says failed")
@@ -257,7 +271,7 @@ def follow(hub: Hub, run: dict[str, Any], deadline: float | None) -> dict[str, A
             raise CannotRun(f"following run {run['id']}: {answer.status_code} "
                             f"{message(answer)}")
         failures = 0
-        run = {**run, **answer.json()}
+        run = {**run, **answer_json(answer, f"following run {run['id']}")}
         follower.show(run)
         if not run.get("ended") and time.monotonic() - asked < 1:
             time.sleep(SETTLE_PAUSE)  # answered at once: the hub had no thread to wait in
@@ -325,7 +339,11 @@ def hub_run(target, wait, junit, timeout, variables, environment, version, dry,
         if answer.status_code != 200:
             raise CannotRun(f"the run ended but its JUnit XML could not be read: "
                             f"{answer.status_code} {message(answer)}")
-        Path(junit).write_bytes(answer.content)
+        try:
+            Path(junit).write_bytes(answer.content)
+        except OSError as exc:
+            raise CannotRun(f"the run ended but its JUnit XML could not be written: {exc}") \
+                from exc
         click.echo(f"wrote the JUnit XML to {junit}")
     if execution:
         click.echo(f"report: {execution.get('page_url') or execution.get('report_url')}")

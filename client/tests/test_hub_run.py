@@ -226,3 +226,25 @@ def test_a_settings_file_that_is_not_yaml_never_shows_its_token(tmp_path, monkey
     login = CliRunner().invoke(main, ["login", "--url", "http://127.0.0.1:9",
                                       "--settings", str(settings)], input="chub_x\n")
     assert "at line 4" in login.output and "chub_secretvalue" not in login.output
+
+
+def test_a_page_that_is_not_the_hubs_or_a_junit_not_written_exits_2_not_1(hub, tmp_path,
+                                                                            monkeypatch):
+    # A proxy's page where the run's JSON should be: nothing says the run failed.
+    answer = hub.answer
+
+    def proxy_page(method, path, query, body):
+        if path == "/api/v1/runs/r1":
+            hub.asked.append((method, path, query, body))
+            return 200, b"<html>gateway</html>"
+        return answer(method, path, query, body)
+
+    monkeypatch.setattr(hub, "answer", proxy_page)
+    done = run(hub, "alice/W/Cache latency", "--wait")
+    assert done.exit_code == 2, done.output
+    assert "following run r1: the hub did not answer with JSON (200)" in done.output
+    monkeypatch.setattr(hub, "answer", answer)
+    unwritable = run(hub, "alice/W/Cache latency", "--wait", "--junit",
+                     str(tmp_path / "no-such-folder" / "chaos.xml"))
+    assert unwritable.exit_code == 2, unwritable.output
+    assert "its JUnit XML could not be written" in unwritable.output
