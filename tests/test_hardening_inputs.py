@@ -375,6 +375,11 @@ def test_an_audit_export_of_an_org_named_with_a_kelvin_sign_answers(app):
     # A surrogate written as UTF-8 bytes: json decodes bodies with surrogatepass.
     ('{"a": "x\ud800"}'.encode("utf-8", "surrogatepass"), "lone surrogate"),
     ('{"a": "x\ud800"}', "lone surrogate"),
+    # json reads UTF-16 and UTF-32 bytes too: an escape's bytes are apart there.
+    ('{"a": "x\\u0000"}'.encode("utf-16"), "NUL"),
+    ('{"a": "x\\u0000"}'.encode("utf-16-be"), "NUL"),
+    ('{"a": "x\\ud800"}'.encode("utf-32-le"), "lone surrogate"),
+    ('{"a": "x\ud800"}'.encode("utf-16-le", "surrogatepass"), "lone surrogate"),
     (b'{"a": [1e999]}', "NaN and Infinity"),
     (b"[" * 65 + b"]" * 65, "nests deeper"),
 ])
@@ -391,3 +396,13 @@ def test_a_body_without_escapes_is_checked_as_closely_as_one_with_them(body, pro
 ])
 def test_clean_bodies_pass_either_way(body):
     assert inputs.parse_json(body) is not None
+
+
+def test_a_utf16_body_with_a_nul_escape_is_a_400_not_a_500(app, alice, hub):
+    # json reads UTF-16 bytes: the NUL escape reached PostgreSQL, which keeps no NUL in text.
+    url = f"/api/v1/experiments/{hub['experiment_id']}/executions"
+    body = json.dumps({**journal(), "node": "v\x00m", "start": "2026-11-23T09:32:00"})
+    answer = alice.post(url, data=body.encode("utf-16"), headers={
+        "X-CSRF-Token": csrf(alice), "Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text[:300]
+    assert "NUL" in answer.get_json()["message"]

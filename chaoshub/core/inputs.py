@@ -53,7 +53,10 @@ def _clean_text(data: str | bytes) -> bool:
     # refuses raw control characters in strings), or as a surrogate itself: in UTF-8 bytes
     # (which json decodes with surrogatepass) those start with 0xED. Rare in real bodies.
     if isinstance(data, bytes):
-        return b"\\u" not in data and b"\xed" not in data
+        # Only UTF-8 bytes: json reads UTF-16 and UTF-32 too, where an escape's bytes are apart
+        # ("\\\x00u\x00") and a surrogate's do not start with 0xED.
+        return (json.detect_encoding(data) == "utf-8" and b"\\u" not in data
+                and b"\xed" not in data)
     return "\\u" not in data and not _BAD_TEXT.search(data)
 
 
