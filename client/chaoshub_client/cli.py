@@ -13,6 +13,7 @@ import yaml
 from chaoshub_client.hub_run import hub_run
 from chaoshub_client.login_check import LoginProblem, check_login
 from chaoshub_client.spool import spool
+from chaoshub_client.tokens import trimmed
 from chaoshub_client.yaml_errors import yaml_problem
 
 # Other distributions add subcommands here (the server: run, db, user, token, route, audit).
@@ -63,6 +64,7 @@ def login(url, token, org, workspace, settings_path) -> None:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise click.BadParameter("use the hub's http(s) address", param_hint="--url")
     url = url.rstrip("/")
+    token = trimmed(token)
     path = Path(settings_path).expanduser()
     settings = {}
     if path.exists():

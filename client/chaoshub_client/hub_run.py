@@ -21,6 +21,7 @@ import click
 import requests
 import yaml
 
+from chaoshub_client.tokens import hidden, trimmed
 from chaoshub_client.yaml_errors import yaml_problem
 
 USER_AGENT = "chaoshub-hub-run/1"
@@ -48,6 +49,7 @@ class Hub:
 
     def __init__(self, url: str, token: str):
         self.url = url.rstrip("/")
+        self.token = token
         self.http = requests.Session()
         self.http.headers.update({"Authorization": f"Bearer {token}",
                                   "Accept": "application/json", "User-Agent": USER_AGENT})
@@ -59,7 +61,8 @@ class Hub:
             return self.http.request(method, self.url + path, allow_redirects=False,
                                      timeout=(CONNECT_TIMEOUT, read_timeout), **kwargs)
         except requests.RequestException as exc:
-            raise CannotRun(f"cannot reach {self.url}: {exc}") from exc
+            raise CannotRun(f"cannot reach {self.url}: {hidden(str(exc), self.token)}") \
+                from exc
 
     def json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """A request that must answer 2xx JSON; CannotRun saying what the hub said otherwise."""
@@ -108,7 +111,7 @@ def saved_login(settings_path: str) -> tuple[str, str]:
     them), else those `chaoshub login` saved."""
     url, token = os.environ.get("CHAOSHUB_URL"), os.environ.get("CHAOSHUB_TOKEN")
     if url and token:
-        return url, token
+        return url, trimmed(token)
     path = Path(settings_path).expanduser()
     try:
         settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -119,7 +122,7 @@ def saved_login(settings_path: str) -> tuple[str, str]:
     hub = (settings.get("vendor") or {}).get("chaoshub") if isinstance(settings, dict) else None
     if not isinstance(hub, dict) or not hub.get("hub_url") or not hub.get("token"):
         raise CannotRun(f"{path} holds no ChaosHub login: run `chaoshub login` first")
-    return url or str(hub["hub_url"]), token or str(hub["token"])
+    return url or str(hub["hub_url"]), trimmed(token or str(hub["token"]))
 
 
 def parse_target(target: str) -> tuple[str, str, str]:

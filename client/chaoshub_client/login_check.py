@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 import requests
 
+from chaoshub_client.tokens import hidden
+
 TIMEOUT = (3.05, 10)  # connect, read
 USER_AGENT = "chaoshub-login/1"
 # What the control needs to publish a run: open it and send its events and journal, and
@@ -90,7 +92,8 @@ def _get(http: requests.Session, url: str, path: str) -> requests.Response:
         raise LoginProblem(f"cannot reach {url}: nothing answers there (is the address right, "
                            "and the hub up?)") from exc
     except requests.RequestException as exc:
-        raise LoginProblem(f"cannot reach {url}: {exc}") from exc
+        token = http.headers.get("Authorization", "").removeprefix("Bearer ")
+        raise LoginProblem(f"cannot reach {url}: {hidden(str(exc), token)}") from exc
 
 
 def _json(response: requests.Response, url: str, path: str) -> dict:

@@ -138,3 +138,18 @@ def test_commands_registered_by_other_packages_join_the_group(monkeypatch):
     assert "hello" in listed.output and "login" in listed.output
     assert CliRunner().invoke(main, ["hello"]).output == "hello from elsewhere\n"
     assert CliRunner().invoke(main, ["nope"]).exit_code == 2
+
+
+def test_login_trims_a_token_and_never_shows_one_the_http_library_refuses(tmp_path,
+                                                                          hub_says_yes):
+    settings = tmp_path / "settings.yaml"
+    # A CI secret read from a file keeps its line end: trimmed, as the hub would read it.
+    done = login(settings, "--token", "chub_fromfile\n")
+    assert done.exit_code == 0, done.output
+    assert hub_says_yes[0][1] == "chub_fromfile"
+    assert yaml.safe_load(settings.read_text())["vendor"]["chaoshub"]["token"] == "chub_fromfile"
+    # A token with a line end inside: requests refuses the header, quoting it in its error.
+    from chaoshub_client import login_check
+    with pytest.raises(LoginProblem) as refused:
+        login_check.check_login("http://127.0.0.1:9", "chub_first\nhalf", None, None)
+    assert "chub_first" not in str(refused.value) and "***" in str(refused.value)

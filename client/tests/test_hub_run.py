@@ -248,3 +248,17 @@ def test_a_page_that_is_not_the_hubs_or_a_junit_not_written_exits_2_not_1(hub, t
                      str(tmp_path / "no-such-folder" / "chaos.xml"))
     assert unwritable.exit_code == 2, unwritable.output
     assert "its JUnit XML could not be written" in unwritable.output
+
+
+def test_a_token_with_a_line_end_is_trimmed_and_never_printed(hub, monkeypatch):
+    monkeypatch.setenv("CHAOSHUB_URL", yaml.safe_load(hub.settings.read_text())["vendor"][
+        "chaoshub"]["hub_url"])
+    monkeypatch.setenv("CHAOSHUB_TOKEN", "chub_fromfile\n")
+    done = run(hub, "alice/W/Cache latency", "--wait")
+    assert done.exit_code == 0, done.output
+    assert {h["Authorization"] for h in hub.headers} == {"Bearer chub_fromfile"}
+    # One that no trimming mends: requests refuses the header and quotes it in its error.
+    monkeypatch.setenv("CHAOSHUB_TOKEN", "chub_first\nhalf")
+    refused = run(hub, "alice/W/Cache latency", "--wait")
+    assert refused.exit_code == 2, refused.output
+    assert "cannot reach" in refused.output and "chub_first" not in refused.output
