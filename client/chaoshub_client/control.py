@@ -58,6 +58,7 @@ except ImportError:  # `chaoshub spool` where chaostoolkit is not installed: it 
     RunEventHandler = object
 
 from chaoshub_client.link import HUB_EXTENSION, LoadedSource, link_file, loaded_source
+from chaoshub_client.tokens import trimmed
 from chaoshub_client.yaml_errors import yaml_problem
 
 __all__ = ["after_loading_experiment_control", "configure_control", "HubReporter",
@@ -118,6 +119,8 @@ def load_hub_settings(settings: dict | None, experiment: dict | None = None,
         return None
     token = _first(os.environ.get("CHAOSHUB_TOKEN"), vendor.get("token"),
                    _auths_token(settings, url))
+    # A CI secret read from a file ends in a line end, which no HTTP header may carry.
+    token = trimmed(token) if isinstance(token, str) else token
     org = _first(os.environ.get("CHAOSHUB_ORG"), extension.get("organization"),
                  vendor.get("organization"), arguments.get("organization"))
     workspace = _first(os.environ.get("CHAOSHUB_WORKSPACE"), extension.get("workspace"),

@@ -49,6 +49,11 @@ def test_the_environment_comes_first_then_the_experiment_then_the_settings(monke
     assert (hub.token, hub.org, hub.workspace) == ("env-token", "team", "FromEnv")
 
 
+def test_a_token_with_a_line_end_is_trimmed(monkeypatch):
+    monkeypatch.setenv("CHAOSHUB_TOKEN", "env-token\n")
+    assert load_hub_settings(SETTINGS).token == "env-token"
+
+
 def test_the_token_may_come_from_the_hubs_auths_entry_but_never_from_arguments():
     settings = {"auths": {"hub.example.com": {"type": "bearer", "value": "auths-token"}}}
     arguments = {"hub_url": URL, "organization": "alice", "workspace": "W", "token": "no"}
