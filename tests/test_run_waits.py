@@ -148,3 +148,46 @@ def test_the_hub_caps_waits_and_outsiders_never_wait(app, alice, token):
     hidden = app.test_client().get(f"/api/v1/runs/{started.get_json()['id']}?wait=600",
                                    headers=bearer(eve))
     assert hidden.status_code == 404 and time.monotonic() - began < 1
+
+
+def test_one_account_holds_two_waits_at_most_and_visitors_none(app, alice, token):
+    saved = create(alice, document=runnable())
+    run = app.test_client().post(f"/api/v1/experiments/{saved['id']}/runs", json={},
+                                 headers=bearer(token)).get_json()
+    url = f"/api/v1/runs/{run['id']}?wait=3"
+    answers: list[float] = []
+
+    def wait() -> None:
+        began = time.monotonic()
+        assert app.test_client().get(url, headers=bearer(token)).status_code == 202
+        answers.append(time.monotonic() - began)
+
+    threads = [threading.Thread(target=wait) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.8)  # both waits are held now
+    began = time.monotonic()
+    third = app.test_client().get(url, headers=bearer(token))
+    assert third.status_code == 202 and time.monotonic() - began < 1.5
+    for thread in threads:
+        thread.join()
+    assert sorted(answers)[0] >= 2.9  # the first two waited their three seconds
+    # Once they are over, the account waits again.
+    began = time.monotonic()
+    again = app.test_client().get(f"/api/v1/runs/{run['id']}?wait=1", headers=bearer(token))
+    assert again.status_code == 202 and time.monotonic() - began >= 0.9
+
+
+def test_a_visitor_reading_a_public_run_never_waits(app, alice, token):
+    from tests.conftest import post_json
+
+    assert post_json(alice, "/api/v1/orgs/alice/workspaces",
+                     {"name": "open", "visibility": "public",
+                      "outsider_executions": "full"}).status_code == 201
+    saved = create(alice, workspace="open", document=runnable())
+    run = app.test_client().post(f"/api/v1/experiments/{saved['id']}/runs", json={},
+                                 headers=bearer(token)).get_json()
+    began = time.monotonic()
+    seen = app.test_client().get(f"/api/v1/runs/{run['id']}?wait=5")
+    assert seen.status_code == 202 and seen.get_json()["status"] == "queued"
+    assert time.monotonic() - began < 1.5  # read at once: no thread held for a visitor

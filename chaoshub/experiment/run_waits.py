@@ -8,7 +8,9 @@ session: no connection or transaction is held while waiting.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from datetime import timedelta
 
 from flask import current_app
@@ -21,21 +23,47 @@ from chaoshub.experiment.models import Run
 MAX_SECONDS = 600  # the longest wait one request may ask for (?wait=)
 BLOCK_SECONDS = 1.0  # with Redis, the longest the row goes unread
 POLL_SECONDS = live.POLL_SECONDS  # without Redis, how often the row is read
+WAITS_PER_CALLER = 2  # waits one account may hold at once in a process
+_waiting: Counter[str] = Counter()
+_waiting_lock = threading.Lock()
 
 
-def until_ended(run_id: str, seconds: float) -> Run | None:
+def until_ended(run_id: str, seconds: float, caller: str | None) -> Run | None:
     """The run's row once it has ended, or as it is after `seconds` (at most
     RUN_WAIT_MAX_SECONDS); None if it is gone. Each wait holds one of the process's threads,
-    counted with the live views (RUN_STREAMS_PER_PROCESS): past them, the row is read at once
-    and the caller asks again."""
+    counted with the live views (RUN_STREAMS_PER_PROCESS), and `caller` (an account id) holds
+    at most WAITS_PER_CALLER of them; past either, or for a caller with no account, the row is
+    read at once and the caller asks again."""
     seconds = min(seconds, current_app.config["RUN_WAIT_MAX_SECONDS"])
-    release = live.stream_slot() if seconds > 0 else None
-    if release is None:
+    if seconds <= 0 or not caller or not _take(caller):
         return runs.load_run(run_id)
     try:
-        return _wait(run_id, seconds)
+        release = live.stream_slot()
+        if release is None:
+            return runs.load_run(run_id)
+        try:
+            return _wait(run_id, seconds)
+        finally:
+            release()
     finally:
-        release()
+        _give_back(caller)
+
+
+def _take(caller: str) -> bool:
+    # A wait outlives a client that has gone (a sync server cannot tell): one account's waits
+    # must not take every thread the live views share.
+    with _waiting_lock:
+        if _waiting[caller] >= WAITS_PER_CALLER:
+            return False
+        _waiting[caller] += 1
+        return True
+
+
+def _give_back(caller: str) -> None:
+    with _waiting_lock:
+        _waiting[caller] -= 1
+        if _waiting[caller] <= 0:
+            del _waiting[caller]
 
 
 def _wait(run_id: str, seconds: float) -> Run | None:

@@ -925,7 +925,8 @@ def wait_for_run(claim: str, run_id: str, seconds: float) -> runs.RunResult:
     row, where = _run(claim, run_id, "read")
     detailed = grants.executions_shown(where, "no such run")
     if seconds > 0:
-        row = run_waits.until_ended(row.id, seconds)
+        user = claims.verify(claim)
+        row = run_waits.until_ended(row.id, seconds, None if user.anonymous else user.sub)
         if row is None:
             raise NotFound("no such run")  # deleted with its experiment while we waited
     execution = None
