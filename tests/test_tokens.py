@@ -343,3 +343,30 @@ def test_the_tokens_page_title_is_plain_text(app):
     alice = signed_up_client(app, "alice")
     html = alice.get("/settings/tokens").get_data(as_text=True)
     assert "<title>API tokens · ChaosHub</title>" in html
+
+
+def test_a_token_revoked_while_a_request_loads_it_is_not_cached_valid(app, alice, monkeypatch):
+    from chaoshub.core.cache import cache
+
+    created = make_token(alice)
+    loaded = auth._load_token
+
+    def revoked_meanwhile(token_hash):
+        found = loaded(token_hash)
+        # The revocation commits (and forgets the entry) after this request read the token.
+        with transaction("auth") as session:
+            session.get(ApiToken, created["id"]).revoked_at = utcnow()
+        cache().forget(auth._token_key(token_hash))
+        return found
+
+    browser = app.test_client()
+    # Used once already from here: no use is recorded (nor the entry forgotten) again.
+    assert browser.get("/api/v1/me", headers=bearer(created["secret"])).status_code == 200
+    with app.app_context():
+        cache().forget(auth._token_key(token_secrets.token_hash(created["secret"])))
+    monkeypatch.setattr(auth, "_load_token", revoked_meanwhile)
+    # Read before the revocation committed: this one request may pass.
+    assert browser.get("/api/v1/me", headers=bearer(created["secret"])).status_code == 200
+    monkeypatch.setattr(auth, "_load_token", loaded)
+    # The next must not find it cached as valid.
+    assert browser.get("/api/v1/me", headers=bearer(created["secret"])).status_code == 401

@@ -692,11 +692,14 @@ def _claim_for_token(secret: str, client_ip: str) -> str:
                                 lambda: cache().peek(_token_key(token_hash))[0],
                                 keep=lambda found: found is not MISSING)
         if token is MISSING:
+            # Taken before the read: a revocation that commits meanwhile keeps it uncached.
+            generation = cache().generation()
             token = _load_token(token_hash)
             # A run's token is read every time: it is revoked by a worker, another process
             # whose in-memory cache this one would not hear forget it.
             if token is None or not token.get("purpose"):
-                cache().put(_token_key(token_hash), token, ttl=RESOLVED_TTL)
+                cache().put(_token_key(token_hash), token, ttl=RESOLVED_TTL,
+                            since=generation)
     if token is None or token["expires_at"] <= utcnow().timestamp():
         # Only failures are limited, and their count read only then: a valid token from an
         # address that others share with a guesser (a NAT, CI runners) still works, and

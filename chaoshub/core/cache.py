@@ -309,8 +309,18 @@ class Cache:
             return generation if self.local.listening else None
         return self._changes if isinstance(self.backend, MemoryBackend) else None
 
-    def put(self, key: str, value: Any, ttl: int | None = None) -> None:
-        """Store `value` (JSON) under `key`, as `remember` does after a load."""
+    def generation(self) -> int | None:
+        """A mark of the changes this process has heard of, to hand to `put` (None when it
+        cannot hear them)."""
+        return self._generation()
+
+    def put(self, key: str, value: Any, ttl: int | None = None,
+            since: int | None = None) -> None:
+        """Store `value` (JSON) under `key`, as `remember` does after a load; with `since` (a
+        `generation()` taken before the load), not when a change came in meanwhile: what was
+        loaded may be what that change undid."""
+        if since is not None and self._generation() != since:
+            return
         self.backend.set(key, json.dumps(value), ttl or self.default_ttl)
 
     def forget(self, *keys: str) -> None:
