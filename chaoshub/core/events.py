@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import time
 import uuid
@@ -34,6 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Forbidden
 from chaoshub.core.models import UTCDateTime, utcnow
+from chaoshub.core.process_thread import ProcessThread
 from chaoshub.core.schemas import Frozen
 
 log = logging.getLogger(__name__)
@@ -233,10 +233,8 @@ class Dispatcher:
     def __init__(self, poll_seconds: float):
         self.subscriptions: list[Subscription] = []
         self.poll_seconds = poll_seconds
-        self.polling_pid: int | None = None
-        self.lock = threading.Lock()
-        self.stopped = threading.Event()
-        self.thread: threading.Thread | None = None
+        self.poller = ProcessThread(
+            "chaoshub-events", lambda app_ref, stopped: _poll(app_ref, poll_seconds, stopped))
 
 
 def subscribe(app: Flask, subscription: Subscription) -> None:
@@ -334,29 +332,15 @@ def backoff(failures: int, every: float) -> float:
 def start_polling(app: Flask) -> None:
     """Start this process's polling thread, if the app has subscriptions and polls at all."""
     dispatcher = app.extensions.get(EXTENSION)
-    # A process forked after the thread started (a server's workers) starts its own.
-    if dispatcher is None or dispatcher.polling_pid == os.getpid() or \
-            dispatcher.poll_seconds <= 0:
-        return
-    with dispatcher.lock:
-        if dispatcher.polling_pid == os.getpid():
-            return
-        dispatcher.polling_pid = os.getpid()
-        dispatcher.stopped.clear()
-        dispatcher.thread = threading.Thread(
-            target=_poll, args=(weakref.ref(app), dispatcher.poll_seconds, dispatcher.stopped),
-            name="chaoshub-events", daemon=True)
-        dispatcher.thread.start()
+    if dispatcher is not None and dispatcher.poll_seconds > 0:
+        dispatcher.poller.start(app)
 
 
 def stop_polling(app: Flask) -> None:
     """Stop this process's polling thread and wait for its round to end."""
     dispatcher = app.extensions.get(EXTENSION)
-    if dispatcher is None or dispatcher.thread is None:
-        return
-    dispatcher.stopped.set()
-    dispatcher.thread.join(timeout=30)
-    dispatcher.polling_pid = dispatcher.thread = None
+    if dispatcher is not None:
+        dispatcher.poller.stop()
 
 
 def _poll(app_ref: weakref.ref, every: float, stopped: threading.Event) -> None:

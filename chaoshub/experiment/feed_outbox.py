@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import threading
 import weakref
 from typing import Any
@@ -35,6 +34,7 @@ from chaoshub.core import events
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from chaoshub.core.models import new_id, utcnow
+from chaoshub.core.process_thread import ProcessThread
 from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment.models import FeedOutboxEntry
 
@@ -184,10 +184,8 @@ class Courier:
     def __init__(self, every: float):
         self.every = every
         self.woken = threading.Event()
-        self.stopped = threading.Event()
-        self.lock = threading.Lock()
-        self.pid: int | None = None
-        self.thread: threading.Thread | None = None
+        self.thread = ProcessThread("chaoshub-feed",
+                                    lambda app_ref, stopped: _run(app_ref, self, stopped))
 
 
 def init_app(app: Flask) -> None:
@@ -202,43 +200,31 @@ def init_app(app: Flask) -> None:
 def start(app: Flask) -> None:
     """Start this process's delivery thread, if the app delivers from one."""
     courier = app.extensions.get(EXTENSION)
-    # A process forked after the thread started (a server's workers) starts its own.
-    if courier is None or courier.every <= 0 or courier.pid == os.getpid():
-        return
-    with courier.lock:
-        if courier.pid == os.getpid():
-            return
-        courier.pid = os.getpid()
-        courier.stopped.clear()
+    if courier is not None and courier.every > 0 and courier.thread.start(app):
         courier.woken.set()  # a first look at once: entries may wait from before
-        courier.thread = threading.Thread(target=_run, args=(weakref.ref(app), courier),
-                                          name="chaoshub-feed", daemon=True)
-        courier.thread.start()
 
 
 def stop(app: Flask) -> None:
     """Stop this process's delivery thread and wait for its round to end."""
     courier = app.extensions.get(EXTENSION)
-    if courier is None or courier.thread is None:
-        return
-    courier.stopped.set()
-    courier.woken.set()
-    courier.thread.join(timeout=30)
-    courier.pid = courier.thread = None
+    if courier is not None:
+        courier.thread.stopped.set()
+        courier.woken.set()  # out of its wait at once
+        courier.thread.stop()
 
 
-def _run(app_ref: weakref.ref, courier: Courier) -> None:
+def _run(app_ref: weakref.ref, courier: Courier, stopped: threading.Event) -> None:
     failures = 0
-    while not courier.stopped.is_set():
+    while not stopped.is_set():
         if failures:
             # Dashboard is failing: asked again later, however many commits wake the thread.
-            courier.stopped.wait(min(RETRY_SECONDS, events.backoff(failures, courier.every)))
+            stopped.wait(min(RETRY_SECONDS, events.backoff(failures, courier.every)))
         else:
             courier.woken.wait(RETRY_SECONDS)
         # The entries committed meanwhile go in the same batch.
-        courier.stopped.wait(courier.every)
+        stopped.wait(courier.every)
         courier.woken.clear()
-        if courier.stopped.is_set():
+        if stopped.is_set():
             return
         app = app_ref()  # weak: an app that is gone (tests make many) ends its thread
         if app is None:
