@@ -12,7 +12,7 @@ from flask import request
 from chaoshub.core import request_memo
 from chaoshub.core.errors import Forbidden, NotFound
 from chaoshub.dashboard import service as dashboard
-from chaoshub.dashboard.service import Action, KillSwitch, WorkspaceGrant
+from chaoshub.dashboard.service import Action, KillSwitch, OrgView, WorkspaceGrant
 
 
 def by_id(claim: str, workspace_id: str) -> WorkspaceGrant:
@@ -27,6 +27,12 @@ def by_name(claim: str, org: str, workspace: str) -> WorkspaceGrant:
                                   lambda: dashboard.grant(claim, org, workspace))
     request_memo.keep(("grant", claim, found.id), found)
     return found
+
+
+def org_of(claim: str, org: str) -> OrgView:
+    """The org with the workspaces the caller may see (see dashboard's `get_org`), asked once
+    a request."""
+    return request_memo.remember(("org", claim, org), lambda: dashboard.get_org(claim, org))
 
 
 def require(grant: WorkspaceGrant, action: Action) -> WorkspaceGrant:

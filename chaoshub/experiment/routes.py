@@ -20,6 +20,7 @@ from chaoshub.experiment.schemas import (
     ExecutionView,
     VersionView,
 )
+from chaoshub.experiment.trends import Trends
 
 api = Blueprint("experiment_api", __name__, url_prefix="/api/v1")
 
@@ -243,3 +244,31 @@ def search():
     names = dashboard.search(claim, asked.q, asked.limit)
     found = service.search(claim, asked.q, asked.limit)
     return jsonify({**names.model_dump(mode="json"), **found.model_dump(mode="json")})
+
+
+# Trends --------------------------------------------------------------------------------------
+
+
+@api.get("/orgs/<org>/workspaces/<workspace>/trends")
+@docs.validate(resp=answers(Trends, 403, 404), tags=["trends"])
+def workspace_trends(org: str, workspace: str):
+    """The workspace's last 30 days of runs: runs by UTC day and outcome, each experiment's
+    pass rate, the experiments that flipped from passing to failing and those not run for 30
+    days, and the resilience score with its formula and each experiment's part in it (404
+    for those who may not see its runs)."""
+    return jsonify(service.workspace_trends(current_claim(), org, workspace)
+                   .model_dump(mode="json"))
+
+
+@api.get("/orgs/<org>/trends")
+@docs.validate(resp=answers(Trends, 403, 404), tags=["trends"])
+def org_trends(org: str):
+    """The trends of the org's workspaces whose runs the caller may see, as one."""
+    return jsonify(service.org_trends(current_claim(), org).model_dump(mode="json"))
+
+
+@api.get("/trends")
+@docs.validate(resp=answers(Trends, 401, 403), tags=["trends"])
+def my_trends():
+    """The trends of the workspaces the caller holds a role in, as one."""
+    return jsonify(service.my_trends(current_claim()).model_dump(mode="json"))

@@ -48,6 +48,8 @@ from chaoshub.experiment import (
     run_waits,
     runs,
     store,
+    trend_store,
+    trends,
     versions,
     worker,
     workers,
@@ -958,6 +960,10 @@ def runs_overview(claim: str) -> overview.Overview:
     user = _with_scope(claim, EXECUTIONS_READ_SCOPE)
     if user.anonymous:
         raise Unauthorized("sign in to see how your runs are doing")
+    return overview.gather(_own_places(claim))
+
+
+def _own_places(claim: str) -> list[overview.Place]:
     places = []
     for org in dashboard.list_orgs(claim):
         for ws in org.workspaces:
@@ -965,7 +971,41 @@ def runs_overview(claim: str) -> overview.Overview:
             # Their own workspaces, where they see every run in full.
             if grant.role is not None and grant.executions == "full":
                 places.append(overview.Place(id=ws.id, org=org.name, workspace=ws.name))
-    return overview.gather(places)
+    return places[:overview.WORKSPACES]
+
+
+# Trends ------------------------------------------------------------------------------------
+
+
+@interface.public
+def workspace_trends(claim: str, org: str, workspace: str) -> trends.Trends:
+    """The workspace's runs by day and outcome, pass rates, flips, stale experiments and
+    resilience score over the last 30 days; NotFound for those who may not see its runs."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    where = _readable_workspace(claim, org, workspace)
+    grants.executions_shown(where, "this workspace's runs are not shown to you")
+    return trend_store.figures(
+        [overview.Place(id=where.id, org=where.org_name, workspace=where.name)], utcnow())
+
+
+@interface.public
+def org_trends(claim: str, org: str) -> trends.Trends:
+    """The trends of the org's workspaces whose runs the caller may see (no other's)."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    found = grants.org_of(claim, org)
+    sights = dashboard.workspace_sights(claim, [w.id for w in found.workspaces])
+    places = [overview.Place(id=s.id, org=s.org_name, workspace=s.name)
+              for s in sights if s.executions != "none"]
+    return trend_store.figures(places, utcnow())
+
+
+@interface.public
+def my_trends(claim: str) -> trends.Trends:
+    """The trends of the workspaces the user holds a role in (signed in only)."""
+    user = _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    if user.anonymous:
+        raise Unauthorized("sign in to see how your runs are doing")
+    return trend_store.figures(_own_places(claim), utcnow())
 
 
 # Search ----------------------------------------------------------------------------------------
