@@ -3,6 +3,7 @@ the answer, in batches, once each, and kept while dashboard is away."""
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import threading
@@ -165,6 +166,50 @@ def test_entries_a_process_left_behind_go_in_when_another_starts(threaded_app, p
         assert wait_for(lambda: feed_outbox.pending() == 0, 2)
         olga = claim_for("olga")
         assert dashboard.org_activity(olga, "team").entries[0].summary == "olga started a run"
+
+
+def hold_delivery_lock(app):
+    """The SQLite outbox's delivery lock, taken as another process delivering holds it."""
+    with app.app_context():
+        path = database("experiment").sqlite_file()
+    lock = open(path.with_name(path.name + ".feed-lock"), "a")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return lock
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL locks rows
+def test_on_sqlite_one_process_delivers_at_a_time(app, place, monkeypatch):
+    org_id, workspace_id, owner = place
+    calls = []
+    real = dashboard.record_activities
+    monkeypatch.setattr(dashboard, "record_activities",
+                        lambda entries: calls.append(len(entries)) or real(entries))
+    lock = hold_delivery_lock(app)  # another process is delivering
+    with app.app_context():
+        put([feed_outbox.entry(owner, org_id, "run.started", "olga started a run",
+                               workspace_id, "executions")])
+        with pytest.raises(feed_outbox.Busy):
+            feed_outbox.deliver()
+        assert calls == [] and feed_outbox.pending() == 1  # left to the one delivering
+        lock.close()  # it ended
+        assert feed_outbox.deliver() == 1
+        assert calls == [1] and feed_outbox.pending() == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL locks rows
+def test_the_thread_comes_back_for_entries_another_process_was_delivering(threaded_app, place):
+    org_id, workspace_id, owner = place
+    threaded_app.test_client().get("/status/live")  # the thread runs
+    lock = hold_delivery_lock(threaded_app)
+    with threaded_app.app_context():
+        put([feed_outbox.entry(owner, org_id, "run.started", "olga started a run",
+                               workspace_id, "executions")])
+        feed_outbox.committed()
+        time.sleep(0.5)  # several of its rounds: each found the other process delivering
+        assert feed_outbox.pending() == 1
+        lock.close()
+        # Not RETRY_SECONDS later: the thread keeps looking while the other one delivers.
+        assert wait_for(lambda: feed_outbox.pending() == 0, 1)
 
 
 # Dashboard away --------------------------------------------------------------------------------

@@ -30,6 +30,13 @@ class ServiceDatabase:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file this database lives in; None for a server's or an in-memory one."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database)
+
     def ping(self) -> None:
         """Raise if the database does not answer."""
         with self.engine.connect() as connection:

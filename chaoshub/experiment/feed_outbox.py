@@ -6,8 +6,11 @@ exists exactly when its change does, whatever happens to the process after the c
 `deliver` hands the pending entries to dashboard's `record_activities` in batches, oldest
 first (as many as one call's body holds), and deletes them in the same transaction; dashboard
 keeps each entry's outbox id, so a batch delivered twice (the delete lost) adds nothing the
-second time. An entry dashboard refuses (its checks) is logged and left out; one whose call
-dashboard refuses whole is tried alone, then dropped, so that it holds back no other.
+second time. On PostgreSQL each process delivers the rows no other has locked; on SQLite, which
+locks no row, one process delivers at a time (a lock on a file beside the database), so that two
+do not both hand the same entries over and add writers to the file the requests write.
+An entry dashboard refuses (its checks) is logged and left out; one whose call dashboard
+refuses whole is tried alone, then dropped, so that it holds back no other.
 
 When: never before the answer. With FEED_DELIVERY_SECONDS > 0 a thread of each process takes
 what is pending at most that often after a commit woke it (many entries, one dashboard
@@ -19,11 +22,14 @@ delivers at once.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
 import logging
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_app_context, has_request_context
@@ -31,7 +37,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from chaoshub.core import events
-from chaoshub.core.db import transaction
+from chaoshub.core.db import database, transaction
 from chaoshub.core.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from chaoshub.core.models import new_id, utcnow
 from chaoshub.core.process_thread import ProcessThread
@@ -67,10 +73,38 @@ def add(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(insert(_table), rows[0] if len(rows) == 1 else rows)
 
 
+class Busy(Exception):
+    """Another process is delivering this SQLite database's entries."""
+
+
 def deliver(limit: int = BATCH) -> int:
     """Hand what the outbox holds to dashboard, `limit` entries a call at most, oldest first,
     until a call takes less; how many entries dashboard added. Raises what the call raises
-    (dashboard away): the entries of that call stay for the next attempt."""
+    (dashboard away): the entries of that call stay for the next attempt; and Busy when
+    another process delivers them (SQLite)."""
+    with _sole_deliverer():
+        return _deliver(limit)
+
+
+@contextlib.contextmanager
+def _sole_deliverer() -> Iterator[None]:
+    path = database(SERVICE).sqlite_file()
+    if path is None:
+        yield
+        return
+    # flock: released by the kernel when the holder exits, however it ends.
+    with open(path.with_name(path.name + ".feed-lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy() from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _deliver(limit: int) -> int:
     added = 0
     while True:
         with transaction(SERVICE) as session:
@@ -168,6 +202,13 @@ def _deliver_in(app: Flask) -> None:
 def _deliver_or_log() -> bool:
     try:
         deliver()
+        return True
+    except Busy:
+        # The other process may have read the outbox before this one's entries went in:
+        # the thread looks again in a moment (with 0, the next delivery takes them).
+        courier = current_app.extensions.get(EXTENSION)
+        if courier is not None and courier.every > 0:
+            courier.woken.set()
         return True
     except Exception as exc:  # whatever failed, the entries wait in the outbox
         log.warning("feed entries stay in the outbox until the next attempt: %s",
