@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,14 @@ class CannotRun(click.ClickException):
     """The run could not be started or followed to its end: exit code 2."""
 
     exit_code = NOT_RUN
+
+
+class TimedOut(CannotRun):
+    """The run had not ended by --timeout."""
+
+
+class Stopped(BaseException):
+    """The command was interrupted (Ctrl+C, or SIGTERM from a CI job being cancelled)."""
 
 
 class Hub:
@@ -250,8 +259,7 @@ def follow(hub: Hub, run: dict[str, Any], deadline: float | None) -> dict[str, A
     while not run.get("ended"):
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
-            raise CannotRun(f"the run had not ended within --timeout; it goes on at "
-                            f"{run.get('page_url') or run['id']} (abort it there if need be)")
+            raise TimedOut("the run had not ended within --timeout")
         wait = POLL_WAIT if left is None else max(1, min(POLL_WAIT, int(left)))
         asked = time.monotonic()
         try:
@@ -281,6 +289,43 @@ def follow(hub: Hub, run: dict[str, Any], deadline: float | None) -> dict[str, A
     return run
 
 
+def followed(hub: Hub, run: dict[str, Any], deadline: float | None,
+             keep_running: bool) -> dict[str, Any]:
+    """The run followed to its end; past the deadline, or when the command is stopped, it is
+    aborted on the hub (unless `keep_running`) and CannotRun says so."""
+    where = run.get("page_url") or run["id"]
+    # A cancelled CI job gets SIGTERM: the run it started must not go on injecting faults.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        return follow(hub, run, deadline)
+    except TimedOut as exc:
+        raise CannotRun(exc.message + "; " + _left(hub, run, where, keep_running)) from None
+    except (KeyboardInterrupt, Stopped):
+        raise CannotRun("stopped; " + _left(hub, run, where, keep_running)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(_signal: int, _frame: Any) -> None:
+    raise Stopped()
+
+
+def _left(hub: Hub, run: dict[str, Any], where: str, keep_running: bool) -> str:
+    # What became of the run the command stops following.
+    if keep_running:
+        return f"it goes on at {where}"
+    try:
+        answer = hub.call("POST", f"/api/v1/runs/{run['id']}/abort", json={"rollbacks": True})
+    except CannotRun as exc:
+        return f"it could not be aborted ({exc.message}): abort it at {where}"
+    if answer.status_code == 200:
+        return f"it was aborted, its rollbacks played: {where}"
+    if answer.status_code == 409:
+        return f"it ended meanwhile: {where}"
+    return (f"it could not be aborted ({answer.status_code} {message(answer)}): "
+            f"abort it at {where}")
+
+
 @click.command("hub-run")
 @click.argument("target")
 @click.option("--wait/--no-wait", default=False,
@@ -290,6 +335,9 @@ def follow(hub: Hub, run: dict[str, Any], deadline: float | None) -> dict[str, A
 @click.option("--timeout", type=click.IntRange(min=1), default=None,
               help="Seconds to wait at most (default: until the run ends; the hub stops runs "
                    "past its own maximum duration).")
+@click.option("--keep-running", is_flag=True, default=False,
+              help="Leave the run going on the hub when --timeout passes or the command is "
+                   "stopped (by default it is aborted there, its rollbacks played).")
 @click.option("--var", "variables", multiple=True, metavar="KEY=VALUE",
               help="A configuration value of the experiment (repeatable).")
 @click.option("--environment", default=None,
@@ -304,7 +352,7 @@ def follow(hub: Hub, run: dict[str, Any], deadline: float | None) -> dict[str, A
 @click.option("--settings", "settings_path", default="~/.chaostoolkit/settings.yaml",
               show_default=True, type=click.Path(dir_okay=False),
               help="Where `chaoshub login` saved the hub's address and token.")
-def hub_run(target, wait, junit, timeout, variables, environment, version, dry,
+def hub_run(target, wait, junit, timeout, keep_running, variables, environment, version, dry,
             rollback_strategy, settings_path) -> None:
     """Run TARGET (ORG/WORKSPACE/EXPERIMENT: its id or its exact title) on the hub's workers.
 
@@ -316,6 +364,8 @@ def hub_run(target, wait, junit, timeout, variables, environment, version, dry,
         raise click.UsageError("--junit needs --wait: the JUnit XML exists once the run ends")
     if timeout and not wait:
         raise click.UsageError("--timeout goes with --wait")
+    if keep_running and not wait:
+        raise click.UsageError("--keep-running goes with --wait")
     org, workspace, name = parse_target(target)
     configuration = dict(parse_var(v) for v in variables)
     url, token = saved_login(settings_path)
@@ -333,7 +383,7 @@ def hub_run(target, wait, junit, timeout, variables, environment, version, dry,
                f"{run.get('page_url') or run['id']}")
     if not wait:
         return
-    run = follow(hub, run, deadline)
+    run = followed(hub, run, deadline, keep_running)
     code, why = verdict(hub, run)
     execution = run.get("execution")
     if junit and execution:

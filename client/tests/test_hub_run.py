@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -31,6 +33,8 @@ class StandIn:
         self.polls_to_end = 1  # polls answered "running" before the end
         self.asked: list[tuple[str, str, dict, dict | None]] = []
         self.headers: list[dict] = []
+        self.abort_answer = (200, self.run("aborting", []))
+        self.on_poll = lambda: None
 
     def answer(self, method: str, path: str, query: dict, body) -> tuple[int, object]:
         self.asked.append((method, path, query, body))
@@ -44,7 +48,10 @@ class StandIn:
             return 200, self.experiments[0]
         if method == "POST" and path.endswith("/runs"):
             return 202, self.run("queued", [])
+        if method == "POST" and path == "/api/v1/runs/r1/abort":
+            return self.abort_answer
         if method == "GET" and path == "/api/v1/runs/r1":
+            self.on_poll()
             if self.polls_to_end > 0:
                 self.polls_to_end -= 1
                 return 202, self.run("running", [
@@ -184,11 +191,39 @@ def test_an_experiment_not_found_exits_2(hub, target, says):
     assert done.exit_code == 2 and says in done.output
 
 
-def test_a_run_still_going_at_the_timeout_exits_2(hub):
+def test_a_run_still_going_at_the_timeout_is_aborted_and_exits_2(hub):
     hub.polls_to_end = 1000
     done = run(hub, "alice/W/Cache latency", "--wait", "--timeout", "1")
     assert done.exit_code == 2
+    assert ("had not ended within --timeout; it was aborted, its rollbacks played: "
+            "http://hub/run/r1") in done.output
+    assert hub.asked[-1] == ("POST", "/api/v1/runs/r1/abort", {}, {"rollbacks": True})
+
+
+def test_with_keep_running_the_run_goes_on_after_the_timeout(hub):
+    hub.polls_to_end = 1000
+    done = run(hub, "alice/W/Cache latency", "--wait", "--timeout", "1", "--keep-running")
+    assert done.exit_code == 2
     assert "had not ended within --timeout; it goes on at http://hub/run/r1" in done.output
+    assert not any(path.endswith("/abort") for _, path, _, _ in hub.asked)
+
+
+def test_a_run_that_ended_as_the_timeout_passed_is_said_so(hub):
+    hub.polls_to_end = 1000
+    hub.abort_answer = (409, {"error": "conflict", "message": "the run has ended"})
+    done = run(hub, "alice/W/Cache latency", "--wait", "--timeout", "1")
+    assert done.exit_code == 2
+    assert "it ended meanwhile: http://hub/run/r1" in done.output
+
+
+def test_a_cancelled_ci_job_aborts_its_run(hub):
+    hub.polls_to_end = 1000
+    hub.on_poll = lambda: os.kill(os.getpid(), signal.SIGTERM)  # the CI job is cancelled
+    done = run(hub, "alice/W/Cache latency", "--wait")
+    assert done.exit_code == 2
+    assert "stopped; it was aborted, its rollbacks played: http://hub/run/r1" in done.output
+    assert hub.asked[-1][:2] == ("POST", "/api/v1/runs/r1/abort")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back
 
 
 @pytest.mark.parametrize("args", [
