@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 import redis
 
-from chaoshub.core.cache import Cache, RedisBackend
+from chaoshub.core.cache import MISSING, Cache, RedisBackend
 from chaoshub.core.local_cache import LocalLayer
 from tests.test_cache import own_redis  # noqa: F401 (a fixture)
 
@@ -140,3 +140,22 @@ def test_nothing_derived_is_kept_while_the_messages_cannot_arrive(own_redis):  #
     process.wait()
     until(lambda: not store.local.listening, timeout=5.0)
     assert store.derived(("grant", "bob"), lambda: "asked again") == "asked again"
+
+
+def test_a_value_loaded_while_another_process_changed_it_is_not_stored(redis_url):
+    first, second = two_processes(redis_url)
+    until(lambda: listening(first) and listening(second))
+    key = first.key("dashboard", "members", "ws1")
+
+    def load_across_a_change():
+        # The member is removed through the other process while this one reads the old list.
+        second.forget(key)
+        until(lambda: first.local.generation() != before)  # its message has arrived
+        return {"members": ["alice", "bob"]}
+
+    before = first.local.generation()
+    assert first.remember(key, load_across_a_change) == {"members": ["alice", "bob"]}
+    # Answered, but cached nowhere: the next read loads the list as it is now.
+    assert first.peek(key) == [MISSING] and second.peek(key) == [MISSING]
+    assert second.remember(key, lambda: {"members": ["alice"]}) == {"members": ["alice"]}
+    assert until(lambda: first.peek(key) == [{"members": ["alice"]}]) < 1.0

@@ -252,9 +252,11 @@ class Cache:
     def remember(
         self, key: str, load: Callable[[], Any], ttl: int | None = None
     ) -> Any:
-        """The cached JSON value of `key`, loading and storing it on a miss."""
+        """The cached JSON value of `key`, loading and storing it on a miss; a value loaded
+        while a change came in is answered but not stored (it may be what the change undid)."""
         # Taken before the read: a change that lands while the value loads keeps it from a copy.
         generation = self.local.generation() if self.local else 0
+        since = self._generation()
         raw = self._read([key])[0]
         metrics.cache_read(raw is not None)
         if raw is not None:
@@ -263,6 +265,8 @@ class Cache:
             except ValueError:
                 pass
         value = load()
+        if since is not None and self._generation() != since:
+            return value  # the change's forget may have come before this store: none
         encoded = json.dumps(value)
         self.backend.set(key, encoded, ttl or self.default_ttl)
         if self.local:
