@@ -67,6 +67,9 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("/api/v1/orgs/[^/]+/workspaces/[^/]+/trends$", "ImplementationSpecific", "experiment"),
     ("/api/v1/orgs/[^/]+/trends$", "ImplementationSpecific", "experiment"),
     ("/[^/]+/-/trends$", "ImplementationSpecific", "experiment"),
+    # A workspace's webhooks, the API's and the Notifications page.
+    ("/api/v1/orgs/[^/]+/workspaces/[^/]+/webhooks", "ImplementationSpecific", "experiment"),
+    ("/[^/]+/[^/]+/-/notifications", "ImplementationSpecific", "experiment"),
     ("/api/v1", "Prefix", "experiment"),
     # The legacy CLI plugin's API and the experiment pages it links to: org and workspace come
     # first, so only patterns tell them apart from dashboard's pages (/api/v1/... stays above).

@@ -25,6 +25,7 @@ TEE_NAME = "log-records.jsonl"
 SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("an API token", re.compile(r"chub_[A-Za-z0-9_-]{20,}")),
     ("an invitation secret", re.compile(r"chinv_[A-Za-z0-9_-]{20,}")),
+    ("a webhook's signing secret", re.compile(r"whsec_[A-Za-z0-9+/]{20,}")),
     ("the tests' password", re.compile(re.escape(PASSWORD))),
     ("a session cookie", re.compile(r"chaoshub_session=[A-Za-z0-9_-]{20,}")),
     # A header with a credential in it ("Authorization: Bearer <token>" in a hint is no secret).

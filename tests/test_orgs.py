@@ -55,6 +55,7 @@ def test_the_permission_matrix_reads_as_the_roles_do():
         "change_settings": ["maintainer", "owner"],
         "delete_org": ["owner"],
         "manage_environments": ["maintainer", "owner"],
+        "manage_webhooks": ["maintainer", "owner"],
         "engage_kill_switch": ["maintainer", "member", "owner", "viewer"],
         "release_kill_switch": ["maintainer", "owner"],
     }
@@ -369,8 +370,8 @@ def test_the_api_manages_workspaces(app):
     assert changed.get_json()["allowed"] == ["read", "write", "run", "list_members",
                                              "manage_members", "manage_workspace_members",
                                              "change_settings", "delete_org",
-                                             "manage_environments", "engage_kill_switch",
-                                             "release_kill_switch"]
+                                             "manage_environments", "manage_webhooks",
+                                             "engage_kill_switch", "release_kill_switch"]
     listed = alice.get("/api/v1/orgs/team/workspaces").get_json()["workspaces"]
     assert [w["name"] for w in listed] == ["production"]
     assert delete(alice, "/api/v1/orgs/team/workspaces/production").status_code == 204

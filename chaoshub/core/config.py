@@ -109,6 +109,16 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_JOURNAL_DAYS": "",
     "RETENTION_RUN_EVENTS_DAYS": "",
     "RETENTION_ACTIVITY_DAYS": "",
+    # Webhooks and Slack notifications (experiment/webhooks.py): targets on private, loopback,
+    # link-local or CGNAT addresses are refused unless this is true (cloud metadata always is).
+    "ALLOW_PRIVATE_TARGETS": "false",
+    # The retry schedule's delays (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) are multiplied by
+    # this: tests retry in milliseconds.
+    "WEBHOOK_RETRY_SCALE": 1.0,
+    # Seconds a receiver has to connect, then to answer.
+    "WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    # How often a worker looks for deliveries that are due (seconds).
+    "WEBHOOK_POLL_SECONDS": 1.0,
 }
 PASSWORD_HASHINGS = ("standard", "fast")
 RUN_EXECUTORS = ("local", "kubernetes")
@@ -122,7 +132,8 @@ INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
                 "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS", "RUN_WAIT_MAX_SECONDS")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS",
-                  "FEED_DELIVERY_SECONDS")
+                  "FEED_DELIVERY_SECONDS", "WEBHOOK_RETRY_SCALE", "WEBHOOK_TIMEOUT_SECONDS",
+                  "WEBHOOK_POLL_SECONDS")
 RETENTION_SETTINGS = ("RETENTION_JOURNAL_DAYS", "RETENTION_RUN_EVENTS_DAYS",
                       "RETENTION_ACTIVITY_DAYS")
 
@@ -149,6 +160,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
     settings["CHAOSHUB_SERVICES"] = _hosted_services(settings["CHAOSHUB_SERVICES"])
     settings["SIGNUP_OPEN"] = str(settings["SIGNUP_OPEN"]).strip().lower() in ("1", "true", "yes")
+    settings["ALLOW_PRIVATE_TARGETS"] = str(settings["ALLOW_PRIVATE_TARGETS"]).strip().lower() \
+        in ("1", "true", "yes")
     settings["RUNS_QUEUE"] = settings["RUNS_QUEUE"] or f"{settings['CACHE_PREFIX']}-runs"
     settings["RUN_EXECUTOR"] = str(settings["RUN_EXECUTOR"]).strip().lower()
     settings["RUN_SANDBOX"] = str(settings["RUN_SANDBOX"]).strip().lower()

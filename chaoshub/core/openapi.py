@@ -33,6 +33,8 @@ PATH_PARAMETERS = {
     "run_id": "The run's id, as starting it answered (and the run's page shows).",
     "name": "The run environment's name within the workspace.",
     "secret": "The secret's name within the environment.",
+    "webhook_id": "The webhook's id, as the workspace's webhooks list it.",
+    "delivery_id": "The delivery's id, as the webhook's deliveries list it.",
 }
 CODE_SPAN = re.compile(r"`([^`]+)`")
 

@@ -50,6 +50,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     "delete_org": frozenset({"owner"}),
     # A workspace's run environments and their secrets; running in a protected one too.
     "manage_environments": frozenset({"owner", "maintainer"}),
+    # A workspace's webhooks and Slack notifications (where its news goes, with its secrets).
+    "manage_webhooks": frozenset({"owner", "maintainer"}),
     # Any member may stop every run of the org, as with an emergency stop; restarting is
     # for those who run the org.
     "engage_kill_switch": frozenset(ROLES),

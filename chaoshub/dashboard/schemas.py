@@ -15,8 +15,8 @@ OutsiderExecutions = Literal["none", "status", "full"]
 Role = Literal["owner", "maintainer", "member", "viewer"]
 Action = Literal[
     "read", "write", "run", "list_members", "manage_members", "manage_workspace_members",
-    "change_settings", "delete_org", "manage_environments", "engage_kill_switch",
-    "release_kill_switch",
+    "change_settings", "delete_org", "manage_environments", "manage_webhooks",
+    "engage_kill_switch", "release_kill_switch",
 ]
 # Python modules no policy lets an experiment call: they run commands, load code or reach the
 # worker's own files and network (chaoslib's own providers would run a process or a shell).

@@ -73,6 +73,7 @@ from chaoshub.dashboard.public.orgs import (
 from chaoshub.dashboard.public.retention import RETENTION_EVENT, apply_retention
 from chaoshub.dashboard.public.safety import (
     KILL_SWITCH_ENGAGED,
+    KILL_SWITCH_RELEASED,
     get_kill_switch,
     get_run_policy,
     set_kill_switch,
@@ -128,6 +129,7 @@ __all__ = [
     "WORKSPACE_MEMBERS_LISTING", "interface", "outbox", "org_name_problem", "grantable",
     "Roles", "DENIED_MODULES", "SHELLS", "SHELL_PREFIXES",
     "SHELL_SUFFIXES", "SYSTEM_PROGRAMS", "KILL_SWITCH_ENGAGED",
+    "KILL_SWITCH_RELEASED",
     # The shapes its functions take and return.
     "Action", "ActivityPage", "AuditPage", "AuditView", "ChainBreak", "InvitationPage",
     "InvitationView", "KillSwitch", "MemberPage", "MemberView", "NewActivity", "NewInvitation",

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from chaoshub.core import paging, request_ids
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
-from chaoshub.experiment import journals, store
+from chaoshub.experiment import journals, notifications, store
 from chaoshub.experiment.models import Run
 
 SERVICE = "experiment"
@@ -81,6 +81,8 @@ def claim(run_id: str, worker: str, lease: int = LEASE_SECONDS) -> Run | None:
         if not taken:
             return None
         row = session.get(Run, run_id)
+        notifications.run_changed(session, row, "run.started")
+        session.flush()
         session.expunge(row)
         return row
 
@@ -109,7 +111,11 @@ def end(run_id: str, status: str, reason: str | None = "", worker: str | None = 
     if reason is not None:
         values["reason"] = journals.text(reason, 2000)
     with transaction(SERVICE) as session:
-        return bool(session.execute(update(Run).where(*conditions).values(**values)).rowcount)
+        ended = bool(session.execute(update(Run).where(*conditions).values(**values)).rowcount)
+        if ended and status in notifications.STATUS_EVENTS:
+            notifications.run_changed(session, session.get(Run, run_id),
+                                      notifications.STATUS_EVENTS[status])
+        return ended
 
 
 def settle(run_id: str, status: str, reason: str | None = None) -> None:
@@ -139,9 +145,10 @@ def abort(session, conditions: list, rollbacks: bool, reason: str) -> None:
     to (their worker or client reads `desired`)."""
     desired = "abort" if rollbacks else "abort-now"
     reason = journals.text(reason, 2000)
-    session.execute(update(Run).where(*conditions, Run.status == "queued").values(
+    ended = session.execute(update(Run).where(*conditions, Run.status == "queued").values(
         status="aborted", desired=desired, reason=f"{reason} (before it started)",
-        finished_at=utcnow()))
+        finished_at=utcnow()).returning(Run.id)).scalars().all()
+    notifications.run_events_by_ids(session, list(ended), "run.aborted")
     session.execute(update(Run).where(*conditions, Run.status == "running").values(
         desired=desired, reason=reason))
 
@@ -166,5 +173,6 @@ def reap(now: datetime | None = None) -> list[str]:
             session.execute(update(Run).where(Run.id == run_id).values(
                 status="interrupted", lease_until=None, finished_at=utcnow(),
                 reason="its worker was lost before the journal arrived"))
+            notifications.run_changed(session, session.get(Run, run_id), "run.interrupted")
             reaped.append(run_id)
     return reaped

@@ -289,3 +289,71 @@ class FeedOutboxEntry(Base):
     audited: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     subject: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Webhook(Base):
+    """A workspace's subscription to some of its notifications: a signed webhook, or a Slack
+    incoming webhook. Its secrets (the signing secret, a Slack URL) are kept sealed."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(String(36), index=True)
+    org_id: Mapped[str] = mapped_column(String(36))
+    # The names its links to runs are made of (dashboard's: kept as they were when the webhook
+    # was made or last changed; a renamed org's old name redirects).
+    org_name: Mapped[str] = mapped_column(Text, default="")
+    workspace_name: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(10))  # "webhook" or "slack"
+    # What answers show of the target: a webhook's URL whole, a Slack URL cut to its host.
+    url: Mapped[str] = mapped_column(Text)
+    url_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)  # a Slack URL
+    secret_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)  # "whsec_..."
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One notification owed to one webhook, written in the transaction of the change it
+    tells of; the workers send it, retrying on a schedule, until it is delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_listing", "webhook_id", "created_at", "id"),
+                      Index("ix_webhook_deliveries_due", "status", "next_attempt_at"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    webhook_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhooks.id", ondelete="CASCADE"))
+    # The message's id (`webhook-id`): the same on every attempt, so receivers drop repeats.
+    message_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the body's `data`
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str] = mapped_column(String(12))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Where in the retry schedule it is (a redelivery starts it again).
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Held by the worker sending it: another worker leaves it alone until this time.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class WebhookAttempt(Base):
+    """One attempt at a delivery: the receiver's answer (or the error), and how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    response_excerpt: Mapped[str] = mapped_column(Text, default="")

@@ -20,7 +20,7 @@ from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, NotFound, ValidationFailed
 from chaoshub.core.models import utcnow
 from chaoshub.core.schemas import Frozen
-from chaoshub.experiment import journals, run_stream, store
+from chaoshub.experiment import journals, notifications, run_stream, store
 from chaoshub.experiment.hub_runs import ACTIVE
 from chaoshub.experiment.models import Experiment, ExperimentVersion, Run, RunEvent
 from chaoshub.experiment.schemas import ExecutionView
@@ -218,6 +218,7 @@ def add_run(experiment_id: str, workspace_id: str, user_id: str, user_name: str,
                       last_seq=0, event_count=0, created_at=utcnow())
             session.add(row)
             session.flush()
+            notifications.run_changed(session, row, "run.started")
             return row.id
     except IntegrityError:
         # The same key racing in from a retry: the first one is the answer.
@@ -328,8 +329,9 @@ def refuse_late_journal(run: Run) -> None:
         raise Conflict(f"the run has ended ({run.status}) without its journal: it takes none now")
 
 
-def mark_finished(run_id: str, execution_id: str) -> Run:
-    """Record that the run's journal became `execution_id` (the first time only)."""
+def mark_finished(run_id: str, execution_id: str, outcome: str | None = None) -> Run:
+    """Record that the run's journal became `execution_id` (the first time only), and
+    announce how it ended (by its execution's `outcome`; aborted when it was asked to stop)."""
     with transaction(SERVICE) as session:
         run = session.scalar(select(Run).where(Run.id == run_id).with_for_update())
         if run is None:
@@ -344,6 +346,10 @@ def mark_finished(run_id: str, execution_id: str) -> Run:
             run.execution_id = execution_id
             run.finished_at = run.finished_at or utcnow()
             run.lease_until = None
+            session.flush()
+            told = "run.aborted" if run.desired != "run" else notifications.OUTCOME_EVENTS.get(
+                outcome or "", "run.finished")
+            notifications.run_changed(session, run, told, outcome)
         session.flush()
         session.expunge(run)
         return run

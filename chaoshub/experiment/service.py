@@ -41,6 +41,7 @@ from chaoshub.experiment import (
     last_runs,
     listing,
     moves,
+    notifications,
     overview,
     queue,
     reports,
@@ -51,6 +52,7 @@ from chaoshub.experiment import (
     trend_store,
     trends,
     versions,
+    webhooks,
     worker,
     workers,
 )
@@ -88,7 +90,8 @@ PAGE_MAX = 100
 # Dashboard's events after which a workspace's experiments must go.
 WORKSPACE_EVENTS = ("org.deleted", "workspace.deleted")
 # Every event of dashboard's that experiment handles: those, and an org's kill switch engaged.
-DASHBOARD_EVENTS = (*WORKSPACE_EVENTS, dashboard.KILL_SWITCH_ENGAGED)
+DASHBOARD_EVENTS = (*WORKSPACE_EVENTS, dashboard.KILL_SWITCH_ENGAGED,
+                    dashboard.KILL_SWITCH_RELEASED)
 # What authorize_write checks: writing experiments, or running them (publishing executions).
 WriteAction = Literal["write", "run"]
 # What list_experiments takes as `last_run`: the hub's outcomes, worst first, and "none".
@@ -160,6 +163,8 @@ def publish_experiment(
                        f"(version {view.version})")
             work.feed(view.org_id, kind, summary, view.workspace_id,
                       subject=f"experiment:{view.id}")
+            if not saved.created:
+                _announce_change(work, user, view)
     return saved.model_copy(update={"org": where.org_name, "workspace": where.name})
 
 
@@ -179,7 +184,16 @@ def update_experiment(
                       f"{user.name} changed the experiment {view.title} "
                       f"(version {view.version})", view.workspace_id,
                       subject=f"experiment:{view.id}")
+            _announce_change(work, user, view)
     return saved
+
+
+def _announce_change(work: ExperimentWrite, user: UserClaim, view: ExperimentView) -> None:
+    # In the write's transaction: the notification is owed exactly when the version is made.
+    notifications.announce(work.session, view.workspace_id, "experiment.changed", {
+        "experiment": {"id": view.id, "title": view.title, "version": view.version,
+                       "workspace_id": view.workspace_id},
+        "changed_by": user.name})
 
 
 @interface.public
@@ -516,8 +530,20 @@ def handle_dashboard_event(session: Session, event: events.Event) -> None:
     if event.type == dashboard.KILL_SWITCH_ENGAGED:
         hub_runs.abort_in_workspaces(session, list(event.payload["workspace_ids"]),
                                      f"the org's kill switch: {event.payload['reason']}")
+        _announce_kill_switch(session, event, "killswitch.engaged")
+    elif event.type == dashboard.KILL_SWITCH_RELEASED:
+        _announce_kill_switch(session, event, "killswitch.released")
     else:
         delete_workspace_contents(session, event)
+
+
+def _announce_kill_switch(session: Session, event: events.Event, type: str) -> None:
+    # To every workspace of the org: each workspace's webhooks say whether they hear of it.
+    for workspace_id in event.payload.get("workspace_ids") or []:
+        notifications.announce(session, workspace_id, type, {
+            "org_id": event.subject.id, "workspace_id": workspace_id,
+            "reason": event.payload.get("reason") or "", "by": event.payload.get("by") or "",
+            "at": event.occurred_at})
 
 
 def delete_workspace_contents(session: Session, event: events.Event) -> None:
@@ -533,6 +559,7 @@ def delete_workspace_contents(session: Session, event: events.Event) -> None:
             select(Experiment.id).where(Experiment.workspace_id.in_(workspace_ids))))
         store.delete_experiments(session, ids)
         environments.delete_workspaces(session, workspace_ids)
+        webhooks.delete_workspaces(session, workspace_ids)
         for experiment_id in ids:
             work.forget(*_cache_keys(experiment_id))
 
@@ -742,7 +769,7 @@ def finish_run(claim: str, run_id: str, journal: dict[str, Any]) -> runs.Finishe
     # Keyed by the run: a journal resent with other bytes (a new serialisation) is the same one.
     published = publish_execution(claim, row.experiment_id, job_runs.masked(row, journal),
                                   idempotency_key=f"run:{row.id}")
-    finished = runs.mark_finished(row.id, published.execution.id)
+    finished = runs.mark_finished(row.id, published.execution.id, published.execution.outcome)
     if row.desired != "run":
         # Asked to stop (an abort, the org's kill switch): it ended aborted, whatever it says.
         hub_runs.settle(row.id, "aborted")

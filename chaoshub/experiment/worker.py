@@ -33,6 +33,7 @@ from chaoshub.experiment import (
     run_checks,
     runs,
     sandbox,
+    webhook_delivery,
     workers,
 )
 from chaoshub.experiment.child import ChildOutcome, ChildSpec
@@ -105,6 +106,8 @@ def serve(app: Flask, burst: bool = False, parent: int | None = None) -> None:
     _parent = parent
     process.hide_from_children()  # the runs' children read nothing of the worker's settings
     _check_sandbox(app.config["RUN_SANDBOX"])
+    # Webhooks go out from a thread of their own: a long run never holds them back.
+    webhook_delivery.start(app)
     if app.config["REDIS_URL"]:
         serve_queue(app, burst)
         return

@@ -32,9 +32,9 @@ from chaoshub.dashboard.schemas import (
 from chaoshub.dashboard.store import SERVICE
 
 AUDIT_LISTING = "audit log"  # the listing's name, signed into its cursors
-# What other services may write into audit logs: their own kinds of event (experiment's runs
-# and environments), never one that would pass for dashboard's or auth's.
-OTHER_SERVICES_AUDIT = ("run.", "environment.")
+# What other services may write into audit logs: their own kinds of event (experiment's runs,
+# environments and webhooks), never one that would pass for dashboard's or auth's.
+OTHER_SERVICES_AUDIT = ("run.", "environment.", "webhook.")
 log = logging.getLogger(__name__)
 
 

@@ -16,6 +16,7 @@ from chaoshub.dashboard.store import SERVICE
 from chaoshub.dashboard.writes import write
 
 KILL_SWITCH_ENGAGED = "org.kill_switch_engaged"
+KILL_SWITCH_RELEASED = "org.kill_switch_released"
 REASON_MAX = 500
 RUNS_SCOPE = "runs:execute"  # what an API token needs to touch the kill switch
 
@@ -93,9 +94,10 @@ def set_kill_switch(claim: str, org: str, engaged: bool, reason: str = "") -> Ki
         work.feed(found.id, f"org.kill_switch_{verb}",
                   f"{who} {verb} the kill switch" + (f": {reason}" if reason else ""),
                   None, "members")
-        if engaged:
-            # Experiment aborts the org's runs when it hears of it (retried until it does).
-            work.emit(KILL_SWITCH_ENGAGED, ("org", found.id),
-                      {"reason": reason, "workspace_ids": [ws.id for ws in found.workspaces]})
+        # Experiment aborts the org's runs when it hears of an engagement (retried until it
+        # does), and tells the workspaces' webhooks of both.
+        work.emit(KILL_SWITCH_ENGAGED if engaged else KILL_SWITCH_RELEASED, ("org", found.id),
+                  {"reason": reason, "workspace_ids": [ws.id for ws in found.workspaces],
+                   "by": who})
         work.session.flush()
         return KillSwitch(**store.kill_switch(found))

@@ -1,0 +1,213 @@
+"""Where webhooks may be sent, and the one POST that sends them (server-side request forgery).
+
+A target is http(s) only. Its host is resolved, every address it resolves to is checked, and
+the connection goes to the address that was checked (the Host header and TLS name stay the
+host's), so a name that resolves again to another address between the check and the connect
+(DNS rebinding) reaches nothing new. Private, loopback, link-local, CGNAT, unique-local and
+other non-global addresses are refused unless ALLOW_PRIVATE_TARGETS is true; cloud metadata
+always is. Redirects are followed by hand, a few at most, each target checked the same way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
+
+from chaoshub.experiment.policy import METADATA_ADDRESSES, METADATA_NAMES
+
+MAX_REDIRECTS = 3
+REDIRECTS = (301, 302, 303, 307, 308)
+EXCERPT_BYTES = 512  # of a receiver's answer, kept in the delivery log
+URL_MAX = 2000
+LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+# The cloud metadata addresses, whatever ALLOW_PRIVATE_TARGETS says (AWS, GCP, Azure: IPv4).
+ALWAYS_REFUSED = (ipaddress.ip_address("169.254.169.254"), *METADATA_ADDRESSES)
+
+
+class TargetRefused(Exception):
+    """A target the hub will not call: no retry would change that."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came of one POST: the status code (None when no answer came), an excerpt of the
+    body, an error, the time it took, and whether the target was refused."""
+
+    status: int | None
+    excerpt: str = ""
+    error: str = ""
+    duration_ms: int = 0
+    refused: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx answer."""
+        return self.status is not None and 200 <= self.status < 300
+
+
+def url_problem(url: object, allow_private: bool) -> str | None:
+    """What makes `url` no target, as far as can be told without resolving it; None: none."""
+    if not isinstance(url, str) or not url or len(url) > URL_MAX:
+        return f"a URL of 1 to {URL_MAX} characters"
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in ("http", "https") or not host:
+        return "an http:// or https:// URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "a URL without a user name or password in it"
+    host = host.rstrip(".").lower()
+    if host in METADATA_NAMES or host.endswith(".internal"):
+        return "cloud metadata endpoints are never notified"
+    if not allow_private and (host in LOCAL_NAMES or host.endswith(".localhost")):
+        return "this names the hub's own machine: private targets are not allowed here"
+    address = _literal(host)
+    if address is not None:
+        return address_problem(address, allow_private)
+    return None
+
+
+def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+                    allow_private: bool) -> str | None:
+    """Why the hub will not connect to `address`; None when it may."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    if address in ALWAYS_REFUSED:
+        return "cloud metadata endpoints are never notified"
+    if allow_private:
+        return None
+    if not address.is_global or address.is_multicast or address.is_reserved:
+        return (f"{address} is a private, loopback, link-local or otherwise non-public "
+                "address: private targets are not allowed here")
+    return None
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+         allow_private: bool) -> Answer:
+    """POST `body` to `url` with `headers`, each hop's address checked; never raises."""
+    started = time.monotonic()
+    try:
+        status, excerpt = _post(url, body, headers, timeout, allow_private)
+        return Answer(status, excerpt, duration_ms=_since(started))
+    except TargetRefused as exc:
+        return Answer(None, error=f"refused: {exc}", duration_ms=_since(started), refused=True)
+    except NewConnectionError as exc:  # before its base class, ConnectTimeoutError
+        # The message's head is the connection object's repr: the reason follows it.
+        reason = str(exc).split(": ", 1)[-1]
+        return Answer(None, error=f"could not connect: {reason[:200]}",
+                      duration_ms=_since(started))
+    except ConnectTimeoutError:
+        return Answer(None, error=f"no connection within {timeout:g} s",
+                      duration_ms=_since(started))
+    except ReadTimeoutError:
+        return Answer(None, error=f"no answer within {timeout:g} s", duration_ms=_since(started))
+    except SSLError as exc:
+        return Answer(None, error=f"TLS failed: {str(exc)[:200]}", duration_ms=_since(started))
+    except (HTTPError, OSError) as exc:
+        return Answer(None, error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                      duration_ms=_since(started))
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+          allow_private: bool) -> tuple[int, str]:
+    for _ in range(MAX_REDIRECTS + 1):
+        problem = url_problem(url, allow_private)
+        if problem:
+            raise TargetRefused(problem)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        https = parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        address = _checked_address(host, port, allow_private)
+        pool = _pool(address, port, host, https, timeout)
+        try:
+            path = parts.path or "/"
+            if parts.query:
+                path += f"?{parts.query}"
+            answer = pool.urlopen(
+                "POST", path, body=body, headers={**headers, "Host": _host_header(parts)},
+                redirect=False, retries=False, preload_content=False,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout))
+            try:
+                status = answer.status
+                location = answer.headers.get("Location")
+                excerpt = answer.read(EXCERPT_BYTES, decode_content=False)
+            finally:
+                answer.release_conn()
+                answer.close()
+        finally:
+            pool.close()
+        if status in REDIRECTS and location:
+            url = urljoin(url, location)
+            continue
+        return status, excerpt.decode("utf-8", "replace")
+    raise TargetRefused(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _checked_address(host: str, port: int, allow_private: bool) -> str:
+    """The address to connect to: every address `host` resolves to must pass (a name that
+    resolves to one public and one private address is refused)."""
+    literal = _literal(host)
+    if literal is not None:
+        found = [literal]
+    else:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise OSError(f"{host} does not resolve") from exc
+        found = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not found:
+        raise OSError(f"{host} does not resolve")
+    for address in found:
+        problem = address_problem(address, allow_private)
+        if problem:
+            raise TargetRefused(f"{host} resolves to a refused address ({problem})")
+    return str(found[0])
+
+
+def _pool(address: str, port: int, host: str, https: bool, timeout: float):
+    if https:
+        # Connected to the checked address; the certificate is checked against the host's name.
+        return urllib3.HTTPSConnectionPool(address, port, server_hostname=host,
+                                           assert_hostname=host, cert_reqs="CERT_REQUIRED",
+                                           maxsize=1, retries=False, timeout=timeout)
+    return urllib3.HTTPConnectionPool(address, port, maxsize=1, retries=False, timeout=timeout)
+
+
+def _host_header(parts) -> str:
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def _literal(host: str):
+    """The address `host` writes out, however it is written (resolvers take 2130706433 and
+    0x7f.1 for 127.0.0.1), or None for a name."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def _since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,418 @@
+"""Webhooks: signed deliveries to a real receiver on 127.0.0.1, retried until it answers, what
+runs and the kill switch announce, what the API shows (never the secret), who may manage them,
+and the targets the hub refuses (SSRF)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import threading
+
+import pytest
+
+from chaoshub.experiment import webhook_delivery, webhook_targets, worker
+from tests.conftest import csrf, post_json, signed_up_client
+from tests.experiment_data import create, experiment, make_token, variant
+from tests.run_data import deviating, runnable, wait_for
+from tests.webhook_receiver import start as start_receiver
+from tests.webhook_receiver import stop as stop_receiver
+
+HOOKS = "/api/v1/orgs/alice/workspaces/Personal/webhooks"
+RUNNER = ["experiments:read", "experiments:write", "executions:read", "executions:write",
+          "runs:execute"]
+
+
+@pytest.fixture
+def hub(app):
+    # The receivers listen on loopback; retries come in milliseconds, a silent one in 1 s.
+    app.config.update(ALLOW_PRIVATE_TARGETS=True, WEBHOOK_RETRY_SCALE=0.0001,
+                      WEBHOOK_TIMEOUT_SECONDS=1.0, PUBLIC_URL="https://hub.example.com")
+    return app
+
+
+@pytest.fixture
+def alice(hub):
+    return signed_up_client(hub, "alice")
+
+
+@pytest.fixture
+def receiver():
+    found = start_receiver()
+    yield found
+    stop_receiver(found)
+
+
+@pytest.fixture
+def other_receiver():
+    found = start_receiver()
+    yield found
+    stop_receiver(found)
+
+
+def deliver(app) -> int:
+    """What a worker's delivery thread does once."""
+    with app.app_context():
+        return webhook_delivery.deliver_due()
+
+
+def deliver_until(app, predicate, what: str):
+    return wait_for(lambda: (deliver(app), predicate())[1], 15, what)
+
+
+def subscribe(browser, url: str, events: list[str], kind: str = "webhook") -> dict:
+    made = post_json(browser, HOOKS, {"url": url, "events": events, "kind": kind})
+    assert made.status_code == 201, made.get_json()
+    return made.get_json()
+
+
+def verified(secret: str, received) -> dict:
+    """The body, once its Standard Webhooks signature checks out (by hand, with hmac)."""
+    headers = {k.lower(): v for k, v in received.headers.items()}
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + received.body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    offered = [s.split(",", 1)[1] for s in headers["webhook-signature"].split(" ")]
+    assert any(hmac.compare_digest(expected, s) for s in offered), "the signature is wrong"
+    return json.loads(received.body)
+
+
+def change(browser, experiment_id: str, title: str) -> None:
+    document = {**experiment(), "title": title}
+    answer = browser.put(f"/api/v1/experiments/{experiment_id}", json=document,
+                         headers={"X-CSRF-Token": csrf(browser)})
+    assert answer.status_code == 200, answer.get_json()
+
+
+def test_a_signed_body_is_retried_until_the_receiver_takes_it(hub, alice, receiver):
+    receiver.codes = [500, 500, 500, 200]
+    hook = subscribe(alice, receiver.url, ["experiment.changed"])
+    secret = hook["secret"]
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
+    made = create(alice)
+    change(alice, made["id"], "Changed once")
+
+    deliver_until(hub, lambda: len(receiver.received) == 4, "four attempts")
+    bodies = [verified(secret, r) for r in receiver.received]
+    assert {b["type"] for b in bodies} == {"experiment.changed"}
+    data = bodies[-1]["data"]
+    assert data["experiment"]["id"] == made["id"] and data["experiment"]["version"] == 2
+    assert data["experiment"]["url"] == \
+        f"https://hub.example.com/alice/Personal/experiment/{made['id']}"
+    # One message, however often it is tried: receivers drop repeats by its id.
+    assert len({r.headers["webhook-id"] for r in receiver.received}) == 1
+
+    log = alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
+    assert len(log) == 1 and log[0]["status"] == "delivered"
+    assert [a["status_code"] for a in log[0]["attempts"]] == [500, 500, 500, 200]
+    assert all(a["duration_ms"] >= 0 and a["attempted_at"] for a in log[0]["attempts"])
+    assert deliver(hub) == 0  # delivered: nothing more is owed
+
+    # Redelivered on request, with the same message id, and logged as a fifth attempt.
+    again = alice.post(f"/api/v1/webhooks/{hook['id']}/deliveries/{log[0]['id']}/redeliver",
+                       headers={"X-CSRF-Token": csrf(alice)})
+    assert again.status_code == 202 and again.get_json()["status"] == "pending"
+    deliver_until(hub, lambda: len(receiver.received) == 5, "the redelivery")
+    assert verified(secret, receiver.received[-1])["data"] == data
+    log = alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
+    assert [a["status_code"] for a in log[0]["attempts"]] == [500, 500, 500, 200, 200]
+
+
+def test_a_receiver_that_never_takes_it_is_given_up_after_the_schedule(hub, alice, receiver):
+    receiver.codes = [503]
+    hook = subscribe(alice, receiver.url, ["experiment.changed"])
+    change(alice, create(alice)["id"], "Changed")
+    attempts = len(webhook_delivery.SCHEDULE) + 1
+    deliver_until(hub, lambda: len(receiver.received) == attempts, "every attempt")
+    assert deliver(hub) == 0
+    log = alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
+    assert log[0]["status"] == "failed" and log[0]["next_attempt_at"] is None
+    assert [a["status_code"] for a in log[0]["attempts"]] == [503] * attempts
+
+
+def test_a_deviating_run_tells_those_who_subscribed_to_it(hub, alice, receiver,
+                                                          other_receiver):
+    deviations = subscribe(alice, receiver.url, ["run.deviated"])
+    subscribe(alice, other_receiver.url, ["run.finished", "experiment.changed"])
+    token = make_token(alice, RUNNER)
+    made = create(alice, document=deviating())
+    started = hub.test_client().post(f"/api/v1/experiments/{made['id']}/runs", json={},
+                                     headers={"Authorization": f"Bearer {token}"})
+    assert started.status_code == 202, started.get_json()
+    run_id = started.get_json()["id"]
+    with hub.app_context():
+        assert worker.execute(run_id, "test-worker") == "finished"
+
+    deliver_until(hub, lambda: receiver.received, "the deviation's notification")
+    assert deliver(hub) == 0
+    body = verified(deviations["secret"], receiver.received[0])
+    assert body["type"] == "run.deviated"
+    run = body["data"]["run"]
+    assert (run["id"], run["outcome"], run["origin"]) == (run_id, "deviated", "hub")
+    assert run["url"] == (f"https://hub.example.com/alice/Personal/experiment/{made['id']}"
+                          f"/run/{run_id}")
+    assert len(receiver.received) == 1  # run.started was not asked for
+    assert other_receiver.received == []  # neither a deviation nor a change was asked for
+
+
+def test_runs_reported_by_the_cli_announce_their_start_and_their_outcome(hub, alice, receiver):
+    hook = subscribe(alice, receiver.url, ["run.started", "run.failed", "run.finished"])
+    token = make_token(alice, RUNNER)
+    client = hub.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    made = create(alice)
+    outcomes = []
+    for outcome in ("probe-error", "passed"):
+        opened = client.post("/api/v1/runs", json={
+            "org": "alice", "workspace": "Personal", "experiment": experiment(),
+            "experiment_id": made["id"]}, headers=headers)
+        assert opened.status_code == 201, opened.get_json()
+        run_id = opened.get_json()["id"]
+        finished = client.put(f"/api/v1/runs/{run_id}/journal", json=variant(outcome),
+                              headers=headers)
+        assert finished.status_code in (200, 201), finished.get_json()
+        outcomes.append(run_id)
+    deliver_until(hub, lambda: len(receiver.received) == 4, "four notifications")
+    told = [(b["type"], b["data"]["run"]["id"]) for b in
+            (verified(hook["secret"], r) for r in receiver.received)]
+    assert sorted(told) == sorted([("run.started", outcomes[0]), ("run.failed", outcomes[0]),
+                                   ("run.started", outcomes[1]),
+                                   ("run.finished", outcomes[1])])
+
+
+def test_the_kill_switch_is_announced_engaged_and_released(hub, alice, receiver):
+    hook = subscribe(alice, receiver.url, ["killswitch.engaged", "killswitch.released"])
+    for engaged in (True, False):
+        answer = post_json(alice, "/api/v1/orgs/alice/kill-switch",
+                           {"engaged": engaged, "reason": "game day" if engaged else ""})
+        assert answer.status_code == 200, answer.get_json()
+    deliver_until(hub, lambda: len(receiver.received) == 2, "both notifications")
+    bodies = sorted((verified(hook["secret"], r) for r in receiver.received),
+                    key=lambda b: b["timestamp"])
+    assert [b["type"] for b in bodies] == ["killswitch.engaged", "killswitch.released"]
+    assert bodies[0]["data"]["reason"] == "game day" and bodies[0]["data"]["by"] == "alice"
+
+
+class Silent:
+    """A receiver that takes connections and never answers."""
+
+    def __init__(self):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        try:
+            while True:
+                self.accepted.append(self.socket.accept()[0])
+        except OSError:
+            return
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.socket.getsockname()[1]}/hook"
+
+    def close(self):
+        self.socket.close()
+        for held in self.accepted:
+            held.close()
+
+
+def test_a_receiver_that_hangs_or_is_down_never_holds_up_a_run(hub, alice):
+    silent = Silent()
+    down = socket.create_server(("127.0.0.1", 0))
+    down_url = f"http://127.0.0.1:{down.getsockname()[1]}/hook"
+    down.close()  # nothing listens there now
+    try:
+        hung = subscribe(alice, silent.url, ["run.started", "run.finished"])
+        gone = subscribe(alice, down_url, ["run.started", "run.finished"])
+        token = make_token(alice, RUNNER)
+        made = create(alice, document=runnable())
+        started = hub.test_client().post(f"/api/v1/experiments/{made['id']}/runs", json={},
+                                         headers={"Authorization": f"Bearer {token}"})
+        assert started.status_code == 202
+        with hub.app_context():
+            # The run sends nothing itself: it ends as it would with no webhook at all.
+            assert worker.execute(started.get_json()["id"], "test-worker") == "finished"
+        assert deliver(hub) == 4  # two notifications to each, tried by the workers
+        for hook, error in ((hung, "no answer within 1 s"), (gone, "could not connect")):
+            log = alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()
+            assert {d["type"] for d in log["deliveries"]} == {"run.started", "run.finished"}
+            for delivery in log["deliveries"]:
+                assert delivery["status"] == "pending" and delivery["next_attempt_at"]
+                assert [a["status_code"] for a in delivery["attempts"]] == [None]
+                assert delivery["attempts"][0]["error"].startswith(error)
+    finally:
+        silent.close()
+
+
+def test_private_targets_are_refused_unless_the_operator_allows_them(hub, alice, receiver):
+    hub.config["ALLOW_PRIVATE_TARGETS"] = False
+    for url in (receiver.url, "http://localhost:8080/x", "http://10.1.2.3/x",
+                "http://[::1]/x", "http://2130706433/x", "http://100.64.0.1/x",
+                "http://169.254.169.254/latest/meta-data", "ftp://example.com/x",
+                "http://user:pw@example.com/x"):
+        refused = post_json(alice, HOOKS, {"url": url, "events": ["run.started"]})
+        assert refused.status_code == 422, url
+        assert refused.get_json()["details"][0]["pointer"] == "/url"
+    # Cloud metadata stays out of reach whatever the operator allows.
+    hub.config["ALLOW_PRIVATE_TARGETS"] = True
+    refused = post_json(alice, HOOKS, {"url": "http://169.254.169.254/", "events": ["run.started"]})
+    assert refused.status_code == 422
+    metadata = post_json(alice, HOOKS, {"url": "http://metadata.google.internal/",
+                                        "events": ["run.started"]})
+    assert metadata.status_code == 422
+
+    # A name that resolves to a private address is refused when the delivery is made (this
+    # machine's own name: /etc/hosts gives it a loopback address).
+    name = socket.gethostname()
+    if webhook_targets.address_problem(
+            ipaddress.ip_address(socket.gethostbyname(name)), False) is None:
+        pytest.skip(f"{name} resolves to a public address here")
+    hook = subscribe(alice, f"http://{name}:{receiver.server.server_address[1]}/hook",
+                     ["experiment.changed"])
+    hub.config["ALLOW_PRIVATE_TARGETS"] = False
+    change(alice, create(alice)["id"], "Changed")
+    assert deliver(hub) == 1
+    assert receiver.received == []
+    log = alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
+    assert log[0]["status"] == "failed"  # no retry would change it
+    assert log[0]["attempts"][0]["error"].startswith(f"refused: {name} resolves to")
+
+
+def test_a_redirect_to_a_private_address_is_refused(hub, alice, receiver, other_receiver):
+    hook = subscribe(alice, receiver.url, ["experiment.changed"])
+    receiver.codes = [307]
+    receiver.location = "http://169.254.169.254/latest/meta-data/iam"
+    change(alice, create(alice)["id"], "Changed")
+    assert deliver(hub) == 1
+    log = alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
+    assert log[0]["status"] == "failed"
+    assert "cloud metadata" in log[0]["attempts"][0]["error"]
+    # A redirect to an allowed target is followed (the hub's own loopback, allowed here).
+    receiver.location = other_receiver.url
+    again = alice.post(f"/api/v1/webhooks/{hook['id']}/deliveries/{log[0]['id']}/redeliver",
+                       headers={"X-CSRF-Token": csrf(alice)})
+    assert again.status_code == 202
+    deliver_until(hub, lambda: other_receiver.received, "the redirected delivery")
+    assert verified(hook["secret"], other_receiver.received[0])["type"] == "experiment.changed"
+
+
+@pytest.mark.parametrize("address, refused", [
+    ("127.0.0.1", True), ("10.0.0.1", True), ("172.16.5.4", True), ("192.168.1.1", True),
+    ("100.64.0.1", True), ("169.254.10.10", True), ("0.0.0.0", True), ("::1", True),
+    ("fc00::1", True), ("fe80::1", True), ("::ffff:10.0.0.1", True), ("224.0.0.1", True),
+    ("8.8.8.8", False), ("2606:4700:4700::1111", False),
+])
+def test_addresses_the_hub_will_not_call(address, refused):
+    problem = webhook_targets.address_problem(ipaddress.ip_address(address), False)
+    assert (problem is not None) == refused
+    assert webhook_targets.address_problem(ipaddress.ip_address(address), True) is None
+
+
+def test_the_secret_is_shown_once_and_never_again(hub, alice, receiver, caplog):
+    caplog.set_level(logging.DEBUG)
+    hook = subscribe(alice, receiver.url, ["experiment.changed"])
+    secret = hook["secret"]
+    change(alice, create(alice)["id"], "Changed")
+    deliver_until(hub, lambda: receiver.received, "the delivery")
+    answers = [alice.get(f"/api/v1/webhooks/{hook['id']}"), alice.get(HOOKS),
+               alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries"),
+               alice.patch(f"/api/v1/webhooks/{hook['id']}", json={"description": "ci"},
+                           headers={"X-CSRF-Token": csrf(alice)}),
+               alice.get("/api/v1/orgs/alice/activity"), alice.get("/alice/-/audit")]
+    for answer in answers:
+        assert answer.status_code == 200, answer.request.path
+        text = answer.get_data(as_text=True)
+        assert secret not in text and secret[6:] not in text, answer.request.path
+        assert "secret" not in (answer.get_json() or {}), answer.request.path
+    assert secret not in caplog.text and secret[6:] not in caplog.text
+
+
+def test_a_slack_notification_is_a_formatted_message_with_a_link(hub, alice, receiver):
+    slack_url = receiver.url + "/T000/B000/XXXXsecretpart"
+    hook = subscribe(alice, slack_url, ["run.started"], kind="slack")
+    assert hook["secret"] is None and hook["url"] == "http://127.0.0.1/…"
+    assert "secretpart" not in alice.get(f"/api/v1/webhooks/{hook['id']}").get_data(True)
+    made = create(alice, document=runnable("Slack me"))
+    token = make_token(alice, RUNNER)
+    started = hub.test_client().post(f"/api/v1/experiments/{made['id']}/runs", json={},
+                                     headers={"Authorization": f"Bearer {token}"})
+    run_id = started.get_json()["id"]
+    with hub.app_context():
+        worker.execute(run_id, "test-worker")
+    deliver_until(hub, lambda: receiver.received, "the Slack message")
+    received = receiver.received[0]
+    assert received.path == "/hook/T000/B000/XXXXsecretpart"
+    message = json.loads(received.body)
+    link = f"https://hub.example.com/alice/Personal/experiment/{made['id']}/run/{run_id}"
+    assert "*Slack me*" in message["text"] and link in message["text"]
+    assert message["blocks"][0]["type"] == "section"
+    buttons = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert buttons[0]["url"] == link
+    # In production only Slack's own address is taken.
+    hub.config["ALLOW_PRIVATE_TARGETS"] = False
+    refused = post_json(alice, HOOKS, {"url": "https://example.com/services/x",
+                                       "events": ["run.started"], "kind": "slack"})
+    assert refused.status_code == 422
+    taken = post_json(alice, HOOKS, {"url": "https://hooks.slack.com/services/T/B/x",
+                                     "events": ["run.started"], "kind": "slack"})
+    assert taken.status_code == 201 and taken.get_json()["url"] == "https://hooks.slack.com/…"
+
+
+def test_only_maintainers_and_owners_manage_webhooks(hub, alice, receiver):
+    bob = signed_up_client(hub, "bob")
+    carol = signed_up_client(hub, "carol")
+    assert post_json(alice, "/api/v1/orgs", {"name": "team"}).status_code == 201
+    assert post_json(alice, "/api/v1/orgs/team/workspaces", {"name": "lab"}).status_code == 201
+    added = post_json(alice, "/api/v1/orgs/team/members", {"username": "bob", "role": "member"})
+    assert added.status_code == 201, added.get_json()
+    team_hooks = "/api/v1/orgs/team/workspaces/lab/webhooks"
+    hook = post_json(alice, team_hooks, {"url": receiver.url, "events": ["run.started"]})
+    assert hook.status_code == 201
+    hook_id = hook.get_json()["id"]
+    # A member sees the workspace but may not manage its webhooks; an outsider sees nothing.
+    assert bob.get(team_hooks).status_code == 403
+    assert bob.get(f"/api/v1/webhooks/{hook_id}").status_code == 403
+    assert post_json(bob, team_hooks, {"url": receiver.url,
+                                       "events": ["run.started"]}).status_code == 403
+    assert carol.get(team_hooks).status_code == 404
+    assert carol.get(f"/api/v1/webhooks/{hook_id}").status_code == 404
+    assert carol.delete(f"/api/v1/webhooks/{hook_id}",
+                        headers={"X-CSRF-Token": csrf(carol)}).status_code == 404
+    # A token without runs:execute may not; with it, the owner may.
+    reader = make_token(alice, ["experiments:read"])
+    assert hub.test_client().get(team_hooks, headers={
+        "Authorization": f"Bearer {reader}"}).status_code == 403
+    runner = make_token(alice, RUNNER)
+    listed = hub.test_client().get(team_hooks, headers={"Authorization": f"Bearer {runner}"})
+    assert [h["id"] for h in listed.get_json()["webhooks"]] == [hook_id]
+    # Changed, turned off, then deleted, each in the audit log without a secret.
+    turned_off = alice.patch(f"/api/v1/webhooks/{hook_id}", json={"active": False},
+                             headers={"X-CSRF-Token": csrf(alice)})
+    assert turned_off.status_code == 200 and turned_off.get_json()["active"] is False
+    assert alice.delete(f"/api/v1/webhooks/{hook_id}",
+                        headers={"X-CSRF-Token": csrf(alice)}).status_code == 204
+    assert alice.get(f"/api/v1/webhooks/{hook_id}").status_code == 404
+    audit = alice.get("/api/v1/orgs/team/audit").get_json()
+    kinds = [e["event"] for e in audit["entries"]]
+    assert {"webhook.created", "webhook.changed", "webhook.deleted"} <= set(kinds)
+    assert "whsec_" not in json.dumps(audit)
+
+
+def test_bad_bodies_are_refused_with_pointers(hub, alice):
+    refused = post_json(alice, HOOKS, {"url": "https://example.com/x",
+                                       "events": ["run.started", "run.exploded"]})
+    assert refused.status_code == 422
+    assert refused.get_json()["details"][0]["pointer"] == "/events/1"
+    assert post_json(alice, HOOKS, {"url": "https://example.com/x",
+                                    "events": []}).status_code == 422
+    assert post_json(alice, HOOKS, {"url": "https://example.com/x", "events": ["run.started"],
+                                    "kind": "email"}).status_code == 422
+    assert alice.get("/api/v1/webhooks/nope").status_code == 404
+    assert alice.get("/api/v1/webhooks/nope/deliveries").status_code == 404
