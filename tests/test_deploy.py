@@ -528,6 +528,8 @@ def test_the_router_sends_each_path_to_its_service_but_private_ones():
     assert service_for("/api/v1/orgs/o/workspaces/w/experiments") == "experiment"
     assert service_for("/api/v1/orgs/o/workspaces/w/environments/staging") == "experiment"
     assert service_for("/team/alpha/-/environments") == "experiment"
+    assert service_for("/api/v1/orgs/o/workspaces/w/webhooks") == "experiment"
+    assert service_for("/team/alpha/-/notifications/abc/deliveries/d/redeliver") == "experiment"
     assert service_for("/api/v1/orgs/o/workspaces/w/policy") == "dashboard"
     # The workspace page is experiment's: exactly two segments, the first no reserved name.
     assert service_for("/team/alpha") == "experiment"

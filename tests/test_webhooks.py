@@ -81,8 +81,8 @@ def verified(secret: str, received) -> dict:
     return json.loads(received.body)
 
 
-def change(browser, experiment_id: str, title: str) -> None:
-    document = {**experiment(), "title": title}
+def change(browser, experiment_id: str, title: str, document: dict | None = None) -> None:
+    document = {**(document or experiment()), "title": title}
     answer = browser.put(f"/api/v1/experiments/{experiment_id}", json=document,
                          headers={"X-CSRF-Token": csrf(browser)})
     assert answer.status_code == 200, answer.get_json()
@@ -325,6 +325,8 @@ def test_the_secret_is_shown_once_and_never_again(hub, alice, receiver, caplog):
                alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries"),
                alice.patch(f"/api/v1/webhooks/{hook['id']}", json={"description": "ci"},
                            headers={"X-CSRF-Token": csrf(alice)}),
+               alice.get("/alice/Personal/-/notifications"),
+               alice.get(f"/alice/Personal/-/notifications/{hook['id']}"),
                alice.get("/api/v1/orgs/alice/activity"), alice.get("/alice/-/audit")]
     for answer in answers:
         assert answer.status_code == 200, answer.request.path
@@ -416,3 +418,45 @@ def test_bad_bodies_are_refused_with_pointers(hub, alice):
                                     "kind": "email"}).status_code == 422
     assert alice.get("/api/v1/webhooks/nope").status_code == 404
     assert alice.get("/api/v1/webhooks/nope/deliveries").status_code == 404
+
+
+def test_the_notifications_page_adds_a_webhook_and_shows_its_secret_once(hub, alice, receiver):
+    form = {"url": receiver.url, "events": ["experiment.changed", "run.deviated"],
+            "kind": "webhook", "description": "ops", "csrf_token": csrf(alice)}
+    made = alice.post("/alice/Personal/-/notifications", data=form)
+    assert made.status_code == 201 and made.headers["Cache-Control"] == "no-store"
+    html = made.get_data(as_text=True)
+    secret = html.split('data-testid="secret" id="new-secret"')[0].rsplit('value="', 1)[1]
+    secret = secret.split('"')[0]
+    assert secret.startswith("whsec_")
+    page = alice.get("/alice/Personal/-/notifications").get_data(as_text=True)
+    assert receiver.url in page and secret not in page
+    hook_id = alice.get(HOOKS).get_json()["webhooks"][0]["id"]
+    change(alice, create(alice)["id"], "Changed")
+    deliver_until(hub, lambda: receiver.received, "the delivery")
+    verified(secret, receiver.received[0])
+    log = alice.get(f"/alice/Personal/-/notifications/{hook_id}").get_data(as_text=True)
+    assert "experiment.changed" in log and ">200<" in log
+    # Redeliver and ping from the page; a member of another workspace finds nothing there.
+    delivery_id = alice.get(f"/api/v1/webhooks/{hook_id}/deliveries").get_json()[
+        "deliveries"][0]["id"]
+    again = alice.post(f"/alice/Personal/-/notifications/{hook_id}/deliveries/{delivery_id}"
+                       "/redeliver", data={"csrf_token": csrf(alice)})
+    assert again.status_code == 303
+    deliver_until(hub, lambda: len(receiver.received) == 2, "the redelivery")
+    assert alice.post(f"/alice/Personal/-/notifications/{hook_id}/test",
+                      data={"csrf_token": csrf(alice)}).status_code == 303
+    deliver_until(hub, lambda: len(receiver.received) == 3, "the ping")
+    assert verified(secret, receiver.received[-1])["type"] == "ping"
+    bob = signed_up_client(hub, "bob")
+    assert bob.get(f"/bob/Personal/-/notifications/{hook_id}").status_code == 404
+    assert bob.get("/alice/Personal/-/notifications").status_code == 404
+    # A bad URL shows the form again with the problem, and nothing is added.
+    refused = alice.post("/alice/Personal/-/notifications",
+                         data={**form, "url": "gopher://x", "csrf_token": csrf(alice)})
+    assert refused.status_code == 422 and "http:// or https://" in refused.get_data(True)
+    assert len(alice.get(HOOKS).get_json()["webhooks"]) == 1
+    deleted = alice.post(f"/alice/Personal/-/notifications/{hook_id}/delete",
+                         data={"csrf_token": csrf(alice)})
+    assert deleted.status_code == 303
+    assert alice.get(HOOKS).get_json()["webhooks"] == []
