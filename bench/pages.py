@@ -1,10 +1,13 @@
-"""The experiment page and an execution page as a signed-in browser gets them, timed in process.
+"""The experiment page, an execution page and a workspace page with its trends as a signed-in
+browser gets them, timed in process.
 
 Usage: .venv/bin/python bench/pages.py [-n 200]
 
 A hub on SQLite in a temporary folder (production rules, no Redis: the in-process cache), an
 account signed in through the sign-in form, and an experiment with 200 versions and 50
-executions published through the API with an API token (the real samples of tests/fixtures).
+executions published through the API with an API token (the real samples of tests/fixtures);
+and a second workspace of 30 experiments with 5,000 runs of the last two days seeded straight
+into its database (seed_executions.py), whose page draws their trends, and its trends API.
 Each page is fetched with Flask's test client (Accept: text/html), warmed up, then timed n
 times, one request after another. Goal: p50 under 30 ms for each page.
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from seed_executions import seed_through_app  # bench/seed_executions.py
 from timing import median_p99, timed  # bench/timing.py, beside this script
 
 from chaoshub import create_app
@@ -35,6 +39,9 @@ WORKSPACE = "Personal"  # the private workspace of the account's personal org
 SCOPES = ["experiments:read", "experiments:write", "executions:read", "executions:write"]
 VERSIONS = 200
 EXECUTIONS = 50
+TREND_WORKSPACE = "trends"
+TREND_EXPERIMENTS = 30
+TREND_RUNS = 5000
 WARMUP = 20
 P50_TARGET_MS = 30.0
 # What a browser sends when it follows a link.
@@ -55,10 +62,16 @@ def main() -> None:
             print(f"publishing {VERSIONS} versions and {EXECUTIONS} executions ...")
             experiment_id, execution_id = _publish(app.test_client(), token)
             browser = _signed_in(app.test_client(), password)
+            print(f"seeding {TREND_RUNS} runs of {TREND_EXPERIMENTS} experiments ...")
+            _trend_workspace(app, browser, token)
             base = f"/{USERNAME}/{WORKSPACE}/experiment/{experiment_id}"
+            trends = f"/{USERNAME}/{TREND_WORKSPACE}"
             pages = {
                 f"experiment page ({VERSIONS} versions, {EXECUTIONS} runs)": base,
                 "execution page": f"{base}/execution/{execution_id}",
+                f"workspace page (trends of {TREND_RUNS} runs)": trends,
+                "workspace trends API":
+                    f"/api/v1/orgs/{USERNAME}/workspaces/{TREND_WORKSPACE}/trends",
             }
             timings = {name: _time_page(browser, path, args.n) for name, path in pages.items()}
         finally:
@@ -116,6 +129,19 @@ def _publish(api: FlaskClient, token: str) -> tuple[str, str]:
     return experiment_id, execution_id
 
 
+def _trend_workspace(app: Flask, browser: FlaskClient, token: str) -> None:
+    """A workspace of TREND_EXPERIMENTS experiments and TREND_RUNS runs, one every 30 s."""
+    made = browser.post(f"/api/v1/orgs/{USERNAME}/workspaces", json={"name": TREND_WORKSPACE},
+                        headers={"X-CSRF-Token": browser.get_cookie(CSRF_COOKIE).value})
+    _ok(made, 201)
+    document = json.loads((FIXTURES / "experiment.json").read_text())
+    ids = [_ok(browser.post(f"/api/v1/orgs/{USERNAME}/workspaces/{TREND_WORKSPACE}/experiments",
+                            json={**document, "title": f"Experiment {n:02d}"},
+                            headers={"Authorization": f"Bearer {token}"}), 201)["id"]
+           for n in range(TREND_EXPERIMENTS)]
+    seed_through_app(app, ids[0], TREND_RUNS, progress=lambda _line: None)
+
+
 def _signed_in(browser: FlaskClient, password: str) -> FlaskClient:
     """The browser, signed in through the sign-in form."""
     browser.get("/signin")  # sets the CSRF cookie the form is posted with
@@ -131,7 +157,7 @@ def _time_page(browser: FlaskClient, path: str, n: int) -> tuple[list[float], in
     """Milliseconds each of `n` requests for the page took, and the page's size in bytes."""
     for _ in range(WARMUP):
         page = browser.get(path, headers=BROWSER)
-    if page.status_code != 200 or page.mimetype != "text/html":
+    if page.status_code != 200 or page.mimetype not in ("text/html", "application/json"):
         raise RuntimeError(f"{path} answered {page.status_code} {page.mimetype}")
     statuses = set()
     took = timed(lambda: statuses.add(browser.get(path, headers=BROWSER).status_code), n)

@@ -48,7 +48,8 @@ def test_the_main_pages_have_no_serious_accessibility_violation(browser, hub, sc
         sign_in_browser(page, url, "alice")
         base = f"/alice/Personal/experiment/{experiment_id}"
         # /alice/Public is empty: its writer sees the first-run guide.
-        for path in ("/", "/-/runs", "/alice", "/alice/Personal", "/alice/Public", base,
+        for path in ("/", "/-/runs", "/alice", "/alice/-/trends", "/alice/Personal",
+                     "/alice/Public", base,
                      f"{base}/execution/{execution_id}", "/settings/tokens",
                      "/search?q=alice", "/api/v1/docs"):
             page.goto(url + path)

@@ -149,3 +149,27 @@ def test_the_chart_outcomes_run_from_best_to_worst_with_totals():
     found = trends.gather(rows, [], NOW)
     assert found.outcomes == ["passed", "deviated", "interrupted"]
     assert found.totals == {"passed": 1, "deviated": 1, "interrupted": 1}
+
+
+def test_the_runs_chart_stacks_each_days_outcomes_best_at_the_bottom():
+    from chaoshub.experiment import chart
+
+    rows = [DayCount(day=date(2026, 3, 15), outcome="passed", count=2),
+            DayCount(day=date(2026, 3, 15), outcome="deviated", count=2),
+            DayCount(day=date(2026, 3, 14), outcome="passed", count=1)]
+    found = trends.gather(rows, [], NOW)
+    drawn = chart.runs_by_day_chart(found.days, found.outcomes, {"passed": "Passed"})
+    assert len(drawn["columns"]) == 30 and drawn["tallest"] == 4
+    today, yesterday = drawn["columns"][-1], drawn["columns"][-2]
+    assert [s["outcome"] for s in today["segments"]] == ["passed", "deviated"]
+    passed, deviated = today["segments"]
+    full = chart.DAY_BASELINE - chart.PLOT_TOP
+    assert passed["height"] == deviated["height"] == full / 2
+    assert passed["y"] + passed["height"] == chart.DAY_BASELINE  # stands on the axis
+    assert deviated["y"] + deviated["height"] == passed["y"]  # on top of it
+    assert yesterday["segments"][0]["height"] == full / 4
+    assert today["x"] > yesterday["x"] and drawn["columns"][0]["segments"] == []
+    assert drawn["columns"][0]["title"] == "2026-02-14: no runs"
+    assert today["title"] == "2026-03-15: 4 runs (Passed: 2, deviated: 2)"
+    assert "from 2026-02-14 to 2026-03-15 (UTC)" in drawn["label"]
+    assert "In all: Passed: 3, deviated: 2." in drawn["label"]

@@ -86,3 +86,55 @@ def _title(run: ExecutionView, labels: Mapping[str, str], current: bool) -> str:
     this = " (this run)" if current else ""
     return (f"{labels.get(run.outcome, run.outcome)}{this} · {when} · {seconds(run.duration)}"
             f" · version {run.version}")
+
+
+DAY_LEFT = 34  # room for the scale at the left of the runs-by-day chart
+DAY_BASELINE, DAY_HEIGHT = 128, 148
+
+
+def runs_by_day_chart(days: list, outcomes: list[str], labels: Mapping[str, str]
+                      ) -> dict[str, Any]:
+    """Trends' runs chart: a bar a UTC day (`trends.Day`, oldest on the left) stacked by
+    outcome, the best at the bottom; a title a day and a segment, and a summary for screen
+    readers (the page has the figures in a table too)."""
+    tallest = max((d.total for d in days), default=0)
+    slot = (PLOT_RIGHT - DAY_LEFT) / max(len(days), 1)
+    width = slot * BAR_SHARE
+    columns = []
+    for position, day in enumerate(days):
+        x = DAY_LEFT + position * slot + (slot - width) / 2
+        said = ", ".join(f"{labels.get(o, o)}: {day.counts[o]}" for o in outcomes
+                         if day.counts.get(o))
+        title = f"{day.day.isoformat()}: " + (f"{_runs(day.total)} ({said})" if day.total
+                                              else "no runs")
+        segments, bottom = [], float(DAY_BASELINE)
+        for outcome in outcomes:
+            count = day.counts.get(outcome, 0)
+            if not count:
+                continue
+            height = (DAY_BASELINE - PLOT_TOP) * count / tallest
+            bottom -= height
+            segments.append({"outcome": outcome, "count": count, "y": round(bottom, 2),
+                             "height": round(height, 2),
+                             "title": f"{day.day.isoformat()}: {labels.get(outcome, outcome)}"
+                                      f", {_runs(count)}"})
+        columns.append({"day": day.day.isoformat(), "total": day.total, "title": title,
+                        "x": round(x, 2), "width": round(width, 2), "segments": segments})
+    totals = {o: sum(d.counts.get(o, 0) for d in days) for o in outcomes}
+    legend = [{"outcome": o, "label": labels.get(o, o), "count": totals[o]} for o in outcomes]
+    summary = ", ".join(f"{item['label']}: {item['count']}" for item in legend) or "no runs"
+    first, last = (days[0].day, days[-1].day) if days else (None, None)
+    span = f"from {first.isoformat()} to {last.isoformat()} (UTC)" if first else ""
+    return {
+        "width": WIDTH, "height": DAY_HEIGHT, "left": DAY_LEFT, "right": PLOT_RIGHT,
+        "top": PLOT_TOP, "baseline": DAY_BASELINE, "columns": columns, "legend": legend,
+        "tallest": tallest, "first": first.strftime("%b %d") if first else "",
+        "last": last.strftime("%b %d") if last else "",
+        "title": f"Runs a day by outcome, {len(days)} days",
+        "label": f"Runs a day by outcome {span}, a bar a day. In all: {summary}."
+                 + (f" The busiest day had {_runs(tallest)}." if tallest else ""),
+    }
+
+
+def _runs(count: int) -> str:
+    return "1 run" if count == 1 else f"{count} runs"

@@ -10,6 +10,7 @@ from chaoshub.core.errors import Unauthorized
 from chaoshub.core.web import current_claim
 from chaoshub.experiment import service
 from chaoshub.experiment.presenters import OUTCOME_LABELS, STATUS_LABELS
+from chaoshub.experiment.trend_views import trends_context
 
 overview_pages = Blueprint("overview_pages", __name__)
 
@@ -24,4 +25,5 @@ def runs_overview():
         return redirect("/signin?next=" + quote(request.path), code=302)
     return make_response(render_template(
         "experiment/overview.html", overview=found, outcomes=OUTCOME_LABELS,
-        run_statuses=STATUS_LABELS))
+        run_statuses=STATUS_LABELS,
+        **trends_context(lambda: service.my_trends(current_claim()))))

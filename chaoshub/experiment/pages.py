@@ -28,6 +28,7 @@ from chaoshub.experiment import (
     versions,
 )
 from chaoshub.experiment.presenters import OUTCOME_LABELS, STATUS_LABELS, experiment_path
+from chaoshub.experiment.trend_views import trends_context
 
 pages = Blueprint("experiment_pages", __name__)
 RENDERED = bodies.RenderedDocuments()
@@ -73,6 +74,7 @@ def _workspace_page(claim: str, org: str, workspace: str):
         grantable=dashboard.grantable(ws.role), error=None, problems={}, form={},
         in_progress=service.runs_in_progress(claim, ws.org_name, ws.name),
         run_statuses=STATUS_LABELS,
+        **trends_context(lambda: service.workspace_trends(claim, ws.org_name, ws.name)),
     )
     return make_response(html)
 

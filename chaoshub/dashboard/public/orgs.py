@@ -110,7 +110,7 @@ def list_orgs(claim: str) -> list[OrgView]:
         return views
 
 
-@interface.public
+@interface.public(callers=("experiment",))  # its trends tab
 def get_org(claim: str, org: str, action: Action = "read") -> OrgView:
     """The org (by any of its names) with the workspaces the claim may see, if it may `action`."""
     user = org_reader(claims.verify(claim))
