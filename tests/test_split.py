@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import FIXTURES, PASSWORD
+from tests.experiment_data import variant
 from tests.helpers import BIN, clean_env, free_port, start, stop, wait_until_up
 
 pytestmark = pytest.mark.split
@@ -130,6 +131,26 @@ def test_experiment_writes_ask_the_dashboard_for_permission(hub):
     invalid = post_experiment(owner, urls, "owner1", "Personal", {"title": "t"})
     assert invalid.status_code == 422
     assert {p["pointer"] for p in invalid.json()["details"]} == {""}
+
+
+def test_an_orgs_trends_ask_dashboard_which_workspaces_the_reader_sees(hub):
+    urls, _ = hub
+    document = json.loads((FIXTURES / "experiment.json").read_text())
+    owner = signed_in(urls, "owner3")
+    other = signed_in(urls, "other3")
+    headers = {"X-CSRF-Token": owner.cookies.get("chaoshub_csrf")}
+    for workspace, outcome in (("Personal", "deviated"), ("Public", "passed")):
+        made = post_experiment(owner, urls, "owner3", workspace, document)
+        assert made.status_code == 201, made.text
+        ran = owner.post(f"{urls['experiment']}/api/v1/experiments/{made.json()['id']}"
+                         "/executions", json=variant(outcome), headers=headers)
+        assert ran.status_code == 201, ran.text
+    trends = f"{urls['experiment']}/api/v1/orgs/owner3/trends"
+    assert owner.get(trends).json()["totals"] == {"passed": 1, "deviated": 1}
+    # The other sees the Public workspace, not its runs (outsiders see none by default).
+    assert other.get(trends).json()["totals"] == {}
+    page = owner.get(f"{urls['experiment']}/owner3/-/trends")
+    assert page.status_code == 200 and 'data-testid="trend-bar"' in page.text
 
 
 def test_a_forged_claim_is_refused_by_a_remote_service(hub):
