@@ -162,6 +162,8 @@ def _settings(folder: Path, key_file: Path, urls: dict[str, str]) -> dict:
         "EVENTS_POLL_SECONDS": 0,
         # No delivery thread either: feed entries go once the answer is closed (BufferedClient).
         "FEED_DELIVERY_SECONDS": 0,
+        # Nor a mail thread: messages go once the answer is closed, or when a test says so.
+        "MAIL_DELIVERY_SECONDS": 0,
         **{f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()},
     }
 

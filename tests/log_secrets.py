@@ -20,6 +20,7 @@ import pytest
 
 from chaoshub.core.logs import JsonLines
 from tests.conftest import PASSWORD
+from tests.mail_server import SMTP_PASSWORD
 
 TEE_NAME = "log-records.jsonl"
 SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -27,6 +28,8 @@ SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("an invitation secret", re.compile(r"chinv_[A-Za-z0-9_-]{20,}")),
     ("a webhook's signing secret", re.compile(r"whsec_[A-Za-z0-9+/]{20,}")),
     ("the tests' password", re.compile(re.escape(PASSWORD))),
+    ("the tests' SMTP password", re.compile(re.escape(SMTP_PASSWORD))),
+    ("a mailed link's secret", re.compile(r"ch(?:verify|reset)_[A-Za-z0-9_-]{20,}")),
     ("a session cookie", re.compile(r"chaoshub_session=[A-Za-z0-9_-]{20,}")),
     # A header with a credential in it ("Authorization: Bearer <token>" in a hint is no secret).
     ("an Authorization header", re.compile(r"Authorization\"?\s*[:=]\s*\"?Bearer\s+[\w.~+/-]{16}",

@@ -42,7 +42,7 @@ def test_the_main_pages_have_no_serious_accessibility_violation(browser, hub, sc
     page = context.new_page()
     try:
         found = {}
-        for path in ("/signin", "/signup"):
+        for path in ("/signin", "/signup", "/password/forgot"):
             page.goto(url + path)
             found[path] = blocking(page)
         sign_in_browser(page, url, "alice")
@@ -50,7 +50,7 @@ def test_the_main_pages_have_no_serious_accessibility_violation(browser, hub, sc
         # /alice/Public is empty: its writer sees the first-run guide.
         for path in ("/", "/-/runs", "/alice", "/alice/-/trends", "/alice/Personal",
                      "/alice/Public", base,
-                     f"{base}/execution/{execution_id}", "/settings/tokens",
+                     f"{base}/execution/{execution_id}", "/settings", "/settings/tokens",
                      "/search?q=alice", "/api/v1/docs"):
             page.goto(url + path)
             found[path] = blocking(page)

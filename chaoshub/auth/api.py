@@ -1,15 +1,22 @@
-"""Auth's JSON API: who am I (dashboard serves the API tokens' routes)."""
+"""Auth's JSON API: who am I, and my email address (dashboard serves the API tokens' routes)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
+from pydantic import Field
 
 from chaoshub.auth import service
-from chaoshub.auth.schemas import Caller
-from chaoshub.core.openapi import answers, docs
-from chaoshub.core.web import signed_in_claim
+from chaoshub.auth.schemas import Caller, EmailAddress
+from chaoshub.core.openapi import Body, answers, body, docs
+from chaoshub.core.web import external_url, signed_in_claim
 
 api = Blueprint("auth_api", __name__, url_prefix="/api/v1")
+
+
+class EmailRequest(Body):
+    """The account's new email address; empty removes it."""
+
+    email: str = Field(..., max_length=320, description="an address, or \"\" to remove it")
 
 
 @api.get("/me")
@@ -17,3 +24,25 @@ api = Blueprint("auth_api", __name__, url_prefix="/api/v1")
 def me():
     """Who the caller is: account, credential kind and its scopes."""
     return jsonify(service.describe_caller(signed_in_claim()).model_dump(mode="json"))
+
+
+@api.get("/me/email")
+@docs.validate(resp=answers(EmailAddress, 401, 403), tags=["account"])
+def get_email():
+    """The caller's own email address and whether it is verified (a session only)."""
+    found = service.email_address_of_session(signed_in_claim())
+    return jsonify(found.model_dump(mode="json"))
+
+
+@api.put("/me/email")
+@docs.validate(json=EmailRequest,
+               resp=answers(EmailAddress, 400, 401, 403, 409, 415, 422, 429, status=(200, 202)),
+               tags=["account"])
+def put_email():
+    """Set the caller's email address (a session only): unverified until the link mailed to it
+    is followed while signed in (202); "" removes it (200)."""
+    asked = body(EmailRequest)
+    found = service.set_email(signed_in_claim(), asked.email, external_url(""))
+    response = jsonify(found.model_dump(mode="json"))
+    response.status_code = 202 if found.email and not found.verified else 200
+    return response

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ForeignKey, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chaoshub.core.events import OutboxAckColumns, OutboxEventColumns
+from chaoshub.core.mail import MailOutboxColumns
 from chaoshub.core.models import NAMING_CONVENTION, UTCDateTime, new_id, utcnow
 
 
@@ -29,6 +30,11 @@ class Account(Base):
     display_name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))
+    # When the address was shown to be the account's (its link followed, or a provider's
+    # email_verified); None while it is not. Changing the address clears it.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The address lower-cased: how a password reset finds the account it names.
+    email_key: Mapped[str | None] = mapped_column(String(320), index=True)
     avatar_url: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -110,3 +116,26 @@ class OutboxAck(OutboxAckColumns, Base):
     """A subscriber's acknowledgement of one of auth's events."""
 
     __tablename__ = "auth_outbox_acks"
+
+
+class EmailToken(Base):
+    """A link sent by mail: to verify an address, or to reset a password. Only its hash is
+    kept; it works once, before it expires, and (to verify) while the address is unchanged."""
+
+    __tablename__ = "email_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(10))  # "verify" or "reset"
+    email: Mapped[str] = mapped_column(String(320))  # the address it was sent to
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MailOutboxEntry(MailOutboxColumns, Base):
+    """A message of auth's (verification and reset links) waiting for the SMTP server."""
+
+    __tablename__ = "auth_mail_outbox"

@@ -14,11 +14,14 @@ from flask import (
 )
 
 from chaoshub.auth import oauth, passwords, service
+from chaoshub.core import mail
 from chaoshub.core.claims import verify
 from chaoshub.core.errors import (
     Conflict,
     Forbidden,
+    Gone,
     HubError,
+    NotFound,
     RateLimited,
     Unauthorized,
     ValidationFailed,
@@ -77,7 +80,7 @@ def signup():
 @auth.get("/signin")
 def signin_page():
     """The sign-in form, with a button per configured provider."""
-    return _signin_page(created=request.args.get("created"))
+    return _signin_page(created=request.args.get("created"), reset=request.args.get("reset"))
 
 
 @auth.post("/signin")
@@ -190,7 +193,113 @@ def change_password():
     return redirect("/settings?password=set", code=303)
 
 
+@auth.post("/settings/email")
+def change_email():
+    """Set (or remove) the account's address and mail it a verification link."""
+    claim = _claim_or_401()
+    try:
+        found = service.set_email(claim, request.form.get("email", ""), external_url(""))
+    except (ValidationFailed, Conflict, RateLimited) as error:
+        message = error.details[0]["message"] if error.details else error.message
+        response = make_response(*_settings(claim, message=message, status=error.status))
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    notice = "removed" if found.email is None else "verified" if found.verified else "sent"
+    return redirect(f"/settings?email={notice}", code=303)
+
+
+@auth.get("/settings/email/verify/<secret>")
+def verify_email(secret: str):
+    """Follow a verification link: signed in as its account, the address is verified."""
+    claim = current_claim()
+    if verify(claim).anonymous:
+        return redirect("/signin?next=" + request.path, code=303)
+    try:
+        service.verify_email(claim, secret)
+    except (NotFound, Gone, Forbidden, Unauthorized) as error:
+        again = {"href": "/settings", "label": "Send a new link from your settings"}
+        return _problem(error.status, "The address is not verified", error.message, again)
+    return redirect("/settings?email=verified", code=303)
+
+
+# Password reset ----------------------------------------------------------------------------
+
+
+@auth.get("/password/forgot")
+def forgot_password_page():
+    """The form asking for a reset link, or why this hub cannot send one."""
+    return _forgot_page()
+
+
+@auth.post("/password/forgot")
+def forgot_password():
+    """Mail a reset link if an account matches: the same answer either way."""
+    login = request.form.get("login", "")[:320]
+    try:
+        service.request_password_reset(login, external_url(""), request.remote_addr or "")
+    except RateLimited as error:
+        response = make_response(_forgot_page(message=error.message, login=login),
+                                 error.status)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    return _forgot_page(sent=True)
+
+
+@auth.get("/password/reset/<secret>")
+def reset_password_page(secret: str):
+    """The form choosing a new password, for a link that still works."""
+    try:
+        username = service.password_reset_account(secret)
+    except (NotFound, Gone) as error:
+        return _reset_problem(error)
+    return _reset_page(username)
+
+
+@auth.post("/password/reset/<secret>")
+def reset_password(secret: str):
+    """Set the new password; every session of the account ends, this browser's too."""
+    try:
+        service.reset_password(secret, request.form.get("password", ""),
+                               request.remote_addr or "")
+    except (NotFound, Gone) as error:
+        return _reset_problem(error)
+    except ValidationFailed as error:
+        return _reset_page(service.password_reset_account(secret),
+                           message=error.details[0]["message"], status=422)
+    response = redirect("/signin?reset=1", code=303)
+    response.delete_cookie(SESSION_COOKIE, secure=is_secure(), httponly=True, samesite="Lax")
+    return response
+
+
 # Helpers -----------------------------------------------------------------------------------
+
+
+def _forgot_page(**context):
+    response = make_response(render_template("auth/forgot_password.html",
+                                             mail_enabled=mail.enabled(), **context))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _reset_page(username: str, message: str | None = None, status: int = 200):
+    response = make_response(render_template(
+        "auth/reset_password.html", username=username, message=message,
+        password_min=passwords.MIN_LENGTH, password_max=passwords.MAX_LENGTH), status)
+    # The address holds the link's secret: no cache keeps the page, no link sends it on.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _reset_problem(error: HubError):
+    title = ("This link has expired" if "expired" in error.message
+             else "This link cannot be used")
+    html, status = _problem(error.status, title, error.message,
+                            {"href": "/password/forgot", "label": "Ask for a new link"})
+    response = make_response(html, status)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _known(provider: str) -> oauth.Provider:
@@ -239,8 +348,9 @@ def _signed_out():
     return response
 
 
-def _problem(status: int, title: str, message: str):
-    return render_template("auth/problem.html", title=title, message=message), status
+def _problem(status: int, title: str, message: str, again: dict | None = None):
+    return render_template("auth/problem.html", title=title, message=message,
+                           again=again), status
 
 
 def _settings(claim: str, message: str | None = None, status: int = 200):
@@ -250,6 +360,7 @@ def _settings(claim: str, message: str | None = None, status: int = 200):
         "auth/settings.html", account=service.get_account(claim), identities=identities,
         linkable=[p for p in oauth.providers().values() if p.name not in linked],
         labels={p.name: p.label for p in oauth.providers().values()}, message=message,
-        notice=request.args.get("linked") or request.args.get("password"),
+        notice=request.args.get("linked") or request.args.get("password")
+        or request.args.get("email"), mail_enabled=mail.enabled(),
     )
     return html, status

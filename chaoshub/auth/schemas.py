@@ -18,6 +18,7 @@ class AccountView(Frozen):
     username: str
     display_name: str
     email: str | None = None
+    email_verified: bool = False
     avatar_url: str | None = None
     created_at: datetime
     has_password: bool = False
@@ -91,3 +92,11 @@ class ProviderProfile(Frozen):
     email: str | None = None
     email_verified: bool = False
     avatar_url: str | None = None
+
+
+class EmailAddress(Frozen):
+    """An account's own email address, whether it is verified, and whether the hub sends mail."""
+
+    email: str | None
+    verified: bool
+    mail_enabled: bool

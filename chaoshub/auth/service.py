@@ -13,11 +13,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from chaoshub.auth import passwords
+from chaoshub.auth import mail_links, passwords
 from chaoshub.auth import secrets as token_secrets
 from chaoshub.auth.models import (
     Account,
     ApiToken,
+    EmailToken,
     Identity,
     Name,
     OutboxAck,
@@ -27,6 +28,7 @@ from chaoshub.auth.models import (
 from chaoshub.auth.schemas import (
     AccountView,
     Caller,
+    EmailAddress,
     IdentityView,
     NewToken,
     ProviderProfile,
@@ -34,12 +36,13 @@ from chaoshub.auth.schemas import (
     TokenPage,
     TokenView,
 )
-from chaoshub.core import claims, events, paging, ratelimit
+from chaoshub.core import claims, events, mail, paging, ratelimit
 from chaoshub.core.cache import MISSING, cache
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
     Conflict,
     Forbidden,
+    Gone,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -80,6 +83,10 @@ SIGN_IN_LIMIT, SIGN_IN_WINDOW = 10, 900  # failed sign-ins per username and addr
 SIGN_IN_ADDRESS_LIMIT = 50  # failed sign-ins per address, whatever the usernames
 TOKEN_FAILURE_LIMIT, TOKEN_FAILURE_WINDOW = 30, 60  # bad bearer tokens per address
 SIGN_UP_WINDOW = 3600  # sign-ups per address: SIGNUP_LIMIT_PER_HOUR
+MAIL_WINDOW = 3600  # the window of the limits on mail below
+VERIFY_MAIL_LIMIT = 5  # verification mails per account
+RESET_MAIL_LIMIT = 3  # reset mails per account (more asks send nothing, answered alike)
+RESET_ASK_LIMIT = 10  # reset asks per client address
 
 
 # Accounts ----------------------------------------------------------------------------------
@@ -321,6 +328,124 @@ def set_password(claim: str, password: str) -> None:
             raise ValidationFailed("the password cannot be used",
                                    [{"pointer": "/password", "message": weak}])
         account.password_hash = passwords.hash_password(password)
+
+
+# Email addresses and password resets --------------------------------------------------------
+
+
+def email_address_of_session(claim: str) -> EmailAddress:
+    """The signed-in account's own address and whether it is verified (a session only)."""
+    _session_only(claim)
+    account = get_account(claim)
+    return EmailAddress(email=account.email, verified=account.email_verified,
+                        mail_enabled=mail.enabled())
+
+
+def set_email(claim: str, email: str, base_url: str) -> EmailAddress:
+    """Give the signed-in account an address (empty: none) and mail it a link that verifies
+    it (valid a day, at `base_url`); a new address is unverified until then. Setting the same
+    unverified address again sends a new link."""
+    # A session only: an address is how a password gets reset, so a token must not change it.
+    user = _session_only(claim)
+    wanted = mail_links.address(email)
+    if wanted is not None and not mail.enabled():
+        raise Conflict("this hub sends no mail (no SMTP server is set up), so an address "
+                       "cannot be verified here")
+    with transaction(SERVICE) as session:
+        account = session.get(Account, user.sub)
+        if account is None:
+            raise Unauthorized("the account no longer exists")
+        same = account.email is not None and wanted is not None \
+            and account.email.lower() == wanted.lower()
+        if wanted is None or not same:
+            account.email, account.email_key = wanted, wanted.lower() if wanted else None
+            account.email_verified_at = None
+            session.execute(update(EmailToken).where(
+                EmailToken.account_id == account.id, EmailToken.used_at.is_(None))
+                .values(used_at=utcnow()))
+        if wanted is not None and account.email_verified_at is None:
+            ratelimit.refuse_when_over(SERVICE, "verify-mail", account.id, VERIFY_MAIL_LIMIT,
+                                       MAIL_WINDOW)
+            ratelimit.record_failure(SERVICE, "verify-mail", account.id, MAIL_WINDOW)
+            secret = mail_links.make(session, account, mail_links.VERIFY, wanted)
+            mail_links.outbox.queue(session, "verify", mail.render(
+                "verify_email", to=wanted, subject="Verify your email address for ChaosHub",
+                username=account.username, link=f"{base_url}/settings/email/verify/{secret}",
+                hours=24))
+        return EmailAddress(email=account.email, verified=account.email_verified_at is not None,
+                            mail_enabled=mail.enabled())
+
+
+def verify_email(claim: str, secret: str) -> EmailAddress:
+    """Follow a verification link as the signed-in account: its address is verified, if the
+    link is the account's, unused, unexpired and for the address it has now."""
+    user = _session_only(claim)
+    with transaction(SERVICE) as session:
+        row = mail_links.find(session, mail_links.VERIFY, secret)
+        if row.account_id != user.sub:
+            raise Forbidden("this link verifies another account's address: sign in as that "
+                            "account, then follow it again")
+        account = session.get(Account, user.sub)
+        if account is None or (account.email or "").lower() != row.email.lower():
+            raise Gone("the address has changed since this link was sent")
+        mail_links.consume(session, row)
+        account.email_verified_at = utcnow()
+        log.info("email address verified for %s", account.id)
+        return EmailAddress(email=account.email, verified=True, mail_enabled=mail.enabled())
+
+
+def request_password_reset(login: str, base_url: str, client_ip: str = "") -> None:
+    """Mail a link that resets the password (valid an hour) to the verified address of the
+    local account named by `login` (its username or address). Answers the same whether an
+    account matches or not, and sends nothing when none does."""
+    ratelimit.refuse_when_over(SERVICE, "reset-ask", client_ip, RESET_ASK_LIMIT, MAIL_WINDOW)
+    ratelimit.record_failure(SERVICE, "reset-ask", client_ip, MAIL_WINDOW)
+    if not mail.enabled():
+        return
+    with transaction(SERVICE) as session:
+        for account in mail_links.accounts_for_reset(session, login):
+            if not (account.password_hash and account.email and account.email_verified_at):
+                continue  # no local password, or no address it is known to own
+            if ratelimit.attempts(SERVICE, "reset-mail", account.id) >= RESET_MAIL_LIMIT:
+                continue  # its mailbox has links enough: answered alike, nothing sent
+            ratelimit.record_failure(SERVICE, "reset-mail", account.id, MAIL_WINDOW)
+            secret = mail_links.make(session, account, mail_links.RESET, account.email)
+            mail_links.outbox.queue(session, "reset", mail.render(
+                "reset_password", to=account.email, subject="Reset your ChaosHub password",
+                username=account.username, link=f"{base_url}/password/reset/{secret}",
+                minutes=60, ip=client_ip or "an unknown address"))
+
+
+def password_reset_account(secret: str) -> str:
+    """The username a reset link is for; NotFound or Gone when it cannot be used."""
+    with transaction(SERVICE) as session:
+        row = mail_links.find(session, mail_links.RESET, secret)
+        return session.get(Account, row.account_id).username
+
+
+def reset_password(secret: str, password: str, client_ip: str = "") -> str:
+    """Set a new password through a reset link, use the link up, and end every session of
+    the account (its API tokens stay); the account's username."""
+    with transaction(SERVICE) as session:
+        row = mail_links.find(session, mail_links.RESET, secret)
+        account = session.get(Account, row.account_id)
+        weak = passwords.problem(password, account.username)
+        if weak:
+            raise ValidationFailed("the password cannot be used",
+                                   [{"pointer": "/password", "message": weak}])
+        mail_links.consume(session, row)
+        account.password_hash = passwords.hash_password(password)
+        hashes = list(session.scalars(
+            select(SignInSession.token_hash).where(SignInSession.account_id == account.id)))
+        session.execute(delete(SignInSession).where(SignInSession.account_id == account.id))
+        _account_event(session, account.id, "password_reset",
+                       {"sessions_ended": len(hashes), "ip": client_ip or None})
+        account_id, username = account.id, account.username
+    if hashes:
+        cache().forget(*(_session_key(h) for h in hashes))
+    ratelimit.clear(SERVICE, "sign-in", f"{client_ip}|{username.lower()}")
+    log.info("password reset for %s; %d session(s) ended", account_id, len(hashes))
+    return username
 
 
 # Sessions ----------------------------------------------------------------------------------
@@ -580,7 +705,11 @@ def _sign_up_with_identity(profile: ProviderProfile) -> Account:
         account = Account(
             username=username, username_key=username.lower(),
             display_name=(profile.display_name or username)[:100],
+            # The provider vouches for the address: it counts as verified here too.
             email=profile.email if profile.email_verified else None,
+            email_key=profile.email.lower() if profile.email_verified and profile.email
+            else None,
+            email_verified_at=utcnow() if profile.email_verified and profile.email else None,
             avatar_url=profile.avatar_url,
         )
         identity = Identity(provider=profile.provider, subject=profile.subject,
@@ -795,7 +924,8 @@ def _token_key(token_hash: str) -> str:
 def _view(account: Account) -> AccountView:
     return AccountView(
         id=account.id, username=account.username, display_name=account.display_name,
-        email=account.email, avatar_url=account.avatar_url, created_at=account.created_at,
+        email=account.email, email_verified=account.email_verified_at is not None,
+        avatar_url=account.avatar_url, created_at=account.created_at,
         has_password=account.password_hash is not None,
     )
 
@@ -824,4 +954,4 @@ def find_account(claim: str, username: str) -> AccountView:
         if account is None:
             raise NotFound(f"no account named {username!r}")
         # Others learn the name, never the email address.
-        return _view(account).model_copy(update={"email": None})
+        return _view(account).model_copy(update={"email": None, "email_verified": False})

@@ -119,7 +119,21 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TIMEOUT_SECONDS": 10.0,
     # How often a worker looks for deliveries that are due (seconds).
     "WEBHOOK_POLL_SECONDS": 1.0,
+    # Mail (address verification, password reset, notifications): off while SMTP_HOST is
+    # empty. SMTP_SECURITY is starttls (port 587), ssl (implicit TLS, port 465) or none;
+    # SMTP_PASSWORD is a secret, never logged. Messages wait in the sending service's mail
+    # outbox and go from a thread of each process, at most MAIL_DELIVERY_SECONDS after the
+    # commit that queued them (0: right after the answer is sent), retried for a day.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 587,
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_SECURITY": "starttls",
+    "SMTP_TIMEOUT_SECONDS": 10.0,
+    "MAIL_FROM": "",
+    "MAIL_DELIVERY_SECONDS": 1.0,
 }
+SMTP_SECURITIES = ("starttls", "ssl", "none")
 PASSWORD_HASHINGS = ("standard", "fast")
 RUN_EXECUTORS = ("local", "kubernetes")
 RUN_SANDBOXES = ("auto", "landlock", "off")
@@ -130,10 +144,11 @@ INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES", "BODY_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
-                "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS", "RUN_WAIT_MAX_SECONDS")
+                "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS", "RUN_WAIT_MAX_SECONDS",
+                "SMTP_PORT")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS",
                   "FEED_DELIVERY_SECONDS", "WEBHOOK_RETRY_SCALE", "WEBHOOK_TIMEOUT_SECONDS",
-                  "WEBHOOK_POLL_SECONDS")
+                  "WEBHOOK_POLL_SECONDS", "SMTP_TIMEOUT_SECONDS", "MAIL_DELIVERY_SECONDS")
 RETENTION_SETTINGS = ("RETENTION_JOURNAL_DAYS", "RETENTION_RUN_EVENTS_DAYS",
                       "RETENTION_ACTIVITY_DAYS")
 
@@ -165,6 +180,9 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     settings["RUNS_QUEUE"] = settings["RUNS_QUEUE"] or f"{settings['CACHE_PREFIX']}-runs"
     settings["RUN_EXECUTOR"] = str(settings["RUN_EXECUTOR"]).strip().lower()
     settings["RUN_SANDBOX"] = str(settings["RUN_SANDBOX"]).strip().lower()
+    settings["SMTP_HOST"] = str(settings["SMTP_HOST"] or "").strip()
+    settings["SMTP_SECURITY"] = str(settings["SMTP_SECURITY"]).strip().lower()
+    settings["MAIL_FROM"] = str(settings["MAIL_FROM"] or "").strip()
     settings["CHAOSHUB_LOG_FORMAT"] = (str(settings["CHAOSHUB_LOG_FORMAT"]).strip().lower()
                                        or ("json" if is_production(settings) else "text"))
     settings["SIGNUP_ALLOWED_DOMAINS"] = frozenset(
@@ -294,6 +312,13 @@ def _check(settings: dict[str, Any]) -> None:
     if not 0 < settings["CLAIM_TTL"] <= MAX_CLAIM_TTL:
         raise ConfigError(f"CLAIM_TTL must be between 1 and {MAX_CLAIM_TTL} seconds "
                           "(verifiers refuse more)")
+    if settings["SMTP_SECURITY"] not in SMTP_SECURITIES:
+        raise ConfigError(f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITIES)}")
+    if settings["SMTP_HOST"] and not settings["MAIL_FROM"]:
+        raise ConfigError("MAIL_FROM is required when SMTP_HOST is set (the sender of the "
+                          "hub's mail, e.g. ChaosHub <chaoshub@example.com>)")
+    if settings["MAIL_DELIVERY_SECONDS"] < 0:
+        raise ConfigError("MAIL_DELIVERY_SECONDS must be 0 (after each answer) or more")
     if settings["RUN_SANDBOX"] not in RUN_SANDBOXES:
         raise ConfigError(f"RUN_SANDBOX must be one of {', '.join(RUN_SANDBOXES)}")
     if settings["CHAOSHUB_LOG_FORMAT"] not in ("json", "text"):

@@ -51,6 +51,10 @@ class Conflict(HubError):
     code, status = "conflict", 409
 
 
+class Gone(HubError):
+    code, status = "gone", 410
+
+
 class PayloadTooLarge(HubError):
     code, status = "payload_too_large", 413
 
@@ -95,7 +99,7 @@ class InsufficientStorage(HubError):
 ERRORS_BY_CODE: dict[str, type[HubError]] = {
     cls.code: cls
     for cls in (
-        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Gone, PayloadTooLarge,
         ValidationFailed, RateLimited, ServiceUnavailable, InsufficientStorage,
     )
 }

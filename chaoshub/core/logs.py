@@ -13,11 +13,12 @@ from chaoshub.core import request_ids
 FORMATS = ("json", "text")
 TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
-# An API token (`chub_...`), an invitation link's secret (`chinv_...`), and whatever a client
-# puts after a credential-looking name in a query string (a provider's `code` and `state` too).
+# An API token (`chub_...`), an invitation link's secret (`chinv_...`), a mailed link's
+# (`chverify_...`, `chreset_...`), and whatever a client puts after a credential-looking name
+# in a query string (a provider's `code` and `state` too).
 # Hints shown in lists are shorter than any secret and say nothing on their own: they stay.
 SECRET = re.compile(
-    r"\b(chub_|chinv_)[A-Za-z0-9_-]{6,}"
+    r"\b(chub_|chinv_|chverify_|chreset_)[A-Za-z0-9_-]{6,}"
     r"|(?<=[?&])((?:access_)?token|api_key|password|secret|code|state)=[^&\s\"']*",
     re.IGNORECASE,
 )
