@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 # answers the others' calls, /status, for probes, and /metrics, for Prometheus.
 # The first segments of two-segment paths served by others than experiment (no org is named so):
 # /<org>/<workspace>, experiment's workspace page, is every other path of exactly two segments.
-NOT_ORGS = ("api", "auth", "internal", "invitations", "metrics", "settings", "signin", "signout",
-            "signup", "static", "status")
+NOT_ORGS = ("api", "auth", "internal", "invitations", "metrics", "password", "settings", "signin",
+            "signout", "signup", "static", "status")
 WORKSPACE_PAGE = "/(?!(?:" + "|".join(NOT_ORGS) + ")/)[^/]+/[^/]+$"
 ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("/", "Prefix", "dashboard"),
@@ -48,6 +48,7 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("/signin", "Prefix", "auth"),
     ("/signup", "Prefix", "auth"),
     ("/signout", "Prefix", "auth"),
+    ("/password", "Prefix", "auth"),  # forgotten passwords and their reset links
     ("/settings", "Prefix", "auth"),
     ("/settings/tokens", "Prefix", "dashboard"),  # tokens name workspaces: dashboard makes them
     ("/auth", "Prefix", "auth"),

@@ -64,8 +64,8 @@ USERNAME_RULE = "2 to 39 letters, digits, '-' or '_', starting with a letter or 
 # Usernames and org names become the first segment of URLs: none may shadow a route of the hub.
 RESERVED_NAMES = frozenset({
     "about", "account", "admin", "api", "auth", "docs", "help", "internal", "invitations",
-    "login", "logout", "metrics", "new", "orgs", "search", "settings", "signin", "signout",
-    "signup", "static", "status", "tokens",
+    "login", "logout", "metrics", "new", "orgs", "password", "search", "settings", "signin",
+    "signout", "signup", "static", "status", "tokens",
 })
 # The scopes a token may carry, and what a session's claim carries instead: core's, for all.
 SCOPES, SESSION_SCOPES = claims.SCOPES, claims.SESSION_SCOPES
