@@ -71,6 +71,9 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     # A workspace's webhooks, the API's and the Notifications page.
     ("/api/v1/orgs/[^/]+/workspaces/[^/]+/webhooks", "ImplementationSpecific", "experiment"),
     ("/[^/]+/[^/]+/-/notifications", "ImplementationSpecific", "experiment"),
+    # And a workspace's coming scheduled runs, the API's and their page.
+    ("/api/v1/orgs/[^/]+/workspaces/[^/]+/schedules", "ImplementationSpecific", "experiment"),
+    ("/[^/]+/[^/]+/-/schedules", "ImplementationSpecific", "experiment"),
     ("/api/v1", "Prefix", "experiment"),
     # The legacy CLI plugin's API and the experiment pages it links to: org and workspace come
     # first, so only patterns tell them apart from dashboard's pages (/api/v1/... stays above).

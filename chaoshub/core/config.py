@@ -73,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
     "RUN_MAX_SECONDS": 3600,
     "RUN_GRACE_SECONDS": 60,
     "RUN_LEASE_SECONDS": 30,
+    # How often each worker process looks for schedules' firings that are due; 0: never (a
+    # process of its own, or none, fires them).
+    "SCHEDULER_TICK_SECONDS": 5.0,
     # Live views of runs one process serves at once: each holds a server thread.
     "RUN_STREAMS_PER_PROCESS": 8,
     # The longest a request waits for a run to end (?wait=, at most 600): below the timeout
@@ -148,7 +151,8 @@ INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_
                 "SMTP_PORT")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS",
                   "FEED_DELIVERY_SECONDS", "WEBHOOK_RETRY_SCALE", "WEBHOOK_TIMEOUT_SECONDS",
-                  "WEBHOOK_POLL_SECONDS", "SMTP_TIMEOUT_SECONDS", "MAIL_DELIVERY_SECONDS")
+                  "WEBHOOK_POLL_SECONDS", "SMTP_TIMEOUT_SECONDS", "MAIL_DELIVERY_SECONDS",
+                  "SCHEDULER_TICK_SECONDS")
 RETENTION_SETTINGS = ("RETENTION_JOURNAL_DAYS", "RETENTION_RUN_EVENTS_DAYS",
                       "RETENTION_ACTIVITY_DAYS")
 
@@ -307,6 +311,8 @@ def _check(settings: dict[str, Any]) -> None:
                           "directly")
     if settings["EVENTS_POLL_SECONDS"] < 0:
         raise ConfigError("EVENTS_POLL_SECONDS must be 0 (no polling) or more")
+    if settings["SCHEDULER_TICK_SECONDS"] < 0:
+        raise ConfigError("SCHEDULER_TICK_SECONDS must be 0 (no scheduler here) or more")
     if settings["FEED_DELIVERY_SECONDS"] < 0:
         raise ConfigError("FEED_DELIVERY_SECONDS must be 0 (after each answer) or more")
     if not 0 < settings["CLAIM_TTL"] <= MAX_CLAIM_TTL:

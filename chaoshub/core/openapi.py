@@ -35,6 +35,7 @@ PATH_PARAMETERS = {
     "secret": "The secret's name within the environment.",
     "webhook_id": "The webhook's id, as the workspace's webhooks list it.",
     "delivery_id": "The delivery's id, as the webhook's deliveries list it.",
+    "schedule_id": "The schedule's id, as its experiment's schedules list it.",
 }
 CODE_SPAN = re.compile(r"`([^`]+)`")
 

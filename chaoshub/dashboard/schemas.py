@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from chaoshub.core.schemas import Frozen
 
@@ -68,6 +69,41 @@ class WorkspaceView(WorkspaceRef):
     allowed: list[Action] = []
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# "HH:MM" on a 24-hour clock; "24:00" ends a window at midnight.
+CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+
+
+def zone_problem(name: object) -> str | None:
+    """Why `name` is no IANA time zone (None when it is one)."""
+    if not isinstance(name, str) or not name or len(name) > 64 or name.startswith(("/", ".")) \
+            or ".." in name:
+        return "name an IANA time zone, such as Europe/Paris or UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"{name} is no IANA time zone (such as Europe/Paris or UTC)"
+    return None
+
+
+class AllowedWindow(Frozen):
+    """When runs may start: on these days, from `start` to `end` in the policy's time zone; a
+    window whose end comes before its start runs overnight, into the next day."""
+
+    days: list[Weekday] = Field(min_length=1, max_length=7)
+    start: str = Field(pattern=CLOCK_TIME, description="HH:MM, 24-hour clock")
+    end: str = Field(pattern=CLOCK_TIME, description="HH:MM, 24-hour clock (24:00: midnight)")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> AllowedWindow:
+        if self.start == "24:00":
+            raise ValueError("a window starts at 23:59 at the latest")
+        if self.start == self.end:
+            raise ValueError("a window ends at another time than it starts")
+        return self
+
+
 class RunPolicy(Frozen):
     """What runs of a workspace's experiments may do, checked when a run is asked for and again
     by the worker before it starts. The defaults run process and http activities and the
@@ -91,6 +127,17 @@ class RunPolicy(Frozen):
     # Where its runs execute: "local", a child process of a worker; "kubernetes", a Job of
     # its own (only where the hub's RUN_EXECUTOR allows Jobs).
     executor: Literal["local", "kubernetes"] = "local"
+    # When runs may start (hub runs asked for, and schedules' firings); empty: at any time.
+    allowed_windows: list[AllowedWindow] = Field([], max_length=50)
+    windows_time_zone: str = Field("UTC", description="The IANA time zone of the windows.")
+
+    @field_validator("windows_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        problem = zone_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class KillSwitch(Frozen):

@@ -88,6 +88,7 @@ from chaoshub.dashboard.schemas import (
     SYSTEM_PROGRAMS,
     Action,
     ActivityPage,
+    AllowedWindow,
     AuditPage,
     AuditView,
     ChainBreak,
@@ -110,6 +111,7 @@ from chaoshub.dashboard.schemas import (
     WorkspaceRef,
     WorkspaceSight,
     WorkspaceView,
+    zone_problem,
 )
 from chaoshub.dashboard.store import SERVICE
 from chaoshub.dashboard.validation import (
@@ -128,10 +130,11 @@ __all__ = [
     "OUTSIDER_EXECUTIONS", "PERSONAL_WORKSPACES", "RESERVED_NAMES", "SERVICE", "VISIBILITIES",
     "WORKSPACE_MEMBERS_LISTING", "interface", "outbox", "org_name_problem", "grantable",
     "Roles", "DENIED_MODULES", "SHELLS", "SHELL_PREFIXES",
-    "SHELL_SUFFIXES", "SYSTEM_PROGRAMS", "KILL_SWITCH_ENGAGED",
+    "SHELL_SUFFIXES", "SYSTEM_PROGRAMS", "KILL_SWITCH_ENGAGED", "zone_problem",
     "KILL_SWITCH_RELEASED",
     # The shapes its functions take and return.
-    "Action", "ActivityPage", "AuditPage", "AuditView", "ChainBreak", "InvitationPage",
+    "Action", "ActivityPage", "AllowedWindow", "AuditPage", "AuditView", "ChainBreak",
+    "InvitationPage",
     "InvitationView", "KillSwitch", "MemberPage", "MemberView", "NewActivity", "NewInvitation",
     "OrgView",
     "OutsiderExecutions", "Role", "RunPolicy", "SearchResults", "Visibility", "WorkspaceGrant",

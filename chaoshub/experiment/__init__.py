@@ -25,10 +25,11 @@ def init_app(app: Flask) -> None:
     from chaoshub.experiment.webhook_pages import webhook_pages
 
     (api, runs_api, moves, hub_runs_api, run_events_api, environments_api,
-     webhooks_api) = api_blueprints()
+     webhooks_api, schedules_api) = api_blueprints()
     for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, run_events_api,
                       run_pages, environments_api, environment_pages, overview_pages,
-                      search_pages, guide_pages, webhooks_api, webhook_pages, trend_pages):
+                      search_pages, guide_pages, webhooks_api, webhook_pages, trend_pages,
+                      schedules_api):
         app.register_blueprint(blueprint)
     app.register_blueprint(editor)  # the pages that write experiments: new, edit, delete
     operations.init_app(app)  # runs in /metrics, the queue and the workers in /status/health
@@ -49,6 +50,8 @@ def api_blueprints() -> list[Blueprint]:
     from chaoshub.experiment.routes import api
     from chaoshub.experiment.run_events_api import run_events_api
     from chaoshub.experiment.runs_api import runs_api
+    from chaoshub.experiment.schedules_api import schedules_api
     from chaoshub.experiment.webhooks_api import webhooks_api
 
-    return [api, runs_api, moves, hub_runs_api, run_events_api, environments_api, webhooks_api]
+    return [api, runs_api, moves, hub_runs_api, run_events_api, environments_api, webhooks_api,
+            schedules_api]

@@ -30,16 +30,26 @@ def queue_run(experiment_id: str, workspace_id: str, version: int, options: dict
               user_id: str, user_name: str) -> str:
     """Add a queued run of the experiment's version `version`; returns its id."""
     with transaction(SERVICE) as session:
-        # Locked where the run was authorized: a move cannot slip in before the insert.
-        store.experiment_in(session, experiment_id, workspace_id)
-        row = Run(experiment_id=experiment_id, workspace_id=workspace_id, status="queued",
-                  desired="run", origin="hub", version=version, options=options,
-                  node="", created_by=user_id, created_by_name=journals.text(user_name, 500),
-                  request_id=request_ids.current() or "", last_seq=0, event_count=0,
-                  created_at=utcnow())
-        session.add(row)
-        session.flush()
-        return row.id
+        return add_queued(session, experiment_id, workspace_id, version, options, user_id,
+                          user_name)
+
+
+def add_queued(session, experiment_id: str, workspace_id: str, version: int,
+               options: dict[str, Any], user_id: str, user_name: str,
+               run_id: str | None = None) -> str:
+    """Add a queued run in the caller's transaction (a schedule's firing); returns its id."""
+    # Locked where the run was authorized: a move cannot slip in before the insert.
+    store.experiment_in(session, experiment_id, workspace_id)
+    row = Run(experiment_id=experiment_id, workspace_id=workspace_id, status="queued",
+              desired="run", origin="hub", version=version, options=options,
+              node="", created_by=user_id, created_by_name=journals.text(user_name, 500),
+              request_id=request_ids.current() or "", last_seq=0, event_count=0,
+              created_at=utcnow())
+    if run_id is not None:
+        row.id = run_id
+    session.add(row)
+    session.flush()
+    return row.id
 
 
 def runs_after(experiment_id: str, after: tuple[datetime, str] | None,

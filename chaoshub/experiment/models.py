@@ -357,3 +357,50 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
     response_excerpt: Mapped[str] = mapped_column(Text, default="")
+
+
+class Schedule(Base):
+    """When an experiment runs by itself: once at a time, or by a cron expression in a time
+    zone, with a manual run's options, acting as the person who made it (schedules.py)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_due", "enabled", "next_fire_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    experiment_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "once" or "cron"
+    cron: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    once_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The run's options: version (None: the latest), environment, dry, rollback_strategy.
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    missed: Mapped[str] = mapped_column(String(10), default="skip")  # skip, run_once
+    overlap: Mapped[str] = mapped_column(String(10), default="skip")  # skip, queue, abort
+    # The next firing the scheduler owes (None: a one-off that fired, or nothing to come).
+    next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_by_name: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ScheduleFiring(Base):
+    """What one firing of a schedule did: started a run, waits for the previous one (queue),
+    or was skipped and why. Unique per schedule and fire time: however many schedulers see a
+    firing due, one of them records it, in the transaction that queues its run."""
+
+    __tablename__ = "schedule_firings"
+    __table_args__ = (UniqueConstraint("schedule_id", "fire_at"),
+                      Index("ix_schedule_firings_listing", "schedule_id", "fire_at"),
+                      Index("ix_schedule_firings_waiting", "outcome"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    schedule_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("schedules.id", ondelete="CASCADE"))
+    fire_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(10))  # started, skipped, waiting
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

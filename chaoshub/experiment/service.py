@@ -48,6 +48,7 @@ from chaoshub.experiment import (
     run_checks,
     run_waits,
     runs,
+    schedules,
     store,
     trend_store,
     trends,
@@ -1033,6 +1034,111 @@ def my_trends(claim: str) -> trends.Trends:
     if user.anonymous:
         raise Unauthorized("sign in to see how your runs are doing")
     return trend_store.figures(_own_places(claim), utcnow())
+
+
+# Schedules -------------------------------------------------------------------------------------
+
+
+@interface.public
+def list_schedules(claim: str, experiment_id: str, cursor: str | None = None,
+                   limit: int | str | None = None) -> schedules.SchedulePage:
+    """A page of the experiment's schedules with their next fire times, for its readers."""
+    _with_scope(claim, READ_SCOPE)
+    _experiment(claim, experiment_id, "read")
+    return schedules.page(experiment_id, cursor, limit)
+
+
+@interface.public
+def create_schedule(claim: str, experiment_id: str, fields: schedules.ScheduleFields
+                    ) -> schedules.ScheduleView:
+    """Add a schedule to the experiment, if the claim may run it there; it acts as its
+    creator."""
+    user = _scheduler(claim)
+    view, where = _experiment(claim, experiment_id, "run")
+    now = utcnow()
+    columns = schedules.checked(fields, None, now, where, view)
+    with write(user) as work:
+        store.experiment_in(work.session, view.id, view.workspace_id)
+        row = schedules.create(work, user, view, columns, now)
+        _tell_schedule(work, user, view, "schedule.created", "added a schedule to", row)
+        return schedules.view_of(row, now)
+
+
+@interface.public
+def get_schedule(claim: str, schedule_id: str) -> schedules.ScheduleView:
+    """One schedule, for the readers of its experiment."""
+    _with_scope(claim, READ_SCOPE)
+    _experiment(claim, schedules.experiment_of(schedule_id), "read",
+                missing="no such schedule")
+    with transaction(SERVICE) as session:
+        return schedules.view_of(schedules.load(session, schedule_id), utcnow())
+
+
+@interface.public
+def update_schedule(claim: str, schedule_id: str, fields: schedules.ScheduleFields
+                    ) -> schedules.ScheduleView:
+    """Change a schedule (enable or disable it too), if the claim may run its experiment."""
+    user = _scheduler(claim)
+    view, where = _experiment(claim, schedules.experiment_of(schedule_id), "run",
+                              missing="no such schedule")
+    now = utcnow()
+    with transaction(SERVICE) as session:
+        before = schedules.load(session, schedule_id)
+        session.expunge(before)
+    columns = schedules.checked(fields, before, now, where, view)
+    with write(user) as work:
+        row = schedules.load(work.session, schedule_id, lock=True)
+        schedules.change(row, columns, now)
+        work.session.flush()
+        _tell_schedule(work, user, view, "schedule.changed", "changed a schedule of", row)
+        return schedules.view_of(row, now)
+
+
+@interface.public
+def delete_schedule(claim: str, schedule_id: str) -> None:
+    """Delete a schedule and its history, if the claim may run its experiment."""
+    user = _scheduler(claim)
+    view, _ = _experiment(claim, schedules.experiment_of(schedule_id), "run",
+                          missing="no such schedule")
+    with write(user) as work:
+        row = schedules.load(work.session, schedule_id, lock=True)
+        _tell_schedule(work, user, view, "schedule.deleted", "deleted a schedule of", row)
+        work.session.delete(row)
+
+
+@interface.public
+def list_schedule_firings(claim: str, schedule_id: str, cursor: str | None = None,
+                          limit: int | str | None = None) -> schedules.FiringPage:
+    """A page of what the schedule's firings did, newest first, for those who see its
+    experiment's runs."""
+    _with_scope(claim, EXECUTIONS_READ_SCOPE)
+    _, where = _experiment(claim, schedules.experiment_of(schedule_id), "read",
+                           missing="no such schedule")
+    grants.executions_shown(where, "no such schedule")
+    return schedules.firings(schedule_id, cursor, limit)
+
+
+@interface.public
+def upcoming_runs(claim: str, org: str, workspace: str, count: int = 50
+                  ) -> list[schedules.Upcoming]:
+    """The next firings of the workspace's enabled schedules, soonest first."""
+    _with_scope(claim, READ_SCOPE)
+    where = _readable_workspace(claim, org, workspace)
+    return schedules.upcoming(where.id, max(1, min(int(count), 200)), utcnow())
+
+
+def _scheduler(claim: str) -> UserClaim:
+    user = _with_scope(claim, RUNS_EXECUTE_SCOPE)
+    if user.anonymous:
+        raise Unauthorized("sign in to schedule runs")
+    return user
+
+
+def _tell_schedule(work: ExperimentWrite, user: UserClaim, view: ExperimentView, kind: str,
+                   what: str, row) -> None:
+    """Put a schedule's change in the org's feed (for its members) and audit log."""
+    work.feed(view.org_id, kind, f"{user.name} {what} {view.title}", view.workspace_id,
+              "members", audited=schedules.describe(row), subject=f"experiment:{view.id}")
 
 
 # Search ----------------------------------------------------------------------------------------

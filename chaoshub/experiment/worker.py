@@ -33,6 +33,7 @@ from chaoshub.experiment import (
     run_checks,
     runs,
     sandbox,
+    scheduler,
     webhook_delivery,
     workers,
 )
@@ -101,13 +102,16 @@ def _execute(row: Run, worker: str) -> str:
 
 def serve(app: Flask, burst: bool = False, parent: int | None = None) -> None:
     """Run queued runs until stopped: from Redis (RQ) when REDIS_URL is set, else by polling
-    the database. With `parent`, stop when that process (the server) is gone."""
+    the database; fire schedules in a thread beside (not in a burst). With `parent`, stop when
+    that process (the server) is gone."""
     global _parent
     _parent = parent
     process.hide_from_children()  # the runs' children read nothing of the worker's settings
     _check_sandbox(app.config["RUN_SANDBOX"])
     # Webhooks go out from a thread of their own: a long run never holds them back.
     webhook_delivery.start(app)
+    if not burst:
+        scheduler.start(app)  # schedules' firings, every SCHEDULER_TICK_SECONDS
     if app.config["REDIS_URL"]:
         serve_queue(app, burst)
         return

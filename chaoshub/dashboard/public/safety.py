@@ -44,9 +44,10 @@ def set_run_policy(claim: str, org: str, workspace: str, policy: RunPolicy) -> R
         before = RunPolicy(**(ws.run_policy or {}))
         ws.run_policy = policy.model_dump(mode="json")
         work.forget(store.safety_key(ws.id))
-        changed = {name: {"from": getattr(before, name), "to": value}
+        was = before.model_dump(mode="json")
+        changed = {name: {"from": was[name], "to": value}
                    for name, value in policy.model_dump(mode="json").items()
-                   if before.model_dump(mode="json")[name] != value}
+                   if was[name] != value}
         if changed:
             who = store.username(work.session, user)
             work.audit(found.id, "workspace.run_policy_changed",

@@ -1,0 +1,215 @@
+"""The scheduler's ticks at chosen moments: a firing on time starts one run as the schedule's
+owner; missed firings (the hub was down) are skipped or run once; a previous run still going
+skips, queues or aborts; the allowed windows, the kill switch and an owner who left skip."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from chaoshub.core.db import transaction
+from chaoshub.experiment import hub_runs, scheduler
+from chaoshub.experiment.models import Run
+from tests.conftest import post_json, signed_up_client
+from tests.experiment_data import create
+from tests.run_data import runnable
+
+TICK = 5.0
+
+
+@pytest.fixture
+def alice(app):
+    return signed_up_client(app, "alice")
+
+
+def schedule(browser, experiment_id: str, **body) -> dict:
+    made = post_json(browser, f"/api/v1/experiments/{experiment_id}/schedules",
+                     {"cron": "* * * * *", "time_zone": "Asia/Kolkata", **body})
+    assert made.status_code == 201, made.get_json()
+    return made.get_json()
+
+
+def first_time(made: dict) -> datetime:
+    return datetime.fromisoformat(made["next_fire_times"][0])
+
+
+def tick(app, now: datetime) -> int:
+    # A fresh app context a tick, as the scheduler's thread has.
+    with app.app_context():
+        return scheduler.tick(now, TICK)
+
+
+def firings(browser, made: dict) -> list[dict]:
+    answer = browser.get(f"/api/v1/schedules/{made['id']}/firings")
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()["firings"]
+
+
+def runs_of(app, experiment_id: str) -> list[Run]:
+    with app.app_context(), transaction("experiment") as session:
+        rows = list(session.scalars(select(Run).where(Run.experiment_id == experiment_id)
+                                    .order_by(Run.created_at)))
+        session.expunge_all()
+        return rows
+
+
+def test_a_firing_on_time_starts_one_run_as_its_owner_and_only_once(app, alice):
+    saved = create(alice, document=runnable())
+    made = schedule(alice, saved["id"], dry="activities")
+    at = first_time(made)
+    assert at.utcoffset() == timedelta(hours=5, minutes=30)
+    assert tick(app, at + timedelta(seconds=2)) == 1
+    assert tick(app, at + timedelta(seconds=3)) == 0  # recorded once, whoever ticks again
+    [firing] = firings(alice, made)
+    assert (firing["outcome"], datetime.fromisoformat(firing["fire_at"])) == ("started", at)
+    [run] = runs_of(app, saved["id"])
+    assert (run.id, run.status, run.origin, run.version) == (firing["run_id"], "queued", "hub", 1)
+    assert run.options["dry"] == "activities" and run.options["schedule_id"] == made["id"]
+    assert run.created_by_name == "alice"
+    feed = alice.get("/api/v1/orgs/alice/activity").get_json()["entries"]
+    assert "A schedule of alice started a run of Run me (version 1)" in [
+        e["summary"] for e in feed]
+    # Its preview moved on a minute.
+    assert first_time(alice.get(f"/api/v1/schedules/{made['id']}").get_json()) == \
+        at + timedelta(minutes=1)
+
+
+def test_missed_firings_are_skipped_or_run_once_on_recovery(app, alice):
+    skipping = create(alice, document=runnable("Skips"))
+    catching = create(alice, document=runnable("Catches up"))
+    skip = schedule(alice, skipping["id"], cron="0 * * * *", missed="skip")
+    run_once = schedule(alice, catching["id"], cron="0 * * * *", missed="run_once")
+    at = first_time(skip)
+    assert (at.minute, at.astimezone(datetime.fromisoformat("2000-01-01T00:00Z").tzinfo)
+            .minute) == (0, 30)  # on the hour in Kolkata: half past in UTC
+    # The hub was down for three hours and ten minutes: four firings are owed, the last of
+    # them ten minutes late.
+    back = at + timedelta(hours=3, minutes=10)
+    assert tick(app, back) == 2
+    [skipped] = firings(alice, skip)
+    assert skipped["outcome"] == "skipped" and skipped["run_id"] is None
+    assert "missed while no scheduler ran (4 firings since" in skipped["reason"]
+    assert runs_of(app, skipping["id"]) == []
+    [caught] = firings(alice, run_once)
+    assert caught["outcome"] == "started" and "run once on recovery" in caught["reason"]
+    assert [r.id for r in runs_of(app, catching["id"])] == [caught["run_id"]]
+    # Both count on from now: the next firing is the coming hour, not an owed one.
+    for made in (skip, run_once):
+        upcoming = first_time(alice.get(f"/api/v1/schedules/{made['id']}").get_json())
+        assert upcoming == at + timedelta(hours=4)
+    assert tick(app, back + timedelta(seconds=1)) == 0
+
+
+def test_firings_missed_just_before_one_on_time_are_told_of_as_one_skip(app, alice):
+    saved = create(alice, document=runnable())
+    made = schedule(alice, saved["id"], missed="run_once")
+    at = first_time(made)
+    assert tick(app, at + timedelta(minutes=10, seconds=30)) == 1
+    started, skipped = firings(alice, made)
+    assert started["outcome"] == "started" and started["reason"] == ""
+    assert datetime.fromisoformat(started["fire_at"]) == at + timedelta(minutes=10)
+    assert "missed while no scheduler ran (10 firings since" in skipped["reason"]
+    assert len(runs_of(app, saved["id"])) == 1
+
+
+def test_a_previous_run_still_going_skips_queues_or_is_aborted(app, alice):
+    skips = create(alice, document=runnable("Overlap skip"))
+    queues = create(alice, document=runnable("Overlap queue"))
+    aborts = create(alice, document=runnable("Overlap abort"))
+    made = {name: schedule(alice, saved["id"], overlap=name)
+            for name, saved in (("skip", skips), ("queue", queues), ("abort", aborts))}
+    at = first_time(made["skip"])
+    assert tick(app, at + timedelta(seconds=1)) == 3  # each starts its first run
+    first_runs = {name: runs_of(app, saved["id"])[0].id
+                  for name, saved in (("skip", skips), ("queue", queues), ("abort", aborts))}
+    assert tick(app, at + timedelta(minutes=1, seconds=1)) == 3
+
+    # skip: the run still queued, the firing skipped.
+    assert [f["outcome"] for f in firings(alice, made["skip"])] == ["skipped", "started"]
+    assert firings(alice, made["skip"])[0]["reason"] == "the previous run is still going"
+    assert len(runs_of(app, skips["id"])) == 1
+    # abort: the previous run aborted, a new one queued.
+    aborted, fresh = runs_of(app, aborts["id"])
+    assert (aborted.id, aborted.status) == (first_runs["abort"], "aborted")
+    assert "aborted for the next firing of its schedule" in aborted.reason
+    assert fresh.status == "queued"
+    assert firings(alice, made["abort"])[0]["run_id"] == fresh.id
+    # queue: the firing waits, a third is skipped, and it starts once the first run ended.
+    assert firings(alice, made["queue"])[0]["outcome"] == "waiting"
+    assert tick(app, at + timedelta(minutes=2, seconds=1)) >= 1
+    waiting, skipped = firings(alice, made["queue"])[1], firings(alice, made["queue"])[0]
+    assert (waiting["outcome"], skipped["outcome"]) == ("waiting", "skipped")
+    assert "a firing waits for it already" in skipped["reason"]
+    assert len(runs_of(app, queues["id"])) == 1
+    with app.app_context():
+        assert hub_runs.end(first_runs["queue"], "finished")
+    tick(app, at + timedelta(minutes=2, seconds=10))
+    started = firings(alice, made["queue"])[1]
+    assert started["outcome"] == "started" and started["run_id"]
+    assert [r.id for r in runs_of(app, queues["id"])][1] == started["run_id"]
+
+
+def test_a_firing_outside_the_allowed_windows_is_skipped_and_inside_it_runs(app, alice):
+    saved = create(alice, document=runnable())
+    made = schedule(alice, saved["id"], overlap="queue")
+    at = first_time(made).astimezone(datetime.now().astimezone().tzinfo)
+    url = "/api/v1/orgs/alice/workspaces/Personal/policy"
+    headers = {"X-CSRF-Token": alice.get_cookie("chaoshub_csrf").value}
+    utc = at.astimezone(datetime.fromisoformat("2000-01-01T00:00+00:00").tzinfo)
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    later = {"days": days, "start": (utc + timedelta(hours=2)).strftime("%H:%M"),
+             "end": (utc + timedelta(hours=3)).strftime("%H:%M")}
+    assert alice.put(url, json={"allowed_windows": [later], "windows_time_zone": "UTC"},
+                     headers=headers).status_code == 200
+    assert tick(app, at + timedelta(seconds=1)) == 1
+    [skipped] = firings(alice, made)
+    assert skipped["outcome"] == "skipped"
+    assert skipped["reason"].startswith("outside the allowed windows")
+    # An overnight window that holds the next firing.
+    around = {"days": days, "start": (utc - timedelta(hours=1)).strftime("%H:%M"),
+              "end": (utc + timedelta(hours=1)).strftime("%H:%M")}
+    assert alice.put(url, json={"allowed_windows": [later, around],
+                                "windows_time_zone": "UTC"}, headers=headers).status_code == 200
+    assert tick(app, at + timedelta(minutes=1, seconds=1)) == 1
+    assert firings(alice, made)[0]["outcome"] == "started"
+
+
+def test_the_kill_switch_pauses_the_schedules_of_the_org_and_nothing_is_owed_after(app,
+                                                                                    alice):
+    saved = create(alice, document=runnable())
+    made = schedule(alice, saved["id"], missed="run_once")
+    at = first_time(made)
+    switch = "/api/v1/orgs/alice/kill-switch"
+    assert post_json(alice, switch, {"engaged": True, "reason": "incident"}).status_code == 200
+    assert tick(app, at + timedelta(seconds=1)) == 1
+    assert tick(app, at + timedelta(minutes=1, seconds=1)) == 1
+    assert [f["reason"] for f in firings(alice, made)] == ["kill switch engaged"] * 2
+    assert post_json(alice, switch, {"engaged": False}).status_code == 200
+    # Released: the next firing runs, and the paused ones are not run once after it.
+    assert tick(app, at + timedelta(minutes=2, seconds=1)) == 1
+    latest = firings(alice, made)
+    assert [f["outcome"] for f in latest] == ["started", "skipped", "skipped"]
+    assert latest[0]["reason"] == ""
+    assert len(runs_of(app, saved["id"])) == 1
+
+
+def test_a_firing_whose_owner_may_no_longer_run_there_is_skipped(app, alice):
+    bob = signed_up_client(app, "bob")
+    post_json(alice, "/api/v1/orgs", {"name": "team"})
+    post_json(alice, "/api/v1/orgs/team/workspaces", {"name": "ops"})
+    assert post_json(alice, "/api/v1/orgs/team/members",
+                     {"username": "bob", "role": "member"}).status_code == 201
+    saved = create(alice, "team", "ops", runnable())
+    made = schedule(bob, saved["id"])
+    assert made["created_by_name"] == "bob"
+    removed = alice.delete("/api/v1/orgs/team/members/bob",
+                           headers={"X-CSRF-Token": alice.get_cookie("chaoshub_csrf").value})
+    assert removed.status_code == 204, removed.get_json()
+    assert tick(app, first_time(made) + timedelta(seconds=1)) == 1
+    [skipped] = firings(alice, made)
+    assert skipped["outcome"] == "skipped"
+    assert skipped["reason"].startswith(
+        "its owner may no longer run experiments in this workspace")
+    assert runs_of(app, saved["id"]) == []
