@@ -42,6 +42,7 @@ from chaoshub.experiment import (
     environments,
     grants,
     hub_runs,
+    notifications,
     queue,
     run_checks,
     run_windows,
@@ -70,15 +71,22 @@ class Firing:
 
 def record_skip(session, schedule: Schedule, fire_at: datetime, reason: str,
                 firing_id: str | None = None) -> None:
-    """Record a skipped firing of `schedule`, and why, in the caller's transaction (the one
-    place every skip goes through)."""
+    """Record a skipped firing of `schedule`, and why, in the caller's transaction, and owe
+    the workspace's webhooks its "schedule.skipped" (the one place every skip goes through)."""
+    reason = reason[:2000]
     if firing_id is not None:
         session.execute(update(ScheduleFiring).where(ScheduleFiring.id == firing_id).values(
-            outcome="skipped", reason=reason[:2000], recorded_at=utcnow()))
-        return
-    session.add(ScheduleFiring(schedule_id=schedule.id, fire_at=fire_at, outcome="skipped",
-                               reason=reason[:2000], recorded_at=utcnow()))
-    session.flush()
+            outcome="skipped", reason=reason, recorded_at=utcnow()))
+    else:
+        session.add(ScheduleFiring(schedule_id=schedule.id, fire_at=fire_at,
+                                   outcome="skipped", reason=reason, recorded_at=utcnow()))
+        session.flush()
+    experiment = session.get(Experiment, schedule.experiment_id)
+    if experiment is not None:
+        notifications.announce(session, experiment.workspace_id, "schedule.skipped", {
+            "schedule": {"id": schedule.id, "created_by_name": schedule.created_by_name},
+            "experiment": {"id": experiment.id, "title": experiment.title},
+            "fire_at": fire_at.isoformat(), "reason": reason})
 
 
 # One tick -----------------------------------------------------------------------------------
