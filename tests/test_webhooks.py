@@ -460,3 +460,17 @@ def test_the_notifications_page_adds_a_webhook_and_shows_its_secret_once(hub, al
                          data={"csrf_token": csrf(alice)})
     assert deleted.status_code == 303
     assert alice.get(HOOKS).get_json()["webhooks"] == []
+
+
+def test_the_log_forgets_ended_deliveries_after_30_days(hub, alice, receiver):
+    from datetime import timedelta
+
+    from chaoshub.core.models import utcnow
+
+    hook = subscribe(alice, receiver.url, ["experiment.changed"])
+    change(alice, create(alice)["id"], "Changed")
+    deliver_until(hub, lambda: receiver.received, "the delivery")
+    with hub.app_context():
+        assert webhook_delivery.prune(utcnow() + timedelta(days=29)) == 0
+        assert webhook_delivery.prune(utcnow() + timedelta(days=31)) == 1
+    assert alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"] == []

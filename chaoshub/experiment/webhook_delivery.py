@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from standardwebhooks import Webhook as Signer
 
 from chaoshub.core import metrics
@@ -34,6 +35,8 @@ EXTENSION = "chaoshub.webhook_delivery"
 # Seconds after a failed attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (a day and a bit).
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 BATCH = 10  # deliveries one worker takes at once
+KEEP_DAYS = 30  # how long the log keeps a delivery that was delivered or given up
+PRUNE_SECONDS = 3600.0  # how often a worker removes those
 USER_AGENT = "ChaosHub-Webhooks/1"
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,20 @@ def _record(delivery: WebhookDelivery, answer: webhook_targets.Answer) -> None:
                         .values(**values))
 
 
+def prune(now: datetime | None = None) -> int:
+    """Remove the deliveries (and their attempts) that ended more than KEEP_DAYS ago; how
+    many went."""
+    before = (now or utcnow()) - timedelta(days=KEEP_DAYS)
+    with transaction(SERVICE) as session:
+        old = select(WebhookDelivery.id).where(WebhookDelivery.status != "pending",
+                                               WebhookDelivery.created_at < before)
+        ids = list(session.scalars(old.limit(1000)))
+        if ids:
+            session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+            session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+        return len(ids)
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -176,6 +193,7 @@ def stop(app: Flask) -> None:
 
 def _run(app_ref: weakref.ref, stopped: threading.Event) -> None:
     failures = 0
+    pruned = 0.0
     while not stopped.is_set():
         app = app_ref()  # weak: an app that is gone (tests make many) ends its thread
         if app is None:
@@ -185,6 +203,9 @@ def _run(app_ref: weakref.ref, stopped: threading.Event) -> None:
         with app.app_context():
             try:
                 busy = deliver_due() == BATCH  # a full batch: more may be due at once
+                if time.monotonic() - pruned > PRUNE_SECONDS:
+                    pruned = time.monotonic()
+                    prune()
                 failures = 0
             except Exception as exc:  # the database away: the next round tries again
                 failures += 1
