@@ -3,9 +3,9 @@ carry a signing secret once, in the 201 that makes the webhook, and never again)
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
-from chaoshub.core.openapi import Body, answers, body, docs, query
+from chaoshub.core.openapi import Body, answers, body, docs, json_object, query, validated
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import credentials_first, current_claim, signed_in_claim
 from chaoshub.experiment import webhooks
@@ -42,6 +42,16 @@ class WebhookChange(Body):
     events: list[EventType] | None = None
     active: bool | None = None
     description: str | None = None
+
+
+class NoOptions(Body):
+    """Nothing to say: the body may be left out, or be an empty JSON object."""
+
+
+def no_options() -> None:
+    """Check a body sent where none is needed: an empty JSON object, or a 400 (422)."""
+    if request.get_data(cache=True):
+        validated(NoOptions, json_object())
 
 
 @webhooks_api.get(BASE)
@@ -113,6 +123,7 @@ def list_deliveries(webhook_id: str):
 @docs.validate(resp=answers(DeliveryView, 401, 403, 404, status=202), tags=["webhooks"])
 def redeliver(webhook_id: str, delivery_id: str):
     """Send a delivery again (a worker sends it at once, with a fresh retry schedule)."""
+    no_options()
     view = webhooks.redeliver(signed_in_claim(), webhook_id, delivery_id)
     return jsonify(view.model_dump(mode="json")), 202
 
@@ -121,5 +132,6 @@ def redeliver(webhook_id: str, delivery_id: str):
 @docs.validate(resp=answers(DeliveryView, 401, 403, 404, status=202), tags=["webhooks"])
 def test_webhook(webhook_id: str):
     """Send the webhook a `ping` notification (a worker sends it)."""
+    no_options()
     view = webhooks.ping(signed_in_claim(), webhook_id)
     return jsonify(view.model_dump(mode="json")), 202
