@@ -474,3 +474,17 @@ def test_the_log_forgets_ended_deliveries_after_30_days(hub, alice, receiver):
         assert webhook_delivery.prune(utcnow() + timedelta(days=29)) == 0
         assert webhook_delivery.prune(utcnow() + timedelta(days=31)) == 1
     assert alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"] == []
+
+
+def test_a_name_is_reached_at_the_address_checked_with_its_own_host_header(hub, receiver):
+    # The connection goes to the address the check resolved (this machine's own name is in
+    # /etc/hosts), never to a second resolution; the receiver still reads the name it was given.
+    name = socket.gethostname()
+    port = receiver.server.server_address[1]
+    answer = webhook_targets.post(f"http://{name}:{port}/hook?x=1", b"{}",
+                                  {"Content-Type": "application/json"}, 1.0, True)
+    assert answer.ok and answer.excerpt == "ok", answer
+    assert receiver.received[0].headers["Host"] == f"{name}:{port}"
+    assert receiver.received[0].path == "/hook?x=1"
+    refused = webhook_targets.post(f"http://{name}:{port}/hook", b"{}", {}, 1.0, False)
+    assert refused.refused and receiver.received[1:] == []
