@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
 from chaoshub.core.schemas import Frozen
-from chaoshub.experiment import active_runs, runs, store
+from chaoshub.experiment import active_runs, runs, store, trends
 from chaoshub.experiment.models import Execution, Experiment, Run
 from chaoshub.experiment.runs import RunView
 from chaoshub.experiment.schemas import ExecutionView
@@ -20,7 +20,7 @@ SERVICE = "experiment"
 SHOWN = 10  # rows in each part of the overview
 WORKSPACES = 100  # the most workspaces an overview looks into (the user's first ones)
 DEVIATED_SINCE = timedelta(days=7)
-QUIET_SINCE = timedelta(days=30)
+QUIET_SINCE = timedelta(days=trends.STALE_DAYS)  # what trends list as stale
 
 
 class Place(Frozen):
