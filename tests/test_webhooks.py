@@ -488,3 +488,18 @@ def test_a_name_is_reached_at_the_address_checked_with_its_own_host_header(hub, 
     assert receiver.received[0].path == "/hook?x=1"
     refused = webhook_targets.post(f"http://{name}:{port}/hook", b"{}", {}, 1.0, False)
     assert refused.refused and receiver.received[1:] == []
+
+
+def test_a_host_name_written_oddly_is_refused_or_reached_by_its_ascii_name(hub, alice, receiver):
+    # Full-width digits name 127.0.0.1 once IDNA folds them (as the resolver does), so the
+    # check sees that address; and a name the resolver takes is sent with its ASCII Host
+    # header rather than failing every attempt out of the log (and being retried for ever).
+    hub.config["ALLOW_PRIVATE_TARGETS"] = False
+    folded = post_json(alice, HOOKS, {"url": "http://\uff11\uff12\uff17.0.0.1/x",
+                                      "events": ["run.started"]})
+    assert folded.status_code == 422, folded.get_json()
+    port = receiver.server.server_address[1]
+    answer = webhook_targets.post(f"http://\uff11\uff12\uff17.0.0.1:{port}/hook", b"{}", {},
+                                  1.0, True)
+    assert answer.ok, answer
+    assert receiver.received[0].headers["Host"] == f"127.0.0.1:{port}"

@@ -70,6 +70,9 @@ def url_problem(url: object, allow_private: bool) -> str | None:
         return "an http:// or https:// URL with a host"
     if parts.username is not None or parts.password is not None:
         return "a URL without a user name or password in it"
+    host = _ascii_host(host)
+    if host is None:
+        return "not a URL (its host is no name or address)"
     host = host.rstrip(".").lower()
     if host in METADATA_NAMES or host.endswith(".internal"):
         return "cloud metadata endpoints are never notified"
@@ -118,7 +121,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
         return Answer(None, error=f"no answer within {timeout:g} s", duration_ms=_since(started))
     except SSLError as exc:
         return Answer(None, error=f"TLS failed: {str(exc)[:200]}", duration_ms=_since(started))
-    except (HTTPError, OSError) as exc:
+    except (HTTPError, OSError, ValueError) as exc:  # ValueError: a URL http.client refuses
         return Answer(None, error=f"{type(exc).__name__}: {str(exc)[:200]}",
                       duration_ms=_since(started))
 
@@ -130,7 +133,8 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
         if problem:
             raise TargetRefused(problem)
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        # The name as DNS, TLS and the Host header take it (full-width digits, IDNs).
+        host = _ascii_host(parts.hostname or "") or ""
         https = parts.scheme == "https"
         port = parts.port or (443 if https else 80)
         address = _checked_address(host, port, allow_private)
@@ -140,7 +144,8 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
             if parts.query:
                 path += f"?{parts.query}"
             answer = pool.urlopen(
-                "POST", path, body=body, headers={**headers, "Host": _host_header(parts)},
+                "POST", path, body=body,
+                headers={**headers, "Host": _host_header(host, parts.port)},
                 redirect=False, retries=False, preload_content=False,
                 timeout=urllib3.Timeout(connect=timeout, read=timeout))
             try:
@@ -189,11 +194,21 @@ def _pool(address: str, port: int, host: str, https: bool, timeout: float):
     return urllib3.HTTPConnectionPool(address, port, maxsize=1, retries=False, timeout=timeout)
 
 
-def _host_header(parts) -> str:
-    host = parts.hostname or ""
+def _host_header(host: str, port: int | None) -> str:
     if ":" in host:
         host = f"[{host}]"
-    return f"{host}:{parts.port}" if parts.port else host
+    return f"{host}:{port}" if port else host
+
+
+def _ascii_host(host: str) -> str | None:
+    """`host` as the resolver reads it (IDNA: an IDN's xn-- form, full-width digits folded),
+    or None when it cannot be one."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
 
 
 def _literal(host: str):
