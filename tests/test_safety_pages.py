@@ -265,3 +265,27 @@ def test_members_may_not_change_the_policy(team):
     assert refused.status_code == 403 and "does not allow this" in text(refused)
     assert form(team["eve"], "/team/ops/-/policy", max_concurrent_runs="9").status_code == 403
     assert bob.get(POLICY).get_json()["max_concurrent_runs"] == 3
+
+
+def test_allowed_windows_on_the_settings_page_one_a_line_in_a_zone(team):
+    mona = team["mona"]
+    saved = form(mona, "/team/ops/-/policy", provider_types=["process"],
+                 max_duration_seconds="600", max_concurrent_runs="2",
+                 allowed_windows="mon-fri 09:00-17:00\n\nsat,sun 22:00-06:00\n",
+                 windows_time_zone="Europe/Paris")
+    assert saved.status_code == 303, text(saved)
+    policy = mona.get(POLICY).get_json()
+    assert policy["allowed_windows"] == [
+        {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"},
+        {"days": ["sat", "sun"], "start": "22:00", "end": "06:00"}]
+    assert policy["windows_time_zone"] == "Europe/Paris"
+    page = text(browse(mona, "/team/ops/-/settings"))
+    assert re.search(r'name="allowed_windows"[^>]*>mon-fri 09:00-17:00\nsat-sun 22:00-06:00'
+                     r'</textarea>', page)
+    refused = form(mona, "/team/ops/-/policy", provider_types=["process"],
+                   max_duration_seconds="600", max_concurrent_runs="2",
+                   allowed_windows="weekdays at nine", windows_time_zone="Mars/Olympus")
+    assert refused.status_code == 422
+    assert re.search(r'name="allowed_windows"[^>]*aria-invalid="true"', text(refused))
+    assert "weekdays at nine" in text(refused)  # what was typed stays
+    assert mona.get(POLICY).get_json()["allowed_windows"] == policy["allowed_windows"]

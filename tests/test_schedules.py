@@ -285,3 +285,31 @@ def test_a_manual_run_outside_the_windows_is_refused_saying_when_the_next_opens(
     assert app.test_client().post(f"/api/v1/experiments/{saved['id']}/runs", json={},
                                   headers={"Authorization": f"Bearer {token}"}
                                   ).status_code == 202
+
+
+def test_the_schedule_pages_show_readers_no_forms_and_outsiders_nothing(app, alice):
+    bob = signed_up_client(app, "bob")
+    eve = signed_up_client(app, "eve")
+    post_json(alice, "/api/v1/orgs", {"name": "team"})
+    post_json(alice, "/api/v1/orgs/team/workspaces", {"name": "ops"})
+    post_json(alice, "/api/v1/orgs/team/members", {"username": "bob", "role": "viewer"})
+    saved = create(alice, "team", "ops", runnable())
+    made = post_json(alice, schedules_of(saved["id"]),
+                     {"cron": "0 6 * * *", "time_zone": "Asia/Kolkata"}).get_json()
+    page = f"/team/ops/experiment/{saved['id']}"
+    html = {"Accept": "text/html"}
+    mine = alice.get(page, headers=html).get_data(as_text=True)
+    assert 'data-testid="schedule-form"' in mine and "06:00 (+05:30)" in mine
+    theirs = bob.get(page, headers=html).get_data(as_text=True)
+    assert "06:00 (+05:30)" in theirs and 'data-testid="schedule-form"' not in theirs
+    assert bob.get(f"{page}/schedules/{made['id']}", headers=html).status_code == 200
+    upcoming = bob.get("/team/ops/-/schedules?tz=Asia/Kolkata").get_data(as_text=True)
+    assert upcoming.count('data-testid="upcoming-run"') == 5 and "06:00" in upcoming
+    assert eve.get("/team/ops/-/schedules").status_code == 404
+    assert eve.get(f"{page}/schedules/{made['id']}", headers=html).status_code == 404
+    # A viewer's form post changes nothing.
+    refused = bob.post(f"{page}/schedules", data={"cron": "* * * * *",
+                                                  "csrf_token": bob.get_cookie(
+                                                      "chaoshub_csrf").value})
+    assert refused.status_code == 403
+    assert len(alice.get(schedules_of(saved["id"])).get_json()["schedules"]) == 1

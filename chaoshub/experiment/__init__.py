@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
     from chaoshub.experiment.overview_pages import overview_pages
     from chaoshub.experiment.pages import pages
     from chaoshub.experiment.run_pages import run_pages
+    from chaoshub.experiment.schedule_pages import schedule_pages
     from chaoshub.experiment.search_pages import search_pages
     from chaoshub.experiment.trend_pages import trend_pages
     from chaoshub.experiment.webhook_pages import webhook_pages
@@ -29,7 +30,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, run_events_api,
                       run_pages, environments_api, environment_pages, overview_pages,
                       search_pages, guide_pages, webhooks_api, webhook_pages, trend_pages,
-                      schedules_api):
+                      schedules_api, schedule_pages):
         app.register_blueprint(blueprint)
     app.register_blueprint(editor)  # the pages that write experiments: new, edit, delete
     operations.init_app(app)  # runs in /metrics, the queue and the workers in /status/health

@@ -11,7 +11,7 @@ from werkzeug.http import parse_accept_header
 
 from chaoshub.core.claims import verify
 from chaoshub.core.errors import BadRequest, Forbidden, HubError, NotFound, Unauthorized
-from chaoshub.core.web import current_claim, external_url
+from chaoshub.core.web import current_claim, external_url, signed_in_claim
 from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment import (
     bodies,
@@ -28,6 +28,7 @@ from chaoshub.experiment import (
     versions,
 )
 from chaoshub.experiment.presenters import OUTCOME_LABELS, STATUS_LABELS, experiment_path
+from chaoshub.experiment.schedules import ScheduleFields
 from chaoshub.experiment.trend_views import trends_context
 
 pages = Blueprint("experiment_pages", __name__)
@@ -37,6 +38,11 @@ EXPERIMENTS_SHOWN = 20
 RUNS_SHOWN = 5
 # The query string of the workspace page's experiment list, as the listing API names them.
 LISTING_FILTERS = ("search", "tag", "contribution", "author", "last_run", "sort")
+SCHEDULES = "/<org>/<workspace>/experiment/<experiment_id>/schedules"
+# The schedule form's choices, as the API names them.
+FORM_CHOICES = {"dry": ("probes", "actions", "activities", "pause"),
+                "rollback_strategy": ("always", "never", "deviated"),
+                "missed": ("skip", "run_once"), "overlap": ("skip", "queue", "abort")}
 
 
 @pages.get("/<org>/<workspace>")
@@ -154,8 +160,10 @@ def _names_html(accept: str) -> bool:
                for value, quality in parse_accept_header(accept, MIMEAccept))
 
 
-def experiment_page(org: str, workspace: str, experiment_id: str):
-    """The experiment page: its plan, versions, executions, and how to run it."""
+def experiment_page(org: str, workspace: str, experiment_id: str,
+                    schedule_error: HubError | None = None, schedule_form=None):
+    """The experiment page: its plan, versions, executions, schedules, and how to run it
+    (with the schedule form's refusal and what was sent, when it was refused)."""
     claim = current_claim()
     located = service.get_workspace_experiment(claim, org, workspace, experiment_id)
     experiment = located.experiment
@@ -188,8 +196,18 @@ def experiment_page(org: str, workspace: str, experiment_id: str):
         move_targets=moves.destinations(claim, experiment.workspace_id),
         recent_runs=_recent_runs(claim, experiment_id), may_run=may_run,
         run_statuses=STATUS_LABELS, run_environments=run_environments,
+        schedules=_schedules(claim, experiment_id), schedule_error=schedule_error,
+        schedule_form=schedule_form,
     )
     return make_response(html)
+
+
+def _schedules(claim: str, experiment_id: str) -> list:
+    """The experiment's schedules (none for a token that may not read experiments)."""
+    try:
+        return service.list_schedules(claim, experiment_id, limit=100).schedules
+    except (NotFound, Forbidden):
+        return []
 
 
 def _environment_names(claim: str, org: str, workspace: str) -> list[str]:
@@ -208,6 +226,59 @@ def _recent_runs(claim: str, experiment_id: str) -> list:
         return service.page_runs(claim, experiment_id, limit=RUNS_SHOWN).runs
     except (NotFound, Forbidden):
         return []  # outsiders may see nothing of this workspace's runs
+
+
+# The schedules section's forms ------------------------------------------------------------
+
+
+@pages.post(SCHEDULES)
+def create_schedule(org: str, workspace: str, experiment_id: str):
+    """The experiment page's form that adds a schedule."""
+    form = request.form
+    kind = "once" if form.get("kind") == "once" else "cron"
+    given = {"kind": kind, "time_zone": form.get("time_zone", "").strip() or "UTC",
+             "environment": form.get("environment") or None,
+             **{name: form.get(name) for name in FORM_CHOICES
+                if form.get(name) in FORM_CHOICES[name]}}
+    if kind == "once":
+        given["at"] = form.get("at", "").strip()
+    else:
+        given["cron"] = form.get("cron", "").strip()
+    fields = ScheduleFields(**given)
+    return _schedule_act(org, workspace, experiment_id,
+                         lambda claim: service.create_schedule(claim, experiment_id, fields))
+
+
+@pages.post(f"{SCHEDULES}/<schedule_id>/enabled")
+def set_enabled(org: str, workspace: str, experiment_id: str, schedule_id: str):
+    """The button that enables or disables a schedule."""
+    fields = ScheduleFields(enabled=request.form.get("enabled") == "on")
+    return _schedule_act(org, workspace, experiment_id,
+                         lambda claim: service.update_schedule(claim, schedule_id, fields))
+
+
+@pages.post(f"{SCHEDULES}/<schedule_id>/delete")
+def delete_schedule(org: str, workspace: str, experiment_id: str, schedule_id: str):
+    """The button that deletes a schedule."""
+    return _schedule_act(org, workspace, experiment_id,
+                         lambda claim: service.delete_schedule(claim, schedule_id))
+
+
+def _schedule_act(org: str, workspace: str, experiment_id: str, change):
+    claim = signed_in_claim()
+    try:
+        change(claim)
+    except HubError as error:
+        if error.status >= 500:
+            raise
+        response = make_response(experiment_page(org, workspace, experiment_id,
+                                                 schedule_error=error,
+                                                 schedule_form=request.form))
+        response.status_code = error.status
+        return response
+    located = service.get_workspace_experiment(claim, org, workspace, experiment_id)
+    path = experiment_path(located.org, located.workspace, experiment_id)
+    return redirect(f"{path}?scheduled=1#schedules", code=303)
 
 
 @pages.get("/<org>/<workspace>/experiment/<experiment_id>/execution/<execution_id>")
