@@ -23,6 +23,18 @@ def hub(tmp_path_factory):
         yield url, made.json()["id"]
 
 
+@pytest.fixture
+def page(browser):
+    """A page of a browser in New York's time zone, failing on any script error."""
+    context = browser.new_context(timezone_id="America/New_York")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
 def test_add_a_schedule_see_its_times_and_the_coming_runs(page, hub):
     url, experiment_id = hub
     sign_in_browser(page, url, "sam")
@@ -31,6 +43,7 @@ def test_add_a_schedule_see_its_times_and_the_coming_runs(page, hub):
     expect(section).to_contain_text("No schedule")
     section.get_by_test_id("schedule-new").click()
     # The browser's own zone is offered; Kolkata is chosen.
+    expect(section.get_by_test_id("schedule-zone")).to_have_value("America/New_York")
     section.get_by_test_id("schedule-cron").fill("0 9 * * mon-fri")
     section.get_by_test_id("schedule-zone").fill("Asia/Kolkata")
     section.get_by_test_id("schedule-submit").click()
@@ -61,6 +74,7 @@ def test_add_a_schedule_see_its_times_and_the_coming_runs(page, hub):
         assert "03:30" in text and "Nightly check" in text
     local = page.get_by_test_id("local-zone-link")
     expect(local).to_be_visible()  # offered in the browser's own zone
+    expect(local).to_contain_text("America/New_York")
     page.goto(f"{url}/sam/Personal/-/schedules?tz=Asia/Kolkata")
     expect(page.get_by_test_id("upcoming-zone")).to_contain_text("Asia/Kolkata")
     for text in page.get_by_test_id("upcoming-run").all_inner_texts():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field
@@ -25,6 +25,7 @@ from chaoshub.experiment.schedules import (
 schedules_api = Blueprint("experiment_schedules", __name__, url_prefix="/api/v1")
 schedules_api.url_value_preprocessor(credentials_first)
 
+Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
 TIME_ZONE = "An IANA time zone (Europe/Paris, Asia/Kolkata, UTC): cron and times read in it."
 VERSION = 'The version to run, or "latest" (the default): the latest when it fires.'
 
@@ -43,8 +44,7 @@ class ScheduleChange(Body):
                                        "offset or in `time_zone`; to come.")
     time_zone: str | None = Field(None, max_length=64, description=TIME_ZONE)
     enabled: bool | None = None
-    version: int | Literal["latest"] | None = Field(None, ge=1, le=2**31 - 1,
-                                                    description=VERSION)
+    version: Version | Literal["latest"] | None = Field(None, description=VERSION)
     environment: str | None = Field(None, max_length=63,
                                     description="The workspace's environment to run in.")
     dry: Dry | None = Field(None, description="Skip these activities (chaos run --dry).")

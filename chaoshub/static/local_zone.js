@@ -7,6 +7,7 @@
     if (input.value === "UTC" && !input.hasAttribute("data-sent")) { input.value = zone; }
   });
   document.querySelectorAll("a[data-local-zone-link]").forEach(function (link) {
+    if (link.getAttribute("data-shown-zone") === zone) { return; }
     link.href = link.getAttribute("data-local-zone-link") + "?tz=" + encodeURIComponent(zone);
     link.textContent = "Show them in your time zone (" + zone + ")";
     link.hidden = false;
