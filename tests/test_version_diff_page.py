@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-import time
+from unittest.mock import patch
 
 from chaoshub.experiment import diff
 from chaoshub.experiment.diff import UNSET, PathChange
@@ -249,9 +249,9 @@ def test_long_lists_are_compared_index_by_index_in_linear_time():
     # Aligning [0, 1, 0, 1, ...] with [1, 0, 1, 0, ...] took seconds at this length (quadratic),
     # minutes for the longest list a document may hold.
     before, after = {"data": [0, 1] * 6000}, {"data": [1, 0] * 6000}
-    started = time.monotonic()
-    found = diff.changes(before, after)
-    assert time.monotonic() - started < 2.0
+    # No alignment at this length: counted, not timed (a busy machine makes any time lie).
+    with patch.object(diff, "SequenceMatcher", side_effect=AssertionError("aligned")):
+        found = diff.changes(before, after)
     assert len(found) == 12000 and found[0] == PathChange("data[0]", 0, 1)
     # Index by index, one changed item of a long list is still one change.
     edited = {"data": [*before["data"][:-1], 7]}
