@@ -213,3 +213,24 @@ def test_a_firing_whose_owner_may_no_longer_run_there_is_skipped(app, alice):
     assert skipped["reason"].startswith(
         "its owner may no longer run experiments in this workspace")
     assert runs_of(app, saved["id"]) == []
+
+
+def test_a_skipped_firing_owes_the_workspaces_webhooks_a_schedule_skipped(app, alice):
+    from chaoshub.experiment.models import WebhookDelivery
+
+    app.config.update(ALLOW_PRIVATE_TARGETS=True)
+    hook = post_json(alice, "/api/v1/orgs/alice/workspaces/Personal/webhooks",
+                     {"url": "http://127.0.0.1:9/hook", "events": ["schedule.skipped"]})
+    assert hook.status_code == 201, hook.get_json()
+    saved = create(alice, document=runnable())
+    made = schedule(alice, saved["id"])
+    assert post_json(alice, "/api/v1/orgs/alice/kill-switch",
+                     {"engaged": True, "reason": "incident"}).status_code == 200
+    assert tick(app, first_time(made) + timedelta(seconds=1)) == 1
+    with app.app_context(), transaction("experiment") as session:
+        owed = [(d.type, d.payload) for d in session.scalars(select(WebhookDelivery))]
+    assert [t for t, _ in owed] == ["schedule.skipped"]
+    payload = owed[0][1]
+    assert payload["reason"] == "kill switch engaged"
+    assert payload["schedule"]["id"] == made["id"]
+    assert payload["experiment"]["id"] == saved["id"]
