@@ -36,7 +36,8 @@ def test_a_connection_the_server_ended_is_replaced_when_checked_out(engine):
     first = backend_pid(engine)
     assert backend_pid(engine) == first  # the same pooled connection, while it is well
     with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
-        assert admin.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone()[0]
+        # Ends it by a signal, and waits until it is gone: the socket is closed by then.
+        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,)).fetchone()[0]
     # As after a restart of the server: the next checkout gets a new connection, no error.
     replaced = backend_pid(engine)
     assert replaced != first
