@@ -503,3 +503,16 @@ def test_a_host_name_written_oddly_is_refused_or_reached_by_its_ascii_name(hub, 
                                   1.0, True)
     assert answer.ok, answer
     assert receiver.received[0].headers["Host"] == f"127.0.0.1:{port}"
+
+
+def test_a_slack_url_stays_out_of_the_logs_even_at_debug_level(hub, alice, receiver, caplog):
+    # urllib3 logs each request's path at DEBUG: a Slack URL's path is its credential.
+    caplog.set_level(logging.DEBUG)
+    subscribe(alice, receiver.url + "/T000/B000/XXXXsecretpart", ["experiment.changed"],
+              kind="slack")
+    change(alice, create(alice)["id"], "Changed")
+    deliver_until(hub, lambda: receiver.received, "the Slack message")
+    assert receiver.received[0].path.endswith("XXXXsecretpart")
+    assert "urllib3" in caplog.text  # its lines are kept, without the path
+    assert "secretpart" not in caplog.text
+

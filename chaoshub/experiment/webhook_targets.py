@@ -10,7 +10,9 @@ always is. Redirects are followed by hand, a few at most, each target checked th
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
+import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -34,6 +36,25 @@ URL_MAX = 2000
 LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 # The cloud metadata addresses, whatever ALLOW_PRIVATE_TARGETS says (AWS, GCP, Azure: IPv4).
 ALWAYS_REFUSED = (ipaddress.ip_address("169.254.169.254"), *METADATA_ADDRESSES)
+
+
+# Set while this module sends: urllib3's DEBUG lines then keep no request path.
+_sending = contextvars.ContextVar("webhook_sending", default=False)
+
+
+class _PathWithheld(logging.Filter):
+    """urllib3 logs each request's path at DEBUG, and a Slack URL's path is its credential:
+    a line it writes for a webhook names the host only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _sending.get():
+            record.msg, record.args = "webhook request to %s (its path withheld)", (
+                record.args[1] if isinstance(record.args, tuple) and len(record.args) > 1
+                else "a target",)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_PathWithheld())
 
 
 class TargetRefused(Exception):
@@ -104,6 +125,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
          allow_private: bool) -> Answer:
     """POST `body` to `url` with `headers`, each hop's address checked; never raises."""
     started = time.monotonic()
+    sending = _sending.set(True)
     try:
         status, excerpt = _post(url, body, headers, timeout, allow_private)
         return Answer(status, excerpt, duration_ms=_since(started))
@@ -124,6 +146,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
     except (HTTPError, OSError, ValueError) as exc:  # ValueError: a URL http.client refuses
         return Answer(None, error=f"{type(exc).__name__}: {str(exc)[:200]}",
                       duration_ms=_since(started))
+    finally:
+        _sending.reset(sending)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
