@@ -118,13 +118,14 @@ def test_a_previous_run_still_going_skips_queues_or_is_aborted(app, alice):
     skips = create(alice, document=runnable("Overlap skip"))
     queues = create(alice, document=runnable("Overlap queue"))
     aborts = create(alice, document=runnable("Overlap abort"))
-    made = {name: schedule(alice, saved["id"], overlap=name)
+    # Every two hours: made within the same two hours, the three fire at the same times.
+    made = {name: schedule(alice, saved["id"], overlap=name, cron="0 */2 * * *")
             for name, saved in (("skip", skips), ("queue", queues), ("abort", aborts))}
     at = first_time(made["skip"])
     assert tick(app, at + timedelta(seconds=1)) == 3  # each starts its first run
     first_runs = {name: runs_of(app, saved["id"])[0].id
                   for name, saved in (("skip", skips), ("queue", queues), ("abort", aborts))}
-    assert tick(app, at + timedelta(minutes=1, seconds=1)) == 3
+    assert tick(app, at + timedelta(hours=2, seconds=1)) == 3
 
     # skip: the run still queued, the firing skipped.
     assert [f["outcome"] for f in firings(alice, made["skip"])] == ["skipped", "started"]
@@ -138,14 +139,14 @@ def test_a_previous_run_still_going_skips_queues_or_is_aborted(app, alice):
     assert firings(alice, made["abort"])[0]["run_id"] == fresh.id
     # queue: the firing waits, a third is skipped, and it starts once the first run ended.
     assert firings(alice, made["queue"])[0]["outcome"] == "waiting"
-    assert tick(app, at + timedelta(minutes=2, seconds=1)) >= 1
+    assert tick(app, at + timedelta(hours=4, seconds=1)) >= 1
     waiting, skipped = firings(alice, made["queue"])[1], firings(alice, made["queue"])[0]
     assert (waiting["outcome"], skipped["outcome"]) == ("waiting", "skipped")
     assert "a firing waits for it already" in skipped["reason"]
     assert len(runs_of(app, queues["id"])) == 1
     with app.app_context():
         assert hub_runs.end(first_runs["queue"], "finished")
-    tick(app, at + timedelta(minutes=2, seconds=10))
+    tick(app, at + timedelta(hours=4, seconds=10))
     started = firings(alice, made["queue"])[1]
     assert started["outcome"] == "started" and started["run_id"]
     assert [r.id for r in runs_of(app, queues["id"])][1] == started["run_id"]
