@@ -18,7 +18,7 @@ import pytest
 from chaoshub.experiment import webhook_delivery, webhook_targets, worker
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, experiment, make_token, variant
-from tests.run_data import deviating, runnable, wait_for
+from tests.run_data import deviating, process, runnable, wait_for
 from tests.webhook_receiver import start as start_receiver
 from tests.webhook_receiver import stop as stop_receiver
 
@@ -516,3 +516,20 @@ def test_a_slack_url_stays_out_of_the_logs_even_at_debug_level(hub, alice, recei
     assert "urllib3" in caplog.text  # its lines are kept, without the path
     assert "secretpart" not in caplog.text
 
+
+
+def test_a_run_stopped_at_its_maximum_duration_is_announced_aborted(hub, alice, receiver):
+    # Its journal (interrupted) still comes in, but the hub ends it aborted: so does the news.
+    hook = subscribe(alice, receiver.url, ["run.aborted", "run.interrupted", "run.finished"])
+    token = make_token(alice, RUNNER)
+    made = create(alice, document=runnable(method=[
+        process("action", "wait", "/bin/sleep", "30")]))
+    started = hub.test_client().post(f"/api/v1/experiments/{made['id']}/runs", json={},
+                                     headers={"Authorization": f"Bearer {token}"})
+    assert started.status_code == 202, started.get_json()
+    hub.config.update(RUN_MAX_SECONDS=2, RUN_GRACE_SECONDS=5)
+    with hub.app_context():
+        assert worker.execute(started.get_json()["id"], "test-worker") == "aborted"
+    deliver_until(hub, lambda: receiver.received, "the run's end")
+    assert deliver(hub) == 0
+    assert [verified(hook["secret"], r)["type"] for r in receiver.received] == ["run.aborted"]

@@ -337,6 +337,9 @@ def _conclude(row: Run, worker: str, outcome: ChildOutcome, masker: Masker) -> s
         if not hub_runs.end(row.id, status, reason, worker):
             return _lost(row.id)
         return status
+    if outcome.ended_by == "deadline":
+        # The hub stopped it: its journal ends it aborted (and announced so), as an abort would.
+        hub_runs.request_abort(row.id, True, reason)
     reporter = _reporter(row)
     # The service module starts workers (it is what `chaoshub worker` may import): imported
     # here, where the journal goes through its public function like any client's.
