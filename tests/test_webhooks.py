@@ -533,3 +533,15 @@ def test_a_run_stopped_at_its_maximum_duration_is_announced_aborted(hub, alice, 
     deliver_until(hub, lambda: receiver.received, "the run's end")
     assert deliver(hub) == 0
     assert [verified(hook["secret"], r)["type"] for r in receiver.received] == ["run.aborted"]
+
+
+@pytest.mark.parametrize("address, inside", [
+    ("2002:7f00:1::1", "127.0.0.1"), ("2002:a9fe:a9fe::", "169.254.169.254"),
+    ("2002:a00:1::1", "10.0.0.1"), ("64:ff9b::a9fe:a9fe", "169.254.169.254"),
+])
+def test_an_ipv4_address_inside_an_ipv6_one_is_checked_as_itself(address, inside):
+    # 6to4 and NAT64 addresses carry an IPv4 one: a gateway takes them there.
+    assert webhook_targets.address_problem(ipaddress.ip_address(address), False)
+    metadata = inside == "169.254.169.254"
+    allowed = webhook_targets.address_problem(ipaddress.ip_address(address), True)
+    assert (allowed is not None and "cloud metadata" in allowed) == metadata

@@ -35,6 +35,7 @@ EXCERPT_BYTES = 512  # of a receiver's answer, kept in the delivery log
 URL_MAX = 2000
 LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 # The cloud metadata addresses, whatever ALLOW_PRIVATE_TARGETS says (AWS, GCP, Azure: IPv4).
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix (RFC 6052)
 ALWAYS_REFUSED = (ipaddress.ip_address("169.254.169.254"), *METADATA_ADDRESSES)
 
 
@@ -108,9 +109,9 @@ def url_problem(url: object, allow_private: bool) -> str | None:
 def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
                     allow_private: bool) -> str | None:
     """Why the hub will not connect to `address`; None when it may."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
+    inside = _carried_ipv4(address)
+    if inside is not None:
+        address = inside
     if address in ALWAYS_REFUSED:
         return "cloud metadata endpoints are never notified"
     if allow_private:
@@ -118,6 +119,18 @@ def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
     if not address.is_global or address.is_multicast or address.is_reserved:
         return (f"{address} is a private, loopback, link-local or otherwise non-public "
                 "address: private targets are not allowed here")
+    return None
+
+
+def _carried_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address
+                  ) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches through a gateway: mapped, 6to4 or NAT64's."""
+    if address.version != 6:
+        return None
+    if address.ipv4_mapped is not None or address.sixtofour is not None:
+        return address.ipv4_mapped or address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
 
