@@ -545,3 +545,21 @@ def test_an_ipv4_address_inside_an_ipv6_one_is_checked_as_itself(address, inside
     metadata = inside == "169.254.169.254"
     allowed = webhook_targets.address_problem(ipaddress.ip_address(address), True)
     assert (allowed is not None and "cloud metadata" in allowed) == metadata
+
+
+def test_the_log_forgets_every_old_delivery_however_many_ended(hub, alice, receiver,
+                                                              monkeypatch):
+    # Removed in batches until none is left: an hour's round keeps up with any traffic.
+    from datetime import timedelta
+
+    from chaoshub.core.models import utcnow
+
+    monkeypatch.setattr(webhook_delivery, "PRUNE_BATCH", 2)
+    hook = subscribe(alice, receiver.url, ["experiment.changed"])
+    made = create(alice)
+    for title in ("One", "Two", "Three"):
+        change(alice, made["id"], title)
+    deliver_until(hub, lambda: len(receiver.received) == 3, "the deliveries")
+    with hub.app_context():
+        assert webhook_delivery.prune(utcnow() + timedelta(days=31)) == 3
+    assert alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"] == []

@@ -37,6 +37,7 @@ SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 BATCH = 10  # deliveries one worker takes at once
 KEEP_DAYS = 30  # how long the log keeps a delivery that was delivered or given up
 PRUNE_SECONDS = 3600.0  # how often a worker removes those
+PRUNE_BATCH = 1000  # removed in one transaction, batch after batch until none is left
 USER_AGENT = "ChaosHub-Webhooks/1"
 log = logging.getLogger(__name__)
 
@@ -159,14 +160,20 @@ def prune(now: datetime | None = None) -> int:
     """Remove the deliveries (and their attempts) that ended more than KEEP_DAYS ago; how
     many went."""
     before = (now or utcnow()) - timedelta(days=KEEP_DAYS)
-    with transaction(SERVICE) as session:
-        old = select(WebhookDelivery.id).where(WebhookDelivery.status != "pending",
-                                               WebhookDelivery.created_at < before)
-        ids = list(session.scalars(old.limit(1000)))
-        if ids:
-            session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
-            session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
-        return len(ids)
+    old = select(WebhookDelivery.id).where(WebhookDelivery.status != "pending",
+                                           WebhookDelivery.created_at < before)
+    removed = 0
+    while True:
+        # One batch a transaction: no lock held long; more than a batch an hour is kept up with.
+        with transaction(SERVICE) as session:
+            ids = list(session.scalars(old.limit(PRUNE_BATCH)))
+            if ids:
+                session.execute(delete(WebhookAttempt).where(
+                    WebhookAttempt.delivery_id.in_(ids)))
+                session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+        removed += len(ids)
+        if len(ids) < PRUNE_BATCH:
+            return removed
 
 
 def _iso(moment: datetime) -> str:
