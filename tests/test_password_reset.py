@@ -199,3 +199,20 @@ def test_a_reset_while_smtp_is_down_answers_alike_and_the_mail_goes_later(settin
             assert inbox.messages[0]["Subject"] == "Reset your ChaosHub password"
     finally:
         db.dispose(hub)
+
+
+def test_a_password_set_in_the_settings_voids_a_reset_link_sent_before(app, inbox):
+    # A link someone else read (a shared or forwarded mailbox) must not outlive the password
+    # its owner chose since.
+    alice = verified(app, inbox, "alice", "alice@example.com")
+    ask_reset(app, "alice")
+    link = path_of(link_in(inbox.messages[-1]))
+    changed = alice.post("/settings/password",
+                         data={"password": NEW_PASSWORD, "csrf_token": csrf(alice)})
+    assert changed.status_code == 303
+    assert app.test_client().get(link).status_code == 410
+    browser = app.test_client()
+    post = browser.post(link, data={"password": "yet another passphrase",
+                                    "csrf_token": csrf(browser)})
+    assert post.status_code == 410
+    assert sign_in(app.test_client(), "alice", NEW_PASSWORD).status_code == 303

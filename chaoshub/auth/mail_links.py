@@ -41,14 +41,19 @@ def make(session: Session, account: Account, purpose: str, email: str) -> str:
     """A new link's secret for `account`, kept hashed; the account's unused links of the same
     purpose stop working (only the newest mail counts)."""
     now = utcnow()
-    session.execute(update(EmailToken).where(
-        EmailToken.account_id == account.id, EmailToken.purpose == purpose,
-        EmailToken.used_at.is_(None)).values(used_at=now))
+    void(session, account.id, purpose)
     secret = PREFIXES[purpose] + secrets.token_urlsafe(32)
     session.add(EmailToken(token_hash=token_hash(secret), account_id=account.id,
                            purpose=purpose, email=email, created_at=now,
                            expires_at=now + LIFETIMES[purpose]))
     return secret
+
+
+def void(session: Session, account_id: str, purpose: str) -> None:
+    """The account's unused links of `purpose` stop working."""
+    session.execute(update(EmailToken).where(
+        EmailToken.account_id == account_id, EmailToken.purpose == purpose,
+        EmailToken.used_at.is_(None)).values(used_at=utcnow()))
 
 
 def find(session: Session, purpose: str, secret: str) -> EmailToken:

@@ -328,6 +328,8 @@ def set_password(claim: str, password: str) -> None:
             raise ValidationFailed("the password cannot be used",
                                    [{"pointer": "/password", "message": weak}])
         account.password_hash = passwords.hash_password(password)
+        # A reset link mailed before must not outlive the password chosen since.
+        mail_links.void(session, account.id, mail_links.RESET)
 
 
 # Email addresses and password resets --------------------------------------------------------
