@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from chaoshub import create_app
 from chaoshub.auth import mail_links
@@ -138,3 +138,18 @@ def test_without_smtp_host_nothing_is_queued(hub_for):
 def test_mail_settings_are_checked(tmp_path, overrides, complaint):
     with pytest.raises(ConfigError, match=complaint):
         load_settings({"CHAOSHUB_INSTANCE_PATH": str(tmp_path), **overrides})
+
+
+def test_a_message_claimed_late_in_a_long_round_stays_claimed_for_a_whole_lease(hub_for):
+    # A round that began long ago (a slow SMTP server took minutes over the messages before
+    # this one) claims it now: another process's round must not take it too while it is sent.
+    app = hub_for(**mail_settings(free_port()))
+    queue(app)
+    [row] = outbox_rows(app)
+    round_began = utcnow() - mail.LEASE - timedelta(minutes=1)
+    with app.app_context(), transaction("auth") as session:
+        session.execute(update(MailOutboxEntry).values(due_at=round_began))
+    with app.app_context():
+        assert mail_links.outbox._claim(row.id, round_began) is not None
+        assert mail_links.outbox._claim(row.id, utcnow()) is None
+        assert mail_links.outbox.deliver() == 0  # nothing is due: it is being sent

@@ -193,10 +193,13 @@ class MailOutbox:
 
     def _claim(self, message_id: str, now: datetime) -> Any:
         model = self.model
+        # The lease runs from the claim, not from the round's start: a round slowed down by
+        # the server would otherwise claim messages whose lease had already run out.
+        until = max(now, utcnow()) + LEASE
         with transaction(self.service) as session:
             claimed = session.execute(
                 update(model).where(model.id == message_id, model.due_at <= now)
-                .values(due_at=now + LEASE)).rowcount
+                .values(due_at=until)).rowcount
             if claimed != 1:
                 return None
             row = session.get(model, message_id)
