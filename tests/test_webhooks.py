@@ -563,3 +563,50 @@ def test_the_log_forgets_every_old_delivery_however_many_ended(hub, alice, recei
     with hub.app_context():
         assert webhook_delivery.prune(utcnow() + timedelta(days=31)) == 3
     assert alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"] == []
+
+
+class Dripping:
+    """A receiver that answers one byte at a time, each well within the read timeout, with a
+    header that takes minutes to come."""
+
+    def __init__(self, pause: float = 0.2):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.pause, self.stopped = pause, threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            held, _ = self.socket.accept()
+        except OSError:
+            return
+        answer = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 2000 + b"\r\nContent-Length: 2\r\n\r\nok"
+        try:
+            for byte in answer:
+                if self.stopped.wait(self.pause):
+                    break
+                held.sendall(bytes([byte]))
+        except OSError:
+            pass
+        finally:
+            held.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.socket.getsockname()[1]}/hook"
+
+    def close(self):
+        self.stopped.set()
+        self.socket.close()
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_off(hub):
+    # Each byte comes within the read timeout; the attempt as a whole still has a deadline, so
+    # one slow receiver cannot hold a worker's deliveries (nor outlast the lease and be sent
+    # twice).
+    dripping = Dripping()
+    try:
+        answer = webhook_targets.post(dripping.url, b"{}", {}, 1.0, True)
+    finally:
+        dripping.close()
+    assert not answer.ok and answer.status is None
+    assert answer.error.startswith("no whole answer within"), answer

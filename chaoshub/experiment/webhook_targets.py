@@ -14,11 +14,13 @@ import contextvars
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -56,6 +58,46 @@ class _PathWithheld(logging.Filter):
 
 
 logging.getLogger("urllib3.connectionpool").addFilter(_PathWithheld())
+
+
+class CutOff(Exception):
+    """A hop that went on past its deadline (a receiver answering a byte at a time)."""
+
+
+class _SocketKept:
+    """A connection that keeps its socket, so that a deadline can cut it, TLS or not."""
+
+    raw: socket.socket | None = None
+
+    def _new_conn(self):
+        self.raw = super()._new_conn()
+        return self.raw
+
+
+class _HTTPConnection(_SocketKept, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_SocketKept, HTTPSConnection):
+    pass
+
+
+class _ConnectionKept:
+    """A pool that keeps the connection it opened (one: maxsize is 1)."""
+
+    opened = None
+
+    def _new_conn(self):
+        self.opened = super()._new_conn()
+        return self.opened
+
+
+class _HTTPPool(_ConnectionKept, urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(_ConnectionKept, urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
 
 
 class TargetRefused(Exception):
@@ -144,6 +186,9 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
         return Answer(status, excerpt, duration_ms=_since(started))
     except TargetRefused as exc:
         return Answer(None, error=f"refused: {exc}", duration_ms=_since(started), refused=True)
+    except CutOff:
+        return Answer(None, error=f"no whole answer within {2 * timeout:g} s",
+                      duration_ms=_since(started))
     except NewConnectionError as exc:  # before its base class, ConnectTimeoutError
         # The message's head is the connection object's repr: the reason follows it.
         reason = str(exc).split(": ", 1)[-1]
@@ -176,6 +221,11 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
         port = parts.port or (443 if https else 80)
         address = _checked_address(host, port, allow_private)
         pool = _pool(address, port, host, https, timeout)
+        # The timeouts bound each wait for a byte; this bounds the hop (well within the lease).
+        cut = threading.Event()
+        deadline = threading.Timer(2 * timeout, _cut, (pool, cut))
+        deadline.daemon = True
+        deadline.start()
         try:
             path = parts.path or "/"
             if parts.query:
@@ -192,7 +242,12 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
             finally:
                 answer.release_conn()
                 answer.close()
+        except (HTTPError, OSError) as exc:
+            if cut.is_set():
+                raise CutOff() from exc
+            raise
         finally:
+            deadline.cancel()
             pool.close()
         if status in REDIRECTS and location:
             url = urljoin(url, location)
@@ -225,10 +280,20 @@ def _checked_address(host: str, port: int, allow_private: bool) -> str:
 def _pool(address: str, port: int, host: str, https: bool, timeout: float):
     if https:
         # Connected to the checked address; the certificate is checked against the host's name.
-        return urllib3.HTTPSConnectionPool(address, port, server_hostname=host,
-                                           assert_hostname=host, cert_reqs="CERT_REQUIRED",
-                                           maxsize=1, retries=False, timeout=timeout)
-    return urllib3.HTTPConnectionPool(address, port, maxsize=1, retries=False, timeout=timeout)
+        return _HTTPSPool(address, port, server_hostname=host, assert_hostname=host,
+                          cert_reqs="CERT_REQUIRED", maxsize=1, retries=False, timeout=timeout)
+    return _HTTPPool(address, port, maxsize=1, retries=False, timeout=timeout)
+
+
+def _cut(pool, cut: threading.Event) -> None:
+    """Shut the hop's socket: a read blocked on it ends at once."""
+    cut.set()
+    raw = getattr(pool.opened, "raw", None)
+    if raw is not None:
+        try:
+            raw.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
 
 
 def _host_header(host: str, port: int | None) -> str:
