@@ -216,3 +216,21 @@ def test_a_password_set_in_the_settings_voids_a_reset_link_sent_before(app, inbo
                                     "csrf_token": csrf(browser)})
     assert post.status_code == 410
     assert sign_in(app.test_client(), "alice", NEW_PASSWORD).status_code == 303
+
+
+def test_whether_an_account_matches_is_found_out_once_the_answer_is_sent(app, inbox):
+    # The answer cannot take longer for a known account: looking it up, making its link and
+    # queueing the mail all wait until the answer has gone.
+    verified(app, inbox, "alice", "alice@example.com")
+    sent = len(inbox.messages)
+    browser = app.test_client()
+    answer = browser.post("/password/forgot", data={"login": "alice", "csrf_token": csrf(browser)},
+                          buffered=False)
+    assert answer.status_code == 200
+    assert "If an account matches" in answer.get_data(as_text=True)
+    with app.app_context(), transaction("auth") as session:
+        assert list(session.scalars(select(EmailToken).where(EmailToken.purpose == "reset"))) == []
+    assert len(inbox.messages) == sent
+    answer.close()  # the server has sent it all
+    assert len(inbox.messages) == sent + 1 and inbox.messages[-1]["To"] == "alice@example.com"
+    assert app.test_client().get(path_of(link_in(inbox.messages[-1]))).status_code == 200

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+
 from flask import (
     Blueprint,
+    Flask,
     abort,
+    current_app,
     jsonify,
     make_response,
     redirect,
@@ -35,6 +40,7 @@ from chaoshub.core.web import (
     safe_next,
 )
 
+log = logging.getLogger(__name__)
 auth = Blueprint("auth", __name__)
 INTENT = "chaoshub_oauth_intent"
 # service.USERNAME as an HTML pattern: browsers anchor it themselves and compile it with the
@@ -236,14 +242,21 @@ def forgot_password_page():
 def forgot_password():
     """Mail a reset link if an account matches: the same answer either way."""
     login = request.form.get("login", "")[:320]
+    client_ip = request.remote_addr or ""
     try:
-        service.request_password_reset(login, external_url(""), request.remote_addr or "")
+        service.count_reset_ask(client_ip)
     except RateLimited as error:
         response = make_response(_forgot_page(message=error.message, login=login),
                                  error.status)
         response.headers["Retry-After"] = str(error.retry_after)
         return response
-    return _forgot_page(sent=True)
+    response = _forgot_page(sent=True)
+    # Whether an account matches is found out once the answer has gone: a known account's
+    # link and mail (database writes, templates) would otherwise make its answer slower.
+    response.call_on_close(functools.partial(
+        _reset_after_answer, current_app._get_current_object(), login, external_url(""),
+        client_ip))
+    return response
 
 
 @auth.get("/password/reset/<secret>")
@@ -280,6 +293,14 @@ def _forgot_page(**context):
                                              mail_enabled=mail.enabled(), **context))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _reset_after_answer(app: Flask, login: str, base_url: str, client_ip: str) -> None:
+    with app.app_context():
+        try:
+            service.request_password_reset(login, base_url, client_ip)
+        except Exception:  # the answer is sent: all that is left is to say why nothing went
+            log.warning("a password reset link could not be made", exc_info=True)
 
 
 def _reset_page(username: str, message: str | None = None, status: int = 200):

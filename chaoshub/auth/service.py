@@ -396,12 +396,18 @@ def verify_email(claim: str, secret: str) -> EmailAddress:
         return EmailAddress(email=account.email, verified=True, mail_enabled=mail.enabled())
 
 
-def request_password_reset(login: str, base_url: str, client_ip: str = "") -> None:
-    """Mail a link that resets the password (valid an hour) to the verified address of the
-    local account named by `login` (its username or address). Answers the same whether an
-    account matches or not, and sends nothing when none does."""
+def count_reset_ask(client_ip: str) -> None:
+    """Count an ask for a reset link from `client_ip`: RateLimited past RESET_ASK_LIMIT an
+    hour, whatever account it names."""
     ratelimit.refuse_when_over(SERVICE, "reset-ask", client_ip, RESET_ASK_LIMIT, MAIL_WINDOW)
     ratelimit.record_failure(SERVICE, "reset-ask", client_ip, MAIL_WINDOW)
+
+
+def request_password_reset(login: str, base_url: str, client_ip: str = "") -> None:
+    """Mail a link that resets the password (valid an hour) to the verified address of the
+    local account named by `login` (its username or address); nothing when none matches.
+    The page calls it once its answer is sent (see count_reset_ask), so that answer is the
+    same, and as quick, whether an account matches or not."""
     if not mail.enabled():
         return
     with transaction(SERVICE) as session:
