@@ -610,3 +610,58 @@ def test_a_receiver_that_drips_its_answer_is_cut_off(hub):
         dripping.close()
     assert not answer.ok and answer.status is None
     assert answer.error.startswith("no whole answer within"), answer
+
+
+def _tls_files(folder) -> tuple[str, str, str]:
+    """A CA, and a certificate it signed for 127.0.0.1 with its key: (ca, cert, key) paths."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def made(subject, issuer, key, signer, ca: bool, san=None):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(days=1))
+                   .not_valid_after(now + timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = made(ca_name, ca_name, ca_key, ca_key, True)
+    cert = made(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), ca_name,
+                key, ca_key, False, [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    paths = [str(folder / name) for name in ("ca.pem", "cert.pem", "key.pem")]
+    pem = serialization.Encoding.PEM
+    for path, data in zip(paths, (ca.public_bytes(pem), cert.public_bytes(pem),
+                                  key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption())), strict=True):
+        with open(path, "wb") as file:
+            file.write(data)
+    return paths[0], paths[1], paths[2]
+
+
+def test_a_redirect_from_https_to_plain_http_is_refused(hub, receiver, other_receiver,
+                                                        tmp_path, monkeypatch):
+    # The body (and what it tells of the workspace) never leaves TLS for a cleartext hop.
+    import ssl
+
+    ca, cert, key = _tls_files(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", ca)  # what the hub's default trust store reads
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+    secure = receiver.url.replace("http://", "https://")
+    receiver.codes, receiver.location = [200], ""
+    assert webhook_targets.post(secure, b"{}", {}, 1.0, True).ok  # TLS to it works
+    receiver.codes, receiver.location = [307], other_receiver.url
+    answer = webhook_targets.post(secure, b"{}", {}, 1.0, True)
+    assert answer.refused and "https" in answer.error, answer
+    assert other_receiver.received == []

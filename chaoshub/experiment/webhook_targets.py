@@ -5,7 +5,8 @@ the connection goes to the address that was checked (the Host header and TLS nam
 host's), so a name that resolves again to another address between the check and the connect
 (DNS rebinding) reaches nothing new. Private, loopback, link-local, CGNAT, unique-local and
 other non-global addresses are refused unless ALLOW_PRIVATE_TARGETS is true; cloud metadata
-always is. Redirects are followed by hand, a few at most, each target checked the same way.
+always is. Redirects are followed by hand, a few at most, each target checked the same way
+(and never from https to plain http).
 """
 
 from __future__ import annotations
@@ -251,6 +252,9 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
             pool.close()
         if status in REDIRECTS and location:
             url = urljoin(url, location)
+            if https and urlsplit(url).scheme != "https":
+                # The body (and its signature) never leaves TLS for a cleartext hop.
+                raise TargetRefused("a redirect from https to plain http")
             continue
         return status, excerpt.decode("utf-8", "replace")
     raise TargetRefused(f"more than {MAX_REDIRECTS} redirects")
