@@ -665,3 +665,29 @@ def test_a_redirect_from_https_to_plain_http_is_refused(hub, receiver, other_rec
     answer = webhook_targets.post(secure, b"{}", {}, 1.0, True)
     assert answer.refused and "https" in answer.error, answer
     assert other_receiver.received == []
+
+
+def test_a_worker_leases_each_delivery_as_it_sends_it(hub, alice, receiver, monkeypatch):
+    # A lease lasts one attempt: taken for a whole batch at once, those at the batch's end
+    # ran out behind slow receivers, and another worker sent them as well.
+    from sqlalchemy import func, select
+
+    from chaoshub.core.db import transaction
+    from chaoshub.experiment.models import WebhookDelivery
+
+    subscribe(alice, receiver.url, ["experiment.changed"])
+    made = create(alice)
+    for title in ("One", "Two", "Three"):
+        change(alice, made["id"], title)
+    leased = []
+    real = webhook_delivery.attempt
+
+    def counted(delivery_id):  # a spy: the real attempt still sends
+        with transaction("experiment") as session:
+            leased.append(session.scalar(select(func.count()).select_from(WebhookDelivery)
+                                         .where(WebhookDelivery.lease_until.is_not(None))))
+        return real(delivery_id)
+
+    monkeypatch.setattr(webhook_delivery, "attempt", counted)
+    assert deliver(hub) == 3
+    assert leased == [1, 1, 1] and len(receiver.received) == 3

@@ -1,12 +1,12 @@
 """Sending what notifications.py owes: by the workers, never in a web request.
 
-Each worker process runs a thread that takes the deliveries that are due, a few at a time: a
-delivery is leased (a conditional update of its `lease_until`, and on PostgreSQL the rows are
-taken FOR UPDATE SKIP LOCKED), so several workers never send the same one at once, and one whose
-worker died is taken again once its lease ends. Each attempt is logged with its answer's code
-(or the error), its time and duration. A failed one is tried again after the next delay of
-SCHEDULE (times WEBHOOK_RETRY_SCALE), about a day in all, then given up; a refused target
-(SSRF) is given up at once.
+Each worker process runs a thread that takes the deliveries that are due, one at a time as it
+sends them (up to BATCH a round): a delivery is leased (a conditional update of its
+`lease_until`, and on PostgreSQL the rows are taken FOR UPDATE SKIP LOCKED), so several workers
+never send the same one at once, and one whose worker died is taken again once its lease ends.
+Each attempt is logged with its answer's code (or the error), its time and duration. A failed
+one is tried again after the next delay of SCHEDULE (times WEBHOOK_RETRY_SCALE), about a day in
+all, then given up; a refused target (SSRF) is given up at once.
 """
 
 from __future__ import annotations
@@ -49,13 +49,20 @@ def secret_context(webhook_id: str, what: str) -> str:
 
 def deliver_due(limit: int = BATCH) -> int:
     """Send the deliveries that are due, `limit` at most; how many were attempted."""
-    taken = _lease(limit)
-    for delivery_id in taken:
+    tried: list[str] = []
+    while len(tried) < limit:
+        # One lease at a time, taken as it is sent: a lease lasts one attempt, and those left
+        # behind slow receivers would run out and be sent by another worker as well. Once
+        # each a round: a retry due at once waits for the next.
+        taken = _lease(1, tried)
+        if not taken:
+            break
+        tried.append(taken[0])
         try:
-            attempt(delivery_id)
+            attempt(taken[0])
         except Exception:  # one delivery's trouble must not hold back the others
-            log.exception("webhook delivery %s: the attempt failed", delivery_id)
-    return len(taken)
+            log.exception("webhook delivery %s: the attempt failed", taken[0])
+    return len(tried)
 
 
 def _lease_seconds() -> float:
@@ -64,12 +71,14 @@ def _lease_seconds() -> float:
         webhook_targets.MAX_REDIRECTS + 1) + 30
 
 
-def _lease(limit: int) -> list[str]:
+def _lease(limit: int, tried: list[str] | None = None) -> list[str]:
     now = utcnow()
     until = now + timedelta(seconds=_lease_seconds())
     free = or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now)
     due = [WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now, free,
            WebhookDelivery.webhook_id.in_(select(Webhook.id).where(Webhook.active.is_(True)))]
+    if tried:
+        due.append(WebhookDelivery.id.not_in(tried))
     taken = []
     with transaction(SERVICE) as session:
         # PostgreSQL: rows another worker is leasing are skipped, not waited on. SQLite has one
