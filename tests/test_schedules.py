@@ -98,6 +98,9 @@ def test_a_one_off_schedule_fires_once_and_must_be_to_come(app, alice, saved):
     ({"kind": "once", "at": "next tuesday"}, "/at"),
     ({"kind": "once", "at": "2030-02-30T10:00"}, "/at"),
     ({"kind": "once"}, "/at"),
+    # At the end of the calendar: in UTC, or in the schedule's zone, past year 9999.
+    ({"kind": "once", "at": "9999-12-31T23:59", "time_zone": "America/New_York"}, "/at"),
+    ({"kind": "once", "at": "9999-12-31T23:00Z", "time_zone": "Pacific/Kiritimati"}, "/at"),
     ({}, "/cron"),
     ({"cron": "* * * * *", "version": 7}, "/version"),
     ({"cron": "* * * * *", "version": 0}, "/version"),

@@ -245,6 +245,12 @@ def _moment(text: Any, zone: str, found: list) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(zone))
+    try:
+        # Shown in its zone and kept in UTC: neither may fall past the calendar's end.
+        moment.astimezone(UTC).astimezone(ZoneInfo(zone))
+    except OverflowError:
+        found.append(problem("at", "a time before the year 9999"))
+        return None
     return moment
 
 
