@@ -152,6 +152,26 @@ def test_a_previous_run_still_going_skips_queues_or_is_aborted(app, alice):
     assert [r.id for r in runs_of(app, queues["id"])][1] == started["run_id"]
 
 
+def test_a_firing_that_waits_does_not_start_once_its_schedule_is_disabled(app, alice):
+    saved = create(alice, document=runnable())
+    made = schedule(alice, saved["id"], overlap="queue", cron="0 */2 * * *")
+    at = first_time(made)
+    assert tick(app, at + timedelta(seconds=1)) == 1
+    assert tick(app, at + timedelta(hours=2, seconds=1)) == 1
+    assert firings(alice, made)[0]["outcome"] == "waiting"
+    disabled = alice.patch(f"/api/v1/schedules/{made['id']}", json={"enabled": False},
+                           headers={"X-CSRF-Token": alice.get_cookie("chaoshub_csrf").value})
+    assert disabled.status_code == 200, disabled.get_json()
+    [first] = runs_of(app, saved["id"])
+    with app.app_context():
+        assert hub_runs.end(first.id, "finished")
+    assert tick(app, at + timedelta(hours=2, seconds=30)) == 1
+    waited = firings(alice, made)[0]
+    assert (waited["outcome"], waited["run_id"]) == ("skipped", None)
+    assert waited["reason"] == "the schedule was disabled"
+    assert [r.id for r in runs_of(app, saved["id"])] == [first.id]
+
+
 def test_a_firing_outside_the_allowed_windows_is_skipped_and_inside_it_runs(app, alice):
     saved = create(alice, document=runnable())
     made = schedule(alice, saved["id"], overlap="queue")

@@ -193,6 +193,8 @@ def _decide(firing: Firing, now: datetime, waited: bool = False) -> Decision:
     row, experiment = firing.schedule, firing.experiment
     if experiment is None:
         return Decision("skipped", "the experiment is gone")
+    if not row.enabled:  # disabled while its firing waited for the previous run
+        return Decision("skipped", "the schedule was disabled")
     run_id = new_id()
     try:
         claim = auth.run_claim(row.created_by, list(auth.RUN_REPORTING_SCOPES), run_id)
