@@ -26,6 +26,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.envelopes: list[list[str]] = []  # each message's envelope recipients
         self.arrived = threading.Condition()
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's)
@@ -33,6 +34,7 @@ class Inbox:
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         with self.arrived:
             self.messages.append(message)
+            self.envelopes.append(list(envelope.rcpt_tos))
             self.arrived.notify_all()
         return "250 OK"
 

@@ -64,7 +64,8 @@ def test_an_address_set_on_the_settings_page_is_verified_by_the_mailed_link(app,
     page = alice.get("/settings?email=verified").get_data(as_text=True)
     assert ">verified<" in page and "is verified" in page
     assert alice.get("/api/v1/me/email").get_json() == {
-        "email": "Alice@example.com", "verified": True, "mail_enabled": True}
+        "email": "Alice@example.com", "verified": True, "mail_enabled": True,
+        "notifications": False}
     # The link works once.
     again = alice.get(path_of(link))
     assert again.status_code == 410 and "used already" in again.get_data(as_text=True)
@@ -104,7 +105,8 @@ def test_changing_the_address_unverifies_it_and_old_links_stop_working(app, inbo
     assert alice.get("/api/v1/me/email").get_json()["verified"] is True
     set_email(alice, "alice@example.org")
     assert alice.get("/api/v1/me/email").get_json() == {
-        "email": "alice@example.org", "verified": False, "mail_enabled": True}
+        "email": "alice@example.org", "verified": False, "mail_enabled": True,
+        "notifications": False}
     set_email(alice, "alice@example.net")
     first_new, second_new = inbox.messages[1:]
     assert first_new["To"] == "alice@example.org" and second_new["To"] == "alice@example.net"
@@ -135,7 +137,7 @@ def test_the_api_sets_the_address_for_a_session_only_and_refuses_bad_ones(app, i
                     headers={"X-CSRF-Token": csrf(alice)})
     assert put.status_code == 202
     assert put.get_json() == {"email": "alice@example.com", "verified": False,
-                              "mail_enabled": True}
+                              "mail_enabled": True, "notifications": False}
     assert len(inbox.messages) == 1
     bad = alice.put("/api/v1/me/email", json={"email": "not an address"},
                     headers={"X-CSRF-Token": csrf(alice)})
@@ -202,7 +204,8 @@ def test_without_smtp_pages_say_mail_is_off_and_nothing_fails(settings):
         form = set_email(alice, "alice@example.com")
         assert form.status_code == 409 and "sends no mail" in form.get_data(as_text=True)
         assert alice.get("/api/v1/me/email").get_json() == {
-            "email": None, "verified": False, "mail_enabled": False}
+            "email": None, "verified": False, "mail_enabled": False,
+            "notifications": False}
         forgot = hub.test_client().get("/password/forgot")
         assert forgot.status_code == 200 and 'data-testid="mail-off"' in forgot.get_data(
             as_text=True)

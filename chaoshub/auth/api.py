@@ -14,9 +14,11 @@ api = Blueprint("auth_api", __name__, url_prefix="/api/v1")
 
 
 class EmailRequest(Body):
-    """The account's new email address; empty removes it."""
+    """The account's new email address ("" removes it), and whether it wants its workspaces'
+    notifications by mail; what is left out stays."""
 
-    email: str = Field(..., max_length=320, description="an address, or \"\" to remove it")
+    email: str | None = Field(None, max_length=320, description="an address, or \"\" to remove it")
+    notifications: bool | None = None
 
 
 @api.get("/me")
@@ -40,9 +42,16 @@ def get_email():
                tags=["account"])
 def put_email():
     """Set the caller's email address (a session only): unverified until the link mailed to it
-    is followed while signed in (202); "" removes it (200)."""
+    is followed while signed in (202); "" removes it (200). `notifications`: mail me my
+    workspaces' notifications (to the verified address)."""
     asked = body(EmailRequest)
-    found = service.set_email(signed_in_claim(), asked.email, external_url(""))
+    claim = signed_in_claim()
+    found = service.email_address_of_session(claim)
+    if asked.notifications is not None:
+        found = service.set_email_notifications(claim, asked.notifications)
+    sent = asked.email is not None
+    if sent:
+        found = service.set_email(claim, asked.email, external_url(""))
     response = jsonify(found.model_dump(mode="json"))
-    response.status_code = 202 if found.email and not found.verified else 200
+    response.status_code = 202 if sent and found.email and not found.verified else 200
     return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chaoshub.core.events import OutboxAckColumns, OutboxEventColumns
@@ -35,6 +35,8 @@ class Account(Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The address lower-cased: how a password reset finds the account it names.
     email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    # The account asked for its workspaces' email notifications (to its verified address).
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=False)
     avatar_url: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -215,6 +215,15 @@ def change_email():
     return redirect(f"/settings?email={notice}", code=303)
 
 
+@auth.post("/settings/email/notifications")
+def change_email_notifications():
+    """Opt in to (or out of) the workspaces' notifications by mail."""
+    claim = _claim_or_401()
+    wanted = request.form.get("notifications") == "on"
+    service.set_email_notifications(claim, wanted)
+    return redirect(f"/settings?email={'subscribed' if wanted else 'unsubscribed'}", code=303)
+
+
 @auth.get("/settings/email/verify/<secret>")
 def verify_email(secret: str):
     """Follow a verification link: signed in as its account, the address is verified."""
@@ -383,5 +392,6 @@ def _settings(claim: str, message: str | None = None, status: int = 200):
         labels={p.name: p.label for p in oauth.providers().values()}, message=message,
         notice=request.args.get("linked") or request.args.get("password")
         or request.args.get("email"), mail_enabled=mail.enabled(),
+        address=service.email_address_of_session(claim),
     )
     return html, status

@@ -100,3 +100,4 @@ class EmailAddress(Frozen):
     email: str | None
     verified: bool
     mail_enabled: bool
+    notifications: bool = False  # mail me my workspaces' notifications (once verified)

@@ -337,10 +337,45 @@ def set_password(claim: str, password: str) -> None:
 
 def email_address_of_session(claim: str) -> EmailAddress:
     """The signed-in account's own address and whether it is verified (a session only)."""
-    _session_only(claim)
-    account = get_account(claim)
-    return EmailAddress(email=account.email, verified=account.email_verified,
-                        mail_enabled=mail.enabled())
+    user = _session_only(claim)
+    with transaction(SERVICE) as session:
+        account = session.get(Account, user.sub)
+        if account is None:
+            raise Unauthorized("the account no longer exists")
+        return _address_view(account)
+
+
+def set_email_notifications(claim: str, wanted: bool) -> EmailAddress:
+    """Opt the signed-in account in to (or out of) its workspaces' email notifications; they
+    go to its address once it is verified."""
+    user = _session_only(claim)
+    with transaction(SERVICE) as session:
+        account = session.get(Account, user.sub)
+        if account is None:
+            raise Unauthorized("the account no longer exists")
+        account.email_notifications = bool(wanted)
+        return _address_view(account)
+
+
+@interface.public(callers=("experiment",))
+def notification_addresses(account_ids: list[str], chosen: bool = False) -> list[str]:
+    """The verified addresses of these accounts a notification may be mailed to: of those
+    that opted in, or, `chosen` by name by a workspace's maintainer, of them all."""
+    ids = [i for i in account_ids or [] if isinstance(i, str)][:1000]
+    if not ids:
+        return []
+    query = select(Account.email).where(Account.id.in_(ids), Account.email.is_not(None),
+                                        Account.email_verified_at.is_not(None))
+    if not chosen:
+        query = query.where(Account.email_notifications.is_(True))
+    with transaction(SERVICE) as session:
+        return sorted(set(session.scalars(query)))
+
+
+def _address_view(account: Account) -> EmailAddress:
+    return EmailAddress(email=account.email, verified=account.email_verified_at is not None,
+                        mail_enabled=mail.enabled(),
+                        notifications=bool(account.email_notifications))
 
 
 def set_email(claim: str, email: str, base_url: str) -> EmailAddress:
@@ -374,8 +409,7 @@ def set_email(claim: str, email: str, base_url: str) -> EmailAddress:
                 "verify_email", to=wanted, subject="Verify your email address for ChaosHub",
                 username=account.username, link=f"{base_url}/settings/email/verify/{secret}",
                 hours=24))
-        return EmailAddress(email=account.email, verified=account.email_verified_at is not None,
-                            mail_enabled=mail.enabled())
+        return _address_view(account)
 
 
 def verify_email(claim: str, secret: str) -> EmailAddress:
@@ -393,7 +427,7 @@ def verify_email(claim: str, secret: str) -> EmailAddress:
         mail_links.consume(session, row)
         account.email_verified_at = utcnow()
         log.info("email address verified for %s", account.id)
-        return EmailAddress(email=account.email, verified=True, mail_enabled=mail.enabled())
+        return _address_view(account)
 
 
 def count_reset_ask(client_ip: str) -> None:

@@ -120,10 +120,14 @@ def connect(config: Any) -> smtplib.SMTP:
         smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
     else:
         smtp = smtplib.SMTP(host, port, timeout=timeout)
+    try:
         if config["SMTP_SECURITY"] == "starttls":
             smtp.starttls(context=context)
-    if config["SMTP_USERNAME"]:
-        smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
+        if config["SMTP_USERNAME"]:
+            smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
+    except BaseException:
+        smtp.close()  # refused: the socket goes now, not when it is collected
+        raise
     return smtp
 
 
@@ -176,9 +180,9 @@ class MailOutbox:
                         smtp = connect(config)
                     smtp.send_message(compose(row, config["MAIL_FROM"]))
                 except smtplib.SMTPRecipientsRefused as exc:
-                    self._drop(row, _reason(exc))  # the server will never take it
+                    self._drop(row, reason(exc))  # the server will never take it
                 except (smtplib.SMTPException, OSError) as exc:
-                    self._retry(row, now, _reason(exc))
+                    self._retry(row, now, reason(exc))
                     break  # the server is away or refuses us: the rest waits too
                 else:
                     self._sent(row)
@@ -240,8 +244,9 @@ class _Claimed(Message):
     attempts: int = 0
 
 
-def _reason(exc: BaseException) -> str:
-    # The server's answer or the socket's error: neither holds the password.
+def reason(exc: BaseException) -> str:
+    """What went wrong, for a log: the server's answer or the socket's error (neither holds
+    the password)."""
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}"[:ERROR_CHARS]
 

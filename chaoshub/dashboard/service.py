@@ -56,6 +56,7 @@ from chaoshub.dashboard.public.members import (
     page_workspace_members,
     remove_member,
     remove_workspace_member,
+    workspace_member_ids,
 )
 from chaoshub.dashboard.public.orgs import (
     create_org,
@@ -147,7 +148,7 @@ __all__ = [
     # Members.
     "list_members", "page_members", "add_member", "change_member_role", "remove_member",
     "list_workspace_members", "page_workspace_members", "add_workspace_member",
-    "change_workspace_member_role", "remove_workspace_member",
+    "change_workspace_member_role", "remove_workspace_member", "workspace_member_ids",
     # Invitations.
     "create_invitation", "list_invitations", "page_invitations", "revoke_invitation",
     "my_invitations", "page_my_invitations", "get_invitation", "accept_invitation",

@@ -304,12 +304,15 @@ class Webhook(Base):
     # was made or last changed; a renamed org's old name redirects).
     org_name: Mapped[str] = mapped_column(Text, default="")
     workspace_name: Mapped[str] = mapped_column(Text, default="")
-    kind: Mapped[str] = mapped_column(String(10))  # "webhook" or "slack"
+    kind: Mapped[str] = mapped_column(String(10))  # "webhook", "slack" or "email"
     # What answers show of the target: a webhook's URL whole, a Slack URL cut to its host.
     url: Mapped[str] = mapped_column(Text)
     url_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)  # a Slack URL
     secret_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)  # "whsec_..."
     events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # An email notification's chosen members ({"id", "username"} each); None: the workspace's
+    # members who opted in to notifications by mail.
+    recipients: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(String(36))

@@ -27,7 +27,7 @@ from chaoshub.core import metrics
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
 from chaoshub.core.process_thread import ProcessThread
-from chaoshub.experiment import secret_box, slack_messages, webhook_targets
+from chaoshub.experiment import email_notices, secret_box, slack_messages, webhook_targets
 from chaoshub.experiment.models import Webhook, WebhookAttempt, WebhookDelivery
 
 SERVICE = "experiment"
@@ -112,6 +112,8 @@ def attempt(delivery_id: str) -> bool:
 def _send(hook: Webhook, delivery: WebhookDelivery) -> webhook_targets.Answer:
     config = current_app.config
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    if hook.kind == "email":
+        return email_notices.send(hook, delivery)
     try:
         if hook.kind == "slack":
             url = secret_box.open_sealed(hook.url_sealed or "", secret_context(hook.id, "url"))

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, make_response, redirect, render_template, request
 
+from chaoshub.core import mail
 from chaoshub.core.errors import HubError, NotFound, problems_by_field
 from chaoshub.core.web import current_claim, signed_in_claim
 from chaoshub.experiment import grants, notifications, webhooks
@@ -45,6 +46,27 @@ def create_webhook(org: str, workspace: str):
     response = _page(claim, org, workspace, created=made)
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"  # the secret stays out of caches
+    return response
+
+
+@webhook_pages.post(f"{PAGE}/email")
+def create_email_notification(org: str, workspace: str):
+    """The form that adds an email notification: to the members named (usernames, separated
+    by commas or spaces), or to the members who opted in."""
+    claim = signed_in_claim()
+    form = request.form
+    names = [n for n in form.get("recipients", "").replace(",", " ").split() if n]
+    try:
+        made = webhooks.create_webhook(claim, org, workspace, "", form.getlist("events"),
+                                       "email", form.get("description", ""), names or None)
+    except HubError as error:
+        if error.status >= 500:
+            raise
+        kept = {"description": form.get("description", ""), "kind": "email",
+                "events": form.getlist("events"), "recipients": form.get("recipients", "")}
+        return _page(claim, org, workspace, error, kept)
+    response = _page(claim, org, workspace, created=made)
+    response.status_code = 201
     return response
 
 
@@ -118,5 +140,6 @@ def _page(claim: str, org: str, workspace: str, error: HubError | None = None, f
         "experiment/notifications.html", ws=where, hooks=listing.webhooks, base=_base(where),
         kinds=KINDS, event_types=notifications.EVENT_TYPES, error=error,
         problems=problems_by_field(error.details) if error else {}, form=form or {},
-        created=created, deleted=request.args.get("deleted") and not error)
+        created=created, deleted=request.args.get("deleted") and not error,
+        mail_enabled=mail.enabled())
     return make_response(html, error.status if error else 200)

@@ -108,17 +108,21 @@ class TargetRefused(Exception):
 @dataclass(frozen=True)
 class Answer:
     """What came of one POST: the status code (None when no answer came), an excerpt of the
-    body, an error, the time it took, and whether the target was refused."""
+    body, an error, the time it took, and whether the target was refused. A mail's answer
+    is the SMTP server's (250), and says itself whether it was `delivered`."""
 
     status: int | None
     excerpt: str = ""
     error: str = ""
     duration_ms: int = 0
     refused: bool = False
+    delivered: bool | None = None
 
     @property
     def ok(self) -> bool:
-        """True for a 2xx answer."""
+        """True for a 2xx answer (or a mail the server took)."""
+        if self.delivered is not None:
+            return self.delivered
         return self.status is not None and 200 <= self.status < 300
 
 

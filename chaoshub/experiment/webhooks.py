@@ -19,7 +19,8 @@ from flask import current_app
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from chaoshub.core import claims, paging
+from chaoshub.auth import service as auth
+from chaoshub.core import claims, mail, paging
 from chaoshub.core.claims import UserClaim
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
@@ -32,6 +33,7 @@ from chaoshub.core.errors import (
 )
 from chaoshub.core.models import new_id, utcnow
 from chaoshub.core.schemas import Frozen
+from chaoshub.dashboard import service as dashboard
 from chaoshub.dashboard.service import WorkspaceGrant
 from chaoshub.experiment import grants, notifications, secret_box, webhook_targets
 from chaoshub.experiment.models import Webhook, WebhookAttempt, WebhookDelivery
@@ -46,7 +48,8 @@ DELIVERIES = "webhook deliveries"
 MAX_WEBHOOKS = 20  # per workspace
 SECRET_BYTES = 32
 SLACK_HOST = "hooks.slack.com"
-Kind = Literal["webhook", "slack"]
+Kind = Literal["webhook", "slack", "email"]
+MAX_RECIPIENTS = 50  # members an email notification names
 EventType = Literal[
     "run.started", "run.finished", "run.deviated", "run.failed", "run.aborted",
     "run.interrupted", "run.refused", "schedule.skipped", "killswitch.engaged",
@@ -66,6 +69,8 @@ class WebhookView(Frozen):
     active: bool
     created_at: datetime
     updated_at: datetime
+    # An email notification's chosen members (usernames); None: the members who opted in.
+    recipients: list[str] | None = None
 
 
 class CreatedWebhook(WebhookView):
@@ -161,12 +166,18 @@ def list_deliveries(claim: str, webhook_id: str, cursor: str | None = None,
 
 
 def create_webhook(claim: str, org: str, workspace: str, url: str, events: list[str],
-                   kind: Kind = "webhook", description: str = "") -> CreatedWebhook:
-    """Add a webhook (or a Slack notification) to the workspace; the answer shows its signing
-    secret, the one time it is shown."""
+                   kind: Kind = "webhook", description: str = "",
+                   recipients: list[str] | None = None) -> CreatedWebhook:
+    """Add a webhook (or a Slack or email notification) to the workspace; the answer shows
+    its signing secret, the one time it is shown. An email notification goes to the members
+    named in `recipients` (usernames), or to the members who opted in."""
     user, where = _manager_by_name(claim, org, workspace)
-    found = _url_problems(url, kind) + _event_problems(events) + _description_problems(
-        description)
+    if kind == "email":
+        _mail_on()
+        chosen, found = _recipients(claim, where, recipients)
+    else:
+        chosen, found = None, _url_problems(url, kind)
+    found += _event_problems(events) + _description_problems(description)
     if found:
         raise ValidationFailed("the webhook is not valid", found)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
@@ -181,7 +192,10 @@ def create_webhook(claim: str, org: str, workspace: str, url: str, events: list[
                       org_name=where.org_name, workspace_name=where.name, kind=kind,
                       events=_unique(events), description=description.strip(), active=True,
                       created_by=user.sub, created_at=now, updated_at=now)
-        _set_url(row, url)
+        if kind == "email":
+            _set_recipients(row, chosen)
+        else:
+            _set_url(row, url)
         if kind == "webhook":
             row.secret_sealed = secret_box.seal(secret, secret_context(row.id, "secret"))
         session.add(row)
@@ -193,11 +207,23 @@ def create_webhook(claim: str, org: str, workspace: str, url: str, events: list[
 
 def update_webhook(claim: str, webhook_id: str, url: str | None = None,
                    events: list[str] | None = None, active: bool | None = None,
-                   description: str | None = None) -> WebhookView:
-    """Change a webhook's URL, events, description, or turn it off and on."""
+                   description: str | None = None,
+                   recipients: list[str] | None = None) -> WebhookView:
+    """Change a webhook's URL (an email notification's recipients), events, description, or
+    turn it off and on."""
     user, where, hook = _managed(claim, webhook_id)
     found = []
-    if url is not None:
+    chosen = None
+    if hook.kind == "email":
+        if url is not None:
+            found.append(problem("url", "an email notification has no URL: name its "
+                                        "recipients"))
+        if recipients is not None:
+            chosen, more = _recipients(claim, where, recipients)
+            found += more
+    elif recipients is not None:
+        found.append(problem("recipients", "only an email notification has recipients"))
+    if url is not None and hook.kind != "email":
         found += _url_problems(url, hook.kind)
     if events is not None:
         found += _event_problems(events)
@@ -206,8 +232,10 @@ def update_webhook(claim: str, webhook_id: str, url: str | None = None,
         raise ValidationFailed("the change is not valid", found)
     with write(user) as work:
         row = _row(work.session, hook.id, lock=True)
-        if url is not None:
+        if url is not None and row.kind != "email":
             _set_url(row, url)
+        if recipients is not None and row.kind == "email":
+            _set_recipients(row, chosen)
         if events is not None:
             row.events = _unique(events)
         if active is not None:
@@ -279,7 +307,9 @@ def view(row: Webhook) -> WebhookView:
     """What answers show of a webhook."""
     return WebhookView(id=row.id, workspace_id=row.workspace_id, kind=row.kind, url=row.url,
                        events=list(row.events or []), description=row.description,
-                       active=row.active, created_at=row.created_at, updated_at=row.updated_at)
+                       active=row.active, created_at=row.created_at, updated_at=row.updated_at,
+                       recipients=[r["username"] for r in row.recipients]
+                       if row.recipients else None)
 
 
 def _set_url(row: Webhook, url: str) -> None:
@@ -290,6 +320,42 @@ def _set_url(row: Webhook, url: str) -> None:
         row.url = f"{parts.scheme}://{parts.hostname}/…"
     else:
         row.url = url
+
+
+def _set_recipients(row: Webhook, chosen: list[dict[str, str]] | None) -> None:
+    # What answers show of an email notification's target, in the place of a URL.
+    row.recipients = chosen or None
+    row.url = ("email: " + ", ".join(r["username"] for r in chosen) if chosen
+               else "email: the members who opted in")[:2000]
+
+
+def _mail_on() -> None:
+    if not mail.enabled():
+        raise Conflict("this hub sends no mail (no SMTP server is set up): add a webhook or "
+                       "a Slack notification instead")
+
+
+def _recipients(claim: str, where: WorkspaceGrant, names: Any
+                ) -> tuple[list[dict[str, str]] | None, list[dict[str, str]]]:
+    """The members `names` (usernames) chooses, and the problems with it; none chosen: the
+    members who opted in."""
+    if names is None or names == []:
+        return None, []
+    if not isinstance(names, list) or len(names) > MAX_RECIPIENTS:
+        return None, [problem("recipients", f"up to {MAX_RECIPIENTS} usernames")]
+    members = set(dashboard.workspace_member_ids(where.id))
+    chosen: list[dict[str, str]] = []
+    found = []
+    for index, name in enumerate(names):
+        try:
+            account = auth.find_account(claim, name) if isinstance(name, str) else None
+        except NotFound:
+            account = None
+        if account is None or account.id not in members:
+            found.append(problem(("recipients", index), "not a member of this workspace"))
+        elif account.id not in {c["id"] for c in chosen}:
+            chosen.append({"id": account.id, "username": account.username})
+    return chosen, found
 
 
 def _delete_deliveries(session: Session, webhook_ids: list[str]) -> None:
@@ -329,7 +395,8 @@ def _tell(work: ExperimentWrite, user: UserClaim, where: WorkspaceGrant, kind: s
 
 
 def _noun(row: Webhook) -> str:
-    return "Slack notification" if row.kind == "slack" else "webhook"
+    return {"slack": "Slack notification", "email": "email notification"}.get(row.kind,
+                                                                               "webhook")
 
 
 def _user(claim: str) -> UserClaim:

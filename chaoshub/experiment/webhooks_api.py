@@ -4,6 +4,7 @@ carry a signing secret once, in the 201 that makes the webhook, and never again)
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
+from pydantic import Field
 
 from chaoshub.core.openapi import Body, answers, body, docs, json_object, query, validated
 from chaoshub.core.paging import PageQuery
@@ -27,12 +28,14 @@ BASE = "/orgs/<org>/workspaces/<workspace>/webhooks"
 
 class NewWebhook(Body):
     """A webhook: where it goes, what it hears of, and its kind ("slack": a Slack incoming
-    webhook URL, a formatted message; "webhook": a signed JSON body)."""
+    webhook URL, a formatted message; "webhook": a signed JSON body; "email": a formatted
+    mail to `recipients`, or with none to the members who opted in, no URL)."""
 
-    url: str
+    url: str = ""
     events: list[EventType]
     kind: Kind = "webhook"
     description: str = ""
+    recipients: list[str] | None = Field(None, description="email: the members' usernames")
 
 
 class WebhookChange(Body):
@@ -42,6 +45,7 @@ class WebhookChange(Body):
     events: list[EventType] | None = None
     active: bool | None = None
     description: str | None = None
+    recipients: list[str] | None = Field(None, description="email: the members' usernames")
 
 
 class NoOptions(Body):
@@ -72,7 +76,8 @@ def create_webhook(org: str, workspace: str):
     """Add a webhook; 201 with it and its signing secret (`whsec_...`), shown this once."""
     new = body(NewWebhook)
     made = webhooks.create_webhook(signed_in_claim(), org, workspace, new.url,
-                                   list(new.events), new.kind, new.description)
+                                   list(new.events), new.kind, new.description,
+                                   new.recipients)
     response = jsonify(made.model_dump(mode="json"))
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/webhooks/{made.id}"
@@ -95,7 +100,7 @@ def update_webhook(webhook_id: str):
     change = body(WebhookChange)
     view = webhooks.update_webhook(signed_in_claim(), webhook_id, change.url,
                                    None if change.events is None else list(change.events),
-                                   change.active, change.description)
+                                   change.active, change.description, change.recipients)
     return jsonify(view.model_dump(mode="json"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chaoshub.auth import service as auth
@@ -155,6 +156,22 @@ def list_workspace_members(claim: str, org: str, workspace: str) -> list[Workspa
     with transaction(SERVICE) as session:
         _, ws, _ = workspace_access(session, user, org, workspace, "list_members")
         return store.workspace_members(session, ws)
+
+
+@interface.public(callers=("experiment",))
+def workspace_member_ids(workspace_id: str) -> list[str]:
+    """The accounts holding a role that reaches one workspace (its org's members and those
+    given a role in it): whom its email notifications may go to. No claim: experiment's
+    workers ask, for a notification a maintainer set up."""
+    with transaction(SERVICE) as session:
+        ws = session.get(Workspace, workspace_id) if isinstance(workspace_id, str) else None
+        if ws is None:
+            return []
+        ids = set(session.scalars(select(OrgMember.account_id)
+                                  .where(OrgMember.org_id == ws.org_id)))
+        ids.update(session.scalars(select(WorkspaceMember.account_id)
+                                   .where(WorkspaceMember.workspace_id == ws.id)))
+    return sorted(ids)
 
 
 @interface.public
