@@ -19,6 +19,8 @@ from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import create, journal
 
 SPEC = "/api/v1/openapi.json"
+# The operations that rename the org or workspace the generated requests aim at.
+RENAMES = ("/api/v1/orgs/{org}", "/api/v1/orgs/{org}/workspaces/{workspace}")
 UNDOCUMENTED = {SPEC, "/api/v1/docs"}
 
 
@@ -207,6 +209,11 @@ def check_operation(operation, hub: dict, answered: dict) -> None:
                     parameters[name] = hub[name]
             if "org" in parameters:
                 parameters.update(org="alice", workspace="Personal")
+            if case.method == "PATCH" and isinstance(case.body, dict) and \
+                    case.operation.path in RENAMES:
+                # A generated rename would move alice/Personal away from every operation
+                # after it (the names come from strings Hypothesis finds in the code).
+                case.body.pop("name", None)
         case.cookies = {**(case.cookies or {}), **hub["cookies"]}
         response = case.call_and_validate(
             headers=hub["headers"], checks=[not_a_server_error, response_schema_conformance])

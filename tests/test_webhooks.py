@@ -415,7 +415,7 @@ def test_bad_bodies_are_refused_with_pointers(hub, alice):
     assert post_json(alice, HOOKS, {"url": "https://example.com/x",
                                     "events": []}).status_code == 422
     assert post_json(alice, HOOKS, {"url": "https://example.com/x", "events": ["run.started"],
-                                    "kind": "email"}).status_code == 422
+                                    "kind": "sms"}).status_code == 422
     assert alice.get("/api/v1/webhooks/nope").status_code == 404
     assert alice.get("/api/v1/webhooks/nope/deliveries").status_code == 404
 

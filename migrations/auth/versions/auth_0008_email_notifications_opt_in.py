@@ -14,9 +14,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('email_notifications', sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
+    # A plain ADD COLUMN: a batch operation would copy `accounts` on SQLite, and dropping the
+    # old table there deletes every row that refers to it (ON DELETE CASCADE).
+    op.add_column('accounts', sa.Column('email_notifications', sa.Boolean(), nullable=False,
+                                        server_default=sa.false()))
 
 
 def downgrade() -> None:
