@@ -76,6 +76,20 @@ def test_a_firing_on_time_starts_one_run_as_its_owner_and_only_once(app, alice):
         at + timedelta(minutes=1)
 
 
+def test_more_schedules_due_at_once_than_a_batch_all_fire_in_the_tick(app, alice,
+                                                                        monkeypatch):
+    # A batch of two stands for the hundred: the third due at 09:00 must not wait for the
+    # next tick (with enough of them, later than the grace, and skipped as missed). Three:
+    # the workspace's policy runs three at once at most.
+    monkeypatch.setattr(scheduler, "BATCH", 2)
+    made = [schedule(alice, create(alice, document=runnable(f"Daily {n}"))["id"],
+                     cron="0 9 * * *") for n in range(3)]
+    at = first_time(made[0])
+    assert tick(app, at + timedelta(seconds=1)) == 3
+    for one in made:
+        assert [(f["outcome"], f["reason"]) for f in firings(alice, one)] == [("started", "")]
+
+
 def test_missed_firings_are_skipped_or_run_once_on_recovery(app, alice):
     skipping = create(alice, document=runnable("Skips"))
     catching = create(alice, document=runnable("Catches up"))

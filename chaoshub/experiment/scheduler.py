@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Flask, current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chaoshub.auth import service as auth
@@ -98,19 +98,32 @@ def tick(now: datetime | None = None, tick_seconds: float | None = None) -> int:
     now = now or utcnow()
     if tick_seconds is None:
         tick_seconds = float(current_app.config["SCHEDULER_TICK_SECONDS"])
+    done = 0
+    after = None
+    # Batch after batch in this tick (onwards from the last one taken, so a schedule that
+    # failed is not taken again): those due beyond the first batch must not wait for later
+    # ticks, where enough of them would turn late past the grace and be skipped as missed.
+    while True:
+        with transaction(SERVICE) as session:
+            query = select(Schedule.id, Schedule.next_fire_at).where(
+                Schedule.enabled.is_(True), Schedule.next_fire_at <= now)
+            if after is not None:
+                query = query.where(or_(Schedule.next_fire_at > after[1], and_(
+                    Schedule.next_fire_at == after[1], Schedule.id > after[0])))
+            due = session.execute(query.order_by(Schedule.next_fire_at, Schedule.id)
+                                  .limit(BATCH)).all()
+        for schedule_id, fire_at in due:
+            try:
+                done += fire(schedule_id, fire_at, now, tick_seconds)
+            except Exception:  # one schedule's trouble (a service away) holds back no other
+                log.warning("schedule %s: its firing at %s waits for the next tick",
+                            schedule_id, fire_at.isoformat(), exc_info=True)
+        if len(due) < BATCH:
+            break
+        after = tuple(due[-1])
     with transaction(SERVICE) as session:
-        due = session.execute(select(Schedule.id, Schedule.next_fire_at).where(
-            Schedule.enabled.is_(True), Schedule.next_fire_at <= now)
-            .order_by(Schedule.next_fire_at).limit(BATCH)).all()
         waiting = list(session.scalars(select(ScheduleFiring.id).where(
             ScheduleFiring.outcome == "waiting").order_by(ScheduleFiring.fire_at)))
-    done = 0
-    for schedule_id, fire_at in due:
-        try:
-            done += fire(schedule_id, fire_at, now, tick_seconds)
-        except Exception:  # one schedule's trouble (a service away) holds back no other
-            log.warning("schedule %s: its firing at %s waits for the next tick", schedule_id,
-                        fire_at.isoformat(), exc_info=True)
     for firing_id in waiting:
         try:
             done += start_waiting(firing_id, now)
