@@ -691,3 +691,24 @@ def test_a_worker_leases_each_delivery_as_it_sends_it(hub, alice, receiver, monk
     monkeypatch.setattr(webhook_delivery, "attempt", counted)
     assert deliver(hub) == 3
     assert leased == [1, 1, 1] and len(receiver.received) == 3
+
+
+def test_a_webhook_turned_off_is_not_pinged_nor_redelivered_to(hub, alice, receiver):
+    # Its workers send it nothing while it is off: a 202 saying "sent shortly" would be false.
+    hook = subscribe(alice, receiver.url, ["experiment.changed"])
+    pinged = alice.post(f"/api/v1/webhooks/{hook['id']}/test",
+                        headers={"X-CSRF-Token": csrf(alice)})
+    assert pinged.status_code == 202
+    off = alice.patch(f"/api/v1/webhooks/{hook['id']}", json={"active": False},
+                      headers={"X-CSRF-Token": csrf(alice)})
+    assert off.status_code == 200
+    for path in (f"/api/v1/webhooks/{hook['id']}/test",
+                 f"/api/v1/webhooks/{hook['id']}/deliveries/{pinged.get_json()['id']}"
+                 "/redeliver"):
+        refused = alice.post(path, headers={"X-CSRF-Token": csrf(alice)})
+        assert refused.status_code == 409, path
+        assert "turned off" in refused.get_json()["message"]
+    log = alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
+    assert len(log) == 1
+    page = alice.get(f"/alice/Personal/-/notifications/{hook['id']}").get_data(as_text=True)
+    assert "Turn on" in page and "Redeliver" not in page and "Send a ping" not in page

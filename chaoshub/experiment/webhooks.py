@@ -263,6 +263,7 @@ def delete_webhook(claim: str, webhook_id: str) -> None:
 def redeliver(claim: str, webhook_id: str, delivery_id: str) -> DeliveryView:
     """Send a delivery again, now, with a fresh retry schedule."""
     _, _, hook = _managed(claim, webhook_id)
+    _sending_to(hook)
     if not isinstance(delivery_id, str) or len(delivery_id) > 36:
         raise NotFound("no such delivery")
     with transaction(SERVICE) as session:
@@ -279,6 +280,7 @@ def redeliver(claim: str, webhook_id: str, delivery_id: str) -> DeliveryView:
 def ping(claim: str, webhook_id: str) -> DeliveryView:
     """Owe the webhook a `ping` notification, to see that it is heard; the workers send it."""
     _, where, hook = _managed(claim, webhook_id)
+    _sending_to(hook)
     now = utcnow()
     with transaction(SERVICE) as session:
         delivery_id = new_id()
@@ -433,6 +435,12 @@ def _managed(claim: str, webhook_id: Any) -> tuple[UserClaim, WorkspaceGrant, We
     if not where.allows(MANAGE):
         raise Forbidden("only the workspace's maintainers and owners manage its webhooks")
     return user, where, row
+
+
+def _sending_to(hook: Webhook) -> None:
+    # The workers send nothing to a webhook that is off: a delivery asked for would wait.
+    if not hook.active:
+        raise Conflict("the webhook is turned off: turn it on to send it anything")
 
 
 def _row(session: Session, webhook_id: Any, lock: bool = False) -> Webhook:

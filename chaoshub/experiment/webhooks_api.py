@@ -125,7 +125,7 @@ def list_deliveries(webhook_id: str):
 
 
 @webhooks_api.post("/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver")
-@docs.validate(resp=answers(DeliveryView, 401, 403, 404, status=202), tags=["webhooks"])
+@docs.validate(resp=answers(DeliveryView, 401, 403, 404, 409, status=202), tags=["webhooks"])
 def redeliver(webhook_id: str, delivery_id: str):
     """Send a delivery again (a worker sends it at once, with a fresh retry schedule)."""
     no_options()
@@ -134,7 +134,7 @@ def redeliver(webhook_id: str, delivery_id: str):
 
 
 @webhooks_api.post("/webhooks/<webhook_id>/test")
-@docs.validate(resp=answers(DeliveryView, 401, 403, 404, status=202), tags=["webhooks"])
+@docs.validate(resp=answers(DeliveryView, 401, 403, 404, 409, status=202), tags=["webhooks"])
 def test_webhook(webhook_id: str):
     """Send the webhook a `ping` notification (a worker sends it)."""
     no_options()
