@@ -269,3 +269,30 @@ def test_a_skipped_firing_owes_the_workspaces_webhooks_a_schedule_skipped(app, a
     assert payload["reason"] == "kill switch engaged"
     assert payload["schedule"]["id"] == made["id"]
     assert payload["experiment"]["id"] == saved["id"]
+
+
+def test_the_scheduler_thread_backs_off_and_logs_once_while_the_database_is_away(
+        app, tmp_path, signing_key_file, caplog):
+    from chaoshub import create_app
+    from tests.helpers import free_port
+
+    # Nobody listens on this port: every tick's first query is refused.
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
+    away = create_app({
+        "CHAOSHUB_INSTANCE_PATH": str(tmp_path), "CHAOSHUB_SIGNING_KEY_FILE":
+        str(signing_key_file), "SECRET_KEY": "test-secret", "REDIS_URL": "",
+        "EVENTS_POLL_SECONDS": 0,
+        **{f"{s}_DATABASE_URL": dead for s in ("AUTH", "DASHBOARD", "EXPERIMENT")}})
+    caplog.set_level("INFO", logger="chaoshub.experiment.scheduler")
+    failures = 0
+    for _ in range(4):
+        failures = scheduler._round(away, TICK, failures)
+    assert failures == 4
+    logged = [r for r in caplog.records if r.name == "chaoshub.experiment.scheduler"]
+    assert len(logged) == 1 and logged[0].exc_info  # the first failure, with its cause
+    # Longer waits, never past half a firing's minute of grace; back to the tick after.
+    assert [scheduler._pause(TICK, n) for n in range(5)] == [5, 10, 20, 30, 30]
+    assert scheduler._pause(120.0, 3) == 120.0
+    assert scheduler._round(app, TICK, failures) == 0
+    assert "work again after 4 failed" in caplog.records[-1].getMessage()
+

@@ -366,14 +366,33 @@ def stop(app: Flask) -> None:
 
 
 def _run(app_ref: weakref.ref, every: float, stopped: threading.Event) -> None:
-    while not stopped.wait(every):
+    failures = 0
+    while not stopped.wait(_pause(every, failures)):
         app = app_ref()  # weak: an app that is gone ends its thread
         if app is None:
             return
-        with app.app_context():
-            try:
-                tick(tick_seconds=every)
-            except Exception:  # a database away: the next tick tries again
-                log.warning("the scheduler's tick failed", exc_info=True)
+        failures = _round(app, every, failures)
         del app
+
+
+def _round(app: Flask, every: float, failures: int) -> int:
+    """One tick; how many ticks in a row failed after it (the first failure is logged with
+    its cause, the next ones not until a tick works again: an outage floods no log)."""
+    with app.app_context():
+        try:
+            tick(tick_seconds=every)
+        except Exception:  # a database away: the next tick tries again
+            if not failures:
+                log.warning("the scheduler's ticks fail; they go on, logged again once one "
+                            "works", exc_info=True)
+            return failures + 1
+    if failures:
+        log.warning("the scheduler's ticks work again after %d failed", failures)
+    return 0
+
+
+def _pause(every: float, failures: int) -> float:
+    """Seconds to the next tick: longer after failed ones, but at most 30 (or `every`), half a
+    firing's minute of grace, so a database back in time fires what is due on time."""
+    return min(max(every, 30.0), every * 2 ** failures)
 
