@@ -17,26 +17,23 @@ Mail is off while SMTP_HOST is empty: nothing is queued (`enabled` says so to th
 
 from __future__ import annotations
 
-import functools
 import logging
 import smtplib
 import ssl
-import threading
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_app_context, has_request_context
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import Integer, String, Text, delete, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from chaoshub.core import events
+from chaoshub.core.courier import Courier
 from chaoshub.core.db import transaction
 from chaoshub.core.models import UTCDateTime, new_id, utcnow
-from chaoshub.core.process_thread import ProcessThread
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +45,6 @@ MAX_RETRY_SECONDS = 3600
 GIVE_UP_AFTER = timedelta(days=1)  # a message still not taken then is dropped (logged)
 POLL_SECONDS = 15.0  # the delivery thread looks for due retries at least this often
 ERROR_CHARS = 300
-_PENDING = "chaoshub_mail_pending"  # on flask.g: this request queued messages
 
 
 def enabled(config: Any = None) -> bool:
@@ -254,33 +250,31 @@ def reason(exc: BaseException) -> str:
 # When: after the answer, or from a thread ---------------------------------------------------
 
 
-class Courier:
-    """One app's outboxes, and the thread that delivers them."""
+@dataclass
+class _Delivery:
+    """One app's mail outboxes, and what delivers them after its answers."""
 
-    def __init__(self, every: float):
-        self.every = every
-        self.outboxes: list[MailOutbox] = []
-        self.woken = threading.Event()
-        self.thread = ProcessThread("chaoshub-mail",
-                                    lambda app_ref, stopped: _run(app_ref, self, stopped))
+    courier: Courier
+    outboxes: list[MailOutbox]
 
 
 def register(app: Flask, outbox: MailOutbox) -> None:
     """Deliver this outbox's messages from this app (from its service's init_app)."""
-    courier = app.extensions.get(EXTENSION)
-    if courier is None:
-        courier = app.extensions[EXTENSION] = Courier(float(app.config["MAIL_DELIVERY_SECONDS"]))
-        app.after_request(_after_request)
-        app.teardown_request(_teardown_request)
-        app.before_request(functools.partial(start, app))
-    courier.outboxes.append(outbox)
+    state = app.extensions.get(EXTENSION)
+    if state is None:
+        # What is queued within MAIL_DELIVERY_SECONDS goes over the same connection.
+        courier = Courier("chaoshub-mail", float(app.config["MAIL_DELIVERY_SECONDS"]),
+                          POLL_SECONDS, deliver_all)
+        state = app.extensions[EXTENSION] = _Delivery(courier, [])
+        courier.init_app(app)
+    state.outboxes.append(outbox)
 
 
 def deliver_all(now: datetime | None = None) -> bool:
     """Deliver what every outbox of this app holds that is due; False when one failed."""
-    courier = current_app.extensions.get(EXTENSION)
+    state = current_app.extensions.get(EXTENSION)
     ok = True
-    for outbox in courier.outboxes if courier else []:
+    for outbox in state.outboxes if state else []:
         try:
             outbox.deliver(now)
         except Exception as exc:  # a database away: the messages wait for the next round
@@ -293,65 +287,13 @@ def deliver_all(now: datetime | None = None) -> bool:
 
 def committed() -> None:
     """Have the messages a commit just queued delivered, as MAIL_DELIVERY_SECONDS says."""
-    if not has_app_context():
-        return
-    app = current_app._get_current_object()
-    courier = app.extensions.get(EXTENSION)
-    if courier is None:
-        return
-    if courier.every > 0:
-        start(app)
-        courier.woken.set()
-    elif has_request_context():
-        g.setdefault(_PENDING, True)  # sent once the answer is
-    else:
-        deliver_all()  # a worker's or a command's: nobody waits for an answer
-
-
-def _after_request(response: Response) -> Response:
-    if g.pop(_PENDING, False):
-        app = current_app._get_current_object()
-        response.call_on_close(functools.partial(_deliver_in, app))
-    return response
-
-
-def _teardown_request(error: BaseException | None) -> None:
-    # A request that made no answer (a test's request context alone): deliver now.
-    if g.pop(_PENDING, False):
-        deliver_all()
-
-
-def _deliver_in(app: Flask) -> None:
-    with app.app_context():
-        deliver_all()
-
-
-def start(app: Flask) -> None:
-    """Start this process's delivery thread, if the app delivers from one."""
-    courier = app.extensions.get(EXTENSION)
-    if courier is not None and courier.every > 0 and courier.thread.start(app):
-        courier.woken.set()  # a first look at once: messages may wait from before
+    state = current_app.extensions.get(EXTENSION) if has_app_context() else None
+    if state is not None:
+        state.courier.committed()
 
 
 def stop(app: Flask) -> None:
     """Stop this process's delivery thread and wait for its round to end."""
-    courier = app.extensions.get(EXTENSION)
-    if courier is not None:
-        courier.thread.stopped.set()
-        courier.woken.set()
-        courier.thread.stop()
-
-
-def _run(app_ref: weakref.ref, courier: Courier, stopped: threading.Event) -> None:
-    while not stopped.is_set():
-        courier.woken.wait(POLL_SECONDS)
-        stopped.wait(courier.every)  # what is queued meanwhile goes over the same connection
-        courier.woken.clear()
-        if stopped.is_set():
-            return
-        app = app_ref()  # weak: an app that is gone (tests make many) ends its thread
-        if app is None:
-            return
-        with app.app_context():
-            deliver_all()
-        del app
+    state = app.extensions.get(EXTENSION)
+    if state is not None:
+        state.courier.stop()

@@ -24,23 +24,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import json
 import logging
-import threading
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_app_context, has_request_context
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from chaoshub.core import events
+from chaoshub.core.courier import Courier
 from chaoshub.core.db import database, transaction
 from chaoshub.core.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from chaoshub.core.models import new_id, utcnow
-from chaoshub.core.process_thread import ProcessThread
 from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment.models import FeedOutboxEntry
 
@@ -52,7 +48,6 @@ ENTRY_BYTES = 400  # an entry's JSON besides its texts: ids, keys, time
 # What dashboard answers to a call it will never take, however often it is made.
 REFUSED = (BadRequest, PayloadTooLarge, ValidationFailed)
 RETRY_SECONDS = 5.0  # the longest an entry left behind waits for its next attempt
-_PENDING = "chaoshub_feed_pending"  # on flask.g: this request put entries in the outbox
 log = logging.getLogger(__name__)
 _table = FeedOutboxEntry.__table__
 
@@ -163,40 +158,8 @@ def pending() -> int:
 def committed() -> None:
     """Have the entries a commit just put into the outbox delivered, as FEED_DELIVERY_SECONDS
     says (after the commit of a write that fed)."""
-    if not has_app_context():
-        return
-    if not has_request_context():
-        _deliver_or_log()  # a worker's or a command's: nobody waits for an answer
-        return
-    app = current_app._get_current_object()
-    courier = app.extensions.get(EXTENSION)
-    if courier is not None and courier.every > 0:
-        start(app)
-        courier.woken.set()
-    else:
-        g.setdefault(_PENDING, True)  # delivered once the answer is sent
-
-
-# Right after the answer (FEED_DELIVERY_SECONDS = 0) ------------------------------------------
-
-
-def _after_request(response: Response) -> Response:
-    if g.pop(_PENDING, False):
-        # Once the server has sent the answer and closes it: outside the request by then.
-        app = current_app._get_current_object()
-        response.call_on_close(functools.partial(_deliver_in, app))
-    return response
-
-
-def _teardown_request(error: BaseException | None) -> None:
-    # A request that made no answer (a test's request context alone): deliver now.
-    if g.pop(_PENDING, False):
-        _deliver_or_log()
-
-
-def _deliver_in(app: Flask) -> None:
-    with app.app_context():
-        _deliver_or_log()
+    if has_app_context():
+        current_app.extensions[EXTENSION].committed()
 
 
 def _deliver_or_log() -> bool:
@@ -206,9 +169,7 @@ def _deliver_or_log() -> bool:
     except Busy:
         # The other process may have read the outbox before this one's entries went in:
         # the thread looks again in a moment (with 0, the next delivery takes them).
-        courier = current_app.extensions.get(EXTENSION)
-        if courier is not None and courier.every > 0:
-            courier.woken.set()
+        current_app.extensions[EXTENSION].again_soon()
         return True
     except Exception as exc:  # whatever failed, the entries wait in the outbox
         log.warning("feed entries stay in the outbox until the next attempt: %s",
@@ -216,60 +177,16 @@ def _deliver_or_log() -> bool:
         return False
 
 
-# The thread (FEED_DELIVERY_SECONDS > 0) ------------------------------------------------------
-
-
-class Courier:
-    """One app's delivery thread, and what wakes it."""
-
-    def __init__(self, every: float):
-        self.every = every
-        self.woken = threading.Event()
-        self.thread = ProcessThread("chaoshub-feed",
-                                    lambda app_ref, stopped: _run(app_ref, self, stopped))
-
-
 def init_app(app: Flask) -> None:
     """Deliver this app's feed entries as its FEED_DELIVERY_SECONDS says."""
-    app.extensions[EXTENSION] = Courier(float(app.config["FEED_DELIVERY_SECONDS"]))
-    app.after_request(_after_request)
-    app.teardown_request(_teardown_request)
-    # The thread starts with a process's first request: what an earlier process left goes in.
-    app.before_request(functools.partial(start, app))
-
-
-def start(app: Flask) -> None:
-    """Start this process's delivery thread, if the app delivers from one."""
-    courier = app.extensions.get(EXTENSION)
-    if courier is not None and courier.every > 0 and courier.thread.start(app):
-        courier.woken.set()  # a first look at once: entries may wait from before
+    courier = Courier("chaoshub-feed", float(app.config["FEED_DELIVERY_SECONDS"]),
+                      RETRY_SECONDS, _deliver_or_log)
+    app.extensions[EXTENSION] = courier
+    courier.init_app(app)
 
 
 def stop(app: Flask) -> None:
     """Stop this process's delivery thread and wait for its round to end."""
     courier = app.extensions.get(EXTENSION)
     if courier is not None:
-        courier.thread.stopped.set()
-        courier.woken.set()  # out of its wait at once
-        courier.thread.stop()
-
-
-def _run(app_ref: weakref.ref, courier: Courier, stopped: threading.Event) -> None:
-    failures = 0
-    while not stopped.is_set():
-        if failures:
-            # Dashboard is failing: asked again later, however many commits wake the thread.
-            stopped.wait(min(RETRY_SECONDS, events.backoff(failures, courier.every)))
-        else:
-            courier.woken.wait(RETRY_SECONDS)
-        # The entries committed meanwhile go in the same batch.
-        stopped.wait(courier.every)
-        courier.woken.clear()
-        if stopped.is_set():
-            return
-        app = app_ref()  # weak: an app that is gone (tests make many) ends its thread
-        if app is None:
-            return
-        with app.app_context():
-            failures = 0 if _deliver_or_log() else failures + 1
-        del app
+        courier.stop()
