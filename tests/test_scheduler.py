@@ -296,3 +296,30 @@ def test_the_scheduler_thread_backs_off_and_logs_once_while_the_database_is_away
     assert scheduler._round(app, TICK, failures) == 0
     assert "work again after 4 failed" in caplog.records[-1].getMessage()
 
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_firing_whose_job_redis_lost_gets_one_at_a_workers_next_maintenance(
+        app, alice, monkeypatch):
+    from chaoshub.experiment import queue, worker
+    from tests.helpers import free_port
+
+    saved = create(alice, document=runnable())
+    made = schedule(alice, saved["id"])
+    reachable = app.config["REDIS_URL"]
+    # Redis away as it fires: the run is queued in the database, its job is not.
+    app.config["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    assert tick(app, first_time(made) + timedelta(seconds=1)) == 1
+    app.config["REDIS_URL"] = reachable
+    [run] = runs_of(app, saved["id"])
+    with app.app_context():
+        runs_queue = queue.queue(app.config)
+        assert runs_queue.fetch_job(f"run-{run.id}") is None
+    # Without it, the run would stay queued until a worker restarted, and with overlap
+    # "skip" every later firing would be skipped for it.
+    monkeypatch.setattr(worker, "_app", app)
+    worker.RunWorker([runs_queue], connection=runs_queue.connection).run_maintenance_tasks()
+    assert runs_queue.fetch_job(f"run-{run.id}") is not None
+    assert runs_queue.job_ids == [f"run-{run.id}"]
+    worker.RunWorker([runs_queue], connection=runs_queue.connection).run_maintenance_tasks()
+    assert runs_queue.job_ids == [f"run-{run.id}"]  # once
+

@@ -164,13 +164,21 @@ def serve_queue(app: Flask, burst: bool = False) -> None:
     with app.app_context():
         workers.announce(worker_name())
         runs_queue = queue.queue(app.config)
-        # Runs queued while Redis was away, or before any worker started, get their job.
-        for run_id in hub_runs.queued_ids():
-            if runs_queue.fetch_job(f"run-{run_id}") is None:
-                queue.enqueue(run_id)
+        enqueue_lost(runs_queue)
     RunWorker([runs_queue], connection=runs_queue.connection,
               maintenance_interval=REAP_SECONDS, worker_ttl=int(REAP_SECONDS) + 15,
               ).work(burst=burst, logging_level="INFO")
+
+
+def enqueue_lost(runs_queue) -> list[str]:
+    """Give its job to every queued run that has none on Redis (queued while Redis was away,
+    before any worker started, or by a process that stopped between its commit and its
+    enqueue); their ids. A second job for a run is harmless: one worker claims it."""
+    lost = [run_id for run_id in hub_runs.queued_ids()
+            if runs_queue.fetch_job(f"run-{run_id}") is None]
+    for run_id in lost:
+        queue.enqueue(run_id)
+    return lost
 
 
 def run_job(run_id: str) -> str:
@@ -193,6 +201,9 @@ class RunWorker(Worker):
         if _app is not None:
             with _app.app_context():
                 reap()
+                # Not only at start: a scheduled run whose job was lost would otherwise wait
+                # for a worker's restart, and its schedule skip every firing behind it.
+                enqueue_lost(self.queues[0])
                 workers.heartbeat(worker_name())
                 # Here, not in a run's work-horse: what a sweep could not audit yet stays known.
                 retention.sweep_when_due()
