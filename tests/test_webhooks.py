@@ -712,3 +712,16 @@ def test_a_webhook_turned_off_is_not_pinged_nor_redelivered_to(hub, alice, recei
     assert len(log) == 1
     page = alice.get(f"/alice/Personal/-/notifications/{hook['id']}").get_data(as_text=True)
     assert "Turn on" in page and "Redeliver" not in page and "Send a ping" not in page
+
+
+def test_an_answer_with_a_nul_in_it_is_logged_once(hub, alice, receiver):
+    # PostgreSQL keeps no NUL in text: the excerpt drops it, rather than the attempt going
+    # unlogged (and the delivered message being sent again at every lease's end).
+    receiver.answer = b"\x00ok\x00"
+    hook = subscribe(alice, receiver.url, ["experiment.changed"])
+    change(alice, create(alice)["id"], "Changed")
+    assert deliver(hub) == 1
+    log = alice.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
+    assert log[0]["status"] == "delivered"
+    assert [(a["status_code"], a["response_excerpt"]) for a in log[0]["attempts"]] == [
+        (200, "ok")]

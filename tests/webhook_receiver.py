@@ -24,6 +24,7 @@ class Receiver:
     server: ThreadingHTTPServer
     codes: list[int] = field(default_factory=lambda: [200])
     location: str = ""  # sent with 3xx codes
+    answer: bytes = b"ok"  # the body of every answer
     received: list[Received] = field(default_factory=list)
 
     @property
@@ -43,9 +44,9 @@ def start() -> Receiver:
             self.send_response(code)
             if 300 <= code < 400:
                 self.send_header("Location", receiver.location)
-            self.send_header("Content-Length", "2")
+            self.send_header("Content-Length", str(len(receiver.answer)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(receiver.answer)
 
         def log_message(self, *args) -> None:
             pass

@@ -27,7 +27,13 @@ from chaoshub.core import metrics
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
 from chaoshub.core.process_thread import ProcessThread
-from chaoshub.experiment import email_notices, secret_box, slack_messages, webhook_targets
+from chaoshub.experiment import (
+    email_notices,
+    journals,
+    secret_box,
+    slack_messages,
+    webhook_targets,
+)
 from chaoshub.experiment.models import Webhook, WebhookAttempt, WebhookDelivery
 
 SERVICE = "experiment"
@@ -158,11 +164,12 @@ def _record(delivery: WebhookDelivery, answer: webhook_targets.Answer) -> None:
     with transaction(SERVICE) as session:
         if session.get(WebhookDelivery, delivery.id) is None:
             return  # its webhook was deleted meanwhile
+        # Without NULs (what a receiver answers is any bytes): a column refuses them.
         session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=now,
                                    duration_ms=answer.duration_ms, status_code=answer.status,
-                                   error=answer.error[:500],
-                                   response_excerpt=answer.excerpt[:webhook_targets
-                                                                   .EXCERPT_BYTES]))
+                                   error=journals.text(answer.error, 500),
+                                   response_excerpt=journals.text(
+                                       answer.excerpt, webhook_targets.EXCERPT_BYTES)))
         session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id)
                         .values(**values))
 
