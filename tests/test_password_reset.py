@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from chaoshub import create_app
 from chaoshub.auth import mail_links
@@ -234,3 +234,16 @@ def test_whether_an_account_matches_is_found_out_once_the_answer_is_sent(app, in
     answer.close()  # the server has sent it all
     assert len(inbox.messages) == sent + 1 and inbox.messages[-1]["To"] == "alice@example.com"
     assert app.test_client().get(path_of(link_in(inbox.messages[-1]))).status_code == 200
+
+
+def test_a_reset_that_fails_after_the_answer_is_logged_without_the_mail(app, inbox, caplog):
+    verified(app, inbox, "alice", "alice@example.com")
+    with app.app_context(), transaction("auth") as session:
+        session.execute(text("ALTER TABLE auth_mail_outbox RENAME TO auth_mail_outbox_away"))
+    try:
+        assert ask_reset(app, "alice").status_code == 200
+        assert "a password reset link could not be made" in caplog.text
+        assert "alice@example.com" not in caplog.text and "Reset your" not in caplog.text
+    finally:
+        with app.app_context(), transaction("auth") as session:
+            session.execute(text("ALTER TABLE auth_mail_outbox_away RENAME TO auth_mail_outbox"))

@@ -308,8 +308,11 @@ def _reset_after_answer(app: Flask, login: str, base_url: str, client_ip: str) -
     with app.app_context():
         try:
             service.request_password_reset(login, base_url, client_ip)
-        except Exception:  # the answer is sent: all that is left is to say why nothing went
-            log.warning("a password reset link could not be made", exc_info=True)
+        except Exception as exc:  # the answer is sent: all that is left is to say why
+            # The first line only: a database error's next ones hold the statement's values
+            # (the mail's body, its link, the address).
+            log.warning("a password reset link could not be made: %s",
+                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
 
 
 def _reset_page(username: str, message: str | None = None, status: int = 200):
