@@ -73,12 +73,15 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # "HH:MM" on a 24-hour clock; "24:00" ends a window at midnight.
 CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+# Files of the zone database that are no zone of their own but the host's (or its default
+# rules): a schedule or window in them would differ between the hub's machines.
+HOST_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 def zone_problem(name: object) -> str | None:
     """Why `name` is no IANA time zone (None when it is one)."""
     if not isinstance(name, str) or not name or len(name) > 64 or name.startswith(("/", ".")) \
-            or ".." in name:
+            or ".." in name or name in HOST_ZONES:
         return "name an IANA time zone, such as Europe/Paris or UTC"
     try:
         ZoneInfo(name)
