@@ -166,6 +166,31 @@ def test_a_previous_run_still_going_skips_queues_or_is_aborted(app, alice):
     assert [r.id for r in runs_of(app, queues["id"])][1] == started["run_id"]
 
 
+def test_an_aborting_firing_starts_its_run_once_the_aborted_one_played_its_rollbacks(app,
+                                                                                    alice):
+    saved = create(alice, document=runnable())
+    made = schedule(alice, saved["id"], overlap="abort", cron="0 */2 * * *")
+    at = first_time(made)
+    assert tick(app, at + timedelta(seconds=1)) == 1
+    [first] = runs_of(app, saved["id"])
+    with app.app_context():
+        assert hub_runs.claim(first.id, "a-worker") is not None  # running
+    assert tick(app, at + timedelta(hours=2, seconds=1)) == 1
+    # Asked to stop with its rollbacks; the next run waits for them to be played, not beside
+    # them (nor past the workspace's runs at once).
+    [aborting] = runs_of(app, saved["id"])
+    assert (aborting.status, aborting.desired) == ("running", "abort")
+    assert firings(alice, made)[0]["outcome"] == "waiting"
+    tick(app, at + timedelta(hours=2, seconds=10))
+    assert len(runs_of(app, saved["id"])) == 1
+    with app.app_context():
+        assert hub_runs.end(first.id, "aborted", worker="a-worker")
+    assert tick(app, at + timedelta(hours=2, seconds=20)) == 1
+    started = firings(alice, made)[0]
+    assert started["outcome"] == "started"
+    assert [r.id for r in runs_of(app, saved["id"])] == [first.id, started["run_id"]]
+
+
 def test_a_firing_that_waits_does_not_start_once_its_schedule_is_disabled(app, alice):
     saved = create(alice, document=runnable())
     made = schedule(alice, saved["id"], overlap="queue", cron="0 */2 * * *")

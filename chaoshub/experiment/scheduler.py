@@ -17,7 +17,8 @@ Policies: firings missed while no scheduler ran (later than `schedules.grace`) a
 (`missed` "skip": one skipped firing says how many) or run once on recovery ("run_once"); when
 the previous run of the experiment (a queued or running hub run) still goes, the firing is
 skipped ("skip"), waits for it to end and then starts ("queue": one firing waits at most), or
-aborts it with its rollbacks and starts ("abort").
+aborts it with its rollbacks and starts ("abort": a queued one at once, a running one once it
+has played its rollbacks and ended).
 """
 
 from __future__ import annotations
@@ -252,25 +253,37 @@ def _record(work: ExperimentWrite, row: Schedule, firing: Firing, decision: Deci
         record_skip(session, row, firing.fire_at, decision.reason)
         return None
     if decision.outcome == "waiting":
-        if session.scalar(select(ScheduleFiring.id).where(
-                ScheduleFiring.schedule_id == row.id, ScheduleFiring.outcome == "waiting")):
-            record_skip(session, row, firing.fire_at,
-                        f"{PREVIOUS_RUNNING}, and a firing waits for it already")
-            return None
-        session.add(ScheduleFiring(schedule_id=row.id, fire_at=firing.fire_at,
-                                   outcome="waiting", reason=decision.reason,
-                                   recorded_at=utcnow()))
-        session.flush()
-        return None
+        return _wait(session, row, firing, decision.reason)
     experiment = firing.experiment
     if row.overlap == "abort":
         hub_runs.abort(session, [Run.experiment_id == experiment.id, Run.origin == "hub"],
                        True, "aborted for the next firing of its schedule")
+        if session.scalar(select(Run.id).where(
+                Run.experiment_id == experiment.id, Run.origin == "hub",
+                Run.status.in_(hub_runs.ACTIVE)).limit(1)):
+            # A running one stops after its rollbacks: the next starts then, not beside them
+            # (nor beyond the workspace's runs at once).
+            return _wait(session, row, firing, "waits for the aborted run to play its "
+                                               "rollbacks")
     run_id = _queue(work, row, experiment, decision)
     session.add(ScheduleFiring(schedule_id=row.id, fire_at=firing.fire_at, outcome="started",
                                run_id=run_id, reason=decision.reason, recorded_at=utcnow()))
     session.flush()
     return run_id
+
+
+def _wait(session, row: Schedule, firing: Firing, reason: str) -> None:
+    """Record the firing as waiting for the previous run to end (skipped when one waits
+    already: one firing waits at most)."""
+    if session.scalar(select(ScheduleFiring.id).where(
+            ScheduleFiring.schedule_id == row.id, ScheduleFiring.outcome == "waiting")):
+        record_skip(session, row, firing.fire_at,
+                    f"{PREVIOUS_RUNNING}, and a firing waits for it already")
+        return None
+    session.add(ScheduleFiring(schedule_id=row.id, fire_at=firing.fire_at, outcome="waiting",
+                               reason=reason, recorded_at=utcnow()))
+    session.flush()
+    return None
 
 
 def _queue(work: ExperimentWrite, row: Schedule, experiment: Experiment,
