@@ -189,6 +189,36 @@ def test_readers_see_schedules_only_runners_change_them_outsiders_see_nothing(ap
     assert alice.get(url).get_json()["enabled"] is True
 
 
+def test_a_member_cannot_make_a_schedule_run_in_a_protected_environment_by_changing_it(app,
+                                                                                      alice):
+    bob = signed_up_client(app, "bob")
+    post_json(alice, "/api/v1/orgs", {"name": "team"})
+    post_json(alice, "/api/v1/orgs/team/workspaces", {"name": "ops"})
+    assert post_json(alice, "/api/v1/orgs/team/members",
+                     {"username": "bob", "role": "member"}).status_code == 201
+    env = post_json(alice, "/api/v1/orgs/team/workspaces/ops/environments",
+                    {"name": "prod", "protected": True})
+    assert env.status_code == 201, env.get_json()
+    saved = create(alice, "team", "ops", runnable())
+    made = post_json(alice, schedules_of(saved["id"]),
+                     {"cron": "0 3 * * *", "environment": "prod", "enabled": False})
+    assert made.status_code == 201, made.get_json()
+    url = f"/api/v1/schedules/{made.get_json()['id']}"
+    headers = {"X-CSRF-Token": bob.get_cookie("chaoshub_csrf").value}
+    # It fires as alice, who may run in prod: bob, who may not, cannot enable or retime it.
+    for change in ({"enabled": True}, {"cron": "* * * * *"}, {"version": 1}):
+        refused = bob.patch(url, json=change, headers=headers)
+        assert refused.status_code == 403, (change, refused.get_json())
+        assert "protected" in refused.get_json()["message"]
+    kept = alice.get(url).get_json()
+    assert (kept["enabled"], kept["cron"], kept["version"]) == (False, "0 3 * * *", "latest")
+    # Taking prod out, or only disabling, runs nothing there: that stays his to do.
+    assert bob.patch(url, json={"enabled": False}, headers=headers).status_code == 200
+    moved = bob.patch(url, json={"environment": None, "enabled": True}, headers=headers)
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["environment"] is None
+
+
 def test_the_upcoming_runs_of_a_workspace_soonest_first(app, alice):
     first = create(alice, document=runnable("First"))
     second = create(alice, document=runnable("Second"))

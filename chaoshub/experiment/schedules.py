@@ -219,6 +219,15 @@ def checked(fields: ScheduleFields, row: Schedule | None, now: datetime,
                 options["environment"] = fields.environment
             except ValidationFailed as exc:
                 found.extend(exc.details or [problem("environment", exc.message)])
+    elif row is not None and options.get("environment") and not (
+            fields.model_fields_set <= {"enabled"} and fields.enabled is False):
+        # It fires as its creator: whoever changes it (but to disable it) must be allowed to
+        # run where it runs, or a member could retime a maintainer's schedule in a protected
+        # environment (Forbidden).
+        try:
+            environments.for_run(grant, options["environment"])
+        except ValidationFailed:
+            pass  # gone since: its firings say so, and changing it stays allowed
     for name in ("dry", "rollback_strategy"):
         if name in fields.model_fields_set:
             options[name] = getattr(fields, name)
