@@ -219,6 +219,28 @@ def test_a_member_cannot_make_a_schedule_run_in_a_protected_environment_by_chang
     assert moved.get_json()["environment"] is None
 
 
+def test_a_schedule_moved_with_its_experiment_stops_if_it_names_an_environment(app, alice):
+    post_json(alice, "/api/v1/orgs", {"name": "team"})
+    post_json(alice, "/api/v1/orgs/team/workspaces", {"name": "ops"})
+    for ws in ("alice/workspaces/Personal", "team/workspaces/ops"):
+        made = post_json(alice, f"/api/v1/orgs/{ws}/environments", {"name": "prod"})
+        assert made.status_code == 201, made.get_json()
+    saved = create(alice, document=runnable())
+    named = post_json(alice, schedules_of(saved["id"]),
+                      {"cron": "0 3 * * *", "environment": "prod"}).get_json()
+    plain = post_json(alice, schedules_of(saved["id"]), {"cron": "0 4 * * *"}).get_json()
+    moved = alice.post(f"/api/v1/experiments/{saved['id']}/move",
+                       json={"org": "team", "workspace": "ops"},
+                       headers={"X-CSRF-Token": alice.get_cookie("chaoshub_csrf").value})
+    assert moved.status_code == 200, moved.get_json()
+    # "prod" now names ops's environment, with its own targets and secrets: not what the
+    # schedule was made for, so it waits to be looked at and enabled again.
+    after = alice.get(f"/api/v1/schedules/{named['id']}").get_json()
+    assert (after["enabled"], after["environment"], after["next_fire_times"]) == (
+        False, "prod", [])
+    assert alice.get(f"/api/v1/schedules/{plain['id']}").get_json()["enabled"] is True
+
+
 def test_the_upcoming_runs_of_a_workspace_soonest_first(app, alice):
     first = create(alice, document=runnable("First"))
     second = create(alice, document=runnable("Second"))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from chaoshub.core.errors import HubError
+from chaoshub.core.models import utcnow
 from chaoshub.experiment import grants, store
-from chaoshub.experiment.models import Execution, Experiment, Run
+from chaoshub.experiment.models import Execution, Experiment, Run, Schedule
 
 KIND = "experiment.moved"
 
@@ -17,7 +18,8 @@ KIND = "experiment.moved"
 def move_rows(session: Session, experiment_id: str, source_id: str, destination_id: str,
               destination_org_id: str) -> Experiment:
     """Put the experiment, its executions and its runs in the destination workspace (its
-    versions and tags follow by the experiment's id)."""
+    versions, tags and schedules follow by the experiment's id; those of its schedules that
+    name an environment are disabled)."""
     # Locked: a move racing with a publish or another move sees one workspace or the other.
     row = store.experiment_in(session, experiment_id, source_id)
     # Its update time stays: a move changes where the experiment lives, not its document.
@@ -26,6 +28,13 @@ def move_rows(session: Session, experiment_id: str, source_id: str, destination_
         session.execute(update(table).where(table.experiment_id == experiment_id)
                         .values(workspace_id=destination_id)
                         .execution_options(synchronize_session=False))
+    # An environment is named in its workspace: there, the name is another environment (its
+    # own targets and secrets) or none. Its schedules stop until someone enables them again.
+    for schedule in session.scalars(select(Schedule).where(
+            Schedule.experiment_id == experiment_id, Schedule.enabled.is_(True))):
+        if (schedule.options or {}).get("environment"):
+            schedule.enabled, schedule.next_fire_at = False, None
+            schedule.updated_at = utcnow()
     session.flush()
     return row
 
