@@ -59,6 +59,30 @@ def test_a_cron_schedule_shows_its_next_five_times_in_its_zone(app, alice, saved
     assert "alice added a schedule to Run me" in [e["summary"] for e in feed]
 
 
+def test_a_schedule_owed_since_the_workers_stopped_previews_what_is_to_come(app, alice, saved):
+    from sqlalchemy import update
+
+    from chaoshub.core.db import transaction
+    from chaoshub.experiment.models import Schedule
+
+    made = post_json(alice, schedules_of(saved["id"]), {"cron": "0 * * * *"}).get_json()
+    # No worker for a day: the firing owed is a day old.
+    owed = datetime.fromisoformat(made["next_fire_times"][0]) - timedelta(days=1)
+    with app.app_context(), transaction("experiment") as session:
+        session.execute(update(Schedule).where(Schedule.id == made["id"])
+                        .values(next_fire_at=owed))
+    now = datetime.now(ZoneInfo("UTC"))
+    times = [datetime.fromisoformat(t) for t in
+             alice.get(f"/api/v1/schedules/{made['id']}").get_json()["next_fire_times"]]
+    # The owed one first (a worker back fires or skips it), then the hours to come, not the
+    # day's hours gone by.
+    assert times[0] == owed and len(times) == 5
+    assert all(t > now for t in times[1:]), times
+    upcoming = alice.get("/api/v1/orgs/alice/workspaces/Personal/schedules/upcoming")
+    assert [datetime.fromisoformat(u["fire_at"]) for u in upcoming.get_json()["upcoming"]] \
+        == times
+
+
 def test_the_preview_follows_the_zone_across_a_change_of_summer_time():
     # Paris leaves summer time on 2026-10-25: 02:30 comes twice, and fires once.
     after = datetime(2026, 10, 23, 12, tzinfo=PARIS)

@@ -316,8 +316,10 @@ def view_of(row: Schedule, now: datetime) -> ScheduleView:
     upcoming = []
     if row.enabled and row.next_fire_at is not None:
         first = row.next_fire_at.astimezone(ZoneInfo(row.time_zone))
+        # Owed since the workers stopped: it shows, then what is to come (not the times gone
+        # by since, which a worker back never fires).
         upcoming = [first] + fire_times(row.kind, row.cron, row.once_at, row.time_zone,
-                                        row.next_fire_at, PREVIEW - 1)
+                                        max(row.next_fire_at, now), PREVIEW - 1)
     return ScheduleView(
         id=row.id, experiment_id=row.experiment_id, kind=row.kind, cron=row.cron,
         at=row.once_at.astimezone(ZoneInfo(row.time_zone)) if row.once_at else None,
