@@ -76,6 +76,21 @@ def test_a_firing_on_time_starts_one_run_as_its_owner_and_only_once(app, alice):
         at + timedelta(minutes=1)
 
 
+def test_a_one_off_schedule_fires_once_and_is_then_shown_done(app, alice):
+    saved = create(alice, document=runnable())
+    made = post_json(alice, f"/api/v1/experiments/{saved['id']}/schedules",
+                     {"kind": "once", "at": "2099-06-01T09:00", "time_zone": "Europe/Paris"})
+    assert made.status_code == 201, made.get_json()
+    at = first_time(made.get_json())
+    assert tick(app, at + timedelta(seconds=1)) == 1
+    assert tick(app, at + timedelta(days=1)) == 0
+    [firing] = firings(alice, made.get_json())
+    assert firing["outcome"] == "started" and len(runs_of(app, saved["id"])) == 1
+    # Done: disabled, nothing to come (not "enabled" forever with no time ahead).
+    after = alice.get(f"/api/v1/schedules/{made.get_json()['id']}").get_json()
+    assert (after["enabled"], after["next_fire_times"]) == (False, [])
+
+
 def test_more_schedules_due_at_once_than_a_batch_all_fire_in_the_tick(app, alice,
                                                                         monkeypatch):
     # A batch of two stands for the hundred: the third due at 09:00 must not wait for the

@@ -183,6 +183,8 @@ def _advance(row: Schedule, now: datetime, skip: tuple[datetime, str] | None = N
             if firing is not None and decision is not None:
                 run_id = _record(work, held, firing, decision)
             held.next_fire_at = schedules.next_fire_at(held, now)
+            if held.next_fire_at is None:
+                held.enabled = False  # a one-off that fired (or was skipped) is done
     except IntegrityError:
         return 0  # the unique key: another process recorded this firing first
     if run_id is not None:
