@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from chaoshub.core.db import transaction
 from chaoshub.experiment import hub_runs, scheduler
-from chaoshub.experiment.models import Run
+from chaoshub.experiment.models import Run, Schedule
 from tests.conftest import post_json, signed_up_client
 from tests.experiment_data import create
 from tests.run_data import runnable
@@ -89,6 +89,19 @@ def test_a_one_off_schedule_fires_once_and_is_then_shown_done(app, alice):
     # Done: disabled, nothing to come (not "enabled" forever with no time ahead).
     after = alice.get(f"/api/v1/schedules/{made.get_json()['id']}").get_json()
     assert (after["enabled"], after["next_fire_times"]) == (False, [])
+    # Enabled again, it needs a time to come: its own has passed.
+    url = f"/api/v1/schedules/{after['id']}"
+    headers = {"X-CSRF-Token": alice.get_cookie("chaoshub_csrf").value}
+    with app.app_context(), transaction("experiment") as session:
+        # Its time passed (the tick above only pretended it had).
+        session.get(Schedule, after["id"]).once_at = datetime.now(at.tzinfo) - \
+            timedelta(hours=1)
+    again = alice.patch(url, json={"enabled": True}, headers=headers)
+    assert again.status_code == 422, again.get_json()
+    assert again.get_json()["details"][0]["pointer"] == "/at"
+    later = alice.patch(url, json={"enabled": True, "at": "2099-07-01T09:00"}, headers=headers)
+    assert later.status_code == 200, later.get_json()
+    assert later.get_json()["next_fire_times"] == ["2099-07-01T09:00:00+02:00"]
 
 
 def test_more_schedules_due_at_once_than_a_batch_all_fire_in_the_tick(app, alice,

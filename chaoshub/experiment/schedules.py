@@ -204,6 +204,9 @@ def checked(fields: ScheduleFields, row: Schedule | None, now: datetime,
                 found.append(problem("at", "the time has passed: choose one to come"))
             elif at is not None:
                 columns.update(once_at=at.astimezone(UTC), cron=None)
+    if kind == "once" and fields.enabled and fields.at is None and row is not None \
+            and row.once_at is not None and row.once_at <= now:
+        found.append(problem("at", "the time has passed: choose one to come"))  # fired
     options = dict(row.options) if row else {}
     if fields.version is not None:
         if fields.version != "latest" and not 1 <= fields.version <= view.version:
