@@ -52,7 +52,7 @@ def test_provider_sign_in_link_and_sign_out(page, hub, backend):
     page.get_by_role("button", name="Authorize").click()
 
     page.wait_for_url(f"{hub}/settings?linked=github")
-    assert "GitHub is now linked" in page.get_by_role("status").inner_text()
+    assert "GitHub is now linked" in page.get_by_test_id("settings-notice").inner_text()
     identities = page.get_by_test_id("identity")
     assert identities.count() == 2
     assert "ada@github.example" in identities.nth(1).inner_text()

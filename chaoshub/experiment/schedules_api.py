@@ -65,7 +65,8 @@ class NewSchedule(ScheduleChange):
 class UpcomingQuery(Query):
     """How many coming firings to list."""
 
-    count: int = Field(50, ge=1, le=200)
+    count: int = Field(50, ge=1, le=200,
+                       description="how many coming firings, the soonest first (1 to 200)")
 
 
 class UpcomingList(BaseModel):
