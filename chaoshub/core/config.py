@@ -122,6 +122,12 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TIMEOUT_SECONDS": 10.0,
     # How often a worker looks for deliveries that are due (seconds).
     "WEBHOOK_POLL_SECONDS": 1.0,
+    # Experiments from git (experiment/git_sync.py): where each workspace's bare copy of its
+    # repository is kept (unset: git-cache in the instance folder), how long one git command
+    # may take, and how often a worker looks for syncs asked for (seconds).
+    "GIT_CACHE_DIR": "",
+    "GIT_TIMEOUT_SECONDS": 120.0,
+    "GIT_SYNC_POLL_SECONDS": 1.0,
     # Mail (address verification, password reset, notifications): off while SMTP_HOST is
     # empty. SMTP_SECURITY is starttls (port 587), ssl (implicit TLS, port 465) or none;
     # SMTP_PASSWORD is a secret, never logged. Messages wait in the sending service's mail
@@ -151,7 +157,8 @@ INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_
                 "SMTP_PORT")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS",
                   "FEED_DELIVERY_SECONDS", "WEBHOOK_RETRY_SCALE", "WEBHOOK_TIMEOUT_SECONDS",
-                  "WEBHOOK_POLL_SECONDS", "SMTP_TIMEOUT_SECONDS", "MAIL_DELIVERY_SECONDS",
+                  "WEBHOOK_POLL_SECONDS", "GIT_TIMEOUT_SECONDS", "GIT_SYNC_POLL_SECONDS",
+                  "SMTP_TIMEOUT_SECONDS", "MAIL_DELIVERY_SECONDS",
                   "SCHEDULER_TICK_SECONDS")
 RETENTION_SETTINGS = ("RETENTION_JOURNAL_DAYS", "RETENTION_RUN_EVENTS_DAYS",
                       "RETENTION_ACTIVITY_DAYS")

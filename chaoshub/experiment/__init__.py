@@ -26,11 +26,11 @@ def init_app(app: Flask) -> None:
     from chaoshub.experiment.webhook_pages import webhook_pages
 
     (api, runs_api, moves, hub_runs_api, run_events_api, environments_api,
-     webhooks_api, schedules_api) = api_blueprints()
+     webhooks_api, schedules_api, repositories_api, git_hooks) = api_blueprints()
     for blueprint in (api, legacy, pages, runs_api, moves, hub_runs_api, run_events_api,
                       run_pages, environments_api, environment_pages, overview_pages,
                       search_pages, guide_pages, webhooks_api, webhook_pages, trend_pages,
-                      schedules_api, schedule_pages):
+                      schedules_api, schedule_pages, repositories_api, git_hooks):
         app.register_blueprint(blueprint)
     app.register_blueprint(editor)  # the pages that write experiments: new, edit, delete
     operations.init_app(app)  # runs in /metrics, the queue and the workers in /status/health
@@ -48,6 +48,7 @@ def api_blueprints() -> list[Blueprint]:
     from chaoshub.experiment.environments_api import environments_api
     from chaoshub.experiment.hub_runs_api import hub_runs_api
     from chaoshub.experiment.move_routes import moves
+    from chaoshub.experiment.repositories_api import git_hooks, repositories_api
     from chaoshub.experiment.routes import api
     from chaoshub.experiment.run_events_api import run_events_api
     from chaoshub.experiment.runs_api import runs_api
@@ -55,4 +56,4 @@ def api_blueprints() -> list[Blueprint]:
     from chaoshub.experiment.webhooks_api import webhooks_api
 
     return [api, runs_api, moves, hub_runs_api, run_events_api, environments_api, webhooks_api,
-            schedules_api]
+            schedules_api, repositories_api, git_hooks]

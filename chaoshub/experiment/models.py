@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chaoshub.core.events import HandledEventColumns
@@ -36,6 +37,8 @@ class Experiment(Base):
     __table_args__ = (
         Index("ix_experiments_listing", "workspace_id", "updated_at", "id"),
         Index("ix_experiments_last_run", "workspace_id", "last_run_at", "id"),
+        # A file of the workspace's repository is one experiment there.
+        Index("ix_experiments_source", "workspace_id", "source_path", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -55,6 +58,16 @@ class Experiment(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_run_outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
     last_execution_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Synced from a repository linked to the workspace (git_sync.py): the file path is its key
+    # in the workspace, and while the link stands the hub's editor and API leave it alone.
+    source_link_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    source_repository: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    removed_upstream: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
+    # The repository paths (globs) its `chaoshub` extension says it depends on.
+    depends_on: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class ExperimentTag(Base):
@@ -96,6 +109,9 @@ class ExperimentVersion(Base):
     author_name: Mapped[str] = mapped_column(Text, default="")
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A version synced from git: the commit it came from and that commit's author.
+    commit_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    commit_author: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Execution(Base):
@@ -407,3 +423,60 @@ class ScheduleFiring(Base):
     run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RepositoryLink(Base):
+    """A workspace's git repository: where its experiment files are, the credentials to
+    fetch them (sealed), and the secret its push webhooks are signed with (sealed)."""
+
+    __tablename__ = "repository_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(String(36), unique=True)
+    org_id: Mapped[str] = mapped_column(String(36))
+    url: Mapped[str] = mapped_column(Text)
+    branch: Mapped[str] = mapped_column(String(200))
+    paths: Mapped[list[str]] = mapped_column(JSON, default=list)
+    credential: Mapped[str] = mapped_column(String(12), default="none")  # none, token, deploy_key
+    credential_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    deploy_public_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_secret_sealed: Mapped[str] = mapped_column(Text)
+    last_synced_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Who linked it (or last changed it): webhook syncs and their runs act as them.
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_by_name: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GitSync(Base):
+    """One sync of a workspace with its repository: asked for (a person, or a push webhook),
+    done by a worker, and what it found, changed and ran."""
+
+    __tablename__ = "git_syncs"
+    __table_args__ = (Index("ix_git_syncs_listing", "workspace_id", "created_at", "id"),
+                      Index("ix_git_syncs_status", "status", "created_at"),
+                      UniqueConstraint("link_id", "delivery_id"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(String(36))
+    org_id: Mapped[str] = mapped_column(String(36))
+    link_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(12))  # queued, running, succeeded, failed
+    trigger: Mapped[str] = mapped_column(String(10))  # "manual" or "webhook"
+    run_changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    requested_by: Mapped[str] = mapped_column(String(36))
+    requested_by_name: Mapped[str] = mapped_column(Text, default="")
+    # A webhook's delivery id and the head it pushed: the same push twice syncs once.
+    delivery_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    pushed_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    from_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    to_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # files_seen, created, updated, removed, restored, invalid, runs (git_sync.SyncResult)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -8,6 +8,15 @@ from typing import Any
 from chaoshub.core.schemas import Frozen
 
 
+class ExperimentSource(Frozen):
+    """Where an experiment synced from git comes from: change it there, not on the hub."""
+
+    repository: str
+    path: str
+    commit: str | None = None
+    removed_upstream: bool = False
+
+
 class ExperimentView(Frozen):
     """A stored experiment, its latest document, and where it lives."""
 
@@ -22,6 +31,8 @@ class ExperimentView(Frozen):
     updated_at: datetime
     document: dict[str, Any]
     version: int = 1
+    # Synced from the workspace's repository (read-only on the hub); None: made on the hub.
+    source: ExperimentSource | None = None
 
 
 class SavedExperiment(Frozen):
@@ -62,6 +73,9 @@ class VersionView(Frozen):
     message: str
     created_at: datetime
     document: dict[str, Any] | None = None
+    # A version synced from git: its commit and the commit's author ("name <email>").
+    commit_sha: str | None = None
+    commit_author: str | None = None
 
 
 class ActivityView(Frozen):

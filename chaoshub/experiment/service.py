@@ -34,6 +34,7 @@ from chaoshub.experiment import (
     compare,
     diff,
     environments,
+    git_sync,
     grants,
     hub_runs,
     job_runs,
@@ -45,6 +46,7 @@ from chaoshub.experiment import (
     overview,
     queue,
     reports,
+    repository_links,
     run_checks,
     run_waits,
     runs,
@@ -149,6 +151,8 @@ def publish_experiment(
                 return SavedExperiment(experiment=ExperimentView(**stored), created=False,
                                        changed=False, content_hash=digest,
                                        org=where.org_name, workspace=where.name)
+    if here:
+        _not_synced(ExperimentView(**stored))
     document = _checked(document)
     with write(user) as work:
         if here:
@@ -175,7 +179,7 @@ def update_experiment(
 ) -> SavedExperiment:
     """Replace the document: a new version when it changed, the same one when identical."""
     user = _writer(claim, WRITE_SCOPE)
-    _experiment(claim, experiment_id, "write")
+    _not_synced(_experiment(claim, experiment_id, "write")[0])
     document = _checked(document)
     with write(user) as work:
         saved = _update(work, user, experiment_id, document, message)
@@ -202,7 +206,7 @@ def delete_experiment(claim: str, experiment_id: str) -> int:
     """Delete an experiment with its versions and executions; returns how many executions
     went."""
     user = _writer(claim, WRITE_SCOPE)
-    _experiment(claim, experiment_id, "write")
+    _not_synced(_experiment(claim, experiment_id, "write")[0], "delete")
     with write(user) as work:
         count = len(work.session.scalars(select(Execution.id).where(
             Execution.experiment_id == experiment_id)).all())
@@ -217,6 +221,7 @@ def move_experiment(claim: str, experiment_id: str, org: str, workspace: str) ->
     if the claim may write experiments both where it is and where it goes."""
     user = _writer(claim, WRITE_SCOPE)
     view, source = _experiment(claim, experiment_id, "write")
+    _not_synced(view, "move")
     named = {"org": org, "workspace": workspace}
     missing = [name for name, value in named.items() if not isinstance(value, str) or not value]
     if missing:
@@ -561,6 +566,7 @@ def delete_workspace_contents(session: Session, event: events.Event) -> None:
         store.delete_experiments(session, ids)
         environments.delete_workspaces(session, workspace_ids)
         webhooks.delete_workspaces(session, workspace_ids)
+        repository_links.delete_workspaces(session, workspace_ids)
         for experiment_id in ids:
             work.forget(*_cache_keys(experiment_id))
 
@@ -591,6 +597,13 @@ def _with_scope(claim: str, scope: str) -> UserClaim:
     if not user.anonymous and not user.allows(scope):
         raise Forbidden(f"the credential lacks the {scope} scope")
     return user
+
+
+def _not_synced(view: ExperimentView, what: str = "change") -> None:
+    """Conflict for a write to an experiment synced from git: it changes in its repository."""
+    if view.source is not None:
+        raise Conflict(f"this experiment is synced from {view.source.repository} "
+                       f"({view.source.path}): {what} it there, and sync")
 
 
 def _writer(claim: str, scope: str) -> UserClaim:
@@ -1159,3 +1172,55 @@ def _record_run_activity(user: UserClaim, view: ExperimentView, kind: str, summa
                     outsider_summary,
                     {"run_id": run_id, "experiment_id": view.id, "workspace_id": view.workspace_id},
                     f"run:{view.id}:{run_id}")
+
+
+# Experiments from git ----------------------------------------------------------------------
+
+
+@interface.public
+def get_repository(claim: str, org: str, workspace: str) -> repository_links.RepositoryView:
+    """The repository linked to the workspace (never its credential or webhook secret)."""
+    return repository_links.get_repository(claim, org, workspace)
+
+
+@interface.public
+def may_manage_repository(claim: str, org: str, workspace: str) -> bool:
+    """True when the caller may link, change and unlink the workspace's repository."""
+    return repository_links.may_manage(claim, org, workspace)
+
+
+@interface.public
+def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
+                   paths: list[str], token: str | None = None, deploy_key: bool | None = None,
+                   rotate_deploy_key: bool = False, rotate_webhook_secret: bool = False
+                   ) -> repository_links.SavedRepository:
+    """Link the workspace to a repository or change its link (see repository_links)."""
+    return repository_links.put_repository(claim, org, workspace, url, branch, paths, token,
+                                           deploy_key, rotate_deploy_key,
+                                           rotate_webhook_secret)
+
+
+@interface.public
+def delete_repository(claim: str, org: str, workspace: str) -> None:
+    """Unlink the workspace's repository; its experiments stay, editable on the hub again."""
+    repository_links.delete_repository(claim, org, workspace)
+
+
+@interface.public
+def request_sync(claim: str, org: str, workspace: str, run_changed: bool = False
+                 ) -> git_sync.SyncView:
+    """Queue a sync of the workspace with its repository (a worker does it)."""
+    return git_sync.request_sync(claim, org, workspace, run_changed)
+
+
+@interface.public
+def get_sync(claim: str, sync_id: str) -> git_sync.SyncView:
+    """One sync and its result."""
+    return git_sync.get_sync(claim, sync_id)
+
+
+@interface.public
+def list_syncs(claim: str, org: str, workspace: str, cursor: str | None = None,
+               limit: int | str | None = None) -> git_sync.SyncPage:
+    """A page of the workspace's syncs, newest first."""
+    return git_sync.list_syncs(claim, org, workspace, cursor, limit)

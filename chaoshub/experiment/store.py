@@ -24,7 +24,13 @@ from chaoshub.experiment.models import (
     ExperimentTag,
     ExperimentVersion,
 )
-from chaoshub.experiment.schemas import ActivityView, ExecutionView, ExperimentView, VersionView
+from chaoshub.experiment.schemas import (
+    ActivityView,
+    ExecutionView,
+    ExperimentSource,
+    ExperimentView,
+    VersionView,
+)
 
 SERVICE = "experiment"
 TAG_MAX = 200
@@ -36,8 +42,17 @@ def experiment_view(row: Experiment) -> ExperimentView:
         id=row.id, title=row.title, description=row.description, tags=row.tags,
         workspace_id=row.workspace_id, org_id=row.org_id, created_by=row.created_by,
         created_at=row.created_at, updated_at=row.updated_at, document=row.document,
-        version=row.version,
+        version=row.version, source=source_of(row),
     )
+
+
+def source_of(row: Experiment) -> ExperimentSource | None:
+    """Where a synced experiment comes from, while its workspace's repository link stands."""
+    if not row.source_link_id or not row.source_path:
+        return None
+    return ExperimentSource(repository=row.source_repository or "", path=row.source_path,
+                            commit=row.source_commit,
+                            removed_upstream=bool(row.removed_upstream))
 
 
 def load_experiment(experiment_id: str) -> dict | None:
@@ -105,6 +120,7 @@ def version_view(row: ExperimentVersion, with_document: bool) -> VersionView:
         experiment_id=row.experiment_id, number=row.number, content_hash=row.content_hash,
         author=row.author, author_name=row.author_name, message=row.message,
         created_at=row.created_at, document=row.document if with_document else None,
+        commit_sha=row.commit_sha, commit_author=row.commit_author,
     )
 
 

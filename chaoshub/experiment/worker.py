@@ -25,6 +25,7 @@ from chaoshub.core.errors import HubError
 from chaoshub.experiment import (
     child,
     environments,
+    git_sync,
     grants,
     hub_runs,
     job_runs,
@@ -110,6 +111,8 @@ def serve(app: Flask, burst: bool = False, parent: int | None = None) -> None:
     _check_sandbox(app.config["RUN_SANDBOX"])
     # Webhooks go out from a thread of their own: a long run never holds them back.
     webhook_delivery.start(app)
+    # Syncs with git repositories too: never behind a long run.
+    git_sync.start(app)
     if not burst:
         scheduler.start(app)  # schedules' firings, every SCHEDULER_TICK_SECONDS
     if app.config["REDIS_URL"]:

@@ -34,7 +34,7 @@ from chaoshub.dashboard.store import SERVICE
 AUDIT_LISTING = "audit log"  # the listing's name, signed into its cursors
 # What other services may write into audit logs: their own kinds of event (experiment's runs,
 # environments, webhooks and schedules), never one that would pass for dashboard's or auth's.
-OTHER_SERVICES_AUDIT = ("run.", "environment.", "webhook.", "schedule.")
+OTHER_SERVICES_AUDIT = ("run.", "environment.", "webhook.", "schedule.", "repository.")
 log = logging.getLogger(__name__)
 
 

@@ -1,0 +1,408 @@
+"""A workspace's copy of its linked git repository, through the `git` command.
+
+One bare repository per workspace under GIT_CACHE_DIR, fetched incrementally (the one branch
+into `refs/hub/head`; the last synced commit is kept reachable under `refs/hub/synced`, so a
+forced push still diffs against it). Git runs with a minimal environment: no system or user
+configuration, no prompts, a time limit, only the transports the rules allow. Credentials never
+go on a command line: an access token is an `http.extraHeader` given through git's environment
+configuration, a deploy key a 0600 file deleted after the command.
+
+URL rules: https and ssh (`ssh://` and `git@host:path`); `http://` and `file://` only with
+ALLOW_PRIVATE_TARGETS. A host is resolved and every address checked with the webhooks' rules;
+for http(s) git connects to the address that was checked (`http.curloptResolve`), so DNS cannot
+switch it after the check.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from chaoshub.experiment import webhook_targets
+
+HEAD_REF = "refs/hub/head"
+SYNCED_REF = "refs/hub/synced"
+URL_MAX = 2000
+BRANCH_MAX = 200
+# git@host:path, the scp-like form of an ssh URL (no scheme, a colon before any slash).
+SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
+SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+ERROR_MAX = 500
+
+
+class GitError(Exception):
+    """Git failed; the message is safe to show (no token, no URL user information)."""
+
+
+@dataclass
+class Access:
+    """How to reach a repository: its URL and credentials (never logged, never shown)."""
+
+    url: str
+    allow_private: bool = False
+    token: str | None = None
+    deploy_key: str | None = None  # the private half, OpenSSH format
+    timeout: float = 120.0
+    secrets: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.token:
+            self.secrets += [self.token, _basic(self.token)]
+        if self.deploy_key:
+            self.secrets.append(self.deploy_key)
+
+
+@dataclass
+class CommitInfo:
+    """A commit as a sync records it."""
+
+    sha: str
+    author_name: str
+    author_email: str
+    message: str
+    committed_at: datetime
+
+
+# URLs -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """Where a URL leads: its scheme ("https", "http", "ssh", "file"), host and port."""
+
+    scheme: str
+    host: str = ""
+    port: int = 0
+    user: str = ""
+
+
+def url_problem(url: object, allow_private: bool) -> str | None:
+    """What makes `url` no repository the hub may fetch, as far as can be told without
+    resolving it; None: none."""
+    if not isinstance(url, str) or not url or len(url) > URL_MAX or url.strip() != url:
+        return f"a URL of 1 to {URL_MAX} characters"
+    if any(ord(c) < 32 or c.isspace() for c in url) or url.startswith("-"):
+        return "not a URL"
+    try:
+        target = parse(url)
+    except ValueError as exc:
+        return str(exc)
+    if target.scheme == "file":
+        return None if allow_private else \
+            "file:// URLs are for tests only: an https:// or ssh:// URL"
+    if target.scheme == "http" and not allow_private:
+        return "an https:// or ssh:// URL (plain http:// is not allowed here)"
+    host = target.host.rstrip(".").lower()
+    # The webhooks' rules on the host as an http(s) URL would name it.
+    return webhook_targets.url_problem(f"https://{_bracketed(host)}/", allow_private)
+
+
+def parse(url: str) -> Target:
+    """The scheme, host and port of a repository URL; ValueError saying what is wrong."""
+    found = SCP_LIKE.match(url)
+    if found and "://" not in url:
+        return Target("ssh", found["host"], 22, found["user"])
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError as exc:
+        raise ValueError("not a URL") from exc
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path:
+            raise ValueError("a file:// URL names a local path")
+        return Target("file")
+    if scheme not in ("https", "http", "ssh"):
+        raise ValueError("an https:// or ssh:// URL (or git@host:path)")
+    if not host:
+        raise ValueError("a URL with a host")
+    if parts.password is not None or (parts.username is not None and scheme != "ssh"):
+        return _refused("a URL without a user name or password in it (send a token instead)")
+    if not parts.path or parts.path == "/":
+        raise ValueError("a URL naming a repository (its path)")
+    default = {"https": 443, "http": 80, "ssh": 22}[scheme]
+    return Target(scheme, host, port or default, parts.username or "")
+
+
+def _refused(message: str) -> Target:
+    raise ValueError(message)
+
+
+def shown_url(url: str) -> str:
+    """The URL with any user information removed (what errors may say)."""
+    return re.sub(r"(://)[^/@\s]*@", r"\1", url)
+
+
+def branch_problem(branch: object) -> str | None:
+    """What makes `branch` no branch name; None: none."""
+    if not isinstance(branch, str) or not branch or len(branch) > BRANCH_MAX:
+        return f"a branch name of 1 to {BRANCH_MAX} characters"
+    if branch.startswith("-") or branch.startswith("refs/"):
+        return "a branch's short name (main, release/1.2)"
+    # git check-ref-format's rules, without a process in the request.
+    bad = (any(ord(c) < 33 or ord(c) == 127 or c in "~^:?*[\\" for c in branch)
+           or ".." in branch or "@{" in branch or "//" in branch or branch == "@"
+           or branch.endswith(("/", ".", ".lock"))
+           or any(part.startswith(".") or part.endswith(".lock") for part in branch.split("/")))
+    return "not a valid branch name" if bad else None
+
+
+# Globs ----------------------------------------------------------------------------------------
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """The regular expression of a path glob: `*` and `?` stay within a folder, `**` spans
+    folders (`chaos/**/*.json` matches chaos/a.json and chaos/x/y/a.json), `[...]` a set."""
+    out, i = [], 0
+    while i < len(glob):
+        c = glob[i]
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[" and (end := glob.find("]", i + 2)) != -1:
+            inner = glob[i + 1:end]
+            negate = inner[:1] in ("!", "^")
+            inner = inner[1:] if negate else inner
+            out.append("[" + ("^" if negate else "") + inner.replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def glob_problem(glob: object) -> str | None:
+    """What makes `glob` no path glob; None: none."""
+    if not isinstance(glob, str) or not glob or len(glob) > 500:
+        return "a path glob of 1 to 500 characters (chaos/**/*.json)"
+    if glob.startswith("/") or any(ord(c) < 32 for c in glob):
+        return "a path relative to the repository's root"
+    try:
+        glob_pattern(glob)
+    except re.error:
+        return "not a valid glob"
+    return None
+
+
+def matches(path: str, globs: list[str]) -> bool:
+    """True when `path` matches one of `globs`."""
+    return any(glob_pattern(g).match(path) for g in globs)
+
+
+# Git ------------------------------------------------------------------------------------------
+
+
+def fetch(folder: Path, access: Access, branch: str) -> str:
+    """Fetch `branch` of the repository into the cache `folder` (made when missing); the sha
+    of its head commit."""
+    folder = Path(folder)
+    if not (folder / "HEAD").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        _git(folder, access, ["init", "--quiet", "--bare", str(folder)], remote=False)
+    target = parse(access.url)
+    refspec = f"+refs/heads/{branch}:{HEAD_REF}"
+    _git(folder, access, ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                          "--", access.url, refspec], remote=True, target=target)
+    return resolve(folder, access, HEAD_REF)
+
+
+def resolve(folder: Path, access: Access, ref: str) -> str:
+    """The commit sha a ref (or sha) names; GitError when none."""
+    out = _git(folder, access, ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"])
+    return out.decode().strip()
+
+
+def has_commit(folder: Path, sha: str | None) -> bool:
+    """True when the cache holds commit `sha`."""
+    if not sha or not SHA.match(sha):
+        return False
+    done = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=folder,
+                          env=_base_env(str(folder)), capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
+def keep(folder: Path, access: Access, sha: str) -> None:
+    """Keep commit `sha` reachable (the last synced one: a forced push must not lose it)."""
+    _git(folder, access, ["update-ref", SYNCED_REF, sha])
+
+
+def changes(folder: Path, access: Access, old: str, new: str) -> list[tuple[str, str]]:
+    """The paths that differ between two commits, each with its status ("A", "M", "D", "T"):
+    no ancestry needed (a forced push diffs too), renames as a delete and an add."""
+    out = _git(folder, access, ["diff", "--name-status", "--no-renames", "-z", old, new, "--"])
+    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    found = []
+    for status, path in zip(fields[0::2], fields[1::2], strict=False):
+        if status and path:
+            found.append((status[0], path))
+    return found
+
+
+def files(folder: Path, access: Access, sha: str) -> list[str]:
+    """Every file's path at commit `sha`."""
+    out = _git(folder, access, ["ls-tree", "-r", "-z", "--name-only", sha])
+    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def size(folder: Path, access: Access, sha: str, path: str) -> int:
+    """The size in bytes of a file at a commit."""
+    return int(_git(folder, access, ["cat-file", "-s", f"{sha}:{path}"]).decode().strip())
+
+
+def read(folder: Path, access: Access, sha: str, path: str) -> bytes:
+    """A file's content at a commit."""
+    return _git(folder, access, ["cat-file", "blob", f"{sha}:{path}"])
+
+
+def commit_info(folder: Path, access: Access, sha: str, path: str | None = None
+                ) -> CommitInfo:
+    """A commit's sha, author, message and time; with `path`, those of the last commit up to
+    `sha` that changed that file."""
+    args = ["log", "-1", "--format=%H%x00%an%x00%ae%x00%ct%x00%B", sha]
+    out = _git(folder, access, [*args, "--", path] if path else args)
+    if not out.strip():
+        out = _git(folder, access, args)
+    sha_, name, email, when, message = out.decode("utf-8", "replace").split("\0", 4)
+    return CommitInfo(sha=sha_.strip(), author_name=name, author_email=email,
+                      message=message.strip(),
+                      committed_at=datetime.fromtimestamp(int(when), UTC))
+
+
+def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
+         target: Target | None = None) -> bytes:
+    home = tempfile.mkdtemp(prefix="chaoshub-git-")
+    try:
+        env = _base_env(home)
+        config = _transports(access.allow_private)
+        if remote:
+            config += [("http.followRedirects", "false"), ("http.lowSpeedLimit", "1000"),
+                       ("http.lowSpeedTime", "30")]
+            if access.token:
+                config.append(("http.extraHeader",
+                               f"Authorization: Basic {_basic(access.token)}"))
+            if target is not None and target.scheme in ("http", "https"):
+                address = _checked_address(target.host, target.port, access.allow_private)
+                config.append(("http.curloptResolve", f"{_ascii(target.host)}:{target.port}:"
+                                                      f"{_bracketed(address)}"))
+            if target is not None and target.scheme == "ssh":
+                address = _checked_address(target.host, target.port, access.allow_private)
+                env["GIT_SSH_COMMAND"] = _ssh_command(home, folder, access, target.host,
+                                                      address)
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for index, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{index}"] = key
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
+        try:
+            done = subprocess.run(["git", *args], cwd=folder if folder.exists() else None,
+                                  env=env, capture_output=True, timeout=access.timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise GitError(f"git {args[0]} took longer than {access.timeout:g} s") from exc
+        except FileNotFoundError as exc:
+            raise GitError("the git command is not installed where this worker runs") from exc
+        except OSError as exc:
+            raise GitError(f"git could not start: {exc.strerror}") from exc
+        if done.returncode != 0:
+            raise GitError(clean(access, f"git {args[0]} failed: "
+                                         + done.stderr.decode("utf-8", "replace").strip()))
+        return done.stdout
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def clean(access: Access, message: str) -> str:
+    """`message` without the access's secrets or any URL user information."""
+    for secret in access.secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    message = shown_url(message)
+    return message[:ERROR_MAX]
+
+
+def _base_env(home: str) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LC_ALL": "C",
+            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
+            "GIT_PROTOCOL_FROM_USER": "0", "GIT_NO_REPLACE_OBJECTS": "1"}
+
+
+def _transports(allow_private: bool) -> list[tuple[str, str]]:
+    allowed = ["https", "ssh"] + (["http", "file"] if allow_private else [])
+    return [("protocol.allow", "never"),
+            *((f"protocol.{name}.allow", "always") for name in allowed)]
+
+
+def _ssh_command(home: str, folder: Path, access: Access, host: str, address: str) -> str:
+    """ssh to the checked address, as the host's name for its key, with the deploy key from a
+    0600 file in the private home (removed with it)."""
+    known = Path(folder) / "known_hosts"  # trust on first use, kept with the workspace's cache
+    parts = ["ssh", "-F", os.devnull, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+             "-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={known}",
+             "-o", f"HostKeyAlias={host}", "-o", f"HostName={address}",
+             "-o", "ConnectTimeout=15"]
+    if access.deploy_key:
+        key = Path(home) / "deploy_key"
+        descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(access.deploy_key if access.deploy_key.endswith("\n")
+                      else access.deploy_key + "\n")
+        parts += ["-i", str(key)]
+    return " ".join(_quoted(p) for p in parts)
+
+
+def _quoted(part: str) -> str:
+    return part if re.fullmatch(r"[A-Za-z0-9_./=:,@+-]+", part) else "'" + part.replace(
+        "'", "'\\''") + "'"
+
+
+def _checked_address(host: str, port: int, allow_private: bool) -> str:
+    """The address to connect to: every address `host` resolves to must pass."""
+    host = host.strip("[]")
+    try:
+        found = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(_ascii(host), port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise GitError(f"{host} does not resolve") from exc
+        found = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not found:
+        raise GitError(f"{host} does not resolve")
+    for address in found:
+        problem = webhook_targets.address_problem(address, allow_private)
+        if problem:
+            raise GitError(f"{host} resolves to a refused address ({problem})")
+    return str(found[0])
+
+
+def _ascii(host: str) -> str:
+    try:
+        return host.strip("[]").encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _basic(token: str) -> str:
+    return base64.b64encode(f"x-access-token:{token}".encode()).decode()

@@ -1,0 +1,765 @@
+"""Syncs of a workspace with its linked repository: asked for by a person or a push webhook,
+done by a worker (a thread of each worker process, never a web request), one at a time per
+workspace.
+
+A sync fetches the branch, finds the experiment files (the link's globs) added, changed or
+removed since the last synced commit (every file, on the first sync or when that commit is
+gone), and in one transaction makes each new file an experiment (its path is its key in the
+workspace), each changed one a new version (the commit's sha, author and message on it), and
+marks each removed one as removed upstream (its runs stay). A file that does not parse or
+validate is listed with its errors; the others still go in. With `run_changed`, it then starts
+hub runs of exactly the experiments whose file changed, or whose `chaoshub` extension's
+`depends_on` globs match a changed path, as the person the sync acts for, each checked against
+the workspace's run policy and kill switch like any run (refusals are listed).
+
+A sync acts as whoever asked for it; a webhook's as the person who linked the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import weakref
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import yaml
+from flask import Flask, current_app
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from chaoshub.auth import service as auth
+from chaoshub.core import claims, paging, ratelimit
+from chaoshub.core.db import transaction
+from chaoshub.core.errors import (
+    Conflict,
+    Forbidden,
+    HubError,
+    NotFound,
+    Unauthorized,
+)
+from chaoshub.core.models import new_id, utcnow
+from chaoshub.core.process_thread import ProcessThread
+from chaoshub.core.schemas import Frozen
+from chaoshub.experiment import (
+    git_mirror,
+    grants,
+    hub_runs,
+    journals,
+    notifications,
+    queue,
+    repository_links,
+    run_checks,
+    store,
+    versions,
+)
+from chaoshub.experiment.models import Experiment, GitSync, RepositoryLink
+from chaoshub.experiment.secret_box import SecretUnreadable
+from chaoshub.experiment.validation import problems
+from chaoshub.experiment.writes import ExperimentWrite, record_activity
+
+SERVICE = "experiment"
+EXTENSION = "chaoshub.git_sync"
+LEASE_SECONDS = 600  # a sync's worker holds it this long; past it, another takes it again
+MAX_FILES = 1000  # experiment files one sync reads at most
+MAX_DEPENDS = 50  # globs one experiment's depends_on holds
+LISTING = "git syncs"
+HOOK_FAILURES = 30  # wrong signatures per link and address, per window, before 429
+HOOK_WINDOW = 600
+ZERO = "0" * 40
+Status = Literal["queued", "running", "succeeded", "failed"]
+log = logging.getLogger(__name__)
+
+
+class SyncedFile(Frozen):
+    """An experiment file a sync created, changed, removed or restored."""
+
+    path: str
+    experiment_id: str
+    title: str
+    version: int
+
+
+class InvalidFile(Frozen):
+    """A file that did not parse or validate, and why (each problem's JSON Pointer)."""
+
+    path: str
+    errors: list[dict[str, str]]
+
+
+class SyncRun(Frozen):
+    """A run a sync started (`run_id`), or one it was refused (`refused` says why)."""
+
+    experiment_id: str
+    title: str
+    path: str
+    reason: str
+    run_id: str | None = None
+    refused: str | None = None
+
+
+class SyncResult(Frozen):
+    """What a sync found and did."""
+
+    files_seen: int = 0
+    created: list[SyncedFile] = []
+    updated: list[SyncedFile] = []
+    unchanged: list[str] = []
+    removed: list[SyncedFile] = []
+    restored: list[SyncedFile] = []
+    invalid: list[InvalidFile] = []
+    runs: list[SyncRun] = []
+
+
+class CommitView(Frozen):
+    """The commit a sync reached."""
+
+    sha: str
+    author: str
+    message: str
+    committed_at: datetime
+
+
+class SyncView(Frozen):
+    """A sync as answers show it."""
+
+    id: str
+    workspace_id: str
+    status: Status
+    trigger: str
+    run_changed: bool
+    requested_by_name: str
+    from_commit: str | None = None
+    to_commit: str | None = None
+    commit: CommitView | None = None
+    result: SyncResult | None = None
+    error: str = ""
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class SyncPage(Frozen):
+    """A page of a workspace's syncs, newest first, and the next page's cursor."""
+
+    syncs: list[SyncView]
+    next_cursor: str | None
+
+
+class HookAnswer(Frozen):
+    """What a push webhook is answered: the sync it queued (or found), or why none."""
+
+    status: str
+    id: str | None = None
+    reason: str = ""
+
+
+# Asking ---------------------------------------------------------------------------------------
+
+
+def request_sync(claim: str, org: str, workspace: str, run_changed: bool = False) -> SyncView:
+    """Queue a sync of the workspace with its repository (a sync queued already is the one
+    answered); with `run_changed`, it runs what changed. For those who may write the
+    workspace's experiments (and run them, with `run_changed`)."""
+    user = claims.verify(claim)
+    if user.anonymous:
+        raise Unauthorized("sign in or send an API token to sync")
+    if not user.allows(repository_links.WRITE_SCOPE):
+        raise Forbidden(f"the credential lacks the {repository_links.WRITE_SCOPE} scope")
+    try:
+        where = grants.by_name(claim, org, workspace)
+    except Forbidden as exc:
+        raise NotFound("no such workspace") from exc
+    grants.require(grants.require(where, "read"), "write")
+    if run_changed:
+        if not user.allows("runs:execute"):
+            raise Forbidden("the credential lacks the runs:execute scope")
+        grants.require(where, "run")
+    link = repository_links.link_of_workspace(where.id)
+    if link is None:
+        raise Conflict("no repository is linked to this workspace: link one first")
+    sync_id = _queue(link, "manual", user.sub, user.name, run_changed)
+    return _view_of(sync_id)
+
+
+def get_sync(claim: str, sync_id: str) -> SyncView:
+    """One sync, for those who may read its workspace."""
+    claims.verify(claim)
+    if not isinstance(sync_id, str) or len(sync_id) > 36:
+        raise NotFound("no such sync")
+    with transaction(SERVICE) as session:
+        row = session.get(GitSync, sync_id)
+        if row is None:
+            raise NotFound("no such sync")
+        session.expunge(row)
+    try:
+        where = grants.by_id(claim, row.workspace_id)
+    except (NotFound, Forbidden) as exc:
+        raise NotFound("no such sync") from exc
+    if not where.allows("read"):
+        raise NotFound("no such sync")
+    return sync_view(row)
+
+
+def list_syncs(claim: str, org: str, workspace: str, cursor: str | None = None,
+               limit: int | str | None = None) -> SyncPage:
+    """A page of the workspace's syncs, newest first."""
+    where = repository_links._reader(claim, org, workspace)
+    size = paging.page_size(limit)
+    after = paging.timed(paging.decode(cursor, LISTING, [where.id])) if cursor else None
+    with transaction(SERVICE) as session:
+        query = paging.after(select(GitSync).where(GitSync.workspace_id == where.id),
+                             GitSync.created_at, GitSync.id, after)
+        rows = list(session.scalars(query.limit(size + 1)))
+        next_cursor = None
+        if len(rows) > size:
+            rows, last = rows[:size], rows[size - 1]
+            next_cursor = paging.encode(LISTING, [where.id],
+                                        [last.created_at.isoformat(), last.id])
+        return SyncPage(syncs=[sync_view(r) for r in rows], next_cursor=next_cursor)
+
+
+def receive_push(link_id: str, headers: dict[str, str], body: bytes, client: str,
+                 run_changed: bool = False) -> tuple[int, HookAnswer]:
+    """A push webhook from GitHub (`X-Hub-Signature-256`) or GitLab (`X-Gitlab-Token`): the
+    answer's status and body. Verified with the link's webhook secret (401, nothing synced,
+    when wrong); a push to another branch is ignored; the same delivery, or the same pushed
+    head synced or queued already, queues nothing more. Never waits for the sync."""
+    headers = {k.lower(): v for k, v in headers.items()}
+    who = f"{link_id}:{client}"
+    ratelimit.refuse_when_over(SERVICE, "git-hook", who, HOOK_FAILURES, HOOK_WINDOW)
+    link = None
+    if isinstance(link_id, str) and len(link_id) <= 36:
+        with transaction(SERVICE) as session:
+            link = session.get(RepositoryLink, link_id)
+            if link is not None:
+                session.expunge(link)
+    if link is None or not _signed(link, headers, body):
+        ratelimit.record_failure(SERVICE, "git-hook", who, HOOK_WINDOW)
+        raise Unauthorized("the webhook's signature (or token) is missing or wrong")
+    event = headers.get("x-github-event") or headers.get("x-gitlab-event") or ""
+    if event == "ping":
+        return 200, HookAnswer(status="pong")
+    if event not in ("push", "Push Hook"):
+        return 202, HookAnswer(status="ignored", reason=f"not a push ({event or 'no event'})")
+    payload = _payload(headers, body)
+    ref, pushed = payload.get("ref"), payload.get("after")
+    if ref != f"refs/heads/{link.branch}":
+        return 202, HookAnswer(status="ignored", reason=f"a push to another branch ({ref})")
+    if not isinstance(pushed, str) or not git_mirror.SHA.match(pushed) or pushed == ZERO:
+        return 202, HookAnswer(status="ignored", reason="the branch was deleted")
+    delivery = (headers.get("x-github-delivery") or headers.get("x-gitlab-event-uuid")
+                or headers.get("x-gitlab-webhook-uuid") or None)
+    delivery = delivery[:200] if delivery else None
+    sync_id = _queue(link, "webhook", link.created_by, link.created_by_name, run_changed,
+                     delivery, pushed)
+    if sync_id is None:
+        return 202, HookAnswer(status="ignored", reason="this commit is synced already")
+    return 202, HookAnswer(status=_view_of(sync_id).status, id=sync_id)
+
+
+def _signed(link: RepositoryLink, headers: dict[str, str], body: bytes) -> bool:
+    try:
+        secret = repository_links.webhook_secret(link)
+    except SecretUnreadable:
+        return False
+    signature = headers.get("x-hub-signature-256")
+    if signature is not None:
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode(), signature.strip().encode())
+    token = headers.get("x-gitlab-token")
+    if token is not None:
+        return hmac.compare_digest(secret.encode(), token.encode())
+    return False
+
+
+def _payload(headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    try:
+        if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            body = parse_qs(body.decode()).get("payload", [""])[0].encode()
+        found = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _queue(link: RepositoryLink, trigger: str, user_id: str, user_name: str,
+           run_changed: bool, delivery: str | None = None, pushed: str | None = None
+           ) -> str | None:
+    """The sync that will take the link's repository as it is: a queued one (asked to run what
+    changed, if this asks it), the one of this delivery or pushed head, or a new one; None
+    when the pushed head is synced already."""
+    try:
+        with transaction(SERVICE) as session:
+            # Locked: two requests at once queue one sync.
+            held = session.scalar(select(RepositoryLink).where(
+                RepositoryLink.id == link.id).with_for_update())
+            if held is None:
+                raise Conflict("the repository was unlinked meanwhile")
+            if delivery is not None:
+                same = session.scalar(select(GitSync.id).where(
+                    GitSync.link_id == link.id, GitSync.delivery_id == delivery))
+                if same is not None:
+                    return same
+            if pushed is not None:
+                same = session.scalar(select(GitSync.id).where(
+                    GitSync.link_id == link.id, GitSync.status.in_(("queued", "running")),
+                    GitSync.pushed_commit == pushed).limit(1))
+                if same is not None:
+                    return same
+                if pushed == held.last_synced_commit:
+                    return None
+            waiting = session.scalar(select(GitSync).where(
+                GitSync.workspace_id == link.workspace_id, GitSync.status == "queued")
+                .order_by(GitSync.created_at).limit(1))
+            if waiting is not None:
+                if run_changed and not waiting.run_changed:
+                    waiting.run_changed = True
+                return waiting.id
+            row = GitSync(id=new_id(), workspace_id=link.workspace_id, org_id=link.org_id,
+                          link_id=link.id, status="queued", trigger=trigger,
+                          run_changed=run_changed, requested_by=user_id,
+                          requested_by_name=journals.text(user_name, 500),
+                          delivery_id=delivery, pushed_commit=pushed, error="",
+                          created_at=utcnow())
+            session.add(row)
+            session.flush()
+            return row.id
+    except IntegrityError:
+        # The same delivery, queued by another process at the same moment.
+        with transaction(SERVICE) as session:
+            return session.scalar(select(GitSync.id).where(
+                GitSync.link_id == link.id, GitSync.delivery_id == delivery))
+
+
+# Doing ----------------------------------------------------------------------------------------
+
+
+def run_due(limit: int = 10) -> int:
+    """Do the syncs that wait (a worker's round), `limit` at most; how many were done."""
+    done = 0
+    while done < limit:
+        sync_id = _claim_next()
+        if sync_id is None:
+            break
+        perform(sync_id)
+        done += 1
+    return done
+
+
+def _claim_next() -> str | None:
+    """Take the oldest waiting sync whose workspace has none running (or whose worker's lease
+    ran out), for this worker."""
+    now = utcnow()
+    with transaction(SERVICE) as session:
+        candidates = list(session.execute(select(GitSync.id, GitSync.link_id).where(or_(
+            GitSync.status == "queued",
+            and_(GitSync.status == "running", GitSync.lease_until < now)))
+            .order_by(GitSync.created_at, GitSync.id).limit(20)))
+    for sync_id, link_id in candidates:
+        with transaction(SERVICE) as session:
+            # The link's row is the workspace's lock: one sync at a time.
+            if session.scalar(select(RepositoryLink.id).where(RepositoryLink.id == link_id)
+                              .with_for_update(skip_locked=True)) is None:
+                if session.get(RepositoryLink, link_id) is None:
+                    _end(session, sync_id, "failed", "the repository was unlinked")
+                continue
+            busy = session.scalar(select(GitSync.id).where(
+                GitSync.link_id == link_id, GitSync.id != sync_id,
+                GitSync.status == "running", GitSync.lease_until >= now).limit(1))
+            if busy is not None:
+                continue
+            taken = session.execute(update(GitSync).where(
+                GitSync.id == sync_id, or_(GitSync.status == "queued", and_(
+                    GitSync.status == "running", GitSync.lease_until < now))).values(
+                status="running", started_at=now,
+                lease_until=now + timedelta(seconds=LEASE_SECONDS))).rowcount
+            if taken:
+                return sync_id
+    return None
+
+
+def _end(session, sync_id: str, status: str, error: str = "",
+         result: dict[str, Any] | None = None) -> None:
+    values: dict[str, Any] = {"result": result} if result is not None else {}
+    session.execute(update(GitSync).where(GitSync.id == sync_id).values(
+        status=status, error=error[:2000], lease_until=None, finished_at=utcnow(), **values))
+
+
+def perform(sync_id: str) -> str:
+    """Do one sync taken by this worker; its final status."""
+    with transaction(SERVICE) as session:
+        sync = session.get(GitSync, sync_id)
+        link = session.get(RepositoryLink, sync.link_id) if sync else None
+        session.expunge_all()
+    if sync is None:
+        return ""
+    if link is None:
+        return _fail(sync, "the repository was unlinked")
+    try:
+        access = repository_links.access_of(link)
+    except SecretUnreadable:
+        return _fail(sync, "the repository's credential no longer opens (RUN_SECRETS_KEY "
+                           "changed?): set it again")
+    try:
+        return _sync(sync, link, access)
+    except git_mirror.GitError as exc:
+        return _fail(sync, git_mirror.clean(access, str(exc)))
+    except HubError as exc:
+        return _fail(sync, git_mirror.clean(access, exc.message))
+    except Exception:  # a database away, a bug: the sync says it failed, the worker goes on
+        log.exception("sync %s: failed", sync.id)
+        return _fail(sync, "the sync failed on the hub's side; try again")
+
+
+def _fail(sync: GitSync, error: str) -> str:
+    with ExperimentWrite.open(SERVICE, sync.requested_by) as work:
+        _end(work.session, sync.id, "failed", error)
+        work.feed(sync.org_id, "repository.sync_failed",
+                  f"A sync of {sync.requested_by_name or 'the repository'} failed: {error}",
+                  sync.workspace_id, "members",
+                  audited={"sync_id": sync.id, "error": error, "trigger": sync.trigger})
+    log.warning("sync %s: failed: %s", sync.id, error)
+    return "failed"
+
+
+class _File:
+    """An experiment file read at the synced commit."""
+
+    def __init__(self, path: str, document: dict[str, Any], depends_on: list[str],
+                 commit: git_mirror.CommitInfo):
+        self.path, self.document, self.depends_on, self.commit = (path, document, depends_on,
+                                                                  commit)
+
+
+def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str:
+    _actor_grant(sync, "write")
+    folder = repository_links.cache_folder(link.workspace_id)
+    head = git_mirror.fetch(folder, access, link.branch)
+    old = link.last_synced_commit
+    everything = git_mirror.files(folder, access, head)
+    wanted = [p for p in everything if git_mirror.matches(p, link.paths)]
+    if len(wanted) > MAX_FILES:
+        raise HubError(f"the paths match {len(wanted)} files: a sync reads {MAX_FILES} at most")
+    full = old is None or not git_mirror.has_commit(folder, old)
+    if full:
+        changed = {p: "A" for p in everything}
+    else:
+        changed = {path: status for status, path in git_mirror.changes(folder, access, old,
+                                                                         head)}
+    result = {"files_seen": len(wanted), "created": [], "updated": [], "unchanged": [],
+              "removed": [], "restored": [], "invalid": [], "runs": []}
+    files: list[_File] = []
+    max_bytes = current_app.config["EXPERIMENT_MAX_BYTES"]
+    for path in wanted:
+        if path not in changed:
+            continue
+        found = _read(folder, access, head, path, max_bytes)
+        if isinstance(found, InvalidFile):
+            result["invalid"].append(found)
+        else:
+            document, depends_on = found
+            files.append(_File(path, document, depends_on,
+                               git_mirror.commit_info(folder, access, head, path)))
+    gone = [p for p, status in changed.items() if status == "D" and git_mirror.matches(
+        p, link.paths)]
+    head_commit = git_mirror.commit_info(folder, access, head)
+    to_run: dict[str, tuple[str, str]] = {}  # experiment id -> (path, reason)
+    with ExperimentWrite.open(SERVICE, sync.requested_by) as work:
+        session = work.session
+        held = session.scalar(select(RepositoryLink).where(RepositoryLink.id == link.id)
+                              .with_for_update())
+        if held is None or (held.url, held.branch, held.paths) != (link.url, link.branch,
+                                                                   link.paths):
+            raise HubError("the repository link changed during the sync: sync again")
+        for file in files:
+            outcome, restored, row = _apply(work, sync, held, file)
+            item = SyncedFile(path=file.path, experiment_id=row.id, title=row.title,
+                              version=row.version)
+            if outcome in ("created", "updated"):
+                result[outcome].append(item)
+                what = "added" if outcome == "created" else "changed"
+                to_run[row.id] = (file.path, f"file {what}: {file.path}")
+            else:
+                result["unchanged"].append(file.path)
+            if restored:
+                result["restored"].append(item)
+        if full:
+            # Every synced experiment whose file is not (or no longer) among the files.
+            present = set(wanted)
+            gone = [p for p in session.scalars(select(Experiment.source_path).where(
+                Experiment.workspace_id == held.workspace_id,
+                Experiment.source_link_id == held.id,
+                Experiment.removed_upstream.is_(False))) if p not in present]
+        for path in gone:
+            row = session.scalar(select(Experiment).where(
+                Experiment.workspace_id == held.workspace_id, Experiment.source_path == path,
+                Experiment.source_link_id == held.id).with_for_update())
+            if row is not None and not row.removed_upstream:
+                row.removed_upstream = True
+                row.source_commit = head
+                work.forget(*repository_links.experiment_cache_keys(row.id))
+                result["removed"].append(SyncedFile(path=path, experiment_id=row.id,
+                                                    title=row.title, version=row.version))
+        if sync.run_changed:
+            _dependants(session, held, changed, to_run)
+        held.last_synced_commit, held.last_synced_at = head, utcnow()
+        summary = _summary(result)
+        work.feed(sync.org_id, "repository.synced",
+                  f"{sync.requested_by_name} synced {git_mirror.shown_url(held.url)} "
+                  f"({head[:12]}): {summary}", sync.workspace_id, "members",
+                  audited={"sync_id": sync.id, "from_commit": old, "to_commit": head,
+                           "trigger": sync.trigger, "files_seen": result["files_seen"],
+                           "created": [f.path for f in result["created"]],
+                           "updated": [f.path for f in result["updated"]],
+                           "removed": [f.path for f in result["removed"]],
+                           "invalid": [f.path for f in result["invalid"]]})
+        commit = {"sha": head_commit.sha, "message": head_commit.message,
+                  "author": f"{head_commit.author_name} <{head_commit.author_email}>",
+                  "committed_at": head_commit.committed_at.isoformat()}
+        session.execute(update(GitSync).where(GitSync.id == sync.id).values(
+            from_commit=old, to_commit=head, result=_stored(result, commit)))
+    git_mirror.keep(folder, access, head)
+    if to_run and sync.run_changed:
+        result["runs"] = _start_runs(sync, to_run)
+    with transaction(SERVICE) as session:
+        _end(session, sync.id, "succeeded", result=_stored(result, commit))
+    log.info("sync %s: %s..%s: %s", sync.id, (old or "")[:12], head[:12], summary)
+    return "succeeded"
+
+
+def _stored(result: dict[str, Any], commit: dict[str, Any]) -> dict[str, Any]:
+    return {**SyncResult(**result).model_dump(mode="json"), "commit": commit}
+
+
+def _read(folder, access, head: str, path: str, max_bytes: int
+          ) -> tuple[dict[str, Any], list[str]] | InvalidFile:
+    """A file's document and depends_on globs, or what is wrong with it."""
+    if git_mirror.size(folder, access, head, path) > max_bytes:
+        return InvalidFile(path=path, errors=[{"pointer": "", "message":
+                                               f"larger than {max_bytes} bytes"}])
+    raw = git_mirror.read(folder, access, head, path)
+    try:
+        text = raw.decode("utf-8")
+        if path.lower().endswith(".json"):
+            document = json.loads(text)
+        else:
+            document = yaml.safe_load(text)
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        return InvalidFile(path=path, errors=[{"pointer": "", "message":
+                                               f"not valid JSON or YAML: {message}"}])
+    found = problems(document)
+    if found:
+        return InvalidFile(path=path, errors=found[:50])
+    extension = versions.hub_extension(document) or {}
+    depends_on = extension.get("depends_on", [])
+    if not isinstance(depends_on, list) or len(depends_on) > MAX_DEPENDS or any(
+            git_mirror.glob_problem(g) for g in depends_on):
+        return InvalidFile(path=path, errors=[{
+            "pointer": "/extensions/depends_on",
+            "message": f"the chaoshub extension's depends_on: up to {MAX_DEPENDS} path globs"}])
+    return versions.normalized(document), list(dict.fromkeys(depends_on))
+
+
+def _apply(work: ExperimentWrite, sync: GitSync, link: RepositoryLink, file: _File
+           ) -> tuple[str, bool, Experiment]:
+    """Make the file an experiment, or a new version of its experiment: what it did
+    ("created", "updated", "unchanged"), and whether the file came back after its removal."""
+    session = work.session
+    row = session.scalar(select(Experiment).where(
+        Experiment.workspace_id == link.workspace_id, Experiment.source_path == file.path)
+        .with_for_update())
+    author = f"{file.commit.author_name} <{file.commit.author_email}>"[:500]
+    message = file.commit.message or f"synced from {file.path}"
+    now = utcnow()
+    if row is None:
+        row = Experiment(workspace_id=link.workspace_id, org_id=link.org_id,
+                         created_by=sync.requested_by, created_at=now, updated_at=now,
+                         version=1)
+        store.describe(row, file.document)
+        _source(row, link, file)
+        session.add(row)
+        session.flush()
+        store.set_index(session, row)
+        _version(session, row, file, sync, message, author)
+        work.feed(link.org_id, "experiment.created",
+                  f"{sync.requested_by_name} created the experiment {row.title} from "
+                  f"{file.path}", link.workspace_id, subject=f"experiment:{row.id}")
+        return "created", False, row
+    restored = row.removed_upstream or row.source_link_id != link.id
+    if store.latest_hash(session, row.id, row.version) == versions.content_hash(file.document):
+        if restored or row.depends_on != file.depends_on:
+            _source(row, link, file, keep_commit=True)
+            work.forget(*repository_links.experiment_cache_keys(row.id))
+        return "unchanged", restored, row
+    row.version += 1
+    row.updated_at = now
+    store.describe(row, file.document)
+    store.set_index(session, row)
+    _source(row, link, file)
+    _version(session, row, file, sync, message, author)
+    work.forget(*repository_links.experiment_cache_keys(row.id))
+    work.feed(link.org_id, "experiment.changed",
+              f"{sync.requested_by_name} changed the experiment {row.title} from "
+              f"{file.path} (version {row.version})", link.workspace_id,
+              subject=f"experiment:{row.id}")
+    notifications.announce(session, row.workspace_id, "experiment.changed", {
+        "experiment": {"id": row.id, "title": row.title, "version": row.version,
+                       "workspace_id": row.workspace_id},
+        "changed_by": sync.requested_by_name})
+    return "updated", restored, row
+
+
+def _source(row: Experiment, link: RepositoryLink, file: _File,
+            keep_commit: bool = False) -> None:
+    row.source_link_id, row.source_repository = link.id, link.url
+    row.source_path, row.removed_upstream = file.path, False
+    row.depends_on = file.depends_on or None
+    if not keep_commit or not row.source_commit:
+        row.source_commit = file.commit.sha
+
+
+def _version(session, row: Experiment, file: _File, sync: GitSync, message: str,
+             author: str) -> None:
+    version = store.add_version(session, row, file.document, sync.requested_by,
+                                sync.requested_by_name, message, row.version)
+    version.commit_sha, version.commit_author = file.commit.sha, author
+
+
+def _dependants(session, link: RepositoryLink, changed: dict[str, str],
+                to_run: dict[str, tuple[str, str]]) -> None:
+    """Add the synced experiments whose depends_on globs match a changed path."""
+    rows = session.execute(select(Experiment.id, Experiment.source_path,
+                                  Experiment.depends_on).where(
+        Experiment.workspace_id == link.workspace_id, Experiment.source_link_id == link.id,
+        Experiment.removed_upstream.is_(False), Experiment.depends_on.is_not(None))).all()
+    for experiment_id, path, depends_on in rows:
+        if experiment_id in to_run or not depends_on:
+            continue
+        for glob in depends_on:
+            hit = next((p for p in sorted(changed) if git_mirror.matches(p, [glob])), None)
+            if hit is not None:
+                to_run[experiment_id] = (path, f"dependency {glob} changed: {hit}")
+                break
+
+
+def _start_runs(sync: GitSync, to_run: dict[str, tuple[str, str]]) -> list[SyncRun]:
+    """Start a hub run of each experiment, as the sync's person, checked like any run."""
+    started = []
+    for experiment_id, (path, reason) in to_run.items():
+        with transaction(SERVICE) as session:
+            row = session.get(Experiment, experiment_id)
+            if row is None:
+                continue
+            session.expunge(row)
+        item = {"experiment_id": row.id, "title": row.title, "path": path, "reason": reason}
+        run_id = new_id()
+        try:
+            claim = auth.run_claim(sync.requested_by, list(auth.RUN_REPORTING_SCOPES), run_id)
+            grant = grants.require(grants.by_id(claim, row.workspace_id), "run")
+            run_checks.check_start(grant, row.id, row.version, row.document, None)
+            options = {"dry": None, "rollback_strategy": None, "configuration": {},
+                       "max_seconds": grant.run_policy.max_duration_seconds,
+                       "sync_id": sync.id}
+            with transaction(SERVICE) as session:
+                hub_runs.add_queued(session, row.id, row.workspace_id, row.version, options,
+                                    sync.requested_by, sync.requested_by_name, run_id=run_id)
+        except HubError as exc:
+            started.append(SyncRun(**item, refused=exc.message))
+            continue
+        queue.enqueue(run_id)
+        record_activity(sync.requested_by, row.org_id, "run.started",
+                        f"A sync of {sync.requested_by_name} started a run of {row.title} "
+                        f"(version {row.version}): {reason}", row.workspace_id, "executions",
+                        f"A run of {row.title} was started",
+                        {"run_id": run_id, "experiment_id": row.id, "sync_id": sync.id,
+                         "reason": reason}, f"run:{row.id}:{run_id}")
+        started.append(SyncRun(**item, run_id=run_id))
+    return started
+
+
+def _actor_grant(sync: GitSync, action: str):
+    """The grant of the person the sync acts for, as dashboard says now: they must still
+    `action` in the workspace."""
+    try:
+        claim = auth.run_claim(sync.requested_by, list(auth.RUN_REPORTING_SCOPES),
+                               f"sync-{sync.id}")
+        return grants.require(grants.by_id(claim, sync.workspace_id), action)
+    except HubError as exc:
+        raise HubError(f"{sync.requested_by_name or 'its requester'} may no longer change "
+                       f"this workspace's experiments ({exc.message})") from exc
+
+
+def _summary(result: dict[str, Any]) -> str:
+    parts = [f"{len(result[k])} {k}" for k in ("created", "updated", "removed", "invalid")
+             if result[k]]
+    return ", ".join(parts) or "nothing changed"
+
+
+# Showing --------------------------------------------------------------------------------------
+
+
+def sync_view(row: GitSync) -> SyncView:
+    """What answers show of a sync."""
+    commit = None
+    info = (row.result or {}).get("commit") if isinstance(row.result, dict) else None
+    if isinstance(info, dict):
+        commit = CommitView(**info)
+    result = None
+    if isinstance(row.result, dict):
+        result = SyncResult(**{k: v for k, v in row.result.items() if k != "commit"})
+    return SyncView(id=row.id, workspace_id=row.workspace_id, status=row.status,
+                    trigger=row.trigger, run_changed=row.run_changed,
+                    requested_by_name=row.requested_by_name, from_commit=row.from_commit,
+                    to_commit=row.to_commit, commit=commit, result=result, error=row.error,
+                    created_at=row.created_at, started_at=row.started_at,
+                    finished_at=row.finished_at)
+
+
+def _view_of(sync_id: str) -> SyncView:
+    with transaction(SERVICE) as session:
+        return sync_view(session.get(GitSync, sync_id))
+
+
+# The thread -----------------------------------------------------------------------------------
+
+
+def start(app: Flask) -> None:
+    """Start this process's sync thread (a worker's), once per process."""
+    if "experiment" not in app.config["CHAOSHUB_SERVICES"]:
+        return
+    thread = app.extensions.get(EXTENSION)
+    if thread is None:
+        thread = app.extensions[EXTENSION] = ProcessThread("chaoshub-git-sync", _run)
+    thread.start(app)
+
+
+def stop(app: Flask) -> None:
+    """Stop this process's sync thread after its round."""
+    thread = app.extensions.get(EXTENSION)
+    if thread is not None:
+        thread.stop()
+
+
+def _run(app_ref: weakref.ref, stopped: threading.Event) -> None:
+    failures = 0
+    while not stopped.is_set():
+        app = app_ref()  # weak: an app that is gone ends its thread
+        if app is None:
+            return
+        every = float(app.config["GIT_SYNC_POLL_SECONDS"])
+        with app.app_context():
+            try:
+                run_due()
+                failures = 0
+            except Exception as exc:  # the database away: the next round tries again
+                failures += 1
+                log.warning("syncs wait for the next round: %s",
+                            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        del app
+        stopped.wait(min(60.0, every * 2 ** failures))

@@ -1,0 +1,342 @@
+"""A workspace's link to a git repository: its URL, branch and experiment file globs, the
+credentials to fetch it, and the secret its push webhooks are signed with.
+
+Changed by those who may manage the workspace's webhooks (maintainers and owners), read by
+those who may read the workspace. An access token and a deploy key's private half are kept
+sealed (secret_box.py) and never shown again; the webhook secret is shown once, in the answer
+that makes the link or rotates it. None goes into any other answer, log line, feed or audit
+entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from chaoshub.core import claims
+from chaoshub.core.cache import cache
+from chaoshub.core.claims import UserClaim
+from chaoshub.core.db import transaction
+from chaoshub.core.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, problem
+from chaoshub.core.models import new_id, utcnow
+from chaoshub.core.schemas import Frozen
+from chaoshub.dashboard.service import WorkspaceGrant
+from chaoshub.experiment import git_mirror, grants, secret_box
+from chaoshub.experiment.models import Experiment, GitSync, RepositoryLink
+from chaoshub.experiment.writes import ExperimentWrite, write
+
+SERVICE = "experiment"
+READ_SCOPE = "experiments:read"
+WRITE_SCOPE = "experiments:write"
+MANAGE = "manage_webhooks"
+MAX_PATHS = 20
+TOKEN_MAX = 1000
+SECRET_BYTES = 32
+HOOK_PATH = "/api/v1/hooks/git/{id}"
+Credential = Literal["none", "token", "deploy_key"]
+
+
+class RepositoryView(Frozen):
+    """A workspace's repository link as answers show it: never a token, a private key or the
+    webhook secret."""
+
+    id: str
+    workspace_id: str
+    url: str
+    branch: str
+    paths: list[str]
+    credential: Credential
+    deploy_public_key: str | None = None
+    webhook_path: str  # where the repository's push webhooks go (POST, signed)
+    last_synced_commit: str | None = None
+    last_synced_at: datetime | None = None
+    created_by_name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SavedRepository(RepositoryView):
+    """A link just made or changed; `webhook_secret` only when made, or rotated on request:
+    the one answer that shows it."""
+
+    created: bool = False
+    webhook_secret: str | None = None
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def get_repository(claim: str, org: str, workspace: str) -> RepositoryView:
+    """The workspace's repository link, for those who may read the workspace."""
+    where = _reader(claim, org, workspace)
+    with transaction(SERVICE) as session:
+        row = _link_of(session, where.id)
+        if row is None:
+            raise NotFound("no repository is linked to this workspace")
+        return view(row)
+
+
+def may_manage(claim: str, org: str, workspace: str) -> bool:
+    """True when the caller may link, change and unlink the workspace's repository."""
+    return grants.by_name(claim, org, workspace).allows(MANAGE)
+
+
+def link_of_workspace(workspace_id: str) -> RepositoryLink | None:
+    """The workspace's link row, detached, or None."""
+    with transaction(SERVICE) as session:
+        row = _link_of(session, workspace_id)
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
+# Writing --------------------------------------------------------------------------------------
+
+
+def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
+                   paths: list[str], token: str | None = None, deploy_key: bool | None = None,
+                   rotate_deploy_key: bool = False,
+                   rotate_webhook_secret: bool = False) -> SavedRepository:
+    """Link the workspace to a repository, or change its link. `token` keeps an access token
+    (an empty one removes the credential), `deploy_key` True makes an ed25519 key pair whose
+    public half the answer shows (kept when the link has one, unless `rotate_deploy_key`); with
+    neither, an unchanged URL keeps its credential. A link just made, or
+    `rotate_webhook_secret`, answers its webhook secret, this once."""
+    user, where = _manager(claim, org, workspace)
+    allow_private = current_app.config["ALLOW_PRIVATE_TARGETS"]
+    found = []
+    message = git_mirror.url_problem(url, allow_private)
+    if message:
+        found.append(problem("url", message))
+    message = git_mirror.branch_problem(branch)
+    if message:
+        found.append(problem("branch", message))
+    if not isinstance(paths, list) or not 1 <= len(paths) <= MAX_PATHS:
+        found.append(problem("paths", f"1 to {MAX_PATHS} path globs (chaos/**/*.json)"))
+    else:
+        found += [problem(("paths", i), m) for i, g in enumerate(paths)
+                  if (m := git_mirror.glob_problem(g))]
+    if token is not None and (not isinstance(token, str) or len(token) > TOKEN_MAX
+                              or any(ord(c) < 33 for c in token)):
+        found.append(problem("token", f"an access token of up to {TOKEN_MAX} characters, "
+                                      "without spaces"))
+    if token and deploy_key:
+        found.append(problem("deploy_key", "a token or a deploy key, not both"))
+    if found:
+        raise ValidationFailed("the repository link is not valid", found)
+    shown_secret = None
+    with write(user) as work:
+        session = work.session
+        row = session.scalar(select(RepositoryLink).where(
+            RepositoryLink.workspace_id == where.id).with_for_update())
+        created = row is None
+        now = utcnow()
+        if created:
+            row = RepositoryLink(id=new_id(), workspace_id=where.id, org_id=where.org_id,
+                                 credential="none", created_at=now)
+            shown_secret = _new_secret()
+            row.webhook_secret_sealed = secret_box.seal(shown_secret, context(row.id, "webhook"))
+        elif rotate_webhook_secret:
+            shown_secret = _new_secret()
+            row.webhook_secret_sealed = secret_box.seal(shown_secret, context(row.id, "webhook"))
+        moved = created or (row.url, row.branch, list(row.paths or [])) != (url, branch,
+                                                                              list(paths))
+        if not created and row.url != url and token is None and deploy_key is None:
+            # Credentials for one repository are not sent to another unasked.
+            _set_credential(row, "none")
+        if token is not None:
+            if token:
+                _set_credential(row, "token", token)
+            else:
+                _set_credential(row, "none")
+        if deploy_key is True and (row.credential != "deploy_key" or rotate_deploy_key):
+            private, public = new_deploy_key(where.name)
+            _set_credential(row, "deploy_key", private, public)
+        elif deploy_key is False and row.credential == "deploy_key":
+            _set_credential(row, "none")
+        row.url, row.branch, row.paths = url, branch, list(dict.fromkeys(paths))
+        # The person who linked it (or last changed it): webhook syncs act as them.
+        row.created_by, row.created_by_name = user.sub, user.name
+        row.updated_at = now
+        if moved:
+            # Another repository, branch or set of files: the next sync looks at every file.
+            row.last_synced_commit = None
+        if created:
+            session.add(row)
+        session.flush()
+        if not created:
+            _follow(work, session, row)
+        kind = "repository.linked" if created else "repository.changed"
+        what = "linked" if created else "changed the repository link of"
+        work.feed(where.org_id, kind, f"{user.name} {what} {where.name}"
+                  + (f" to {git_mirror.shown_url(url)}" if created else ""), where.id,
+                  "members", audited=_audited(where, row, rotate_webhook_secret))
+        shown = view(row)
+    return SavedRepository(**shown.model_dump(), created=created, webhook_secret=shown_secret)
+
+
+def delete_repository(claim: str, org: str, workspace: str) -> None:
+    """Unlink the workspace's repository: its synced experiments stay, as the hub's own
+    (editable again), their runs with them; queued syncs end."""
+    user, where = _manager(claim, org, workspace)
+    with write(user) as work:
+        session = work.session
+        row = session.scalar(select(RepositoryLink).where(
+            RepositoryLink.workspace_id == where.id).with_for_update())
+        if row is None:
+            raise NotFound("no repository is linked to this workspace")
+        ids = list(session.scalars(select(Experiment.id).where(
+            Experiment.source_link_id == row.id)))
+        session.execute(update(Experiment).where(Experiment.source_link_id == row.id).values(
+            source_link_id=None, source_repository=None, source_path=None, source_commit=None,
+            removed_upstream=False, depends_on=None))
+        session.execute(update(GitSync).where(
+            GitSync.link_id == row.id, GitSync.status == "queued").values(
+            status="failed", error="the repository was unlinked before the sync ran",
+            finished_at=utcnow()))
+        for experiment_id in ids:
+            work.forget(*experiment_cache_keys(experiment_id))
+        work.feed(where.org_id, "repository.unlinked",
+                  f"{user.name} unlinked the repository of {where.name}", where.id, "members",
+                  audited=_audited(where, row))
+        session.delete(row)
+
+
+def delete_workspaces(session: Session, workspace_ids: list[str]) -> None:
+    """Remove the links and syncs of workspaces that are gone, in the caller's session."""
+    from sqlalchemy import delete
+
+    session.execute(delete(GitSync).where(GitSync.workspace_id.in_(workspace_ids)))
+    session.execute(delete(RepositoryLink).where(RepositoryLink.workspace_id.in_(workspace_ids)))
+
+
+# Credentials, for the sync ----------------------------------------------------------------------
+
+
+def access_of(row: RepositoryLink) -> git_mirror.Access:
+    """How the worker reaches the link's repository, its credential opened (never logged)."""
+    config = current_app.config
+    opened = None
+    if row.credential_sealed:
+        opened = secret_box.open_sealed(row.credential_sealed, context(row.id, row.credential))
+    return git_mirror.Access(
+        url=row.url, allow_private=config["ALLOW_PRIVATE_TARGETS"],
+        token=opened if row.credential == "token" else None,
+        deploy_key=opened if row.credential == "deploy_key" else None,
+        timeout=float(config["GIT_TIMEOUT_SECONDS"]))
+
+
+def webhook_secret(row: RepositoryLink) -> str:
+    """The secret the link's push webhooks are signed with."""
+    return secret_box.open_sealed(row.webhook_secret_sealed, context(row.id, "webhook"))
+
+
+def cache_folder(workspace_id: str) -> Path:
+    """The workspace's bare repository under GIT_CACHE_DIR."""
+    root = current_app.config["GIT_CACHE_DIR"] or str(
+        Path(current_app.config["CHAOSHUB_INSTANCE_PATH"]) / "git-cache")
+    return Path(root) / workspace_id
+
+
+def context(link_id: str, what: str) -> str:
+    """What a link's sealed value is bound to: it opens only as this link's `what`."""
+    return f"repository/{link_id}/{what}"
+
+
+def new_deploy_key(comment: str) -> tuple[str, str]:
+    """A new ed25519 key pair: the private half (OpenSSH format) and the public one."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    label = "".join(c for c in comment if c.isalnum() or c in "-_.")[:40] or "workspace"
+    return private, f"{public} chaoshub-{label}"
+
+
+def experiment_cache_keys(experiment_id: str) -> tuple[str, str]:
+    """The cache keys of an experiment's entries (as service.py names them)."""
+    return (cache().key(SERVICE, "experiment", experiment_id),
+            cache().key(SERVICE, "executions", experiment_id))
+
+
+def view(row: RepositoryLink) -> RepositoryView:
+    """What answers show of a link."""
+    return RepositoryView(
+        id=row.id, workspace_id=row.workspace_id, url=row.url, branch=row.branch,
+        paths=list(row.paths or []), credential=row.credential,
+        deploy_public_key=row.deploy_public_key if row.credential == "deploy_key" else None,
+        webhook_path=HOOK_PATH.format(id=row.id), last_synced_commit=row.last_synced_commit,
+        last_synced_at=row.last_synced_at, created_by_name=row.created_by_name,
+        created_at=row.created_at, updated_at=row.updated_at)
+
+
+# Helpers --------------------------------------------------------------------------------------
+
+
+def _set_credential(row: RepositoryLink, kind: str, secret: str | None = None,
+                    public: str | None = None) -> None:
+    row.credential = kind
+    row.credential_sealed = secret_box.seal(secret, context(row.id, kind)) if secret else None
+    row.deploy_public_key = public
+
+
+def _follow(work: ExperimentWrite, session: Session, row: RepositoryLink) -> None:
+    """The synced experiments say the link's URL as it is now."""
+    ids = list(session.scalars(select(Experiment.id).where(
+        Experiment.source_link_id == row.id, Experiment.source_repository != row.url)))
+    if ids:
+        session.execute(update(Experiment).where(Experiment.id.in_(ids)).values(
+            source_repository=row.url))
+        for experiment_id in ids:
+            work.forget(*experiment_cache_keys(experiment_id))
+
+
+def _audited(where: WorkspaceGrant, row: RepositoryLink,
+             rotated: bool = False) -> dict[str, Any]:
+    # What the audit log keeps: never a credential or the webhook secret.
+    return {"workspace": where.name, "link_id": row.id, "url": git_mirror.shown_url(row.url),
+            "branch": row.branch, "paths": list(row.paths or []),
+            "credential": row.credential, "webhook_secret_rotated": rotated}
+
+
+def _new_secret() -> str:
+    return "ghsec_" + base64.urlsafe_b64encode(secrets.token_bytes(SECRET_BYTES)).decode() \
+        .rstrip("=")
+
+
+def _link_of(session: Session, workspace_id: str) -> RepositoryLink | None:
+    return session.scalar(select(RepositoryLink).where(
+        RepositoryLink.workspace_id == workspace_id))
+
+
+def _reader(claim: str, org: str, workspace: str) -> WorkspaceGrant:
+    user = claims.verify(claim)
+    if not user.anonymous and not user.allows(READ_SCOPE):
+        raise Forbidden(f"the credential lacks the {READ_SCOPE} scope")
+    try:
+        where = grants.by_name(claim, org, workspace)
+    except Forbidden as exc:
+        raise NotFound("no such workspace") from exc
+    return grants.require(where, "read")
+
+
+def _manager(claim: str, org: str, workspace: str) -> tuple[UserClaim, WorkspaceGrant]:
+    user = claims.verify(claim)
+    if user.anonymous:
+        raise Unauthorized("sign in or send an API token to link a repository")
+    if not user.allows(WRITE_SCOPE):
+        raise Forbidden(f"the credential lacks the {WRITE_SCOPE} scope")
+    where = _reader(claim, org, workspace)
+    if not where.allows(MANAGE):
+        raise Forbidden("only the workspace's maintainers and owners link its repository")
+    return user, where

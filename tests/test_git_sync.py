@@ -1,0 +1,367 @@
+"""Experiments from git: a workspace linked to real repositories (made with `git init`, served
+by `git http-backend` on 127.0.0.1 behind a token check), synced by the worker's round, what
+changed run, push webhooks verified and deduplicated, and credentials never shown."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from chaoshub.core.db import transaction
+from chaoshub.experiment import git_mirror, git_sync, repository_links
+from chaoshub.experiment.models import Experiment, ExperimentVersion, RepositoryLink, Run
+from tests.conftest import csrf, post_json, signed_up_client
+from tests.git_server import Repository, git_http_server
+from tests.run_data import runnable
+
+WS = "/api/v1/orgs/alice/workspaces/Personal"
+TOKEN = "glpat-s3cret-token-value-1234"
+PATHS = ["chaos/**/*.json", "chaos/**/*.yaml"]
+ANN = ("Ann Author", "ann@example.com")
+
+
+@pytest.fixture
+def hub(app, tmp_path):
+    # The test's git server listens on loopback.
+    app.config.update(ALLOW_PRIVATE_TARGETS=True, GIT_CACHE_DIR=str(tmp_path / "git-cache"))
+    return app
+
+
+@pytest.fixture
+def alice(hub):
+    return signed_up_client(hub, "alice")
+
+
+@pytest.fixture
+def server(tmp_path):
+    with git_http_server(tmp_path / "served", token=TOKEN) as found:
+        yield found
+
+
+def experiment_json(title: str, **extra) -> str:
+    return json.dumps(runnable(title, **extra), indent=2)
+
+
+def depends_on(*globs: str) -> dict:
+    return {"extensions": [{"name": "chaoshub", "depends_on": list(globs)}]}
+
+
+def first_commit(repo: Repository) -> str:
+    """Three experiments (one in YAML, one depending on the payments manifests), and files
+    that are not experiments."""
+    sha = repo.commit({
+        "chaos/a.json": experiment_json("A"),
+        "chaos/b.yaml": yaml.safe_dump(runnable("B", **depends_on("k8s/payments/**"))),
+        "chaos/deep/c.json": experiment_json("C"),
+        "k8s/payments/deploy.yaml": "kind: Deployment\n",
+        "README.md": "experiments\n",
+    }, "Add three experiments", author=ANN)
+    repo.push()
+    return sha
+
+
+def link(browser, url: str, **extra) -> dict:
+    body = {"url": url, "branch": "main", "paths": PATHS, **extra}
+    answer = browser.put(f"{WS}/repository", json=body, headers={"X-CSRF-Token": csrf(browser)})
+    assert answer.status_code in (200, 201), answer.get_json()
+    return answer.get_json()
+
+
+def sync(hub, browser, run: str = "") -> dict:
+    """Ask for a sync, do the worker's round, and answer the sync as the API shows it."""
+    asked = post_json(browser, f"{WS}/sync" + (f"?run={run}" if run else ""), None)
+    assert asked.status_code == 202, asked.get_json()
+    assert asked.get_json()["status"] == "queued"
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    return browser.get(f"/api/v1/syncs/{asked.get_json()['id']}").get_json()
+
+
+def by_path(hub) -> dict[str, Experiment]:
+    with hub.app_context(), transaction("experiment") as session:
+        rows = list(session.scalars(select(Experiment).where(
+            Experiment.source_path.is_not(None))))
+        session.expunge_all()
+    return {row.source_path: row for row in rows}
+
+
+def versions_of(hub, experiment_id: str) -> list[ExperimentVersion]:
+    with hub.app_context(), transaction("experiment") as session:
+        rows = list(session.scalars(select(ExperimentVersion).where(
+            ExperimentVersion.experiment_id == experiment_id)
+            .order_by(ExperimentVersion.number)))
+        session.expunge_all()
+    return rows
+
+
+def hub_runs(hub) -> list[Run]:
+    with hub.app_context(), transaction("experiment") as session:
+        rows = list(session.scalars(select(Run).where(Run.origin == "hub")))
+        session.expunge_all()
+    return rows
+
+
+def test_a_workspace_syncs_its_repository_and_runs_what_changed(hub, alice, server):
+    repo = Repository.create(server.root, "chaos")
+    first = first_commit(repo)
+    made = link(alice, server.url_for("chaos"), token=TOKEN)
+    assert made["created"] and made["credential"] == "token"
+    assert made["webhook_secret"] and TOKEN not in json.dumps(made)
+    shown = alice.get(f"{WS}/repository").get_json()
+    assert shown["url"] == server.url_for("chaos") and "webhook_secret" not in shown
+    assert TOKEN not in json.dumps(shown)
+
+    # The first sync imports the three experiments, each at the commit that made it.
+    done = sync(hub, alice)
+    assert done["status"] == "succeeded", done
+    assert done["from_commit"] is None and done["to_commit"] == first
+    result = done["result"]
+    assert sorted(f["path"] for f in result["created"]) == \
+        ["chaos/a.json", "chaos/b.yaml", "chaos/deep/c.json"]
+    assert result["files_seen"] == 3 and result["invalid"] == [] and result["runs"] == []
+    assert done["commit"]["author"] == "Ann Author <ann@example.com>"
+    found = by_path(hub)
+    assert {p: e.title for p, e in found.items()} == {
+        "chaos/a.json": "A", "chaos/b.yaml": "B", "chaos/deep/c.json": "C"}
+    version = versions_of(hub, found["chaos/a.json"].id)[0]
+    assert (version.commit_sha, version.commit_author, version.message) == \
+        (first, "Ann Author <ann@example.com>", "Add three experiments")
+    # The API says where it comes from, and refuses to change it on the hub.
+    a_id = found["chaos/a.json"].id
+    view = alice.get(f"/api/v1/experiments/{a_id}").get_json()
+    assert view["source"] == {"repository": server.url_for("chaos"), "path": "chaos/a.json",
+                              "commit": first, "removed_upstream": False}
+    edit = alice.put(f"/api/v1/experiments/{a_id}", json=runnable("A edited"),
+                     headers={"X-CSRF-Token": csrf(alice)})
+    assert edit.status_code == 409 and "chaos/a.json" in edit.get_json()["message"]
+    gone = alice.delete(f"/api/v1/experiments/{a_id}", headers={"X-CSRF-Token": csrf(alice)})
+    assert gone.status_code == 409
+    assert len(versions_of(hub, a_id)) == 1
+
+    # One commit changes A, another the manifests B depends on: A gets a version, B runs too.
+    changed = repo.commit({"chaos/a.json": experiment_json("A, now stricter")},
+                          "Tighten A", author=("Bob", "bob@example.com"))
+    repo.commit({"k8s/payments/deploy.yaml": "kind: Deployment\nreplicas: 3\n"},
+                "Scale payments")
+    repo.push()
+    done = sync(hub, alice, run="changed")
+    assert done["status"] == "succeeded", done
+    assert (done["from_commit"], done["to_commit"]) == (first, repo.head())
+    result = done["result"]
+    assert [f["path"] for f in result["updated"]] == ["chaos/a.json"]
+    assert result["created"] == [] and result["removed"] == []
+    new_versions = [v for e in by_path(hub).values() for v in versions_of(hub, e.id)
+                    if v.number > 1]
+    assert [(v.experiment_id, v.commit_sha, v.message) for v in new_versions] == \
+        [(a_id, changed, "Tighten A")]
+    assert new_versions[0].commit_author == "Bob <bob@example.com>"
+    reasons = {r["path"]: r["reason"] for r in result["runs"]}
+    assert reasons == {"chaos/a.json": "file changed: chaos/a.json",
+                       "chaos/b.yaml": "dependency k8s/payments/** changed: "
+                                       "k8s/payments/deploy.yaml"}
+    assert all(r["run_id"] and r["refused"] is None for r in result["runs"])
+    runs = hub_runs(hub)
+    assert sorted((r.experiment_id, r.status) for r in runs) == sorted(
+        [(a_id, "queued"), (found["chaos/b.yaml"].id, "queued")])
+    assert {r.id for r in runs} == {r["run_id"] for r in result["runs"]}
+
+    # The history lists both syncs, newest first; the feed and audit log tell of them.
+    history = alice.get(f"{WS}/syncs").get_json()["syncs"]
+    assert [s["to_commit"] for s in history] == [repo.head(), first]
+    feed = json.dumps(alice.get("/api/v1/orgs/alice/activity").get_json())
+    assert "repository.synced" in feed and TOKEN not in feed
+
+
+def test_invalid_files_are_reported_and_removed_ones_marked(hub, alice, server):
+    repo = Repository.create(server.root, "chaos")
+    first_commit(repo)
+    link(alice, server.url_for("chaos"), token=TOKEN)
+    sync(hub, alice)
+    repo.commit({"chaos/broken.json": "{not json",
+                 "chaos/wrong.yaml": yaml.safe_dump({"title": "No method"}),
+                 "chaos/d.json": experiment_json("D"),
+                 "chaos/deep/c.json": None}, "Mixed bag")
+    repo.push()
+    done = sync(hub, alice)
+    assert done["status"] == "succeeded", done
+    result = done["result"]
+    invalid = {f["path"]: f["errors"] for f in result["invalid"]}
+    assert set(invalid) == {"chaos/broken.json", "chaos/wrong.yaml"}
+    assert "not valid JSON or YAML" in invalid["chaos/broken.json"][0]["message"]
+    assert invalid["chaos/wrong.yaml"] and all("pointer" in e for e in invalid["chaos/wrong.yaml"])
+    assert [f["path"] for f in result["created"]] == ["chaos/d.json"]
+    assert [f["path"] for f in result["removed"]] == ["chaos/deep/c.json"]
+    found = by_path(hub)
+    assert "chaos/broken.json" not in found and found["chaos/deep/c.json"].removed_upstream
+    c_view = alice.get(f"/api/v1/experiments/{found['chaos/deep/c.json'].id}").get_json()
+    assert c_view["source"]["removed_upstream"] is True
+
+    # Back upstream: marked no more, the same experiment.
+    repo.commit({"chaos/deep/c.json": experiment_json("C")}, "C is back")
+    repo.push()
+    result = sync(hub, alice)["result"]
+    assert [f["path"] for f in result["restored"]] == ["chaos/deep/c.json"]
+    assert not by_path(hub)["chaos/deep/c.json"].removed_upstream
+    assert by_path(hub)["chaos/deep/c.json"].id == found["chaos/deep/c.json"].id
+
+
+def test_a_forced_push_still_syncs(hub, alice, server):
+    repo = Repository.create(server.root, "chaos")
+    first_commit(repo)
+    link(alice, server.url_for("chaos"), token=TOKEN)
+    sync(hub, alice)
+    repo.commit({"chaos/a.json": experiment_json("A2")}, "A2")
+    repo.push()
+    before = sync(hub, alice)["to_commit"]
+    # History rewritten: the synced commit is no ancestor of the new head.
+    rewritten = repo.rewrite(1, {"chaos/a.json": experiment_json("A rewritten"),
+                                 "chaos/b.yaml": None}, "Rewritten history")
+    done = sync(hub, alice)
+    assert done["status"] == "succeeded", done
+    assert (done["from_commit"], done["to_commit"]) == (before, rewritten)
+    result = done["result"]
+    assert [f["path"] for f in result["updated"]] == ["chaos/a.json"]
+    assert [f["path"] for f in result["removed"]] == ["chaos/b.yaml"]
+    assert by_path(hub)["chaos/a.json"].title == "A rewritten"
+
+
+def test_webhooks_are_verified_and_a_delivery_syncs_once(hub, alice, server):
+    repo = Repository.create(server.root, "chaos")
+    head = first_commit(repo)
+    made = link(alice, server.url_for("chaos"), token=TOKEN)
+    secret, path = made["webhook_secret"], made["webhook_path"]
+    hook = hub.test_client()  # the repository's host: no sign-in, no cookie
+    body = json.dumps({"ref": "refs/heads/main", "after": head}).encode()
+
+    def deliver(data: bytes, delivery: str, signature: str | None = None, **headers):
+        sent = {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery,
+                "Content-Type": "application/json", **headers}
+        if signature is not None:
+            sent["X-Hub-Signature-256"] = signature
+        return hook.post(path + "?run=changed", data=data, headers=sent)
+
+    signed = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    wrong = "sha256=" + hmac.new(b"not the secret", body, hashlib.sha256).hexdigest()
+    assert deliver(body, "d-0", wrong).status_code == 401
+    assert deliver(body, "d-0").status_code == 401  # unsigned
+    assert hook.post(path, data=body, headers={"X-Gitlab-Event": "Push Hook",
+                                               "X-Gitlab-Token": "nope"}).status_code == 401
+    with hub.app_context():
+        assert git_sync.run_due() == 0
+    assert alice.get(f"{WS}/syncs").get_json()["syncs"] == []
+
+    # Another branch: ignored.
+    other = json.dumps({"ref": "refs/heads/feature", "after": head}).encode()
+    ignored = deliver(other, "d-1", "sha256=" + hmac.new(secret.encode(), other,
+                                                         hashlib.sha256).hexdigest())
+    assert ignored.status_code == 202 and ignored.get_json()["status"] == "ignored"
+
+    # The same delivery twice (and again under another id, the same head): one sync.
+    first = deliver(body, "d-2", signed)
+    again = deliver(body, "d-2", signed)
+    retried = deliver(body, "d-3", signed)
+    assert first.status_code == again.status_code == retried.status_code == 202
+    assert first.get_json()["id"] == again.get_json()["id"] == retried.get_json()["id"]
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+        assert git_sync.run_due() == 0
+    done = alice.get(f"/api/v1/syncs/{first.get_json()['id']}").get_json()
+    assert done["status"] == "succeeded" and done["trigger"] == "webhook"
+    assert len(done["result"]["created"]) == 3 and len(done["result"]["runs"]) == 3
+    assert deliver(body, "d-2", signed).get_json()["id"] == first.get_json()["id"]
+    late = deliver(body, "d-4", signed)  # that head is synced already
+    assert late.status_code == 202 and late.get_json()["status"] == "ignored"
+    assert len(alice.get(f"{WS}/syncs").get_json()["syncs"]) == 1
+
+    # GitLab's token header, for a new push.
+    repo.commit({"chaos/a.json": experiment_json("A via GitLab")}, "GitLab push")
+    repo.push()
+    pushed = json.dumps({"ref": "refs/heads/main", "after": repo.head()}).encode()
+    answer = hook.post(path, data=pushed, headers={"X-Gitlab-Event": "Push Hook",
+                                                   "X-Gitlab-Token": secret,
+                                                   "X-Gitlab-Event-UUID": "g-1"})
+    assert answer.status_code == 202 and answer.get_json()["status"] == "queued"
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    assert by_path(hub)["chaos/a.json"].title == "A via GitLab"
+
+
+def test_credentials_never_show(hub, alice, server, caplog):
+    caplog.set_level(logging.DEBUG)
+    repo = Repository.create(server.root, "chaos")
+    first_commit(repo)
+    answers = []
+    made = link(alice, server.url_for("chaos"), deploy_key=True)
+    answers.append(json.dumps(made))
+    assert made["credential"] == "deploy_key"
+    assert made["deploy_public_key"].startswith("ssh-ed25519 ")
+    with hub.app_context(), transaction("experiment") as session:
+        row = session.get(RepositoryLink, made["id"])
+        private = repository_links.access_of(row).deploy_key
+        assert TOKEN not in (row.credential_sealed or "") and private not in str(row.__dict__)
+    assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    key_body = private.splitlines()[1]
+    # The same link, a wrong token: the sync fails, saying so without the token.
+    made = link(alice, server.url_for("chaos"), token=TOKEN + "-wrong")
+    answers.append(json.dumps(made))
+    failed = sync(hub, alice)
+    answers.append(json.dumps(failed))
+    assert failed["status"] == "failed" and failed["error"]
+    answers += [json.dumps(alice.get(f"{WS}/repository").get_json()),
+                json.dumps(alice.get(f"{WS}/syncs").get_json()),
+                json.dumps(alice.get("/api/v1/orgs/alice/activity").get_json()),
+                json.dumps(alice.get("/api/v1/orgs/alice/audit").get_json())]
+    everything = "\n".join(answers) + caplog.text
+    assert TOKEN not in everything and "-wrong" not in everything
+    assert key_body not in everything and "PRIVATE KEY" not in everything
+    # A token in a URL is refused outright.
+    bad = alice.put(f"{WS}/repository", json={"url": server.url_for("chaos", token=TOKEN),
+                                              "paths": PATHS},
+                    headers={"X-CSRF-Token": csrf(alice)})
+    assert bad.status_code == 422 and TOKEN not in bad.get_data(as_text=True)
+
+
+def test_who_may_link_and_what_urls(hub, alice):
+    bob = signed_up_client(hub, "bob")
+    body = {"url": "https://git.example.com/team/chaos.git", "paths": PATHS}
+    assert bob.put(f"{WS}/repository", json=body,
+                   headers={"X-CSRF-Token": csrf(bob)}).status_code == 404
+    assert bob.get(f"{WS}/repository").status_code == 404
+    assert post_json(alice, f"{WS}/sync", None).status_code == 409  # nothing linked
+    hub.config["ALLOW_PRIVATE_TARGETS"] = False
+    for url in ("http://git.example.com/x.git", "file:///tmp/x.git", "ext::sh -c id",
+                "https://127.0.0.1/x.git", "https://169.254.169.254/x.git", "-u/x"):
+        answer = alice.put(f"{WS}/repository", json={**body, "url": url},
+                           headers={"X-CSRF-Token": csrf(alice)})
+        assert answer.status_code == 422, url
+    for bad in ({"branch": "-x"}, {"branch": "a..b"}, {"paths": []}, {"paths": ["/abs"]}):
+        answer = alice.put(f"{WS}/repository", json={**body, **bad},
+                           headers={"X-CSRF-Token": csrf(alice)})
+        assert answer.status_code == 422, bad
+    made = alice.put(f"{WS}/repository", json={**body, "url": "git@github.com:team/chaos.git"},
+                     headers={"X-CSRF-Token": csrf(alice)})
+    assert made.status_code == 201, made.get_json()
+    rotated = alice.put(f"{WS}/repository", json={**body, "rotate_webhook_secret": True},
+                        headers={"X-CSRF-Token": csrf(alice)})
+    assert rotated.status_code == 200
+    assert rotated.get_json()["webhook_secret"] not in (None, made.get_json()["webhook_secret"])
+    assert alice.delete(f"{WS}/repository",
+                        headers={"X-CSRF-Token": csrf(alice)}).status_code == 204
+    assert alice.get(f"{WS}/repository").status_code == 404
+
+
+def test_globs_span_folders_only_with_two_stars():
+    assert git_mirror.matches("chaos/a.json", ["chaos/**/*.json"])
+    assert git_mirror.matches("chaos/x/y/a.json", ["chaos/**/*.json"])
+    assert not git_mirror.matches("other/chaos/a.json", ["chaos/**/*.json"])
+    assert git_mirror.matches("a.yaml", ["*.yaml"])
+    assert not git_mirror.matches("x/a.yaml", ["*.yaml"])
+    assert git_mirror.matches("k8s/payments/deep/svc.yaml", ["k8s/payments/**"])
+    assert git_mirror.matches("exp-1.json", ["exp-[0-9].json"])
+    assert git_mirror.shown_url("https://user:pw@host/x.git") == "https://host/x.git"
