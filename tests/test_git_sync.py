@@ -18,7 +18,7 @@ from chaoshub.experiment import git_mirror, git_sync, repository_links
 from chaoshub.experiment.models import Experiment, ExperimentVersion, RepositoryLink, Run
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.git_server import Repository, git_http_server
-from tests.run_data import runnable
+from tests.run_data import runnable, wait_for
 
 WS = "/api/v1/orgs/alice/workspaces/Personal"
 TOKEN = "glpat-s3cret-token-value-1234"
@@ -176,6 +176,9 @@ def test_a_workspace_syncs_its_repository_and_runs_what_changed(hub, alice, serv
     assert [s["to_commit"] for s in history] == [repo.head(), first]
     feed = json.dumps(alice.get("/api/v1/orgs/alice/activity").get_json())
     assert "repository.synced" in feed and TOKEN not in feed
+    audit = alice.get("/api/v1/orgs/alice/audit").get_json()["entries"]
+    assert {"repository.linked", "repository.synced"} <= {e["event"] for e in audit}
+    assert TOKEN not in json.dumps(audit)
 
 
 def test_invalid_files_are_reported_and_removed_ones_marked(hub, alice, server):
@@ -209,6 +212,19 @@ def test_invalid_files_are_reported_and_removed_ones_marked(hub, alice, server):
     assert [f["path"] for f in result["restored"]] == ["chaos/deep/c.json"]
     assert not by_path(hub)["chaos/deep/c.json"].removed_upstream
     assert by_path(hub)["chaos/deep/c.json"].id == found["chaos/deep/c.json"].id
+
+    # While the org's kill switch is engaged, what changed is synced and its runs refused.
+    engaged = post_json(alice, "/api/v1/orgs/alice/kill-switch",
+                        {"engaged": True, "reason": "prod is on fire"})
+    assert engaged.status_code == 200, engaged.get_json()
+    repo.commit({"chaos/d.json": experiment_json("D2")}, "D2")
+    repo.push()
+    done = sync(hub, alice, run="changed")
+    assert done["status"] == "succeeded" and [f["path"] for f in done["result"]["updated"]] \
+        == ["chaos/d.json"]
+    [refused] = done["result"]["runs"]
+    assert refused["run_id"] is None and "prod is on fire" in refused["refused"]
+    assert hub_runs(hub) == []
 
 
 def test_a_forced_push_still_syncs(hub, alice, server):
@@ -312,7 +328,14 @@ def test_credentials_never_show(hub, alice, server, caplog):
     answers.append(json.dumps(made))
     failed = sync(hub, alice)
     answers.append(json.dumps(failed))
-    assert failed["status"] == "failed" and failed["error"]
+    assert failed["status"] == "failed" and "Authentication failed" in failed["error"]
+    # Over ssh the deploy key goes to ssh in a file of its own; a host that is not there fails
+    # the sync, saying so without the key.
+    made = link(alice, "ssh://git@127.0.0.1:9/team/chaos.git", deploy_key=True)
+    answers.append(json.dumps(made))
+    failed = sync(hub, alice)
+    answers.append(json.dumps(failed))
+    assert failed["status"] == "failed" and "git fetch failed" in failed["error"], failed
     answers += [json.dumps(alice.get(f"{WS}/repository").get_json()),
                 json.dumps(alice.get(f"{WS}/syncs").get_json()),
                 json.dumps(alice.get("/api/v1/orgs/alice/activity").get_json()),
@@ -365,3 +388,18 @@ def test_globs_span_folders_only_with_two_stars():
     assert git_mirror.matches("k8s/payments/deep/svc.yaml", ["k8s/payments/**"])
     assert git_mirror.matches("exp-1.json", ["exp-[0-9].json"])
     assert git_mirror.shown_url("https://user:pw@host/x.git") == "https://host/x.git"
+
+
+def test_the_workers_sync_thread_takes_a_sync(hub, alice, server):
+    repo = Repository.create(server.root, "chaos")
+    first_commit(repo)
+    link(alice, server.url_for("chaos"), token=TOKEN)
+    hub.config["GIT_SYNC_POLL_SECONDS"] = 0.05
+    git_sync.start(hub)
+    try:
+        asked = post_json(alice, f"{WS}/sync", None).get_json()
+        done = wait_for(lambda: (found := alice.get(f"/api/v1/syncs/{asked['id']}").get_json())
+                        ["status"] in ("succeeded", "failed") and found, 30, "the sync")
+    finally:
+        git_sync.stop(hub)
+    assert done["status"] == "succeeded" and len(done["result"]["created"]) == 3

@@ -321,8 +321,9 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
         except OSError as exc:
             raise GitError(f"git could not start: {exc.strerror}") from exc
         if done.returncode != 0:
-            raise GitError(clean(access, f"git {args[0]} failed: "
-                                         + done.stderr.decode("utf-8", "replace").strip()))
+            said = "; ".join(line.strip() for line in done.stderr.decode(
+                "utf-8", "replace").splitlines() if line.strip())
+            raise GitError(clean(access, f"git {args[0]} failed: {said or done.returncode}"))
         return done.stdout
     finally:
         shutil.rmtree(home, ignore_errors=True)
