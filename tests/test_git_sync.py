@@ -213,6 +213,14 @@ def test_invalid_files_are_reported_and_removed_ones_marked(hub, alice, server):
     assert not by_path(hub)["chaos/deep/c.json"].removed_upstream
     assert by_path(hub)["chaos/deep/c.json"].id == found["chaos/deep/c.json"].id
 
+    # One removed upstream may be deleted on the hub (its file is gone: nowhere else to).
+    repo.commit({"chaos/a.json": None}, "No more A")
+    repo.push()
+    a_id = by_path(hub)["chaos/a.json"].id
+    assert sync(hub, alice)["result"]["removed"][0]["experiment_id"] == a_id
+    deleted = alice.delete(f"/api/v1/experiments/{a_id}", headers={"X-CSRF-Token": csrf(alice)})
+    assert deleted.status_code == 204 and "chaos/a.json" not in by_path(hub)
+
     # While the org's kill switch is engaged, what changed is synced and its runs refused.
     engaged = post_json(alice, "/api/v1/orgs/alice/kill-switch",
                         {"engaged": True, "reason": "prod is on fire"})

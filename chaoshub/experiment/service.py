@@ -600,8 +600,9 @@ def _with_scope(claim: str, scope: str) -> UserClaim:
 
 
 def _not_synced(view: ExperimentView, what: str = "change") -> None:
-    """Conflict for a write to an experiment synced from git: it changes in its repository."""
-    if view.source is not None:
+    """Conflict for a write to an experiment synced from git: it changes in its repository
+    (one whose file was removed there may be deleted on the hub)."""
+    if view.source is not None and not (what == "delete" and view.source.removed_upstream):
         raise Conflict(f"this experiment is synced from {view.source.repository} "
                        f"({view.source.path}): {what} it there, and sync")
 
