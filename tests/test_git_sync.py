@@ -411,3 +411,36 @@ def test_the_workers_sync_thread_takes_a_sync(hub, alice, server):
     finally:
         git_sync.stop(hub)
     assert done["status"] == "succeeded" and len(done["result"]["created"]) == 3
+
+
+def test_git_connects_to_the_address_that_was_checked(hub, alice, server, monkeypatch):
+    repo = Repository.create(server.root, "chaos")
+    first_commit(repo)
+    port = server.url_for("chaos").split(":")[2].split("/")[0]
+    # A name only the hub's check resolves: git reaches it through the pinned address alone.
+    real = git_mirror.socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        if host == "git.example.test":
+            return real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(git_mirror.socket, "getaddrinfo", resolve)
+    link(alice, f"http://git.example.test:{port}/chaos.git", token=TOKEN)
+    done = sync(hub, alice)
+    assert done["status"] == "succeeded", done
+    assert len(done["result"]["created"]) == 3
+    # Checked again at each fetch: a loopback address is refused once private targets are.
+    hub.config["ALLOW_PRIVATE_TARGETS"] = False
+    repo.commit({"chaos/a.json": experiment_json("A2")}, "A2")
+    repo.push()
+    refused = sync(hub, alice)
+    assert refused["status"] == "failed" and "refused address" in refused["error"]
+
+
+def test_a_file_url_syncs_where_private_targets_are_allowed(hub, alice, tmp_path):
+    repo = Repository.create(tmp_path / "local", "chaos")
+    first_commit(repo)
+    link(alice, repo.file_url)
+    done = sync(hub, alice)
+    assert done["status"] == "succeeded" and len(done["result"]["created"]) == 3
