@@ -185,7 +185,11 @@ def test_invalid_files_are_reported_and_removed_ones_marked(hub, alice, server):
     repo = Repository.create(server.root, "chaos")
     first_commit(repo)
     link(alice, server.url_for("chaos"), token=TOKEN)
-    sync(hub, alice)
+    # Asked twice while it waits: one sync.
+    asked = [post_json(alice, f"{WS}/sync", None).get_json()["id"] for _ in range(2)]
+    assert asked[0] == asked[1]
+    with hub.app_context():
+        assert git_sync.run_due() == 1
     repo.commit({"chaos/broken.json": "{not json",
                  "chaos/wrong.yaml": yaml.safe_dump({"title": "No method"}),
                  "chaos/d.json": experiment_json("D"),

@@ -36,6 +36,8 @@ PATH_PARAMETERS = {
     "webhook_id": "The webhook's id, as the workspace's webhooks list it.",
     "delivery_id": "The delivery's id, as the webhook's deliveries list it.",
     "schedule_id": "The schedule's id, as its experiment's schedules list it.",
+    "sync_id": "The sync's id, as asking for it answered (and the workspace's syncs list it).",
+    "link_id": "The repository link's id: its `webhook_path` ends with it.",
 }
 CODE_SPAN = re.compile(r"`([^`]+)`")
 
