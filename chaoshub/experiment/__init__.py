@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     from chaoshub.experiment.models import HandledEvent
     from chaoshub.experiment.overview_pages import overview_pages
     from chaoshub.experiment.pages import pages
+    from chaoshub.experiment.repository_pages import repository_pages
     from chaoshub.experiment.run_pages import run_pages
     from chaoshub.experiment.schedule_pages import schedule_pages
     from chaoshub.experiment.search_pages import search_pages
@@ -33,6 +34,7 @@ def init_app(app: Flask) -> None:
                       schedules_api, schedule_pages, repositories_api, git_hooks):
         app.register_blueprint(blueprint)
     app.register_blueprint(editor)  # the pages that write experiments: new, edit, delete
+    app.register_blueprint(repository_pages)  # the workspace's git repository and its syncs
     operations.init_app(app)  # runs in /metrics, the queue and the workers in /status/health
     feed_outbox.init_app(app)  # feed entries to dashboard, after the answers
     # The org's kill switch, for the banner on the org's pages: one call to dashboard a page.
