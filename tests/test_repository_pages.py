@@ -205,3 +205,22 @@ def test_who_may_see_and_change_the_link(hub, alice, served):
     assert form(bob, f"{PAGE}/unlink").status_code == 404
     visitor = hub.test_client()
     assert visitor.get(PAGE).status_code in (302, 401, 404)
+
+
+def test_sync_and_run_what_changed_lists_the_runs_and_why(hub, alice, served):
+    server, repo = served
+    assert link_form(alice, server).status_code == 201
+    run_sync(hub, alice)
+    repo.commit({"chaos/b.json": json.dumps(runnable("Beta, stricter"))}, "Tighten Beta")
+    repo.push()
+    done = text(alice.get(run_sync(hub, alice, run="changed")))
+    assert "to run what changed" in done
+    assert done.count('data-testid="sync-run"') == 1
+    assert 'data-testid="run-reason">file changed: chaos/b.json<' in done
+    run_link = re.search(r'href="(/alice/Personal/experiment/[^"]+/run/[^"]+)" '
+                         r'data-testid="run-link"', done).group(1)
+    assert alice.get(run_link).status_code == 200
+    assert 'data-testid="sync-updated"' in done and "Beta, stricter" in done
+    history = text(alice.get(PAGE))
+    assert history.count('data-testid="sync"') == 2
+    assert re.search(r'data-testid="sync-runs">1<', history)
