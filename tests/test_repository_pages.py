@@ -151,6 +151,8 @@ def test_a_synced_experiment_is_read_only_on_its_pages(hub, alice, served):
     page = text(alice.get(base, headers={"Accept": "text/html"}))
     assert 'data-testid="removed-upstream"' in page
     assert "Removed upstream:" in page
+    assert 'data-testid="delete-link"' in page and 'data-testid="edit-link"' not in page
+    assert "Delete the experiment" in text(alice.get(f"{base}/delete"))
 
     # Unlinked: the experiment is the hub's own again, editable.
     unlinked = form(alice, f"{PAGE}/unlink")
