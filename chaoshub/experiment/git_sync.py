@@ -208,7 +208,7 @@ def get_sync(claim: str, sync_id: str) -> SyncView:
 def list_syncs(claim: str, org: str, workspace: str, cursor: str | None = None,
                limit: int | str | None = None) -> SyncPage:
     """A page of the workspace's syncs, newest first."""
-    where = repository_links._reader(claim, org, workspace)
+    where = repository_links.reader(claim, org, workspace)
     size = paging.page_size(limit)
     after = paging.timed(paging.decode(cursor, LISTING, [where.id])) if cursor else None
     with transaction(SERVICE) as session:

@@ -77,7 +77,7 @@ class SavedRepository(RepositoryView):
 
 def get_repository(claim: str, org: str, workspace: str) -> RepositoryView:
     """The workspace's repository link, for those who may read the workspace."""
-    where = _reader(claim, org, workspace)
+    where = reader(claim, org, workspace)
     with transaction(SERVICE) as session:
         row = _link_of(session, where.id)
         if row is None:
@@ -319,7 +319,8 @@ def _link_of(session: Session, workspace_id: str) -> RepositoryLink | None:
         RepositoryLink.workspace_id == workspace_id))
 
 
-def _reader(claim: str, org: str, workspace: str) -> WorkspaceGrant:
+def reader(claim: str, org: str, workspace: str) -> WorkspaceGrant:
+    """The caller's grant in the workspace, if they may read it (NotFound otherwise)."""
     user = claims.verify(claim)
     if not user.anonymous and not user.allows(READ_SCOPE):
         raise Forbidden(f"the credential lacks the {READ_SCOPE} scope")
@@ -327,7 +328,9 @@ def _reader(claim: str, org: str, workspace: str) -> WorkspaceGrant:
         where = grants.by_name(claim, org, workspace)
     except Forbidden as exc:
         raise NotFound("no such workspace") from exc
-    return grants.require(where, "read")
+    if not where.allows("read"):
+        raise NotFound("no such workspace")
+    return where
 
 
 def _manager(claim: str, org: str, workspace: str) -> tuple[UserClaim, WorkspaceGrant]:
@@ -336,7 +339,7 @@ def _manager(claim: str, org: str, workspace: str) -> tuple[UserClaim, Workspace
         raise Unauthorized("sign in or send an API token to link a repository")
     if not user.allows(WRITE_SCOPE):
         raise Forbidden(f"the credential lacks the {WRITE_SCOPE} scope")
-    where = _reader(claim, org, workspace)
+    where = reader(claim, org, workspace)
     if not where.allows(MANAGE):
         raise Forbidden("only the workspace's maintainers and owners link its repository")
     return user, where
