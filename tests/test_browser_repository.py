@@ -103,12 +103,15 @@ def test_linking_syncing_and_reading_experiments_from_git(page, tmp_path):
 
         # A deploy key instead of the token: its public half to copy, never the private one.
         page.goto(f"{url}/alice/Personal/-/repository")
-        page.get_by_label("A deploy key the hub makes (SSH)").check()
+        page.get_by_label("Repository URL").fill("ssh://git@127.0.0.1:2222/team/chaos.git")
+        page.get_by_label(re.compile("A deploy key the hub makes")).check()
         page.get_by_role("button", name="Save the link").click()
         expect(page.get_by_role("status")).to_have_text("Saved.")
         public = page.get_by_test_id("deploy-public-key").input_value()
         assert public.startswith("ssh-ed25519 ")
         expect(page.get_by_test_id("link-credential")).to_contain_text("deploy key")
+        expect(page.get_by_test_id("link-url")).to_have_text(
+            "ssh://git@127.0.0.1:2222/team/chaos.git")
         content = page.content()
         assert "PRIVATE KEY" not in content and TOKEN not in content
         expect(page.get_by_test_id("sync")).to_have_count(1)

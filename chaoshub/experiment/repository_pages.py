@@ -20,7 +20,8 @@ PAGE = "/<org>/<workspace>/-/repository"
 SYNC = f"{PAGE}/syncs/<sync_id>"
 SYNCS_SHOWN = 20
 CREDENTIALS = {"keep": "Keep the current one", "none": "None (a public repository)",
-               "token": "An access token", "deploy_key": "A deploy key the hub makes (SSH)"}
+               "token": "An access token",
+               "deploy_key": "A deploy key the hub makes (for ssh:// and git@ URLs)"}
 DONE = {"changed": "Saved.", "unlinked": "Unlinked: the synced experiments stay, editable "
         "on the hub again."}
 
