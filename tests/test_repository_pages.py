@@ -226,3 +226,38 @@ def test_sync_and_run_what_changed_lists_the_runs_and_why(hub, alice, served):
     history = text(alice.get(PAGE))
     assert history.count('data-testid="sync"') == 2
     assert re.search(r'data-testid="sync-runs">1<', history)
+
+
+def test_members_sync_and_viewers_read_but_only_maintainers_change_the_link(hub, served):
+    from chaoshub.dashboard import service as dashboard
+    from tests.test_invitations import claim_for
+
+    server, _ = served
+    olga_client, mike, vic = (signed_up_client(hub, name) for name in ("olga", "mike", "vic"))
+    with hub.app_context():
+        olga = claim_for("olga")
+        dashboard.create_org(olga, "team")
+        dashboard.create_workspace(olga, "team", "alpha", "private")
+        dashboard.add_member(olga, "team", "mike", "member")
+        dashboard.add_member(olga, "team", "vic", "viewer")
+    page = "/team/alpha/-/repository"
+    made = form(olga_client, page, url=server.url_for("chaos"), branch="main",
+                paths="chaos/*.json", credential="token", token=TOKEN)
+    assert made.status_code == 201
+
+    seen = text(mike.get(page))
+    assert "Sync now" in seen and "Sync and run what changed" in seen
+    assert 'data-testid="link-form"' not in seen and "Unlink the repository" not in seen
+    refused = form(mike, page, url=server.url_for("chaos"), branch="dev", paths="x/*.json",
+                   credential="none")
+    assert refused.status_code == 403
+    assert 'role="alert"' in text(refused)
+    assert form(mike, f"{page}/unlink").status_code == 403
+    assert form(mike, f"{page}/sync").status_code == 303
+
+    read = text(vic.get(page))
+    assert server.url_for("chaos") in read and 'data-testid="sync"' in read
+    assert "Sync now" not in read and 'data-testid="link-form"' not in read
+    assert form(vic, f"{page}/sync").status_code == 403
+    with hub.app_context(), transaction("experiment") as session:
+        assert session.scalar(select(RepositoryLink)).branch == "main"
