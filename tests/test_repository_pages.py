@@ -123,6 +123,9 @@ def test_a_synced_experiment_is_read_only_on_its_pages(hub, alice, served):
     alpha = next(e for e in listing["experiments"] if e["title"] == "Alpha")
     base = f"/alice/Personal/experiment/{alpha['id']}"
 
+    listed = text(alice.get("/alice/Personal"))
+    assert listed.count('data-testid="listed-from-git"') == 2
+    assert 'title="chaos/a.json" data-testid="listed-from-git"' in listed
     page = text(alice.get(base, headers={"Accept": "text/html"}))
     assert 'data-testid="git-source"' in page
     assert 'data-testid="git-path">chaos/a.json<' in page
