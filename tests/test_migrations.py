@@ -87,3 +87,40 @@ def test_tokens_made_from_presets_keep_what_their_preset_gives(tmp_path, signing
     assert scopes == {"full": [*old_full, "orgs:read", "audit:read"],
                       "read-only": ["experiments:read", "executions:read", "orgs:read"],
                       "chosen": made["chosen"]}
+
+
+def test_experiments_from_git_keep_every_version_tag_and_contribution(tmp_path,
+                                                                     signing_key_file):
+    # SQLite's batch mode would copy the experiments table, and dropping the old one there
+    # deletes every row that cascades from it.
+    from chaoshub import create_app
+
+    app = create_app({
+        "CHAOSHUB_INSTANCE_PATH": str(tmp_path),
+        "CHAOSHUB_SIGNING_KEY_FILE": str(signing_key_file),
+        "EXPERIMENT_DATABASE_URL": f"sqlite:///{tmp_path / 'experiment.db'}",
+    })
+    migrate.upgrade(app, ("experiment",), "experiment_0016")
+    counted = ("experiments", "experiment_versions", "experiment_tags",
+               "experiment_contributions")
+    with app.app_context(), database("experiment").engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO experiments (id, workspace_id, org_id, title, description, tags,"
+            " document, created_by, version, created_at, updated_at) VALUES ('e', 'w', 'o',"
+            " 't', '', '[\"x\"]', '{}', 'a', 1, '2026-03-01', '2026-03-01')"))
+        connection.execute(text(
+            "INSERT INTO experiment_versions (id, experiment_id, number, content_hash,"
+            " document, author, author_name, message, created_at) VALUES ('v', 'e', 1, 'h',"
+            " '{}', 'a', 'a', 'm', '2026-03-01')"))
+        connection.execute(text("INSERT INTO experiment_tags (experiment_id, tag)"
+                                " VALUES ('e', 'x')"))
+        connection.execute(text("INSERT INTO experiment_contributions (experiment_id, name,"
+                                " level) VALUES ('e', 'availability', 'high')"))
+    migrate.upgrade(app, ("experiment",))
+    with app.app_context(), database("experiment").engine.connect() as connection:
+        found = {name: connection.execute(text(f"SELECT count(*) FROM {name}")).scalar()
+                 for name in counted}
+        removed = connection.execute(text("SELECT removed_upstream FROM experiments")).scalar()
+    app.extensions["chaoshub.databases"]["experiment"].engine.dispose()
+    assert found == dict.fromkeys(counted, 1)
+    assert removed in (0, False)

@@ -64,7 +64,10 @@ def upgrade() -> None:
                     unique=False)
     op.create_index('ix_git_syncs_status', 'git_syncs', ['status', 'created_at'],
                     unique=False)
-    with op.batch_alter_table('experiments', schema=None) as batch_op:
+    # Never the copy of the table SQLite's batch mode would make for the expression default:
+    # dropping the old table there deletes every row that cascades from it (versions, tags,
+    # contributions, executions). Adding columns and indexes needs no copy.
+    with op.batch_alter_table('experiments', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('source_link_id', sa.String(length=36), nullable=True))
         batch_op.add_column(sa.Column('source_repository', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('source_path', sa.Text(), nullable=True))
