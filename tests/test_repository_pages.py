@@ -264,3 +264,22 @@ def test_members_sync_and_viewers_read_but_only_maintainers_change_the_link(hub,
     assert form(vic, f"{page}/sync").status_code == 403
     with hub.app_context(), transaction("experiment") as session:
         assert session.scalar(select(RepositoryLink)).branch == "main"
+
+
+def test_a_new_webhook_secret_shows_once_and_the_old_one_stops(hub, alice, served):
+    server, _ = served
+    first = re.search(r'value="(ghsec_[^"]+)"', text(link_form(alice, server))).group(1)
+    kept = link_form(alice, server, credential="keep", token="")
+    assert kept.status_code == 303 and kept.headers["Location"].endswith("?done=changed")
+    assert "Saved." in text(alice.get(kept.headers["Location"]))
+    rotated = link_form(alice, server, credential="keep", token="", rotate_webhook_secret="on")
+    assert rotated.status_code == 200
+    assert rotated.headers["Cache-Control"] == "no-store"
+    page = text(rotated)
+    assert "New webhook secret" in page
+    second = re.search(r'value="(ghsec_[^"]+)"', page).group(1)
+    assert second != first
+    with hub.app_context(), transaction("experiment") as session:
+        row = session.scalar(select(RepositoryLink))
+        assert open_sealed(row.webhook_secret_sealed, context(row.id, "webhook")) == second
+        assert row.credential == "token"  # kept
