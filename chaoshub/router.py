@@ -74,6 +74,10 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     # And a workspace's coming scheduled runs, the API's and their page.
     ("/api/v1/orgs/[^/]+/workspaces/[^/]+/schedules", "ImplementationSpecific", "experiment"),
     ("/[^/]+/[^/]+/-/schedules", "ImplementationSpecific", "experiment"),
+    # And a workspace's linked git repository and its syncs, the API's and the page.
+    ("/api/v1/orgs/[^/]+/workspaces/[^/]+/(repository|syncs?)$", "ImplementationSpecific",
+     "experiment"),
+    ("/[^/]+/[^/]+/-/repository", "ImplementationSpecific", "experiment"),
     ("/api/v1", "Prefix", "experiment"),
     # The legacy CLI plugin's API and the experiment pages it links to: org and workspace come
     # first, so only patterns tell them apart from dashboard's pages (/api/v1/... stays above).

@@ -267,7 +267,10 @@ RAW_BODIES = {
     "deep-nesting": nested(100_000, "json-objects"),
     "nested-900": nested(900, "json-arrays"),
 }
-NO_BODY_READ = ("/accept", "/decline", "/revoke", "/remove", "/delete", "/unlink", "/signout")
+NO_BODY_READ = ("/accept", "/decline", "/revoke", "/remove", "/delete", "/unlink", "/signout",
+                "/sync")
+# Signed bodies: the signature is checked before the body is read (401 for these).
+SIGNED_BODY = ("/api/v1/hooks/",)
 
 
 @pytest.mark.parametrize("fuzz", list(RAW_BODIES))
@@ -279,7 +282,8 @@ def test_lone_surrogate_nul_and_deep_json_are_a_400_on_every_endpoint(app, alice
                               headers=headers)
         answered[(method, rule)] = response.status_code
         assert response.status_code < 500, (method, rule, response.text[:300])
-        if rule.startswith("/api/") and not rule.endswith(NO_BODY_READ):
+        if rule.startswith("/api/") and not rule.endswith(NO_BODY_READ) \
+                and not rule.startswith(SIGNED_BODY):
             # 413 where the 100k-deep body is over the route's cap before it is even parsed.
             expected = (400, 413) if len(RAW_BODIES[fuzz]) > app.config["BODY_MAX_BYTES"] else (
                 400,)
