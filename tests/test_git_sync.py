@@ -144,32 +144,48 @@ def test_a_workspace_syncs_its_repository_and_runs_what_changed(hub, alice, serv
     assert gone.status_code == 409
     assert len(versions_of(hub, a_id)) == 1
 
-    # One commit changes A, another the manifests B depends on: A gets a version, B runs too.
+    # One commit changes A, another the manifests B depends on: exactly two new versions (B's
+    # of the same document, recording the commit that changed its dependency) and two runs.
     changed = repo.commit({"chaos/a.json": experiment_json("A, now stricter")},
                           "Tighten A", author=("Bob", "bob@example.com"))
-    repo.commit({"k8s/payments/deploy.yaml": "kind: Deployment\nreplicas: 3\n"},
-                "Scale payments")
+    scaled = repo.commit({"k8s/payments/deploy.yaml": "kind: Deployment\nreplicas: 3\n"},
+                         "Scale payments", author=("Cy Ops", "cy@example.com"))
+    repo.commit({"README.md": "experiments, and more\n"}, "Words")
     repo.push()
     done = sync(hub, alice, run="changed")
     assert done["status"] == "succeeded", done
     assert (done["from_commit"], done["to_commit"]) == (first, repo.head())
     result = done["result"]
-    assert [f["path"] for f in result["updated"]] == ["chaos/a.json"]
+    b_id = found["chaos/b.yaml"].id
+    dependency = "dependency k8s/payments/** changed: k8s/payments/deploy.yaml"
+    assert {f["path"]: (f["experiment_id"], f["version"], f["reason"])
+            for f in result["updated"]} == {
+        "chaos/a.json": (a_id, 2, "file changed: chaos/a.json"),
+        "chaos/b.yaml": (b_id, 2, dependency)}
     assert result["created"] == [] and result["removed"] == []
-    new_versions = [v for e in by_path(hub).values() for v in versions_of(hub, e.id)
-                    if v.number > 1]
-    assert [(v.experiment_id, v.commit_sha, v.message) for v in new_versions] == \
-        [(a_id, changed, "Tighten A")]
-    assert new_versions[0].commit_author == "Bob <bob@example.com>"
+    new_versions = sorted((v for e in by_path(hub).values() for v in versions_of(hub, e.id)
+                           if v.number > 1), key=lambda v: v.experiment_id != a_id)
+    assert [(v.experiment_id, v.number, v.commit_sha, v.commit_author, v.message)
+            for v in new_versions] == [
+        (a_id, 2, changed, "Bob <bob@example.com>", "Tighten A"),
+        (b_id, 2, scaled, "Cy Ops <cy@example.com>",
+         "Dependency k8s/payments/** changed (k8s/payments/deploy.yaml): Scale payments")]
+    # B's new version is its document unchanged: the diff says so, the version says why.
+    b_versions = versions_of(hub, b_id)
+    assert b_versions[1].document == b_versions[0].document
+    assert b_versions[1].content_hash == b_versions[0].content_hash
+    diffed = alice.get(f"/api/v1/experiments/{b_id}/diff?from=1&to=2").get_json()
+    assert diffed["identical"] is True
     reasons = {r["path"]: r["reason"] for r in result["runs"]}
-    assert reasons == {"chaos/a.json": "file changed: chaos/a.json",
-                       "chaos/b.yaml": "dependency k8s/payments/** changed: "
-                                       "k8s/payments/deploy.yaml"}
+    assert reasons == {"chaos/a.json": "file changed: chaos/a.json", "chaos/b.yaml": dependency}
     assert all(r["run_id"] and r["refused"] is None for r in result["runs"])
     runs = hub_runs(hub)
-    assert sorted((r.experiment_id, r.status) for r in runs) == sorted(
-        [(a_id, "queued"), (found["chaos/b.yaml"].id, "queued")])
+    assert sorted((r.experiment_id, r.version, r.status) for r in runs) == sorted(
+        [(a_id, 2, "queued"), (b_id, 2, "queued")])
     assert {r.id for r in runs} == {r["run_id"] for r in result["runs"]}
+    assert by_path(hub)["chaos/b.yaml"].version == 2
+    feed = alice.get("/api/v1/orgs/alice/activity").get_json()
+    assert "experiment.dependency_changed" in {e["kind"] for e in feed["entries"]}
 
     # The history lists both syncs, newest first; the feed and audit log tell of them.
     history = alice.get(f"{WS}/syncs").get_json()["syncs"]
@@ -448,3 +464,44 @@ def test_a_file_url_syncs_where_private_targets_are_allowed(hub, alice, tmp_path
     link(alice, repo.file_url)
     done = sync(hub, alice)
     assert done["status"] == "succeeded" and len(done["result"]["created"]) == 3
+
+
+def test_a_run_of_a_dependency_version_reports_to_that_version(hub, alice, server):
+    repo = Repository.create(server.root, "chaos")
+    first_commit(repo)
+    link(alice, server.url_for("chaos"), token=TOKEN)
+    sync(hub, alice)
+    b_id = by_path(hub)["chaos/b.yaml"].id
+    repo.commit({"k8s/payments/deploy.yaml": "replicas: 2\n"}, "Two replicas")
+    repo.push()
+    [started] = sync(hub, alice, run="changed")["result"]["runs"]
+    assert started["experiment_id"] == b_id and started["run_id"]
+    # Another dependency change while that run waits: version 3, the same document again.
+    again = repo.commit({"k8s/payments/svc.yaml": "kind: Service\n"}, "A service")
+    repo.push()
+    updated = sync(hub, alice)["result"]["updated"]
+    assert [(f["path"], f["version"], f["reason"]) for f in updated] == [
+        ("chaos/b.yaml", 3, "dependency k8s/payments/** changed: k8s/payments/svc.yaml")]
+    assert versions_of(hub, b_id)[2].commit_sha == again
+    with hub.app_context():
+        from chaoshub.auth import service as auth
+        from chaoshub.experiment import hub_runs as runs_store
+        row = runs_store.claim(started["run_id"], "test-worker")
+        assert row is not None and row.version == 2
+        reporter = {"Authorization": "Bearer " + auth.mint_run_token(
+            row.created_by, row.id, row.workspace_id, 600)}
+    journal = {"status": "completed", "deviated": False, "run": [], "rollbacks": [],
+               "experiment": versions_of(hub, b_id)[1].document,
+               "start": "2025-01-01T00:00:00", "end": "2025-01-01T00:00:01", "duration": 1,
+               "steady_states": {"before": None, "after": None, "during": []}}
+    finished = hub.test_client().put(f"/api/v1/runs/{started['run_id']}/journal",
+                                     headers=reporter, json=journal)
+    assert finished.status_code == 201, finished.get_json()
+    # Its execution is of version 2, the run's, though version 3 has the same document.
+    assert finished.get_json()["execution"]["version"] == 2
+    # The page of changes says the document is the same, and each version why it was made.
+    page = alice.get(f"/alice/Personal/experiment/{b_id}/versions/diff?from=2&to=3")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "v2 and v3 have the same document." in text
+    assert "Dependency k8s/payments/** changed (k8s/payments/svc.yaml): A service" in text
+    assert again[:12] in text

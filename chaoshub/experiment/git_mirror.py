@@ -278,9 +278,27 @@ def commit_info(folder: Path, access: Access, sha: str, path: str | None = None
     """A commit's sha, author, message and time; with `path`, those of the last commit up to
     `sha` that changed that file."""
     args = ["log", "-1", "--format=%H%x00%an%x00%ae%x00%ct%x00%B", sha]
-    out = _git(folder, access, [*args, "--", path] if path else args)
+    out = _git(folder, access, [*args, "--", _literal(path)] if path else args)
     if not out.strip():
         out = _git(folder, access, args)
+    return _commit(out)
+
+
+def last_change(folder: Path, access: Access, old: str, new: str, path: str
+                ) -> CommitInfo | None:
+    """The last commit of `old..new` (reachable from `new`, not from `old`) that changed
+    `path`; None when none did (after a forced push the path may differ without one)."""
+    out = _git(folder, access, ["log", "-1", "--format=%H%x00%an%x00%ae%x00%ct%x00%B",
+                                f"{old}..{new}", "--", _literal(path)])
+    return _commit(out) if out.strip() else None
+
+
+def _literal(path: str) -> str:
+    # A file's own name, never pathspec magic (a file may be named ":(glob)**").
+    return f":(literal){path}"
+
+
+def _commit(out: bytes) -> CommitInfo:
     sha_, name, email, when, message = out.decode("utf-8", "replace").split("\0", 4)
     return CommitInfo(sha=sha_.strip(), author_name=name, author_email=email,
                       message=message.strip(),

@@ -7,10 +7,12 @@ removed since the last synced commit (every file, on the first sync or when that
 gone), and in one transaction makes each new file an experiment (its path is its key in the
 workspace), each changed one a new version (the commit's sha, author and message on it), and
 marks each removed one as removed upstream (its runs stay). A file that does not parse or
-validate is listed with its errors; the others still go in. With `run_changed`, it then starts
-hub runs of exactly the experiments whose file changed, or whose `chaoshub` extension's
-`depends_on` globs match a changed path, as the person the sync acts for, each checked against
-the workspace's run policy and kill switch like any run (refusals are listed).
+validate is listed with its errors; the others still go in. An experiment whose `chaoshub`
+extension's `depends_on` globs match a path changed since the last synced commit gets a new
+version too, of the same document, recording the commit that last changed that path. With
+`run_changed`, it then starts hub runs of exactly the experiments that got a version, as the
+person the sync acts for, each checked against the workspace's run policy and kill switch like
+any run (refusals are listed).
 
 A sync acts as whoever asked for it; a webhook's as the person who linked the repository.
 """
@@ -82,6 +84,7 @@ class SyncedFile(Frozen):
     experiment_id: str
     title: str
     version: int
+    reason: str | None = None  # why a version was made: its file, or a dependency, changed
 
 
 class InvalidFile(Frozen):
@@ -469,6 +472,7 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
         p, link.paths)]
     head_commit = git_mirror.commit_info(folder, access, head)
     to_run: dict[str, tuple[str, str]] = {}  # experiment id -> (path, reason)
+    commits: dict[str, git_mirror.CommitInfo] = {}  # a changed path -> its last commit
     with ExperimentWrite.open(SERVICE, sync.requested_by) as work:
         session = work.session
         held = session.scalar(select(RepositoryLink).where(RepositoryLink.id == link.id)
@@ -481,9 +485,10 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
             item = SyncedFile(path=file.path, experiment_id=row.id, title=row.title,
                               version=row.version)
             if outcome in ("created", "updated"):
-                result[outcome].append(item)
                 what = "added" if outcome == "created" else "changed"
-                to_run[row.id] = (file.path, f"file {what}: {file.path}")
+                reason = f"file {what}: {file.path}"
+                result[outcome].append(item.model_copy(update={"reason": reason}))
+                to_run[row.id] = (file.path, reason)
             else:
                 result["unchanged"].append(file.path)
             if restored:
@@ -505,8 +510,20 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
                 work.forget(*repository_links.experiment_cache_keys(row.id))
                 result["removed"].append(SyncedFile(path=path, experiment_id=row.id,
                                                     title=row.title, version=row.version))
-        if sync.run_changed:
-            _dependants(session, held, changed, to_run)
+        if not full:
+            # Only over a known range: a first sync (or one after its commit was lost) sees
+            # every path as added, which says nothing about what changed.
+            skipped = {f.path for f in result["invalid"]}
+            for row, glob, hit in _dependants(session, held, changed, set(to_run), skipped):
+                reason = f"dependency {glob} changed: {hit}"
+                if hit not in commits:
+                    commits[hit] = git_mirror.last_change(folder, access, old, head,
+                                                          hit) or head_commit
+                _dependency_version(work, sync, held, row, glob, hit, commits[hit])
+                result["updated"].append(SyncedFile(
+                    path=row.source_path, experiment_id=row.id, title=row.title,
+                    version=row.version, reason=reason))
+                to_run[row.id] = (row.source_path, reason)
         held.last_synced_commit, held.last_synced_at = head, utcnow()
         summary = _summary(result)
         work.feed(sync.org_id, "repository.synced",
@@ -631,21 +648,48 @@ def _version(session, row: Experiment, file: _File, sync: GitSync, message: str,
     version.commit_sha, version.commit_author = file.commit.sha, author
 
 
-def _dependants(session, link: RepositoryLink, changed: dict[str, str],
-                to_run: dict[str, tuple[str, str]]) -> None:
-    """Add the synced experiments whose depends_on globs match a changed path."""
-    rows = session.execute(select(Experiment.id, Experiment.source_path,
-                                  Experiment.depends_on).where(
+def _dependants(session, link: RepositoryLink, changed: dict[str, str], done: set[str],
+                skipped: set[str]) -> list[tuple[Experiment, str, str]]:
+    """The synced experiments (locked) whose depends_on globs match a changed path, each with
+    its first matching glob and path; but those `done` (a version from their file already)
+    and those whose file is `skipped` (invalid at this commit)."""
+    rows = session.scalars(select(Experiment).where(
         Experiment.workspace_id == link.workspace_id, Experiment.source_link_id == link.id,
-        Experiment.removed_upstream.is_(False), Experiment.depends_on.is_not(None))).all()
-    for experiment_id, path, depends_on in rows:
-        if experiment_id in to_run or not depends_on:
+        Experiment.removed_upstream.is_(False), Experiment.depends_on.is_not(None))
+        .order_by(Experiment.source_path).with_for_update()).all()
+    paths = sorted(changed)
+    found = []
+    for row in rows:
+        if row.id in done or row.source_path in skipped or not row.depends_on:
             continue
-        for glob in depends_on:
-            hit = next((p for p in sorted(changed) if git_mirror.matches(p, [glob])), None)
+        for glob in row.depends_on:
+            hit = next((p for p in paths if git_mirror.matches(p, [glob])), None)
             if hit is not None:
-                to_run[experiment_id] = (path, f"dependency {glob} changed: {hit}")
+                found.append((row, glob, hit))
                 break
+    return found
+
+
+def _dependency_version(work: ExperimentWrite, sync: GitSync, link: RepositoryLink,
+                        row: Experiment, glob: str, hit: str,
+                        commit: git_mirror.CommitInfo) -> None:
+    """A new version of the experiment with the same document: a path it depends on changed,
+    in `commit` (its sha, author and message on the version)."""
+    session = work.session
+    row.version += 1
+    row.updated_at = utcnow()
+    message = f"Dependency {glob} changed ({hit})" + (f": {commit.message}"
+                                                      if commit.message else "")
+    version = store.add_version(session, row, row.document, sync.requested_by,
+                                sync.requested_by_name, message, row.version)
+    version.commit_sha = commit.sha
+    version.commit_author = f"{commit.author_name} <{commit.author_email}>"[:500]
+    work.forget(*repository_links.experiment_cache_keys(row.id))
+    # Not experiment.changed: its document is the same; the feed says why the version.
+    work.feed(link.org_id, "experiment.dependency_changed",
+              f"{sync.requested_by_name} recorded version {row.version} of the experiment "
+              f"{row.title}: {hit}, a path it depends on ({glob}), changed in "
+              f"{commit.sha[:12]}", link.workspace_id, subject=f"experiment:{row.id}")
 
 
 def _start_runs(sync: GitSync, to_run: dict[str, tuple[str, str]]) -> list[SyncRun]:

@@ -372,6 +372,15 @@ def publish_execution(
 ) -> PublishedExecution:
     """Keep a journal as an execution of the experiment, once: a repeat (same content or same
     idempotency key) returns the first. With `org`/`workspace`, the experiment must live there."""
+    return _publish_execution(claim, experiment_id, journal, idempotency_key, org, workspace)
+
+
+def _publish_execution(claim: str, experiment_id: str, journal: dict[str, Any],
+                       idempotency_key: str | None = None, org: str | None = None,
+                       workspace: str | None = None, pinned: int | None = None
+                       ) -> PublishedExecution:
+    """`publish_execution`, for a run of version `pinned` when given (versions may share a
+    document: the run's own is the one it ran)."""
     user = _writer(claim, EXECUTIONS_WRITE_SCOPE)
     at = (org or "", workspace or "") if org is not None or workspace is not None else None
     view, _ = _experiment(claim, experiment_id, "run", at=at)
@@ -394,7 +403,7 @@ def publish_execution(
                 raise NotFound("no such experiment")
             columns["version"] = store.version_of_run(
                 session, experiment_id, latest,
-                view.document if view.version == latest else None, journal)
+                view.document if view.version == latest else None, journal, pinned)
             # No look for an earlier copy first: the unique keys refuse a repeat (rare: a
             # retry), and the new journal (every other publish) saves the query.
             published = PublishedExecution(execution=store.add_execution(session, columns,
@@ -782,8 +791,8 @@ def finish_run(claim: str, run_id: str, journal: dict[str, Any]) -> runs.Finishe
     row, where = _reported(claim, run_id)
     runs.refuse_late_journal(row)  # before it becomes an execution (mark_finished checks again)
     # Keyed by the run: a journal resent with other bytes (a new serialisation) is the same one.
-    published = publish_execution(claim, row.experiment_id, job_runs.masked(row, journal),
-                                  idempotency_key=f"run:{row.id}")
+    published = _publish_execution(claim, row.experiment_id, job_runs.masked(row, journal),
+                                   idempotency_key=f"run:{row.id}", pinned=row.version)
     finished = runs.mark_finished(row.id, published.execution.id, published.execution.outcome)
     if row.desired != "run":
         # Asked to stop (an abort, the org's kill switch): it ended aborted, whatever it says.

@@ -174,12 +174,18 @@ def find_execution(session: Session, experiment_id: str, content_hash: str,
 
 
 def version_of_run(session: Session, experiment_id: str, latest: int,
-                   latest_document: dict[str, Any] | None, journal: dict[str, Any]) -> int:
-    """The version a journal ran: the one with its experiment's content hash, else the latest
-    (`latest`, whose document the caller may know already: no query when it is that one)."""
+                   latest_document: dict[str, Any] | None, journal: dict[str, Any],
+                   pinned: int | None = None) -> int:
+    """The version a journal ran: `pinned` (a hub run's version) when it has the journal's
+    document, else the latest one with its experiment's content hash (versions may share a
+    document), else the latest (`latest`, whose document the caller may know already: no
+    query when it is that one)."""
     ran = journal.get("experiment")
     if isinstance(ran, dict):
         digest = versions.content_hash(versions.normalized(ran, as_run=True))
+        if pinned is not None and pinned != latest and digest == latest_hash(
+                session, experiment_id, pinned):
+            return pinned
         if latest_document is not None and digest == versions.content_hash(latest_document):
             return latest
         number = session.scalar(select(func.max(ExperimentVersion.number)).where(
