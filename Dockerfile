@@ -29,6 +29,11 @@ COPY chaoshub/ chaoshub/
 RUN pip install --no-deps --editable .
 
 FROM ${PYTHON_IMAGE}
+# git fetches the repositories linked to workspaces (the workers' syncs), with ssh for ssh:// and
+# git@host:path URLs; the runtime's only packages, without recommends (no compiler, no build tool).
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends git openssh-client \
+    && rm -rf /var/lib/apt/lists/*
 # Who owns the code: root in a release (the server cannot rewrite it); skaffold builds pass the
 # server's uid so that file sync may replace files in a running container.
 ARG CODE_OWNER=root

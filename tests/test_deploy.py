@@ -67,6 +67,10 @@ PRODUCTION = {"production-hub": OVERLAYS["dev"], "production-split": OVERLAYS["s
 COMPONENTS = {"production-split-jobs": ["job-runs"]}
 LAYOUTS = sorted([*OVERLAYS, *PRODUCTION])
 WORKER = "chaoshub-worker"
+# The runtime stage's only packages: git and ssh, for the repositories linked to workspaces.
+RUNTIME_PACKAGES = ["git", "openssh-client"]
+APT_RUN = ("apt-get update && apt-get install --yes --no-install-recommends git openssh-client "
+           "&& rm -rf /var/lib/apt/lists/*")
 
 
 @pytest.fixture(scope="module")
@@ -372,6 +376,32 @@ def test_the_worker_runs_queued_runs_without_the_signing_key(layout, no_hub_sett
     assert [m["resource"]["name"] for m in scaler["spec"]["metrics"]] == ["cpu"]
 
 
+def test_the_workers_sync_repositories_into_a_volume_of_their_own(layout, no_hub_settings):
+    _, resources = layout
+    worker = _named(resources, "Deployment")[WORKER]
+    pod = _pod(worker)
+    (container,) = pod["containers"]
+    settings = load_settings(_container_env(container, _named(resources, "ConfigMap")))
+    cache = settings["GIT_CACHE_DIR"]
+    # Not the default under the instance folder, whose small volume holds other things.
+    assert cache and not cache.startswith(settings["CHAOSHUB_INSTANCE_PATH"])
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (mount,) = [m for m in container["volumeMounts"]
+                if cache == m["mountPath"] or cache.startswith(m["mountPath"].rstrip("/") + "/")]
+    assert not mount.get("readOnly")
+    volume = volumes[mount["name"]]
+    assert "persistentVolumeClaim" in volume or _bytes(volume["emptyDir"]["sizeLimit"]) >= 2**30
+    # git's HOME (a fresh folder per command) is made under /tmp.
+    assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"])
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
+             "G": 10**9, "T": 10**12}
+    number, unit = re.fullmatch(r"(\d+)([A-Za-z]*)", quantity).groups()
+    return int(number) * units.get(unit, 1)
+
+
 def test_nobody_reaches_a_worker_and_it_reaches_what_it_needs(layout):
     _, resources = layout
     worker = _named(resources, "Deployment")[WORKER]
@@ -663,13 +693,36 @@ def test_the_image_serves_with_gunicorn_as_a_non_root_user(no_hub_settings):
     stage = _dockerfile_final_stage()
     user = stage["USER"][-1].split(":")[0]
     assert user.isdigit() and int(user) != 0
-    assert not any(re.search(r"\b(apt-get|apk|gcc|build-essential)\b", run)
-                   for run in stage.get("RUN", []))
+    # What runs is the code and its venv, built in the first stage: nothing to compile with
+    # here, and no package installed but the runtime's own (the next test).
+    assert not any(re.search(r"\b(apk|pip|gcc|g\+\+|cc|make|build-essential|[\w.+-]+-dev)\b",
+                             run) for run in stage.get("RUN", []))
+    assert [" ".join(run.split()) for run in stage.get("RUN", []) if "apt-get" in run] == \
+        [APT_RUN]
     assert "HEALTHCHECK" not in stage
     command = json.loads(stage["CMD"][-1])
     assert command[0] == "gunicorn"
     assert _gunicorn_options(command).bind == ["0.0.0.0:8080"]
     assert import_app(command[-1]).name == "chaoshub"
+
+
+def test_the_image_has_git_and_ssh_for_the_workers_syncs():
+    stage = _dockerfile_final_stage()
+    (run,) = [r for r in stage["RUN"] if "apt-get" in r]
+    commands = [c.strip() for c in run.split("&&")]
+    # One layer: the package lists go in the layer that used them, never into the image.
+    assert commands[0] == "apt-get update" and commands[-1] == "rm -rf /var/lib/apt/lists/*"
+    (install,) = [c.split() for c in commands if c.startswith("apt-get install")]
+    options = [word for word in install[2:] if word.startswith("-")]
+    packages = [word for word in install[2:] if not word.startswith("-")]
+    assert sorted(options) == ["--no-install-recommends", "--yes"]
+    assert packages == RUNTIME_PACKAGES
+    # The commands the syncs start (git_mirror.py) are these packages'.
+    mirror = (ROOT / "chaoshub" / "experiment" / "git_mirror.py").read_text()
+    assert '["git", ' in mirror and '["ssh", ' in mirror
+    # Installed before the code is copied: a code change rebuilds no package layer.
+    text = (ROOT / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    assert text.index("apt-get install") < text.index("COPY ")
 
 
 def test_the_build_context_leaves_secrets_and_local_state_out():
