@@ -16,7 +16,9 @@ from tests.experiment_data import create
 from tests.helpers import BIN, clean_env, start, stop
 from tests.run_data import runnable, wait_for
 
-pytestmark = pytest.mark.workers
+# It starts worker processes but times nothing: it waits for a minute of the clock to come, so
+# it runs beside the fast tests rather than alone with those that time leases and outages.
+pytestmark = pytest.mark.clock
 
 KOLKATA = ZoneInfo("Asia/Kolkata")  # +05:30: a zone misread shows as a half-hour miss
 
