@@ -65,7 +65,7 @@ import listing_query
 import psycopg
 import redis
 from load_payloads import START_PLACEHOLDER, as_run, experiment, journal_template
-from load_processes import cpu_seconds, worker_rss_mb
+from load_processes import cpu_seconds, named_cpu_seconds, worker_rss_mb
 from load_report import Measured, Memory, print_report, short
 from load_servers import Server, gunicorn, redis_keys, throwaway_databases
 from seed_executions import seed, seed_through_app
@@ -206,9 +206,15 @@ class Bench:
         # Right before the scenario: the machine's load then is the scenario's too.
         ceiling, ceiling_cpu = self._measured(self.ceiling, self.ceiling.url + "/",
                                               static_script({}))
+        database_before = named_cpu_seconds("postgres")
         result, cpu = self._measured(hub, url, make_script(self.runs + 1))
+        # PostgreSQL's share of the two cores (on SQLite, whatever else the machine's server
+        # did meanwhile): what the hub's own CPU figure leaves out.
+        database = ((named_cpu_seconds("postgres") - database_before) * 1000
+                    / max(result.requests, 1))
         print(f"  {label:<40} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
               f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  cpu {cpu:.2f} ms/req   "
+              f"postgres {database:.2f} ms/req   "
               f"(ceiling {ceiling.rps:.0f} req/s, p50 {ceiling.p50_ms:.2f} ms)")
         return Measured(label, result, ceiling, cpu, ceiling_cpu)
 

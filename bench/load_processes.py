@@ -35,6 +35,23 @@ def cpu_seconds(master: int) -> float:
     return ticks / CLOCK_TICKS
 
 
+def named_cpu_seconds(name: str) -> float:
+    """User and system CPU time of every process whose command is `name` (the machine's
+    PostgreSQL server processes for "postgres"), in seconds."""
+    ticks = 0
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            command, _, rest = text.partition(" (")[2].rpartition(") ")
+            if command == name:
+                fields = rest.split()
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
+
+
 def worker_rss_mb(master: int) -> list[float]:
     """The resident memory of each of `master`'s workers, in MB (MiB)."""
     sizes = []
