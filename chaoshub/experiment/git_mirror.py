@@ -16,6 +16,7 @@ switch it after the check.
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import os
 import re
@@ -160,34 +161,92 @@ def branch_problem(branch: object) -> str | None:
 # Globs ----------------------------------------------------------------------------------------
 
 
-def glob_pattern(glob: str) -> re.Pattern[str]:
-    """The regular expression of a path glob: `*` and `?` stay within a folder, `**` spans
-    folders (`chaos/**/*.json` matches chaos/a.json and chaos/x/y/a.json), `[...]` a set."""
-    out, i = [], 0
+@functools.lru_cache(maxsize=1024)
+def _tokens(glob: str) -> tuple[tuple[str, object], ...]:
+    """The parts of a path glob: `*` and `?` stay within a folder, `**` spans folders
+    (`chaos/**/*.json` matches chaos/a.json and chaos/x/y/a.json), `[...]` a set; re.error
+    when a set is not valid."""
+    out: list[tuple[str, object]] = []
+    i = 0
     while i < len(glob):
         c = glob[i]
         if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
+            if not out or out[-1][0] != "folders":  # **/**/ is **/
+                out.append(("folders", None))
             i += 3
         elif glob.startswith("**", i):
-            out.append(".*")
+            out.append(("all", None))
             i += 2
         elif c == "*":
-            out.append("[^/]*")
+            out.append(("star", None))
             i += 1
         elif c == "?":
-            out.append("[^/]")
+            out.append(("one", None))
             i += 1
         elif c == "[" and (end := glob.find("]", i + 2)) != -1:
             inner = glob[i + 1:end]
             negate = inner[:1] in ("!", "^")
             inner = inner[1:] if negate else inner
-            out.append("[" + ("^" if negate else "") + inner.replace("\\", "\\\\") + "]")
+            # One character against one class: no backtracking however the glob is made.
+            out.append(("set", re.compile("[" + ("^" if negate else "")
+                                          + inner.replace("\\", "\\\\") + "]")))
             i = end + 1
         else:
-            out.append(re.escape(c))
+            out.append(("char", c))
             i += 1
-    return re.compile("".join(out) + r"\Z")
+    return tuple(out)
+
+
+def _closure(tokens: tuple[tuple[str, object], ...], states: set[int]) -> set[int]:
+    """`states` with those reached without reading a character (past `*`, `**`, `**/`)."""
+    stack = list(states)
+    while stack:
+        state = stack.pop()
+        if 0 <= state < len(tokens) and tokens[state][0] in ("star", "all", "folders") \
+                and state + 1 not in states:
+            states.add(state + 1)
+            stack.append(state + 1)
+    return states
+
+
+def glob_matches(glob: str, path: str) -> bool:
+    """True when `path` matches `glob`, in time linear in the path's length (the glob's
+    parts are followed all at once, as a set of states, never by backtracking)."""
+    tokens = _tokens(glob)
+    end = len(tokens)
+    states = _closure(tokens, {0})
+    for c in path:
+        following: set[int] = set()
+        for state in states:
+            if state < 0:  # inside a `**/`: any characters, then a slash ends it
+                following.add(state)
+                if c == "/":
+                    following.add(~state + 1)
+                continue
+            if state == end:
+                continue
+            kind, arg = tokens[state]
+            if kind == "char":
+                if c == arg:
+                    following.add(state + 1)
+            elif kind == "one":
+                if c != "/":
+                    following.add(state + 1)
+            elif kind == "star":
+                if c != "/":
+                    following.add(state)
+            elif kind == "all":
+                following.add(state)
+            elif kind == "folders":
+                following.add(~state)
+                if c == "/":
+                    following.add(state + 1)
+            elif arg.match(c):  # a set
+                following.add(state + 1)
+        if not following:
+            return False
+        states = _closure(tokens, following)
+    return end in states
 
 
 def glob_problem(glob: object) -> str | None:
@@ -197,7 +256,7 @@ def glob_problem(glob: object) -> str | None:
     if glob.startswith("/") or any(ord(c) < 32 for c in glob):
         return "a path relative to the repository's root"
     try:
-        glob_pattern(glob)
+        _tokens(glob)
     except re.error:
         return "not a valid glob"
     return None
@@ -205,7 +264,7 @@ def glob_problem(glob: object) -> str | None:
 
 def matches(path: str, globs: list[str]) -> bool:
     """True when `path` matches one of `globs`."""
-    return any(glob_pattern(g).match(path) for g in globs)
+    return any(glob_matches(g, path) for g in globs)
 
 
 # Git ------------------------------------------------------------------------------------------
