@@ -4,7 +4,27 @@ cache folder's permissions."""
 
 from __future__ import annotations
 
+import json
+import os
+
+import pytest
+
 from chaoshub.experiment import git_mirror
+from tests.conftest import signed_up_client
+from tests.git_server import Repository, git
+from tests.test_git_sync import experiment_json, link, sync
+
+
+@pytest.fixture
+def hub(app, tmp_path):
+    # The repositories are local (file://), allowed with private targets.
+    app.config.update(ALLOW_PRIVATE_TARGETS=True, GIT_CACHE_DIR=str(tmp_path / "git-cache"))
+    return app
+
+
+@pytest.fixture
+def alice(hub):
+    return signed_up_client(hub, "alice")
 
 
 def test_globs_that_would_backtrack_match_at_once():
@@ -18,3 +38,31 @@ def test_globs_that_would_backtrack_match_at_once():
     assert git_mirror.matches("a" * 200 + "b", [stars])
     assert git_mirror.glob_problem("[z-a].json") == "not a valid glob"
     assert git_mirror.matches("chaos/x/a.json", ["chaos/**/[!b].json"])
+
+
+def test_a_submodule_a_symlink_and_a_non_utf8_name_do_not_stop_a_sync(hub, alice, tmp_path):
+    repo = Repository.create(tmp_path / "local", "chaos")
+    repo.commit({"chaos/a.json": experiment_json("A")}, "A")
+    env = repo.env()
+    # A submodule (a commit, not a file, in the tree) and a symlink out of the repository,
+    # both where the globs look, and a file whose name is not UTF-8.
+    (repo.work / "chaos" / "passwd.json").symlink_to("/etc/passwd")
+    os.makedirs(os.fsencode(repo.work / "chaos"), exist_ok=True)
+    with open(os.fsencode(repo.work / "chaos") + b"/caf\xe9.json", "w") as out:
+        out.write(experiment_json("Latin-1"))
+    git("add", "-A", cwd=repo.work, env=env)
+    git("update-index", "--add", "--cacheinfo", "160000," + "1" * 40 + ",chaos/vendor.json",
+        cwd=repo.work, env=env)
+    git("commit", "-q", "-m", "Odd entries", cwd=repo.work, env=env)
+    repo.push()
+    link(alice, repo.file_url)
+    done = sync(hub, alice)
+    assert done["status"] == "succeeded", done
+    result = done["result"]
+    assert [f["path"] for f in result["created"]] == ["chaos/a.json"]
+    invalid = {f["path"]: f["errors"][0]["message"] for f in result["invalid"]}
+    assert set(invalid) == {"chaos/vendor.json", "chaos/passwd.json", "chaos/caf\\xe9.json"}
+    assert "not a file" in invalid["chaos/vendor.json"]
+    assert "symbolic link" in invalid["chaos/passwd.json"]
+    assert "UTF-8" in invalid["chaos/caf\\xe9.json"]
+    assert "root:" not in json.dumps(done)

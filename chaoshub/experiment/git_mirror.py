@@ -308,18 +308,53 @@ def changes(folder: Path, access: Access, old: str, new: str) -> list[tuple[str,
     """The paths that differ between two commits, each with its status ("A", "M", "D", "T"):
     no ancestry needed (a forced push diffs too), renames as a delete and an add."""
     out = _git(folder, access, ["diff", "--name-status", "--no-renames", "-z", old, new, "--"])
-    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    fields = out.split(b"\0")
     found = []
     for status, path in zip(fields[0::2], fields[1::2], strict=False):
         if status and path:
-            found.append((status[0], path))
+            found.append((status.decode("ascii", "replace")[0], _shown_path(path)))
+    return found
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A path in a commit's tree: `kind` says whether it is a file ("file"), a symbolic link
+    ("link") or a submodule ("submodule"); `utf8` False when its name is not UTF-8 (then
+    `path` shows its other bytes as \\xNN, and it cannot be read by that path)."""
+
+    path: str
+    kind: str
+    utf8: bool = True
+
+
+def tree(folder: Path, access: Access, sha: str) -> list[Entry]:
+    """Every path at commit `sha` (files, symbolic links and submodules)."""
+    out = _git(folder, access, ["ls-tree", "-r", "-z", "--full-tree", sha])
+    found = []
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, raw = record.partition(b"\t")
+        mode = meta.split(b" ", 1)[0]
+        kind = {b"120000": "link", b"160000": "submodule"}.get(mode, "file")
+        try:
+            raw.decode("utf-8")
+            utf8 = True
+        except UnicodeDecodeError:
+            utf8 = False
+        found.append(Entry(_shown_path(raw), kind, utf8))
     return found
 
 
 def files(folder: Path, access: Access, sha: str) -> list[str]:
-    """Every file's path at commit `sha`."""
-    out = _git(folder, access, ["ls-tree", "-r", "-z", "--name-only", sha])
-    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+    """Every path at commit `sha`."""
+    return [entry.path for entry in tree(folder, access, sha)]
+
+
+def _shown_path(raw: bytes) -> str:
+    # A name git keeps as bytes: what is not UTF-8 shows as \xNN, never a lone surrogate (no
+    # database or JSON takes those).
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def size(folder: Path, access: Access, sha: str, path: str) -> int:

@@ -444,7 +444,8 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
     folder = repository_links.cache_folder(link.workspace_id)
     head = git_mirror.fetch(folder, access, link.branch)
     old = link.last_synced_commit
-    everything = git_mirror.files(folder, access, head)
+    entries = {entry.path: entry for entry in git_mirror.tree(folder, access, head)}
+    everything = list(entries)
     wanted = [p for p in everything if git_mirror.matches(p, link.paths)]
     if len(wanted) > MAX_FILES:
         raise HubError(f"the paths match {len(wanted)} files: a sync reads {MAX_FILES} at most")
@@ -461,7 +462,7 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
     for path in wanted:
         if path not in changed:
             continue
-        found = _read(folder, access, head, path, max_bytes)
+        found = _unreadable(entries[path]) or _read(folder, access, head, path, max_bytes)
         if isinstance(found, InvalidFile):
             result["invalid"].append(found)
         else:
@@ -551,6 +552,18 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
 
 def _stored(result: dict[str, Any], commit: dict[str, Any]) -> dict[str, Any]:
     return {**SyncResult(**result).model_dump(mode="json"), "commit": commit}
+
+
+def _unreadable(entry: git_mirror.Entry) -> InvalidFile | None:
+    """Why a path the globs match is no experiment file to read, if it is not."""
+    message = {"link": "a symbolic link, not a file: the hub reads no file it points to",
+               "submodule": "a submodule (a commit of another repository), not a file"
+               }.get(entry.kind)
+    if message is None and not entry.utf8:
+        message = "a file whose name is not UTF-8: rename it"
+    if message is None:
+        return None
+    return InvalidFile(path=entry.path, errors=[{"pointer": "", "message": message}])
 
 
 def _read(folder, access, head: str, path: str, max_bytes: int
