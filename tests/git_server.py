@@ -3,9 +3,12 @@
 `git_http_server(root)` runs git's own smart-HTTP server program (`git http-backend`, as CGI)
 behind a small threaded HTTP server, optionally asking for a token (HTTP Basic, the token as
 password); `git_daemon(root)` runs `git daemon` (git://). Both serve every bare repository
-under `root`. `Repository` makes one: a bare repository under the served root plus a working
-copy next to it, where a test commits files with a given author and message, pushes, and
-rewrites history (a forced push).
+under `root`. `ssh_server(folder)` runs OpenSSH's sshd (Debian's openssh-server) with a
+configuration and host key of its own, letting in the current user with the public keys a test
+authorizes: git reaches any repository by its absolute path (`git-upload-pack` through the
+user's shell, as on any ssh host). `Repository` makes one: a bare repository under the served
+root plus a working copy next to it, where a test commits files with a given author and
+message, pushes, and rewrites history (a forced push).
 
     with git_http_server(tmp_path / "served", token="s3cret") as server:
         repo = Repository.create(server.root, "experiments")
@@ -20,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -444,3 +448,82 @@ def clone(url: str, into: Path, home: Path, check: bool = True) -> subprocess.Co
     if into.exists():
         shutil.rmtree(into)
     return git("clone", "-q", url, str(into), env=git_env(home), check=check)
+
+
+# --- ssh --------------------------------------------------------------------------------------
+
+SSHD = "/usr/sbin/sshd"
+
+
+@dataclass
+class SshServer:
+    """An sshd on 127.0.0.1:`port` letting `user` in with the keys in `authorized_keys`."""
+
+    port: int
+    user: str
+    authorized_keys: Path
+    host_public_key: str  # "ssh-ed25519 AAAA..."
+    log: Path
+
+    def url_for(self, repo: Repository) -> str:
+        """The ssh:// URL of a repository, by its bare copy's absolute path."""
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{repo.bare.resolve()}"
+
+    def authorize(self, public_key: str) -> None:
+        """Let in whoever holds the private half of `public_key` (an OpenSSH public key line)."""
+        with open(self.authorized_keys, "a") as out:
+            out.write(public_key.strip() + "\n")
+
+
+@contextmanager
+def ssh_server(folder: Path) -> Iterator[SshServer]:
+    """sshd on 127.0.0.1 (a free port) for the block, its files under `folder`: a fresh ed25519
+    host key, an empty authorized_keys, keys only (no password, no PAM). Runs as the current
+    user: as root it lets root in (`PermitRootLogin prohibit-password`), else that user alone.
+    FileNotFoundError when sshd is not installed."""
+    if not os.access(SSHD, os.X_OK):
+        raise FileNotFoundError(f"{SSHD} (Debian's openssh-server) is not installed")
+    folder.mkdir(parents=True, exist_ok=True)
+    host_key = folder / "host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-host", "-f",
+                    str(host_key)], check=True, capture_output=True, timeout=30)
+    keys = folder / "authorized_keys"
+    keys.write_text("")
+    config = folder / "sshd_config"
+    config.write_text("\n".join([
+        "ListenAddress 127.0.0.1", f"HostKey {host_key}", "PidFile none",
+        f"AuthorizedKeysFile {keys}", "StrictModes no", "UsePAM no",
+        "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes", "PermitRootLogin prohibit-password",
+        "AllowTcpForwarding no", "X11Forwarding no", "PrintMotd no", ""]))
+    if os.geteuid() == 0:
+        # The privilege separation folder sshd wants when it starts as root.
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    port = _free_port()
+    log = folder / "sshd.log"
+    with open(log, "wb") as out:
+        # -D: in the foreground (a child of this test), -e: its log to stderr (the file).
+        process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config), "-p", str(port)],
+                                   env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"sshd did not start:\n{log.read_text()}") from None
+                time.sleep(0.02)
+        yield SshServer(port=port, user=pwd.getpwuid(os.geteuid()).pw_name,
+                        authorized_keys=keys,
+                        host_public_key=(folder / "host_key.pub").read_text().strip(),
+                        log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

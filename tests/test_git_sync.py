@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import tempfile
 
 import pytest
 import yaml
@@ -16,8 +17,8 @@ from sqlalchemy import select
 from chaoshub.core.db import transaction
 from chaoshub.experiment import git_mirror, git_sync, repository_links
 from chaoshub.experiment.models import Experiment, ExperimentVersion, RepositoryLink, Run
-from tests.conftest import csrf, post_json, signed_up_client
-from tests.git_server import Repository, git_http_server
+from tests.conftest import csrf, post_json, signed_up_client, unavailable
+from tests.git_server import Repository, git_http_server, ssh_server
 from tests.run_data import runnable, wait_for
 
 WS = "/api/v1/orgs/alice/workspaces/Personal"
@@ -505,3 +506,74 @@ def test_a_run_of_a_dependency_version_reports_to_that_version(hub, alice, serve
     assert page.status_code == 200 and "v2 and v3 have the same document." in text
     assert "Dependency k8s/payments/** changed (k8s/payments/svc.yaml): A service" in text
     assert again[:12] in text
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    try:
+        with ssh_server(tmp_path / "sshd") as found:
+            yield found
+    except FileNotFoundError as exc:
+        unavailable("sshd", exc)
+
+
+def test_a_deploy_key_fetches_over_ssh(hub, alice, sshd, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    # git's private homes (where the deploy key's file is written) in a folder of the test's.
+    homes = tmp_path / "homes"
+    homes.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(homes))
+    repo = Repository.create(tmp_path / "ssh-served", "chaos")
+    first = first_commit(repo)
+    made = link(alice, sshd.url_for(repo), deploy_key=True)
+    assert made["credential"] == "deploy_key" and made["url"].startswith("ssh://")
+    public = made["deploy_public_key"]
+    answers = [json.dumps(made)]
+    with hub.app_context(), transaction("experiment") as session:
+        private = repository_links.access_of(session.get(RepositoryLink,
+                                                         made["id"])).deploy_key
+    # Until the public half is on the server, ssh is refused: the sync says so.
+    refused = sync(hub, alice)
+    answers.append(json.dumps(refused))
+    assert refused["status"] == "failed" and "Permission denied" in refused["error"]
+    sshd.authorize(public)
+    done = sync(hub, alice)
+    answers.append(json.dumps(done))
+    assert done["status"] == "succeeded", done
+    assert done["to_commit"] == first
+    assert sorted(f["path"] for f in done["result"]["created"]) == \
+        ["chaos/a.json", "chaos/b.yaml", "chaos/deep/c.json"]
+    assert "Accepted publickey for " + sshd.user in sshd.log.read_text()
+    # The host's key was trusted on first use, in the workspace's cache beside its copy.
+    with hub.app_context():
+        cache = repository_links.cache_folder(done["workspace_id"])
+    known = (cache / "known_hosts").read_text()
+    assert sshd.host_public_key.split()[1] in known
+    # Later syncs fetch what is new, over the same key.
+    repo.commit({"chaos/a.json": experiment_json("A over ssh")}, "A over ssh")
+    repo.push()
+    again = sync(hub, alice)
+    answers.append(json.dumps(again))
+    assert again["status"] == "succeeded" and \
+        [f["path"] for f in again["result"]["updated"]] == ["chaos/a.json"]
+    # Another server at that address (its key is known by host, whatever the port) with another
+    # host key: refused, nothing synced.
+    with ssh_server(tmp_path / "sshd-other") as other:
+        other.authorize(public)
+        answers.append(json.dumps(link(alice, other.url_for(repo), deploy_key=True)))
+        impostor = sync(hub, alice)
+        answers.append(json.dumps(impostor))
+        assert impostor["status"] == "failed", impostor
+        assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in impostor["error"]
+        assert "Accepted publickey" not in other.log.read_text()
+    # The private half is in no answer, page, log or sync; its file went with git's home.
+    answers += [json.dumps(alice.get(f"{WS}/repository").get_json()),
+                json.dumps(alice.get(f"{WS}/syncs").get_json()),
+                alice.get("/alice/Personal/-/repository").get_data(as_text=True),
+                json.dumps(alice.get("/api/v1/orgs/alice/activity").get_json()),
+                json.dumps(alice.get("/api/v1/orgs/alice/audit").get_json())]
+    everything = "\n".join(answers) + caplog.text + sshd.log.read_text()
+    assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert all(line not in everything for line in private.splitlines()[1:-1])
+    assert "PRIVATE KEY" not in everything and public in everything
+    assert list(homes.iterdir()) == []
