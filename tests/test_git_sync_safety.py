@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import pytest
 
@@ -66,3 +67,17 @@ def test_a_submodule_a_symlink_and_a_non_utf8_name_do_not_stop_a_sync(hub, alice
     assert "symbolic link" in invalid["chaos/passwd.json"]
     assert "UTF-8" in invalid["chaos/caf\\xe9.json"]
     assert "root:" not in json.dumps(done)
+
+
+def test_the_cache_folder_is_the_hubs_alone(hub, alice, tmp_path):
+    repo = Repository.create(tmp_path / "local", "chaos")
+    repo.commit({"chaos/a.json": experiment_json("A")}, "A")
+    repo.push()
+    made = link(alice, repo.file_url)
+    assert sync(hub, alice)["status"] == "succeeded"
+    # Another account on the worker's machine reads no private repository's copy.
+    cache = tmp_path / "git-cache"
+    folder = cache / made["workspace_id"]
+    assert (folder / "HEAD").exists()
+    assert stat.S_IMODE(cache.stat().st_mode) & 0o077 == 0
+    assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0

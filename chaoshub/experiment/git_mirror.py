@@ -274,8 +274,11 @@ def fetch(folder: Path, access: Access, branch: str) -> str:
     """Fetch `branch` of the repository into the cache `folder` (made when missing); the sha
     of its head commit."""
     folder = Path(folder)
+    # The hub's account alone reads the copies (private repositories, ssh's known hosts).
+    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)  # one made before, by a looser umask
     if not (folder / "HEAD").exists():
-        folder.mkdir(parents=True, exist_ok=True)
         _git(folder, access, ["init", "--quiet", "--bare", str(folder)], remote=False)
     target = parse(access.url)
     refspec = f"+refs/heads/{branch}:{HEAD_REF}"
