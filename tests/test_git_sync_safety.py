@@ -11,9 +11,10 @@ import stat
 import pytest
 
 from chaoshub.experiment import git_mirror
-from tests.conftest import signed_up_client
+from tests.conftest import post_json, signed_up_client
+from tests.experiment_data import make_token
 from tests.git_server import Repository, git
-from tests.test_git_sync import experiment_json, link, sync
+from tests.test_git_sync import WS, experiment_json, link, sync
 
 
 @pytest.fixture
@@ -81,3 +82,28 @@ def test_the_cache_folder_is_the_hubs_alone(hub, alice, tmp_path):
     assert (folder / "HEAD").exists()
     assert stat.S_IMODE(cache.stat().st_mode) & 0o077 == 0
     assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0
+
+
+def test_tokens_read_syncs_only_with_their_scope_and_workspace(hub, alice, tmp_path):
+    repo = Repository.create(tmp_path / "local", "chaos")
+    repo.commit({"chaos/a.json": experiment_json("A")}, "A")
+    repo.push()
+    link(alice, repo.file_url)
+    done = sync(hub, alice)
+    assert post_json(alice, "/api/v1/orgs/alice/workspaces",
+                     {"name": "other", "visibility": "private"}).status_code == 201
+    api = hub.test_client()
+
+    def read(token: str) -> list[int]:
+        auth = {"Authorization": f"Bearer {token}"}
+        return [api.get(url, headers=auth).status_code for url in (
+            f"/api/v1/syncs/{done['id']}", f"{WS}/syncs", f"{WS}/repository")]
+
+    assert read(make_token(alice, ["experiments:read"])) == [200, 200, 200]
+    # Without experiments:read, as the workspace's other readers answer.
+    assert read(make_token(alice, ["audit:read"])) == [403, 403, 403]
+    # Bound to another workspace: this one is not there for it.
+    bound = post_json(alice, "/api/v1/tokens", {"name": "other", "scopes": ["experiments:read"],
+                                                 "workspace": "alice/other"})
+    assert bound.status_code == 201, bound.get_json()
+    assert read(bound.get_json()["secret"]) == [404, 404, 404]

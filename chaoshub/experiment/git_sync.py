@@ -190,8 +190,10 @@ def request_sync(claim: str, org: str, workspace: str, run_changed: bool = False
 
 
 def get_sync(claim: str, sync_id: str) -> SyncView:
-    """One sync, for those who may read its workspace."""
-    claims.verify(claim)
+    """One sync, for those who may read its workspace (a token: with experiments:read)."""
+    user = claims.verify(claim)
+    if not user.anonymous and not user.allows(repository_links.READ_SCOPE):
+        raise Forbidden(f"the credential lacks the {repository_links.READ_SCOPE} scope")
     if not isinstance(sync_id, str) or len(sync_id) > 36:
         raise NotFound("no such sync")
     with transaction(SERVICE) as session:
