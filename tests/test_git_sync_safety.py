@@ -4,13 +4,16 @@ cache folder's permissions."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import stat
+from urllib.parse import urlencode
 
 import pytest
 
-from chaoshub.experiment import git_mirror
+from chaoshub.experiment import git_mirror, git_sync
 from tests.conftest import post_json, signed_up_client
 from tests.experiment_data import make_token
 from tests.git_server import Repository, git
@@ -107,3 +110,23 @@ def test_tokens_read_syncs_only_with_their_scope_and_workspace(hub, alice, tmp_p
                                                  "workspace": "alice/other"})
     assert bound.status_code == 201, bound.get_json()
     assert read(bound.get_json()["secret"]) == [404, 404, 404]
+
+
+def test_a_github_push_sent_as_a_form_is_verified(hub, alice, tmp_path):
+    repo = Repository.create(tmp_path / "local", "chaos")
+    head = repo.commit({"chaos/a.json": experiment_json("A")}, "A")
+    repo.push()
+    made = link(alice, repo.file_url)
+    # GitHub's default content type: the JSON in a `payload` field, signed as sent.
+    body = urlencode({"payload": json.dumps({"ref": "refs/heads/main", "after": head})}).encode()
+    signature = "sha256=" + hmac.new(made["webhook_secret"].encode(), body,
+                                      hashlib.sha256).hexdigest()
+    answer = hub.test_client().post(made["webhook_path"], data=body, headers={
+        "X-Hub-Signature-256": signature, "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": "form-1", "Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 202, answer.get_json()
+    assert answer.get_json()["status"] == "queued"
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    assert alice.get(f"/api/v1/syncs/{answer.get_json()['id']}").get_json()["status"] == \
+        "succeeded"
