@@ -130,3 +130,18 @@ def test_a_github_push_sent_as_a_form_is_verified(hub, alice, tmp_path):
         assert git_sync.run_due() == 1
     assert alice.get(f"/api/v1/syncs/{answer.get_json()['id']}").get_json()["status"] == \
         "succeeded"
+
+
+def test_a_huge_commit_message_and_author_are_kept_short(hub, alice, tmp_path):
+    repo = Repository.create(tmp_path / "local", "chaos")
+    message = "Add A \u202e\U0001f4a5 " + "x" * 100_000
+    repo.commit({"chaos/a.json": experiment_json("A")}, message,
+                author=("\u00c5sa " + "n" * 5000, "asa@example.com"))
+    repo.push()
+    link(alice, repo.file_url)
+    done = sync(hub, alice)
+    assert done["status"] == "succeeded", done
+    # Every answer about the sync carried the whole message and name before.
+    assert done["commit"]["message"].startswith("Add A \u202e\U0001f4a5 x")
+    assert len(done["commit"]["message"]) <= 2000 and len(done["commit"]["author"]) <= 600
+    assert len(json.dumps(alice.get(f"{WS}/syncs").get_json())) < 10_000

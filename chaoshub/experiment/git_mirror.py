@@ -39,6 +39,8 @@ BRANCH_MAX = 200
 SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 ERROR_MAX = 500
+MESSAGE_MAX = 2000  # a commit message, as a version keeps it
+NAME_MAX = 250  # an author's name or email
 
 
 class GitError(Exception):
@@ -397,9 +399,15 @@ def _literal(path: str) -> str:
 
 def _commit(out: bytes) -> CommitInfo:
     sha_, name, email, when, message = out.decode("utf-8", "replace").split("\0", 4)
-    return CommitInfo(sha=sha_.strip(), author_name=name, author_email=email,
-                      message=message.strip(),
+    # Kept as a version's message is: a commit may say megabytes, NULs included.
+    return CommitInfo(sha=sha_.strip(), author_name=_short(name, NAME_MAX),
+                      author_email=_short(email, NAME_MAX),
+                      message=_short(message.strip(), MESSAGE_MAX),
                       committed_at=datetime.fromtimestamp(int(when), UTC))
+
+
+def _short(text: str, limit: int) -> str:
+    return text.replace("\0", "")[:limit]
 
 
 def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
