@@ -8,7 +8,10 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import stat
+import threading
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -145,3 +148,37 @@ def test_a_huge_commit_message_and_author_are_kept_short(hub, alice, tmp_path):
     assert done["commit"]["message"].startswith("Add A \u202e\U0001f4a5 x")
     assert len(done["commit"]["message"]) <= 2000 and len(done["commit"]["author"]) <= 600
     assert len(json.dumps(alice.get(f"{WS}/syncs").get_json())) < 10_000
+
+
+def _processes_naming(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if text in line:
+            found.append(line)
+    return found
+
+
+def test_a_fetch_past_its_time_limit_leaves_no_process_behind(hub, alice):
+    # An ssh server that takes the connection and never says a word.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    port = listener.getsockname()[1]
+    held = []
+    thread = threading.Thread(target=lambda: held.append(listener.accept()), daemon=True)
+    thread.start()
+    try:
+        link(alice, f"ssh://git@127.0.0.1:{port}/team/chaos.git", deploy_key=True)
+        hub.config["GIT_TIMEOUT_SECONDS"] = 1
+        done = sync(hub, alice)
+        assert done["status"] == "failed" and "took longer than 1 s" in done["error"], done
+        # git's ssh went with git (it lived on, connected, for as long as ssh cared before).
+        assert _processes_naming(f"-p {port}") == []
+    finally:
+        listener.close()
+        for connection, _ in held:
+            connection.close()

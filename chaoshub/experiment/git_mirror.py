@@ -16,11 +16,13 @@ switch it after the check.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import ipaddress
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -435,8 +437,8 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
             env[f"GIT_CONFIG_KEY_{index}"] = key
             env[f"GIT_CONFIG_VALUE_{index}"] = value
         try:
-            done = subprocess.run(["git", *args], cwd=folder if folder.exists() else None,
-                                  env=env, capture_output=True, timeout=access.timeout)
+            done = _run(["git", *args], folder if folder.exists() else None, env,
+                        access.timeout)
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"git {args[0]} took longer than {access.timeout:g} s") from exc
         except FileNotFoundError as exc:
@@ -450,6 +452,23 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
         return done.stdout
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _run(command: list[str], cwd: Path | None, env: dict[str, str], timeout: float
+         ) -> subprocess.CompletedProcess:
+    """Run git in a process group of its own: past `timeout`, the whole group is killed (git's
+    ssh and remote helpers too, which would otherwise live on, connected)."""
+    with subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+        return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
 def clean(access: Access, message: str) -> str:
