@@ -464,6 +464,8 @@ class SshServer:
     authorized_keys: Path
     host_public_key: str  # "ssh-ed25519 AAAA..."
     log: Path
+    folder: Path
+    process: subprocess.Popen | None = None
 
     def url_for(self, repo: Repository) -> str:
         """The ssh:// URL of a repository, by its bare copy's absolute path."""
@@ -473,6 +475,14 @@ class SshServer:
         """Let in whoever holds the private half of `public_key` (an OpenSSH public key line)."""
         with open(self.authorized_keys, "a") as out:
             out.write(public_key.strip() + "\n")
+
+    def new_host_key(self) -> str:
+        """Restart sshd on the same port with a fresh host key (as a host whose key changed,
+        or another host at its address, would be); the new public key line."""
+        _stop(self.process)
+        self.host_public_key = _host_key(self.folder)
+        self.process = _start_sshd(self.folder, self.port, self.log)
+        return self.host_public_key
 
 
 @contextmanager
@@ -484,14 +494,12 @@ def ssh_server(folder: Path) -> Iterator[SshServer]:
     if not os.access(SSHD, os.X_OK):
         raise FileNotFoundError(f"{SSHD} (Debian's openssh-server) is not installed")
     folder.mkdir(parents=True, exist_ok=True)
-    host_key = folder / "host_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-host", "-f",
-                    str(host_key)], check=True, capture_output=True, timeout=30)
+    public = _host_key(folder)
     keys = folder / "authorized_keys"
     keys.write_text("")
     config = folder / "sshd_config"
     config.write_text("\n".join([
-        "ListenAddress 127.0.0.1", f"HostKey {host_key}", "PidFile none",
+        "ListenAddress 127.0.0.1", f"HostKey {folder / 'host_key'}", "PidFile none",
         f"AuthorizedKeysFile {keys}", "StrictModes no", "UsePAM no",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "PubkeyAuthentication yes", "PermitRootLogin prohibit-password",
@@ -501,29 +509,50 @@ def ssh_server(folder: Path) -> Iterator[SshServer]:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     port = _free_port()
     log = folder / "sshd.log"
-    with open(log, "wb") as out:
+    server = SshServer(port=port, user=pwd.getpwuid(os.geteuid()).pw_name,
+                       authorized_keys=keys, host_public_key=public, log=log, folder=folder)
+    try:
+        server.process = _start_sshd(folder, port, log)
+        yield server
+    finally:
+        _stop(server.process)
+
+
+def _host_key(folder: Path) -> str:
+    """A fresh ed25519 host key in `folder`/host_key; its public key line."""
+    for name in ("host_key", "host_key.pub"):
+        (folder / name).unlink(missing_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-host", "-f",
+                    str(folder / "host_key")], check=True, capture_output=True, timeout=30)
+    return (folder / "host_key.pub").read_text().strip()
+
+
+def _start_sshd(folder: Path, port: int, log: Path) -> subprocess.Popen:
+    """sshd with `folder`'s configuration on `port`, once it accepts connections."""
+    with open(log, "ab") as out:
         # -D: in the foreground (a child of this test), -e: its log to stderr (the file).
-        process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config), "-p", str(port)],
+        process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(folder / "sshd_config"), "-p",
+                                    str(port)],
                                    env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                                    stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"sshd did not start:\n{log.read_text()}") from None
-                time.sleep(0.02)
-        yield SshServer(port=port, user=pwd.getpwuid(os.geteuid()).pw_name,
-                        authorized_keys=keys,
-                        host_public_key=(folder / "host_key.pub").read_text().strip(),
-                        log=log)
-    finally:
-        process.terminate()
+    deadline = time.monotonic() + 20
+    while True:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                _stop(process)
+                raise RuntimeError(f"sshd did not start:\n{log.read_text()}") from None
+            time.sleep(0.02)
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import subprocess
 import tempfile
 
 import pytest
@@ -517,6 +518,23 @@ def sshd(tmp_path):
         unavailable("sshd", exc)
 
 
+def fingerprint(public_key: str) -> str:
+    """The key's SHA256 fingerprint as `ssh-keygen -lf` prints it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".pub") as out:
+        out.write(public_key + "\n")
+        out.flush()
+        printed = subprocess.run(["ssh-keygen", "-lf", out.name], capture_output=True,
+                                 text=True, check=True).stdout
+    return printed.split()[1]
+
+
+def test_known_hosts_name_the_port_unless_it_is_22():
+    assert git_mirror.known_hosts_line("git.example.com", 22, "ssh-ed25519 AAAA") == \
+        "git.example.com ssh-ed25519 AAAA"
+    assert git_mirror.known_hosts_line("git.example.com", 2222, "ssh-ed25519 AAAA") == \
+        "[git.example.com]:2222 ssh-ed25519 AAAA"
+
+
 def test_a_deploy_key_fetches_over_ssh(hub, alice, sshd, tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     # git's private homes (where the deploy key's file is written) in a folder of the test's.
@@ -544,11 +562,11 @@ def test_a_deploy_key_fetches_over_ssh(hub, alice, sshd, tmp_path, monkeypatch, 
     assert sorted(f["path"] for f in done["result"]["created"]) == \
         ["chaos/a.json", "chaos/b.yaml", "chaos/deep/c.json"]
     assert "Accepted publickey for " + sshd.user in sshd.log.read_text()
-    # The host's key was trusted on first use, in the workspace's cache beside its copy.
-    with hub.app_context():
-        cache = repository_links.cache_folder(done["workspace_id"])
-    known = (cache / "known_hosts").read_text()
-    assert sshd.host_public_key.split()[1] in known
+    # The host's key is pinned on the link, shown as `ssh-keygen -lf` shows it.
+    pinned = [{"type": "ssh-ed25519", "fingerprint": fingerprint(sshd.host_public_key)}]
+    assert alice.get(f"{WS}/repository").get_json()["host_keys"] == pinned
+    assert pinned[0]["fingerprint"] in alice.get("/alice/Personal/-/repository").get_data(
+        as_text=True)
     # Later syncs fetch what is new, over the same key.
     repo.commit({"chaos/a.json": experiment_json("A over ssh")}, "A over ssh")
     repo.push()
@@ -556,16 +574,34 @@ def test_a_deploy_key_fetches_over_ssh(hub, alice, sshd, tmp_path, monkeypatch, 
     answers.append(json.dumps(again))
     assert again["status"] == "succeeded" and \
         [f["path"] for f in again["result"]["updated"]] == ["chaos/a.json"]
-    # Another server at that address (its key is known by host, whatever the port) with another
-    # host key: refused, nothing synced.
-    with ssh_server(tmp_path / "sshd-other") as other:
-        other.authorize(public)
-        answers.append(json.dumps(link(alice, other.url_for(repo), deploy_key=True)))
+    # Another host key at that address and port (the host's key changed, or another host
+    # answers there): this worker and a new one (its own empty cache folder) both refuse it,
+    # saying what to do; nothing is sent to it.
+    accepted = sshd.log.read_text().count("Accepted publickey")
+    changed = sshd.new_host_key()
+    for worker_cache in ("git-cache", "git-cache-of-a-new-worker"):
+        hub.config["GIT_CACHE_DIR"] = str(tmp_path / worker_cache)
         impostor = sync(hub, alice)
         answers.append(json.dumps(impostor))
         assert impostor["status"] == "failed", impostor
-        assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in impostor["error"]
-        assert "Accepted publickey" not in other.log.read_text()
+        assert "host key" in impostor["error"] and "forget" in impostor["error"], impostor
+        assert pinned[0]["fingerprint"] in impostor["error"]
+    assert sshd.log.read_text().count("Accepted publickey") == accepted
+    assert alice.get(f"{WS}/repository").get_json()["host_keys"] == pinned
+    # A maintainer forgets the pinned key (the page's button): the next sync trusts anew.
+    forgot = alice.post("/alice/Personal/-/repository/forget-host-key",
+                        data={"csrf_token": csrf(alice)})
+    assert forgot.status_code == 303
+    assert alice.get(f"{WS}/repository").get_json()["host_keys"] == []
+    trusted = sync(hub, alice)
+    assert trusted["status"] == "succeeded", trusted
+    repinned = [{"type": "ssh-ed25519", "fingerprint": fingerprint(changed)}]
+    assert alice.get(f"{WS}/repository").get_json()["host_keys"] == repinned
+    # So does the API's "forget_host_key", and a changed URL.
+    assert link(alice, sshd.url_for(repo), forget_host_key=True)["host_keys"] == []
+    assert sync(hub, alice)["status"] == "succeeded"
+    assert alice.get(f"{WS}/repository").get_json()["host_keys"] == repinned
+    assert link(alice, sshd.url_for(repo) + "/", deploy_key=True)["host_keys"] == []
     # The private half is in no answer, page, log or sync; its file went with git's home.
     answers += [json.dumps(alice.get(f"{WS}/repository").get_json()),
                 json.dumps(alice.get(f"{WS}/syncs").get_json()),

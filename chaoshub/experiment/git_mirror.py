@@ -8,7 +8,9 @@ go on a command line: an access token is an `http.extraHeader` given through git
 configuration, a deploy key a 0600 file deleted after the command.
 
 URL rules: https and ssh (`ssh://` and `git@host:path`); `http://` and `file://` only with
-ALLOW_PRIVATE_TARGETS. A host is resolved and every address checked with the webhooks' rules;
+ALLOW_PRIVATE_TARGETS. Over ssh, the host keys pinned on the link are the only ones trusted
+(known by host and port); with none pinned, the key met is, and the caller pins it. A host is
+resolved and every address checked with the webhooks' rules;
 for http(s) git connects to the address that was checked (`http.curloptResolve`), so DNS cannot
 switch it after the check.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import hashlib
 import ipaddress
 import os
 import re
@@ -58,6 +61,10 @@ class Access:
     token: str | None = None
     deploy_key: str | None = None  # the private half, OpenSSH format
     timeout: float = 120.0
+    # The ssh host keys pinned on the link ("ssh-ed25519 AAAA...", host and port apart): ssh
+    # trusts these alone; none: it trusts the key it meets (then in `seen_host_keys`).
+    host_keys: list[str] = field(default_factory=list)
+    seen_host_keys: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -282,6 +289,8 @@ def fetch(folder: Path, access: Access, branch: str) -> str:
     folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.mkdir(mode=0o700, exist_ok=True)
     os.chmod(folder, 0o700)  # one made before, by a looser umask
+    # Host keys were once trusted per worker, here; the link's pinned ones alone count now.
+    (folder / "known_hosts").unlink(missing_ok=True)
     if not (folder / "HEAD").exists():
         _git(folder, access, ["init", "--quiet", "--bare", str(folder)], remote=False)
     target = parse(access.url)
@@ -430,8 +439,7 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
                                                       f"{_bracketed(address)}"))
             if target is not None and target.scheme == "ssh":
                 address = _checked_address(target.host, target.port, access.allow_private)
-                env["GIT_SSH_COMMAND"] = _ssh_command(home, folder, access, target.host,
-                                                      address)
+                env["GIT_SSH_COMMAND"] = _ssh_command(home, access, target, address)
         env["GIT_CONFIG_COUNT"] = str(len(config))
         for index, (key, value) in enumerate(config):
             env[f"GIT_CONFIG_KEY_{index}"] = key
@@ -445,10 +453,15 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
             raise GitError("the git command is not installed where this worker runs") from exc
         except OSError as exc:
             raise GitError(f"git could not start: {exc.strerror}") from exc
+        ssh = remote and target is not None and target.scheme == "ssh"
         if done.returncode != 0:
+            if ssh and access.host_keys and b"Host key verification failed" in done.stderr:
+                raise GitError(_changed_host_key(access, target))
             said = "; ".join(line.strip() for line in done.stderr.decode(
                 "utf-8", "replace").splitlines() if line.strip())
             raise GitError(clean(access, f"git {args[0]} failed: {said or done.returncode}"))
+        if ssh:
+            access.seen_host_keys = _known_keys(Path(home) / "known_hosts")
         return done.stdout
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -493,13 +506,20 @@ def _transports(allow_private: bool) -> list[tuple[str, str]]:
             *((f"protocol.{name}.allow", "always") for name in allowed)]
 
 
-def _ssh_command(home: str, folder: Path, access: Access, host: str, address: str) -> str:
-    """ssh to the checked address, as the host's name for its key, with the deploy key from a
-    0600 file in the private home (removed with it)."""
-    known = Path(folder) / "known_hosts"  # trust on first use, kept with the workspace's cache
+def _ssh_command(home: str, access: Access, target: Target, address: str) -> str:
+    """ssh to the checked address, trusting the link's pinned host keys alone (the first key
+    it meets when none is pinned), known by host and port, with the deploy key from a 0600
+    file in the private home (removed with it)."""
+    known = Path(home) / "known_hosts"
+    name = known_hosts_name(target.host, target.port)
+    known.write_text("".join(known_hosts_line(target.host, target.port, key) + "\n"
+                             for key in access.host_keys))
+    checking = "yes" if access.host_keys else "accept-new"
     parts = ["ssh", "-F", os.devnull, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-             "-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={known}",
-             "-o", f"HostKeyAlias={host}", "-o", f"HostName={address}",
+             "-o", f"StrictHostKeyChecking={checking}", "-o", f"UserKnownHostsFile={known}",
+             "-o", "GlobalKnownHostsFile=/dev/null", "-o", "CheckHostIP=no",
+             "-o", "HashKnownHosts=no", "-o", "UpdateHostKeys=no",
+             "-o", f"HostKeyAlias={name}", "-o", f"HostName={address}",
              "-o", "ConnectTimeout=15"]
     if access.deploy_key:
         key = Path(home) / "deploy_key"
@@ -509,6 +529,46 @@ def _ssh_command(home: str, folder: Path, access: Access, host: str, address: st
                       else access.deploy_key + "\n")
         parts += ["-i", str(key)]
     return " ".join(_quoted(p) for p in parts)
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """How known_hosts names a host: `host`, or `[host]:port` for a port other than 22."""
+    host = _ascii(host).lower()
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def known_hosts_line(host: str, port: int, key: str) -> str:
+    """A known_hosts line trusting `key` ("ssh-ed25519 AAAA...") for `host` at `port`."""
+    return f"{known_hosts_name(host, port)} {key}"
+
+
+def _known_keys(path: Path) -> list[str]:
+    """The keys ("type base64") of a known_hosts file ssh wrote, host names left out."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and not line.startswith(("#", "@")):
+            found.append(f"{fields[1]} {fields[2]}")
+    return list(dict.fromkeys(found))
+
+
+def fingerprint(key: str) -> str:
+    """A public key's SHA256 fingerprint, as `ssh-keygen -lf` prints it."""
+    blob = base64.b64decode(key.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def _changed_host_key(access: Access, target: Target) -> str:
+    pinned = ", ".join(f"{k.split()[0]} {fingerprint(k)}" for k in access.host_keys)
+    return (f"the ssh host key of {known_hosts_name(target.host, target.port)} is not the one "
+            f"pinned on the repository link ({pinned}). If the host's key was changed on "
+            "purpose (ask its administrators), forget the pinned key (the Repository page's "
+            "button, or PUT the link with \"forget_host_key\": true) and sync again: the next "
+            "sync trusts the key it meets. Otherwise another host may be answering there.")
 
 
 def _quoted(part: str) -> str:

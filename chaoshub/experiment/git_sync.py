@@ -445,6 +445,9 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
     _actor_grant(sync, "write")
     folder = repository_links.cache_folder(link.workspace_id)
     head = git_mirror.fetch(folder, access, link.branch)
+    if not access.host_keys:
+        # The first ssh fetch: the key it met is the one every worker trusts from now on.
+        repository_links.pin_host_keys(link, access.seen_host_keys)
     old = link.last_synced_commit
     entries = {entry.path: entry for entry in git_mirror.tree(folder, access, head)}
     everything = list(entries)

@@ -443,6 +443,9 @@ class RepositoryLink(Base):
     webhook_secret_sealed: Mapped[str] = mapped_column(Text)
     last_synced_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The ssh host keys ("ssh-ed25519 AAAA...", one a line) its first ssh fetch met: every
+    # worker trusts these alone. None until then, after a URL change, or when forgotten.
+    host_keys: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Who linked it (or last changed it): webhook syncs and their runs act as them.
     created_by: Mapped[str] = mapped_column(String(36))
     created_by_name: Mapped[str] = mapped_column(Text, default="")

@@ -38,6 +38,8 @@ class RepositoryLinkBody(Body):
                                                       "has one); false: none")
     rotate_deploy_key: bool = False
     rotate_webhook_secret: bool = Field(False, description="answer a new webhook secret")
+    forget_host_key: bool = Field(False, description="forget the pinned ssh host keys: the "
+                                                     "next sync trusts the key it meets")
 
 
 class SyncQuery(Query):
@@ -64,7 +66,8 @@ def put_repository(org: str, workspace: str):
     asked = body(RepositoryLinkBody)
     saved = service.put_repository(signed_in_claim(), org, workspace, asked.url, asked.branch,
                                    list(asked.paths), asked.token, asked.deploy_key,
-                                   asked.rotate_deploy_key, asked.rotate_webhook_secret)
+                                   asked.rotate_deploy_key, asked.rotate_webhook_secret,
+                                   asked.forget_host_key)
     response = jsonify(saved.model_dump(mode="json"))
     response.status_code = 201 if saved.created else 200
     response.headers["Cache-Control"] = "no-store"

@@ -45,6 +45,13 @@ HOOK_PATH = "/api/v1/hooks/git/{id}"
 Credential = Literal["none", "token", "deploy_key"]
 
 
+class HostKeyView(Frozen):
+    """An ssh host key pinned on the link: its type and SHA256 fingerprint."""
+
+    type: str
+    fingerprint: str
+
+
 class RepositoryView(Frozen):
     """A workspace's repository link as answers show it: never a token, a private key or the
     webhook secret."""
@@ -56,6 +63,9 @@ class RepositoryView(Frozen):
     paths: list[str]
     credential: Credential
     deploy_public_key: str | None = None
+    # The ssh host keys the first ssh fetch met, the only ones trusted since (none yet: the
+    # next ssh fetch trusts the key it meets).
+    host_keys: list[HostKeyView] = []
     webhook_path: str  # where the repository's push webhooks go (POST, signed)
     last_synced_commit: str | None = None
     last_synced_at: datetime | None = None
@@ -104,13 +114,14 @@ def link_of_workspace(workspace_id: str) -> RepositoryLink | None:
 
 def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
                    paths: list[str], token: str | None = None, deploy_key: bool | None = None,
-                   rotate_deploy_key: bool = False,
-                   rotate_webhook_secret: bool = False) -> SavedRepository:
+                   rotate_deploy_key: bool = False, rotate_webhook_secret: bool = False,
+                   forget_host_key: bool = False) -> SavedRepository:
     """Link the workspace to a repository, or change its link. `token` keeps an access token
     (an empty one removes the credential), `deploy_key` True makes an ed25519 key pair whose
     public half the answer shows (kept when the link has one, unless `rotate_deploy_key`); with
     neither, an unchanged URL keeps its credential. A link just made, or
-    `rotate_webhook_secret`, answers its webhook secret, this once."""
+    `rotate_webhook_secret`, answers its webhook secret, this once. A changed URL, or
+    `forget_host_key`, forgets the pinned ssh host keys (the next sync trusts anew)."""
     user, where = _manager(claim, org, workspace)
     allow_private = current_app.config["ALLOW_PRIVATE_TARGETS"]
     found = []
@@ -153,6 +164,8 @@ def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
         if not created and row.url != url and token is None and deploy_key is None:
             # Credentials for one repository are not sent to another unasked.
             _set_credential(row, "none")
+        if forget_host_key or (not created and row.url != url):
+            row.host_keys = None
         if token is not None:
             if token:
                 _set_credential(row, "token", token)
@@ -182,6 +195,35 @@ def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
                   "members", audited=_audited(where, row, rotate_webhook_secret))
         shown = view(row)
     return SavedRepository(**shown.model_dump(), created=created, webhook_secret=shown_secret)
+
+
+def forget_host_keys(claim: str, org: str, workspace: str) -> RepositoryView:
+    """Forget the link's pinned ssh host keys (a host's key changed on purpose): the next
+    sync trusts the key it meets."""
+    user, where = _manager(claim, org, workspace)
+    with write(user) as work:
+        row = work.session.scalar(select(RepositoryLink).where(
+            RepositoryLink.workspace_id == where.id).with_for_update())
+        if row is None:
+            raise NotFound("no repository is linked to this workspace")
+        row.host_keys = None
+        row.updated_at = utcnow()
+        work.feed(where.org_id, "repository.changed",
+                  f"{user.name} forgot the ssh host key pinned for the repository of "
+                  f"{where.name}", where.id, "members", audited={
+                      **_audited(where, row), "host_key_forgotten": True})
+        return view(row)
+
+
+def pin_host_keys(link: RepositoryLink, keys: list[str]) -> None:
+    """Pin the host keys a first ssh fetch met on the link, unless its URL changed or keys
+    were pinned meanwhile (those stay)."""
+    if not keys:
+        return
+    with transaction(SERVICE) as session:
+        session.execute(update(RepositoryLink).where(
+            RepositoryLink.id == link.id, RepositoryLink.url == link.url,
+            RepositoryLink.host_keys.is_(None)).values(host_keys="\n".join(keys)))
 
 
 def delete_repository(claim: str, org: str, workspace: str) -> None:
@@ -232,7 +274,12 @@ def access_of(row: RepositoryLink) -> git_mirror.Access:
         url=row.url, allow_private=config["ALLOW_PRIVATE_TARGETS"],
         token=opened if row.credential == "token" else None,
         deploy_key=opened if row.credential == "deploy_key" else None,
-        timeout=float(config["GIT_TIMEOUT_SECONDS"]))
+        timeout=float(config["GIT_TIMEOUT_SECONDS"]), host_keys=pinned_keys(row))
+
+
+def pinned_keys(row: RepositoryLink) -> list[str]:
+    """The link's pinned ssh host keys ("type base64")."""
+    return [line for line in (row.host_keys or "").splitlines() if line.strip()]
 
 
 def webhook_secret(row: RepositoryLink) -> str:
@@ -275,6 +322,8 @@ def view(row: RepositoryLink) -> RepositoryView:
         id=row.id, workspace_id=row.workspace_id, url=row.url, branch=row.branch,
         paths=list(row.paths or []), credential=row.credential,
         deploy_public_key=row.deploy_public_key if row.credential == "deploy_key" else None,
+        host_keys=[HostKeyView(type=key.split()[0], fingerprint=git_mirror.fingerprint(key))
+                   for key in pinned_keys(row)],
         webhook_path=HOOK_PATH.format(id=row.id), last_synced_commit=row.last_synced_commit,
         last_synced_at=row.last_synced_at, created_by_name=row.created_by_name,
         created_at=row.created_at, updated_at=row.updated_at)

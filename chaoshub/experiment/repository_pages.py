@@ -22,7 +22,9 @@ SYNCS_SHOWN = 20
 CREDENTIALS = {"keep": "Keep the current one", "none": "None (a public repository)",
                "token": "An access token",
                "deploy_key": "A deploy key the hub makes (for ssh:// and git@ URLs)"}
-DONE = {"changed": "Saved.", "unlinked": "Unlinked: the synced experiments stay, editable "
+DONE = {"changed": "Saved.",
+        "forgotten": "The pinned host key is forgotten: the next sync trusts the key it meets.",
+        "unlinked": "Unlinked: the synced experiments stay, editable "
         "on the hub again."}
 
 
@@ -94,6 +96,15 @@ def unlink(org: str, workspace: str):
     service.delete_repository(claim, org, workspace)
     where = grants.by_name(claim, org, workspace)
     return redirect(f"{_base(where)}?done=unlinked", code=303)
+
+
+@repository_pages.post(f"{PAGE}/forget-host-key")
+def forget_host_key(org: str, workspace: str):
+    """The button that forgets the pinned ssh host keys (the next sync trusts anew)."""
+    claim = signed_in_claim()
+    service.forget_host_keys(claim, org, workspace)
+    where = grants.by_name(claim, org, workspace)
+    return redirect(f"{_base(where)}?done=forgotten", code=303)
 
 
 @repository_pages.post(f"{PAGE}/sync")

@@ -1202,12 +1202,18 @@ def may_manage_repository(claim: str, org: str, workspace: str) -> bool:
 @interface.public
 def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
                    paths: list[str], token: str | None = None, deploy_key: bool | None = None,
-                   rotate_deploy_key: bool = False, rotate_webhook_secret: bool = False
-                   ) -> repository_links.SavedRepository:
+                   rotate_deploy_key: bool = False, rotate_webhook_secret: bool = False,
+                   forget_host_key: bool = False) -> repository_links.SavedRepository:
     """Link the workspace to a repository or change its link (see repository_links)."""
     return repository_links.put_repository(claim, org, workspace, url, branch, paths, token,
                                            deploy_key, rotate_deploy_key,
-                                           rotate_webhook_secret)
+                                           rotate_webhook_secret, forget_host_key)
+
+
+@interface.public
+def forget_host_keys(claim: str, org: str, workspace: str) -> repository_links.RepositoryView:
+    """Forget the ssh host keys pinned on the workspace's link: the next sync trusts anew."""
+    return repository_links.forget_host_keys(claim, org, workspace)
 
 
 @interface.public
