@@ -182,3 +182,18 @@ def test_a_fetch_past_its_time_limit_leaves_no_process_behind(hub, alice):
         listener.close()
         for connection, _ in held:
             connection.close()
+
+
+def test_a_fetch_larger_than_the_limit_stops(hub, alice, tmp_path):
+    repo = Repository.create(tmp_path / "local", "chaos")
+    repo.commit({"chaos/a.json": experiment_json("A"), "assets/blob.bin": os.urandom(600_000)},
+                "A and a large file")
+    repo.push()
+    link(alice, repo.file_url)
+    hub.config["GIT_FETCH_MAX_BYTES"] = 300_000
+    done = sync(hub, alice)
+    assert done["status"] == "failed", done
+    assert "larger than 300000 bytes" in done["error"] and "GIT_FETCH_MAX_BYTES" in done["error"]
+    assert not list((tmp_path / "git-cache").rglob("*.pack"))
+    hub.config["GIT_FETCH_MAX_BYTES"] = 2_000_000
+    assert sync(hub, alice)["status"] == "succeeded"

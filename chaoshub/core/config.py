@@ -127,6 +127,8 @@ DEFAULTS: dict[str, Any] = {
     # may take, and how often a worker looks for syncs asked for (seconds).
     "GIT_CACHE_DIR": "",
     "GIT_TIMEOUT_SECONDS": 120.0,
+    # The most bytes one fetch may write (its pack): a repository larger stops the sync.
+    "GIT_FETCH_MAX_BYTES": 1024 * 1024 * 1024,
     "GIT_SYNC_POLL_SECONDS": 1.0,
     # Mail (address verification, password reset, notifications): off while SMTP_HOST is
     # empty. SMTP_SECURITY is starttls (port 587), ssl (implicit TLS, port 465) or none;
@@ -151,6 +153,7 @@ MAX_CLAIM_TTL = 300  # seconds: the longest-lived claim a verifier accepts
 INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_TTL",
                 "SESSION_LIFETIME_DAYS", "MAX_CONTENT_LENGTH",
                 "EXPERIMENT_MAX_BYTES", "EXECUTION_MAX_BYTES", "BODY_MAX_BYTES",
+                "GIT_FETCH_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
                 "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS", "RUN_WAIT_MAX_SECONDS",

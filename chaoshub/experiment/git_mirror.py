@@ -24,6 +24,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -65,6 +66,7 @@ class Access:
     # trusts these alone; none: it trusts the key it meets (then in `seen_host_keys`).
     host_keys: list[str] = field(default_factory=list)
     seen_host_keys: list[str] = field(default_factory=list)
+    max_fetch_bytes: int = 0  # 0: no limit
     secrets: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -429,7 +431,9 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
         config = _transports(access.allow_private)
         if remote:
             config += [("http.followRedirects", "false"), ("http.lowSpeedLimit", "1000"),
-                       ("http.lowSpeedTime", "30")]
+                       ("http.lowSpeedTime", "30"),
+                       # One pack file, never loose objects: its size is what the limit bounds.
+                       ("fetch.unpackLimit", "1")]
             if access.token:
                 config.append(("http.extraHeader",
                                f"Authorization: Basic {_basic(access.token)}"))
@@ -446,7 +450,7 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
             env[f"GIT_CONFIG_VALUE_{index}"] = value
         try:
             done = _run(["git", *args], folder if folder.exists() else None, env,
-                        access.timeout)
+                        access.timeout, access.max_fetch_bytes if remote else 0)
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"git {args[0]} took longer than {access.timeout:g} s") from exc
         except FileNotFoundError as exc:
@@ -454,6 +458,10 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
         except OSError as exc:
             raise GitError(f"git could not start: {exc.strerror}") from exc
         ssh = remote and target is not None and target.scheme == "ssh"
+        if done.returncode != 0 and remote and access.max_fetch_bytes and \
+                b"File too large" in done.stderr:
+            raise GitError(f"the fetch is larger than {access.max_fetch_bytes} bytes "
+                           "(GIT_FETCH_MAX_BYTES)")
         if done.returncode != 0:
             if ssh and access.host_keys and b"Host key verification failed" in done.stderr:
                 raise GitError(_changed_host_key(access, target))
@@ -467,13 +475,23 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _run(command: list[str], cwd: Path | None, env: dict[str, str], timeout: float
-         ) -> subprocess.CompletedProcess:
+def _run(command: list[str], cwd: Path | None, env: dict[str, str], timeout: float,
+         max_file_bytes: int = 0) -> subprocess.CompletedProcess:
     """Run git in a process group of its own: past `timeout`, the whole group is killed (git's
-    ssh and remote helpers too, which would otherwise live on, connected)."""
+    ssh and remote helpers too, which would otherwise live on, connected). With
+    `max_file_bytes`, git and what it starts write no file larger."""
     with subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          start_new_session=True) as process:
+                          start_new_session=True,
+                          # SIGXFSZ left ignored, as Python has it: a write past the limit
+                          # fails ("File too large") and git says so.
+                          restore_signals=not max_file_bytes) as process:
+        if max_file_bytes:
+            # Set before git has negotiated anything, so before it writes a pack; inherited by
+            # the index-pack it starts.
+            with contextlib.suppress(ProcessLookupError):
+                resource.prlimit(process.pid, resource.RLIMIT_FSIZE,
+                                 (max_file_bytes, max_file_bytes))
         try:
             out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -274,7 +274,8 @@ def access_of(row: RepositoryLink) -> git_mirror.Access:
         url=row.url, allow_private=config["ALLOW_PRIVATE_TARGETS"],
         token=opened if row.credential == "token" else None,
         deploy_key=opened if row.credential == "deploy_key" else None,
-        timeout=float(config["GIT_TIMEOUT_SECONDS"]), host_keys=pinned_keys(row))
+        timeout=float(config["GIT_TIMEOUT_SECONDS"]), host_keys=pinned_keys(row),
+        max_fetch_bytes=int(config["GIT_FETCH_MAX_BYTES"]))
 
 
 def pinned_keys(row: RepositoryLink) -> list[str]:
