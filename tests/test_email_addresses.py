@@ -32,9 +32,10 @@ def app(settings, inbox):
     db.dispose(hub)
 
 
-def set_email(browser, address: str):
-    """Post the settings page's address form."""
-    return browser.post("/settings/email", data={"email": address, "csrf_token": csrf(browser)})
+def set_email(browser, address: str, current_password: str = PASSWORD):
+    """Post the settings page's address form, with the account's current password."""
+    return browser.post("/settings/email", data={"email": address, "csrf_token": csrf(browser),
+                                                 "current_password": current_password})
 
 
 def path_of(link: str) -> str:
@@ -108,7 +109,10 @@ def test_changing_the_address_unverifies_it_and_old_links_stop_working(app, inbo
         "email": "alice@example.org", "verified": False, "mail_enabled": True,
         "notifications": False}
     set_email(alice, "alice@example.net")
-    first_new, second_new = inbox.messages[1:]
+    # The verified address it replaced was told; the unverified one after it was not.
+    notice, first_new, second_new = inbox.messages[1:]
+    assert notice["To"] == "alice@example.com"
+    assert notice["Subject"] == "Your ChaosHub email address was changed"
     assert first_new["To"] == "alice@example.org" and second_new["To"] == "alice@example.net"
     stale = alice.get(path_of(link_in(first_new)))
     assert stale.status_code == 410
@@ -133,13 +137,15 @@ def test_an_expired_link_is_refused_with_a_clear_page(app, inbox):
 
 def test_the_api_sets_the_address_for_a_session_only_and_refuses_bad_ones(app, inbox):
     alice = signed_up_client(app, "alice")
-    put = alice.put("/api/v1/me/email", json={"email": "alice@example.com"},
+    put = alice.put("/api/v1/me/email", json={"email": "alice@example.com",
+                                              "current_password": PASSWORD},
                     headers={"X-CSRF-Token": csrf(alice)})
     assert put.status_code == 202
     assert put.get_json() == {"email": "alice@example.com", "verified": False,
                               "mail_enabled": True, "notifications": False}
     assert len(inbox.messages) == 1
-    bad = alice.put("/api/v1/me/email", json={"email": "not an address"},
+    bad = alice.put("/api/v1/me/email", json={"email": "not an address",
+                                              "current_password": PASSWORD},
                     headers={"X-CSRF-Token": csrf(alice)})
     assert bad.status_code == 422 and bad.get_json()["details"][0]["pointer"] == "/email"
     assert alice.put("/api/v1/me/email", json={"email": 5},
@@ -148,7 +154,8 @@ def test_the_api_sets_the_address_for_a_session_only_and_refuses_bad_ones(app, i
     bearer = {"Authorization": f"Bearer {token['secret']}"}
     api = app.test_client()
     assert api.get("/api/v1/me/email", headers=bearer).status_code == 403
-    refused = api.put("/api/v1/me/email", json={"email": "evil@example.com"}, headers=bearer)
+    refused = api.put("/api/v1/me/email", json={"email": "evil@example.com",
+                                                "current_password": PASSWORD}, headers=bearer)
     assert refused.status_code == 403
     assert alice.get("/api/v1/me/email").get_json()["email"] == "alice@example.com"
     assert len(inbox.messages) == 1
@@ -198,7 +205,8 @@ def test_without_smtp_pages_say_mail_is_off_and_nothing_fails(settings):
         alice = signed_up_client(hub, "alice")
         page = alice.get("/settings")
         assert page.status_code == 200 and 'data-testid="mail-off"' in page.get_data(as_text=True)
-        refused = alice.put("/api/v1/me/email", json={"email": "alice@example.com"},
+        refused = alice.put("/api/v1/me/email", json={"email": "alice@example.com",
+                                                      "current_password": PASSWORD},
                             headers={"X-CSRF-Token": csrf(alice)})
         assert refused.status_code == 409 and "sends no mail" in refused.get_json()["message"]
         form = set_email(alice, "alice@example.com")

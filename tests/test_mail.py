@@ -17,7 +17,7 @@ from chaoshub.core import db, mail
 from chaoshub.core.config import ConfigError, load_settings
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
-from tests.conftest import csrf, signed_up_client
+from tests.conftest import PASSWORD, csrf, signed_up_client
 from tests.helpers import free_port
 from tests.mail_server import (
     MAIL_FROM,
@@ -74,7 +74,8 @@ def test_smtp_down_the_request_answers_and_the_mail_is_retried_later(hub_for, ca
     app = hub_for(**mail_settings(port))
     alice = signed_up_client(app, "alice")
     caplog.set_level(logging.DEBUG)
-    answer = alice.put("/api/v1/me/email", json={"email": "alice@example.com"},
+    answer = alice.put("/api/v1/me/email", json={"email": "alice@example.com",
+                                                 "current_password": PASSWORD},
                        headers={"X-CSRF-Token": csrf(alice)})
     assert answer.status_code == 202  # answered as usual; the mail waits
     [row] = outbox_rows(app)
@@ -115,7 +116,8 @@ def test_the_delivery_thread_sends_what_a_commit_queued(hub_for):
     with smtp_server() as (inbox, port):
         app = hub_for(**mail_settings(port), MAIL_DELIVERY_SECONDS=0.05)
         alice = signed_up_client(app, "alice")
-        assert alice.put("/api/v1/me/email", json={"email": "alice@example.com"},
+        assert alice.put("/api/v1/me/email", json={"email": "alice@example.com",
+                                                   "current_password": PASSWORD},
                          headers={"X-CSRF-Token": csrf(alice)}).status_code == 202
         [message] = inbox.wait_for(1)
     assert message["To"] == "alice@example.com"

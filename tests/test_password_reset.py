@@ -208,7 +208,8 @@ def test_a_password_set_in_the_settings_voids_a_reset_link_sent_before(app, inbo
     ask_reset(app, "alice")
     link = path_of(link_in(inbox.messages[-1]))
     changed = alice.post("/settings/password",
-                         data={"password": NEW_PASSWORD, "csrf_token": csrf(alice)})
+                         data={"password": NEW_PASSWORD, "current_password": PASSWORD,
+                               "csrf_token": csrf(alice)})
     assert changed.status_code == 303
     assert app.test_client().get(link).status_code == 410
     browser = app.test_client()

@@ -88,9 +88,11 @@ def test_settings_sets_a_password_and_needs_a_session(app):
     page = alice.get("/settings")
     assert page.status_code == 200 and "Ways to sign in" in page.get_data(as_text=True)
     weak = alice.post("/settings/password", data={"csrf_token": csrf(alice),
+                                                  "current_password": PASSWORD,
                                                   "password": "password"})
     assert weak.status_code == 422
     changed = alice.post("/settings/password", data={"csrf_token": csrf(alice),
+                                                     "current_password": PASSWORD,
                                                      "password": "another long passphrase"})
     assert changed.status_code == 303
     assert sign_in(app.test_client(), "alice", "another long passphrase").status_code == 303

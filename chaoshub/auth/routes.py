@@ -190,27 +190,33 @@ def unlink(identity_id: str):
 
 @auth.post("/settings/password")
 def change_password():
-    """Set a local password."""
+    """Set a local password: the current one is needed (a first one needs a recent sign-in);
+    the account's other sessions end."""
     claim = _claim_or_401()
+    form = request.form
     try:
-        service.set_password(claim, request.form.get("password", ""))
-    except ValidationFailed as error:
-        return _settings(claim, message=error.details[0]["message"], status=422)
+        service.set_password(claim, form.get("password", ""),
+                             current_password=form.get("current_password", ""),
+                             session_token=request.cookies.get(SESSION_COOKIE),
+                             client_ip=request.remote_addr or "", base_url=external_url(""))
+    except (ValidationFailed, Forbidden, RateLimited) as error:
+        return _settings_refusal(claim, error, "password")
     return redirect("/settings?password=set", code=303)
 
 
 @auth.post("/settings/email")
 def change_email():
-    """Set (or remove) the account's address and mail it a verification link."""
+    """Set (or remove) the account's address and mail it a verification link: the current
+    password is needed (without one, a recent sign-in)."""
     claim = _claim_or_401()
+    form = request.form
     try:
-        found = service.set_email(claim, request.form.get("email", ""), external_url(""))
-    except (ValidationFailed, Conflict, RateLimited) as error:
-        message = error.details[0]["message"] if error.details else error.message
-        response = make_response(*_settings(claim, message=message, status=error.status))
-        if isinstance(error, RateLimited):
-            response.headers["Retry-After"] = str(error.retry_after)
-        return response
+        found = service.set_email(claim, form.get("email", ""), external_url(""),
+                                  current_password=form.get("current_password", ""),
+                                  session_token=request.cookies.get(SESSION_COOKIE),
+                                  client_ip=request.remote_addr or "")
+    except (ValidationFailed, Conflict, Forbidden, RateLimited) as error:
+        return _settings_refusal(claim, error, "email")
     notice = "removed" if found.email is None else "verified" if found.verified else "sent"
     return redirect(f"/settings?email={notice}", code=303)
 
@@ -386,15 +392,40 @@ def _problem(status: int, title: str, message: str, again: dict | None = None):
                            again=again), status
 
 
-def _settings(claim: str, message: str | None = None, status: int = 200):
+def _settings_refusal(claim: str, error: HubError, form: str):
+    # The refusal above the page (with a way to sign in again when that is what it needs),
+    # and each problem beside its field of the form that was sent.
+    problems = {f"{form}.{field}": message
+                for field, message in problems_by_field(error.details).items() if field}
+    sign_in_again = isinstance(error, Forbidden) and isinstance(error.details, dict) \
+        and "sign_in" in error.details
+    # The address typed stays in its field, to mend rather than type again.
+    typed = request.form.get("email") if form == "email" else None
+    html, status = _settings(claim, message=error.message, status=error.status, problems=problems,
+                             sign_in_again=sign_in_again, typed_email=typed)
+    response = make_response(html, status)
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _settings(claim: str, message: str | None = None, status: int = 200,
+              problems: dict | None = None, sign_in_again: bool = False,
+              typed_email: str | None = None):
     identities = service.list_identities(claim)
     linked = {i.provider for i in identities}
+    account = service.get_account(claim)
     html = render_template(
-        "auth/settings.html", account=service.get_account(claim), identities=identities,
+        "auth/settings.html", account=account, identities=identities,
         linkable=[p for p in oauth.providers().values() if p.name not in linked],
         labels={p.name: p.label for p in oauth.providers().values()}, message=message,
         notice=request.args.get("linked") or request.args.get("password")
         or request.args.get("email"), mail_enabled=mail.enabled(),
-        address=service.email_address_of_session(claim),
+        address=service.email_address_of_session(claim), problems=problems or {},
+        sign_in_again=sign_in_again, typed_email=typed_email, password_min=passwords.MIN_LENGTH,
+        password_max=passwords.MAX_LENGTH,
+        recent=account.has_password or service.session_is_recent(
+            claim, request.cookies.get(SESSION_COOKIE)),
+        recent_minutes=int(service.RECENT_SIGN_IN.total_seconds() // 60),
     )
     return html, status

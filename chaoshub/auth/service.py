@@ -87,6 +87,15 @@ MAIL_WINDOW = 3600  # the window of the limits on mail below
 VERIFY_MAIL_LIMIT = 5  # verification mails per account
 RESET_MAIL_LIMIT = 3  # reset mails per account (more asks send nothing, answered alike)
 RESET_ASK_LIMIT = 10  # reset asks per client address
+# How recent a sign-in must be to add a first password or change the address of an account
+# without a password (nothing else proves the session is its owner's).
+RECENT_SIGN_IN = timedelta(minutes=10)
+SIGN_IN_AGAIN = ("for your safety, this needs a recent sign-in: sign in again (within 10 "
+                 "minutes), then make the change")
+CHANGE_SUBJECTS = {"password_changed": "Your ChaosHub password was changed",
+                   "password_added": "A password was added to your ChaosHub account",
+                   "email_changed": "Your ChaosHub email address was changed",
+                   "email_removed": "Your ChaosHub email address was removed"}
 
 
 # Accounts ----------------------------------------------------------------------------------
@@ -318,11 +327,18 @@ def unlink_identity(claim: str, identity_id: str) -> None:
 
 
 @interface.public
-def set_password(claim: str, password: str) -> None:
-    """Give the signed-in account a (new) local password."""
+def set_password(claim: str, password: str, current_password: str | None = None,
+                 session_token: str | None = None, client_ip: str = "",
+                 base_url: str = "") -> int:
+    """Give the signed-in account a (new) local password: the current one must be given (a
+    first one needs a recent sign-in instead). The account's other sessions end and its
+    verified address is told; how many sessions ended."""
     user = _session_only(claim)
+    current_hash = _hash(session_token) if session_token else None
     with transaction(SERVICE) as session:
-        account = session.get(Account, user.sub)
+        account = _account_of(session, user)
+        first = account.password_hash is None
+        _confirm_it_is_them(session, account, current_password, current_hash)
         weak = passwords.problem(password, account.username)
         if weak:
             raise ValidationFailed("the password cannot be used",
@@ -330,6 +346,83 @@ def set_password(claim: str, password: str) -> None:
         account.password_hash = passwords.hash_password(password)
         # A reset link mailed before must not outlive the password chosen since.
         mail_links.void(session, account.id, mail_links.RESET)
+        # Whoever else holds a session (a browser left signed in, a cookie taken) is out; the
+        # browser that changed it stays signed in.
+        others = select(SignInSession.token_hash).where(SignInSession.account_id == account.id)
+        if current_hash:
+            others = others.where(SignInSession.token_hash != current_hash)
+        hashes = list(session.scalars(others))
+        if hashes:
+            session.execute(delete(SignInSession).where(SignInSession.token_hash.in_(hashes)))
+        _account_event(session, account.id, "password_changed",
+                       {"first_password": first, "sessions_ended": len(hashes),
+                        "ip": client_ip or None})
+        if account.email and account.email_verified_at:
+            _tell_old_address(session, account, account.email,
+                               "password_added" if first else "password_changed",
+                               client_ip, base_url, sessions_ended=len(hashes))
+        account_id = account.id
+    if hashes:
+        cache().forget(*(_session_key(h) for h in hashes))
+    log.info("password %s for %s; %d other session(s) ended",
+             "added" if first else "changed", account_id, len(hashes))
+    return len(hashes)
+
+
+def session_is_recent(claim: str, session_token: str | None) -> bool:
+    """Whether the signed-in session behind `session_token` began within RECENT_SIGN_IN."""
+    user = _session_only(claim)
+    if not session_token:
+        return False
+    with transaction(SERVICE) as session:
+        return _recent(session, user.sub, _hash(session_token))
+
+
+def _account_of(session: Session, user: claims.UserClaim) -> Account:
+    account = session.get(Account, user.sub)
+    if account is None:
+        raise Unauthorized("the account no longer exists")
+    return account
+
+
+def _confirm_it_is_them(session: Session, account: Account, current_password: str | None,
+                        session_hash: str | None) -> None:
+    # A session alone may be someone else's (a browser left signed in, a cookie taken): before
+    # how the account signs in or gets its password reset changes, the person proves they
+    # hold the password, or, with none, that they signed in moments ago.
+    if account.password_hash is None:
+        if not session_hash or not _recent(session, account.id, session_hash):
+            raise Forbidden(SIGN_IN_AGAIN, {"sign_in": "/signin?next=/settings"})
+        return
+    # Per account, whatever the address: a stolen session may guess from anywhere.
+    ratelimit.refuse_when_over(SERVICE, "current-password", account.id, SIGN_IN_LIMIT,
+                               SIGN_IN_WINDOW)
+    if not current_password:
+        raise ValidationFailed("your current password is needed", [
+            {"pointer": "/current_password", "message": "type your current password"}])
+    if not passwords.matches(account.password_hash, current_password):
+        ratelimit.record_failure(SERVICE, "current-password", account.id, SIGN_IN_WINDOW)
+        raise ValidationFailed("the current password is wrong", [
+            {"pointer": "/current_password", "message": "this is not your current password"}])
+    ratelimit.clear(SERVICE, "current-password", account.id)
+
+
+def _recent(session: Session, account_id: str, session_hash: str) -> bool:
+    started = session.scalar(select(SignInSession.created_at).where(
+        SignInSession.token_hash == session_hash, SignInSession.account_id == account_id))
+    return started is not None and started > utcnow() - RECENT_SIGN_IN
+
+
+def _tell_old_address(session: Session, account: Account, to: str, change: str,
+                      client_ip: str, base_url: str, sessions_ended: int = 0) -> None:
+    # What changed, when and from where, and what to do if it was not them: never the new
+    # password, the new address or a link that does anything but open a page.
+    when = utcnow()
+    mail_links.outbox.queue(session, "account-changed", mail.render(
+        "account_changed", to=to, subject=CHANGE_SUBJECTS[change], change=change,
+        username=account.username, when=when.strftime("%Y-%m-%d %H:%M UTC"),
+        ip=client_ip or "an unknown address", sessions_ended=sessions_ended,
+        forgot_url=f"{base_url}/password/forgot", settings_url=f"{base_url}/settings"))
 
 
 # Email addresses and password resets --------------------------------------------------------
@@ -378,10 +471,12 @@ def _address_view(account: Account) -> EmailAddress:
                         notifications=bool(account.email_notifications))
 
 
-def set_email(claim: str, email: str, base_url: str) -> EmailAddress:
+def set_email(claim: str, email: str, base_url: str, current_password: str | None = None,
+              session_token: str | None = None, client_ip: str = "") -> EmailAddress:
     """Give the signed-in account an address (empty: none) and mail it a link that verifies
     it (valid a day, at `base_url`); a new address is unverified until then. Setting the same
-    unverified address again sends a new link."""
+    unverified address again sends a new link. A change needs the current password (without
+    one, a recent sign-in), and the verified address it replaces is told."""
     # A session only: an address is how a password gets reset, so a token must not change it.
     user = _session_only(claim)
     wanted = mail_links.address(email)
@@ -389,17 +484,30 @@ def set_email(claim: str, email: str, base_url: str) -> EmailAddress:
         raise Conflict("this hub sends no mail (no SMTP server is set up), so an address "
                        "cannot be verified here")
     with transaction(SERVICE) as session:
-        account = session.get(Account, user.sub)
-        if account is None:
-            raise Unauthorized("the account no longer exists")
+        account = _account_of(session, user)
         same = account.email is not None and wanted is not None \
             and account.email.lower() == wanted.lower()
+        changes = not same and (account.email is not None or wanted is not None)
+        if changes:
+            _confirm_it_is_them(session, account, current_password,
+                                _hash(session_token) if session_token else None)
         if wanted is None or not same:
+            old, old_verified = account.email, account.email_verified_at is not None
             account.email, account.email_key = wanted, wanted.lower() if wanted else None
             account.email_verified_at = None
             session.execute(update(EmailToken).where(
                 EmailToken.account_id == account.id, EmailToken.used_at.is_(None))
                 .values(used_at=utcnow()))
+            if changes:
+                # The addresses stay out of the audit log (every owner of the account's orgs
+                # reads it): only that it changed.
+                _account_event(session, account.id, "email_changed", {
+                    "removed": wanted is None, "was_verified": old_verified,
+                    "ip": client_ip or None})
+                if old and old_verified:
+                    _tell_old_address(session, account, old,
+                                      "email_removed" if wanted is None else "email_changed",
+                                      client_ip, base_url)
         if wanted is not None and account.email_verified_at is None:
             ratelimit.refuse_when_over(SERVICE, "verify-mail", account.id, VERIFY_MAIL_LIMIT,
                                        MAIL_WINDOW)

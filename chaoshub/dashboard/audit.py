@@ -23,7 +23,8 @@ ATTEMPTS = 5
 # What auth may write into every org of an account: only these, so that door cannot be used
 # to forge an org's own events (member or settings changes).
 ACCOUNT_EVENTS = ("auth.sign_in", "auth.sign_out_everywhere", "auth.token_created",
-                  "auth.token_revoked", "auth.token_new_ip", "auth.password_reset")
+                  "auth.token_revoked", "auth.token_new_ip", "auth.password_reset",
+                  "auth.password_changed", "auth.email_changed")
 # Of those, the events of one token: they go to its account's personal org, and to a team's org
 # only when the token is kept to one of its workspaces (auth names it: `workspace_id`).
 TOKEN_EVENTS = ("auth.token_created", "auth.token_revoked", "auth.token_new_ip")

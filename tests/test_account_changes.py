@@ -1,0 +1,309 @@
+"""Changing how an account signs in or gets its password reset, from its settings: the current
+password is needed (a recent sign-in without one), wrong guesses are limited, the old verified
+address is told by mail (a real SMTP server receives it), and a new password ends the other
+sessions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from chaoshub.auth import service as auth_service
+from chaoshub.auth.models import SignInSession
+from chaoshub.auth.schemas import ProviderProfile
+from chaoshub.core.db import transaction
+from chaoshub.core.errors import Forbidden
+from chaoshub.core.models import utcnow
+from chaoshub.core.web import SESSION_COOKIE
+from tests.conftest import PASSWORD, csrf, post_json, sign_in, signed_up_client
+from tests.mail_server import LINK, bodies, link_in, mail_settings, smtp_server
+from tests.test_audit_events import auth_events
+from tests.test_email_addresses import path_of, set_email
+
+NEW_PASSWORD = "another fine passphrase"
+
+
+@pytest.fixture
+def inbox():
+    with smtp_server() as (found, port):
+        found.port = port
+        yield found
+
+
+@pytest.fixture
+def app(settings, inbox):
+    from chaoshub import create_app
+    from chaoshub.core import db
+
+    hub = create_app({**settings, **mail_settings(inbox.port)})
+    yield hub
+    db.dispose(hub)
+
+
+def verified(app, inbox, username: str, address: str):
+    """A signed-in browser of a new account whose address is verified."""
+    browser = signed_up_client(app, username)
+    assert set_email(browser, address).status_code == 303
+    assert browser.get(path_of(link_in(inbox.messages[-1]))).status_code == 303
+    return browser
+
+
+def change_password(browser, new: str = NEW_PASSWORD, current: str | None = PASSWORD):
+    data = {"password": new, "csrf_token": csrf(browser)}
+    if current is not None:
+        data["current_password"] = current
+    return browser.post("/settings/password", data=data)
+
+
+def put_email(browser, body: dict):
+    return browser.put("/api/v1/me/email", json=body, headers={"X-CSRF-Token": csrf(browser)})
+
+
+def address_of(browser) -> dict:
+    return browser.get("/api/v1/me/email").get_json()
+
+
+def provider_browser(app, subject: str, hint: str, email: str | None = None,
+                     minutes_ago: int = 0):
+    """A browser signed in through a provider (an account without a password), its session
+    begun `minutes_ago`."""
+    with app.test_request_context():
+        grant = auth_service.sign_in_with_identity(ProviderProfile(
+            provider="oidc", subject=subject, username_hint=hint, email=email,
+            email_verified=email is not None))
+    if minutes_ago:
+        with app.app_context(), transaction("auth") as session:
+            session.execute(update(SignInSession).where(
+                SignInSession.account_id == grant.account.id)
+                .values(created_at=utcnow() - timedelta(minutes=minutes_ago)))
+    browser = app.test_client()
+    browser.set_cookie(SESSION_COOKIE, grant.token)
+    return browser
+
+
+def test_a_wrong_or_missing_current_password_changes_nothing(app, inbox):
+    alice = verified(app, inbox, "alice", "alice@example.com")
+    sent = len(inbox.messages)
+    for current in (None, "", "not my password at all"):
+        refused = change_password(alice, current=current)
+        assert refused.status_code == 422
+        page = refused.get_data(as_text=True)
+        # Beside its field, which points at it.
+        assert 'id="password-current-error"' in page
+        assert 'aria-describedby="password-current-error"' in page
+        assert "current password" in page
+
+        form = set_email(alice, "mallory@example.com", current_password=current or "")
+        assert form.status_code == 422 and 'id="email-current-error"' in form.get_data(
+            as_text=True)
+        body = {"email": "mallory@example.com"}
+        if current is not None:
+            body["current_password"] = current
+        api = put_email(alice, body)
+        assert api.status_code == 422
+        assert api.get_json()["details"][0]["pointer"] == "/current_password"
+        removed = put_email(alice, {**body, "email": ""})
+        assert removed.status_code == 422
+
+    assert address_of(alice) == {"email": "alice@example.com", "verified": True,
+                                 "mail_enabled": True, "notifications": False}
+    assert sign_in(app.test_client(), "alice", PASSWORD).status_code == 303
+    assert sign_in(app.test_client(), "alice", NEW_PASSWORD).status_code == 401
+    assert len(inbox.messages) == sent  # no notice, no link
+    # The opt-in alone needs no password; a refused change leaves it as it was.
+    assert put_email(alice, {"notifications": True}).status_code == 200
+    assert put_email(alice, {"email": "x@example.com", "notifications": False}
+                     ).status_code == 422
+    assert address_of(alice)["notifications"] is True
+
+
+def test_guessing_the_current_password_is_limited(app, inbox):
+    alice = signed_up_client(app, "alice")
+    for i in range(auth_service.SIGN_IN_LIMIT):
+        wrong = f"wrong guess number {i}"
+        answer = change_password(alice, current=wrong) if i % 2 else put_email(
+            alice, {"email": "mallory@example.com", "current_password": wrong})
+        assert answer.status_code == 422
+    # Past the limit even the right one waits: the page and the API alike.
+    page = change_password(alice)
+    assert page.status_code == 429 and int(page.headers["Retry-After"]) > 0
+    assert "too many failed attempts" in page.get_data(as_text=True)
+    api = put_email(alice, {"email": "alice@example.com", "current_password": PASSWORD})
+    assert api.status_code == 429 and api.headers["Retry-After"]
+    assert api.get_json()["error"] == "rate_limited"
+    # Per account, whatever the address the guesses come from.
+    other = app.test_client()
+    assert sign_in(other, "alice").status_code == 303
+    elsewhere = other.post("/settings/password", data={
+        "password": NEW_PASSWORD, "current_password": PASSWORD, "csrf_token": csrf(other)},
+        environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert elsewhere.status_code == 429
+    assert sign_in(app.test_client(), "alice", NEW_PASSWORD).status_code == 401
+    assert address_of(alice)["email"] is None and inbox.messages == []
+
+
+def test_a_good_current_password_clears_earlier_failures(app, inbox):
+    alice = signed_up_client(app, "alice")
+    for _ in range(auth_service.SIGN_IN_LIMIT - 1):
+        assert change_password(alice, current="a wrong password").status_code == 422
+    assert change_password(alice).status_code == 303
+    for _ in range(auth_service.SIGN_IN_LIMIT - 1):
+        assert change_password(alice, current="a wrong password").status_code == 422
+    assert change_password(alice, new=PASSWORD, current=NEW_PASSWORD).status_code == 303
+
+
+def test_without_a_password_an_old_session_must_sign_in_again(app, inbox):
+    stale = provider_browser(app, "s-1", "carol", minutes_ago=11)
+    page = stale.get("/settings").get_data(as_text=True)
+    assert 'data-testid="password-needs-sign-in"' in page
+    assert 'data-testid="email-needs-sign-in"' in page
+    assert 'href="/signin?next=/settings"' in page
+
+    refused = stale.post("/settings/password", data={"password": NEW_PASSWORD,
+                                                     "csrf_token": csrf(stale)})
+    assert refused.status_code == 403
+    html = refused.get_data(as_text=True)
+    assert "sign in again" in html and 'data-testid="sign-in-again"' in html
+    form = stale.post("/settings/email", data={"email": "carol@example.com",
+                                               "csrf_token": csrf(stale)})
+    assert form.status_code == 403 and 'data-testid="sign-in-again"' in form.get_data(
+        as_text=True)
+    api = put_email(stale, {"email": "carol@example.com"})
+    assert api.status_code == 403
+    assert api.get_json()["details"] == {"sign_in": "/signin?next=/settings"}
+    assert "recent sign-in" in api.get_json()["message"]
+    assert address_of(stale)["email"] is None and inbox.messages == []
+    assert stale.get("/api/v1/me").get_json()["username"] == "carol"
+    # No password came of it: the account still signs in through its provider only.
+    assert sign_in(app.test_client(), "carol", NEW_PASSWORD).status_code == 401
+
+
+def test_without_a_password_a_fresh_session_sets_the_address_and_a_first_password(app, inbox):
+    fresh = provider_browser(app, "s-2", "dave", minutes_ago=9)
+    page = fresh.get("/settings").get_data(as_text=True)
+    assert 'data-testid="password-needs-sign-in"' not in page
+    assert 'name="current_password"' not in page  # there is none to give
+    assert put_email(fresh, {"email": "dave@example.com"}).status_code == 202
+    assert inbox.messages[-1]["To"] == "dave@example.com"
+    assert fresh.post("/settings/password", data={"password": NEW_PASSWORD,
+                                                  "csrf_token": csrf(fresh)}
+                      ).status_code == 303
+    assert sign_in(app.test_client(), "dave", NEW_PASSWORD).status_code == 303
+    # From now on the password is asked.
+    assert put_email(fresh, {"email": "dave@example.org"}).status_code == 422
+    assert put_email(fresh, {"email": "dave@example.org", "current_password": NEW_PASSWORD}
+                     ).status_code == 202
+
+
+def test_the_old_verified_address_is_told_and_gets_no_secret(app, inbox):
+    alice = verified(app, inbox, "alice", "alice@example.com")
+    before = len(inbox.messages)
+    assert change_password(alice).status_code == 303
+    [notice] = inbox.messages[before:]
+    assert notice["To"] == "alice@example.com"
+    assert notice["Subject"] == "Your ChaosHub password was changed"
+    text, html = bodies(notice)
+    for body in (text, html):
+        assert "alice" in body and "UTC" in body and "127.0.0.1" in body
+        assert "http://localhost/password/forgot" in body  # a page, not a link that resets
+        assert "administrators" in body
+        assert NEW_PASSWORD not in body and PASSWORD not in body
+        assert not LINK.search(body) and "chreset_" not in body and "chverify_" not in body
+
+    assert set_email(alice, "alice@example.org", current_password=NEW_PASSWORD
+                     ).status_code == 303
+    notice, verify = inbox.messages[before + 1:]
+    assert notice["To"] == "alice@example.com" and verify["To"] == "alice@example.org"
+    assert notice["Subject"] == "Your ChaosHub email address was changed"
+    for body in bodies(notice):
+        assert "was changed" in body and "alice@example.org" not in body
+        assert not LINK.search(body) and "chverify_" not in body
+    assert LINK.search(bodies(verify)[0])  # the link went to the new address only
+
+    # The new address is not verified: removing it tells nobody.
+    assert set_email(alice, "", current_password=NEW_PASSWORD).status_code == 303
+    assert len(inbox.messages) == before + 3
+    assert address_of(alice)["email"] is None
+
+
+def test_removing_a_verified_address_tells_it(app, inbox):
+    alice = verified(app, inbox, "alice", "alice@example.com")
+    before = len(inbox.messages)
+    answer = put_email(alice, {"email": "", "current_password": PASSWORD})
+    assert answer.status_code == 200 and answer.get_json()["email"] is None
+    [notice] = inbox.messages[before:]
+    assert notice["To"] == "alice@example.com"
+    assert notice["Subject"] == "Your ChaosHub email address was removed"
+    assert "was removed" in bodies(notice)[0]
+
+
+def test_no_notice_without_a_verified_address_or_without_mail(app, inbox, settings):
+    bob = signed_up_client(app, "bob")
+    assert set_email(bob, "bob@example.com").status_code == 303  # never verified
+    assert change_password(bob).status_code == 303
+    assert [m["Subject"] for m in inbox.messages] == ["Verify your email address for ChaosHub"]
+
+    from chaoshub import create_app
+    from chaoshub.core import db
+
+    hub = create_app(settings)  # no SMTP_HOST
+    try:
+        carol = signed_up_client(hub, "carol")
+        assert change_password(carol).status_code == 303
+        assert sign_in(hub.test_client(), "carol", NEW_PASSWORD).status_code == 303
+    finally:
+        db.dispose(hub)
+
+
+def test_a_new_password_ends_the_other_sessions_and_is_audited(app, inbox):
+    alice = signed_up_client(app, "alice")
+    laptop, phone = app.test_client(), app.test_client()
+    for browser in (laptop, phone):
+        assert sign_in(browser, "alice").status_code == 303
+        assert browser.get("/api/v1/me").status_code == 200
+    token = post_json(alice, "/api/v1/tokens", {"name": "ci", "scopes": ["read-only"]}
+                      ).get_json()["secret"]
+
+    answer = change_password(alice)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/settings?password=set"
+    assert alice.get("/api/v1/me").status_code == 200  # this browser stays signed in
+    assert "other sessions have ended" in alice.get("/settings?password=set").get_data(
+        as_text=True)
+    for browser in (laptop, phone):
+        assert browser.get("/api/v1/me").status_code == 401
+        assert browser.get("/settings").headers["Location"] == "/signin?next=/settings"
+    # API tokens are not sessions: they keep working, as after a reset.
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert app.test_client().get("/api/v1/me", headers=bearer).status_code == 200
+
+    assert set_email(alice, "alice@example.com", current_password=NEW_PASSWORD
+                     ).status_code == 303
+    entries = auth_events(alice, "alice")
+    changes = [e for e in entries if e["event"] in ("auth.password_changed",
+                                                    "auth.email_changed")]
+    assert [(e["event"], e["details"]) for e in changes] == [
+        # The laptop's, the phone's, and the sign-up's own (its browser signed in again).
+        ("auth.password_changed", {"first_password": False, "sessions_ended": 3,
+                                   "ip": "127.0.0.1"}),
+        ("auth.email_changed", {"removed": False, "was_verified": False,
+                                "ip": "127.0.0.1"})]
+    assert "alice@example.com" not in str(entries)  # the address stays out of the log
+
+
+def test_tokens_still_cannot_change_either(app, inbox):
+    alice = signed_up_client(app, "alice")
+    secret = post_json(alice, "/api/v1/tokens", {"name": "ci", "scopes": ["full"]}
+                       ).get_json()["secret"]
+    bearer = {"Authorization": f"Bearer {secret}"}
+    api = app.test_client()
+    refused = api.put("/api/v1/me/email", headers=bearer,
+                      json={"email": "evil@example.com", "current_password": PASSWORD})
+    assert refused.status_code == 403 and "API token" in refused.get_json()["message"]
+    with app.test_request_context():
+        claim = auth_service.resolve_credentials(bearer_token=secret)
+        with pytest.raises(Forbidden, match="API token"):
+            auth_service.set_password(claim, NEW_PASSWORD, current_password=PASSWORD)
+    assert sign_in(app.test_client(), "alice", NEW_PASSWORD).status_code == 401
+    assert address_of(alice)["email"] is None and inbox.messages == []
