@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from chaoshub.auth import mail_links
 from chaoshub.auth import service as auth_service
 from chaoshub.auth.models import SignInSession
 from chaoshub.auth.schemas import ProviderProfile
@@ -253,6 +254,8 @@ def test_no_notice_without_a_verified_address_or_without_mail(app, inbox, settin
         carol = signed_up_client(hub, "carol")
         assert change_password(carol).status_code == 303
         assert sign_in(hub.test_client(), "carol", NEW_PASSWORD).status_code == 303
+        with hub.app_context():
+            assert mail_links.outbox.pending() == 0
     finally:
         db.dispose(hub)
 
