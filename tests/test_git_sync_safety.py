@@ -197,3 +197,14 @@ def test_a_fetch_larger_than_the_limit_stops(hub, alice, tmp_path):
     assert not list((tmp_path / "git-cache").rglob("*.pack"))
     hub.config["GIT_FETCH_MAX_BYTES"] = 2_000_000
     assert sync(hub, alice)["status"] == "succeeded"
+
+
+def test_urls_whose_host_or_user_would_read_as_an_option_are_refused():
+    for url in ("ssh://-oProxyCommand=touch%20x/team/chaos.git",
+                "ssh://-oProxyCommand=x@git.example.com/chaos.git",
+                "-oProxyCommand=x@git.example.com:team/chaos.git",
+                "git@-oProxyCommand=x:team/chaos.git", "git@git.example.com:-u/chaos.git",
+                "https://-h.example.com/x.git"):
+        assert git_mirror.url_problem(url, True), url
+    assert git_mirror.url_problem("ssh://git@git-1.example.com/team/chaos.git", True) is None
+    assert git_mirror.url_problem("git@git-1.example.com:team/chaos.git", True) is None

@@ -125,7 +125,7 @@ def parse(url: str) -> Target:
     """The scheme, host and port of a repository URL; ValueError saying what is wrong."""
     found = SCP_LIKE.match(url)
     if found and "://" not in url:
-        return Target("ssh", found["host"], 22, found["user"])
+        return _no_option(Target("ssh", found["host"], 22, found["user"]), found["path"])
     try:
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port
@@ -145,11 +145,19 @@ def parse(url: str) -> Target:
     if not parts.path or parts.path == "/":
         raise ValueError("a URL naming a repository (its path)")
     default = {"https": 443, "http": 80, "ssh": 22}[scheme]
-    return Target(scheme, host, port or default, parts.username or "")
+    return _no_option(Target(scheme, host, port or default, parts.username or ""),
+                      parts.path.lstrip("/"))
 
 
 def _refused(message: str) -> Target:
     raise ValueError(message)
+
+
+def _no_option(target: Target, path: str) -> Target:
+    """`target`, unless a part of it would reach ssh or the remote git as an option."""
+    if any(part.startswith("-") for part in (target.host, target.user, path)):
+        raise ValueError("a URL whose host, user and path do not start with -")
+    return target
 
 
 def shown_url(url: str) -> str:
