@@ -208,3 +208,31 @@ def test_urls_whose_host_or_user_would_read_as_an_option_are_refused():
         assert git_mirror.url_problem(url, True), url
     assert git_mirror.url_problem("ssh://git@git-1.example.com/team/chaos.git", True) is None
     assert git_mirror.url_problem("git@git-1.example.com:team/chaos.git", True) is None
+
+
+def test_a_redelivered_push_syncs_again_after_its_sync_failed(hub, alice, tmp_path):
+    repo = Repository.create(tmp_path / "local", "chaos")
+    head = repo.commit({"chaos/a.json": experiment_json("A")}, "A")
+    repo.push()
+    made = link(alice, repo.file_url)
+    body = json.dumps({"ref": "refs/heads/main", "after": head}).encode()
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1",
+               "Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + hmac.new(
+                   made["webhook_secret"].encode(), body, hashlib.sha256).hexdigest()}
+    hook = hub.test_client()
+    moved = repo.bare.rename(repo.bare.with_name("away.git"))  # the host is down
+    first = hook.post(made["webhook_path"], data=body, headers=headers).get_json()
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    assert alice.get(f"/api/v1/syncs/{first['id']}").get_json()["status"] == "failed"
+    moved.rename(repo.bare)
+    # GitHub's Redeliver sends the same delivery id: a failed sync is tried again.
+    again = hook.post(made["webhook_path"], data=body, headers=headers)
+    assert again.status_code == 202 and again.get_json()["status"] == "queued"
+    assert again.get_json()["id"] != first["id"]
+    assert hook.post(made["webhook_path"], data=body,
+                     headers=headers).get_json()["id"] == again.get_json()["id"]
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    assert alice.get(f"/api/v1/syncs/{again.get_json()['id']}").get_json()["status"] == \
+        "succeeded"

@@ -233,7 +233,8 @@ def receive_push(link_id: str, headers: dict[str, str], body: bytes, client: str
     """A push webhook from GitHub (`X-Hub-Signature-256`) or GitLab (`X-Gitlab-Token`): the
     answer's status and body. Verified with the link's webhook secret (401, nothing synced,
     when wrong); a push to another branch is ignored; the same delivery, or the same pushed
-    head synced or queued already, queues nothing more. Never waits for the sync."""
+    head synced or queued already, queues nothing more (a delivery whose sync failed does,
+    once more). Never waits for the sync."""
     headers = {k.lower(): v for k, v in headers.items()}
     who = f"{link_id}:{client}"
     ratelimit.refuse_when_over(SERVICE, "git-hook", who, HOOK_FAILURES, HOOK_WINDOW)
@@ -306,10 +307,14 @@ def _queue(link: RepositoryLink, trigger: str, user_id: str, user_name: str,
             if held is None:
                 raise Conflict("the repository was unlinked meanwhile")
             if delivery is not None:
-                same = session.scalar(select(GitSync.id).where(
-                    GitSync.link_id == link.id, GitSync.delivery_id == delivery))
+                same = session.execute(select(GitSync.id, GitSync.status).where(
+                    GitSync.link_id == link.id, GitSync.delivery_id == delivery)).first()
+                if same is not None and same.status != "failed":
+                    return same.id
                 if same is not None:
-                    return same
+                    # Redelivered (GitHub's Redeliver keeps the id) after its sync failed: a
+                    # new sync, found again by its pushed commit while it waits.
+                    delivery = None
             if pushed is not None:
                 same = session.scalar(select(GitSync.id).where(
                     GitSync.link_id == link.id, GitSync.status.in_(("queued", "running")),
