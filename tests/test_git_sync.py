@@ -613,3 +613,71 @@ def test_a_deploy_key_fetches_over_ssh(hub, alice, sshd, tmp_path, monkeypatch, 
     assert all(line not in everything for line in private.splitlines()[1:-1])
     assert "PRIVATE KEY" not in everything and public in everything
     assert list(homes.iterdir()) == []
+
+
+def test_a_cache_folder_goes_with_its_link(hub, alice, tmp_path):
+    one = Repository.create(tmp_path / "one" / "served", "chaos")
+    old = first_commit(one)
+    two = Repository.create(tmp_path / "two" / "served", "chaos")
+    two.commit({"chaos/z.json": experiment_json("Z")}, "Z")
+    two.push()
+    this_worker, other_worker = str(tmp_path / "cache-a"), str(tmp_path / "cache-b")
+    workspace_id = link(alice, one.file_url)["workspace_id"]
+
+    def folder(cache_dir: str):
+        hub.config["GIT_CACHE_DIR"] = cache_dir
+        with hub.app_context():
+            return repository_links.cache_folder(workspace_id)
+
+    for worker in (other_worker, this_worker):
+        folder(worker)
+        assert sync(hub, alice)["status"] == "succeeded"
+        assert git_mirror.has_commit(folder(worker), old)
+    # Another URL: this worker's copy goes at once; the other worker's, at its next sync there.
+    link(alice, two.file_url)
+    assert not folder(this_worker).exists()
+    folder(other_worker)
+    assert sync(hub, alice)["status"] == "succeeded"
+    assert not git_mirror.has_commit(folder(other_worker), old)
+    # Unlinked: this worker's copy goes at once; the other worker's, at its sweep.
+    folder(this_worker)
+    assert sync(hub, alice)["status"] == "succeeded"
+    assert alice.delete(f"{WS}/repository",
+                        headers={"X-CSRF-Token": csrf(alice)}).status_code == 204
+    assert not folder(this_worker).exists() and folder(other_worker).exists()
+    with hub.app_context():
+        assert repository_links.sweep_cache_folders() == 1
+    assert not folder(other_worker).exists()
+    # Linked again (a new link, the same URL) while the other worker holds the old link's copy:
+    # its next sync there starts anew.
+    folder(other_worker)
+    link(alice, two.file_url)
+    assert sync(hub, alice)["status"] == "succeeded"
+    left = folder(other_worker) / "left-behind"
+    left.write_text("")
+    folder(this_worker)
+    assert alice.delete(f"{WS}/repository",
+                        headers={"X-CSRF-Token": csrf(alice)}).status_code == 204
+    workspace_id = link(alice, two.file_url)["workspace_id"]
+    folder(other_worker)
+    assert sync(hub, alice)["status"] == "succeeded"
+    assert not left.exists() and folder(other_worker).exists()
+    # Another URL, saved by another process: the sweep removes the copy of the old one.
+    folder(this_worker)
+    link(alice, one.file_url)
+    folder(other_worker)
+    with hub.app_context():
+        assert repository_links.sweep_cache_folders() == 1
+    assert not folder(other_worker).exists()
+    # A deleted workspace's copy goes with it (and with the sweep of another worker).
+    assert sync(hub, alice)["status"] == "succeeded" and folder(other_worker).exists()
+    with hub.app_context():
+        assert repository_links.sweep_cache_folders() == 0  # a copy of the link as it is
+    folder(this_worker)
+    assert sync(hub, alice)["status"] == "succeeded" and folder(this_worker).exists()
+    assert alice.delete("/api/v1/orgs/alice/workspaces/Personal",
+                        headers={"X-CSRF-Token": csrf(alice)}).status_code == 204
+    assert not folder(this_worker).exists() and folder(other_worker).exists()
+    with hub.app_context():
+        assert repository_links.sweep_cache_folders() == 1
+    assert not folder(other_worker).exists()

@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 import weakref
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -66,6 +67,7 @@ from chaoshub.experiment.writes import ExperimentWrite, record_activity
 
 SERVICE = "experiment"
 EXTENSION = "chaoshub.git_sync"
+SWEEP_SECONDS = 3600  # how often a worker removes the cache folders of links gone or changed
 LEASE_SECONDS = 600  # a sync's worker holds it this long; past it, another takes it again
 MAX_FILES = 1000  # experiment files one sync reads at most
 MAX_DEPENDS = 50  # globs one experiment's depends_on holds
@@ -448,7 +450,7 @@ class _File:
 
 def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str:
     _actor_grant(sync, "write")
-    folder = repository_links.cache_folder(link.workspace_id)
+    folder = repository_links.prepared_cache(link)
     head = git_mirror.fetch(folder, access, link.branch)
     if not access.host_keys:
         # The first ssh fetch: the key it met is the one every worker trusts from now on.
@@ -815,6 +817,7 @@ def stop(app: Flask) -> None:
 
 def _run(app_ref: weakref.ref, stopped: threading.Event) -> None:
     failures = 0
+    next_sweep = 0.0
     while not stopped.is_set():
         app = app_ref()  # weak: an app that is gone ends its thread
         if app is None:
@@ -822,6 +825,12 @@ def _run(app_ref: weakref.ref, stopped: threading.Event) -> None:
         every = float(app.config["GIT_SYNC_POLL_SECONDS"])
         with app.app_context():
             try:
+                if time.monotonic() >= next_sweep:
+                    removed = repository_links.sweep_cache_folders()
+                    if removed:
+                        log.info("removed %d repository copies of links gone or changed",
+                                 removed)
+                    next_sweep = time.monotonic() + SWEEP_SECONDS
                 run_due()
                 failures = 0
             except Exception as exc:  # the database away: the next round tries again

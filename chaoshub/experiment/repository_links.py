@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,7 @@ MAX_PATHS = 20
 TOKEN_MAX = 1000
 SECRET_BYTES = 32
 HOOK_PATH = "/api/v1/hooks/git/{id}"
+CACHE_MARKER = "chaoshub-link"  # in a cache folder: the link id and URL it was fetched for
 Credential = Literal["none", "token", "deploy_key"]
 
 
@@ -164,7 +166,8 @@ def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
         if not created and row.url != url and token is None and deploy_key is None:
             # Credentials for one repository are not sent to another unasked.
             _set_credential(row, "none")
-        if forget_host_key or (not created and row.url != url):
+        other_url = not created and row.url != url
+        if forget_host_key or other_url:
             row.host_keys = None
         if token is not None:
             if token:
@@ -194,6 +197,9 @@ def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
                   + (f" to {git_mirror.shown_url(url)}" if created else ""), where.id,
                   "members", audited=_audited(where, row, rotate_webhook_secret))
         shown = view(row)
+    if other_url:
+        # The old repository's copy; other workers drop theirs at their next sync or sweep.
+        remove_cache(where.id)
     return SavedRepository(**shown.model_dump(), created=created, webhook_secret=shown_secret)
 
 
@@ -251,6 +257,7 @@ def delete_repository(claim: str, org: str, workspace: str) -> None:
                   f"{user.name} unlinked the repository of {where.name}", where.id, "members",
                   audited=_audited(where, row))
         session.delete(row)
+    remove_cache(where.id)
 
 
 def delete_workspaces(session: Session, workspace_ids: list[str]) -> None:
@@ -259,6 +266,9 @@ def delete_workspaces(session: Session, workspace_ids: list[str]) -> None:
 
     session.execute(delete(GitSync).where(GitSync.workspace_id.in_(workspace_ids)))
     session.execute(delete(RepositoryLink).where(RepositoryLink.workspace_id.in_(workspace_ids)))
+    # This process's copies (a worker elsewhere drops its own at its sweep).
+    for workspace_id in workspace_ids:
+        remove_cache(workspace_id)
 
 
 # Credentials, for the sync ----------------------------------------------------------------------
@@ -288,11 +298,67 @@ def webhook_secret(row: RepositoryLink) -> str:
     return secret_box.open_sealed(row.webhook_secret_sealed, context(row.id, "webhook"))
 
 
+def cache_root() -> Path:
+    """This worker's GIT_CACHE_DIR (the instance folder's git-cache when unset)."""
+    return Path(current_app.config["GIT_CACHE_DIR"] or str(
+        Path(current_app.config["CHAOSHUB_INSTANCE_PATH"]) / "git-cache"))
+
+
 def cache_folder(workspace_id: str) -> Path:
     """The workspace's bare repository under GIT_CACHE_DIR."""
-    root = current_app.config["GIT_CACHE_DIR"] or str(
-        Path(current_app.config["CHAOSHUB_INSTANCE_PATH"]) / "git-cache")
-    return Path(root) / workspace_id
+    return cache_root() / workspace_id
+
+
+def prepared_cache(link: RepositoryLink) -> Path:
+    """The link's cache folder on this worker, made anew when what it holds was fetched for
+    another link or URL (each worker has its own disk: it finds out at its next sync)."""
+    folder = cache_folder(link.workspace_id)
+    if folder.exists() and _made_for(folder) != _identity(link.id, link.url):
+        remove_cache(link.workspace_id)
+    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    (folder / CACHE_MARKER).write_text(_identity(link.id, link.url))
+    return folder
+
+
+def remove_cache(workspace_id: str) -> None:
+    """Remove the workspace's cache folder from this worker's disk, if there."""
+    shutil.rmtree(cache_folder(workspace_id), ignore_errors=True)
+
+
+def sweep_cache_folders() -> int:
+    """Remove this worker's cache folders whose workspace has no link now, or whose link or
+    URL changed (another process took the change; a worker's own disk hears of none); how
+    many were removed."""
+    root = cache_root()
+    if not root.is_dir():
+        return 0
+    folders = {path.name: path for path in root.iterdir() if path.is_dir()}
+    names = list(folders)
+    links: dict[str, str] = {}
+    with transaction(SERVICE) as session:
+        for start in range(0, len(names), 500):
+            for workspace_id, link_id, url in session.execute(select(
+                    RepositoryLink.workspace_id, RepositoryLink.id, RepositoryLink.url).where(
+                    RepositoryLink.workspace_id.in_(names[start:start + 500]))):
+                links[workspace_id] = _identity(link_id, url)
+    removed = 0
+    for name, path in folders.items():
+        if links.get(name) is None or _made_for(path) != links[name]:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _identity(link_id: str, url: str) -> str:
+    return f"{link_id}\n{url}\n"
+
+
+def _made_for(folder: Path) -> str | None:
+    try:
+        return (folder / CACHE_MARKER).read_text()
+    except OSError:
+        return None
 
 
 def context(link_id: str, what: str) -> str:
