@@ -460,7 +460,8 @@ def test_git_connects_to_the_address_that_was_checked(hub, alice, server, monkey
     assert refused["status"] == "failed" and "refused address" in refused["error"]
 
 
-def test_a_file_url_syncs_where_private_targets_are_allowed(hub, alice, tmp_path):
+def test_a_file_url_syncs_where_file_urls_are_allowed(hub, alice, tmp_path):
+    hub.config["GIT_ALLOW_FILE_URLS"] = True
     repo = Repository.create(tmp_path / "local", "chaos")
     first_commit(repo)
     link(alice, repo.file_url)

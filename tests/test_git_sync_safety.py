@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import pytest
 
 from chaoshub.experiment import git_mirror, git_sync
-from tests.conftest import post_json, signed_up_client
+from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import make_token
 from tests.git_server import Repository, git
 from tests.test_git_sync import WS, experiment_json, link, sync
@@ -25,8 +25,9 @@ from tests.test_git_sync import WS, experiment_json, link, sync
 
 @pytest.fixture
 def hub(app, tmp_path):
-    # The repositories are local (file://), allowed with private targets.
-    app.config.update(ALLOW_PRIVATE_TARGETS=True, GIT_CACHE_DIR=str(tmp_path / "git-cache"))
+    # The repositories are local (file://).
+    app.config.update(ALLOW_PRIVATE_TARGETS=True, GIT_ALLOW_FILE_URLS=True,
+                      GIT_CACHE_DIR=str(tmp_path / "git-cache"))
     return app
 
 
@@ -236,3 +237,24 @@ def test_a_redelivered_push_syncs_again_after_its_sync_failed(hub, alice, tmp_pa
         assert git_sync.run_due() == 1
     assert alice.get(f"/api/v1/syncs/{again.get_json()['id']}").get_json()["status"] == \
         "succeeded"
+
+
+def test_file_urls_need_a_setting_of_their_own(hub, alice, tmp_path):
+    repo = Repository.create(tmp_path / "local", "chaos")
+    repo.commit({"chaos/a.json": experiment_json("A")}, "A")
+    repo.push()
+    made = link(alice, repo.file_url)
+    assert sync(hub, alice)["status"] == "succeeded"
+    # A hub that allows private targets (its webhooks reach in-house hosts) gives no one the
+    # worker's own disk: another workspace's cached repository, say.
+    hub.config["GIT_ALLOW_FILE_URLS"] = False
+    cached = (tmp_path / "git-cache" / made["workspace_id"]).as_uri()
+    refused = alice.put(f"{WS}/repository", json={"url": cached, "paths": ["**"]},
+                        headers={"X-CSRF-Token": csrf(alice)})
+    assert refused.status_code == 422, refused.get_json()
+    assert [d["pointer"] for d in refused.get_json()["details"]] == ["/url"]
+    # One linked before fetches no more.
+    repo.commit({"chaos/a.json": experiment_json("A2")}, "A2")
+    repo.push()
+    done = sync(hub, alice)
+    assert done["status"] == "failed" and "file" in done["error"], done

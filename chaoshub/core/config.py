@@ -126,6 +126,9 @@ DEFAULTS: dict[str, Any] = {
     # repository is kept (unset: git-cache in the instance folder), how long one git command
     # may take, and how often a worker looks for syncs asked for (seconds).
     "GIT_CACHE_DIR": "",
+    # file:// repository URLs (the worker's own disk: tests only): never implied by
+    # ALLOW_PRIVATE_TARGETS.
+    "GIT_ALLOW_FILE_URLS": "false",
     "GIT_TIMEOUT_SECONDS": 120.0,
     # The most bytes one fetch may write (its pack): a repository larger stops the sync.
     "GIT_FETCH_MAX_BYTES": 1024 * 1024 * 1024,
@@ -190,6 +193,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     settings["CHAOSHUB_SERVICES"] = _hosted_services(settings["CHAOSHUB_SERVICES"])
     settings["SIGNUP_OPEN"] = str(settings["SIGNUP_OPEN"]).strip().lower() in ("1", "true", "yes")
     settings["ALLOW_PRIVATE_TARGETS"] = str(settings["ALLOW_PRIVATE_TARGETS"]).strip().lower() \
+        in ("1", "true", "yes")
+    settings["GIT_ALLOW_FILE_URLS"] = str(settings["GIT_ALLOW_FILE_URLS"]).strip().lower() \
         in ("1", "true", "yes")
     settings["RUNS_QUEUE"] = settings["RUNS_QUEUE"] or f"{settings['CACHE_PREFIX']}-runs"
     settings["RUN_EXECUTOR"] = str(settings["RUN_EXECUTOR"]).strip().lower()

@@ -7,10 +7,11 @@ configuration, no prompts, a time limit, only the transports the rules allow. Cr
 go on a command line: an access token is an `http.extraHeader` given through git's environment
 configuration, a deploy key a 0600 file deleted after the command.
 
-URL rules: https and ssh (`ssh://` and `git@host:path`); `http://` and `file://` only with
-ALLOW_PRIVATE_TARGETS. Over ssh, the host keys pinned on the link are the only ones trusted
-(known by host and port); with none pinned, the key met is, and the caller pins it. A host is
-resolved and every address checked with the webhooks' rules;
+URL rules: https and ssh (`ssh://` and `git@host:path`); `http://` only with
+ALLOW_PRIVATE_TARGETS, `file://` only with GIT_ALLOW_FILE_URLS (the worker's own disk, other
+workspaces' caches on it: never for a hub people share). Over ssh, the host keys pinned on
+the link are the only ones trusted (known by host and port); with none pinned, the key met is,
+and the caller pins it. A host is resolved and every address checked with the webhooks' rules;
 for http(s) git connects to the address that was checked (`http.curloptResolve`), so DNS cannot
 switch it after the check.
 """
@@ -59,6 +60,7 @@ class Access:
 
     url: str
     allow_private: bool = False
+    allow_file: bool = False  # file:// URLs: the worker's own disk (GIT_ALLOW_FILE_URLS)
     token: str | None = None
     deploy_key: str | None = None  # the private half, OpenSSH format
     timeout: float = 120.0
@@ -100,9 +102,9 @@ class Target:
     user: str = ""
 
 
-def url_problem(url: object, allow_private: bool) -> str | None:
+def url_problem(url: object, allow_private: bool, allow_file: bool = False) -> str | None:
     """What makes `url` no repository the hub may fetch, as far as can be told without
-    resolving it; None: none."""
+    resolving it; None: none. `file://` URLs only with `allow_file` (GIT_ALLOW_FILE_URLS)."""
     if not isinstance(url, str) or not url or len(url) > URL_MAX or url.strip() != url:
         return f"a URL of 1 to {URL_MAX} characters"
     if any(ord(c) < 32 or c.isspace() for c in url) or url.startswith("-"):
@@ -112,7 +114,7 @@ def url_problem(url: object, allow_private: bool) -> str | None:
     except ValueError as exc:
         return str(exc)
     if target.scheme == "file":
-        return None if allow_private else \
+        return None if allow_file else \
             "file:// URLs are for tests only: an https:// or ssh:// URL"
     if target.scheme == "http" and not allow_private:
         return "an https:// or ssh:// URL (plain http:// is not allowed here)"
@@ -436,7 +438,7 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
     home = tempfile.mkdtemp(prefix="chaoshub-git-")
     try:
         env = _base_env(home)
-        config = _transports(access.allow_private)
+        config = _transports(access.allow_private, access.allow_file)
         if remote:
             config += [("http.followRedirects", "false"), ("http.lowSpeedLimit", "1000"),
                        ("http.lowSpeedTime", "30"),
@@ -526,8 +528,9 @@ def _base_env(home: str) -> dict[str, str]:
             "GIT_PROTOCOL_FROM_USER": "0", "GIT_NO_REPLACE_OBJECTS": "1"}
 
 
-def _transports(allow_private: bool) -> list[tuple[str, str]]:
-    allowed = ["https", "ssh"] + (["http", "file"] if allow_private else [])
+def _transports(allow_private: bool, allow_file: bool) -> list[tuple[str, str]]:
+    allowed = ["https", "ssh"] + (["http"] if allow_private else []) + (
+        ["file"] if allow_file else [])
     return [("protocol.allow", "never"),
             *((f"protocol.{name}.allow", "always") for name in allowed)]
 

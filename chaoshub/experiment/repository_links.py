@@ -127,7 +127,8 @@ def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
     user, where = _manager(claim, org, workspace)
     allow_private = current_app.config["ALLOW_PRIVATE_TARGETS"]
     found = []
-    message = git_mirror.url_problem(url, allow_private)
+    message = git_mirror.url_problem(url, allow_private,
+                                     current_app.config["GIT_ALLOW_FILE_URLS"])
     if message:
         found.append(problem("url", message))
     message = git_mirror.branch_problem(branch)
@@ -282,6 +283,7 @@ def access_of(row: RepositoryLink) -> git_mirror.Access:
         opened = secret_box.open_sealed(row.credential_sealed, context(row.id, row.credential))
     return git_mirror.Access(
         url=row.url, allow_private=config["ALLOW_PRIVATE_TARGETS"],
+        allow_file=config["GIT_ALLOW_FILE_URLS"],
         token=opened if row.credential == "token" else None,
         deploy_key=opened if row.credential == "deploy_key" else None,
         timeout=float(config["GIT_TIMEOUT_SECONDS"]), host_keys=pinned_keys(row),
