@@ -617,6 +617,7 @@ def test_a_deploy_key_fetches_over_ssh(hub, alice, sshd, tmp_path, monkeypatch, 
 
 
 def test_a_cache_folder_goes_with_its_link(hub, alice, tmp_path):
+    hub.config["GIT_ALLOW_FILE_URLS"] = True
     one = Repository.create(tmp_path / "one" / "served", "chaos")
     old = first_commit(one)
     two = Repository.create(tmp_path / "two" / "served", "chaos")
