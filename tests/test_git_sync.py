@@ -31,7 +31,9 @@ ANN = ("Ann Author", "ann@example.com")
 @pytest.fixture
 def hub(app, tmp_path):
     # The test's git server listens on loopback.
-    app.config.update(ALLOW_PRIVATE_TARGETS=True, GIT_CACHE_DIR=str(tmp_path / "git-cache"))
+    # Some use local repositories (file://), a setting of tests only.
+    app.config.update(ALLOW_PRIVATE_TARGETS=True, GIT_ALLOW_FILE_URLS=True,
+                      GIT_CACHE_DIR=str(tmp_path / "git-cache"))
     return app
 
 
@@ -387,7 +389,7 @@ def test_who_may_link_and_what_urls(hub, alice):
                    headers={"X-CSRF-Token": csrf(bob)}).status_code == 404
     assert bob.get(f"{WS}/repository").status_code == 404
     assert post_json(alice, f"{WS}/sync", None).status_code == 409  # nothing linked
-    hub.config["ALLOW_PRIVATE_TARGETS"] = False
+    hub.config.update(ALLOW_PRIVATE_TARGETS=False, GIT_ALLOW_FILE_URLS=False)
     for url in ("http://git.example.com/x.git", "file:///tmp/x.git", "ext::sh -c id",
                 "https://127.0.0.1/x.git", "https://169.254.169.254/x.git", "-u/x"):
         answer = alice.put(f"{WS}/repository", json={**body, "url": url},
@@ -460,13 +462,35 @@ def test_git_connects_to_the_address_that_was_checked(hub, alice, server, monkey
     assert refused["status"] == "failed" and "refused address" in refused["error"]
 
 
-def test_a_file_url_syncs_where_file_urls_are_allowed(hub, alice, tmp_path):
-    hub.config["GIT_ALLOW_FILE_URLS"] = True
+def test_file_urls_need_their_own_setting(hub, alice, tmp_path):
     repo = Repository.create(tmp_path / "local", "chaos")
     first_commit(repo)
+    hub.config["GIT_ALLOW_FILE_URLS"] = False
+    # Private targets allowed (on-premises git hosts) do not open the hub's own disk.
+    body = {"url": repo.file_url, "branch": "main", "paths": PATHS}
+    refused = alice.put(f"{WS}/repository", json=body, headers={"X-CSRF-Token": csrf(alice)})
+    assert refused.status_code == 422 and "GIT_ALLOW_FILE_URLS" in refused.get_data(
+        as_text=True)
+    assert alice.get(f"{WS}/repository").status_code == 404
+    hub.config["GIT_ALLOW_FILE_URLS"] = True
     link(alice, repo.file_url)
     done = sync(hub, alice)
     assert done["status"] == "succeeded" and len(done["result"]["created"]) == 3
+    # Never one of the hub's own copies (another workspace's, this one's), however named.
+    with hub.app_context():
+        cache = repository_links.cache_folder(done["workspace_id"])
+    (tmp_path / "to-cache").symlink_to(cache.parent)
+    for url in (cache.as_uri(), (cache.parent / "other-workspace").as_uri(),
+                f"file://{tmp_path}/local/../git-cache/{cache.name}",
+                (tmp_path / "to-cache" / cache.name).as_uri()):
+        answer = alice.put(f"{WS}/repository", json={**body, "url": url},
+                           headers={"X-CSRF-Token": csrf(alice)})
+        assert answer.status_code == 422, url
+        assert "GIT_CACHE_DIR" in answer.get_data(as_text=True)
+    # A link made while they were allowed stops syncing once they are not.
+    hub.config["GIT_ALLOW_FILE_URLS"] = False
+    failed = sync(hub, alice)
+    assert failed["status"] == "failed" and "GIT_ALLOW_FILE_URLS" in failed["error"]
 
 
 def test_a_run_of_a_dependency_version_reports_to_that_version(hub, alice, server):

@@ -9,9 +9,10 @@ configuration, a deploy key a 0600 file deleted after the command.
 
 URL rules: https and ssh (`ssh://` and `git@host:path`); `http://` only with
 ALLOW_PRIVATE_TARGETS, `file://` only with GIT_ALLOW_FILE_URLS (the worker's own disk, other
-workspaces' caches on it: never for a hub people share). Over ssh, the host keys pinned on
-the link are the only ones trusted (known by host and port); with none pinned, the key met is,
-and the caller pins it. A host is resolved and every address checked with the webhooks' rules;
+workspaces' caches on it: never for a hub people share) and never into GIT_CACHE_DIR. Over ssh,
+the host keys pinned on the link are the only ones trusted (known by host and port); with none
+pinned, the key met is, and the caller pins it. A host is resolved and every address checked
+with the webhooks' rules;
 for http(s) git connects to the address that was checked (`http.curloptResolve`), so DNS cannot
 switch it after the check.
 """
@@ -34,7 +35,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from chaoshub.experiment import webhook_targets
 
@@ -100,11 +101,23 @@ class Target:
     host: str = ""
     port: int = 0
     user: str = ""
+    path: str = ""  # a file:// URL's
 
 
-def url_problem(url: object, allow_private: bool, allow_file: bool = False) -> str | None:
+def _inside(path: Path, folder: Path) -> bool:
+    """True when `path` is `folder` or under it, once both are resolved (.., links)."""
+    try:
+        found, root = path.resolve(), folder.resolve()
+    except (OSError, RuntimeError, ValueError):  # a loop of links, a NUL: no path to allow
+        return True
+    return found == root or root in found.parents
+
+
+def url_problem(url: object, allow_private: bool, allow_file: bool = False,
+                cache_dir: Path | None = None) -> str | None:
     """What makes `url` no repository the hub may fetch, as far as can be told without
-    resolving it; None: none. `file://` URLs only with `allow_file` (GIT_ALLOW_FILE_URLS)."""
+    resolving it; None: none. `file://` URLs only with `allow_file` (GIT_ALLOW_FILE_URLS),
+    and never one inside `cache_dir` (the hub's copies of every workspace's repository)."""
     if not isinstance(url, str) or not url or len(url) > URL_MAX or url.strip() != url:
         return f"a URL of 1 to {URL_MAX} characters"
     if any(ord(c) < 32 or c.isspace() for c in url) or url.startswith("-"):
@@ -114,8 +127,12 @@ def url_problem(url: object, allow_private: bool, allow_file: bool = False) -> s
     except ValueError as exc:
         return str(exc)
     if target.scheme == "file":
-        return None if allow_file else \
-            "file:// URLs are for tests only: an https:// or ssh:// URL"
+        if not allow_file:
+            return ("an https:// or ssh:// URL: file:// URLs are for the hub's tests only "
+                    "(GIT_ALLOW_FILE_URLS)")
+        if cache_dir is not None and _inside(Path(target.path), Path(cache_dir)):
+            return "not a file:// URL inside the hub's copies of repositories (GIT_CACHE_DIR)"
+        return None
     if target.scheme == "http" and not allow_private:
         return "an https:// or ssh:// URL (plain http:// is not allowed here)"
     host = target.host.rstrip(".").lower()
@@ -137,7 +154,7 @@ def parse(url: str) -> Target:
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path:
             raise ValueError("a file:// URL names a local path")
-        return Target("file")
+        return Target("file", path=unquote(parts.path))
     if scheme not in ("https", "http", "ssh"):
         raise ValueError("an https:// or ssh:// URL (or git@host:path)")
     if not host:

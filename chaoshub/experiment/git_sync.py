@@ -450,6 +450,10 @@ class _File:
 
 def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str:
     _actor_grant(sync, "write")
+    refused = link.url.lower().startswith("file:") and repository_links.url_problem(link.url)
+    if refused:
+        # Linked under other settings (hosts' addresses are checked again at each fetch).
+        raise HubError(f"the repository's URL is refused now: {refused}")
     folder = repository_links.prepared_cache(link)
     head = git_mirror.fetch(folder, access, link.branch)
     if not access.host_keys:

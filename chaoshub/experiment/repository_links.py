@@ -125,10 +125,8 @@ def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
     `rotate_webhook_secret`, answers its webhook secret, this once. A changed URL, or
     `forget_host_key`, forgets the pinned ssh host keys (the next sync trusts anew)."""
     user, where = _manager(claim, org, workspace)
-    allow_private = current_app.config["ALLOW_PRIVATE_TARGETS"]
     found = []
-    message = git_mirror.url_problem(url, allow_private,
-                                     current_app.config["GIT_ALLOW_FILE_URLS"])
+    message = url_problem(url)
     if message:
         found.append(problem("url", message))
     message = git_mirror.branch_problem(branch)
@@ -298,6 +296,13 @@ def pinned_keys(row: RepositoryLink) -> list[str]:
 def webhook_secret(row: RepositoryLink) -> str:
     """The secret the link's push webhooks are signed with."""
     return secret_box.open_sealed(row.webhook_secret_sealed, context(row.id, "webhook"))
+
+
+def url_problem(url: object) -> str | None:
+    """What makes `url` no repository this hub may fetch (its settings); None: none."""
+    config = current_app.config
+    return git_mirror.url_problem(url, config["ALLOW_PRIVATE_TARGETS"],
+                                  config["GIT_ALLOW_FILE_URLS"], cache_root())
 
 
 def cache_root() -> Path:
