@@ -15,11 +15,13 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import yaml
 
 from chaoshub.experiment import git_mirror, git_sync
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import make_token
 from tests.git_server import Repository, git
+from tests.run_data import runnable
 from tests.test_git_sync import WS, experiment_json, link, sync
 
 
@@ -258,3 +260,26 @@ def test_file_urls_need_a_setting_of_their_own(hub, alice, tmp_path):
     repo.push()
     done = sync(hub, alice)
     assert done["status"] == "failed" and "file" in done["error"], done
+
+
+def test_files_that_expand_nest_or_hold_what_json_cannot_are_reported(hub, alice, tmp_path):
+    laughs = "a: &a [" + ", ".join(["x"] * 10) + "]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n"
+        for i in range(8))
+    dated = yaml.safe_dump(runnable("Dated")) + "tags: [2024-01-31]\n"
+    repo = Repository.create(tmp_path / "local", "chaos")
+    repo.commit({"chaos/laughs.yaml": laughs, "chaos/deep.json": "[" * 5000 + "]" * 5000,
+                 "chaos/nul.json": experiment_json("Has \u0000 NUL"),
+                 "chaos/nan.json": experiment_json("A").replace('"title"', '"x": NaN, "title"'),
+                 "chaos/dated.yaml": dated, "chaos/ok.json": experiment_json("OK")}, "Odd files")
+    repo.push()
+    link(alice, repo.file_url)
+    done = sync(hub, alice)
+    # One such file failed the whole sync (or kept the worker busy) before.
+    assert done["status"] == "succeeded", done
+    result = done["result"]
+    assert sorted(f["path"] for f in result["created"]) == ["chaos/dated.yaml", "chaos/ok.json"]
+    invalid = {f["path"]: f["errors"][0]["message"] for f in result["invalid"]}
+    assert set(invalid) == {"chaos/laughs.yaml", "chaos/deep.json", "chaos/nul.json",
+                            "chaos/nan.json"}, invalid
+    assert "aliases" in invalid["chaos/laughs.yaml"]

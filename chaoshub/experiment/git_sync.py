@@ -30,13 +30,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-import yaml
 from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chaoshub.auth import service as auth
-from chaoshub.core import claims, paging, ratelimit
+from chaoshub.core import claims, inputs, paging, ratelimit
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import (
     Conflict,
@@ -591,12 +590,15 @@ def _read(folder, access, head: str, path: str, max_bytes: int
     raw = git_mirror.read(folder, access, head, path)
     try:
         text = raw.decode("utf-8")
+        # An upload's checks: no YAML aliases (they expand), no nesting past the limit, no NUL
+        # or NaN (PostgreSQL takes neither), YAML dates as strings.
         if path.lower().endswith(".json"):
-            document = json.loads(text)
+            document = inputs.parse_json(text)
         else:
-            document = yaml.safe_load(text)
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            document = inputs.parse_yaml(text)
+    except (UnicodeDecodeError, HubError) as exc:
+        said = exc.message if isinstance(exc, HubError) else str(exc)
+        message = said.splitlines()[0][:300] if said else type(exc).__name__
         return InvalidFile(path=path, errors=[{"pointer": "", "message":
                                                f"not valid JSON or YAML: {message}"}])
     found = problems(document)
