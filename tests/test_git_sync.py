@@ -345,7 +345,7 @@ def test_credentials_never_show(hub, alice, server, caplog):
     repo = Repository.create(server.root, "chaos")
     first_commit(repo)
     answers = []
-    made = link(alice, server.url_for("chaos"), deploy_key=True)
+    made = link(alice, "ssh://git@127.0.0.1:9/team/chaos.git", deploy_key=True)
     answers.append(json.dumps(made))
     assert made["credential"] == "deploy_key"
     assert made["deploy_public_key"].startswith("ssh-ed25519 ")
@@ -409,6 +409,36 @@ def test_who_may_link_and_what_urls(hub, alice):
     assert alice.delete(f"{WS}/repository",
                         headers={"X-CSRF-Token": csrf(alice)}).status_code == 204
     assert alice.get(f"{WS}/repository").status_code == 404
+
+
+def test_a_credential_its_url_cannot_use_is_refused(hub, alice):
+    body = {"branch": "main", "paths": PATHS}
+    for url, credential, field, says in (
+            ("https://git.example.com/team/chaos.git", {"deploy_key": True}, "/deploy_key",
+             "a deploy key goes with an ssh:// or git@host:path URL"),
+            ("http://127.0.0.1/team/chaos.git", {"deploy_key": True}, "/deploy_key",
+             "a deploy key goes with an ssh:// or git@host:path URL"),
+            ("ssh://git@git.example.com/team/chaos.git", {"token": TOKEN}, "/token",
+             "an access token goes with an https:// URL"),
+            ("git@git.example.com:team/chaos.git", {"token": TOKEN}, "/token",
+             "an access token goes with an https:// URL")):
+        refused = alice.put(f"{WS}/repository", json={**body, "url": url, **credential},
+                            headers={"X-CSRF-Token": csrf(alice)})
+        assert refused.status_code == 422, (url, refused.get_json())
+        details = refused.get_json()["details"]
+        assert [d["pointer"] for d in details] == [field], details
+        assert says in details[0]["message"] and TOKEN not in refused.get_data(as_text=True)
+    assert alice.get(f"{WS}/repository").status_code == 404  # nothing half-made
+    # A link with a token moved to an ssh URL (the token kept unasked) is refused too; with the
+    # credential changed (or dropped: a changed URL drops it by itself) it is not.
+    link(alice, "https://git.example.com/team/chaos.git", token=TOKEN)
+    moved = alice.put(f"{WS}/repository", json={**body, "token": TOKEN,
+                                                "url": "git@git.example.com:team/chaos.git"},
+                      headers={"X-CSRF-Token": csrf(alice)})
+    assert moved.status_code == 422
+    assert link(alice, "git@git.example.com:team/chaos.git")["credential"] == "none"
+    assert link(alice, "git@git.example.com:team/chaos.git",
+                deploy_key=True)["credential"] == "deploy_key"
 
 
 def test_globs_span_folders_only_with_two_stars():

@@ -167,7 +167,13 @@ def test_a_synced_experiment_is_read_only_on_its_pages(hub, alice, served):
 
 def test_the_deploy_key_shows_its_public_half_only(hub, alice, served):
     server, _ = served
-    made = link_form(alice, server, credential="deploy_key", token="")
+    # With an https:// URL, refused beside the credential's choices: no use for a deploy key.
+    refused = link_form(alice, server, credential="deploy_key", token="")
+    assert refused.status_code == 422
+    assert re.search(r'<legend>Credential</legend>\s*<span class="field-error">a deploy key '
+                     r'goes with an ssh:// or git@host:path URL', text(refused)), text(refused)
+    made = link_form(alice, server, credential="deploy_key", token="",
+                     url="ssh://git@127.0.0.1/team/chaos.git")
     assert made.status_code == 201
     page = text(alice.get(PAGE))
     public = re.search(r'value="(ssh-ed25519 [^"]+)"', page).group(1)

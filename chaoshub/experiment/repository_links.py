@@ -143,6 +143,7 @@ def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
                                       "without spaces"))
     if token and deploy_key:
         found.append(problem("deploy_key", "a token or a deploy key, not both"))
+    found += _unusable_credential(url, token, deploy_key)
     if found:
         raise ValidationFailed("the repository link is not valid", found)
     shown_secret = None
@@ -411,6 +412,22 @@ def _set_credential(row: RepositoryLink, kind: str, secret: str | None = None,
     row.credential = kind
     row.credential_sealed = secret_box.seal(secret, context(row.id, kind)) if secret else None
     row.deploy_public_key = public
+
+
+def _unusable_credential(url: object, token: str | None, deploy_key: bool | None) -> list:
+    """A token on an ssh URL, or a deploy key on an http(s) one, would fail every sync: a
+    problem saying which goes with which."""
+    try:
+        scheme = git_mirror.parse(url).scheme if isinstance(url, str) else ""
+    except ValueError:
+        return []  # the URL's own problem says enough
+    if token and isinstance(token, str) and scheme == "ssh":
+        return [problem("token", "an access token goes with an https:// URL; for an ssh:// "
+                                 "or git@host:path URL, choose a deploy key")]
+    if deploy_key is True and scheme in ("http", "https"):
+        return [problem("deploy_key", "a deploy key goes with an ssh:// or git@host:path "
+                                      "URL; for an https:// URL, send an access token")]
+    return []
 
 
 def _follow(work: ExperimentWrite, session: Session, row: RepositoryLink) -> None:
