@@ -45,7 +45,9 @@ class RepositoryLinkBody(Body):
 class SyncQuery(Query):
     """What a sync does after it: `run=changed` starts hub runs of what changed."""
 
-    run: Literal["changed", ""] = ""
+    run: Literal["changed", ""] = Field("", description="changed: then start hub runs of the "
+                                                  "experiments whose files or declared "
+                                                  "dependencies changed")
 
 
 @repositories_api.get(f"{BASE}/repository")
