@@ -737,3 +737,31 @@ def test_a_cache_folder_goes_with_its_link(hub, alice, tmp_path):
     with hub.app_context():
         assert repository_links.sweep_cache_folders() == 1
     assert not folder(other_worker).exists()
+
+
+def test_a_git_error_keeps_the_lines_that_say_what_failed(sshd, tmp_path):
+    # What ssh itself prints when a host's key is not the one known: a banner, then the cause.
+    known = tmp_path / "known_hosts"
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+                   check=True, capture_output=True)
+    known.write_text(f"[127.0.0.1]:{sshd.port} {other.with_suffix('.pub').read_text()}")
+    said = subprocess.run(["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o",
+                           f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
+                           "-p", str(sshd.port), "git@127.0.0.1", "true"],
+                          capture_output=True, timeout=30).stderr
+    assert b"@@@@@@@@" in said and b"Host key verification failed" in said
+    said += (b"fatal: Could not read from remote repository.\n\nPlease make sure you have the "
+             b"correct access rights\nand the repository exists.\n")
+    access = git_mirror.Access(url="ssh://git@127.0.0.1/x.git", token=TOKEN)
+    message = git_mirror.failure(access, "fetch", said, 128)
+    assert len(message) <= git_mirror.ERROR_MAX
+    assert message.startswith("git fetch failed: ") and "@@@" not in message
+    assert "Host key verification failed" in message
+    assert "Could not read from remote repository" in message
+    # However much comes before, the last lines stay; a secret is never cut into view.
+    noise = b"".join(b"remote: counting %d\n" % i for i in range(200))
+    message = git_mirror.failure(access, "fetch", noise + b"remote: " + TOKEN.encode() * 40
+                                 + b"\nremote: Repository not found.\nfatal: the end\n", 128)
+    assert len(message) <= git_mirror.ERROR_MAX and TOKEN[:8] not in message
+    assert message.endswith("remote: Repository not found.; fatal: the end"), message

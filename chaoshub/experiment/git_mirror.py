@@ -492,9 +492,7 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
         if done.returncode != 0:
             if ssh and access.host_keys and b"Host key verification failed" in done.stderr:
                 raise GitError(_changed_host_key(access, target))
-            said = "; ".join(line.strip() for line in done.stderr.decode(
-                "utf-8", "replace").splitlines() if line.strip())
-            raise GitError(clean(access, f"git {args[0]} failed: {said or done.returncode}"))
+            raise GitError(failure(access, args[0], done.stderr, done.returncode))
         if ssh:
             access.seen_host_keys = _known_keys(Path(home) / "known_hosts")
         return done.stdout
@@ -531,11 +529,45 @@ def _run(command: list[str], cwd: Path | None, env: dict[str, str], timeout: flo
 
 def clean(access: Access, message: str) -> str:
     """`message` without the access's secrets or any URL user information."""
+    return _redacted(access, message)[:ERROR_MAX]
+
+
+def _redacted(access: Access, message: str) -> str:
     for secret in access.secrets:
         if secret:
             message = message.replace(secret, "***")
-    message = shown_url(message)
-    return message[:ERROR_MAX]
+    return shown_url(message)
+
+
+# What git and ssh print around the cause of a failure, saying nothing of it (ssh's banner
+# about a changed host key, the paths of files in git's private home, the usual advice).
+BOILERPLATE = ("Warning: Permanently added", "IT IS POSSIBLE THAT SOMEONE",
+               "Someone could be eavesdropping", "It is also possible that a host key",
+               "The fingerprint for the", "SHA256:", "Please contact your system administrator",
+               "Add correct host key in", "Offending ", "Please make sure you have the correct",
+               "and the repository exists", "hint:")
+
+
+def failure(access: Access, command: str, stderr: bytes, returncode: int) -> str:
+    """What a failed git command says, in ERROR_MAX characters: the lines that say what
+    failed (banners and advice left out; the last ones when too many), without secrets."""
+    lines = []
+    for raw in stderr.decode("utf-8", "replace").splitlines():
+        line = raw.strip().strip("@").strip()
+        if line and not line.startswith(BOILERPLATE):
+            # Secrets out before any cut: a cut must never leave part of one in view.
+            lines.append(_redacted(access, line))
+    head = f"git {command} failed: "
+    budget = ERROR_MAX - len(head)
+    kept: list[str] = []
+    for line in reversed(lines):
+        if len("; ".join([line, *kept])) > budget - 3:  # room for "…; "
+            if not kept:
+                kept = [line[:budget - 4] + "…"]
+            break
+        kept.insert(0, line)
+    said = ("…; " if len(kept) < len(lines) else "") + "; ".join(kept)
+    return (head + (said or str(returncode)))[:ERROR_MAX]
 
 
 def _base_env(home: str) -> dict[str, str]:
