@@ -16,8 +16,11 @@ from urllib.parse import urlencode
 
 import pytest
 import yaml
+from sqlalchemy import select
 
+from chaoshub.core.db import transaction
 from chaoshub.experiment import git_mirror, git_sync
+from chaoshub.experiment.models import Run
 from tests.conftest import csrf, post_json, signed_up_client
 from tests.experiment_data import make_token
 from tests.git_server import Repository, git
@@ -283,3 +286,36 @@ def test_files_that_expand_nest_or_hold_what_json_cannot_are_reported(hub, alice
     assert set(invalid) == {"chaos/laughs.yaml", "chaos/deep.json", "chaos/nul.json",
                             "chaos/nan.json"}, invalid
     assert "aliases" in invalid["chaos/laughs.yaml"]
+
+
+def test_runs_asked_of_a_waiting_sync_start_as_the_one_who_asked(hub, tmp_path):
+    from chaoshub.dashboard import service as dashboard
+    from tests.test_invitations import claim_for
+
+    olga, mike = (signed_up_client(hub, name) for name in ("olga", "mike"))
+    with hub.app_context():
+        dashboard.create_org(claim_for("olga"), "team")
+        dashboard.create_workspace(claim_for("olga"), "team", "alpha", "private")
+        dashboard.add_member(claim_for("olga"), "team", "mike", "member")
+    place = "/api/v1/orgs/team/workspaces/alpha"
+    repo = Repository.create(tmp_path / "local", "chaos")
+    head = repo.commit({"chaos/a.json": experiment_json("A")}, "A")
+    repo.push()
+    made = olga.put(f"{place}/repository", json={"url": repo.file_url, "paths": ["chaos/*.json"]},
+                    headers={"X-CSRF-Token": csrf(olga)}).get_json()
+    # Mike asks for a sync, no runs; before a worker takes it, a push webhook asks to run what
+    # changed: the runs are the webhook's (as the link's maker), never started in Mike's name.
+    asked = post_json(mike, f"{place}/sync", None).get_json()
+    body = json.dumps({"ref": "refs/heads/main", "after": head}).encode()
+    hooked = hub.test_client().post(made["webhook_path"] + "?run=changed", data=body, headers={
+        "X-GitHub-Event": "push", "X-GitHub-Delivery": "p-1", "Content-Type": "application/json",
+        "X-Hub-Signature-256": "sha256=" + hmac.new(made["webhook_secret"].encode(), body,
+                                                    hashlib.sha256).hexdigest()})
+    assert hooked.get_json()["id"] == asked["id"]
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    done = mike.get(f"/api/v1/syncs/{asked['id']}").get_json()
+    assert done["status"] == "succeeded" and len(done["result"]["runs"]) == 1, done
+    assert done["requested_by_name"] == "olga"
+    with hub.app_context(), transaction("experiment") as session:
+        assert [r.created_by_name for r in session.scalars(select(Run))] == ["olga"]

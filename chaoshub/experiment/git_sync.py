@@ -329,7 +329,11 @@ def _queue(link: RepositoryLink, trigger: str, user_id: str, user_name: str,
                 .order_by(GitSync.created_at).limit(1))
             if waiting is not None:
                 if run_changed and not waiting.run_changed:
-                    waiting.run_changed = True
+                    # The runs are this caller's to ask: the sync now acts as them (never
+                    # starting runs in the name of one who asked for none).
+                    waiting.run_changed, waiting.trigger = True, trigger
+                    waiting.requested_by = user_id
+                    waiting.requested_by_name = journals.text(user_name, 500)
                 return waiting.id
             row = GitSync(id=new_id(), workspace_id=link.workspace_id, org_id=link.org_id,
                           link_id=link.id, status="queued", trigger=trigger,
