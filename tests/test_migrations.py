@@ -121,6 +121,19 @@ def test_experiments_from_git_keep_every_version_tag_and_contribution(tmp_path,
         found = {name: connection.execute(text(f"SELECT count(*) FROM {name}")).scalar()
                  for name in counted}
         removed = connection.execute(text("SELECT removed_upstream FROM experiments")).scalar()
-    app.extensions["chaoshub.databases"]["experiment"].engine.dispose()
     assert found == dict.fromkeys(counted, 1)
     assert removed in (0, False)
+    # And back: dropping the columns copies nothing that cascades either.
+    from alembic import command
+
+    config = migrate.alembic_config("experiment")
+    with app.app_context(), database("experiment").engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "experiment_0016")
+    with app.app_context(), database("experiment").engine.connect() as connection:
+        found = {name: connection.execute(text(f"SELECT count(*) FROM {name}")).scalar()
+                 for name in counted}
+        columns = {row[1] for row in connection.execute(text("PRAGMA table_info(experiments)"))}
+    app.extensions["chaoshub.databases"]["experiment"].engine.dispose()
+    assert found == dict.fromkeys(counted, 1)
+    assert "source_path" not in columns and "removed_upstream" not in columns

@@ -85,10 +85,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('experiment_versions', schema=None) as batch_op:
+    # As in upgrade: never a copy of either table, whose old one's drop would delete every row
+    # that cascades from it on SQLite. Its ALTER TABLE ... DROP COLUMN (3.35) needs none, once
+    # the columns' indexes are gone.
+    with op.batch_alter_table('experiment_versions', schema=None,
+                              recreate='never') as batch_op:
         batch_op.drop_column('commit_author')
         batch_op.drop_column('commit_sha')
-    with op.batch_alter_table('experiments', schema=None) as batch_op:
+    with op.batch_alter_table('experiments', schema=None, recreate='never') as batch_op:
         batch_op.drop_index('ix_experiments_source')
         batch_op.drop_index(batch_op.f('ix_experiments_source_link_id'))
         batch_op.drop_column('depends_on')
