@@ -133,6 +133,9 @@ DEFAULTS: dict[str, Any] = {
     # The most bytes one fetch may write (its pack): a repository larger stops the sync.
     "GIT_FETCH_MAX_BYTES": 1024 * 1024 * 1024,
     "GIT_SYNC_POLL_SECONDS": 1.0,
+    # How long a sync's worker holds it without renewing (it renews while it works); past it,
+    # another worker takes the sync again.
+    "GIT_SYNC_LEASE_SECONDS": 600,
     # Mail (address verification, password reset, notifications): off while SMTP_HOST is
     # empty. SMTP_SECURITY is starttls (port 587), ssl (implicit TLS, port 465) or none;
     # SMTP_PASSWORD is a secret, never logged. Messages wait in the sending service's mail
@@ -159,6 +162,7 @@ INT_SETTINGS = ("CACHE_TTL", "CACHE_LOCAL_SECONDS", "CACHE_LOCAL_ITEMS", "CLAIM_
                 "GIT_FETCH_MAX_BYTES",
                 "TOKEN_DEFAULT_DAYS", "TOKEN_MAX_DAYS", "SIGNUP_LIMIT_PER_HOUR",
                 "RUN_MAX_SECONDS", "RUN_GRACE_SECONDS", "RUN_LEASE_SECONDS",
+                "GIT_SYNC_LEASE_SECONDS",
                 "RUN_JOB_TTL_SECONDS", "RUN_STREAMS_PER_PROCESS", "RUN_WAIT_MAX_SECONDS",
                 "SMTP_PORT")
 FLOAT_SETTINGS = ("SERVICE_TIMEOUT", "EVENTS_POLL_SECONDS", "OAUTH_TIMEOUT_SECONDS",

@@ -67,7 +67,9 @@ from chaoshub.experiment.writes import ExperimentWrite, record_activity
 SERVICE = "experiment"
 EXTENSION = "chaoshub.git_sync"
 SWEEP_SECONDS = 3600  # how often a worker removes the cache folders of links gone or changed
-LEASE_SECONDS = 600  # a sync's worker holds it this long; past it, another takes it again
+# A sync's worker holds it GIT_SYNC_LEASE_SECONDS without renewing, and renews it this many
+# times in each lease while it works; past the lease, another worker takes the sync again.
+RENEWALS_PER_LEASE = 4
 MAX_FILES = 1000  # experiment files one sync reads at most
 MAX_DEPENDS = 50  # globs one experiment's depends_on holds
 LISTING = "git syncs"
@@ -358,18 +360,83 @@ def run_due(limit: int = 10) -> int:
     """Do the syncs that wait (a worker's round), `limit` at most; how many were done."""
     done = 0
     while done < limit:
-        sync_id = _claim_next()
+        worker = new_id()  # this taking's token: the lease is its while it renews it
+        sync_id = _claim_next(worker)
         if sync_id is None:
             break
-        perform(sync_id)
+        perform(sync_id, worker)
         done += 1
     return done
 
 
-def _claim_next() -> str | None:
+class LeaseLost(Exception):
+    """The sync's lease ran out and another worker took it: this one writes nothing more."""
+
+
+class _Lease:
+    """Renews a worker's lease on a sync from a thread of its own while the sync works (git
+    commands may each take minutes), and says when it was lost."""
+
+    def __init__(self, sync_id: str, worker: str):
+        self.sync_id, self.worker = sync_id, worker
+        self.seconds = int(current_app.config["GIT_SYNC_LEASE_SECONDS"])
+        self.lost = threading.Event()
+        self._stopped = threading.Event()
+        self._app = current_app._get_current_object()
+        self._thread = threading.Thread(target=self._renew_until_stopped, daemon=True,
+                                        name=f"chaoshub-git-sync-lease-{sync_id[:8]}")
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _renew_until_stopped(self) -> None:
+        every = max(0.05, self.seconds / RENEWALS_PER_LEASE)
+        with self._app.app_context():
+            while not self._stopped.wait(every):
+                try:
+                    if not renew(self.sync_id, self.worker, self.seconds):
+                        self.lost.set()
+                        return
+                except Exception as exc:  # the database away a moment: the next try renews
+                    log.warning("sync %s: its lease was not renewed: %s", self.sync_id,
+                                str(exc).splitlines()[0][:200] if str(exc) else
+                                type(exc).__name__)
+
+    def check(self) -> None:
+        """Raise LeaseLost when another worker took the sync."""
+        if self.lost.is_set():
+            raise LeaseLost(self.sync_id)
+
+
+def renew(sync_id: str, worker: str, seconds: int) -> bool:
+    """Extend `worker`'s lease on the running sync; False when it is no longer its."""
+    with transaction(SERVICE) as session:
+        return bool(session.execute(update(GitSync).where(
+            GitSync.id == sync_id, GitSync.status == "running", GitSync.worker == worker)
+            .values(lease_until=utcnow() + timedelta(seconds=seconds))).rowcount)
+
+
+def _holding(session, sync_id: str, worker: str) -> GitSync:
+    """The sync's row, locked, when `worker` still holds its lease; LeaseLost when not. (Take
+    the link's lock first: a worker's claim takes it before the sync's row.)"""
+    row = session.scalar(select(GitSync).where(
+        GitSync.id == sync_id, GitSync.status == "running", GitSync.worker == worker)
+        .with_for_update())
+    if row is None:
+        raise LeaseLost(sync_id)
+    return row
+
+
+def _claim_next(worker: str) -> str | None:
     """Take the oldest waiting sync whose workspace has none running (or whose worker's lease
-    ran out), for this worker."""
+    ran out), for `worker` (a token of this taking)."""
     now = utcnow()
+    lease = int(current_app.config["GIT_SYNC_LEASE_SECONDS"])
     with transaction(SERVICE) as session:
         candidates = list(session.execute(select(GitSync.id, GitSync.link_id).where(or_(
             GitSync.status == "queued",
@@ -391,22 +458,29 @@ def _claim_next() -> str | None:
             taken = session.execute(update(GitSync).where(
                 GitSync.id == sync_id, or_(GitSync.status == "queued", and_(
                     GitSync.status == "running", GitSync.lease_until < now))).values(
-                status="running", started_at=now,
-                lease_until=now + timedelta(seconds=LEASE_SECONDS))).rowcount
+                status="running", started_at=now, worker=worker,
+                attempts=GitSync.attempts + 1,
+                lease_until=now + timedelta(seconds=lease))).rowcount
             if taken:
                 return sync_id
     return None
 
 
 def _end(session, sync_id: str, status: str, error: str = "",
-         result: dict[str, Any] | None = None) -> None:
+         result: dict[str, Any] | None = None, worker: str | None = None) -> bool:
+    """End the sync (with `worker`: only while that worker holds it); False when it did not."""
     values: dict[str, Any] = {"result": result} if result is not None else {}
-    session.execute(update(GitSync).where(GitSync.id == sync_id).values(
-        status=status, error=error[:2000], lease_until=None, finished_at=utcnow(), **values))
+    where = [GitSync.id == sync_id]
+    if worker is not None:
+        where += [GitSync.status == "running", GitSync.worker == worker]
+    return bool(session.execute(update(GitSync).where(*where).values(
+        status=status, error=error[:2000], lease_until=None, finished_at=utcnow(),
+        **values)).rowcount)
 
 
-def perform(sync_id: str) -> str:
-    """Do one sync taken by this worker; its final status."""
+def perform(sync_id: str, worker: str) -> str:
+    """Do one sync taken by `worker` (the token of its taking); its final status ("lost"
+    when another worker took it meanwhile: then this one wrote nothing)."""
     with transaction(SERVICE) as session:
         sync = session.get(GitSync, sync_id)
         link = session.get(RepositoryLink, sync.link_id) if sync else None
@@ -414,26 +488,33 @@ def perform(sync_id: str) -> str:
     if sync is None:
         return ""
     if link is None:
-        return _fail(sync, "the repository was unlinked")
+        return _fail(sync, worker, "the repository was unlinked")
     try:
         access = repository_links.access_of(link)
     except SecretUnreadable:
-        return _fail(sync, "the repository's credential no longer opens (RUN_SECRETS_KEY "
-                           "changed?): set it again")
+        return _fail(sync, worker, "the repository's credential no longer opens "
+                                   "(RUN_SECRETS_KEY changed?): set it again")
     try:
-        return _sync(sync, link, access)
+        with _Lease(sync.id, worker) as lease:
+            return _sync(sync, link, access, lease)
+    except LeaseLost:
+        log.warning("sync %s: no longer this worker's (its lease ran out): another does it",
+                    sync.id)
+        return "lost"
     except git_mirror.GitError as exc:
-        return _fail(sync, git_mirror.clean(access, str(exc)))
+        return _fail(sync, worker, git_mirror.clean(access, str(exc)))
     except HubError as exc:
-        return _fail(sync, git_mirror.clean(access, exc.message))
+        return _fail(sync, worker, git_mirror.clean(access, exc.message))
     except Exception:  # a database away, a bug: the sync says it failed, the worker goes on
         log.exception("sync %s: failed", sync.id)
-        return _fail(sync, "the sync failed on the hub's side; try again")
+        return _fail(sync, worker, "the sync failed on the hub's side; try again")
 
 
-def _fail(sync: GitSync, error: str) -> str:
+def _fail(sync: GitSync, worker: str, error: str) -> str:
     with ExperimentWrite.open(SERVICE, sync.requested_by) as work:
-        _end(work.session, sync.id, "failed", error)
+        if not _end(work.session, sync.id, "failed", error, worker=worker):
+            log.warning("sync %s: no longer this worker's: its failure is not kept", sync.id)
+            return "lost"
         work.feed(sync.org_id, "repository.sync_failed",
                   f"A sync of {sync.requested_by_name or 'the repository'} failed: {error}",
                   sync.workspace_id, "members",
@@ -451,7 +532,8 @@ class _File:
                                                                   commit)
 
 
-def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str:
+def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access, lease: _Lease
+          ) -> str:
     _actor_grant(sync, "write")
     refused = link.url.lower().startswith("file:") and repository_links.url_problem(link.url)
     if refused:
@@ -481,6 +563,7 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
     for path in wanted:
         if path not in changed:
             continue
+        lease.check()
         found = _unreadable(entries[path]) or _read(folder, access, head, path, max_bytes)
         if isinstance(found, InvalidFile):
             result["invalid"].append(found)
@@ -493,10 +576,12 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
     head_commit = git_mirror.commit_info(folder, access, head)
     to_run: dict[str, tuple[str, str]] = {}  # experiment id -> (path, reason)
     commits: dict[str, git_mirror.CommitInfo] = {}  # a changed path -> its last commit
+    lease.check()
     with ExperimentWrite.open(SERVICE, sync.requested_by) as work:
         session = work.session
         held = session.scalar(select(RepositoryLink).where(RepositoryLink.id == link.id)
                               .with_for_update())
+        _holding(session, sync.id, lease.worker)  # a worker that lost the sync writes nothing
         if held is None or (held.url, held.branch, held.paths) != (link.url, link.branch,
                                                                    link.paths):
             raise HubError("the repository link changed during the sync: sync again")
@@ -564,7 +649,9 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access) -> str
     if to_run and sync.run_changed:
         result["runs"] = _start_runs(sync, to_run)
     with transaction(SERVICE) as session:
-        _end(session, sync.id, "succeeded", result=_stored(result, commit))
+        if not _end(session, sync.id, "succeeded", result=_stored(result, commit),
+                    worker=lease.worker):
+            raise LeaseLost(sync.id)
     log.info("sync %s: %s..%s: %s", sync.id, (old or "")[:12], head[:12], summary)
     return "succeeded"
 

@@ -1,0 +1,117 @@
+"""Syncs against workers that stop or stall: a sync's lease renewed while it works, a worker
+that lost it writing nothing, syncs taken too often failed, and the runs a sync asked for
+started once each, even when its worker stopped before starting them."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from chaoshub.core.db import transaction
+from chaoshub.core.models import utcnow
+from chaoshub.experiment import git_mirror, git_sync
+from chaoshub.experiment.models import Experiment, GitSync
+from tests.conftest import post_json, signed_up_client
+from tests.git_server import Repository
+from tests.test_git_sync import WS, experiment_json, link
+
+
+@pytest.fixture
+def hub(app, tmp_path):
+    # The repositories are local (file://).
+    app.config.update(ALLOW_PRIVATE_TARGETS=True, GIT_ALLOW_FILE_URLS=True,
+                      GIT_CACHE_DIR=str(tmp_path / "git-cache"))
+    return app
+
+
+@pytest.fixture
+def alice(hub):
+    return signed_up_client(hub, "alice")
+
+
+def linked(alice, tmp_path, files: dict[str, str]) -> Repository:
+    repo = Repository.create(tmp_path / "local", "chaos")
+    repo.commit(files, "Add experiments")
+    repo.push()
+    link(alice, repo.file_url)
+    return repo
+
+
+def ask(alice, run: str = "") -> str:
+    asked = post_json(alice, f"{WS}/sync" + (f"?run={run}" if run else ""), None)
+    assert asked.status_code == 202, asked.get_json()
+    return asked.get_json()["id"]
+
+
+def row_of(hub, sync_id: str) -> GitSync:
+    with hub.app_context(), transaction("experiment") as session:
+        row = session.get(GitSync, sync_id)
+        session.expunge(row)
+    return row
+
+
+def lease_ends(hub, sync_id: str) -> None:
+    """The worker's lease runs out (as when it stopped, or stalled past it)."""
+    with hub.app_context(), transaction("experiment") as session:
+        session.execute(update(GitSync).where(GitSync.id == sync_id).values(
+            lease_until=utcnow() - timedelta(seconds=1)))
+
+
+def synced_titles(hub) -> list[str]:
+    with hub.app_context(), transaction("experiment") as session:
+        return sorted(session.scalars(select(Experiment.title).where(
+            Experiment.source_path.is_not(None))))
+
+
+def test_a_long_sync_renews_its_lease_and_keeps_it(hub, alice, tmp_path, monkeypatch):
+    linked(alice, tmp_path, {"chaos/a.json": experiment_json("A")})
+    hub.config["GIT_SYNC_LEASE_SECONDS"] = 1
+    sync_id = ask(alice)
+    seen = {}
+    tree = git_mirror.tree
+
+    def slow_tree(*args, **kwargs):
+        # The sync works past its first lease: the lease moves on, and no other worker takes
+        # the sync meanwhile.
+        first = row_of(hub, sync_id).lease_until
+        deadline = time.monotonic() + 30
+        while row_of(hub, sync_id).lease_until <= first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen["renewed"] = row_of(hub, sync_id).lease_until > first
+        seen["taken"] = git_sync._claim_next("another")
+        return tree(*args, **kwargs)
+
+    monkeypatch.setattr(git_mirror, "tree", slow_tree)
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    assert seen == {"renewed": True, "taken": None}
+    done = row_of(hub, sync_id)
+    assert done.status == "succeeded" and done.lease_until is None
+    assert synced_titles(hub) == ["A"]
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing(hub, alice, tmp_path):
+    linked(alice, tmp_path, {"chaos/a.json": experiment_json("A")})
+    sync_id = ask(alice)
+    with hub.app_context():
+        assert git_sync._claim_next("first") == sync_id
+    lease_ends(hub, sync_id)
+    with hub.app_context():
+        assert git_sync._claim_next("second") == sync_id
+        # The first worker comes back: the sync is no longer its, it writes nothing.
+        assert git_sync.perform(sync_id, "first") == "lost"
+    row = row_of(hub, sync_id)
+    assert (row.status, row.worker, row.to_commit, row.result) == ("running", "second", None,
+                                                                    None)
+    assert synced_titles(hub) == []
+    with hub.app_context():
+        assert git_sync.perform(sync_id, "second") == "succeeded"
+    assert row_of(hub, sync_id).status == "succeeded"
+    assert synced_titles(hub) == ["A"]
+    with hub.app_context():
+        # Nor may it fail a sync that is another's (or ended).
+        assert git_sync.perform(sync_id, "first") == "lost"
+    assert row_of(hub, sync_id).status == "succeeded"
