@@ -61,8 +61,15 @@ class Filler:
         """Take all the space left; the bytes taken."""
         with open(self.path, "ab", buffering=0) as out:  # unbuffered: no write left to fail
             free = os.statvfs(self.path).f_bavail * os.statvfs(self.path).f_frsize
-            if free:
-                os.posix_fallocate(out.fileno(), out.tell(), free)
+            while free:
+                # The file's own extent blocks come out of the same free space: asking for all
+                # of it can fail, so ask for less until it fits.
+                try:
+                    os.posix_fallocate(out.fileno(), out.seek(0, os.SEEK_END), free)
+                    break
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+                    free //= 2
             try:  # whatever fallocate's rounding left
                 while out.write(b"\0" * 4096):
                     pass
