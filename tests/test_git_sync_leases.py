@@ -115,3 +115,49 @@ def test_a_worker_that_lost_its_lease_writes_nothing(hub, alice, tmp_path):
         # Nor may it fail a sync that is another's (or ended).
         assert git_sync.perform(sync_id, "first") == "lost"
     assert row_of(hub, sync_id).status == "succeeded"
+
+
+def test_a_sync_taken_too_often_without_ending_fails(hub, alice, tmp_path):
+    linked(alice, tmp_path, {"chaos/a.json": experiment_json("A")})
+    sync_id = ask(alice)
+    with hub.app_context():
+        for attempt in range(git_sync.MAX_ATTEMPTS):
+            # Each worker stops before ending it.
+            assert git_sync._claim_next(f"worker-{attempt}") == sync_id
+            lease_ends(hub, sync_id)
+        assert git_sync._claim_next("one-more") is None
+    row = row_of(hub, sync_id)
+    assert (row.status, row.attempts, row.lease_until) == ("failed", git_sync.MAX_ATTEMPTS,
+                                                           None)
+    assert f"taken {git_sync.MAX_ATTEMPTS} times and never ended" in row.error
+    shown = alice.get(f"/api/v1/syncs/{sync_id}").get_json()
+    assert shown["status"] == "failed" and shown["error"] == row.error
+    # The workspace syncs again.
+    with hub.app_context():
+        assert git_sync.run_due() == 0
+    done_id = ask(alice)
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    assert row_of(hub, done_id).status == "succeeded"
+
+
+def test_a_sync_whose_failure_cannot_be_announced_still_fails(hub, alice, tmp_path,
+                                                             monkeypatch):
+    from chaoshub.experiment.writes import ExperimentWrite
+
+    linked(alice, tmp_path, {"chaos/a.json": experiment_json("A")})
+    sync_id = ask(alice)
+
+    def unreachable(*args, **kwargs):
+        raise git_mirror.GitError("git fetch failed: the host is away")
+
+    def broken_feed(*args, **kwargs):
+        raise RuntimeError("the feed's outbox is away")
+
+    monkeypatch.setattr(git_mirror, "fetch", unreachable)
+    monkeypatch.setattr(ExperimentWrite, "feed", broken_feed)
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    row = row_of(hub, sync_id)
+    assert (row.status, row.error, row.lease_until) == (
+        "failed", "git fetch failed: the host is away", None)

@@ -70,6 +70,11 @@ SWEEP_SECONDS = 3600  # how often a worker removes the cache folders of links go
 # A sync's worker holds it GIT_SYNC_LEASE_SECONDS without renewing, and renews it this many
 # times in each lease while it works; past the lease, another worker takes the sync again.
 RENEWALS_PER_LEASE = 4
+# A sync taken this many times without ending (its worker stopped, or failed even to record
+# its failure, each time) is failed when its lease runs out again, never taken once more.
+MAX_ATTEMPTS = 3
+GAVE_UP = (f"the sync was taken {MAX_ATTEMPTS} times and never ended (its worker stopped or "
+           "failed each time): see the workers' logs, then sync again")
 MAX_FILES = 1000  # experiment files one sync reads at most
 MAX_DEPENDS = 50  # globs one experiment's depends_on holds
 LISTING = "git syncs"
@@ -455,7 +460,11 @@ def _claim_next(worker: str) -> str | None:
                 GitSync.status == "running", GitSync.lease_until >= now).limit(1))
             if busy is not None:
                 continue
-            taken = session.execute(update(GitSync).where(
+            worn = session.execute(update(GitSync).where(
+                GitSync.id == sync_id, GitSync.status == "running", GitSync.lease_until < now,
+                GitSync.attempts >= MAX_ATTEMPTS).values(
+                status="failed", error=GAVE_UP, lease_until=None, finished_at=now)).rowcount
+            taken = 0 if worn else session.execute(update(GitSync).where(
                 GitSync.id == sync_id, or_(GitSync.status == "queued", and_(
                     GitSync.status == "running", GitSync.lease_until < now))).values(
                 status="running", started_at=now, worker=worker,
@@ -463,6 +472,9 @@ def _claim_next(worker: str) -> str | None:
                 lease_until=now + timedelta(seconds=lease))).rowcount
             if taken:
                 return sync_id
+        if worn:
+            log.warning("sync %s: failed: %s", sync_id, GAVE_UP)
+            _announce_failure(sync_id, GAVE_UP)
     return None
 
 
@@ -511,16 +523,46 @@ def perform(sync_id: str, worker: str) -> str:
 
 
 def _fail(sync: GitSync, worker: str, error: str) -> str:
-    with ExperimentWrite.open(SERVICE, sync.requested_by) as work:
-        if not _end(work.session, sync.id, "failed", error, worker=worker):
-            log.warning("sync %s: no longer this worker's: its failure is not kept", sync.id)
-            return "lost"
-        work.feed(sync.org_id, "repository.sync_failed",
-                  f"A sync of {sync.requested_by_name or 'the repository'} failed: {error}",
-                  sync.workspace_id, "members",
-                  audited={"sync_id": sync.id, "error": error, "trigger": sync.trigger})
+    """End the sync as failed with `error` and say so in the feed; when that cannot be
+    written, end it alone (a sync left running would be taken again at each lease end)."""
+    try:
+        with ExperimentWrite.open(SERVICE, sync.requested_by) as work:
+            if not _end(work.session, sync.id, "failed", error, worker=worker):
+                log.warning("sync %s: no longer this worker's: its failure is not kept",
+                            sync.id)
+                return "lost"
+            _feed_failure(work, sync, error)
+    except Exception:
+        log.exception("sync %s: its failure and feed entry were not written; ending it alone",
+                      sync.id)
+        try:
+            with transaction(SERVICE) as session:
+                if not _end(session, sync.id, "failed", error, worker=worker):
+                    return "lost"
+        except Exception:  # the database away: taken again at its lease end, MAX_ATTEMPTS
+            log.exception("sync %s: its failure was not written", sync.id)
+            return "failed"
     log.warning("sync %s: failed: %s", sync.id, error)
     return "failed"
+
+
+def _feed_failure(work: ExperimentWrite, sync: GitSync, error: str) -> None:
+    work.feed(sync.org_id, "repository.sync_failed",
+              f"A sync of {sync.requested_by_name or 'the repository'} failed: {error}",
+              sync.workspace_id, "members",
+              audited={"sync_id": sync.id, "error": error, "trigger": sync.trigger})
+
+
+def _announce_failure(sync_id: str, error: str) -> None:
+    """The feed entry of a sync failed already, when it can be written (a log line if not)."""
+    try:
+        with transaction(SERVICE) as session:
+            sync = session.get(GitSync, sync_id)
+            session.expunge(sync)
+        with ExperimentWrite.open(SERVICE, sync.requested_by) as work:
+            _feed_failure(work, sync, error)
+    except Exception:
+        log.exception("sync %s: the feed entry of its failure was not written", sync_id)
 
 
 class _File:
