@@ -14,6 +14,7 @@ from chaoshub.auth import mail_links
 from chaoshub.auth import service as auth_service
 from chaoshub.auth.models import SignInSession
 from chaoshub.auth.schemas import ProviderProfile
+from chaoshub.core import mail
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Forbidden
 from chaoshub.core.models import utcnow
@@ -310,3 +311,45 @@ def test_tokens_still_cannot_change_either(app, inbox):
             auth_service.set_password(claim, NEW_PASSWORD, current_password=PASSWORD)
     assert sign_in(app.test_client(), "alice", NEW_PASSWORD).status_code == 401
     assert address_of(alice)["email"] is None and inbox.messages == []
+
+
+
+def test_linking_an_identity_needs_a_recent_sign_in_and_the_address_is_told(app, inbox):
+    # A linked identity signs in whatever the password becomes: a session someone else holds
+    # (a browser left signed in) must not add theirs.
+    verified(app, inbox, "lena", "lena@example.com")
+    browser = app.test_client()
+    assert sign_in(browser, "lena").status_code == 303
+    token = browser.get_cookie(SESSION_COOKIE).value
+    profile = ProviderProfile(provider="github", subject="gh-mallory", username_hint="mallory",
+                              email="mallory@example.com", email_verified=True)
+
+    def sessions_begun(minutes_ago: int) -> None:
+        with transaction("auth") as session:
+            session.execute(update(SignInSession).values(
+                created_at=utcnow() - timedelta(minutes=minutes_ago)))
+
+    sent = len(inbox.messages)
+    with app.test_request_context():
+        claim = auth_service.resolve_credentials(session_token=token)
+        sessions_begun(11)
+        with pytest.raises(Forbidden, match="recent sign-in"):
+            auth_service.link_identity(claim, profile, session_token=token)
+        with pytest.raises(Forbidden, match="recent sign-in"):
+            auth_service.link_identity(claim, profile)  # no session named: none recent
+        assert auth_service.list_identities(claim) == []
+        sessions_begun(9)
+        linked = auth_service.link_identity(claim, profile, session_token=token,
+                                            client_ip="198.51.100.7",
+                                            base_url="https://hub.example.com",
+                                            provider_label="GitHub")
+        assert linked.provider == "github"
+        assert [i.provider for i in auth_service.list_identities(claim)] == ["github"]
+        assert mail.deliver_all()
+    assert len(inbox.messages) == sent + 1
+    told = inbox.messages[-1]
+    assert told["To"] == "lena@example.com"
+    assert told["Subject"] == "A sign-in was linked to your ChaosHub account"
+    for text in bodies(told):
+        assert "A GitHub account was linked" in text and "198.51.100.7" in text
+        assert "mallory" not in text and "https://hub.example.com/settings" in text

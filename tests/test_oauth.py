@@ -6,15 +6,17 @@ redirects to the provider's sign-in form and back.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from chaoshub import create_app
-from chaoshub.auth.models import Account, Identity
+from chaoshub.auth.models import Account, Identity, SignInSession
 from chaoshub.core.db import transaction
+from chaoshub.core.models import utcnow
 from tests.conftest import PASSWORD
 from tests.providers import OAuthStandIn, OIDCProvider, ServedApp, complete_sign_in
 
@@ -284,6 +286,20 @@ def test_link_a_second_identity_then_unlink_all_but_the_last(hub_factory, corp, 
     last = session.post(f"{hub}/settings/identities/{ids['corp']}/unlink", data=csrf,
                         allow_redirects=False)
     assert last.status_code == 409 and "last way to sign in" in last.text
+    assert set(_identity_ids(app)) == {"corp"}
+
+
+def test_a_session_begun_long_ago_signs_in_again_before_linking(hub_factory, corp, github):
+    app, hub = hub_factory(corp, github)
+    session = browser(hub)
+    complete_sign_in(session, f"{hub}/auth/login/corp", "u-8008")
+    with app.app_context(), transaction("auth") as db:
+        db.execute(update(SignInSession).values(created_at=utcnow() - timedelta(minutes=30)))
+    refused = session.post(f"{hub}/auth/link/github", allow_redirects=False,
+                           data={"csrf_token": session.cookies["chaoshub_csrf"]})
+    # Told here, not after the trip to the provider; and never sent there.
+    assert refused.status_code == 403 and "Location" not in refused.headers
+    assert "recent sign-in" in refused.text and 'data-testid="sign-in-again"' in refused.text
     assert set(_identity_ids(app)) == {"corp"}
 
 

@@ -136,7 +136,10 @@ def provider_login(provider: str):
 def provider_link(provider: str):
     """Send a signed-in person to a provider to link that identity to their account."""
     _known(provider)
-    _claim_or_401()
+    claim = _claim_or_401()
+    if not service.session_is_recent(claim, request.cookies.get(SESSION_COOKIE)):
+        # Said before the trip to the provider, which would end in the same refusal.
+        return _settings(claim, message=service.SIGN_IN_AGAIN, status=403, sign_in_again=True)
     session[INTENT] = {"link": True, "next": "/settings"}
     return oauth.start(provider, _callback_url(provider))
 
@@ -157,7 +160,10 @@ def provider_callback(provider: str):
     try:
         profile = oauth.finish(provider)
         if intent.get("link"):
-            service.link_identity(_claim_or_401(), profile)
+            service.link_identity(_claim_or_401(), profile,
+                                  session_token=request.cookies.get(SESSION_COOKIE),
+                                  client_ip=request.remote_addr or "",
+                                  base_url=external_url(""), provider_label=label)
             return redirect("/settings?linked=" + provider, code=303)
         grant = service.sign_in_with_identity(profile, request.remote_addr or "")
     except HubError as error:

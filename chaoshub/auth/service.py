@@ -95,7 +95,8 @@ SIGN_IN_AGAIN = ("for your safety, this needs a recent sign-in: sign in again (w
 CHANGE_SUBJECTS = {"password_changed": "Your ChaosHub password was changed",
                    "password_added": "A password was added to your ChaosHub account",
                    "email_changed": "Your ChaosHub email address was changed",
-                   "email_removed": "Your ChaosHub email address was removed"}
+                   "email_removed": "Your ChaosHub email address was removed",
+                   "identity_linked": "A sign-in was linked to your ChaosHub account"}
 
 
 # Accounts ----------------------------------------------------------------------------------
@@ -292,21 +293,40 @@ def list_identities(claim: str) -> list[IdentityView]:
         return [_identity_view(i) for i in rows]
 
 
-def link_identity(claim: str, profile: ProviderProfile) -> IdentityView:
-    """Add a provider identity to the signed-in account (auth's callback only, as above)."""
+def link_identity(claim: str, profile: ProviderProfile, session_token: str | None = None,
+                  client_ip: str = "", base_url: str = "", provider_label: str = ""
+                  ) -> IdentityView:
+    """Add a provider identity to the signed-in account (auth's callback only, as above), for
+    a session that began moments ago; the account's verified address is told."""
     user = _session_only(claim)
     with transaction(SERVICE) as session:
+        account = _account_of(session, user)
         existing = session.scalar(select(Identity).where(
             Identity.provider == profile.provider, Identity.subject == profile.subject))
         if existing is not None:
             if existing.account_id == user.sub:
                 return _identity_view(existing)
             raise Conflict("this identity already belongs to another account")
+        # A linked identity signs in whatever the password or the address become: a session
+        # someone else holds (a browser left signed in) must not add one of theirs.
+        require_recent_sign_in(session, account, session_token)
         identity = Identity(account_id=user.sub, provider=profile.provider,
                             subject=profile.subject, email=profile.email)
         session.add(identity)
         session.flush()
+        if account.email and account.email_verified_at is not None:
+            _tell_old_address(session, account, account.email, "identity_linked", client_ip,
+                              base_url, provider=provider_label or profile.provider)
+        log.info("identity of %s linked to %s", profile.provider, account.id)
         return _identity_view(identity)
+
+
+def require_recent_sign_in(session: Session, account: Account,
+                           session_token: str | None) -> None:
+    """Forbidden, saying to sign in again, unless `session_token`'s session began within
+    RECENT_SIGN_IN."""
+    if not session_token or not _recent(session, account.id, _hash(session_token)):
+        raise Forbidden(SIGN_IN_AGAIN, {"sign_in": "/signin?next=/settings"})
 
 
 @interface.public
@@ -414,14 +434,15 @@ def _recent(session: Session, account_id: str, session_hash: str) -> bool:
 
 
 def _tell_old_address(session: Session, account: Account, to: str, change: str,
-                      client_ip: str, base_url: str, sessions_ended: int = 0) -> None:
+                      client_ip: str, base_url: str, sessions_ended: int = 0,
+                      provider: str = "") -> None:
     # What changed, when and from where, and what to do if it was not them: never the new
     # password, the new address or a link that does anything but open a page.
     when = utcnow()
     mail_links.outbox.queue(session, "account-changed", mail.render(
         "account_changed", to=to, subject=CHANGE_SUBJECTS[change], change=change,
         username=account.username, when=when.strftime("%Y-%m-%d %H:%M UTC"),
-        ip=client_ip or "an unknown address", sessions_ended=sessions_ended,
+        ip=client_ip or "an unknown address", sessions_ended=sessions_ended, provider=provider,
         forgot_url=f"{base_url}/password/forgot", settings_url=f"{base_url}/settings"))
 
 
