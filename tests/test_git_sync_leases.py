@@ -161,3 +161,51 @@ def test_a_sync_whose_failure_cannot_be_announced_still_fails(hub, alice, tmp_pa
     row = row_of(hub, sync_id)
     assert (row.status, row.error, row.lease_until) == (
         "failed", "git fetch failed: the host is away", None)
+
+
+class WorkerStopped(BaseException):
+    """The worker's process ends here (no handler of the sync's runs)."""
+
+
+def test_runs_a_stopped_worker_did_not_start_are_started_by_the_next(hub, alice, tmp_path,
+                                                                     monkeypatch):
+    from chaoshub.experiment import hub_runs
+    from chaoshub.experiment.models import Run
+
+    linked(alice, tmp_path, {"chaos/a.json": experiment_json("A"),
+                             "chaos/b.json": experiment_json("B")})
+    sync_id = ask(alice, run="changed")
+    add_queued, calls = hub_runs.add_queued, []
+
+    def stops_at_the_second(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise WorkerStopped()
+        return add_queued(*args, **kwargs)
+
+    monkeypatch.setattr(hub_runs, "add_queued", stops_at_the_second)
+    with hub.app_context(), pytest.raises(WorkerStopped):
+        git_sync.run_due()
+    monkeypatch.setattr(hub_runs, "add_queued", add_queued)
+    stopped = row_of(hub, sync_id)
+    # Its changes are written, with the runs they ask for: one started, one still to start.
+    assert stopped.status == "running" and stopped.to_commit is not None
+    planned = stopped.result["runs"]
+    assert sorted(r["title"] for r in planned) == ["A", "B"]
+    assert [bool(r["run_id"]) for r in planned] == [True, False]
+    assert synced_titles(hub) == ["A", "B"]
+
+    lease_ends(hub, sync_id)
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    done = alice.get(f"/api/v1/syncs/{sync_id}").get_json()
+    assert done["status"] == "succeeded", done
+    with hub.app_context(), transaction("experiment") as session:
+        runs = {r.id: r.experiment_id for r in session.scalars(select(Run))}
+        titles = {e.id: e.title for e in session.scalars(select(Experiment))}
+    # Exactly the planned runs, each once.
+    assert sorted(titles[e] for e in runs.values()) == ["A", "B"]
+    assert {r["run_id"] for r in done["result"]["runs"]} == set(runs)
+    assert all(r["refused"] is None for r in done["result"]["runs"])
+    with hub.app_context():
+        assert git_sync.run_due() == 0

@@ -508,6 +508,10 @@ def perform(sync_id: str, worker: str) -> str:
                                    "(RUN_SECRETS_KEY changed?): set it again")
     try:
         with _Lease(sync.id, worker) as lease:
+            if sync.to_commit is not None:
+                # Its changes were written by a worker that stopped before starting every run
+                # they asked for: those runs alone are left to do.
+                return _finish(sync, lease)
             return _sync(sync, link, access, lease)
     except LeaseLost:
         log.warning("sync %s: no longer this worker's (its lease ran out): another does it",
@@ -685,16 +689,31 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access, lease:
         commit = {"sha": head_commit.sha, "message": head_commit.message,
                   "author": f"{head_commit.author_name} <{head_commit.author_email}>",
                   "committed_at": head_commit.committed_at.isoformat()}
+        if sync.run_changed:
+            # Planned with the changes they come from: a worker that stops before starting
+            # them leaves them to the next one (which finds nothing changed any more).
+            result["runs"] = [SyncRun(experiment_id=experiment_id, path=path, reason=reason,
+                                      title=session.get(Experiment, experiment_id).title)
+                              for experiment_id, (path, reason) in to_run.items()]
         session.execute(update(GitSync).where(GitSync.id == sync.id).values(
             from_commit=old, to_commit=head, result=_stored(result, commit)))
     git_mirror.keep(folder, access, head)
-    if to_run and sync.run_changed:
-        result["runs"] = _start_runs(sync, to_run)
-    with transaction(SERVICE) as session:
-        if not _end(session, sync.id, "succeeded", result=_stored(result, commit),
-                    worker=lease.worker):
-            raise LeaseLost(sync.id)
     log.info("sync %s: %s..%s: %s", sync.id, (old or "")[:12], head[:12], summary)
+    return _finish(sync, lease)
+
+
+def _finish(sync: GitSync, lease: _Lease) -> str:
+    """Start the runs the sync planned that are not started (or refused) yet, each once, and
+    end it."""
+    with transaction(SERVICE) as session:
+        planned = (_holding(session, sync.id, lease.worker).result or {}).get("runs") or []
+    for index, entry in enumerate(planned):
+        if not entry.get("run_id") and not entry.get("refused"):
+            lease.check()
+            _start_run(sync, lease, index, SyncRun(**entry))
+    with transaction(SERVICE) as session:
+        if not _end(session, sync.id, "succeeded", worker=lease.worker):
+            raise LeaseLost(sync.id)
     return "succeeded"
 
 
@@ -856,39 +875,53 @@ def _dependency_version(work: ExperimentWrite, sync: GitSync, link: RepositoryLi
               f"{commit.sha[:12]}", link.workspace_id, subject=f"experiment:{row.id}")
 
 
-def _start_runs(sync: GitSync, to_run: dict[str, tuple[str, str]]) -> list[SyncRun]:
-    """Start a hub run of each experiment, as the sync's person, checked like any run."""
-    started = []
-    for experiment_id, (path, reason) in to_run.items():
-        with transaction(SERVICE) as session:
-            row = session.get(Experiment, experiment_id)
-            if row is None:
-                continue
+def _start_run(sync: GitSync, lease: _Lease, index: int, planned: SyncRun) -> None:
+    """Start a hub run of the planned entry's experiment, as the sync's person, checked like
+    any run; the run and its id on the entry are written together (the entry is started once
+    however often it is tried), or the refusal is."""
+    with transaction(SERVICE) as session:
+        row = session.get(Experiment, planned.experiment_id)
+        if row is not None:
             session.expunge(row)
-        item = {"experiment_id": row.id, "title": row.title, "path": path, "reason": reason}
-        run_id = new_id()
-        try:
-            claim = auth.run_claim(sync.requested_by, list(auth.RUN_REPORTING_SCOPES), run_id)
-            grant = grants.require(grants.by_id(claim, row.workspace_id), "run")
-            run_checks.check_start(grant, row.id, row.version, row.document, None)
-            options = {"dry": None, "rollback_strategy": None, "configuration": {},
-                       "max_seconds": grant.run_policy.max_duration_seconds,
-                       "sync_id": sync.id}
-            with transaction(SERVICE) as session:
-                hub_runs.add_queued(session, row.id, row.workspace_id, row.version, options,
-                                    sync.requested_by, sync.requested_by_name, run_id=run_id)
-        except HubError as exc:
-            started.append(SyncRun(**item, refused=exc.message))
-            continue
-        queue.enqueue(run_id)
-        record_activity(sync.requested_by, row.org_id, "run.started",
-                        f"A sync of {sync.requested_by_name} started a run of {row.title} "
-                        f"(version {row.version}): {reason}", row.workspace_id, "executions",
-                        f"A run of {row.title} was started",
-                        {"run_id": run_id, "experiment_id": row.id, "sync_id": sync.id,
-                         "reason": reason}, f"run:{row.id}:{run_id}")
-        started.append(SyncRun(**item, run_id=run_id))
-    return started
+    run_id = new_id()
+    try:
+        if row is None:
+            raise HubError("the experiment was deleted before its run started")
+        claim = auth.run_claim(sync.requested_by, list(auth.RUN_REPORTING_SCOPES), run_id)
+        grant = grants.require(grants.by_id(claim, row.workspace_id), "run")
+        run_checks.check_start(grant, row.id, row.version, row.document, None)
+        options = {"dry": None, "rollback_strategy": None, "configuration": {},
+                   "max_seconds": grant.run_policy.max_duration_seconds, "sync_id": sync.id}
+        with transaction(SERVICE) as session:
+            if not _mark_run(session, sync.id, lease.worker, index, {"run_id": run_id}):
+                return
+            hub_runs.add_queued(session, row.id, row.workspace_id, row.version, options,
+                                sync.requested_by, sync.requested_by_name, run_id=run_id)
+    except HubError as exc:
+        with transaction(SERVICE) as session:
+            _mark_run(session, sync.id, lease.worker, index, {"refused": exc.message})
+        return
+    queue.enqueue(run_id)
+    reason = planned.reason
+    record_activity(sync.requested_by, row.org_id, "run.started",
+                    f"A sync of {sync.requested_by_name} started a run of {row.title} "
+                    f"(version {row.version}): {reason}", row.workspace_id, "executions",
+                    f"A run of {row.title} was started",
+                    {"run_id": run_id, "experiment_id": row.id, "sync_id": sync.id,
+                     "reason": reason}, f"run:{row.id}:{run_id}")
+
+
+def _mark_run(session, sync_id: str, worker: str, index: int, values: dict[str, str]
+              ) -> bool:
+    """Write `values` on the sync's planned run `index` (the sync's row locked, while
+    `worker` holds it); False when that run was started or refused already."""
+    row = _holding(session, sync_id, worker)
+    runs = list(row.result["runs"])
+    if runs[index].get("run_id") or runs[index].get("refused"):
+        return False
+    runs[index] = {**runs[index], **values}
+    row.result = {**row.result, "runs": runs}
+    return True
 
 
 def _actor_grant(sync: GitSync, action: str):
