@@ -209,3 +209,57 @@ def test_runs_a_stopped_worker_did_not_start_are_started_by_the_next(hub, alice,
     assert all(r["refused"] is None for r in done["result"]["runs"])
     with hub.app_context():
         assert git_sync.run_due() == 0
+
+
+def test_a_sync_reads_many_files_with_a_few_git_processes(hub, alice, tmp_path, monkeypatch):
+    from tests.git_server import git
+
+    repo = Repository.create(tmp_path / "local", "chaos")
+    for batch in range(5):
+        repo.commit({f"chaos/t{batch}/e{i}.json": experiment_json(f"E{batch}-{i}")
+                     for i in range(6)}, f"Batch {batch}")
+    # A branch merged with a merge commit, a commit whose message is Latin-1, and one with no
+    # message: each file's version names the commit `git log -1 -- path` names.
+    env = repo.env()
+    git("checkout", "-q", "-b", "side", cwd=repo.work, env=env)
+    repo.commit({"chaos/t1/e1.json": experiment_json("Side")}, "On the side")
+    git("checkout", "-q", "main", cwd=repo.work, env=env)
+    repo.commit({"chaos/t2/e2.json": experiment_json("Main")}, "On main")
+    git("merge", "-q", "--no-ff", "-m", "Merge side", "side", cwd=repo.work, env=env)
+    git("-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "--allow-empty", "-m",
+        "placeholder", cwd=repo.work, env=env)
+    (repo.work / "chaos" / "t3" / "e3.json").write_text(experiment_json("Latin"))
+    git("add", "-A", cwd=repo.work, env=env)
+    (repo.work / "message").write_bytes("Caf\xe9 cr\xe8me\n".encode("latin-1"))
+    git("-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "-F", str(repo.work / "message"),
+        cwd=repo.work, env=env)
+    repo.push()
+    link(alice, repo.file_url)
+
+    started = []
+    run = git_mirror._run
+
+    def counted(command, *args, **kwargs):
+        started.append(command[1])
+        return run(command, *args, **kwargs)
+
+    monkeypatch.setattr(git_mirror, "_run", counted)
+    sync_id = ask(alice)
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    done = alice.get(f"/api/v1/syncs/{sync_id}").get_json()
+    assert done["status"] == "succeeded" and len(done["result"]["created"]) == 30, done
+    # Once per file each, 90 processes before; now a few, however many files.
+    assert len(started) <= 12, started
+    with hub.app_context(), transaction("experiment") as session:
+        from chaoshub.experiment.models import ExperimentVersion
+
+        kept = {e.source_path: (v.commit_sha, v.message, v.commit_author) for e, v in
+                session.execute(select(Experiment, ExperimentVersion).join(
+                    ExperimentVersion, ExperimentVersion.experiment_id == Experiment.id))}
+    for path, (sha, message, author) in kept.items():
+        expected = git("log", "-1", "--format=%H%x00%B%x00%an <%ae>", "--", path,
+                       cwd=repo.work, env=env).stdout.split("\0")
+        assert (sha, message, author) == (expected[0], expected[1].strip(),
+                                          expected[2].strip()), path
+    assert kept["chaos/t3/e3.json"][1] == "Café crème"

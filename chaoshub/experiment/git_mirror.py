@@ -370,6 +370,7 @@ class Entry:
     path: str
     kind: str
     utf8: bool = True
+    sha: str = ""  # its object: a blob (a file's, a link's), a commit (a submodule's)
 
 
 def tree(folder: Path, access: Access, sha: str) -> list[Entry]:
@@ -380,14 +381,15 @@ def tree(folder: Path, access: Access, sha: str) -> list[Entry]:
         if not record:
             continue
         meta, _, raw = record.partition(b"\t")
-        mode = meta.split(b" ", 1)[0]
+        mode, _, rest = meta.partition(b" ")
         kind = {b"120000": "link", b"160000": "submodule"}.get(mode, "file")
+        sha = rest.partition(b" ")[2].decode("ascii", "replace")
         try:
             raw.decode("utf-8")
             utf8 = True
         except UnicodeDecodeError:
             utf8 = False
-        found.append(Entry(_shown_path(raw), kind, utf8))
+        found.append(Entry(_shown_path(raw), kind, utf8, sha))
     return found
 
 
@@ -402,14 +404,103 @@ def _shown_path(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def size(folder: Path, access: Access, sha: str, path: str) -> int:
-    """The size in bytes of a file at a commit."""
-    return int(_git(folder, access, ["cat-file", "-s", f"{sha}:{path}"]).decode().strip())
+def blobs(folder: Path, access: Access, shas: list[str], max_bytes: int
+          ) -> dict[str, bytes | int]:
+    """The content of each blob (by its sha), or its size when larger than `max_bytes`: two
+    git processes however many blobs (their sizes, then the contents of those small enough)."""
+    wanted = list(dict.fromkeys(s for s in shas if SHA.match(s)))
+    if not wanted:
+        return {}
+    out = _git(folder, access, ["cat-file", "--batch-check=%(objectname) %(objectsize)"],
+               input="".join(f"{s}\n" for s in wanted).encode())
+    found: dict[str, bytes | int] = {}
+    for line in out.decode("ascii", "replace").splitlines():
+        sha, _, size = line.partition(" ")
+        if size.isdigit():
+            found[sha] = int(size)
+    small = [s for s in wanted if isinstance(found.get(s), int) and found[s] <= max_bytes]
+    for sha, _, content in _batch(folder, access, small):
+        found[sha] = content
+    return found
 
 
-def read(folder: Path, access: Access, sha: str, path: str) -> bytes:
-    """A file's content at a commit."""
-    return _git(folder, access, ["cat-file", "blob", f"{sha}:{path}"])
+def _batch(folder: Path, access: Access, shas: list[str]) -> list[tuple[str, str, bytes]]:
+    """Each object's sha, type and content, from one `git cat-file --batch`."""
+    if not shas:
+        return []
+    out = _git(folder, access, ["cat-file", "--batch"],
+               input="".join(f"{s}\n" for s in shas).encode())
+    found, at = [], 0
+    while at < len(out):
+        end = out.index(b"\n", at)
+        header = out[at:end].decode("ascii", "replace").split(" ")
+        at = end + 1
+        if len(header) != 3:  # "<sha> missing"
+            continue
+        size = int(header[2])
+        found.append((header[0], header[1], out[at:at + size]))
+        at += size + 1
+    return found
+
+
+def last_commits(folder: Path, access: Access, head: str, paths: list[str],
+                 since: str | None = None) -> dict[str, CommitInfo]:
+    """The last commit up to `head` (not reachable from `since`, when given) that changed each
+    of `paths`, as `git log -1 -- path` finds it; a path none changed is left out. Three git
+    processes however many paths: one log, one read of the commits (and the head's)."""
+    if not paths:
+        return {}
+    span = [head, f"^{since}"] if since else [head]
+    out = _git(folder, access, ["log", "-z", "--name-only", "--no-renames", "--cc",
+                                "--format=/%H", *span, "--",
+                                *(_literal(p) for p in paths)])
+    wanted, last, sha, heading = set(paths), {}, None, False
+    for token in out.split(b"\0"):
+        if _LOG_HEADER.match(token):
+            sha, heading = token.strip(b"\n")[1:].decode("ascii"), True
+            continue
+        if heading and token.startswith(b"\n"):
+            token = token[1:]
+        heading = False
+        path = _shown_path(token)
+        if sha is not None and path in wanted and path not in last:
+            last[path] = sha
+    commits = {sha: _parsed_commit(sha, raw) for sha, kind, raw in
+               _batch(folder, access, list(dict.fromkeys(last.values()))) if kind == "commit"}
+    return {path: commits[sha] for path, sha in last.items() if sha in commits}
+
+
+_LOG_HEADER = re.compile(rb"^\n?/[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+def _parsed_commit(sha: str, raw: bytes) -> CommitInfo:
+    """A commit object as `git log --format=%H%x00%an%x00%ae%x00%ct%x00%B` shows it."""
+    head, _, message = raw.partition(b"\n\n")
+    fields: dict[bytes, bytes] = {}
+    for line in head.split(b"\n"):
+        if line and not line.startswith(b" "):  # a header's continuation (a signature)
+            key, _, value = line.partition(b" ")
+            fields.setdefault(key, value)
+    encoding = fields.get(b"encoding", b"utf-8").decode("ascii", "replace")
+    try:
+        text = message.decode(encoding, "replace")
+    except LookupError:
+        text = message.decode("utf-8", "replace")
+    name, email, _ = _ident(fields.get(b"author", b""))
+    when = _ident(fields.get(b"committer", b""))[2]
+    return CommitInfo(sha=sha, author_name=_short(name, NAME_MAX),
+                      author_email=_short(email, NAME_MAX),
+                      message=_short(text.strip(), MESSAGE_MAX),
+                      committed_at=datetime.fromtimestamp(when, UTC))
+
+
+def _ident(value: bytes) -> tuple[str, str, int]:
+    """The name, email and time of an author or committer line ("Name <email> 123 +0000")."""
+    text = value.decode("utf-8", "replace")
+    who, _, rest = text.rpartition(">")
+    name, _, email = who.partition("<")
+    stamp = rest.split()
+    return name.strip(), email, int(stamp[0]) if stamp and stamp[0].isdigit() else 0
 
 
 def commit_info(folder: Path, access: Access, sha: str, path: str | None = None
@@ -421,15 +512,6 @@ def commit_info(folder: Path, access: Access, sha: str, path: str | None = None
     if not out.strip():
         out = _git(folder, access, args)
     return _commit(out)
-
-
-def last_change(folder: Path, access: Access, old: str, new: str, path: str
-                ) -> CommitInfo | None:
-    """The last commit of `old..new` (reachable from `new`, not from `old`) that changed
-    `path`; None when none did (after a forced push the path may differ without one)."""
-    out = _git(folder, access, ["log", "-1", "--format=%H%x00%an%x00%ae%x00%ct%x00%B",
-                                f"{old}..{new}", "--", _literal(path)])
-    return _commit(out) if out.strip() else None
 
 
 def _literal(path: str) -> str:
@@ -451,7 +533,7 @@ def _short(text: str, limit: int) -> str:
 
 
 def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
-         target: Target | None = None) -> bytes:
+         target: Target | None = None, input: bytes | None = None) -> bytes:
     home = tempfile.mkdtemp(prefix="chaoshub-git-")
     try:
         env = _base_env(home)
@@ -477,7 +559,7 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
             env[f"GIT_CONFIG_VALUE_{index}"] = value
         try:
             done = _run(["git", *args], folder if folder.exists() else None, env,
-                        access.timeout, access.max_fetch_bytes if remote else 0)
+                        access.timeout, access.max_fetch_bytes if remote else 0, input)
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"git {args[0]} took longer than {access.timeout:g} s") from exc
         except FileNotFoundError as exc:
@@ -501,11 +583,12 @@ def _git(folder: Path, access: Access, args: list[str], remote: bool = False,
 
 
 def _run(command: list[str], cwd: Path | None, env: dict[str, str], timeout: float,
-         max_file_bytes: int = 0) -> subprocess.CompletedProcess:
+         max_file_bytes: int = 0, input: bytes | None = None) -> subprocess.CompletedProcess:
     """Run git in a process group of its own: past `timeout`, the whole group is killed (git's
     ssh and remote helpers too, which would otherwise live on, connected). With
     `max_file_bytes`, git and what it starts write no file larger."""
-    with subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+    stdin = subprocess.DEVNULL if input is None else subprocess.PIPE
+    with subprocess.Popen(command, cwd=cwd, env=env, stdin=stdin,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           start_new_session=True,
                           # SIGXFSZ left ignored, as Python has it: a write past the limit
@@ -518,7 +601,7 @@ def _run(command: list[str], cwd: Path | None, env: dict[str, str], timeout: flo
                 resource.prlimit(process.pid, resource.RLIMIT_FSIZE,
                                  (max_file_bytes, max_file_bytes))
         try:
-            out, err = process.communicate(timeout=timeout)
+            out, err = process.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)

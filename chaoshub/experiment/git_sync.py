@@ -606,22 +606,29 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access, lease:
               "removed": [], "restored": [], "invalid": [], "runs": []}
     files: list[_File] = []
     max_bytes = current_app.config["EXPERIMENT_MAX_BYTES"]
-    for path in wanted:
-        if path not in changed:
-            continue
-        lease.check()
-        found = _unreadable(entries[path]) or _read(folder, access, head, path, max_bytes)
+    to_read = [p for p in wanted if p in changed]
+    # Every file's content in one git process, and each one's last commit in another (one per
+    # file each, on a repository of many files, took minutes).
+    contents = git_mirror.blobs(folder, access, [
+        entries[p].sha for p in to_read if _unreadable(entries[p]) is None], max_bytes)
+    lease.check()
+    read: list[tuple[str, dict[str, Any], list[str]]] = []
+    for path in to_read:
+        found = _unreadable(entries[path]) or _read(path, contents.get(entries[path].sha),
+                                                    max_bytes)
         if isinstance(found, InvalidFile):
             result["invalid"].append(found)
         else:
-            document, depends_on = found
-            files.append(_File(path, document, depends_on,
-                               git_mirror.commit_info(folder, access, head, path)))
+            read.append((path, *found))
+    last = git_mirror.last_commits(folder, access, head, [path for path, _, _ in read])
+    lease.check()
+    for path, document, depends_on in read:
+        commit = last.get(path) or git_mirror.commit_info(folder, access, head, path)
+        files.append(_File(path, document, depends_on, commit))
     gone = [p for p, status in changed.items() if status == "D" and git_mirror.matches(
         p, link.paths)]
     head_commit = git_mirror.commit_info(folder, access, head)
     to_run: dict[str, tuple[str, str]] = {}  # experiment id -> (path, reason)
-    commits: dict[str, git_mirror.CommitInfo] = {}  # a changed path -> its last commit
     lease.check()
     with ExperimentWrite.open(SERVICE, sync.requested_by) as work:
         session = work.session
@@ -665,12 +672,13 @@ def _sync(sync: GitSync, link: RepositoryLink, access: git_mirror.Access, lease:
             # Only over a known range: a first sync (or one after its commit was lost) sees
             # every path as added, which says nothing about what changed.
             skipped = {f.path for f in result["invalid"]}
-            for row, glob, hit in _dependants(session, held, changed, set(to_run), skipped):
+            dependants = _dependants(session, held, changed, set(to_run), skipped)
+            commits = git_mirror.last_commits(folder, access, head, sorted(
+                {hit for _, _, hit in dependants}), since=old)
+            for row, glob, hit in dependants:
                 reason = f"dependency {glob} changed: {hit}"
-                if hit not in commits:
-                    commits[hit] = git_mirror.last_change(folder, access, old, head,
-                                                          hit) or head_commit
-                _dependency_version(work, sync, held, row, glob, hit, commits[hit])
+                _dependency_version(work, sync, held, row, glob, hit,
+                                    commits.get(hit) or head_commit)
                 result["updated"].append(SyncedFile(
                     path=row.source_path, experiment_id=row.id, title=row.title,
                     version=row.version, reason=reason))
@@ -733,13 +741,15 @@ def _unreadable(entry: git_mirror.Entry) -> InvalidFile | None:
     return InvalidFile(path=entry.path, errors=[{"pointer": "", "message": message}])
 
 
-def _read(folder, access, head: str, path: str, max_bytes: int
+def _read(path: str, raw: bytes | int | None, max_bytes: int
           ) -> tuple[dict[str, Any], list[str]] | InvalidFile:
-    """A file's document and depends_on globs, or what is wrong with it."""
-    if git_mirror.size(folder, access, head, path) > max_bytes:
+    """A file's document and depends_on globs, or what is wrong with it (`raw`: its content,
+    or its size when larger than `max_bytes`)."""
+    if raw is None:
+        raise HubError(f"git did not read {path} from the repository's copy: sync again")
+    if isinstance(raw, int):
         return InvalidFile(path=path, errors=[{"pointer": "", "message":
                                                f"larger than {max_bytes} bytes"}])
-    raw = git_mirror.read(folder, access, head, path)
     try:
         text = raw.decode("utf-8")
         # An upload's checks: no YAML aliases (they expand), no nesting past the limit, no NUL
