@@ -263,3 +263,41 @@ def test_a_sync_reads_many_files_with_a_few_git_processes(hub, alice, tmp_path, 
         assert (sha, message, author) == (expected[0], expected[1].strip(),
                                           expected[2].strip()), path
     assert kept["chaos/t3/e3.json"][1] == "Café crème"
+
+
+def test_a_full_resync_runs_only_what_differs_from_the_hubs_versions(hub, alice, tmp_path):
+    import shutil
+
+    repo = linked(alice, tmp_path, {
+        "chaos/a.json": experiment_json("A"),
+        "chaos/b.json": experiment_json("B", extensions=[
+            {"name": "chaoshub", "depends_on": ["k8s/**"]}]),
+        "chaos/c.json": experiment_json("C"),
+        "k8s/deploy.yaml": "replicas: 1\n"})
+    repo.commit({"README.md": "experiments\n"}, "Readme")
+    repo.push()
+    first = ask(alice)
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    assert row_of(hub, first).status == "succeeded"
+    # History rewritten and a new worker's empty cache: the last synced commit is gone, so the
+    # sync knows no range. A changes, C is new, B's dependency changes, B's own file does not.
+    repo.rewrite(1, {"chaos/a.json": experiment_json("A2"), "chaos/c.json": None,
+                     "chaos/d.json": experiment_json("D"), "k8s/deploy.yaml": "replicas: 3\n",
+                     "chaos/b.json": experiment_json("B", extensions=[
+                         {"name": "chaoshub", "depends_on": ["k8s/**"]}])},
+                 "Rewritten")
+    shutil.rmtree(hub.config["GIT_CACHE_DIR"])
+    again = ask(alice, run="changed")
+    with hub.app_context():
+        assert git_sync.run_due() == 1
+    done = alice.get(f"/api/v1/syncs/{again}").get_json()
+    assert done["status"] == "succeeded", done
+    result = done["result"]
+    assert [f["path"] for f in result["created"]] == ["chaos/d.json"]
+    assert [f["path"] for f in result["updated"]] == ["chaos/a.json"]
+    assert [f["path"] for f in result["removed"]] == ["chaos/c.json"]
+    assert result["unchanged"] == ["chaos/b.json"]
+    # Only what differs from the hub's latest versions runs: not B (its dependency's change is
+    # unknown without a range), not the removed C.
+    assert sorted(r["path"] for r in result["runs"]) == ["chaos/a.json", "chaos/d.json"]
