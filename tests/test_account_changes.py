@@ -353,3 +353,72 @@ def test_linking_an_identity_needs_a_recent_sign_in_and_the_address_is_told(app,
     for text in bodies(told):
         assert "A GitHub account was linked" in text and "198.51.100.7" in text
         assert "mallory" not in text and "https://hub.example.com/settings" in text
+
+
+def linked_identity(app, browser, subject: str = "gh-1") -> str:
+    """Link a GitHub identity to the browser's account (its session made recent) and return
+    the identity's id."""
+    token = browser.get_cookie(SESSION_COOKIE).value
+    with app.test_request_context():
+        claim = auth_service.resolve_credentials(session_token=token)
+        return auth_service.link_identity(claim, ProviderProfile(
+            provider="github", subject=subject, username_hint="gh"), session_token=token).id
+
+
+def unlink(browser, identity_id: str, current: str | None = None):
+    data = {"csrf_token": csrf(browser)}
+    if current is not None:
+        data["current_password"] = current
+    return browser.post(f"/settings/identities/{identity_id}/unlink", data=data)
+
+
+def test_unlinking_needs_the_current_password_and_the_address_is_told(app, inbox):
+    # A session someone else holds must not take away the owner's way to sign in (signing in
+    # with it again would make a new, empty account).
+    verified(app, inbox, "una", "una@example.com")
+    browser = app.test_client()
+    assert sign_in(browser, "una").status_code == 303
+    identity = linked_identity(app, browser)
+    with app.app_context():
+        mail.deliver_all()  # the linking's own notice
+    sent = len(inbox.messages)
+    for current in (None, "", "not my password at all"):
+        refused = unlink(browser, identity, current)
+        assert refused.status_code == 422
+        assert 'id="unlink-current-error"' in refused.get_data(as_text=True)
+    page = browser.get("/settings").get_data(as_text=True)
+    assert page.count('data-testid="identity"') == 1
+    assert 'name="current_password"' in page.split('/unlink"')[1].split("</form>")[0]
+
+    assert unlink(browser, identity, PASSWORD).status_code == 303
+    assert browser.get("/settings").get_data(as_text=True).count('data-testid="identity"') == 0
+    with app.app_context():
+        assert mail.deliver_all()
+    assert len(inbox.messages) == sent + 1
+    told = inbox.messages[-1]
+    assert told["To"] == "una@example.com"
+    assert told["Subject"] == "A sign-in was removed from your ChaosHub account"
+    for text in bodies(told):
+        assert "github account was unlinked" in text.lower() and "gh-1" not in text
+    events = [(e["event"], e["details"]) for e in auth_events(browser, "una")
+              if e["event"].startswith("auth.identity_")]
+    assert events == [("auth.identity_linked", {"provider": "github", "ip": None}),
+                      ("auth.identity_unlinked", {"provider": "github", "ip": "127.0.0.1"})]
+
+
+def test_unlinking_without_a_password_needs_a_recent_sign_in(app, inbox):
+    stale = provider_browser(app, "u-2", "uma", minutes_ago=11)
+    with app.app_context(), transaction("auth") as session:
+        session.execute(update(SignInSession).values(created_at=utcnow()))
+    second = linked_identity(app, stale, "gh-2")
+    with app.app_context(), transaction("auth") as session:
+        session.execute(update(SignInSession).values(
+            created_at=utcnow() - timedelta(minutes=11)))
+    refused = unlink(stale, second)
+    assert refused.status_code == 403 and 'data-testid="sign-in-again"' in refused.get_data(
+        as_text=True)
+    assert stale.get("/settings").get_data(as_text=True).count('data-testid="identity"') == 2
+    with app.app_context(), transaction("auth") as session:
+        session.execute(update(SignInSession).values(created_at=utcnow()))
+    assert unlink(stale, second).status_code == 303
+    assert stale.get("/settings").get_data(as_text=True).count('data-testid="identity"') == 1

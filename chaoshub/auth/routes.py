@@ -185,12 +185,21 @@ def settings_page():
 
 @auth.post("/settings/identities/<identity_id>/unlink")
 def unlink(identity_id: str):
-    """Unlink an identity (never the last way to sign in)."""
+    """Unlink an identity (never the last way to sign in): the current password is needed
+    (without one, a recent sign-in)."""
     claim = _claim_or_401()
+    labels = {p.name: p.label for p in oauth.providers().values()}
+    found = {i.id: i.provider for i in service.list_identities(claim)}
     try:
-        service.unlink_identity(claim, identity_id)
+        service.unlink_identity(claim, identity_id,
+                                current_password=request.form.get("current_password", ""),
+                                session_token=request.cookies.get(SESSION_COOKIE),
+                                client_ip=request.remote_addr or "", base_url=external_url(""),
+                                provider_label=labels.get(found.get(identity_id), ""))
     except Conflict as error:
         return _settings(claim, message=error.message, status=409)
+    except (ValidationFailed, Forbidden, RateLimited) as error:
+        return _settings_refusal(claim, error, "unlink")
     return redirect("/settings", code=303)
 
 
@@ -408,7 +417,8 @@ def _settings_refusal(claim: str, error: HubError, form: str):
     # The address typed stays in its field, to mend rather than type again.
     typed = request.form.get("email") if form == "email" else None
     html, status = _settings(claim, message=error.message, status=error.status, problems=problems,
-                             sign_in_again=sign_in_again, typed_email=typed)
+                             sign_in_again=sign_in_again, typed_email=typed,
+                             unlinking=(request.view_args or {}).get("identity_id"))
     response = make_response(html, status)
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(error.retry_after)
@@ -417,7 +427,7 @@ def _settings_refusal(claim: str, error: HubError, form: str):
 
 def _settings(claim: str, message: str | None = None, status: int = 200,
               problems: dict | None = None, sign_in_again: bool = False,
-              typed_email: str | None = None):
+              typed_email: str | None = None, unlinking: str | None = None):
     identities = service.list_identities(claim)
     linked = {i.provider for i in identities}
     account = service.get_account(claim)
@@ -428,7 +438,8 @@ def _settings(claim: str, message: str | None = None, status: int = 200,
         notice=request.args.get("linked") or request.args.get("password")
         or request.args.get("email"), mail_enabled=mail.enabled(),
         address=service.email_address_of_session(claim), problems=problems or {},
-        sign_in_again=sign_in_again, typed_email=typed_email, password_min=passwords.MIN_LENGTH,
+        sign_in_again=sign_in_again, typed_email=typed_email, unlinking=unlinking,
+        password_min=passwords.MIN_LENGTH,
         password_max=passwords.MAX_LENGTH,
         recent=account.has_password or service.session_is_recent(
             claim, request.cookies.get(SESSION_COOKIE)),

@@ -96,7 +96,8 @@ CHANGE_SUBJECTS = {"password_changed": "Your ChaosHub password was changed",
                    "password_added": "A password was added to your ChaosHub account",
                    "email_changed": "Your ChaosHub email address was changed",
                    "email_removed": "Your ChaosHub email address was removed",
-                   "identity_linked": "A sign-in was linked to your ChaosHub account"}
+                   "identity_linked": "A sign-in was linked to your ChaosHub account",
+                   "identity_unlinked": "A sign-in was removed from your ChaosHub account"}
 
 
 # Accounts ----------------------------------------------------------------------------------
@@ -314,6 +315,9 @@ def link_identity(claim: str, profile: ProviderProfile, session_token: str | Non
                             subject=profile.subject, email=profile.email)
         session.add(identity)
         session.flush()
+        # The provider only: the identity's subject and address stay out of the audit log.
+        _account_event(session, account.id, "identity_linked",
+                       {"provider": profile.provider, "ip": client_ip or None})
         if account.email and account.email_verified_at is not None:
             _tell_old_address(session, account, account.email, "identity_linked", client_ip,
                               base_url, provider=provider_label or profile.provider)
@@ -330,20 +334,34 @@ def require_recent_sign_in(session: Session, account: Account,
 
 
 @interface.public
-def unlink_identity(claim: str, identity_id: str) -> None:
-    """Remove a linked identity, unless it is the account's last way to sign in."""
+def unlink_identity(claim: str, identity_id: str, current_password: str | None = None,
+                    session_token: str | None = None, client_ip: str = "",
+                    base_url: str = "", provider_label: str = "") -> None:
+    """Remove a linked identity, unless it is the account's last way to sign in: the current
+    password is needed (without one, a recent sign-in), and the verified address is told."""
     user = _session_only(claim)
     with transaction(SERVICE) as session:
         identity = session.get(Identity, identity_id)
         if identity is None or identity.account_id != user.sub:
             raise NotFound("no such identity")
-        account = session.get(Account, user.sub)
+        account = _account_of(session, user)
         others = session.scalar(select(func.count()).select_from(Identity).where(
             Identity.account_id == user.sub, Identity.id != identity_id))
         if not others and not account.password_hash:
             raise Conflict("this is your last way to sign in: add a password or another "
                            "identity first")
+        # A session someone else holds must not take the owner's way in away: signing in
+        # with the identity again would make a new, empty account.
+        _confirm_it_is_them(session, account, current_password,
+                            _hash(session_token) if session_token else None)
+        provider = identity.provider
         session.delete(identity)
+        _account_event(session, account.id, "identity_unlinked",
+                       {"provider": provider, "ip": client_ip or None})
+        if account.email and account.email_verified_at is not None:
+            _tell_old_address(session, account, account.email, "identity_unlinked", client_ip,
+                              base_url, provider=provider_label or provider)
+        log.info("identity of %s unlinked from %s", provider, account.id)
 
 
 @interface.public

@@ -24,7 +24,8 @@ ATTEMPTS = 5
 # to forge an org's own events (member or settings changes).
 ACCOUNT_EVENTS = ("auth.sign_in", "auth.sign_out_everywhere", "auth.token_created",
                   "auth.token_revoked", "auth.token_new_ip", "auth.password_reset",
-                  "auth.password_changed", "auth.email_changed")
+                  "auth.password_changed", "auth.email_changed", "auth.identity_linked",
+                  "auth.identity_unlinked")
 # Of those, the events of one token: they go to its account's personal org, and to a team's org
 # only when the token is kept to one of its workspaces (auth names it: `workspace_id`).
 TOKEN_EVENTS = ("auth.token_created", "auth.token_revoked", "auth.token_new_ip")
