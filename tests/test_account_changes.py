@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from chaoshub.auth import mail_links
 from chaoshub.auth import service as auth_service
@@ -422,3 +422,24 @@ def test_unlinking_without_a_password_needs_a_recent_sign_in(app, inbox):
         session.execute(update(SignInSession).values(created_at=utcnow()))
     assert unlink(stale, second).status_code == 303
     assert stale.get("/settings").get_data(as_text=True).count('data-testid="identity"') == 1
+
+
+def test_a_new_password_also_ends_a_copy_of_this_browsers_session(app, inbox):
+    # A cookie taken from this very browser is the thief's copy of this session: the browser
+    # that changes the password gets a new session, and the old one ends for whoever holds it.
+    alice = signed_up_client(app, "alice")
+    before = alice.get_cookie(SESSION_COOKIE).value
+    thief = app.test_client()
+    thief.set_cookie(SESSION_COOKIE, before)
+    assert thief.get("/api/v1/me").status_code == 200
+
+    answer = change_password(alice)
+    assert answer.status_code == 303
+    after = alice.get_cookie(SESSION_COOKIE)
+    assert after is not None and after.value != before
+    assert after.http_only and after.same_site == "Lax"
+    assert alice.get("/api/v1/me").status_code == 200
+    assert thief.get("/api/v1/me").status_code == 401
+    with app.app_context(), transaction("auth") as session:
+        rows = session.execute(select(SignInSession.token_hash)).scalars().all()
+    assert len(rows) == 1  # only the new one: none of the old ones left behind

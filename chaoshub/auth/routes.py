@@ -206,17 +206,20 @@ def unlink(identity_id: str):
 @auth.post("/settings/password")
 def change_password():
     """Set a local password: the current one is needed (a first one needs a recent sign-in);
-    the account's other sessions end."""
+    every session of the account ends, and this browser gets a new one."""
     claim = _claim_or_401()
     form = request.form
     try:
-        service.set_password(claim, form.get("password", ""),
-                             current_password=form.get("current_password", ""),
-                             session_token=request.cookies.get(SESSION_COOKIE),
-                             client_ip=request.remote_addr or "", base_url=external_url(""))
+        grant = service.set_password(claim, form.get("password", ""),
+                                     current_password=form.get("current_password", ""),
+                                     session_token=request.cookies.get(SESSION_COOKIE),
+                                     client_ip=request.remote_addr or "",
+                                     base_url=external_url(""))
     except (ValidationFailed, Forbidden, RateLimited) as error:
         return _settings_refusal(claim, error, "password")
-    return redirect("/settings?password=set", code=303)
+    if grant is None:  # no session of this browser's was found: it signs in again
+        return _signed_out()
+    return _signed_in(grant, "/settings?password=set")
 
 
 @auth.post("/settings/email")

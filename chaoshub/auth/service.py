@@ -367,10 +367,11 @@ def unlink_identity(claim: str, identity_id: str, current_password: str | None =
 @interface.public
 def set_password(claim: str, password: str, current_password: str | None = None,
                  session_token: str | None = None, client_ip: str = "",
-                 base_url: str = "") -> int:
+                 base_url: str = "") -> SessionGrant | None:
     """Give the signed-in account a (new) local password: the current one must be given (a
-    first one needs a recent sign-in instead). The account's other sessions end and its
-    verified address is told; how many sessions ended."""
+    first one needs a recent sign-in instead). Every session of the account ends and its
+    verified address is told; the new session that replaces `session_token`'s (None without
+    one), for the browser that chose the password."""
     user = _session_only(claim)
     current_hash = _hash(session_token) if session_token else None
     with transaction(SERVICE) as session:
@@ -384,27 +385,35 @@ def set_password(claim: str, password: str, current_password: str | None = None,
         account.password_hash = passwords.hash_password(password)
         # A reset link mailed before must not outlive the password chosen since.
         mail_links.void(session, account.id, mail_links.RESET)
-        # Whoever else holds a session (a browser left signed in, a cookie taken) is out; the
-        # browser that changed it stays signed in.
-        others = select(SignInSession.token_hash).where(SignInSession.account_id == account.id)
-        if current_hash:
-            others = others.where(SignInSession.token_hash != current_hash)
-        hashes = list(session.scalars(others))
+        # Whoever else holds a session (a browser left signed in, a cookie taken) is out, and
+        # so is a copy of this browser's own cookie: this browser stays signed in with a new
+        # session in its place.
+        hashes = list(session.scalars(select(SignInSession.token_hash).where(
+            SignInSession.account_id == account.id)))
         if hashes:
             session.execute(delete(SignInSession).where(SignInSession.token_hash.in_(hashes)))
+        grant = None
+        if current_hash in hashes:
+            token = secrets.token_urlsafe(32)
+            row = SignInSession(token_hash=_hash(token), account_id=account.id,
+                                expires_at=utcnow() + timedelta(
+                                    days=current_app.config["SESSION_LIFETIME_DAYS"]))
+            session.add(row)
+            grant = SessionGrant(token=token, expires_at=row.expires_at, account=_view(account))
+        ended = len(hashes) - (grant is not None)
         _account_event(session, account.id, "password_changed",
-                       {"first_password": first, "sessions_ended": len(hashes),
+                       {"first_password": first, "sessions_ended": ended,
                         "ip": client_ip or None})
         if account.email and account.email_verified_at:
             _tell_old_address(session, account, account.email,
                                "password_added" if first else "password_changed",
-                               client_ip, base_url, sessions_ended=len(hashes))
+                               client_ip, base_url, sessions_ended=ended)
         account_id = account.id
     if hashes:
         cache().forget(*(_session_key(h) for h in hashes))
     log.info("password %s for %s; %d other session(s) ended",
-             "added" if first else "changed", account_id, len(hashes))
-    return len(hashes)
+             "added" if first else "changed", account_id, ended)
+    return grant
 
 
 def session_is_recent(claim: str, session_token: str | None) -> bool:
