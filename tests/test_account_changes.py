@@ -16,7 +16,7 @@ from chaoshub.auth.models import SignInSession
 from chaoshub.auth.schemas import ProviderProfile
 from chaoshub.core import mail
 from chaoshub.core.db import transaction
-from chaoshub.core.errors import Forbidden
+from chaoshub.core.errors import Forbidden, HubError
 from chaoshub.core.models import utcnow
 from chaoshub.core.web import SESSION_COOKIE
 from tests.conftest import PASSWORD, csrf, post_json, sign_in, signed_up_client
@@ -443,3 +443,30 @@ def test_a_new_password_also_ends_a_copy_of_this_browsers_session(app, inbox):
     with app.app_context(), transaction("auth") as session:
         rows = session.execute(select(SignInSession.token_hash)).scalars().all()
     assert len(rows) == 1  # only the new one: none of the old ones left behind
+
+
+def test_guesses_sent_at_once_get_no_more_than_the_limit(app, inbox, monkeypatch):
+    # Each guess takes its place in the count before its hash is checked: a burst sent at once
+    # cannot all pass a count read before any of them failed.
+    alice = signed_up_client(app, "alice")
+    for _ in range(auth_service.SIGN_IN_LIMIT - 1):
+        assert change_password(alice, current="a wrong guess").status_code == 422
+    token = alice.get_cookie(SESSION_COOKIE).value
+    real, inner = auth_service.passwords.matches, []
+
+    def matches(stored: str | None, given: str) -> bool:
+        if not inner:  # another guess arrives while this one's hash is being checked
+            inner.append(None)
+            with app.test_request_context():
+                claim = auth_service.resolve_credentials(session_token=token)
+                try:
+                    auth_service.set_password(claim, NEW_PASSWORD, session_token=token,
+                                              current_password="another wrong guess")
+                except HubError as error:
+                    inner[0] = error.status
+        return real(stored, given)
+
+    monkeypatch.setattr(auth_service.passwords, "matches", matches)
+    assert change_password(alice, current="a wrong guess").status_code == 422
+    assert inner == [429]
+    assert change_password(alice).status_code == 429  # the limit holds for the right one too

@@ -447,8 +447,11 @@ def _confirm_it_is_them(session: Session, account: Account, current_password: st
     if not current_password:
         raise ValidationFailed("your current password is needed", [
             {"pointer": "/current_password", "message": "type your current password"}])
+    # Counted before the hash is checked (and forgotten when it matches): guesses sent at once
+    # cannot all pass a count read before any of them failed.
+    ratelimit.take_attempt(SERVICE, "current-password", account.id, SIGN_IN_LIMIT,
+                           SIGN_IN_WINDOW)
     if not passwords.matches(account.password_hash, current_password):
-        ratelimit.record_failure(SERVICE, "current-password", account.id, SIGN_IN_WINDOW)
         raise ValidationFailed("the current password is wrong", [
             {"pointer": "/current_password", "message": "this is not your current password"}])
     ratelimit.clear(SERVICE, "current-password", account.id)

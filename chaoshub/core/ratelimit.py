@@ -30,6 +30,16 @@ def refuse_at(count: object, limit: int, window: int) -> None:
                           retry_after=window)
 
 
+def take_attempt(service: str, what: str, who: str, limit: int, window: int) -> None:
+    """Count an attempt before it is checked, RateLimited (429) when it is past `limit`
+    within `window` seconds; `clear` it when it succeeds. Attempts sent at once each take
+    their own place in the count, so a burst gets no more than `limit` checked."""
+    count = cache().hit(failures_key(service, what, who), window)
+    if isinstance(count, int) and count > limit:
+        raise RateLimited(f"too many failed attempts; try again in {window} seconds",
+                          retry_after=window)
+
+
 def record_failure(service: str, what: str, who: str, window: int) -> None:
     """Count one more failure; the count starts over `window` seconds after the first."""
     cache().hit(failures_key(service, what, who), window)
