@@ -210,6 +210,8 @@ def test_the_old_verified_address_is_told_and_gets_no_secret(app, inbox):
     for body in (text, html):
         assert "alice" in body and "UTC" in body and "127.0.0.1" in body
         assert "http://localhost/password/forgot" in body  # a page, not a link that resets
+        # A session someone held could have made an API token, which outlives the password.
+        assert "http://localhost/settings/tokens" in body and "API token" in body
         assert "administrators" in body
         assert NEW_PASSWORD not in body and PASSWORD not in body
         assert not LINK.search(body) and "chreset_" not in body and "chverify_" not in body
@@ -221,6 +223,7 @@ def test_the_old_verified_address_is_told_and_gets_no_secret(app, inbox):
     assert notice["Subject"] == "Your ChaosHub email address was changed"
     for body in bodies(notice):
         assert "was changed" in body and "alice@example.org" not in body
+        assert "http://localhost/settings/tokens" in body
         assert not LINK.search(body) and "chverify_" not in body
     assert LINK.search(bodies(verify)[0])  # the link went to the new address only
 
@@ -273,8 +276,8 @@ def test_a_new_password_ends_the_other_sessions_and_is_audited(app, inbox):
     answer = change_password(alice)
     assert answer.status_code == 303 and answer.headers["Location"] == "/settings?password=set"
     assert alice.get("/api/v1/me").status_code == 200  # this browser stays signed in
-    assert "other sessions have ended" in alice.get("/settings?password=set").get_data(
-        as_text=True)
+    page = alice.get("/settings?password=set").get_data(as_text=True)
+    assert "other sessions have ended" in page and "API tokens keep working" in page
     for browser in (laptop, phone):
         assert browser.get("/api/v1/me").status_code == 401
         assert browser.get("/settings").headers["Location"] == "/signin?next=/settings"

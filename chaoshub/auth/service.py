@@ -473,7 +473,8 @@ def _tell_old_address(session: Session, account: Account, to: str, change: str,
         "account_changed", to=to, subject=CHANGE_SUBJECTS[change], change=change,
         username=account.username, when=when.strftime("%Y-%m-%d %H:%M UTC"),
         ip=client_ip or "an unknown address", sessions_ended=sessions_ended, provider=provider,
-        forgot_url=f"{base_url}/password/forgot", settings_url=f"{base_url}/settings"))
+        forgot_url=f"{base_url}/password/forgot", settings_url=f"{base_url}/settings",
+        tokens_url=f"{base_url}/settings/tokens"))
 
 
 # Email addresses and password resets --------------------------------------------------------
