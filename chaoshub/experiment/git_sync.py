@@ -1,6 +1,6 @@
-"""Syncs of a workspace with its linked repository: asked for by a person or a push webhook,
-done by a worker (a thread of each worker process, never a web request), one at a time per
-workspace.
+"""Syncs of a workspace with its linked repository: asked for by a person or a push webhook
+(`git_sync_requests`), done by a worker (a thread of each worker process, never a web
+request), one at a time per workspace.
 
 A sync fetches the branch, finds the experiment files (the link's globs) added, changed or
 removed since the last synced commit (every file, on the first sync or when that commit is
@@ -19,39 +19,26 @@ A sync acts as whoever asked for it; a webhook's as the person who linked the re
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import threading
 import time
 import weakref
-from datetime import datetime, timedelta
-from typing import Any, Literal
-from urllib.parse import parse_qs
+from datetime import timedelta
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from chaoshub.auth import service as auth
-from chaoshub.core import claims, inputs, paging, ratelimit
+from chaoshub.core import inputs
 from chaoshub.core.db import transaction
-from chaoshub.core.errors import (
-    Conflict,
-    Forbidden,
-    HubError,
-    NotFound,
-    Unauthorized,
-)
+from chaoshub.core.errors import HubError
 from chaoshub.core.models import new_id, utcnow
 from chaoshub.core.process_thread import ProcessThread
-from chaoshub.core.schemas import Frozen
 from chaoshub.experiment import (
     git_mirror,
     grants,
     hub_runs,
-    journals,
     notifications,
     queue,
     repository_links,
@@ -59,6 +46,7 @@ from chaoshub.experiment import (
     store,
     versions,
 )
+from chaoshub.experiment.git_sync_views import InvalidFile, SyncedFile, SyncResult, SyncRun
 from chaoshub.experiment.models import Experiment, GitSync, RepositoryLink
 from chaoshub.experiment.secret_box import SecretUnreadable
 from chaoshub.experiment.validation import problems
@@ -77,285 +65,7 @@ GAVE_UP = (f"the sync was taken {MAX_ATTEMPTS} times and never ended (its worker
            "failed each time): see the workers' logs, then sync again")
 MAX_FILES = 1000  # experiment files one sync reads at most
 MAX_DEPENDS = 50  # globs one experiment's depends_on holds
-LISTING = "git syncs"
-HOOK_FAILURES = 30  # wrong signatures per link and address, per window, before 429
-HOOK_WINDOW = 600
-ZERO = "0" * 40
-Status = Literal["queued", "running", "succeeded", "failed"]
 log = logging.getLogger(__name__)
-
-
-class SyncedFile(Frozen):
-    """An experiment file a sync created, changed, removed or restored."""
-
-    path: str
-    experiment_id: str
-    title: str
-    version: int
-    reason: str | None = None  # why a version was made: its file, or a dependency, changed
-
-
-class InvalidFile(Frozen):
-    """A file that did not parse or validate, and why (each problem's JSON Pointer)."""
-
-    path: str
-    errors: list[dict[str, str]]
-
-
-class SyncRun(Frozen):
-    """A run a sync started (`run_id`), or one it was refused (`refused` says why)."""
-
-    experiment_id: str
-    title: str
-    path: str
-    reason: str
-    run_id: str | None = None
-    refused: str | None = None
-
-
-class SyncResult(Frozen):
-    """What a sync found and did."""
-
-    files_seen: int = 0
-    created: list[SyncedFile] = []
-    updated: list[SyncedFile] = []
-    unchanged: list[str] = []
-    removed: list[SyncedFile] = []
-    restored: list[SyncedFile] = []
-    invalid: list[InvalidFile] = []
-    runs: list[SyncRun] = []
-
-
-class CommitView(Frozen):
-    """The commit a sync reached."""
-
-    sha: str
-    author: str
-    message: str
-    committed_at: datetime
-
-
-class SyncView(Frozen):
-    """A sync as answers show it."""
-
-    id: str
-    workspace_id: str
-    status: Status
-    trigger: str
-    run_changed: bool
-    requested_by_name: str
-    from_commit: str | None = None
-    to_commit: str | None = None
-    commit: CommitView | None = None
-    result: SyncResult | None = None
-    error: str = ""
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-
-class SyncPage(Frozen):
-    """A page of a workspace's syncs, newest first, and the next page's cursor."""
-
-    syncs: list[SyncView]
-    next_cursor: str | None
-
-
-class HookAnswer(Frozen):
-    """What a push webhook is answered: the sync it queued (or found), or why none."""
-
-    status: str
-    id: str | None = None
-    reason: str = ""
-
-
-# Asking ---------------------------------------------------------------------------------------
-
-
-def request_sync(claim: str, org: str, workspace: str, run_changed: bool = False) -> SyncView:
-    """Queue a sync of the workspace with its repository (a sync queued already is the one
-    answered); with `run_changed`, it runs what changed. For those who may write the
-    workspace's experiments (and run them, with `run_changed`)."""
-    user = claims.verify(claim)
-    if user.anonymous:
-        raise Unauthorized("sign in or send an API token to sync")
-    if not user.allows(repository_links.WRITE_SCOPE):
-        raise Forbidden(f"the credential lacks the {repository_links.WRITE_SCOPE} scope")
-    try:
-        where = grants.by_name(claim, org, workspace)
-    except Forbidden as exc:
-        raise NotFound("no such workspace") from exc
-    grants.require(grants.require(where, "read"), "write")
-    if run_changed:
-        if not user.allows("runs:execute"):
-            raise Forbidden("the credential lacks the runs:execute scope")
-        grants.require(where, "run")
-    link = repository_links.link_of_workspace(where.id)
-    if link is None:
-        raise Conflict("no repository is linked to this workspace: link one first")
-    sync_id = _queue(link, "manual", user.sub, user.name, run_changed)
-    return _view_of(sync_id)
-
-
-def get_sync(claim: str, sync_id: str) -> SyncView:
-    """One sync, for those who may read its workspace (a token: with experiments:read)."""
-    user = claims.verify(claim)
-    if not user.anonymous and not user.allows(repository_links.READ_SCOPE):
-        raise Forbidden(f"the credential lacks the {repository_links.READ_SCOPE} scope")
-    if not isinstance(sync_id, str) or len(sync_id) > 36:
-        raise NotFound("no such sync")
-    with transaction(SERVICE) as session:
-        row = session.get(GitSync, sync_id)
-        if row is None:
-            raise NotFound("no such sync")
-        session.expunge(row)
-    try:
-        where = grants.by_id(claim, row.workspace_id)
-    except (NotFound, Forbidden) as exc:
-        raise NotFound("no such sync") from exc
-    if not where.allows("read"):
-        raise NotFound("no such sync")
-    return sync_view(row)
-
-
-def list_syncs(claim: str, org: str, workspace: str, cursor: str | None = None,
-               limit: int | str | None = None) -> SyncPage:
-    """A page of the workspace's syncs, newest first."""
-    where = repository_links.reader(claim, org, workspace)
-    size = paging.page_size(limit)
-    after = paging.timed(paging.decode(cursor, LISTING, [where.id])) if cursor else None
-    with transaction(SERVICE) as session:
-        query = paging.after(select(GitSync).where(GitSync.workspace_id == where.id),
-                             GitSync.created_at, GitSync.id, after)
-        rows = list(session.scalars(query.limit(size + 1)))
-        next_cursor = None
-        if len(rows) > size:
-            rows, last = rows[:size], rows[size - 1]
-            next_cursor = paging.encode(LISTING, [where.id],
-                                        [last.created_at.isoformat(), last.id])
-        return SyncPage(syncs=[sync_view(r) for r in rows], next_cursor=next_cursor)
-
-
-def receive_push(link_id: str, headers: dict[str, str], body: bytes, client: str,
-                 run_changed: bool = False) -> tuple[int, HookAnswer]:
-    """A push webhook from GitHub (`X-Hub-Signature-256`) or GitLab (`X-Gitlab-Token`): the
-    answer's status and body. Verified with the link's webhook secret (401, nothing synced,
-    when wrong); a push to another branch is ignored; the same delivery, or the same pushed
-    head synced or queued already, queues nothing more (a delivery whose sync failed does,
-    once more). Never waits for the sync."""
-    headers = {k.lower(): v for k, v in headers.items()}
-    who = f"{link_id}:{client}"
-    ratelimit.refuse_when_over(SERVICE, "git-hook", who, HOOK_FAILURES, HOOK_WINDOW)
-    link = None
-    if isinstance(link_id, str) and len(link_id) <= 36:
-        with transaction(SERVICE) as session:
-            link = session.get(RepositoryLink, link_id)
-            if link is not None:
-                session.expunge(link)
-    if link is None or not _signed(link, headers, body):
-        ratelimit.record_failure(SERVICE, "git-hook", who, HOOK_WINDOW)
-        raise Unauthorized("the webhook's signature (or token) is missing or wrong")
-    event = headers.get("x-github-event") or headers.get("x-gitlab-event") or ""
-    if event == "ping":
-        return 200, HookAnswer(status="pong")
-    if event not in ("push", "Push Hook"):
-        return 202, HookAnswer(status="ignored", reason=f"not a push ({event or 'no event'})")
-    payload = _payload(headers, body)
-    ref, pushed = payload.get("ref"), payload.get("after")
-    if ref != f"refs/heads/{link.branch}":
-        return 202, HookAnswer(status="ignored", reason=f"a push to another branch ({ref})")
-    if not isinstance(pushed, str) or not git_mirror.SHA.match(pushed) or pushed == ZERO:
-        return 202, HookAnswer(status="ignored", reason="the branch was deleted")
-    delivery = (headers.get("x-github-delivery") or headers.get("x-gitlab-event-uuid")
-                or headers.get("x-gitlab-webhook-uuid") or None)
-    delivery = delivery[:200] if delivery else None
-    sync_id = _queue(link, "webhook", link.created_by, link.created_by_name, run_changed,
-                     delivery, pushed)
-    if sync_id is None:
-        return 202, HookAnswer(status="ignored", reason="this commit is synced already")
-    return 202, HookAnswer(status=_view_of(sync_id).status, id=sync_id)
-
-
-def _signed(link: RepositoryLink, headers: dict[str, str], body: bytes) -> bool:
-    try:
-        secret = repository_links.webhook_secret(link)
-    except SecretUnreadable:
-        return False
-    signature = headers.get("x-hub-signature-256")
-    if signature is not None:
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected.encode(), signature.strip().encode())
-    token = headers.get("x-gitlab-token")
-    if token is not None:
-        return hmac.compare_digest(secret.encode(), token.encode())
-    return False
-
-
-def _payload(headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    try:
-        if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            body = parse_qs(body.decode()).get("payload", [""])[0].encode()
-        found = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-def _queue(link: RepositoryLink, trigger: str, user_id: str, user_name: str,
-           run_changed: bool, delivery: str | None = None, pushed: str | None = None
-           ) -> str | None:
-    """The sync that will take the link's repository as it is: a queued one (asked to run what
-    changed, if this asks it), the one of this delivery or pushed head, or a new one; None
-    when the pushed head is synced already."""
-    try:
-        with transaction(SERVICE) as session:
-            # Locked: two requests at once queue one sync.
-            held = session.scalar(select(RepositoryLink).where(
-                RepositoryLink.id == link.id).with_for_update())
-            if held is None:
-                raise Conflict("the repository was unlinked meanwhile")
-            if delivery is not None:
-                same = session.execute(select(GitSync.id, GitSync.status).where(
-                    GitSync.link_id == link.id, GitSync.delivery_id == delivery)).first()
-                if same is not None and same.status != "failed":
-                    return same.id
-                if same is not None:
-                    # Redelivered (GitHub's Redeliver keeps the id) after its sync failed: a
-                    # new sync, found again by its pushed commit while it waits.
-                    delivery = None
-            if pushed is not None:
-                same = session.scalar(select(GitSync.id).where(
-                    GitSync.link_id == link.id, GitSync.status.in_(("queued", "running")),
-                    GitSync.pushed_commit == pushed).limit(1))
-                if same is not None:
-                    return same
-                if pushed == held.last_synced_commit:
-                    return None
-            waiting = session.scalar(select(GitSync).where(
-                GitSync.workspace_id == link.workspace_id, GitSync.status == "queued")
-                .order_by(GitSync.created_at).limit(1))
-            if waiting is not None:
-                if run_changed and not waiting.run_changed:
-                    # The runs are this caller's to ask: the sync now acts as them (never
-                    # starting runs in the name of one who asked for none).
-                    waiting.run_changed, waiting.trigger = True, trigger
-                    waiting.requested_by = user_id
-                    waiting.requested_by_name = journals.text(user_name, 500)
-                return waiting.id
-            row = GitSync(id=new_id(), workspace_id=link.workspace_id, org_id=link.org_id,
-                          link_id=link.id, status="queued", trigger=trigger,
-                          run_changed=run_changed, requested_by=user_id,
-                          requested_by_name=journals.text(user_name, 500),
-                          delivery_id=delivery, pushed_commit=pushed, error="",
-                          created_at=utcnow())
-            session.add(row)
-            session.flush()
-            return row.id
-    except IntegrityError:
-        # The same delivery, queued by another process at the same moment.
-        with transaction(SERVICE) as session:
-            return session.scalar(select(GitSync.id).where(
-                GitSync.link_id == link.id, GitSync.delivery_id == delivery))
 
 
 # Doing ----------------------------------------------------------------------------------------
@@ -950,31 +660,6 @@ def _summary(result: dict[str, Any]) -> str:
     parts = [f"{len(result[k])} {k}" for k in ("created", "updated", "removed", "invalid")
              if result[k]]
     return ", ".join(parts) or "nothing changed"
-
-
-# Showing --------------------------------------------------------------------------------------
-
-
-def sync_view(row: GitSync) -> SyncView:
-    """What answers show of a sync."""
-    commit = None
-    info = (row.result or {}).get("commit") if isinstance(row.result, dict) else None
-    if isinstance(info, dict):
-        commit = CommitView(**info)
-    result = None
-    if isinstance(row.result, dict):
-        result = SyncResult(**{k: v for k, v in row.result.items() if k != "commit"})
-    return SyncView(id=row.id, workspace_id=row.workspace_id, status=row.status,
-                    trigger=row.trigger, run_changed=row.run_changed,
-                    requested_by_name=row.requested_by_name, from_commit=row.from_commit,
-                    to_commit=row.to_commit, commit=commit, result=result, error=row.error,
-                    created_at=row.created_at, started_at=row.started_at,
-                    finished_at=row.finished_at)
-
-
-def _view_of(sync_id: str) -> SyncView:
-    with transaction(SERVICE) as session:
-        return sync_view(session.get(GitSync, sync_id))
 
 
 # The thread -----------------------------------------------------------------------------------

@@ -476,7 +476,7 @@ class GitSync(Base):
     pushed_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     from_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     to_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # files_seen, created, updated, removed, restored, invalid, runs (git_sync.SyncResult)
+    # files_seen, created, updated, removed, restored, invalid, runs (git_sync_views.SyncResult)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

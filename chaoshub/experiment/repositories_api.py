@@ -12,8 +12,8 @@ from pydantic import Field
 from chaoshub.core.openapi import Body, Query, answers, body, docs, query
 from chaoshub.core.paging import PageQuery
 from chaoshub.core.web import credentials_first, current_claim, signed_in_claim
-from chaoshub.experiment import git_sync, service
-from chaoshub.experiment.git_sync import HookAnswer, SyncPage, SyncView
+from chaoshub.experiment import git_sync_requests, service
+from chaoshub.experiment.git_sync_views import HookAnswer, SyncPage, SyncView
 from chaoshub.experiment.repository_links import RepositoryView, SavedRepository
 
 repositories_api = Blueprint("experiment_repositories", __name__, url_prefix="/api/v1")
@@ -125,7 +125,7 @@ def git_push(link_id: str):
     """A push webhook (GitHub: `X-Hub-Signature-256` with the webhook secret; GitLab:
     `X-Gitlab-Token`): queues a sync of a push to the linked branch (`?run=changed`: and runs
     what changed), once per delivery and pushed commit; never waits for it."""
-    status, answer = git_sync.receive_push(
+    status, answer = git_sync_requests.receive_push(
         link_id, dict(request.headers), request.get_data(cache=True),
         request.remote_addr or "", query(SyncQuery).run == "changed")
     return jsonify(answer.model_dump(mode="json")), status

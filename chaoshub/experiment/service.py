@@ -34,7 +34,8 @@ from chaoshub.experiment import (
     compare,
     diff,
     environments,
-    git_sync,
+    git_sync_requests,
+    git_sync_views,
     grants,
     hub_runs,
     job_runs,
@@ -1224,19 +1225,19 @@ def delete_repository(claim: str, org: str, workspace: str) -> None:
 
 @interface.public
 def request_sync(claim: str, org: str, workspace: str, run_changed: bool = False
-                 ) -> git_sync.SyncView:
+                 ) -> git_sync_views.SyncView:
     """Queue a sync of the workspace with its repository (a worker does it)."""
-    return git_sync.request_sync(claim, org, workspace, run_changed)
+    return git_sync_requests.request_sync(claim, org, workspace, run_changed)
 
 
 @interface.public
-def get_sync(claim: str, sync_id: str) -> git_sync.SyncView:
+def get_sync(claim: str, sync_id: str) -> git_sync_views.SyncView:
     """One sync and its result."""
-    return git_sync.get_sync(claim, sync_id)
+    return git_sync_requests.get_sync(claim, sync_id)
 
 
 @interface.public
 def list_syncs(claim: str, org: str, workspace: str, cursor: str | None = None,
-               limit: int | str | None = None) -> git_sync.SyncPage:
+               limit: int | str | None = None) -> git_sync_views.SyncPage:
     """A page of the workspace's syncs, newest first."""
-    return git_sync.list_syncs(claim, org, workspace, cursor, limit)
+    return git_sync_requests.list_syncs(claim, org, workspace, cursor, limit)
