@@ -473,3 +473,26 @@ def test_guesses_sent_at_once_get_no_more_than_the_limit(app, inbox, monkeypatch
     assert change_password(alice, current="a wrong guess").status_code == 422
     assert inner == [429]
     assert change_password(alice).status_code == 429  # the limit holds for the right one too
+
+
+def test_a_reset_link_lifts_the_limit_someone_else_ran_into(app, inbox):
+    # Someone holding a session guessed the current password until the limit: the owner who
+    # chose a new one through a mailed link can then change the address at once.
+    from tests.test_password_reset import ask_reset
+
+    verified(app, inbox, "alice", "alice@example.com")
+    thief = app.test_client()
+    assert sign_in(thief, "alice").status_code == 303
+    for _ in range(auth_service.SIGN_IN_LIMIT):
+        assert change_password(thief, current="a wrong guess").status_code == 422
+    assert change_password(thief).status_code == 429
+
+    assert ask_reset(app, "alice").status_code == 200
+    reset = app.test_client()
+    path = path_of(link_in(inbox.messages[-1]))
+    assert reset.post(path, data={"password": NEW_PASSWORD, "csrf_token": csrf(reset)}
+                      ).status_code == 303
+    owner = app.test_client()
+    assert sign_in(owner, "alice", NEW_PASSWORD).status_code == 303
+    assert set_email(owner, "alice@example.org", current_password=NEW_PASSWORD
+                     ).status_code == 303

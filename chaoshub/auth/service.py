@@ -646,6 +646,9 @@ def reset_password(secret: str, password: str, client_ip: str = "") -> str:
     if hashes:
         cache().forget(*(_session_key(h) for h in hashes))
     ratelimit.clear(SERVICE, "sign-in", f"{client_ip}|{username.lower()}")
+    # Guesses at the old password (someone holding a session, now ended) no longer hold the
+    # owner back from the settings.
+    ratelimit.clear(SERVICE, "current-password", account_id)
     log.info("password reset for %s; %d session(s) ended", account_id, len(hashes))
     return username
 
