@@ -309,6 +309,11 @@ def test_webhooks_are_verified_and_a_delivery_syncs_once(hub, alice, server):
     ignored = deliver(other, "d-1", "sha256=" + hmac.new(secret.encode(), other,
                                                          hashlib.sha256).hexdigest())
     assert ignored.status_code == 202 and ignored.get_json()["status"] == "ignored"
+    # Signed, but nested past what the JSON parser recurses into: ignored, never a 500.
+    deep = b"[" * 20_000 + b"]" * 20_000
+    nested = deliver(deep, "d-deep", "sha256=" + hmac.new(secret.encode(), deep,
+                                                          hashlib.sha256).hexdigest())
+    assert nested.status_code == 202 and nested.get_json()["status"] == "ignored"
 
     # The same delivery twice (and again under another id, the same head): one sync.
     first = deliver(body, "d-2", signed)

@@ -153,7 +153,8 @@ def _payload(headers: dict[str, str], body: bytes) -> dict[str, Any]:
         if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             body = parse_qs(body.decode()).get("payload", [""])[0].encode()
         found = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nested past the parser's depth; like any unreadable body, no push.
         return {}
     return found if isinstance(found, dict) else {}
 
