@@ -20,7 +20,7 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from chaoshub.core import claims
@@ -262,8 +262,6 @@ def delete_repository(claim: str, org: str, workspace: str) -> None:
 
 def delete_workspaces(session: Session, workspace_ids: list[str]) -> None:
     """Remove the links and syncs of workspaces that are gone, in the caller's session."""
-    from sqlalchemy import delete
-
     session.execute(delete(GitSync).where(GitSync.workspace_id.in_(workspace_ids)))
     session.execute(delete(RepositoryLink).where(RepositoryLink.workspace_id.in_(workspace_ids)))
     # This process's copies (a worker elsewhere drops its own at its sweep).
