@@ -48,8 +48,11 @@ def test_a_copy_is_served_without_redis_and_dropped_everywhere_by_a_change(redis
     # A change through one process: the other drops its copy as the message arrives.
     second.forget(key)
     assert second.remember(key, lambda: {"title": "v2"}) == {"title": "v2"}
-    took = until(lambda: first.peek(key) == [{"title": "v2"}], timeout=1.0)
-    assert took < 1.0
+    # v2 is in Redis, or not at all when the message reached second's own copies while it
+    # loaded v2 (then nothing is cached): either way, first no longer answers v1. The 1 s
+    # bound is timed by tests/test_cache_processes.py alone on the machine; here, beside the
+    # other tests' load, the message only has to come well before the copy's 5 s end.
+    until(lambda: first.peek(key) in ([{"title": "v2"}], [MISSING]), timeout=2.0)
 
 
 def test_counters_are_never_copied(redis_url):
