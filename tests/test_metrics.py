@@ -184,6 +184,22 @@ def test_the_grafana_dashboard_asks_for_families_the_hub_serves():
 # Under gunicorn ------------------------------------------------------------------------------
 
 
+def test_a_worker_file_still_being_created_leaves_the_scrape_whole(tmp_path, monkeypatch):
+    from prometheus_client import multiprocess
+    from prometheus_client.mmap_dict import MmapedDict
+
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
+    written = MmapedDict(str(tmp_path / "counter_101.db"))
+    written.write_value(json.dumps(["chaoshub_demo", "chaoshub_demo_total", {}, "Demo."]), 3.0, 0)
+    written.close()
+    # A worker that has opened its file but not yet sized it (or was killed just then).
+    (tmp_path / "counter_102.db").touch()
+
+    families = list(metrics._WorkerFiles(multiprocess.MultiProcessCollector).collect())
+    assert [(s.name, s.value) for f in families for s in f.samples] == [
+        ("chaoshub_demo_total", 3.0)]
+
+
 @pytest.mark.workers
 def test_one_scrape_adds_up_every_gunicorn_worker(tmp_path):
     from tests.fault_servers import hub, hub_env

@@ -263,11 +263,33 @@ def serve() -> Response:
         from prometheus_client import multiprocess as mp
 
         base = CollectorRegistry()
-        mp.MultiProcessCollector(base)
+        base.register(_WorkerFiles(mp.MultiProcessCollector))
     else:
         base = REGISTRY
     body = generate_latest(base) + generate_latest(scraped)
     return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+
+class _WorkerFiles:
+    """Every worker's values from their files, leaving out a file still being created."""
+
+    def __init__(self, collector: type) -> None:
+        self._collector = collector
+
+    def collect(self) -> Iterable[Any]:
+        """The merged families of every file holding something."""
+        # A worker creates its file empty and sizes it a moment later (and one killed in between
+        # leaves it empty for good): reading it would fail the whole scrape.
+        files = [path for path in glob.glob(os.path.join(os.environ[MULTIPROC_ENV], "*.db"))
+                 if _size(path)]
+        return self._collector.merge(files, accumulate=True)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:  # a dead worker's live gauges, removed since the glob
+        return 0
 
 
 def init_app(app: Flask) -> None:
