@@ -194,6 +194,21 @@ def test_last_use_is_recorded_with_the_address(app, alice):
     assert listed["last_used_at"] is not None
 
 
+def test_a_server_giving_no_address_records_a_use_once_a_minute(app, alice):
+    # A Unix socket, say: no address to compare, and still no write on every call.
+    created = make_token(alice)
+    client = app.test_client()
+
+    def last_use():
+        client.get("/api/v1/me", headers=bearer(created["secret"]),
+                   environ_base={"REMOTE_ADDR": ""}).get_json()
+        return alice.get("/api/v1/tokens").get_json()["tokens"][0]["last_used_at"]
+
+    first = last_use()
+    assert first is not None
+    assert last_use() == first
+
+
 def test_failed_token_authentication_is_rate_limited(app, alice):
     good = make_token(alice)["secret"]
     browser = app.test_client()

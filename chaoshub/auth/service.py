@@ -1073,10 +1073,10 @@ def _load_token(token_hash: str) -> dict | None:
 def _record_use(token: dict, client_ip: str) -> None:
     # A write per request would make every API call pay for it: once a minute per address.
     now = utcnow()
-    if token["last_used_ip"] == client_ip and now.timestamp() - token["last_used_at"] < \
+    address = client_ip or None  # kept as None when the server knows none (a Unix socket)
+    if token["last_used_ip"] == address and now.timestamp() - token["last_used_at"] < \
             LAST_USED_EVERY:
         return
-    address = client_ip or None
     if token.get("purpose"):
         # A run's token is the hub's own doing, from wherever its Job runs: its uses are no
         # news for its account's audit log.
