@@ -127,15 +127,17 @@ def check_text(text: str, where: str = "the body") -> None:
 def check_request_text() -> None:
     """Refuse a request whose URL, headers or form fields hold a NUL or a lone surrogate."""
     check_text(request.path, "the URL")
-    for key, value in request.args.items(multi=True):
-        check_text(key + value, "the URL")
+    environ = request.environ
+    if environ.get("QUERY_STRING"):  # most requests have none: no arguments to parse then
+        for key, value in request.args.items(multi=True):
+            check_text(key + value, "the URL")
     # One search over every header as the server handed it over (the WSGI environ, which
     # request.headers reads again for each item); the header at fault is looked for only then.
-    if _BAD_TEXT.search("".join([value for key, value in request.environ.items()
+    if _BAD_TEXT.search("".join([value for key, value in environ.items()
                                  if key.startswith(_HEADER_KEYS) and isinstance(value, str)])):
         for name, value in request.headers.items():
             check_text(value, f"the {name} header")
-    if request.mimetype in FORM_TYPES:
+    if environ.get("CONTENT_TYPE") and request.mimetype in FORM_TYPES:
         if request.mimetype == FORM_TYPES[0]:
             # Kept as sent: a signed form (GitHub's push webhook) is checked byte for byte
             # after its fields are read here.

@@ -184,6 +184,10 @@ class _Timed:
         return self.wsgi_app(environ, start_response)
 
 
+# Each (route, method, status)'s two children: as many as prometheus_client keeps anyway.
+_COUNTED: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def _finish(response: Response) -> Response:
     current = request._get_current_object()  # once: each use of the proxy looks it up again
     started = current.environ.get(STARTED)
@@ -194,9 +198,14 @@ def _finish(response: Response) -> Response:
     route = rule.rule if rule is not None else UNMATCHED
     status = response.status_code
     method = current.method if current.method in METHODS else OTHER_METHOD
-    labels = (route, method, str(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_LATENCY.labels(*labels).observe(seconds)
+    labels = (route, method, status)
+    counted = _COUNTED.get(labels)
+    if counted is None:
+        # prometheus_client's labels() validates and locks each time: its children kept here.
+        named = (route, method, str(status))
+        counted = _COUNTED[labels] = (HTTP_REQUESTS.labels(*named), HTTP_LATENCY.labels(*named))
+    counted[0].inc()
+    counted[1].observe(seconds)
     access_log.write(current, route, status, seconds)
     return response
 

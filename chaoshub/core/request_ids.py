@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 
 HEADER = "X-Request-Id"
 # What a client's id may be: short, and nothing a log line or a header could be bent by.
+_ENVIRON_KEY = "HTTP_X_REQUEST_ID"  # the header as the server hands it over
 SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _current: ContextVar[str | None] = ContextVar("chaoshub_request_id", default=None)
 
@@ -40,7 +41,7 @@ def bound(request_id: str) -> Iterator[str]:
 
 
 def _take() -> None:
-    asked = request.headers.get(HEADER, "")
+    asked = request.environ.get(_ENVIRON_KEY, "")
     _current.set(asked if SANE.fullmatch(asked) else new())
 
 
