@@ -393,6 +393,7 @@ def test_who_may_link_and_what_urls(hub, alice):
     assert bob.put(f"{WS}/repository", json=body,
                    headers={"X-CSRF-Token": csrf(bob)}).status_code == 404
     assert bob.get(f"{WS}/repository").status_code == 404
+    assert post_json(bob, f"{WS}/sync", None).status_code == 404  # not there for him, as above
     assert post_json(alice, f"{WS}/sync", None).status_code == 409  # nothing linked
     hub.config.update(ALLOW_PRIVATE_TARGETS=False, GIT_ALLOW_FILE_URLS=False)
     for url in ("http://git.example.com/x.git", "file:///tmp/x.git", "ext::sh -c id",

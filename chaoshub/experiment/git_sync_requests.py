@@ -42,7 +42,9 @@ def request_sync(claim: str, org: str, workspace: str, run_changed: bool = False
         where = grants.by_name(claim, org, workspace)
     except Forbidden as exc:
         raise NotFound("no such workspace") from exc
-    grants.require(grants.require(where, "read"), "write")
+    if not where.allows("read"):
+        raise NotFound("no such workspace")  # as the workspace's other routes answer
+    grants.require(where, "write")
     if run_changed:
         if not user.allows("runs:execute"):
             raise Forbidden("the credential lacks the runs:execute scope")
