@@ -9,10 +9,40 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, literal, or_, update
+from sqlalchemy import and_, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 
 from chaoshub.experiment.models import Experiment
+
+
+def _statement():
+    at = Experiment.last_run_at
+    created_at, execution_id = bindparam("run_at", type_=at.type), bindparam(
+        "run_id", type_=Experiment.last_execution_id.type)
+    later = or_(at.is_(None), at < created_at,
+                and_(at == created_at, Experiment.last_execution_id < execution_id))
+
+    def unless_later(value, column):
+        return case((later, value), else_=column)
+
+    # One statement locks the row, checks where it lives and keeps the last run. The condition
+    # sits in the UPDATE itself: of two publishes racing on one experiment, the later execution
+    # wins whichever transaction commits last (PostgreSQL re-reads the row it waited for).
+    return (update(Experiment)
+            .where(Experiment.id == bindparam("experiment"),
+                   Experiment.workspace_id == bindparam("workspace"))
+            .values(last_run_at=unless_later(created_at, at),
+                    last_run_outcome=unless_later(
+                        bindparam("run_outcome", type_=Experiment.last_run_outcome.type),
+                        Experiment.last_run_outcome),
+                    last_execution_id=unless_later(execution_id, Experiment.last_execution_id))
+            .returning(Experiment.version)
+            .execution_options(synchronize_session=False))
+
+
+# Built once: putting its expressions together again for every publish cost more than its
+# round trip.
+_RECORD = _statement()
 
 
 def record(session: Session, experiment_id: str, workspace_id: str, execution_id: str,
@@ -20,21 +50,6 @@ def record(session: Session, experiment_id: str, workspace_id: str, execution_id
     """Make a new execution its experiment's last run unless a later one is there already,
     locking the experiment's row if it lives in `workspace_id`: its latest version number, or
     None when it is not there (gone, or moved since the caller was authorized)."""
-    at = Experiment.last_run_at
-    later = or_(at.is_(None), at < created_at,
-                and_(at == created_at, Experiment.last_execution_id < execution_id))
-
-    def unless_later(value, column):
-        return case((later, literal(value, column.type)), else_=column)
-
-    # One statement locks the row, checks where it lives and keeps the last run. The condition
-    # sits in the UPDATE itself: of two publishes racing on one experiment, the later execution
-    # wins whichever transaction commits last (PostgreSQL re-reads the row it waited for).
-    return session.scalar(
-        update(Experiment)
-        .where(Experiment.id == experiment_id, Experiment.workspace_id == workspace_id)
-        .values(last_run_at=unless_later(created_at, at),
-                last_run_outcome=unless_later(outcome, Experiment.last_run_outcome),
-                last_execution_id=unless_later(execution_id, Experiment.last_execution_id))
-        .returning(Experiment.version)
-        .execution_options(synchronize_session=False))
+    return session.scalar(_RECORD, {"experiment": experiment_id, "workspace": workspace_id,
+                                    "run_id": execution_id, "run_at": created_at,
+                                    "run_outcome": outcome})
