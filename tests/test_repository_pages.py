@@ -198,6 +198,18 @@ def test_refusals_keep_the_form_but_not_the_token(hub, alice, served):
     missing = link_form(alice, server, token="")
     assert missing.status_code == 422
     assert "type the access token" in text(missing)
+    # Linked with a token, then a new URL with the token field left empty: asked for again,
+    # never dropped without a word.
+    assert link_form(alice, server).status_code == 201
+    moved = link_form(alice, server, url=server.url_for("chaos") + "-moved", token="")
+    assert moved.status_code == 422
+    assert "type the access token for the new URL" in text(moved)
+    with hub.app_context(), transaction("experiment") as session:
+        kept = session.scalar(select(RepositoryLink))
+        assert (kept.url, kept.credential) == (server.url_for("chaos"), "token")
+    assert link_form(alice, server, token="").status_code == 303  # same URL: the token kept
+    unlink = form(alice, f"{PAGE}/unlink")
+    assert unlink.status_code == 303
     # Nothing linked: the Sync button is refused with the reason, on the page.
     refused = form(alice, f"{PAGE}/sync")
     assert refused.status_code == 409

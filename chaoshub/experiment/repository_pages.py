@@ -63,6 +63,12 @@ def save_link(org: str, workspace: str):
             error = ValidationFailed("the repository link is not valid",
                                      [problem("token", "type the access token")])
             return _page(claim, org, workspace, error, _kept(form))
+        if not token and current.url != form.get("url", "").strip():
+            # The kept token is never sent to another repository: asked for, not dropped.
+            error = ValidationFailed("the repository link is not valid", [problem(
+                "token", "type the access token for the new URL: the current one is not sent "
+                         "to another repository")])
+            return _page(claim, org, workspace, error, _kept(form))
         token = token or None  # empty: the token kept as it is
     elif choice == "deploy_key":
         deploy_key = True
