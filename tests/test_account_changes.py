@@ -19,7 +19,7 @@ from chaoshub.core.db import transaction
 from chaoshub.core.errors import Forbidden, HubError
 from chaoshub.core.models import utcnow
 from chaoshub.core.web import SESSION_COOKIE
-from tests.conftest import PASSWORD, csrf, post_json, sign_in, signed_up_client
+from tests.conftest import PASSWORD, csrf, post_json, sign_in, sign_up, signed_up_client
 from tests.mail_server import LINK, bodies, link_in, mail_settings, smtp_server
 from tests.test_audit_events import auth_events
 from tests.test_email_addresses import path_of, set_email
@@ -496,3 +496,56 @@ def test_a_reset_link_lifts_the_limit_someone_else_ran_into(app, inbox):
     assert sign_in(owner, "alice", NEW_PASSWORD).status_code == 303
     assert set_email(owner, "alice@example.org", current_password=NEW_PASSWORD
                      ).status_code == 303
+
+
+# API tokens: one outlives the session and a password change -------------------------------------
+
+TOKEN_BODY = {"name": "ci", "scopes": ["experiments:read"]}
+
+
+def test_an_old_session_makes_a_token_only_with_the_password(app, inbox):
+    dora = app.test_client()
+    assert sign_up(dora, "dora").status_code == 303
+    assert sign_in(dora, "dora").status_code == 303
+    with app.app_context(), transaction("auth") as session:  # before any request reads it
+        session.execute(update(SignInSession).values(
+            created_at=utcnow() - timedelta(hours=2, minutes=1)))
+    missing = post_json(dora, "/api/v1/tokens", TOKEN_BODY)
+    assert missing.status_code == 422
+    assert [d["pointer"] for d in missing.get_json()["details"]] == ["/current_password"]
+    wrong = post_json(dora, "/api/v1/tokens", {**TOKEN_BODY, "current_password": "not-it-at-all"})
+    assert wrong.status_code == 422 and "secret" not in wrong.get_json()
+    assert dora.get("/api/v1/tokens").get_json()["tokens"] == []
+    made = post_json(dora, "/api/v1/tokens", {**TOKEN_BODY, "current_password": PASSWORD})
+    assert made.status_code == 201 and made.get_json()["secret"]
+
+    page = dora.get("/settings/tokens").get_data(as_text=True)
+    assert 'name="current_password"' in page
+    refused = dora.post("/settings/tokens", data={"name": "page", "preset": "read-only",
+                                                   "csrf_token": csrf(dora)})
+    assert refused.status_code == 422
+    assert "type your current password" in refused.get_data(as_text=True)
+    shown = dora.post("/settings/tokens", data={"name": "page", "preset": "read-only",
+                                                 "current_password": PASSWORD,
+                                                 "csrf_token": csrf(dora)})
+    assert shown.status_code == 201
+    assert len(dora.get("/api/v1/tokens").get_json()["tokens"]) == 2
+
+
+def test_a_fresh_session_makes_a_token_without_the_password(app, inbox):
+    erin = signed_up_client(app, "erin")
+    assert 'name="current_password"' not in erin.get("/settings/tokens").get_data(as_text=True)
+    assert post_json(erin, "/api/v1/tokens", TOKEN_BODY).status_code == 201
+
+
+def test_without_a_password_an_old_session_signs_in_again_to_make_a_token(app, inbox):
+    stale = provider_browser(app, "s-7", "fran", minutes_ago=121)
+    refused = post_json(stale, "/api/v1/tokens", TOKEN_BODY)
+    assert refused.status_code == 403
+    assert refused.get_json()["details"] == {"sign_in": "/signin?next=/settings/tokens"}
+    page = stale.post("/settings/tokens", data={"name": "page", "preset": "read-only",
+                                                 "csrf_token": csrf(stale)})
+    assert page.status_code == 403 and "sign in again" in page.get_data(as_text=True)
+    assert stale.get("/api/v1/tokens").get_json()["tokens"] == []
+    fresh = provider_browser(app, "s-7", "fran")
+    assert post_json(fresh, "/api/v1/tokens", TOKEN_BODY).status_code == 201

@@ -136,14 +136,28 @@ def test_a_tampered_payload_is_rejected(ring, verifier):
         verifier.verify(f"{header}.{forged_body}.{signature}")
 
 
-@pytest.mark.parametrize("workspace", [None, "ws-1"])
-def test_the_claim_issue_hands_back_is_the_one_a_verifier_reads(ring, verifier, workspace):
+@pytest.mark.parametrize("workspace,auth_time", [(None, None), ("ws-1", None),
+                                                 (None, 1_700_000_000)])
+def test_the_claim_issue_hands_back_is_the_one_a_verifier_reads(ring, verifier, workspace,
+                                                                auth_time):
     # The auth process trusts the claims it signs without decoding them: what it trusts must be
     # exactly what any other process reads out of the token.
     token, claim = claims.issue_with_claim(ring, issuer=ISSUER, sub="account-1", name="Alice",
                                            scopes=("experiments:read",), ttl=60,
-                                           workspace=workspace)
+                                           workspace=workspace, auth_time=auth_time)
     assert verifier.verify(token) == claim
+    assert claim.auth_time == auth_time
+
+
+def test_a_sign_in_time_that_is_not_whole_seconds_is_refused(ring, verifier):
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": claims.HUB_AUDIENCE, "sub": "account-1", "iat": now,
+               "exp": now + 60, "jti": "j-1", "name": "Alice", "scopes": ["*"],
+               "auth_time": "yesterday"}
+    token = jwt.encode(payload, ring.private_keys[0], algorithm="EdDSA",
+                       headers={"kid": ring.signing_kid})
+    with pytest.raises(Unauthorized, match="auth_time"):
+        verifier.verify(token)
 
 
 def test_a_trusted_claim_still_answers_only_for_its_audience(ring, verifier):

@@ -90,6 +90,8 @@ RESET_ASK_LIMIT = 10  # reset asks per client address
 # How recent a sign-in must be to add a first password or change the address of an account
 # without a password (nothing else proves the session is its owner's).
 RECENT_SIGN_IN = timedelta(minutes=10)
+# How recent a session's sign-in must be to create an API token without the current password.
+TOKEN_SIGN_IN = timedelta(hours=2)
 SIGN_IN_AGAIN = ("for your safety, this needs a recent sign-in: sign in again (within 10 "
                  "minutes), then make the change")
 CHANGE_SUBJECTS = {"password_changed": "Your ChaosHub password was changed",
@@ -433,13 +435,13 @@ def _account_of(session: Session, user: claims.UserClaim) -> Account:
 
 
 def _confirm_it_is_them(session: Session, account: Account, current_password: str | None,
-                        session_hash: str | None) -> None:
+                        session_hash: str | None, back_to: str = "/settings") -> None:
     # A session alone may be someone else's (a browser left signed in, a cookie taken): before
     # how the account signs in or gets its password reset changes, the person proves they
     # hold the password, or, with none, that they signed in moments ago.
     if account.password_hash is None:
         if not session_hash or not _recent(session, account.id, session_hash):
-            raise Forbidden(SIGN_IN_AGAIN, {"sign_in": "/signin?next=/settings"})
+            raise Forbidden(SIGN_IN_AGAIN, {"sign_in": f"/signin?next={back_to}"})
         return
     # Per account, whatever the address: a stolen session may guess from anywhere.
     ratelimit.refuse_when_over(SERVICE, "current-password", account.id, SIGN_IN_LIMIT,
@@ -689,11 +691,20 @@ def create_token(
     expires_in_days: int | None = None,
     workspace_id: str | None = None,
     workspace_label: str | None = None,
+    current_password: str | None = None,
 ) -> NewToken:
-    """Make an API token for the signed-in account; its secret is in the answer, this once."""
+    """Make an API token for the signed-in account; its secret is in the answer, this once.
+    A session that began more than TOKEN_SIGN_IN ago needs `current_password` (an account
+    without one: a new sign-in)."""
     # The caller has resolved the workspace the token is kept to (dashboard owns workspaces);
     # a wrong id could only narrow the token to nothing, never widen it.
-    _session_only(claim)
+    user = _session_only(claim)
+    if not user.auth_time or user.auth_time < (utcnow() - TOKEN_SIGN_IN).timestamp():
+        # A token outlives the session and a password change: a session taken from a browser
+        # left signed in must not mint one without the password.
+        with transaction(SERVICE) as session:
+            _confirm_it_is_them(session, _account_of(session, user), current_password, None,
+                                back_to="/settings/tokens")
     return _create_token(claim, name, scopes, expires_in_days, workspace_id, workspace_label)
 
 
@@ -778,7 +789,9 @@ def resolve_credentials(
     if session_token:
         account = _session_account(session_token)
         if account is not None:
-            return _issue(account["id"], account["display_name"], SESSION_SCOPES)
+            # A copy cached before sessions carried their start has none: not recent.
+            return _issue(account["id"], account["display_name"], SESSION_SCOPES,
+                          auth_time=account.get("started_at"))
     return _issue(claims.ANONYMOUS, "", ())
 
 
@@ -854,8 +867,9 @@ def _session_only(claim: str) -> claims.UserClaim:
 
 
 def _issue(sub: str, name: str, scopes, workspace: str | None = None,
-           run: str | None = None) -> str:
-    return claims.sign(sub=sub, name=name, scopes=tuple(scopes), workspace=workspace, run=run)
+           run: str | None = None, auth_time: int | None = None) -> str:
+    return claims.sign(sub=sub, name=name, scopes=tuple(scopes), workspace=workspace, run=run,
+                       auth_time=auth_time)
 
 
 def _claim_for(account: Account) -> str:
@@ -956,14 +970,16 @@ def _session_account(token: str) -> dict | None:
     def load() -> dict | None:
         with transaction(SERVICE) as session:
             row = session.execute(
-                select(Account.id, Account.display_name, SignInSession.expires_at)
+                select(Account.id, Account.display_name, SignInSession.expires_at,
+                   SignInSession.created_at)
                 .join(SignInSession, SignInSession.account_id == Account.id)
                 .where(SignInSession.token_hash == token_hash)
             ).first()
         if row is None:
             return None
         return {"id": row.id, "display_name": row.display_name,
-                "expires_at": row.expires_at.timestamp()}
+                "expires_at": row.expires_at.timestamp(),
+                "started_at": int(row.created_at.timestamp())}
 
     account = cache().remember(_session_key(token_hash), load, ttl=RESOLVED_TTL)
     if account is None or account["expires_at"] <= utcnow().timestamp():

@@ -57,6 +57,9 @@ class UserClaim:
     aud: str = HUB_AUDIENCE
     workspace: str | None = None  # an API token restricted to one workspace carries its id
     run: str | None = None  # a claim made to report one hub run carries its id
+    # A signed-in session's claim: when that session began (seconds since the epoch), so that a
+    # service can ask for a recent sign-in without the session's cookie.
+    auth_time: int | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -152,6 +155,7 @@ def issue_with_claim(
     audience: str = HUB_AUDIENCE,
     workspace: str | None = None,
     run: str | None = None,
+    auth_time: int | None = None,
 ) -> tuple[str, UserClaim]:
     """Sign a new UserClaim: the token, and the claim it carries."""
     now = int(time.time())
@@ -169,12 +173,14 @@ def issue_with_claim(
         payload["ws"] = workspace
     if run:
         payload["run"] = run
+    if auth_time:
+        payload["auth_time"] = auth_time
     token = jwt.encode(
         payload, ring.private_keys[0], algorithm=ALGORITHM, headers={"kid": ring.signing_kid}
     )
     claim = UserClaim(sub=sub, name=name, scopes=tuple(scopes), jti=payload["jti"],
                       exp=payload["exp"], aud=audience, workspace=workspace or None,
-                      run=run or None)
+                      run=run or None, auth_time=auth_time or None)
     return token, claim
 
 
@@ -251,6 +257,7 @@ class Verifier:
             aud=payload["aud"],
             workspace=payload.get("ws"),
             run=payload.get("run"),
+            auth_time=payload.get("auth_time"),
         )
 
 
@@ -269,6 +276,8 @@ def _shape_problem(payload: dict[str, Any]) -> str | None:
     for name in ("ws", "run"):
         if name in payload and not isinstance(payload[name], str):
             return f"{name} must be a string"
+    if "auth_time" in payload and type(payload["auth_time"]) is not int:
+        return "auth_time must be whole seconds"
     return lifetime_problem(payload, MAX_LIFETIME)
 
 
@@ -343,7 +352,7 @@ def key_ring() -> KeyRing:
 
 
 def sign(*, sub: str, name: str, scopes: tuple[str, ...], workspace: str | None = None,
-         run: str | None = None) -> str:
+         run: str | None = None, auth_time: int | None = None) -> str:
     """A new claim made with this process's keys (auth). Within a request served here (not a
     call from another process), it is a handle to the claim kept for that request alone:
     nobody outside reads it, so nothing is signed; `portable` signs one that must leave."""
@@ -352,13 +361,14 @@ def sign(*, sub: str, name: str, scopes: tuple[str, ...], workspace: str | None 
         # Known by this request alone (its memo holds it): a number of the process suffices.
         claim = UserClaim(sub=sub, name=name, scopes=tuple(scopes), jti=str(next(_HANDLES)),
                           exp=int(time.time()) + config["CLAIM_TTL"],
-                          workspace=workspace or None, run=run or None)
+                          workspace=workspace or None, run=run or None,
+                          auth_time=auth_time or None)
         handle = LOCAL_PREFIX + claim.jti
         request_memo.keep(("claim", handle, None), claim)
         return handle
     token, claim = issue_with_claim(key_ring(), issuer=config["CLAIM_ISSUER"], sub=sub,
                                     name=name, scopes=scopes, ttl=config["CLAIM_TTL"],
-                                    workspace=workspace, run=run)
+                                    workspace=workspace, run=run, auth_time=auth_time)
     # Its own verifier trusts it as is: the caller does not pay for checking a signature
     # made a moment ago.
     current_app.extensions[EXTENSION][1].trust(token, claim)
@@ -374,7 +384,8 @@ def portable(token: str) -> str:
     return issue_with_claim(key_ring(), issuer=config["CLAIM_ISSUER"], sub=claim.sub,
                             name=claim.name, scopes=claim.scopes,
                             ttl=max(1, claim.exp - int(time.time())),
-                            workspace=claim.workspace, run=claim.run)[0]
+                            workspace=claim.workspace, run=claim.run,
+                            auth_time=claim.auth_time)[0]
 
 
 def verify(token: str, audience: str | None = None) -> UserClaim:

@@ -150,6 +150,9 @@ class TokenRequest(Body):
                               + ", or the presets " + ", ".join(auth.SCOPE_PRESETS))
     expires_in_days: int | None = Field(None, ge=1)
     workspace: str | None = Field(None, description="org/workspace")
+    current_password: str | None = Field(
+        None, max_length=1024,
+        description="needed when the session signed in more than two hours ago")
 
 
 NewToken = shown_as(auth.TokenView, "NewToken", secret=(str, Field(

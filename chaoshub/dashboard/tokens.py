@@ -3,6 +3,8 @@ to, auth makes the token."""
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, jsonify, make_response, redirect, render_template, request
 
 from chaoshub.auth import service as auth
@@ -11,6 +13,7 @@ from chaoshub.core.claims import verify
 from chaoshub.core.errors import (
     Forbidden,
     NotFound,
+    RateLimited,
     ValidationFailed,
     problems_by_field,
 )
@@ -74,7 +77,8 @@ def create_token():
     asked = body(m.TokenRequest)
     claim = signed_in_claim()
     new = auth.create_token(claim, asked.name, asked.scopes, asked.expires_in_days,
-                            *token_workspace(claim, asked.workspace))
+                            *token_workspace(claim, asked.workspace),
+                            current_password=asked.current_password)
     response = jsonify({"secret": new.secret, **new.token.model_dump(mode="json")})
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/tokens/{new.token.id}"
@@ -122,10 +126,19 @@ def create_token_from_form():
         days = 0
     try:
         new = auth.create_token(claim, form.get("name", ""), chosen_scopes(form), days,
-                                *token_workspace(claim, form.get("workspace", "").strip()))
+                                *token_workspace(claim, form.get("workspace", "").strip()),
+                                current_password=form.get("current_password", ""))
     except ValidationFailed as error:
         problems = problems_by_field(error.details)
         return _tokens(claim, problems=problems, form=form, status=422)
+    except (Forbidden, RateLimited) as error:
+        # A session too old to mint a token, with no password to prove it is theirs: signing
+        # in again does; or too many wrong passwords.
+        response = _tokens(claim, problems={"current_password": error.message}, form=form,
+                           status=error.status)
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
     response = _tokens(claim, new=new, status=201, guide=_guide(form.get("guide", "")))
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -162,6 +175,12 @@ def _guide(place: str) -> dict | None:
             "login": client_setup.login_command(external_url(""), org, workspace)}
 
 
+def _signed_in_recently(claim: str) -> bool:
+    # Auth asks for the password past this (the claim says when the session began).
+    started = verify(claim).auth_time
+    return bool(started) and started >= time.time() - auth.TOKEN_SIGN_IN.total_seconds()
+
+
 def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200,
             guide: dict | None = None):
     purpose = form.get("preset", CUSTOM) if form else next(iter(PURPOSES))
@@ -174,5 +193,6 @@ def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200,
         problems=problems or {}, form=form or {}, scopes=auth.SCOPES, help=SCOPE_HELP,
         purposes={key: (label, auth.SCOPE_PRESETS[key]) for key, label in PURPOSES.items()},
         purpose=purpose, revoked=request.args.get("revoked"), chosen=chosen, guide=guide,
+        ask_password=not _signed_in_recently(claim),
     )
     return make_response(html, status)
