@@ -529,7 +529,16 @@ def test_an_old_session_makes_a_token_only_with_the_password(app, inbox):
                                                  "current_password": PASSWORD,
                                                  "csrf_token": csrf(dora)})
     assert shown.status_code == 201
-    assert len(dora.get("/api/v1/tokens").get_json()["tokens"]) == 2
+    # The first-run guide's button, asked for the password, keeps the guide's next step.
+    post_json(dora, "/api/v1/orgs/dora/workspaces", {"name": "lab", "visibility": "private"})
+    guided = {"name": "chaos CLI for dora/lab", "preset": "cli", "workspace": "dora/lab",
+              "guide": "dora/lab", "csrf_token": csrf(dora)}
+    asked = dora.post("/settings/tokens", data=guided)
+    assert asked.status_code == 422
+    assert 'name="guide" value="dora/lab"' in asked.get_data(as_text=True)
+    done = dora.post("/settings/tokens", data={**guided, "current_password": PASSWORD})
+    assert done.status_code == 201 and 'data-testid="guide-next"' in done.get_data(as_text=True)
+    assert len(dora.get("/api/v1/tokens").get_json()["tokens"]) == 3
 
 
 def test_a_fresh_session_makes_a_token_without_the_password(app, inbox):
@@ -543,9 +552,15 @@ def test_without_a_password_an_old_session_signs_in_again_to_make_a_token(app, i
     refused = post_json(stale, "/api/v1/tokens", TOKEN_BODY)
     assert refused.status_code == 403
     assert refused.get_json()["details"] == {"sign_in": "/signin?next=/settings/tokens"}
+    assert "recent sign-in" in refused.get_json()["message"]
+    shown = stale.get("/settings/tokens").get_data(as_text=True)
+    assert 'name="current_password"' not in shown  # it has none to type
+    assert 'data-testid="token-needs-sign-in"' in shown
+    assert 'href="/signin?next=/settings/tokens"' in shown
     page = stale.post("/settings/tokens", data={"name": "page", "preset": "read-only",
                                                  "csrf_token": csrf(stale)})
-    assert page.status_code == 403 and "sign in again" in page.get_data(as_text=True)
+    assert page.status_code == 403
+    assert 'href="/signin?next=/settings/tokens"' in page.get_data(as_text=True)
     assert stale.get("/api/v1/tokens").get_json()["tokens"] == []
     fresh = provider_browser(app, "s-7", "fran")
     assert post_json(fresh, "/api/v1/tokens", TOKEN_BODY).status_code == 201

@@ -94,6 +94,8 @@ RECENT_SIGN_IN = timedelta(minutes=10)
 TOKEN_SIGN_IN = timedelta(hours=2)
 SIGN_IN_AGAIN = ("for your safety, this needs a recent sign-in: sign in again (within 10 "
                  "minutes), then make the change")
+TOKEN_SIGN_IN_AGAIN = ("for your safety, making a token needs a recent sign-in: sign in again, "
+                       "then make the token")
 CHANGE_SUBJECTS = {"password_changed": "Your ChaosHub password was changed",
                    "password_added": "A password was added to your ChaosHub account",
                    "email_changed": "Your ChaosHub email address was changed",
@@ -435,13 +437,13 @@ def _account_of(session: Session, user: claims.UserClaim) -> Account:
 
 
 def _confirm_it_is_them(session: Session, account: Account, current_password: str | None,
-                        session_hash: str | None, back_to: str = "/settings") -> None:
+                        session_hash: str | None) -> None:
     # A session alone may be someone else's (a browser left signed in, a cookie taken): before
     # how the account signs in or gets its password reset changes, the person proves they
     # hold the password, or, with none, that they signed in moments ago.
     if account.password_hash is None:
         if not session_hash or not _recent(session, account.id, session_hash):
-            raise Forbidden(SIGN_IN_AGAIN, {"sign_in": f"/signin?next={back_to}"})
+            raise Forbidden(SIGN_IN_AGAIN, {"sign_in": "/signin?next=/settings"})
         return
     # Per account, whatever the address: a stolen session may guess from anywhere.
     ratelimit.refuse_when_over(SERVICE, "current-password", account.id, SIGN_IN_LIMIT,
@@ -703,8 +705,10 @@ def create_token(
         # A token outlives the session and a password change: a session taken from a browser
         # left signed in must not mint one without the password.
         with transaction(SERVICE) as session:
-            _confirm_it_is_them(session, _account_of(session, user), current_password, None,
-                                back_to="/settings/tokens")
+            account = _account_of(session, user)
+            if account.password_hash is None:
+                raise Forbidden(TOKEN_SIGN_IN_AGAIN, {"sign_in": "/signin?next=/settings/tokens"})
+            _confirm_it_is_them(session, account, current_password, None)
     return _create_token(claim, name, scopes, expires_in_days, workspace_id, workspace_label)
 
 

@@ -45,3 +45,20 @@ class ProcessThread:
         self.stopped.set()
         self.thread.join(timeout=30)
         self.pid = self.thread = None
+
+
+def start_in(app: Flask, key: str, name: str,
+             work: Callable[[weakref.ref, threading.Event], None]) -> bool:
+    """Start `app`'s thread kept under `key` in its extensions (made on first use) in this
+    process; True when it started now."""
+    thread = app.extensions.get(key)
+    if thread is None:
+        thread = app.extensions[key] = ProcessThread(name, work)
+    return thread.start(app)
+
+
+def stop_in(app: Flask, key: str) -> None:
+    """Stop `app`'s thread kept under `key`, if any, once its round ends."""
+    thread = app.extensions.get(key)
+    if thread is not None:
+        thread.stop()

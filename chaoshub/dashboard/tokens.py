@@ -70,7 +70,7 @@ def token_workspace(claim: str, workspace: str | None) -> tuple[str | None, str 
 
 
 @api.post("/tokens")
-@docs.validate(json=m.TokenRequest, resp=answers(m.NewToken, 400, 401, 403, 415, 422,
+@docs.validate(json=m.TokenRequest, resp=answers(m.NewToken, 400, 401, 403, 415, 422, 429,
                                                  status=201), tags=["tokens"])
 def create_token():
     """Create an API token; the answer carries its secret, this once."""
@@ -130,12 +130,13 @@ def create_token_from_form():
                                 current_password=form.get("current_password", ""))
     except ValidationFailed as error:
         problems = problems_by_field(error.details)
-        return _tokens(claim, problems=problems, form=form, status=422)
+        return _tokens(claim, problems=problems, form=form, status=422,
+                       guide_place=form.get("guide", ""))
     except (Forbidden, RateLimited) as error:
         # A session too old to mint a token, with no password to prove it is theirs: signing
         # in again does; or too many wrong passwords.
         response = _tokens(claim, problems={"current_password": error.message}, form=form,
-                           status=error.status)
+                           status=error.status, guide_place=form.get("guide", ""))
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
@@ -175,14 +176,17 @@ def _guide(place: str) -> dict | None:
             "login": client_setup.login_command(external_url(""), org, workspace)}
 
 
-def _signed_in_recently(claim: str) -> bool:
-    # Auth asks for the password past this (the claim says when the session began).
+def _proof_asked(claim: str) -> str | None:
+    """What making a token asks of this session besides the form: "password", "sign_in" (an
+    account without one), or None when it signed in recently (the claim says when)."""
     started = verify(claim).auth_time
-    return bool(started) and started >= time.time() - auth.TOKEN_SIGN_IN.total_seconds()
+    if started and started >= time.time() - auth.TOKEN_SIGN_IN.total_seconds():
+        return None
+    return "password" if auth.get_account(claim).has_password else "sign_in"
 
 
 def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200,
-            guide: dict | None = None):
+            guide: dict | None = None, guide_place: str = ""):
     purpose = form.get("preset", CUSTOM) if form else next(iter(PURPOSES))
     if purpose in PURPOSES:
         chosen = auth.SCOPE_PRESETS[purpose]
@@ -193,6 +197,6 @@ def _tokens(claim: str, new=None, problems=None, form=None, status: int = 200,
         problems=problems or {}, form=form or {}, scopes=auth.SCOPES, help=SCOPE_HELP,
         purposes={key: (label, auth.SCOPE_PRESETS[key]) for key, label in PURPOSES.items()},
         purpose=purpose, revoked=request.args.get("revoked"), chosen=chosen, guide=guide,
-        ask_password=not _signed_in_recently(claim),
+        proof=_proof_asked(claim), guide_place=guide_place,
     )
     return make_response(html, status)

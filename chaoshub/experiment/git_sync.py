@@ -30,11 +30,10 @@ from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
 
 from chaoshub.auth import service as auth
-from chaoshub.core import inputs
+from chaoshub.core import inputs, process_thread
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import HubError
 from chaoshub.core.models import new_id, utcnow
-from chaoshub.core.process_thread import ProcessThread
 from chaoshub.experiment import (
     git_mirror,
     grants,
@@ -667,19 +666,13 @@ def _summary(result: dict[str, Any]) -> str:
 
 def start(app: Flask) -> None:
     """Start this process's sync thread (a worker's), once per process."""
-    if "experiment" not in app.config["CHAOSHUB_SERVICES"]:
-        return
-    thread = app.extensions.get(EXTENSION)
-    if thread is None:
-        thread = app.extensions[EXTENSION] = ProcessThread("chaoshub-git-sync", _run)
-    thread.start(app)
+    if "experiment" in app.config["CHAOSHUB_SERVICES"]:
+        process_thread.start_in(app, EXTENSION, "chaoshub-git-sync", _run)
 
 
 def stop(app: Flask) -> None:
     """Stop this process's sync thread after its round."""
-    thread = app.extensions.get(EXTENSION)
-    if thread is not None:
-        thread.stop()
+    process_thread.stop_in(app, EXTENSION)
 
 
 def _run(app_ref: weakref.ref, stopped: threading.Event) -> None:

@@ -34,10 +34,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chaoshub.auth import service as auth
+from chaoshub.core import process_thread
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import HubError
 from chaoshub.core.models import new_id, utcnow
-from chaoshub.core.process_thread import ProcessThread
 from chaoshub.dashboard.service import WorkspaceGrant
 from chaoshub.experiment import (
     environments,
@@ -366,18 +366,13 @@ def start(app: Flask) -> bool:
     every = float(app.config["SCHEDULER_TICK_SECONDS"])
     if every <= 0 or "experiment" not in app.config["CHAOSHUB_SERVICES"]:
         return False
-    thread = app.extensions.get(EXTENSION)
-    if thread is None:
-        thread = app.extensions[EXTENSION] = ProcessThread(
-            "chaoshub-scheduler", lambda app_ref, stopped: _run(app_ref, every, stopped))
-    return thread.start(app)
+    return process_thread.start_in(app, EXTENSION, "chaoshub-scheduler",
+                                   lambda app_ref, stopped: _run(app_ref, every, stopped))
 
 
 def stop(app: Flask) -> None:
     """Stop this process's scheduler thread, after its tick."""
-    thread = app.extensions.get(EXTENSION)
-    if thread is not None:
-        thread.stop()
+    process_thread.stop_in(app, EXTENSION)
 
 
 def _run(app_ref: weakref.ref, every: float, stopped: threading.Event) -> None:

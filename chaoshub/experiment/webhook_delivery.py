@@ -23,10 +23,9 @@ from flask import Flask, current_app
 from sqlalchemy import delete, or_, select, update
 from standardwebhooks import Webhook as Signer
 
-from chaoshub.core import metrics
+from chaoshub.core import metrics, process_thread
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
-from chaoshub.core.process_thread import ProcessThread
 from chaoshub.experiment import (
     email_notices,
     journals,
@@ -203,17 +202,12 @@ def _iso(moment: datetime) -> str:
 
 def start(app: Flask) -> None:
     """Start this process's delivery thread (a worker's), once per process."""
-    thread = app.extensions.get(EXTENSION)
-    if thread is None:
-        thread = app.extensions[EXTENSION] = ProcessThread("chaoshub-webhooks", _run)
-    thread.start(app)
+    process_thread.start_in(app, EXTENSION, "chaoshub-webhooks", _run)
 
 
 def stop(app: Flask) -> None:
     """Stop this process's delivery thread and wait for its round to end."""
-    thread = app.extensions.get(EXTENSION)
-    if thread is not None:
-        thread.stop()
+    process_thread.stop_in(app, EXTENSION)
 
 
 def _run(app_ref: weakref.ref, stopped: threading.Event) -> None:
