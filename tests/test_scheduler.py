@@ -300,7 +300,24 @@ def test_a_firing_whose_owner_may_no_longer_run_there_is_skipped(app, alice):
     assert skipped["outcome"] == "skipped"
     assert skipped["reason"].startswith(
         "its owner may no longer run experiments in this workspace")
+    assert "paused until someone who may run it here enables it again" in skipped["reason"]
     assert runs_of(app, saved["id"]) == []
+    # Paused, not skipping every firing to come.
+    paused = alice.get(f"/api/v1/schedules/{made['id']}").get_json()
+    assert paused["enabled"] is False and paused["next_fire_times"] == []
+    assert tick(app, first_time(made) + timedelta(hours=1)) == 0
+    assert len(firings(alice, made)) == 1
+    # Whoever enables it again runs it as themselves.
+    resumed = alice.patch(f"/api/v1/schedules/{made['id']}", json={"enabled": True},
+                          headers={"X-CSRF-Token": alice.get_cookie("chaoshub_csrf").value})
+    assert resumed.status_code == 200, resumed.get_json()
+    assert resumed.get_json()["created_by_name"] == "alice"
+    # A few firings on: the first may be the minute already skipped (the ticks run ahead of
+    # the clock here).
+    later = datetime.fromisoformat(resumed.get_json()["next_fire_times"][-1])
+    assert tick(app, later + timedelta(seconds=1)) == 1
+    [run] = runs_of(app, saved["id"])
+    assert run.created_by_name == "alice"
 
 
 def test_a_skipped_firing_owes_the_workspaces_webhooks_a_schedule_skipped(app, alice):

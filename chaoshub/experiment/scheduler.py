@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from chaoshub.auth import service as auth
 from chaoshub.core import process_thread
 from chaoshub.core.db import transaction
-from chaoshub.core.errors import HubError
+from chaoshub.core.errors import Forbidden, HubError, NotFound, Unauthorized
 from chaoshub.core.models import new_id, utcnow
 from chaoshub.dashboard.service import WorkspaceGrant
 from chaoshub.experiment import (
@@ -183,8 +183,9 @@ def _advance(row: Schedule, now: datetime, skip: tuple[datetime, str] | None = N
             if firing is not None and decision is not None:
                 run_id = _record(work, held, firing, decision)
             held.next_fire_at = schedules.next_fire_at(held, now)
-            if held.next_fire_at is None:
+            if held.next_fire_at is None or (decision is not None and decision.pause):
                 held.enabled = False  # a one-off that fired (or was skipped) is done
+                held.next_fire_at = None
     except IntegrityError:
         return 0  # the unique key: another process recorded this firing first
     if run_id is not None:
@@ -202,6 +203,7 @@ class Decision:
     grant: WorkspaceGrant | None = None
     version: int = 0
     options: dict | None = None
+    pause: bool = False  # the schedule stops: it would skip every firing from now on
 
 
 def _decide(firing: Firing, now: datetime, waited: bool = False) -> Decision:
@@ -216,9 +218,11 @@ def _decide(firing: Firing, now: datetime, waited: bool = False) -> Decision:
         claim = auth.run_claim(row.created_by, list(auth.RUN_REPORTING_SCOPES), run_id)
         grant = grants.by_id(claim, experiment.workspace_id)
         grants.require(grant, "run")
-    except HubError as exc:
+    except (Forbidden, NotFound, Unauthorized) as exc:
+        # Refused for good (not a service away): paused, rather than skipping every firing.
         return Decision("skipped", "its owner may no longer run experiments in this workspace "
-                                   f"({exc.message})")
+                                   f"({exc.message}); the schedule is paused until someone who "
+                                   "may run it here enables it again", pause=True)
     if grant.kill_switch.engaged:
         return Decision("skipped", KILL_SWITCH)
     outside = run_windows.refusal(grant.run_policy, now)
@@ -329,6 +333,9 @@ def start_waiting(firing_id: str, now: datetime) -> int:
                 return 0  # another process started it
             if decision.outcome != "started":
                 record_skip(session, row, fire_at, decision.reason, firing_id=firing_id)
+                if decision.pause:
+                    session.execute(update(Schedule).where(Schedule.id == row.id)
+                                    .values(enabled=False, next_fire_at=None))
             else:
                 run_id = _queue(work, row, experiment, decision)
                 session.execute(update(ScheduleFiring).where(ScheduleFiring.id == firing_id)

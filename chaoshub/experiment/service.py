@@ -1112,7 +1112,12 @@ def update_schedule(claim: str, schedule_id: str, fields: schedules.ScheduleFiel
     columns = schedules.checked(fields, before, now, where, view)
     with write(user) as work:
         row = schedules.load(work.session, schedule_id, lock=True)
+        was_enabled = row.enabled
         schedules.change(row, columns, now)
+        if row.enabled and not was_enabled:
+            # Whoever enables it again answers for its firings, which run as them from now on
+            # (one paused because its owner lost the right to run here resumes so).
+            row.created_by, row.created_by_name = user.sub, user.name[:500]
         work.session.flush()
         _tell_schedule(work, user, view, "schedule.changed", "changed a schedule of", row)
         return schedules.view_of(row, now)
