@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -19,6 +21,15 @@ NAMING_CONVENTION = {
 def new_id() -> str:
     """A new random id, as text so every database stores it alike."""
     return str(uuid.uuid4())
+
+
+def new_ordered_id() -> str:
+    """A new id that sorts by when it was made (a UUIDv7, RFC 9562), for rows written all the
+    time: each one goes next to the last in its indexes, rather than onto a random page."""
+    value = (time.time_ns() // 1_000_000 & (1 << 48) - 1) << 80 | int.from_bytes(os.urandom(10))
+    value = value & ~(0xF << 76) | 0x7 << 76  # the version: 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # the variant: RFC 9562's
+    return str(uuid.UUID(int=value))
 
 
 def lookup_key(name: str | None) -> str:
