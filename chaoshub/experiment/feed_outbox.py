@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from chaoshub.core.courier import Courier
 from chaoshub.core.db import database, transaction
 from chaoshub.core.errors import BadRequest, PayloadTooLarge, ValidationFailed
-from chaoshub.core.models import new_id, utcnow
+from chaoshub.core.models import new_ordered_id, utcnow
 from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment.models import FeedOutboxEntry
 
@@ -56,7 +56,9 @@ def entry(actor_id: str, org_id: str, kind: str, summary: str, workspace_id: str
           scope: str | None = None, outsider_summary: str | None = None,
           audited: dict[str, Any] | None = None, subject: str | None = None) -> dict[str, Any]:
     """An outbox row for a feed entry (see dashboard's NewActivity for what each field means)."""
-    return {"id": new_id(), "org_id": org_id, "workspace_id": workspace_id,
+    # Ordered, as executions' are: the outbox and dashboard's index of delivered outbox ids take
+    # each entry next to the last.
+    return {"id": new_ordered_id(), "org_id": org_id, "workspace_id": workspace_id,
             "actor_id": actor_id, "kind": kind, "summary": summary, "scope": scope,
             "outsider_summary": outsider_summary, "audited": audited, "subject": subject,
             "created_at": utcnow()}
