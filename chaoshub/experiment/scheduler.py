@@ -57,6 +57,7 @@ EXTENSION = "chaoshub.scheduler"
 BATCH = 100  # due schedules a tick takes at most
 KILL_SWITCH = "kill switch engaged"
 PREVIOUS_RUNNING = "the previous run is still going"
+OWNER_REFUSED = "its owner may no longer run experiments in this workspace"
 log = logging.getLogger(__name__)
 
 
@@ -186,6 +187,7 @@ def _advance(row: Schedule, now: datetime, skip: tuple[datetime, str] | None = N
             if held.next_fire_at is None or (decision is not None and decision.pause):
                 held.enabled = False  # a one-off that fired (or was skipped) is done
                 held.next_fire_at = None
+                held.updated_at = now
     except IntegrityError:
         return 0  # the unique key: another process recorded this firing first
     if run_id is not None:
@@ -219,10 +221,14 @@ def _decide(firing: Firing, now: datetime, waited: bool = False) -> Decision:
         grant = grants.by_id(claim, experiment.workspace_id)
         grants.require(grant, "run")
     except (Forbidden, NotFound, Unauthorized) as exc:
-        # Refused for good (not a service away): paused, rather than skipping every firing.
-        return Decision("skipped", "its owner may no longer run experiments in this workspace "
-                                   f"({exc.message}); the schedule is paused until someone who "
-                                   "may run it here enables it again", pause=True)
+        # A refusal, or what a worker's call to another process can look like for a while
+        # (clocks apart, keys being rotated): paused only when the firing before was refused
+        # too, rather than skipping every firing for good.
+        if not _refused_before(row.id):
+            return Decision("skipped", f"{OWNER_REFUSED} ({exc.message})")
+        return Decision("skipped", f"{OWNER_REFUSED} ({exc.message}); refused twice in a row, "
+                                   "the schedule is paused until someone who may run it here "
+                                   "enables it again", pause=True)
     if grant.kill_switch.engaged:
         return Decision("skipped", KILL_SWITCH)
     outside = run_windows.refusal(grant.run_policy, now)
@@ -334,8 +340,11 @@ def start_waiting(firing_id: str, now: datetime) -> int:
             if decision.outcome != "started":
                 record_skip(session, row, fire_at, decision.reason, firing_id=firing_id)
                 if decision.pause:
-                    session.execute(update(Schedule).where(Schedule.id == row.id)
-                                    .values(enabled=False, next_fire_at=None))
+                    # Unless enabled again meanwhile (by someone it now acts as).
+                    session.execute(update(Schedule).where(
+                        Schedule.id == row.id, Schedule.enabled.is_(True),
+                        Schedule.created_by == row.created_by)
+                        .values(enabled=False, next_fire_at=None, updated_at=now))
             else:
                 run_id = _queue(work, row, experiment, decision)
                 session.execute(update(ScheduleFiring).where(ScheduleFiring.id == firing_id)
@@ -346,6 +355,15 @@ def start_waiting(firing_id: str, now: datetime) -> int:
     if run_id is not None:
         queue.enqueue(run_id)
     return 1
+
+
+def _refused_before(schedule_id: str) -> bool:
+    """Whether the schedule's latest recorded firing was skipped for its owner's rights."""
+    with transaction(SERVICE) as session:
+        reason = session.scalar(select(ScheduleFiring.reason).where(
+            ScheduleFiring.schedule_id == schedule_id)
+            .order_by(ScheduleFiring.fire_at.desc()).limit(1))
+    return bool(reason) and reason.startswith(OWNER_REFUSED)
 
 
 def _active_runs(experiment_id: str) -> list[str]:
