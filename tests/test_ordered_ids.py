@@ -1,4 +1,4 @@
-"""Ids that sort by when they were made: what executions get, so each lands next to the last in
+"""Ids that sort by when they were made (feed outbox entries): each lands next to the last in
 the indexes on its id."""
 
 from __future__ import annotations

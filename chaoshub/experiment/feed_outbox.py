@@ -56,8 +56,8 @@ def entry(actor_id: str, org_id: str, kind: str, summary: str, workspace_id: str
           scope: str | None = None, outsider_summary: str | None = None,
           audited: dict[str, Any] | None = None, subject: str | None = None) -> dict[str, Any]:
     """An outbox row for a feed entry (see dashboard's NewActivity for what each field means)."""
-    # Ordered, as executions' are: the outbox and dashboard's index of delivered outbox ids take
-    # each entry next to the last.
+    # Time-ordered (nobody reads these ids): the outbox and dashboard's index of delivered
+    # outbox ids take each entry next to the last, not onto a random page.
     return {"id": new_ordered_id(), "org_id": org_id, "workspace_id": workspace_id,
             "actor_id": actor_id, "kind": kind, "summary": summary, "scope": scope,
             "outsider_summary": outsider_summary, "audited": audited, "subject": subject,
