@@ -354,6 +354,11 @@ def _conclude(row: Run, worker: str, outcome: ChildOutcome, masker: Masker) -> s
     if outcome.ended_by == "deadline":
         # The hub stopped it: its journal ends it aborted (and announced so), as an abort would.
         hub_runs.request_abort(row.id, True, reason)
+    elif status == "finished" and outcome.journal.get("status") != "completed" \
+            and _asked_to_stop(row.id):
+        # Stopped by its control, which heard the abort (a kill switch's, say) before this
+        # worker's next look: still the abort the hub asked for.
+        status, reason = "aborted", None
     reporter = _reporter(row)
     # The service module starts workers (it is what `chaoshub worker` may import): imported
     # here, where the journal goes through its public function like any client's.
@@ -369,6 +374,11 @@ def _conclude(row: Run, worker: str, outcome: ChildOutcome, masker: Masker) -> s
     if status != "finished":
         hub_runs.settle(row.id, status, reason)
     return status
+
+
+def _asked_to_stop(run_id: str) -> bool:
+    ended = runs.load_run(run_id)
+    return ended is not None and ended.desired != "run"
 
 
 def _lost(run_id: str) -> str:
