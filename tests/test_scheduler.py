@@ -398,3 +398,18 @@ def test_a_firing_whose_job_redis_lost_gets_one_at_a_workers_next_maintenance(
     worker.RunWorker([runs_queue], connection=runs_queue.connection).run_maintenance_tasks()
     assert runs_queue.job_ids == [f"run-{run.id}"]  # once
 
+
+
+def test_firings_come_a_page_at_a_time_newest_first(app, alice):
+    saved = create(alice, "alice", "Personal", runnable())
+    made = schedule(alice, saved["id"], overlap="skip")
+    for minute in range(3):
+        assert tick(app, first_time(made) + timedelta(minutes=minute, seconds=1)) == 1
+    url = f"/api/v1/schedules/{made['id']}/firings"
+    first = alice.get(f"{url}?limit=2").get_json()
+    assert len(first["firings"]) == 2 and first["next_cursor"]
+    rest = alice.get(f"{url}?limit=2&cursor={first['next_cursor']}").get_json()
+    assert rest["next_cursor"] is None
+    times = [f["fire_at"] for f in first["firings"] + rest["firings"]]
+    assert len(times) == 3 and times == sorted(times, reverse=True)
+    assert alice.get(f"{url}?limit=2&cursor=nonsense").status_code == 400

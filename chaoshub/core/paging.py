@@ -96,6 +96,20 @@ def after(query: Select, key: ColumnElement, id_column: ColumnElement,
     return query.order_by(key.desc(), id_column.desc())
 
 
+def newest_first(session: Any, query: Select, key: Any, id_column: Any, cursor: str | None,
+                 name: str, filters: Any, limit: object) -> tuple[list[Any], str | None]:
+    """A page of `query`'s rows newest first by (`key`, a time, then `id_column`), from just
+    past `cursor`, and the cursor of the next page (None on the last)."""
+    size = page_size(limit)
+    position = timed(decode(cursor, name, filters)) if cursor else None
+    rows = list(session.scalars(after(query, key, id_column, position).limit(size + 1)))
+    if len(rows) <= size:
+        return rows, None
+    last = rows[size - 1]
+    return rows[:size], encode(name, filters, [getattr(last, key.key).isoformat(),
+                                               getattr(last, id_column.key)])
+
+
 def page_of(items: list[Any], key: Callable[[Any], list[Any]], cursor: str | None, name: str,
             filters: Any, limit: int) -> tuple[list[Any], str | None]:
     """A page of `items`, sorted by `key` ascending, and the cursor of the next page."""

@@ -81,17 +81,10 @@ def list_syncs(claim: str, org: str, workspace: str, cursor: str | None = None,
                limit: int | str | None = None) -> SyncPage:
     """A page of the workspace's syncs, newest first."""
     where = repository_links.reader(claim, org, workspace)
-    size = paging.page_size(limit)
-    after = paging.timed(paging.decode(cursor, LISTING, [where.id])) if cursor else None
     with transaction(SERVICE) as session:
-        query = paging.after(select(GitSync).where(GitSync.workspace_id == where.id),
-                             GitSync.created_at, GitSync.id, after)
-        rows = list(session.scalars(query.limit(size + 1)))
-        next_cursor = None
-        if len(rows) > size:
-            rows, last = rows[:size], rows[size - 1]
-            next_cursor = paging.encode(LISTING, [where.id],
-                                        [last.created_at.isoformat(), last.id])
+        rows, next_cursor = paging.newest_first(
+            session, select(GitSync).where(GitSync.workspace_id == where.id),
+            GitSync.created_at, GitSync.id, cursor, LISTING, [where.id], limit)
         return SyncPage(syncs=[sync_view(r) for r in rows], next_cursor=next_cursor)
 
 

@@ -356,19 +356,11 @@ def firing_view(row: ScheduleFiring) -> FiringView:
 
 def firings(schedule_id: str, cursor: str | None, limit: int | str | None) -> FiringPage:
     """A page of the schedule's firings, newest first."""
-    size = paging.page_size(limit)
-    after = paging.timed(paging.decode(cursor, FIRINGS, [schedule_id])) if cursor else None
     with transaction(SERVICE) as session:
-        query = paging.after(select(ScheduleFiring).where(
-            ScheduleFiring.schedule_id == schedule_id), ScheduleFiring.fire_at,
-            ScheduleFiring.id, after)
-        rows = list(session.scalars(query.limit(size + 1)))
-        views = [firing_view(r) for r in rows[:size]]
-    next_cursor = None
-    if len(rows) > size:
-        last = views[-1]
-        next_cursor = paging.encode(FIRINGS, [schedule_id], [last.fire_at.isoformat(), last.id])
-    return FiringPage(firings=views, next_cursor=next_cursor)
+        rows, next_cursor = paging.newest_first(
+            session, select(ScheduleFiring).where(ScheduleFiring.schedule_id == schedule_id),
+            ScheduleFiring.fire_at, ScheduleFiring.id, cursor, FIRINGS, [schedule_id], limit)
+        return FiringPage(firings=[firing_view(r) for r in rows], next_cursor=next_cursor)
 
 
 def upcoming(workspace_id: str, count: int, now: datetime) -> list[Upcoming]:

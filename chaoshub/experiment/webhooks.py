@@ -148,17 +148,10 @@ def list_deliveries(claim: str, webhook_id: str, cursor: str | None = None,
                     limit: int | str | None = None) -> DeliveryPage:
     """A page of the webhook's deliveries, newest first, each with its attempts."""
     _, _, hook = _managed(claim, webhook_id)
-    size = paging.page_size(limit)
-    after = paging.timed(paging.decode(cursor, DELIVERIES, [hook.id])) if cursor else None
     with transaction(SERVICE) as session:
-        query = paging.after(select(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id),
-                             WebhookDelivery.created_at, WebhookDelivery.id, after)
-        rows = list(session.scalars(query.limit(size + 1)))
-        next_cursor = None
-        if len(rows) > size:
-            rows, last = rows[:size], rows[size - 1]
-            next_cursor = paging.encode(DELIVERIES, [hook.id],
-                                        [last.created_at.isoformat(), last.id])
+        rows, next_cursor = paging.newest_first(
+            session, select(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id),
+            WebhookDelivery.created_at, WebhookDelivery.id, cursor, DELIVERIES, [hook.id], limit)
         return DeliveryPage(deliveries=_delivery_views(session, rows), next_cursor=next_cursor)
 
 
