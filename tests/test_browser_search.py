@@ -50,14 +50,14 @@ def test_a_member_finds_experiments_by_title_and_tag_and_their_runs(page, hub):
     found = page.get_by_test_id("search-experiments").get_by_role("link").all_inner_texts()
     assert found == ["Cache latency", "Vault latency"]
     runs = page.get_by_test_id("search-runs").get_by_role("link")
-    assert runs.all_inner_texts() == [f"Run {hub['run'][:8]} of Cache latency"]
+    assert runs.all_inner_texts() == [f"Run {hub['run'][-8:]} of Cache latency"]
 
     search_from_the_header(page, "REDIS")  # a tag, any case
     page.get_by_test_id("search-experiments").get_by_role("link", name="Cache latency").click()
     page.wait_for_url(f"{url}/ada/Public/experiment/{hub['public']}")
     assert "Cache latency" in page.get_by_role("heading", level=1).inner_text()
 
-    search_from_the_header(page, hub["run"][:8])  # a run by the start of its id
+    search_from_the_header(page, hub["run"][-8:])  # a run by the end of its id, as shown
     page.get_by_test_id("search-runs").get_by_role("link").click()
     page.wait_for_url(f"**/execution/{hub['run']}")
 

@@ -1,5 +1,5 @@
-"""Ids that sort by when they were made (feed outbox entries): each lands next to the last in
-the indexes on its id."""
+"""Ids that sort by when they were made (executions, feed outbox entries): each lands next to
+the last in the indexes on its id."""
 
 from __future__ import annotations
 

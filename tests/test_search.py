@@ -114,12 +114,16 @@ def test_experiments_and_runs_are_found_where_the_reader_may_see_them(hub):
     assert titles(experiment.search(otto, "latency").experiments) == [
         "Network latency", "Disk fill"]
     assert titles(experiment.search(visitor, "latency").experiments) == ["Network latency"]
-    by_id = experiment.search(otto, hidden_run.execution.id[:8])
+    # By the end of a run's id: its start is when it was published, the same for both.
+    assert hidden_run.execution.id[:6] == shown_run.execution.id[:6]
+    by_id = experiment.search(otto, hidden_run.execution.id[-8:])
     assert by_id.runs == [] and by_id.experiments == []
-    # Where outsiders see runs' statuses, they find them, by id too.
-    found = experiment.search(visitor, shown_run.execution.id[:8]).runs
-    assert [run.url for run in found] == [
-        f"/team/open/experiment/{shown.id}/execution/{shown_run.execution.id}"]
+    # Where outsiders see runs' statuses, they find them, by id too: its end, or whole.
+    url = f"/team/open/experiment/{shown.id}/execution/{shown_run.execution.id}"
+    for part in (shown_run.execution.id[-8:], shown_run.execution.id.upper()):
+        assert [run.url for run in experiment.search(visitor, part).runs] == [url]
+    assert [run.url for run in experiment.search(mary, hidden_run.execution.id[:6]).runs] == [
+        url, f"/team/secret/experiment/{hidden.id}/execution/{hidden_run.execution.id}"]
 
     # A workspace made private later takes its experiments and runs out of sight.
     dashboard.update_workspace(olga, "team", "open", visibility="private")

@@ -132,7 +132,7 @@ class Execution(Base):
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))
     deviated: Mapped[bool] = mapped_column(Boolean)
-    outcome: Mapped[str] = mapped_column(String(20), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)

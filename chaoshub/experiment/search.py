@@ -38,7 +38,8 @@ class FoundExperiment(Frozen):
 
 
 class FoundRun(Frozen):
-    """A run (execution) whose id, or whose experiment's title, starts with the query."""
+    """A run (execution) whose id starts or ends with the query, or whose experiment's title
+    starts with it."""
 
     id: str
     experiment_id: str
@@ -89,6 +90,14 @@ def _title_matches(pattern: str) -> ColumnElement[bool]:
     return or_(*(title.like(before + pattern, escape="\\") for before in ("", "% ")))
 
 
+def _id_matches(pattern: str) -> ColumnElement[bool]:
+    # The start of a run's id is when it was published, the same for every run of a minute:
+    # its end tells it apart (the results show it), and is found too.
+    run_id = func.lower(Execution.id)
+    return or_(run_id.like(pattern, escape="\\"),
+               run_id.like("%" + pattern.removesuffix("%"), escape="\\"))
+
+
 def _tag_matches(pattern: str) -> ColumnElement[bool]:
     return Experiment.id.in_(select(ExperimentTag.experiment_id).where(
         func.lower(ExperimentTag.tag).like(pattern, escape="\\")))
@@ -102,7 +111,7 @@ def _candidate_workspaces(session: Session, pattern: str, runs_read: bool) -> li
     if runs_read:
         matches.append(select(Execution.workspace_id.label("workspace_id"),
                               Execution.created_at.label("at"))
-                       .where(func.lower(Execution.id).like(pattern, escape="\\")))
+                       .where(_id_matches(pattern)))
     found = union(*matches).subquery() if len(matches) > 1 else matches[0].subquery()
     newest = func.max(found.c.at)
     return list(session.scalars(select(found.c.workspace_id).group_by(found.c.workspace_id)
@@ -134,8 +143,7 @@ def _runs(session: Session, pattern: str, workspace_ids: list[str],
                Execution.outcome, Execution.created_at, Experiment.title)
         .join(Experiment, Experiment.id == Execution.experiment_id)
         .where(Execution.workspace_id.in_(workspace_ids),
-               or_(func.lower(Execution.id).like(pattern, escape="\\"),
-                   _title_matches(pattern)))
+               or_(_id_matches(pattern), _title_matches(pattern)))
         .order_by(Execution.created_at.desc(), Execution.id).limit(limit)).all()
     found = []
     for row in rows:

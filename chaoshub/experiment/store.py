@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from chaoshub.core import paging
 from chaoshub.core.db import transaction
 from chaoshub.core.errors import Conflict, NotFound
-from chaoshub.core.models import new_id, utcnow
+from chaoshub.core.models import new_ordered_id, utcnow
 from chaoshub.experiment import journals, versions
 from chaoshub.experiment.models import (
     Execution,
@@ -220,9 +220,10 @@ def execution_columns(experiment_id: str, workspace_id: str, journal: dict[str, 
                       publisher_name: str) -> dict[str, Any]:
     """A new execution's row, but for its `version`, from its journal."""
     return {
-        # Random, not time-ordered (new_ordered_id): people tell runs apart, and find them, by
-        # the start of their id, which would be the same for every run of a minute.
-        "id": new_id(), "experiment_id": experiment_id, "workspace_id": workspace_id,
+        # Time-ordered: an execution's rows (and its journal's and activities') go next to the
+        # last ones in the indexes on its id, not onto a random page of each. Its start is
+        # the time, the same for every run of a minute: people tell runs apart by its end.
+        "id": new_ordered_id(), "experiment_id": experiment_id, "workspace_id": workspace_id,
         "content_hash": content_hash, "idempotency_key": key, "published_by": publisher,
         "published_by_name": journals.text(publisher_name, 500), "created_at": utcnow(),
         **journals.index(journal),
