@@ -310,6 +310,15 @@ def test_a_firing_whose_owner_may_no_longer_run_there_is_skipped(app, alice):
     # Paused, not skipping every firing to come.
     paused = alice.get(f"/api/v1/schedules/{made['id']}").get_json()
     assert paused["enabled"] is False and paused["next_fire_times"] == []
+    # The org hears of it: its feed and its audit log, once.
+    [told] = [e for e in alice.get("/api/v1/orgs/team/activity").get_json()["entries"]
+              if e["kind"] == "schedule.paused"]
+    assert told["summary"] == (f"A schedule of {saved['title']} was paused: bob, whom it runs "
+                               "as, may no longer run experiments here")
+    [audited] = [e for e in alice.get("/api/v1/orgs/team/audit").get_json()["entries"]
+                 if e["event"] == "schedule.paused"]
+    assert audited["details"]["schedule_id"] == made["id"]
+    assert audited["details"]["enabled"] is False
     assert tick(app, first_time(made) + timedelta(hours=1)) == 0
     assert len(firings(alice, made)) == 2
     # Whoever enables it again runs it as themselves.
@@ -323,6 +332,34 @@ def test_a_firing_whose_owner_may_no_longer_run_there_is_skipped(app, alice):
     assert tick(app, later + timedelta(seconds=1)) == 1
     [run] = runs_of(app, saved["id"])
     assert run.created_by_name == "alice"
+
+
+def test_a_waiting_firing_refused_after_a_refusal_pauses_its_schedule(app, alice):
+    bob = signed_up_client(app, "bob")
+    post_json(alice, "/api/v1/orgs", {"name": "team"})
+    post_json(alice, "/api/v1/orgs/team/workspaces", {"name": "ops"})
+    post_json(alice, "/api/v1/orgs/team/members", {"username": "bob", "role": "member"})
+    saved = create(alice, "team", "ops", runnable())
+    made = schedule(bob, saved["id"], overlap="queue", cron="0 */2 * * *")
+    at = first_time(made)
+    assert tick(app, at + timedelta(seconds=1)) == 1
+    assert tick(app, at + timedelta(hours=2, seconds=1)) == 1
+    assert firings(alice, made)[0]["outcome"] == "waiting"
+    alice.delete("/api/v1/orgs/team/members/bob",
+                 headers={"X-CSRF-Token": alice.get_cookie("chaoshub_csrf").value})
+    assert tick(app, at + timedelta(hours=4, seconds=1)) == 1  # refused once: skipped
+    assert alice.get(f"/api/v1/schedules/{made['id']}").get_json()["enabled"] is True
+    [first] = runs_of(app, saved["id"])
+    with app.app_context():
+        assert hub_runs.end(first.id, "finished")
+    # The waiting firing is refused too, right after: the schedule is paused, and said so.
+    assert tick(app, at + timedelta(hours=4, seconds=10)) == 1
+    waited = firings(alice, made)[1]
+    assert waited["outcome"] == "skipped" and "refused twice in a row" in waited["reason"]
+    assert alice.get(f"/api/v1/schedules/{made['id']}").get_json()["enabled"] is False
+    kinds = [e["kind"] for e in alice.get("/api/v1/orgs/team/activity").get_json()["entries"]]
+    assert kinds.count("schedule.paused") == 1
+    assert [r.id for r in runs_of(app, saved["id"])] == [first.id]
 
 
 def test_a_skipped_firing_owes_the_workspaces_webhooks_a_schedule_skipped(app, alice):

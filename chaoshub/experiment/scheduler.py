@@ -188,6 +188,8 @@ def _advance(row: Schedule, now: datetime, skip: tuple[datetime, str] | None = N
                 held.enabled = False  # a one-off that fired (or was skipped) is done
                 held.next_fire_at = None
                 held.updated_at = now
+                if decision is not None and decision.pause:
+                    _tell_paused(work, held, firing.experiment)
     except IntegrityError:
         return 0  # the unique key: another process recorded this firing first
     if run_id is not None:
@@ -339,12 +341,13 @@ def start_waiting(firing_id: str, now: datetime) -> int:
                 return 0  # another process started it
             if decision.outcome != "started":
                 record_skip(session, row, fire_at, decision.reason, firing_id=firing_id)
-                if decision.pause:
-                    # Unless enabled again meanwhile (by someone it now acts as).
-                    session.execute(update(Schedule).where(
+                # Unless enabled again meanwhile (by someone it now acts as).
+                if decision.pause and session.execute(update(Schedule).where(
                         Schedule.id == row.id, Schedule.enabled.is_(True),
                         Schedule.created_by == row.created_by)
-                        .values(enabled=False, next_fire_at=None, updated_at=now))
+                        .values(enabled=False, next_fire_at=None, updated_at=now)).rowcount:
+                    row.enabled = False  # detached: only what the audit log keeps of it
+                    _tell_paused(work, row, experiment)
             else:
                 run_id = _queue(work, row, experiment, decision)
                 session.execute(update(ScheduleFiring).where(ScheduleFiring.id == firing_id)
@@ -355,6 +358,15 @@ def start_waiting(firing_id: str, now: datetime) -> int:
     if run_id is not None:
         queue.enqueue(run_id)
     return 1
+
+
+def _tell_paused(work: ExperimentWrite, row: Schedule, experiment: Experiment) -> None:
+    """Put the pause of a schedule whose owner may no longer run it in the org's feed (for its
+    members) and audit log, as done by that owner, whom its firings acted as."""
+    work.feed(experiment.org_id, "schedule.paused",
+              f"A schedule of {experiment.title} was paused: {row.created_by_name}, whom it "
+              "runs as, may no longer run experiments here", experiment.workspace_id,
+              "members", audited=schedules.describe(row), subject=f"experiment:{experiment.id}")
 
 
 def _refused_before(schedule_id: str) -> bool:
