@@ -12,8 +12,9 @@ for the given user) and Redis. One run makes two passes, one after the other (--
                         (each worker caches in its own memory); 10k executions only, seeded
                         through SQLAlchemy (seed_executions.seed_through_app)
 
-Each pass serves the hub with `gunicorn -w 2 'chaoshub:create_app()'` (production settings) and
-a bare Flask "hello" app with the same gunicorn settings, makes an account and an API token
+Each pass serves the hub as the image does, with `gunicorn -w 2
+--config=python:chaoshub.gunicorn_config 'chaoshub:create_app()'` (production settings), and a bare
+Flask "hello" app with the same gunicorn settings but no hooks, makes an account and an API token
 through the auth service, publishes 100 experiments the way the chaos CLI does, and measures with
 wrk (16 connections):
 
@@ -95,6 +96,9 @@ SCOPES = ["experiments:read", "experiments:write", "executions:read", "execution
 # chaoslib 1.x asks for these; the hub answers the document, not the page.
 CLI_ACCEPT = "application/json, application/x-yaml"
 PASSES = ("postgresql", "sqlite")
+# The image's gunicorn hooks: metrics gathered across workers, each worker's loaded app left out
+# of the garbage collector's full passes.
+HUB_HOOKS = "python:chaoshub.gunicorn_config"
 # Adds `count` executions to the listed experiment's workspace after the first `start`.
 Seeder = Callable[[str, int, int], float]
 
@@ -157,17 +161,17 @@ def _measure_pass(kind: str, args: argparse.Namespace, wrk: str, plan: Plan) -> 
         stack.callback(db.dispose, app)
         env = {**os.environ, **settings}
 
-        def serve(spec: str) -> Server:
+        def serve(spec: str, config: str | None = None) -> Server:
             return stack.enter_context(gunicorn(spec, env, workdir, workers=args.workers,
-                                                threads=args.threads))
+                                                threads=args.threads, config=config))
 
         ceiling = serve("load_apps:hello()")
         # Like the ceiling (and gunicorn by default), the hub writes no access line; a second
         # hub with its access line on shows what that line costs a read.
         env["LOG_LEVEL"] = "WARNING"
-        hub = serve("chaoshub:create_app()")
+        hub = serve("chaoshub:create_app()", HUB_HOOKS)
         env["LOG_LEVEL"] = "INFO"
-        logged_hub = serve("chaoshub:create_app()")
+        logged_hub = serve("chaoshub:create_app()", HUB_HOOKS)
         env["LOG_LEVEL"] = "WARNING"
         setup = (f"{os.cpu_count()} CPUs; gunicorn -w {args.workers} --threads {args.threads}; "
                  f"wrk -t{plan.wrk_threads} -c{plan.connections} -d{plan.duration}s")

@@ -72,14 +72,15 @@ class Server:
 
 @contextlib.contextmanager
 def gunicorn(app: str, env: dict[str, str], logdir: Path, *, workers: int,
-             threads: int) -> Iterator[Server]:
-    """Serve `app` ('module:factory()') with gunicorn on a free port until exit."""
+             threads: int, config: str | None = None) -> Iterator[Server]:
+    """Serve `app` ('module:factory()') with gunicorn on a free port until exit, with the
+    hooks of `config` (a gunicorn --config value) when given."""
     port = _free_port()
     name = app.split(":")[0].replace(".", "-")
     log = logdir / f"gunicorn-{name}-{port}.log"
     command = [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--threads", str(threads), "--pythonpath", str(BENCH), "--no-control-socket",
-               "--error-logfile", str(log), app]
+               "--error-logfile", str(log), *([f"--config={config}"] if config else []), app]
     process = subprocess.Popen(command, env=env, cwd=logdir, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                                start_new_session=True, preexec_fn=_die_with_parent)

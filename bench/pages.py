@@ -29,7 +29,7 @@ from timing import median_p99, timed  # bench/timing.py, beside this script
 
 from chaoshub import create_app
 from chaoshub.auth import service as auth
-from chaoshub.core import db, migrate
+from chaoshub.core import db, heap, migrate
 from chaoshub.core.claims import development_key_file
 from chaoshub.core.web import CSRF_COOKIE
 
@@ -54,6 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chaoshub-pages-") as folder:
         app = _app(Path(folder))
+        heap.freeze_loaded()  # as a serving process does once its app is loaded
         try:
             password = secrets.token_urlsafe(24)
             with app.app_context():

@@ -15,7 +15,7 @@ import click
 from werkzeug.serving import WSGIRequestHandler
 
 from chaoshub import create_app
-from chaoshub.core import events, metrics, migrate, process
+from chaoshub.core import events, heap, metrics, migrate, process
 from chaoshub.core.config import SERVICES, ConfigError
 from chaoshub.core.errors import HubError
 
@@ -59,6 +59,8 @@ def run(host, port, service, production, workers, run_migrations, embedded_worke
     click.echo(f"ChaosHub ({hosted}) on http://{host}:{port}  instance: {app.instance_path}")
     if embedded_worker and "experiment" in app.config["CHAOSHUB_SERVICES"]:
         _start_embedded_worker(service)
+    # Once, here: gunicorn's workers fork from this process with the app loaded.
+    heap.freeze_loaded()
     if production:
         # Each worker starts polling for events on its first request: a thread started here
         # would stay in the master, which serves nothing.

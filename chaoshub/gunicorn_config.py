@@ -1,13 +1,13 @@
 """gunicorn's hooks for a hub it serves (`gunicorn --config=python:chaoshub.gunicorn_config`, as
 the image's command does; `chaoshub run --production` sets the same ones): every worker's metrics
 go to one fresh folder, which a scrape of any worker adds up, and a dead worker's live gauges
-leave it."""
+leave it; each worker's loaded app is left out of the garbage collector's full passes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chaoshub.core import metrics
+from chaoshub.core import heap, metrics
 
 
 def on_starting(_server: Any) -> None:
@@ -18,3 +18,8 @@ def on_starting(_server: Any) -> None:
 def child_exit(server: Any, worker: Any) -> None:
     """In the master, once a worker has exited."""
     metrics.child_exit(server, worker)
+
+
+def post_worker_init(_worker: Any) -> None:
+    """In each worker, once it has loaded the app."""
+    heap.freeze_loaded()
