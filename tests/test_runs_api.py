@@ -353,3 +353,18 @@ def test_a_run_opened_again_with_its_idempotency_key_is_the_same_run(app, token,
     # And the API's description says it may.
     spec = app.test_client().get("/api/v1/openapi.json").get_json()
     assert "409" in spec["paths"]["/api/v1/runs"]["post"]["responses"]
+
+
+def test_an_experiments_runs_come_a_page_at_a_time_newest_first(app, alice, token):
+    opened = [open_run(app, token).get_json() for _ in range(3)]
+    experiment_id = opened[0]["experiment_id"]
+    assert {run["experiment_id"] for run in opened} == {experiment_id}
+    first = alice.get(f"/api/v1/experiments/{experiment_id}/runs?limit=2").get_json()
+    assert [r["id"] for r in first["runs"]] == [opened[2]["id"], opened[1]["id"]]
+    rest = alice.get(f"/api/v1/experiments/{experiment_id}/runs?limit=2"
+                     f"&cursor={first['next_cursor']}").get_json()
+    assert ([r["id"] for r in rest["runs"]], rest["next_cursor"]) == ([opened[0]["id"]], None)
+    # A cursor of another listing is refused, not followed.
+    other = alice.get(f"/api/v1/experiments/{experiment_id}/executions?limit=2"
+                      f"&cursor={first['next_cursor']}")
+    assert other.status_code == 400

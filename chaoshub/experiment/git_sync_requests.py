@@ -38,12 +38,7 @@ def request_sync(claim: str, org: str, workspace: str, run_changed: bool = False
         raise Unauthorized("sign in or send an API token to sync")
     if not user.allows(repository_links.WRITE_SCOPE):
         raise Forbidden(f"the credential lacks the {repository_links.WRITE_SCOPE} scope")
-    try:
-        where = grants.by_name(claim, org, workspace)
-    except Forbidden as exc:
-        raise NotFound("no such workspace") from exc
-    if not where.allows("read"):
-        raise NotFound("no such workspace")  # as the workspace's other routes answer
+    where = repository_links.visible(claim, org, workspace)
     grants.require(where, "write")
     if run_changed:
         if not user.allows("runs:execute"):

@@ -52,16 +52,16 @@ def add_queued(session, experiment_id: str, workspace_id: str, version: int,
     return row.id
 
 
-def runs_after(experiment_id: str, after: tuple[datetime, str] | None,
-               limit: int) -> list[Run]:
-    """Up to `limit` runs of an experiment (from the hub and from clients) past `after`,
-    newest first, detached."""
+def runs_page(experiment_id: str, cursor: str | None, name: str, limit: object
+              ) -> tuple[list[Run], str | None]:
+    """A page of an experiment's runs (from the hub and from clients) newest first, detached,
+    and the next page's cursor (listing `name`)."""
     with transaction(SERVICE) as session:
-        query = paging.after(select(Run).where(Run.experiment_id == experiment_id),
-                             Run.created_at, Run.id, after)
-        rows = list(session.scalars(query.limit(limit)))
+        rows, next_cursor = paging.newest_first(
+            session, select(Run).where(Run.experiment_id == experiment_id), Run.created_at,
+            Run.id, cursor, name, [experiment_id], limit)
         session.expunge_all()
-        return rows
+        return rows, next_cursor
 
 
 def next_queued() -> str | None:

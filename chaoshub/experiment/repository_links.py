@@ -458,10 +458,17 @@ def _link_of(session: Session, workspace_id: str) -> RepositoryLink | None:
 
 
 def reader(claim: str, org: str, workspace: str) -> WorkspaceGrant:
-    """The caller's grant in the workspace, if they may read it (NotFound otherwise)."""
+    """The caller's grant in the workspace, if they may read it (NotFound otherwise) with a
+    credential that may read experiments."""
     user = claims.verify(claim)
     if not user.anonymous and not user.allows(READ_SCOPE):
         raise Forbidden(f"the credential lacks the {READ_SCOPE} scope")
+    return visible(claim, org, workspace)
+
+
+def visible(claim: str, org: str, workspace: str) -> WorkspaceGrant:
+    """The caller's grant in the workspace, if they may see it: NotFound otherwise, as every
+    route of a workspace answers, whatever they may do there."""
     try:
         where = grants.by_name(claim, org, workspace)
     except Forbidden as exc:

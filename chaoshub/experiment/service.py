@@ -949,13 +949,7 @@ def page_runs(claim: str, experiment_id: str, cursor: str | None = None,
     _with_scope(claim, EXECUTIONS_READ_SCOPE)
     _, where = _experiment(claim, experiment_id, "read")
     detailed = grants.executions_shown(where, "no such experiment")
-    limit = paging.page_size(limit)
-    after = paging.timed(paging.decode(cursor, RUNS, [experiment_id])) if cursor else None
-    rows = hub_runs.runs_after(experiment_id, after, limit + 1)
-    next_cursor = None
-    if len(rows) > limit:
-        rows, last = rows[:limit], rows[limit - 1]
-        next_cursor = paging.encode(RUNS, [experiment_id], [last.created_at.isoformat(), last.id])
+    rows, next_cursor = hub_runs.runs_page(experiment_id, cursor, RUNS, limit)
     return runs.RunPage(
         runs=[runs.run_view(r, where.org_name, where.name, [], detailed) for r in rows],
         next_cursor=next_cursor)
