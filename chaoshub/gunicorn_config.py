@@ -1,7 +1,8 @@
 """gunicorn's hooks for a hub it serves (`gunicorn --config=python:chaoshub.gunicorn_config`, as
-the image's command does; `chaoshub run --production` sets the same ones): every worker's metrics
-go to one fresh folder, which a scrape of any worker adds up, and a dead worker's live gauges
-leave it; each worker's loaded app is left out of the garbage collector's full passes."""
+the image's command does; `chaoshub run --production` sets the same ones, or does the same in
+the process its workers fork from): every worker's metrics go to one fresh folder, which a scrape
+of any worker adds up, and a dead worker's live gauges leave it; each worker's loaded app is left
+out of the garbage collector's full passes."""
 
 from __future__ import annotations
 
