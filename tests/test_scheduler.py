@@ -318,7 +318,7 @@ def test_a_firing_whose_owner_may_no_longer_run_there_is_skipped(app, alice):
     [audited] = [e for e in alice.get("/api/v1/orgs/team/audit").get_json()["entries"]
                  if e["event"] == "schedule.paused"]
     assert audited["details"]["schedule_id"] == made["id"]
-    assert audited["details"]["enabled"] is False
+    assert (audited["details"]["enabled"], audited["details"]["runs_as"]) == (False, "bob")
     assert tick(app, first_time(made) + timedelta(hours=1)) == 0
     assert len(firings(alice, made)) == 2
     # Whoever enables it again runs it as themselves.
@@ -326,6 +326,10 @@ def test_a_firing_whose_owner_may_no_longer_run_there_is_skipped(app, alice):
                           headers={"X-CSRF-Token": alice.get_cookie("chaoshub_csrf").value})
     assert resumed.status_code == 200, resumed.get_json()
     assert resumed.get_json()["created_by_name"] == "alice"
+    # The audit log tells who it acts as from now on.
+    taken = alice.get("/api/v1/orgs/team/audit").get_json()["entries"]
+    assert [e["details"]["runs_as"] for e in taken if e["event"] == "schedule.changed"] == [
+        "alice"]
     # A few firings on: the first may be the minute already skipped (the ticks run ahead of
     # the clock here).
     later = datetime.fromisoformat(resumed.get_json()["next_fire_times"][-1])

@@ -385,7 +385,9 @@ def describe(row: Schedule) -> dict[str, Any]:
     return {"schedule_id": row.id, "experiment_id": row.experiment_id, "kind": row.kind,
             "cron": row.cron, "at": row.once_at.isoformat() if row.once_at else None,
             "time_zone": row.time_zone, "enabled": row.enabled, "options": row.options,
-            "missed": row.missed, "overlap": row.overlap}
+            "missed": row.missed, "overlap": row.overlap,
+            # Whom its firings act as: enabling a schedule again makes that its enabler.
+            "runs_as": row.created_by_name, "runs_as_id": row.created_by}
 
 
 def grace(tick: float) -> timedelta:
