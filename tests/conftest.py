@@ -228,6 +228,17 @@ def page(browser):
     assert errors == [], errors  # no script, CSP or missing-asset errors on any page
 
 
+@pytest.fixture
+def inbox():
+    """A real SMTP server (tests/mail_server.py) for the test: what it received, and its
+    `port`."""
+    from tests.mail_server import smtp_server  # it imports helpers, which import this module
+
+    with smtp_server() as (found, port):
+        found.port = port
+        yield found
+
+
 # Helpers the tests share -------------------------------------------------------------------
 
 

@@ -20,18 +20,11 @@ from chaoshub.core.errors import Forbidden, HubError
 from chaoshub.core.models import utcnow
 from chaoshub.core.web import SESSION_COOKIE
 from tests.conftest import PASSWORD, csrf, post_json, sign_in, sign_up, signed_up_client
-from tests.mail_server import LINK, bodies, link_in, mail_settings, smtp_server
+from tests.mail_server import LINK, bodies, link_in, mail_settings
 from tests.test_audit_events import auth_events
 from tests.test_email_addresses import path_of, set_email
 
 NEW_PASSWORD = "another fine passphrase"
-
-
-@pytest.fixture
-def inbox():
-    with smtp_server() as (found, port):
-        found.port = port
-        yield found
 
 
 @pytest.fixture

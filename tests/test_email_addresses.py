@@ -12,14 +12,7 @@ from chaoshub.auth.schemas import ProviderProfile
 from chaoshub.core.db import transaction
 from chaoshub.core.models import utcnow
 from tests.conftest import PASSWORD, csrf, post_json, sign_in, signed_up_client
-from tests.mail_server import MAIL_FROM, bodies, link_in, mail_settings, smtp_server
-
-
-@pytest.fixture
-def inbox():
-    with smtp_server() as (found, port):
-        found.port = port
-        yield found
+from tests.mail_server import MAIL_FROM, bodies, link_in, mail_settings
 
 
 @pytest.fixture

@@ -20,13 +20,6 @@ HOOKS = "/api/v1/orgs/acme/workspaces/ops/webhooks"
 
 
 @pytest.fixture
-def inbox():
-    with smtp_server() as (found, port):
-        found.port = port
-        yield found
-
-
-@pytest.fixture
 def app(settings, inbox):
     hub = create_app({**settings, **mail_settings(inbox.port),
                       "PUBLIC_URL": "https://hub.example.com", "WEBHOOK_RETRY_SCALE": 0.0})

@@ -27,13 +27,6 @@ NEW_PASSWORD = "another fine passphrase"
 
 
 @pytest.fixture
-def inbox():
-    with smtp_server() as (found, port):
-        found.port = port
-        yield found
-
-
-@pytest.fixture
 def app(settings, inbox):
     hub = create_app({**settings, **mail_settings(inbox.port)})
     yield hub
