@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import threading
+from datetime import datetime
 
 import pytest
 
@@ -249,6 +250,29 @@ def test_a_receiver_that_hangs_or_is_down_never_holds_up_a_run(hub, alice):
                 assert delivery["status"] == "pending" and delivery["next_attempt_at"]
                 assert [a["status_code"] for a in delivery["attempts"]] == [None]
                 assert delivery["attempts"][0]["error"].startswith(error)
+    finally:
+        silent.close()
+
+
+def test_a_receiver_that_hangs_holds_up_no_other_delivery(hub, alice, receiver):
+    hub.config["WEBHOOK_TIMEOUT_SECONDS"] = 2.0
+    silent = Silent()
+    try:
+        hung = subscribe(alice, silent.url, ["killswitch.engaged", "killswitch.released"])
+        answering = subscribe(alice, receiver.url, ["killswitch.released"])
+        for engaged in (True, False):  # the silent receiver's first delivery is due first
+            assert post_json(alice, "/api/v1/orgs/alice/kill-switch",
+                             {"engaged": engaged, "reason": "drill"}).status_code == 200
+        assert deliver(hub) == 3
+        timed_out = [d["attempts"][0] for d in alice.get(
+            f"/api/v1/webhooks/{hung['id']}/deliveries").get_json()["deliveries"]]
+        assert [a["error"].startswith("no answer within") for a in timed_out] == [True, True]
+        [taken] = alice.get(
+            f"/api/v1/webhooks/{answering['id']}/deliveries").get_json()["deliveries"]
+        assert taken["status"] == "delivered" and len(receiver.received) == 1
+        # Sent while the silent receiver held its senders, not after they gave up on it.
+        assert (datetime.fromisoformat(taken["attempts"][0]["attempted_at"])
+                < min(datetime.fromisoformat(a["attempted_at"]) for a in timed_out))
     finally:
         silent.close()
 
@@ -671,7 +695,8 @@ def test_a_redirect_from_https_to_plain_http_is_refused(hub, receiver, other_rec
 
 def test_a_worker_leases_each_delivery_as_it_sends_it(hub, alice, receiver, monkeypatch):
     # A lease lasts one attempt: taken for a whole batch at once, those at the batch's end
-    # ran out behind slow receivers, and another worker sent them as well.
+    # ran out behind slow receivers, and another worker sent them as well. Each sender holds
+    # the one it sends.
     from sqlalchemy import func, select
 
     from chaoshub.core.db import transaction
@@ -679,7 +704,8 @@ def test_a_worker_leases_each_delivery_as_it_sends_it(hub, alice, receiver, monk
 
     subscribe(alice, receiver.url, ["experiment.changed"])
     made = create(alice)
-    for title in ("One", "Two", "Three"):
+    titles = [f"Change {n}" for n in range(webhook_delivery.SENDERS + 2)]
+    for title in titles:
         change(alice, made["id"], title)
     leased = []
     real = webhook_delivery.attempt
@@ -691,8 +717,9 @@ def test_a_worker_leases_each_delivery_as_it_sends_it(hub, alice, receiver, monk
         return real(delivery_id)
 
     monkeypatch.setattr(webhook_delivery, "attempt", counted)
-    assert deliver(hub) == 3
-    assert leased == [1, 1, 1] and len(receiver.received) == 3
+    assert deliver(hub) == len(titles) < webhook_delivery.BATCH
+    assert len(leased) == len(titles) and len(receiver.received) == len(titles)
+    assert 1 <= max(leased) <= webhook_delivery.SENDERS
 
 
 def test_a_webhook_turned_off_is_not_pinged_nor_redelivered_to(hub, alice, receiver):

@@ -1,9 +1,11 @@
 """Sending what notifications.py owes: by the workers, never in a web request.
 
 Each worker process runs a thread that takes the deliveries that are due, one at a time as it
-sends them (up to BATCH a round): a delivery is leased (a conditional update of its
-`lease_until`, and on PostgreSQL the rows are taken FOR UPDATE SKIP LOCKED), so several workers
-never send the same one at once, and one whose worker died is taken again once its lease ends.
+sends them (up to BATCH a round), with up to SENDERS of them in flight, so that a receiver that
+hangs holds up one sender, not every delivery behind it. A delivery is leased (a conditional
+update of its `lease_until`, and on PostgreSQL the rows are taken FOR UPDATE SKIP LOCKED), so
+several workers never send the same one at once, and one whose worker died is taken again once
+its lease ends.
 Each attempt is logged with its answer's code (or the error), its time and duration. A failed
 one is tried again after the next delay of SCHEDULE (times WEBHOOK_RETRY_SCALE), about a day in
 all, then given up; a refused target (SSRF) is given up at once.
@@ -39,7 +41,8 @@ SERVICE = "experiment"
 EXTENSION = "chaoshub.webhook_delivery"
 # Seconds after a failed attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (a day and a bit).
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
-BATCH = 10  # deliveries one worker takes at once
+BATCH = 10  # deliveries one worker takes in a round
+SENDERS = 4  # deliveries one worker sends at once
 KEEP_DAYS = 30  # how long the log keeps a delivery that was delivered or given up
 PRUNE_SECONDS = 3600.0  # how often a worker removes those
 PRUNE_BATCH = 1000  # removed in one transaction, batch after batch until none is left
@@ -53,21 +56,55 @@ def secret_context(webhook_id: str, what: str) -> str:
 
 
 def deliver_due(limit: int = BATCH) -> int:
-    """Send the deliveries that are due, `limit` at most; how many were attempted."""
+    """Send the deliveries that are due, `limit` at most, SENDERS at a time; how many were
+    attempted."""
     tried: list[str] = []
-    while len(tried) < limit:
+    lock = threading.Lock()
+
+    def next_one() -> str | None:
         # One lease at a time, taken as it is sent: a lease lasts one attempt, and those left
         # behind slow receivers would run out and be sent by another worker as well. Once
         # each a round: a retry due at once waits for the next.
-        taken = _lease(1, tried)
-        if not taken:
-            break
-        tried.append(taken[0])
-        try:
-            attempt(taken[0])
-        except Exception:  # one delivery's trouble must not hold back the others
-            log.exception("webhook delivery %s: the attempt failed", taken[0])
+        with lock:
+            taken = _lease(1, tried) if len(tried) < limit else []
+            tried.extend(taken)
+            return taken[0] if taken else None
+
+    def send_until_none(first: str | None) -> None:
+        delivery_id = first
+        while delivery_id is not None:
+            try:
+                attempt(delivery_id)
+            except Exception:  # one delivery's trouble must not hold back the others
+                log.exception("webhook delivery %s: the attempt failed", delivery_id)
+            delivery_id = next_one()
+
+    first = next_one()
+    if first is None:
+        return 0  # most rounds: no thread is started for nothing
+    # Beside this thread, more senders, as many as there is to send: each goes on with the
+    # next due when its own is sent.
+    app = current_app._get_current_object()
+    helpers = []
+    while len(helpers) < SENDERS - 1 and (more := next_one()) is not None:
+        helpers.append(threading.Thread(target=_helper, args=(app, send_until_none, more),
+                                        name="chaoshub-webhook-sender", daemon=True))
+        helpers[-1].start()
+    try:
+        send_until_none(first)
+    finally:
+        for helper in helpers:
+            helper.join()
     return len(tried)
+
+
+def _helper(app: Flask, send_until_none, first: str) -> None:
+    with app.app_context():
+        try:
+            send_until_none(first)
+        except Exception as exc:  # the database away: what is left waits for the next round
+            log.warning("webhook deliveries wait for the next round: %s",
+                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
 
 
 def _lease_seconds() -> float:
