@@ -4,17 +4,17 @@ skips, queues or aborts; the allowed windows, the kill switch and an owner who l
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from chaoshub.core.db import transaction
-from chaoshub.experiment import hub_runs, scheduler
-from chaoshub.experiment.models import Run, Schedule
+from chaoshub.experiment import hub_runs, scheduler, schedules
+from chaoshub.experiment.models import Run, Schedule, ScheduleFiring
 from tests.conftest import post_json, signed_up_client
 from tests.experiment_data import create
-from tests.run_data import runnable
+from tests.run_data import runnable, wait_for
 
 TICK = 5.0
 
@@ -454,3 +454,35 @@ def test_firings_come_a_page_at_a_time_newest_first(app, alice):
     times = [f["fire_at"] for f in first["firings"] + rest["firings"]]
     assert len(times) == 3 and times == sorted(times, reverse=True)
     assert alice.get(f"{url}?limit=2&cursor=nonsense").status_code == 400
+
+
+def test_firings_past_their_days_go_but_each_schedules_latest_and_one_waiting(
+        app, alice, monkeypatch):
+    monkeypatch.setattr(schedules, "PRUNE_BATCH", 2)  # batch after batch
+    # Due once a year: none fires while the thread ticks below.
+    made = {title: schedule(alice, create(alice, document=runnable(title))["id"],
+                            cron="0 0 1 1 *") for title in ("Busy", "Queued", "Rare")}
+    now = datetime.now(UTC)
+    kept = {"Busy": [1], "Queued": [50], "Rare": [45]}  # days ago
+    with app.app_context(), transaction("experiment") as session:
+        for title, ages in {"Busy": [40, 35, 31, 1], "Queued": [60, 50], "Rare": [45]}.items():
+            for days in ages:
+                waits = title == "Queued" and days == 50
+                session.add(ScheduleFiring(
+                    schedule_id=made[title]["id"], fire_at=now - timedelta(days=days),
+                    outcome="waiting" if waits else "skipped", reason="", recorded_at=now))
+    with app.app_context():
+        assert schedules.prune_firings(now) == 4
+    for title, ages in kept.items():
+        assert [datetime.fromisoformat(f["fire_at"]) for f in firings(alice, made[title])] == [
+            now - timedelta(days=days) for days in ages]
+    # A worker's scheduler thread does it on its own, once an hour from its first tick on.
+    with app.app_context(), transaction("experiment") as session:
+        session.add(ScheduleFiring(schedule_id=made["Busy"]["id"], outcome="skipped",
+                                   fire_at=now - timedelta(days=90), reason="", recorded_at=now))
+    app.config["SCHEDULER_TICK_SECONDS"] = 0.1
+    assert scheduler.start(app)
+    try:
+        wait_for(lambda: len(firings(alice, made["Busy"])) == 1, 10, "the thread's prune")
+    finally:
+        scheduler.stop(app)

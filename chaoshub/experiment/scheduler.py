@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +59,7 @@ BATCH = 100  # due schedules a tick takes at most
 KILL_SWITCH = "kill switch engaged"
 PREVIOUS_RUNNING = "the previous run is still going"
 OWNER_REFUSED = "its owner may no longer run experiments in this workspace"
+PRUNE_SECONDS = 3600.0  # how often a worker removes the firings past their days
 log = logging.getLogger(__name__)
 
 
@@ -414,12 +416,25 @@ def stop(app: Flask) -> None:
 
 def _run(app_ref: weakref.ref, every: float, stopped: threading.Event) -> None:
     failures = 0
+    pruned: float | None = None
     while not stopped.wait(_pause(every, failures)):
         app = app_ref()  # weak: an app that is gone ends its thread
         if app is None:
             return
         failures = _round(app, every, failures)
+        if not failures and (pruned is None or time.monotonic() - pruned > PRUNE_SECONDS):
+            pruned = time.monotonic()
+            _prune(app)
         del app
+
+
+def _prune(app: Flask) -> None:
+    with app.app_context():
+        try:
+            schedules.prune_firings()
+        except Exception as exc:  # the database away: the next hour tries again
+            log.warning("the schedules' old firings wait for the next hour: %s",
+                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
 
 
 def _round(app: Flask, every: float, failures: int) -> int:

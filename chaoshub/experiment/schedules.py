@@ -12,8 +12,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from chaoshub.core import paging
 from chaoshub.core.claims import UserClaim
@@ -36,6 +36,8 @@ Outcome = Literal["started", "skipped", "waiting"]
 PREVIEW = 5  # fire times shown ahead
 MAX_PER_EXPERIMENT = 20
 FIRINGS = "schedule firings"  # the listing's name, signed into its cursors
+FIRINGS_KEEP_DAYS = 30  # how long a schedule's history keeps a firing
+PRUNE_BATCH = 1000  # firings removed in one transaction
 LISTING = "experiment schedules"
 UTC = ZoneInfo("UTC")
 
@@ -361,6 +363,27 @@ def firings(schedule_id: str, cursor: str | None, limit: int | str | None) -> Fi
             session, select(ScheduleFiring).where(ScheduleFiring.schedule_id == schedule_id),
             ScheduleFiring.fire_at, ScheduleFiring.id, cursor, FIRINGS, [schedule_id], limit)
         return FiringPage(firings=[firing_view(r) for r in rows], next_cursor=next_cursor)
+
+
+def prune_firings(now: datetime | None = None) -> int:
+    """Remove the firings due more than FIRINGS_KEEP_DAYS ago, but for each schedule's latest
+    (whether the one before was refused counts: scheduler.py) and one that waits, in batches
+    until none is left; how many went."""
+    cutoff = (now or utcnow()) - timedelta(days=FIRINGS_KEEP_DAYS)
+    later = aliased(ScheduleFiring)
+    old = select(ScheduleFiring.id).where(
+        ScheduleFiring.fire_at < cutoff, ScheduleFiring.outcome != "waiting",
+        exists().where(later.schedule_id == ScheduleFiring.schedule_id,
+                       later.fire_at > ScheduleFiring.fire_at)).limit(PRUNE_BATCH)
+    removed = 0
+    while True:
+        with transaction(SERVICE) as session:
+            ids = list(session.scalars(old))
+            if ids:
+                session.execute(delete(ScheduleFiring).where(ScheduleFiring.id.in_(ids)))
+        removed += len(ids)
+        if len(ids) < PRUNE_BATCH:
+            return removed
 
 
 def upcoming(workspace_id: str, count: int, now: datetime) -> list[Upcoming]:
