@@ -30,6 +30,7 @@ from chaoshub.core.errors import (
     RateLimited,
     Unauthorized,
     ValidationFailed,
+    first_line,
     problems_by_field,
 )
 from chaoshub.core.web import (
@@ -335,8 +336,7 @@ def _reset_after_answer(app: Flask, login: str, base_url: str, client_ip: str) -
         except Exception as exc:  # the answer is sent: all that is left is to say why
             # The first line only: a database error's next ones hold the statement's values
             # (the mail's body, its link, the address).
-            log.warning("a password reset link could not be made: %s",
-                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+            log.warning("a password reset link could not be made: %s", first_line(exc))
 
 
 def _reset_page(username: str, message: str | None = None, status: int = 200):

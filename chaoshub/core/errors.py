@@ -142,6 +142,13 @@ def _message(error: Any) -> str:
     return str(cause) if error["type"] == "value_error" and cause else error["msg"]
 
 
+def first_line(exc: BaseException) -> str:
+    """What `exc` says, as one line for a log (its type when it says nothing), 200 characters
+    at most."""
+    said = str(exc).strip()
+    return said.splitlines()[0][:200] if said else type(exc).__name__
+
+
 def error_from_payload(payload: Any, status: int) -> HubError:
     """Rebuild the typed error a remote service raised from its JSON body."""
     if not isinstance(payload, dict):

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from chaoshub.core import events
 from chaoshub.core.courier import Courier
 from chaoshub.core.db import transaction
+from chaoshub.core.errors import first_line
 from chaoshub.core.models import UTCDateTime, new_id, utcnow
 
 log = logging.getLogger(__name__)
@@ -279,8 +280,7 @@ def deliver_all(now: datetime | None = None) -> bool:
             outbox.deliver(now)
         except Exception as exc:  # a database away: the messages wait for the next round
             log.warning("mail of %s stays in its outbox until the next round: %s",
-                        outbox.service, str(exc).splitlines()[0][:200] if str(exc)
-                        else type(exc).__name__)
+                        outbox.service, first_line(exc))
             ok = False
     return ok
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from chaoshub.core.courier import Courier
 from chaoshub.core.db import database, transaction
-from chaoshub.core.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from chaoshub.core.errors import BadRequest, PayloadTooLarge, ValidationFailed, first_line
 from chaoshub.core.models import new_ordered_id, utcnow
 from chaoshub.dashboard import service as dashboard
 from chaoshub.experiment.models import FeedOutboxEntry
@@ -175,7 +175,7 @@ def _deliver_or_log() -> bool:
         return True
     except Exception as exc:  # whatever failed, the entries wait in the outbox
         log.warning("feed entries stay in the outbox until the next attempt: %s",
-                    str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                    first_line(exc))
         return False
 
 

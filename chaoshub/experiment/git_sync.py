@@ -32,7 +32,7 @@ from sqlalchemy import and_, or_, select, update
 from chaoshub.auth import service as auth
 from chaoshub.core import inputs, process_thread
 from chaoshub.core.db import transaction
-from chaoshub.core.errors import HubError
+from chaoshub.core.errors import HubError, first_line
 from chaoshub.core.models import new_id, utcnow
 from chaoshub.experiment import (
     git_mirror,
@@ -118,8 +118,7 @@ class _Lease:
                         return
                 except Exception as exc:  # the database away a moment: the next try renews
                     log.warning("sync %s: its lease was not renewed: %s", self.sync_id,
-                                str(exc).splitlines()[0][:200] if str(exc) else
-                                type(exc).__name__)
+                                first_line(exc))
 
     def check(self) -> None:
         """Raise LeaseLost when another worker took the sync."""
@@ -695,7 +694,6 @@ def _run(app_ref: weakref.ref, stopped: threading.Event) -> None:
                 failures = 0
             except Exception as exc:  # the database away: the next round tries again
                 failures += 1
-                log.warning("syncs wait for the next round: %s",
-                            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                log.warning("syncs wait for the next round: %s", first_line(exc))
         del app
         stopped.wait(min(60.0, every * 2 ** failures))

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from chaoshub.auth import service as auth
 from chaoshub.core import process_thread
 from chaoshub.core.db import transaction
-from chaoshub.core.errors import Forbidden, HubError, NotFound, Unauthorized
+from chaoshub.core.errors import Forbidden, HubError, NotFound, Unauthorized, first_line
 from chaoshub.core.models import new_id, utcnow
 from chaoshub.dashboard.service import WorkspaceGrant
 from chaoshub.experiment import (
@@ -433,8 +433,7 @@ def _prune(app: Flask) -> None:
         try:
             schedules.prune_firings()
         except Exception as exc:  # the database away: the next hour tries again
-            log.warning("the schedules' old firings wait for the next hour: %s",
-                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+            log.warning("the schedules' old firings wait for the next hour: %s", first_line(exc))
 
 
 def _round(app: Flask, every: float, failures: int) -> int:

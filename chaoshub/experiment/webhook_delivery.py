@@ -27,6 +27,7 @@ from standardwebhooks import Webhook as Signer
 
 from chaoshub.core import metrics, process_thread
 from chaoshub.core.db import transaction
+from chaoshub.core.errors import first_line
 from chaoshub.core.models import utcnow
 from chaoshub.experiment import (
     email_notices,
@@ -85,12 +86,12 @@ def deliver_due(limit: int = BATCH) -> int:
     # Beside this thread, more senders, as many as there is to send: each goes on with the
     # next due when its own is sent.
     app = current_app._get_current_object()
-    helpers = []
-    while len(helpers) < SENDERS - 1 and (more := next_one()) is not None:
-        helpers.append(threading.Thread(target=_helper, args=(app, send_until_none, more),
-                                        name="chaoshub-webhook-sender", daemon=True))
-        helpers[-1].start()
+    helpers: list[threading.Thread] = []
     try:
+        while len(helpers) < SENDERS - 1 and (more := next_one()) is not None:
+            helpers.append(threading.Thread(target=_helper, args=(app, send_until_none, more),
+                                            name="chaoshub-webhook-sender", daemon=True))
+            helpers[-1].start()
         send_until_none(first)
     finally:
         for helper in helpers:
@@ -103,8 +104,7 @@ def _helper(app: Flask, send_until_none, first: str) -> None:
         try:
             send_until_none(first)
         except Exception as exc:  # the database away: what is left waits for the next round
-            log.warning("webhook deliveries wait for the next round: %s",
-                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+            log.warning("webhook deliveries wait for the next round: %s", first_line(exc))
 
 
 def _lease_seconds() -> float:
@@ -266,7 +266,7 @@ def _run(app_ref: weakref.ref, stopped: threading.Event) -> None:
             except Exception as exc:  # the database away: the next round tries again
                 failures += 1
                 log.warning("webhook deliveries wait for the next round: %s",
-                            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                            first_line(exc))
         del app
         if not busy:
             stopped.wait(min(60.0, every * 2 ** failures))
