@@ -204,6 +204,11 @@ def test_refusals_keep_the_form_but_not_the_token(hub, alice, served):
     moved = link_form(alice, server, url=server.url_for("chaos") + "-moved", token="")
     assert moved.status_code == 422
     assert "type the access token for the new URL" in text(moved)
+    # Said with whatever else is wrong, in one answer.
+    both = link_form(alice, server, url="ftp://example.com/x.git", token="")
+    assert both.status_code == 422
+    assert "type the access token for the new URL" in text(both)
+    assert "an https:// or ssh:// URL" in text(both)
     with hub.app_context(), transaction("experiment") as session:
         kept = session.scalar(select(RepositoryLink))
         assert (kept.url, kept.credential) == (server.url_for("chaos"), "token")

@@ -125,25 +125,7 @@ def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
     `rotate_webhook_secret`, answers its webhook secret, this once. A changed URL, or
     `forget_host_key`, forgets the pinned ssh host keys (the next sync trusts anew)."""
     user, where = _manager(claim, org, workspace)
-    found = []
-    message = url_problem(url)
-    if message:
-        found.append(problem("url", message))
-    message = git_mirror.branch_problem(branch)
-    if message:
-        found.append(problem("branch", message))
-    if not isinstance(paths, list) or not 1 <= len(paths) <= MAX_PATHS:
-        found.append(problem("paths", f"1 to {MAX_PATHS} path globs (chaos/**/*.json)"))
-    else:
-        found += [problem(("paths", i), m) for i, g in enumerate(paths)
-                  if (m := git_mirror.glob_problem(g))]
-    if token is not None and (not isinstance(token, str) or len(token) > TOKEN_MAX
-                              or any(ord(c) < 33 for c in token)):
-        found.append(problem("token", f"an access token of up to {TOKEN_MAX} characters, "
-                                      "without spaces"))
-    if token and deploy_key:
-        found.append(problem("deploy_key", "a token or a deploy key, not both"))
-    found += _unusable_credential(url, token, deploy_key)
+    found = link_problems(url, branch, paths, token, deploy_key)
     if found:
         raise ValidationFailed("the repository link is not valid", found)
     shown_secret = None
@@ -201,6 +183,30 @@ def put_repository(claim: str, org: str, workspace: str, url: str, branch: str,
         # The old repository's copy; other workers drop theirs at their next sync or sweep.
         remove_cache(where.id)
     return SavedRepository(**shown.model_dump(), created=created, webhook_secret=shown_secret)
+
+
+def link_problems(url: object, branch: object, paths: object, token: object,
+                  deploy_key: bool | None) -> list[dict[str, str]]:
+    """What is wrong with a link's fields (nothing: they may be saved), each with its field."""
+    found = []
+    message = url_problem(url)
+    if message:
+        found.append(problem("url", message))
+    message = git_mirror.branch_problem(branch)
+    if message:
+        found.append(problem("branch", message))
+    if not isinstance(paths, list) or not 1 <= len(paths) <= MAX_PATHS:
+        found.append(problem("paths", f"1 to {MAX_PATHS} path globs (chaos/**/*.json)"))
+    else:
+        found += [problem(("paths", i), m) for i, g in enumerate(paths)
+                  if (m := git_mirror.glob_problem(g))]
+    if token is not None and (not isinstance(token, str) or len(token) > TOKEN_MAX
+                              or any(ord(c) < 33 for c in token)):
+        found.append(problem("token", f"an access token of up to {TOKEN_MAX} characters, "
+                                      "without spaces"))
+    if token and deploy_key:
+        found.append(problem("deploy_key", "a token or a deploy key, not both"))
+    return found + _unusable_credential(url, token, deploy_key)
 
 
 def forget_host_keys(claim: str, org: str, workspace: str) -> RepositoryView:

@@ -11,7 +11,7 @@ from flask import Blueprint, make_response, redirect, render_template, request
 
 from chaoshub.core.errors import HubError, NotFound, ValidationFailed, problem, problems_by_field
 from chaoshub.core.web import current_claim, external_url, signed_in_claim
-from chaoshub.experiment import grants, service
+from chaoshub.experiment import grants, repository_links, service
 from chaoshub.experiment.presenters import experiment_path
 
 repository_pages = Blueprint("experiment_repository_pages", __name__)
@@ -56,29 +56,31 @@ def save_link(org: str, workspace: str):
     form = request.form
     current = _link(claim, org, workspace)
     choice = form.get("credential") or ("keep" if current else "none")
+    url, branch = form.get("url", "").strip(), form.get("branch", "").strip() or "main"
+    paths = [line.strip() for line in form.get("paths", "").splitlines() if line.strip()]
     token, deploy_key = None, None
     if choice == "token":
-        token = form.get("token", "").strip()
-        if not token and not (current and current.credential == "token"):
-            error = ValidationFailed("the repository link is not valid",
-                                     [problem("token", "type the access token")])
-            return _page(claim, org, workspace, error, _kept(form))
-        if not token and current.url != form.get("url", "").strip():
+        token = form.get("token", "").strip() or None  # none: the token kept as it is
+        asked = None
+        if token is None and not (current and current.credential == "token"):
+            asked = "type the access token"
+        elif token is None and current.url != url:
             # The kept token is never sent to another repository: asked for, not dropped.
-            error = ValidationFailed("the repository link is not valid", [problem(
-                "token", "type the access token for the new URL: the current one is not sent "
-                         "to another repository")])
+            asked = ("type the access token for the new URL: the current one is not sent to "
+                     "another repository")
+        if asked:
+            # With whatever else the form has wrong: one answer says it all.
+            error = ValidationFailed("the repository link is not valid", [
+                problem("token", asked), *repository_links.link_problems(
+                    url, branch, paths, None, None)])
             return _page(claim, org, workspace, error, _kept(form))
-        token = token or None  # empty: the token kept as it is
     elif choice == "deploy_key":
         deploy_key = True
     elif choice == "none":
         token = ""
-    paths = [line.strip() for line in form.get("paths", "").splitlines() if line.strip()]
     try:
         saved = service.put_repository(
-            claim, org, workspace, form.get("url", "").strip(),
-            form.get("branch", "").strip() or "main", paths, token, deploy_key,
+            claim, org, workspace, url, branch, paths, token, deploy_key,
             rotate_deploy_key=form.get("rotate_deploy_key") == "on",
             rotate_webhook_secret=form.get("rotate_webhook_secret") == "on")
     except HubError as error:
