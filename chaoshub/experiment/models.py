@@ -413,7 +413,9 @@ class ScheduleFiring(Base):
     __tablename__ = "schedule_firings"
     __table_args__ = (UniqueConstraint("schedule_id", "fire_at"),
                       Index("ix_schedule_firings_listing", "schedule_id", "fire_at"),
-                      Index("ix_schedule_firings_waiting", "outcome"))
+                      Index("ix_schedule_firings_waiting", "outcome"),
+                      # The hourly prune looks for the oldest, whatever their schedule.
+                      Index("ix_schedule_firings_age", "fire_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     schedule_id: Mapped[str] = mapped_column(
